@@ -1,0 +1,195 @@
+"""Batch layer: every event in a Parquet lake with Hive partitions.
+
+Layout: ``<lake>/<stream>/date=YYYY-MM-DD/hour=HH/part-<writer>-<seq>.parquet`` with
+typed columns (``pipeline.schemas.arrow_schema``), partitioned by event time (UTC).
+Dead letters go to ``<lake>/_deadletter/`` partitioned by the time they were received.
+The lake is a local folder or any S3 API (``s3://bucket/prefix``) via pyarrow's
+filesystems; it reads back as-is with pandas, pyarrow, polars, DuckDB and Spark.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+from pyarrow import fs as pafs
+
+from pipeline.exceptions import LakeWriteError
+from pipeline.schemas import DEADLETTER_SCHEMA, arrow_schema
+from pipeline.validation import DeadLetter, Record
+
+log = logging.getLogger(__name__)
+DEADLETTER = "_deadletter"
+
+
+@dataclass(frozen=True)
+class S3Options:
+    """Where and how to reach an S3 API; empty values fall back to AWS defaults."""
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key: str | None = None
+    secret_key: str | None = None
+
+
+def open_lake(uri: str, s3: S3Options | None = None) -> tuple[pafs.FileSystem, str]:
+    """Filesystem and root path for a lake URI (a local path or ``s3://bucket/prefix``)."""
+    if uri.startswith("s3://"):
+        s3 = s3 or S3Options()
+        kwargs: dict[str, Any] = {}
+        if s3.endpoint_url:
+            scheme, _, host = s3.endpoint_url.partition("://")
+            kwargs.update(endpoint_override=host or scheme, scheme=scheme if host else "https")
+        if s3.region:
+            kwargs["region"] = s3.region
+        if s3.access_key and s3.secret_key:
+            kwargs.update(access_key=s3.access_key, secret_key=s3.secret_key)
+        return pafs.S3FileSystem(**kwargs), uri[len("s3://") :].rstrip("/")
+    local = pafs.LocalFileSystem()
+    root = os.path.abspath(uri[len("file://") :] if uri.startswith("file://") else uri)
+    local.create_dir(root, recursive=True)
+    return local, root
+
+
+def partition_path(root: str, table: str, year: int, month: int, day: int, hour: int) -> str:
+    return f"{root}/{table}/date={year:04d}-{month:02d}-{day:02d}/hour={hour:02d}"
+
+
+class LakeWriter:
+    """Buffers rows per partition and writes bounded Parquet files.
+
+    Not thread-safe on its own: one processor thread owns it; ``flush`` may be
+    called from a signal handler's thread, hence the lock.
+    """
+
+    def __init__(
+        self,
+        filesystem: pafs.FileSystem,
+        root: str,
+        max_rows: int = 100_000,
+        max_age_s: float = 10.0,
+        writer_id: str | None = None,
+    ) -> None:
+        self.fs = filesystem
+        self.root = root
+        self.max_rows = max_rows
+        self.max_age_s = max_age_s
+        self.writer_id = writer_id or uuid.uuid4().hex[:12]
+        self._local = isinstance(filesystem, pafs.LocalFileSystem)
+        self._buffers: dict[tuple[str, int, int, int, int], list[Record]] = defaultdict(list)
+        self._rows = 0
+        self._oldest: float | None = None
+        self._seq = 0
+        self._lock = threading.Lock()
+        self.files_written = 0
+
+    @property
+    def buffered_rows(self) -> int:
+        return self._rows
+
+    def add(self, stream: str, records: list[Record]) -> None:
+        """Buffer validated records of one stream."""
+        with self._lock:
+            buffers = self._buffers
+            for rec in records:
+                t = rec["event_time"]
+                buffers[(stream, t.year, t.month, t.day, t.hour)].append(rec)
+            self._grew(len(records))
+
+    def add_dead_letters(self, letters: list[DeadLetter]) -> None:
+        with self._lock:
+            for dl in letters:
+                t = dl.received_at
+                self._buffers[(DEADLETTER, t.year, t.month, t.day, t.hour)].append(dl.as_row())
+            self._grew(len(letters))
+
+    def _grew(self, n: int) -> None:
+        if n and self._oldest is None:
+            self._oldest = time.monotonic()
+        self._rows += n
+
+    def due(self) -> bool:
+        """True when the buffer is full or its oldest row has waited ``max_age_s``."""
+        if self._rows >= self.max_rows:
+            return True
+        return self._oldest is not None and time.monotonic() - self._oldest >= self.max_age_s
+
+    def flush(self, file_stem: str | None = None) -> dict[str, int]:
+        """Write every buffered partition; returns rows written per table.
+
+        ``file_stem`` fixes the file name (e.g. from a Spark batch id) so that a replayed
+        batch overwrites its own files instead of adding duplicates.
+        """
+        with self._lock:
+            buffers, self._buffers = self._buffers, defaultdict(list)
+            self._rows, self._oldest = 0, None
+            if not buffers:
+                return {}
+            self._seq += 1
+            stem = file_stem or f"{self.writer_id}-{self._seq:08d}"
+        written: dict[str, int] = defaultdict(int)
+        items = sorted(buffers.items(), key=lambda kv: kv[0])
+        for i, ((table, y, m, d, h), rows) in enumerate(items):
+            schema = DEADLETTER_SCHEMA if table == DEADLETTER else arrow_schema(table)
+            try:
+                arrow = pa.Table.from_pylist(rows, schema=schema)
+                self._write(arrow, partition_path(self.root, table, y, m, d, h), f"part-{stem}.parquet")
+            except Exception as exc:
+                self._rebuffer(items[i:])  # nothing lost: the next flush tries these again
+                raise LakeWriteError(str(exc), dict(written)) from exc
+            written[table] += len(rows)
+            self.files_written += 1
+        return dict(written)
+
+    def _rebuffer(self, items: list[tuple[tuple[str, int, int, int, int], list[Record]]]) -> None:
+        with self._lock:
+            for key, rows in items:
+                self._buffers[key][:0] = rows
+            self._grew(sum(len(rows) for _, rows in items))
+
+    def _write(self, table: pa.Table, directory: str, name: str) -> None:
+        self.fs.create_dir(directory, recursive=True)
+        final = f"{directory}/{name}"
+        if not self._local:  # an S3 PUT is atomic: readers never see half a file
+            pq.write_table(table, final, filesystem=self.fs)
+            return
+        tmp = f"{directory}/.{name}.tmp"
+        pq.write_table(table, tmp, filesystem=self.fs)
+        self.fs.move(tmp, final)
+
+
+def dataset(filesystem: pafs.FileSystem, root: str, table: str) -> ds.Dataset | None:
+    """A pyarrow dataset over one lake table (None when nothing was written yet)."""
+    base = f"{root}/{table}"
+    info = filesystem.get_file_info(base)
+    if info.type == pafs.FileType.NotFound:
+        return None
+    schema = DEADLETTER_SCHEMA if table == DEADLETTER else arrow_schema(table)
+    part = ds.partitioning(pa.schema([("date", pa.string()), ("hour", pa.int32())]), flavor="hive")
+    return ds.dataset(
+        base,
+        filesystem=filesystem,
+        format="parquet",
+        partitioning=part,
+        schema=schema.append(pa.field("date", pa.string())).append(pa.field("hour", pa.int32())),
+        exclude_invalid_files=False,
+        ignore_prefixes=[".", "_"],
+    )
+
+
+def read_table(filesystem: pafs.FileSystem, root: str, table: str) -> pa.Table:
+    """All rows of one lake table, with ``date``/``hour`` partition columns."""
+    data = dataset(filesystem, root, table)
+    if data is None:
+        schema = DEADLETTER_SCHEMA if table == DEADLETTER else arrow_schema(table)
+        return schema.empty_table()
+    return data.to_table()

@@ -1,0 +1,88 @@
+"""Builds the pipeline's external resources from settings: the store, the lake, the processor."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import redis
+
+from pipeline.accounting import Accounting
+from pipeline.bus import InProcessBus
+from pipeline.exceptions import ConfigError
+from pipeline.lake import LakeWriter, S3Options, open_lake
+from pipeline.processor import BatchProcessor, Processor
+from pipeline.settings import Settings
+from pipeline.speed_layer import SpeedLayer, SpeedLayerConfig
+from pipeline.validation import Limits, Validator
+
+log = logging.getLogger(__name__)
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    """A client for ``SMARTCITY_REDIS_URL``, or the embedded in-process store when unset."""
+    url = settings.secret("redis_url")
+    if not url:
+        import fakeredis  # the embedded store: Redis-compatible, Lua and GEO included
+
+        return fakeredis.FakeRedis()
+    client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise ConfigError(f"cannot reach Redis at {describe_url(url)}: {exc}") from exc
+    return client
+
+
+def describe_url(url: str) -> str:
+    """A URL with any password removed, safe to log."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def s3_options(settings: Settings) -> S3Options:
+    return S3Options(
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        access_key=settings.secret("s3_access_key_id"),
+        secret_key=settings.secret("s3_secret_access_key"),
+    )
+
+
+def speed_layer(settings: Settings, client: redis.Redis) -> SpeedLayer:
+    config = SpeedLayerConfig(active_s=settings.active_window_seconds, track_len=settings.track_length)
+    return SpeedLayer(client, settings.redis_prefix, config)
+
+
+def lake_writer(settings: Settings) -> LakeWriter:
+    filesystem, root = open_lake(settings.lake_uri, s3_options(settings))
+    return LakeWriter(filesystem, root, settings.lake_flush_rows, settings.lake_flush_seconds)
+
+
+def validator(settings: Settings) -> Validator:
+    return Validator(
+        Limits(
+            max_payload_bytes=settings.max_payload_bytes,
+            max_future=timedelta(seconds=settings.max_future_seconds),
+        )
+    )
+
+
+def batch_processor(settings: Settings, client: redis.Redis, accounting: Accounting | None = None) -> BatchProcessor:
+    return BatchProcessor(speed_layer(settings, client), lake_writer(settings), validator(settings), accounting)
+
+
+def embedded(settings: Settings, client: redis.Redis) -> tuple[InProcessBus, Processor]:
+    """The embedded pipeline: an in-process bus and a processor thread reading it."""
+    topics = settings.topics()
+    bus = InProcessBus(list(topics.values()), capacity=settings.bus_capacity)
+    processor = Processor(
+        bus,
+        batch_processor(settings, client),
+        topic_streams={topic: stream for stream, topic in topics.items()},
+        max_batch=settings.max_batch,
+    )
+    return bus, processor

@@ -1,0 +1,210 @@
+"""The event contracts: one schema per stream, the single source of truth.
+
+Everything else is derived from the ``Field`` lists below: the validator
+(``pipeline.validation``), the Arrow/Parquet schema of the lake (``arrow_schema``)
+and the Spark schema (``spark_schema``). Add a field here and every layer gets it.
+
+The wire format is the flat JSON of the public smart-city Kafka simulators:
+``id``, ``device_id``, ``timestamp`` (ISO-8601, no zone means UTC), ``location`` as
+``[latitude, longitude]`` plus per-stream fields. Our own producers send more; those
+extra fields are optional so that any simulator's events validate unchanged.
+Units follow FIWARE Smart Data Models where they have a name for the field;
+speeds are km/h.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import pyarrow as pa
+
+if TYPE_CHECKING:  # pragma: no cover - pyspark is only needed by the Spark job
+    from pyspark.sql.types import StructType
+
+Kind = Literal["str", "float", "int", "bool"]
+
+STREAMS: tuple[str, ...] = (
+    "vehicle_data",
+    "gps_data",
+    "traffic_data",
+    "weather_data",
+    "emergency_data",
+)
+
+VEHICLE_TYPES = ("car", "bus", "taxi", "truck", "ambulance", "police", "fire")
+EMERGENCY_VEHICLE_TYPES = ("ambulance", "police", "fire")
+CONGESTION_LEVELS = ("free", "light", "moderate", "heavy", "severe")
+SEVERITIES = ("low", "medium", "high", "critical")
+INCIDENT_STATUSES = ("Active", "Resolved")
+
+MAX_SPEED_KMH = 400.0
+DEFAULT_MAX_STRING = 256
+
+
+@dataclass(frozen=True)
+class Field:
+    """One typed, optionally bounded field of an event."""
+
+    name: str
+    kind: Kind
+    required: bool = False
+    ge: float | None = None
+    le: float | None = None
+    max_length: int = DEFAULT_MAX_STRING
+    choices: tuple[str, ...] | None = None
+    unit: str | None = None
+    doc: str = ""
+
+
+# Fields every stream carries. ``timestamp`` and ``location`` are special-cased by the
+# validator (ISO string -> UTC datetime, [lat, lon] -> two double columns).
+COMMON: tuple[Field, ...] = (
+    Field("id", "str", doc="event id; derived from the payload when a producer omits it"),
+    Field("device_id", "str", required=True, max_length=128, doc="sending device (Kafka key)"),
+)
+
+SCHEMAS: dict[str, tuple[Field, ...]] = {
+    "vehicle_data": (
+        Field("speed", "float", required=True, ge=0, le=MAX_SPEED_KMH, unit="km/h"),
+        Field("direction", "str", max_length=32, doc="compass direction, e.g. North-East"),
+        Field("make", "str"),
+        Field("model", "str"),
+        Field("year", "int", ge=1900, le=2100),
+        Field("fuel_type", "str", max_length=32),
+        Field("vehicle_type", "str", choices=VEHICLE_TYPES),
+        Field("heading", "float", ge=0, le=360, unit="deg", doc="FIWARE Vehicle.heading"),
+        Field("road_segment", "str", doc="road segment (network edge) id"),
+        Field("road_name", "str"),
+        Field("status", "str", max_length=32, doc="e.g. patrolling, responding, on_scene"),
+        Field("incident_id", "str", doc="incident an emergency vehicle responds to"),
+    ),
+    "gps_data": (
+        Field("speed", "float", required=True, ge=0, le=MAX_SPEED_KMH, unit="km/h"),
+        Field("direction", "str", max_length=32),
+        Field("vehicle_type", "str", max_length=32),
+        Field("heading", "float", ge=0, le=360, unit="deg"),
+        Field("accuracy", "float", ge=0, le=10_000, unit="m"),
+        Field("road_segment", "str"),
+    ),
+    "traffic_data": (
+        Field("camera_id", "str", required=True),
+        Field(
+            "speed",
+            "float",
+            ge=0,
+            le=MAX_SPEED_KMH,
+            unit="km/h",
+            doc="average speed of vehicles on the segment (FIWARE averageVehicleSpeed)",
+        ),
+        Field("snapshot", "str", max_length=4096, doc="image reference or base64 thumbnail"),
+        Field("segment_id", "str", doc="road segment (network edge) observed"),
+        Field("road_name", "str"),
+        Field("vehicle_count", "int", ge=0, le=100_000, doc="vehicles on the segment now"),
+        Field("intensity", "int", ge=0, le=1_000_000, unit="vehicles/h"),
+        Field("occupancy", "float", ge=0, le=1, doc="fraction of the segment occupied"),
+        Field("congestion_level", "str", choices=CONGESTION_LEVELS),
+        Field("speed_limit", "float", ge=0, le=MAX_SPEED_KMH, unit="km/h"),
+    ),
+    "weather_data": (
+        Field("temperature", "float", required=True, ge=-90, le=70, unit="Cel"),
+        Field("weather_condition", "str", max_length=32),
+        Field("humidity", "float", ge=0, le=100, unit="%"),
+        Field("wind_speed", "float", ge=0, le=500, unit="km/h"),
+        Field("precipitation", "float", ge=0, le=500, unit="mm/h"),
+        Field("airQualityIndex", "float", ge=0, le=1000, doc="AQI (US EPA scale)"),
+        Field("visibility", "float", ge=0, le=100_000, unit="m"),
+        Field("pm25", "float", ge=0, le=5000, unit="ug/m3"),
+        Field("no2", "float", ge=0, le=5000, unit="ug/m3"),
+    ),
+    "emergency_data": (
+        Field("incidentId", "str", required=True),
+        Field("incident_type", "str", required=True, max_length=64),
+        Field("status", "str", required=True, choices=INCIDENT_STATUSES),
+        Field("description", "str", max_length=2048),
+        Field("severity", "str", choices=SEVERITIES, doc="FIWARE Alert.severity"),
+        Field("road_segment", "str"),
+        Field("road_name", "str"),
+        Field("responders", "int", ge=0, le=1000, doc="emergency vehicles dispatched"),
+    ),
+}
+
+# Columns every lake table starts with, in this order.
+BASE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
+    ("event_id", pa.string()),
+    ("device_id", pa.string()),
+    ("event_time", pa.timestamp("us", tz="UTC")),
+    ("ingest_time", pa.timestamp("us", tz="UTC")),
+    ("latitude", pa.float64()),
+    ("longitude", pa.float64()),
+)
+
+_ARROW_TYPES: dict[Kind, pa.DataType] = {
+    "str": pa.string(),
+    "float": pa.float64(),
+    "int": pa.int64(),
+    "bool": pa.bool_(),
+}
+
+DEADLETTER_SCHEMA = pa.schema(
+    [
+        ("stream", pa.string()),
+        ("reason", pa.string()),
+        ("raw", pa.string()),
+        ("source", pa.string()),
+        ("received_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+def fields(stream: str) -> tuple[Field, ...]:
+    """The stream-specific fields of ``stream`` (raises KeyError for unknown streams)."""
+    return SCHEMAS[stream]
+
+
+def columns(stream: str) -> list[str]:
+    """Lake column names of ``stream``, in schema order."""
+    return [name for name, _ in BASE_COLUMNS] + [f.name for f in SCHEMAS[stream]]
+
+
+def arrow_schema(stream: str) -> pa.Schema:
+    """The Parquet/Arrow schema of ``stream``'s lake table."""
+    extra = [pa.field(f.name, _ARROW_TYPES[f.kind], nullable=not f.required) for f in SCHEMAS[stream]]
+    base = [pa.field(n, t, nullable=n == "ingest_time") for n, t in BASE_COLUMNS]
+    return pa.schema(base + extra)
+
+
+def spark_schema(stream: str) -> StructType:
+    """The Spark schema of ``stream``'s wire format (JSON as producers send it)."""
+    from pyspark.sql import types as T
+
+    spark_types: dict[Kind, Any] = {
+        "str": T.StringType(),
+        "float": T.DoubleType(),
+        "int": T.LongType(),
+        "bool": T.BooleanType(),
+    }
+    wire = [T.StructField(f.name, spark_types[f.kind], True) for f in COMMON]
+    wire.append(T.StructField("timestamp", T.StringType(), True))
+    wire.append(T.StructField("location", T.ArrayType(T.DoubleType()), True))
+    wire += [T.StructField(f.name, spark_types[f.kind], True) for f in SCHEMAS[stream]]
+    return T.StructType(wire)
+
+
+def describe() -> dict[str, Any]:
+    """A JSON-friendly description of every stream's contract (docs, OpenAPI)."""
+    out: dict[str, Any] = {}
+    for stream, stream_fields in SCHEMAS.items():
+        items = [
+            {"name": "timestamp", "type": "string", "format": "date-time", "required": True},
+            {"name": "location", "type": "[latitude, longitude]", "required": True},
+        ]
+        for f in COMMON + stream_fields:
+            item: dict[str, Any] = {"name": f.name, "type": f.kind, "required": f.required}
+            for key in ("ge", "le", "choices", "unit", "doc"):
+                value = getattr(f, key)
+                if value not in (None, ""):
+                    item[key] = value
+            items.append(item)
+        out[stream] = items
+    return out

@@ -1,0 +1,62 @@
+"""Settings: environment variables with the ``SMARTCITY_`` prefix (and a ``.env`` file).
+
+Read once at an entry point and passed down; no other module reads the environment.
+Every setting is documented in ``.env.example``.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pipeline.schemas import STREAMS
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SMARTCITY_", env_file=".env", extra="ignore")
+
+    # Where state and history live. Unset -> embedded store / local folder.
+    redis_url: SecretStr | None = Field(None, description="redis://[:password@]host:port/db; unset = embedded")
+    redis_prefix: str = Field("sc:", description="prefix of every speed-layer key")
+    lake_uri: str = Field("./data/lake", description="local folder or s3://bucket/prefix")
+    s3_endpoint_url: str | None = Field(None, description="S3 API endpoint, e.g. http://127.0.0.1:9000")
+    s3_region: str | None = None
+    s3_access_key_id: SecretStr | None = None
+    s3_secret_access_key: SecretStr | None = None
+
+    # Topics (one per stream); the defaults are the names other simulators use.
+    topic_vehicle_data: str = "vehicle_data"
+    topic_gps_data: str = "gps_data"
+    topic_traffic_data: str = "traffic_data"
+    topic_weather_data: str = "weather_data"
+    topic_emergency_data: str = "emergency_data"
+
+    # Processing.
+    bus_capacity: int = Field(50_000, ge=100, description="messages per topic on the in-process bus")
+    max_batch: int = Field(5000, ge=1, description="events per micro-batch")
+    lake_flush_rows: int = Field(100_000, ge=1, description="buffered rows that force a Parquet write")
+    lake_flush_seconds: float = Field(10.0, gt=0, description="longest a row waits before it is written")
+    max_payload_bytes: int = Field(64 * 1024, ge=256)
+    max_future_seconds: float = Field(300.0, ge=0, description="how far ahead of now a timestamp may be")
+    active_window_seconds: float = Field(120.0, gt=0, description="vehicles unseen this long leave the map")
+    track_length: int = Field(30, ge=0, description="recent positions kept per vehicle")
+
+    # The city simulation.
+    city: str = "berlin"
+    vehicles: int = Field(1000, ge=0)
+    traffic_sensors: int = Field(40, ge=0)
+    weather_stations: int = Field(4, ge=0)
+    incidents_per_hour: float = Field(6.0, ge=0)
+    report_interval_seconds: float = Field(1.0, gt=0)
+    seed: int = 42
+    time_scale: float = Field(1.0, ge=0, description="simulated seconds per wall second; 0 = flat out")
+
+    log_level: str = "INFO"
+
+    def topics(self) -> dict[str, str]:
+        """Stream name -> topic name."""
+        return {stream: getattr(self, f"topic_{stream}") for stream in STREAMS}
+
+    def secret(self, name: str) -> str | None:
+        value = getattr(self, name)
+        return value.get_secret_value() if value is not None else None

@@ -1,0 +1,197 @@
+-- Speed-layer update for one micro-batch. The single implementation of "what the
+-- current state of the city is", run atomically inside Redis (or the embedded store).
+--
+-- ARGV[1] key prefix
+-- ARGV[2] batch:  {"v": [[id, ts_ms, lat, lon, {field: "value"}, type], ...],
+--                  "t": [...], "w": [...], "i": [...]}   (all field values are strings)
+-- ARGV[3] config: {"ttl_ms", "active_ms", "sensor_ms", "track_len", "resolved_ms",
+--                  "changes_maxlen", "types": [...]}
+--
+-- Rules: an entity's state only moves forward in event time (an older event is
+-- ignored, an equal one merges its fields), so replays and out-of-order delivery
+-- are harmless; the whole batch is applied atomically. Returns the number of
+-- entities changed per kind: {v, t, w, i, stale_removed}.
+
+local P = ARGV[1]
+local batch = cjson.decode(ARGV[2])
+local cfg = cjson.decode(ARGV[3])
+local CHUNK = 200
+
+local function chunked(cmd, key, items, width)
+  -- items is a flat list; send at most CHUNK members per call (Lua's unpack limit)
+  local n = #items
+  local step = CHUNK * width
+  for i = 1, n, step do
+    local args = {cmd, key}
+    for j = i, math.min(i + step - 1, n) do args[#args + 1] = items[j] end
+    redis.call(unpack(args))
+  end
+end
+
+local function hset_args(key, id, ts, lat, lon, fields)
+  local args = {'HSET', key, 'id', id, 'ts', ts, 'lat', lat, 'lon', lon}
+  for k, v in pairs(fields) do
+    args[#args + 1] = k
+    args[#args + 1] = v
+  end
+  return args
+end
+
+local function bump(field, ts)
+  local cur = tonumber(redis.call('HGET', P .. 'summary', field))
+  if not cur or ts > cur then
+    redis.call('HSET', P .. 'summary', field, ts)
+    return ts
+  end
+  return cur
+end
+
+local changed = {v = {}, t = {}, w = {}, i = {}}
+local seen = {v = {}, t = {}, w = {}, i = {}}
+local counts = {0, 0, 0, 0, 0}
+
+local function mark(kind, id)
+  if not seen[kind][id] then
+    seen[kind][id] = true
+    changed[kind][#changed[kind] + 1] = id
+  end
+end
+
+-- Vehicles (vehicle_data and gps_data merge into one state per device).
+local geo, active, by_type = {}, {}, {}
+local vmax = 0
+for _, e in ipairs(batch.v or {}) do
+  local id, ts, lat, lon, fields, vtype = e[1], tonumber(e[2]), e[3], e[4], e[5], e[6]
+  local key = P .. 'v:' .. id
+  local cur = redis.call('HMGET', key, 'ts', 'track')
+  local cts = tonumber(cur[1])
+  if not cts or ts >= cts then
+    local args = hset_args(key, id, e[2], lat, lon, fields)
+    if not cts or ts > cts then
+      local track = {}
+      if cur[2] then track = cjson.decode(cur[2]) end
+      table.insert(track, 1, {tonumber(lat), tonumber(lon), ts})
+      while #track > cfg.track_len do table.remove(track) end
+      args[#args + 1] = 'track'
+      args[#args + 1] = cjson.encode(track)
+      geo[#geo + 1] = lon; geo[#geo + 1] = lat; geo[#geo + 1] = id
+      active[#active + 1] = ts; active[#active + 1] = id
+      if vtype ~= '' then
+        by_type[vtype] = by_type[vtype] or {}
+        local t = by_type[vtype]
+        t[#t + 1] = ts; t[#t + 1] = id
+      end
+    end
+    redis.call(unpack(args))
+    redis.call('PEXPIRE', key, cfg.ttl_ms)
+    mark('v', id)
+    counts[1] = counts[1] + 1
+  end
+  if ts > vmax then vmax = ts end
+end
+chunked('GEOADD', P .. 'v:geo', geo, 3)
+chunked('ZADD', P .. 'v:active', active, 2)
+for vtype, items in pairs(by_type) do chunked('ZADD', P .. 'v:active:' .. vtype, items, 2) end
+
+-- Vehicles not seen for active_ms (in event time) leave the active set and the map.
+if vmax > 0 then
+  local wm = bump('last_v', vmax)
+  local cutoff = '(' .. string.format('%.0f', wm - cfg.active_ms)
+  local stale = redis.call('ZRANGEBYSCORE', P .. 'v:active', '-inf', cutoff, 'LIMIT', 0, 1000)
+  if #stale > 0 then
+    chunked('ZREM', P .. 'v:active', stale, 1)
+    chunked('ZREM', P .. 'v:geo', stale, 1)
+    counts[5] = #stale
+  end
+  for _, vtype in ipairs(cfg.types) do
+    redis.call('ZREMRANGEBYSCORE', P .. 'v:active:' .. vtype, '-inf', cutoff)
+  end
+end
+
+-- Fixed sensors: traffic cameras and weather stations, latest reading each.
+local function sensors(kind, items, extra)
+  local sgeo, sidx, smax = {}, {}, 0
+  for _, e in ipairs(items or {}) do
+    local id, ts, lat, lon, fields = e[1], tonumber(e[2]), e[3], e[4], e[5]
+    local key = P .. kind .. ':' .. id
+    local cts = tonumber(redis.call('HGET', key, 'ts'))
+    if not cts or ts >= cts then
+      redis.call(unpack(hset_args(key, id, e[2], lat, lon, fields)))
+      redis.call('PEXPIRE', key, cfg.ttl_ms)
+      if not cts or ts > cts then
+        sgeo[#sgeo + 1] = lon; sgeo[#sgeo + 1] = lat; sgeo[#sgeo + 1] = id
+        sidx[#sidx + 1] = ts; sidx[#sidx + 1] = id
+        if extra then extra(id, fields) end
+      end
+      mark(kind, id)
+    end
+    if ts > smax then smax = ts end
+  end
+  chunked('GEOADD', P .. kind .. ':geo', sgeo, 3)
+  chunked('ZADD', P .. kind .. ':index', sidx, 2)
+  if smax > 0 then
+    local wm = bump('last_' .. kind, smax)
+    local cutoff = '(' .. string.format('%.0f', wm - cfg.sensor_ms)
+    local stale = redis.call('ZRANGEBYSCORE', P .. kind .. ':index', '-inf', cutoff, 'LIMIT', 0, 1000)
+    if #stale > 0 then
+      chunked('ZREM', P .. kind .. ':index', stale, 1)
+      chunked('ZREM', P .. kind .. ':geo', stale, 1)
+      if kind == 't' then chunked('ZREM', P .. 't:congestion', stale, 1) end
+    end
+  end
+  return #changed[kind]
+end
+
+local LEVELS = {free = 0, light = 1, moderate = 2, heavy = 3, severe = 4}
+counts[2] = sensors('t', batch.t, function(id, fields)
+  local level = LEVELS[fields.congestion_level or '']
+  if level then redis.call('ZADD', P .. 't:congestion', level, id) end
+end)
+counts[3] = sensors('w', batch.w, nil)
+
+-- Incidents: Active -> Resolved lifecycle, ordered by event time.
+local imax = 0
+for _, e in ipairs(batch.i or {}) do
+  local id, ts, lat, lon, fields = e[1], tonumber(e[2]), e[3], e[4], e[5]
+  local key = P .. 'i:' .. id
+  local cur = redis.call('HMGET', key, 'ts', 'first_seen')
+  local cts = tonumber(cur[1])
+  if not cts or ts >= cts then
+    local args = hset_args(key, id, e[2], lat, lon, fields)
+    local first = cur[2] or e[2]
+    args[#args + 1] = 'first_seen'
+    args[#args + 1] = first
+    if fields.status == 'Resolved' then
+      args[#args + 1] = 'resolved_at'
+      args[#args + 1] = e[2]
+    end
+    redis.call(unpack(args))
+    if fields.status == 'Resolved' then
+      redis.call('ZREM', P .. 'i:active', id)
+      redis.call('ZREM', P .. 'i:geo', id)
+      redis.call('ZADD', P .. 'i:resolved', ts, id)
+      redis.call('PEXPIRE', key, cfg.resolved_ms)
+    else
+      redis.call('HDEL', key, 'resolved_at')
+      redis.call('ZADD', P .. 'i:active', tonumber(first), id)
+      redis.call('GEOADD', P .. 'i:geo', lon, lat, id)
+      redis.call('ZREM', P .. 'i:resolved', id)
+      redis.call('PERSIST', key)
+    end
+    mark('i', id)
+    counts[4] = counts[4] + 1
+  end
+  if ts > imax then imax = ts end
+end
+if imax > 0 then
+  local wm = bump('last_i', imax)
+  redis.call('ZREMRANGEBYSCORE', P .. 'i:resolved', '-inf', '(' .. string.format('%.0f', wm - cfg.resolved_ms))
+end
+
+-- One change notification per batch, for push to consoles in any process.
+if counts[1] + counts[2] + counts[3] + counts[4] > 0 then
+  redis.call('XADD', P .. 'changes', 'MAXLEN', '~', cfg.changes_maxlen, '*',
+    'v', cjson.encode(changed.v), 't', cjson.encode(changed.t),
+    'w', cjson.encode(changed.w), 'i', cjson.encode(changed.i))
+end
+return counts

@@ -1,0 +1,234 @@
+"""Speed layer: the current state of the city in Redis.
+
+``SpeedLayer.write`` folds a micro-batch of validated records into Redis with one
+Lua script call per chunk (``speed_layer.lua``): atomic, order-safe (older events
+never overwrite newer state) and idempotent (replaying a batch changes nothing).
+The same class runs against a real Redis and the embedded in-process store, and
+from Spark executors. The read helpers are O(result): sorted sets, GEO, hashes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import orjson
+import redis
+
+from pipeline.schemas import VEHICLE_TYPES
+from pipeline.validation import Record
+
+_LUA = resources.files("pipeline").joinpath("speed_layer.lua").read_text(encoding="utf-8")
+
+# stream -> (kind in Redis, field holding the entity id)
+ENTITY: dict[str, tuple[str, str]] = {
+    "vehicle_data": ("v", "device_id"),
+    "gps_data": ("v", "device_id"),
+    "traffic_data": ("t", "camera_id"),
+    "weather_data": ("w", "device_id"),
+    "emergency_data": ("i", "incidentId"),
+}
+_SOURCE = {"vehicle_data": "vehicle", "gps_data": "gps"}
+_SKIP = {"event_id", "device_id", "event_time", "ingest_time", "latitude", "longitude"}
+_TYPES = set(VEHICLE_TYPES)
+
+
+@dataclass(frozen=True)
+class SpeedLayerConfig:
+    """Retention rules of the speed layer (all in event time)."""
+
+    ttl_s: float = 3600.0  # vehicle/sensor hashes expire after this long without updates
+    active_s: float = 120.0  # a vehicle unseen this long leaves the active set and the map
+    sensor_s: float = 900.0  # a sensor/station unseen this long leaves its index
+    track_len: int = 30  # recent positions kept per vehicle
+    resolved_s: float = 86_400.0  # resolved incidents stay listed this long
+    changes_maxlen: int = 1000  # change notifications kept in the Redis stream
+    chunk: int = 2000  # entities per script call, so Redis is never blocked for long
+
+    def as_lua(self) -> bytes:
+        return orjson.dumps(
+            {
+                "ttl_ms": int(self.ttl_s * 1000),
+                "active_ms": int(self.active_s * 1000),
+                "sensor_ms": int(self.sensor_s * 1000),
+                "track_len": self.track_len,
+                "resolved_ms": int(self.resolved_s * 1000),
+                "changes_maxlen": self.changes_maxlen,
+                "types": list(VEHICLE_TYPES),
+            }
+        )
+
+
+class Keys:
+    """Redis key names, in one place for the writer (Lua) and every reader."""
+
+    def __init__(self, prefix: str = "sc:") -> None:
+        self.prefix = prefix
+
+    def entity(self, kind: str, entity_id: str) -> str:
+        return f"{self.prefix}{kind}:{entity_id}"
+
+    def __getattr__(self, name: str) -> str:
+        # keys.v_active -> "sc:v:active", keys.summary -> "sc:summary"
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self.prefix + name.replace("_", ":")
+
+
+def _to_ms(record: Record) -> int:
+    return int(record["event_time"].timestamp() * 1000)
+
+
+def _fields(stream: str, record: Record) -> dict[str, str]:
+    out = {k: _text(v) for k, v in record.items() if k not in _SKIP and v is not None}
+    source = _SOURCE.get(stream)
+    if source:
+        out["src"] = source
+    if out.get("vehicle_type", "car") not in _TYPES:
+        # other simulators' GPS says e.g. "private": keep it, but not as our vehicle type
+        out["vehicle_class"] = out.pop("vehicle_type")
+    return out
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return value if isinstance(value, str) else repr(value)
+
+
+def entries(records: Iterable[tuple[str, Record]]) -> dict[str, list[list[Any]]]:
+    """Group records by entity kind in the shape the Lua script takes."""
+    batch: dict[str, list[list[Any]]] = {"v": [], "t": [], "w": [], "i": []}
+    for stream, rec in records:
+        kind, id_field = ENTITY[stream]
+        entry: list[Any] = [
+            rec[id_field],
+            str(_to_ms(rec)),
+            repr(rec["latitude"]),
+            repr(rec["longitude"]),
+            _fields(stream, rec),
+        ]
+        if kind == "v":
+            vtype = rec.get("vehicle_type")
+            entry.append(vtype if vtype in _TYPES else "")
+        batch[kind].append(entry)
+    return batch
+
+
+@dataclass
+class WriteResult:
+    vehicles: int = 0
+    traffic: int = 0
+    weather: int = 0
+    incidents: int = 0
+    stale_removed: int = 0
+
+    def add(self, counts: Sequence[int]) -> None:
+        self.vehicles += int(counts[0])
+        self.traffic += int(counts[1])
+        self.weather += int(counts[2])
+        self.incidents += int(counts[3])
+        self.stale_removed += int(counts[4])
+
+
+class SpeedLayer:
+    """Writes micro-batches into Redis and reads the current state back."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "sc:", config: SpeedLayerConfig | None = None) -> None:
+        self.client = client
+        self.keys = Keys(prefix)
+        self.config = config or SpeedLayerConfig()
+        self._script = client.register_script(_LUA)
+        self._config_arg = self.config.as_lua()
+
+    # -- write side ------------------------------------------------------------------
+    def write(self, records: Sequence[tuple[str, Record]]) -> WriteResult:
+        """Apply validated ``(stream, record)`` pairs; raises redis errors to the caller."""
+        result = WriteResult()
+        step = self.config.chunk
+        for start in range(0, len(records), step):
+            payload = orjson.dumps(entries(records[start : start + step]))
+            counts = self._script(args=[self.keys.prefix, payload, self._config_arg])
+            result.add(counts)
+        return result
+
+    # -- read side (O(result)) ------------------------------------------------------------
+    def vehicle(self, vehicle_id: str) -> dict[str, Any] | None:
+        """Latest state of one vehicle with its recent track (newest first)."""
+        raw = self.client.hgetall(self.keys.entity("v", vehicle_id))
+        return _decode(raw) if raw else None
+
+    def active_vehicle_ids(self, limit: int | None = None) -> list[str]:
+        """Vehicles seen within the active window, most recent first."""
+        args: dict[str, Any] = {"start": 0, "num": limit} if limit else {}
+        ids = self.client.zrevrangebyscore(self.keys.v_active, "+inf", "-inf", **args)
+        return [_s(i) for i in ids]
+
+    def active_count(self, vehicle_type: str | None = None) -> int:
+        key = self.keys.v_active + (f":{vehicle_type}" if vehicle_type else "")
+        return int(self.client.zcard(key))
+
+    def states(self, kind: str, ids: Iterable[str]) -> list[dict[str, Any]]:
+        """Hashes of the given entities (missing/expired ones skipped), in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        for entity_id in ids:
+            pipe.hgetall(self.keys.entity(kind, entity_id))
+        return [_decode(raw) for raw in pipe.execute() if raw]
+
+    def index_ids(self, kind: str) -> list[str]:
+        """Ids in a sensor index ("t", "w") or the active incidents ("i")."""
+        key = self.keys.i_active if kind == "i" else self.keys.entity(kind, "index")
+        return [_s(i) for i in self.client.zrange(key, 0, -1)]
+
+    def resolved_incident_ids(self, limit: int = 100) -> list[str]:
+        return [_s(i) for i in self.client.zrevrange(self.keys.i_resolved, 0, limit - 1)]
+
+    def summary(self) -> dict[str, Any]:
+        """City summary: counts and the newest event time per kind (epoch ms)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zcard(self.keys.v_active)
+        pipe.zcard(self.keys.i_active)
+        pipe.zcount(self.keys.t_congestion, 3, "+inf")
+        pipe.zcard(self.keys.t_index)
+        pipe.zcard(self.keys.w_index)
+        pipe.hgetall(self.keys.summary)
+        for vtype in VEHICLE_TYPES:
+            pipe.zcard(f"{self.keys.v_active}:{vtype}")
+        res = pipe.execute()
+        last = {_s(k): int(float(v)) for k, v in res[5].items()}
+        return {
+            "active_vehicles": int(res[0]),
+            "active_incidents": int(res[1]),
+            "congested_segments": int(res[2]),
+            "traffic_sensors": int(res[3]),
+            "weather_stations": int(res[4]),
+            "vehicles_by_type": {t: int(n) for t, n in zip(VEHICLE_TYPES, res[6:], strict=True)},
+            "last_event_ms": last,
+        }
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole current state, for tests and rebuild checks (O(state), not for requests)."""
+        out: dict[str, Any] = {"vehicles": {}, "traffic": {}, "weather": {}, "incidents": {}}
+        ids = {
+            "vehicles": ("v", self.active_vehicle_ids()),
+            "traffic": ("t", self.index_ids("t")),
+            "weather": ("w", self.index_ids("w")),
+            "incidents": ("i", self.index_ids("i") + self.resolved_incident_ids(10_000)),
+        }
+        for name, (kind, id_list) in ids.items():
+            for state in self.states(kind, id_list):
+                out[name][state["id"]] = state
+        return out
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _decode(raw: dict[Any, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {_s(k): _s(v) for k, v in raw.items()}
+    if "track" in out:
+        out["track"] = orjson.loads(out["track"])
+    return out

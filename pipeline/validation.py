@@ -1,0 +1,217 @@
+"""Validation: raw event -> typed lake record, or a dead letter with the reason.
+
+Errors are data, not exceptions: ``Validator.validate`` never raises for any input,
+it returns either a ``dict`` record (the lake row) or a ``DeadLetter``. The pydantic
+validators are generated from ``pipeline.schemas`` so the contract lives in one place.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal, NotRequired
+
+import orjson
+from pydantic import BeforeValidator, ConfigDict, Strict, TypeAdapter, ValidationError
+from pydantic import Field as PydanticField
+from typing_extensions import TypedDict
+
+from pipeline.schemas import COMMON, SCHEMAS, Field
+
+Record = dict[str, Any]
+_EVENT_NS = uuid.UUID("6f1d3c52-1f7e-4b5e-9b1e-0c7a4a3f9d10")
+_MIN_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An event that failed validation, kept with everything needed to inspect it."""
+
+    stream: str
+    reason: str
+    raw: str
+    source: str
+    received_at: datetime
+
+    def as_row(self) -> Record:
+        return {
+            "stream": self.stream,
+            "reason": self.reason,
+            "raw": self.raw,
+            "source": self.source,
+            "received_at": self.received_at,
+        }
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what an event may look like before it is even parsed."""
+
+    max_payload_bytes: int = 64 * 1024
+    max_depth: int = 4
+    max_future: timedelta = timedelta(minutes=5)
+
+
+def _require_str(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError("timestamp must be an ISO-8601 string")
+    return value
+
+
+def _annotation(f: Field) -> Any:
+    if f.choices:
+        return Literal[f.choices]
+    if f.kind == "str":
+        return Annotated[str, Strict(), PydanticField(max_length=f.max_length)]
+    py = {"float": float, "int": int, "bool": bool}[f.kind]
+    return Annotated[py, Strict(), PydanticField(ge=f.ge, le=f.le)]
+
+
+def _adapter(stream: str) -> TypeAdapter[Any]:
+    lat = Annotated[float, Strict(), PydanticField(ge=-90, le=90)]
+    lon = Annotated[float, Strict(), PydanticField(ge=-180, le=180)]
+    spec: dict[str, Any] = {
+        "timestamp": Annotated[datetime, BeforeValidator(_require_str)],
+        "location": tuple[lat, lon],
+    }
+    for f in COMMON + SCHEMAS[stream]:
+        ann = _annotation(f)
+        if f.name == "device_id":
+            ann = Annotated[str, Strict(), PydanticField(min_length=1, max_length=f.max_length)]
+        spec[f.name] = ann if f.required else NotRequired[ann]
+    make_typed_dict: Any = TypedDict  # built from the field list at run time, not a static type
+    td = make_typed_dict(f"{stream}_event", spec)
+    td.__pydantic_config__ = ConfigDict(allow_inf_nan=False, extra="ignore")
+    return TypeAdapter(td)
+
+
+def _depth(value: Any, limit: int) -> int:
+    """Nesting depth of ``value``, stopping early once ``limit`` is exceeded."""
+    if isinstance(value, dict):
+        children: Iterable[Any] = value.values()
+    elif isinstance(value, list):
+        children = value
+    else:
+        return 0
+    deepest = 0
+    for child in children:
+        d = _depth(child, limit - 1)
+        if d > deepest:
+            deepest = d
+            if deepest >= limit:
+                break
+    return deepest + 1
+
+
+def _format_errors(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "event"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+class Validator:
+    """Validates raw events of every stream against the shared schemas."""
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        self._adapters = {stream: _adapter(stream) for stream in SCHEMAS}
+
+    def validate(
+        self,
+        stream: str,
+        raw: bytes | str | Mapping[str, Any],
+        source: str = "",
+        now: datetime | None = None,
+    ) -> Record | DeadLetter:
+        """Return the lake record for ``raw``, or a ``DeadLetter`` saying why not."""
+        now = now or datetime.now(UTC)
+        try:
+            return self._validate(stream, raw, now)
+        except _Reject as rej:
+            return DeadLetter(stream, rej.reason, self._raw_text(raw), source, now)
+        except Exception as exc:
+            reason = f"unexpected validation error: {type(exc).__name__}: {exc}"
+            return DeadLetter(stream, reason, self._raw_text(raw), source, now)
+
+    def validate_batch(
+        self,
+        events: Iterable[tuple[str, bytes | str | Mapping[str, Any]]],
+        source: str = "",
+        now: datetime | None = None,
+    ) -> tuple[list[tuple[str, Record]], list[DeadLetter]]:
+        """Split ``(stream, raw)`` pairs into ``(oks, errs)``; never raises."""
+        now = now or datetime.now(UTC)
+        oks: list[tuple[str, Record]] = []
+        errs: list[DeadLetter] = []
+        for stream, raw in events:
+            out = self.validate(stream, raw, source, now)
+            if isinstance(out, DeadLetter):
+                errs.append(out)
+            else:
+                oks.append((stream, out))
+        return oks, errs
+
+    def _validate(self, stream: str, raw: bytes | str | Mapping[str, Any], now: datetime) -> Record:
+        adapter = self._adapters.get(stream)
+        if adapter is None:
+            raise _Reject(f"unknown stream {stream!r}")
+        if isinstance(raw, Mapping):
+            obj: Any = raw
+        else:
+            size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "replace"))
+            if size > self.limits.max_payload_bytes:
+                raise _Reject(f"payload of {size} bytes exceeds the {self.limits.max_payload_bytes} byte limit")
+            try:
+                obj = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                raise _Reject(f"not valid JSON: {exc}") from None
+        if not isinstance(obj, dict):
+            raise _Reject(f"event must be a JSON object, got {type(obj).__name__}")
+        for key, value in obj.items():
+            if isinstance(value, dict | list) and _depth(value, self.limits.max_depth) > self.limits.max_depth:
+                raise _Reject(f"{key}: nested deeper than {self.limits.max_depth} levels")
+        try:
+            event = adapter.validate_python(obj)
+        except ValidationError as exc:
+            raise _Reject(_format_errors(exc)) from None
+        ts: datetime = event.pop("timestamp")
+        ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+        if ts > now + self.limits.max_future:
+            raise _Reject(f"timestamp: {ts.isoformat()} is in the future (now {now.isoformat()})")
+        if ts < _MIN_TIME:
+            raise _Reject(f"timestamp: {ts.isoformat()} is before {_MIN_TIME.date()}")
+        lat, lon = event.pop("location")
+        event_id = event.pop("id", None) or str(
+            uuid.uuid5(_EVENT_NS, f"{stream}|{event['device_id']}|{ts.isoformat()}")
+        )
+        record: Record = {
+            "event_id": event_id,
+            "device_id": event.pop("device_id"),
+            "event_time": ts,
+            "ingest_time": now,
+            "latitude": lat,
+            "longitude": lon,
+        }
+        record.update(event)
+        return record
+
+    def _raw_text(self, raw: bytes | str | Mapping[str, Any]) -> str:
+        limit = self.limits.max_payload_bytes
+        if isinstance(raw, bytes):
+            return raw[:limit].decode("utf-8", "replace")
+        if isinstance(raw, str):
+            return raw[:limit]
+        try:
+            return orjson.dumps(raw, default=str)[:limit].decode("utf-8", "replace")
+        except Exception:
+            return repr(raw)[:limit]
+
+
+class _Reject(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -1,0 +1,144 @@
+"""Speed-layer semantics on the embedded store.
+
+tests/integration/test_speed_layer_redis.py runs these same tests against a real
+redis-server by overriding the ``client`` fixture.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import fakeredis
+import orjson
+import pytest
+import redis
+
+from pipeline.speed_layer import SpeedLayer, SpeedLayerConfig
+from pipeline.validation import Record, Validator
+
+T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+VALIDATOR = Validator()
+
+
+@pytest.fixture
+def client(fake_redis: fakeredis.FakeRedis) -> redis.Redis:
+    return fake_redis
+
+
+@pytest.fixture
+def layer(client: redis.Redis, prefix: str) -> SpeedLayer:
+    return SpeedLayer(client, prefix, SpeedLayerConfig(active_s=60, track_len=5))
+
+
+def rec(stream: str, seconds: float, **fields: Any) -> tuple[str, Record]:
+    ts = (T0 + timedelta(seconds=seconds)).isoformat()
+    event = {"timestamp": ts, "location": [52.44, 13.52], **fields}
+    out = VALIDATOR.validate(stream, event, now=T0 + timedelta(days=1))
+    assert isinstance(out, dict), out
+    return stream, out
+
+
+def vehicle(seconds: float, device: str = "car-1", lat: float = 52.44, **fields: Any) -> tuple[str, Record]:
+    fields.setdefault("vehicle_type", "car")
+    return rec("vehicle_data", seconds, device_id=device, speed=30.0, location=[lat, 13.52], **fields)
+
+
+def test_latest_vehicle_state_with_geo_and_track(layer: SpeedLayer) -> None:
+    layer.write([vehicle(0, lat=52.430), vehicle(1, lat=52.431), vehicle(2, lat=52.432)])
+    state = layer.vehicle("car-1")
+    assert state is not None
+    assert float(state["lat"]) == 52.432
+    assert [p[0] for p in state["track"]] == [52.432, 52.431, 52.430]
+    assert layer.active_vehicle_ids() == ["car-1"]
+    near = layer.client.geosearch(layer.keys.v_geo, longitude=13.52, latitude=52.432, radius=50, unit="m")
+    assert near == [b"car-1"]
+
+
+def test_older_event_never_moves_a_vehicle_back(layer: SpeedLayer) -> None:
+    layer.write([vehicle(10, lat=52.44)])
+    layer.write([vehicle(5, lat=52.40)])  # late arrival
+    state = layer.vehicle("car-1")
+    assert state is not None and float(state["lat"]) == 52.44
+    assert len(state["track"]) == 1
+
+
+def test_out_of_order_within_one_batch_keeps_the_newest(layer: SpeedLayer) -> None:
+    layer.write([vehicle(3, lat=52.43), vehicle(1, lat=52.41), vehicle(2, lat=52.42)])
+    state = layer.vehicle("car-1")
+    assert state is not None and float(state["lat"]) == 52.43
+
+
+def test_replaying_a_batch_changes_nothing(layer: SpeedLayer) -> None:
+    batch = [vehicle(i, device=f"car-{i % 3}", lat=52.43 + i / 1000) for i in range(9)]
+    batch += [rec("traffic_data", 5, device_id="cam-1", camera_id="cam-1", speed=8.0, congestion_level="heavy")]
+    batch += [rec("emergency_data", 4, device_id="u1", incidentId="i-1", incident_type="fire", status="Active")]
+    layer.write(batch)
+    first = layer.snapshot()
+    layer.write(batch)
+    layer.write(list(reversed(batch)))
+    assert layer.snapshot() == first
+
+
+def test_gps_and_telemetry_merge_into_one_vehicle(layer: SpeedLayer) -> None:
+    layer.write([vehicle(1, make="VW"), rec("gps_data", 1, device_id="car-1", speed=31.0, accuracy=3.0)])
+    state = layer.vehicle("car-1")
+    assert state is not None
+    assert state["make"] == "VW" and state["accuracy"] == "3.0"
+    assert len(state["track"]) == 1  # same instant, one point
+
+
+def test_stale_vehicles_leave_the_active_set_and_the_map(layer: SpeedLayer) -> None:
+    layer.write([vehicle(0, device="parked"), vehicle(0, device="moving")])
+    layer.write([vehicle(61, device="moving")])  # 61 s of event time later; window is 60 s
+    assert layer.active_vehicle_ids() == ["moving"]
+    assert layer.active_count("car") == 1
+    assert layer.client.zscore(layer.keys.v_geo, "parked") is None
+    assert layer.vehicle("parked") is not None  # state kept (with a TTL) for lookups
+    assert layer.client.ttl(layer.keys.entity("v", "parked")) > 0
+
+
+def test_incident_lifecycle(layer: SpeedLayer) -> None:
+    inc = {"device_id": "unit-1", "incidentId": "i-9", "incident_type": "accident", "severity": "high"}
+    layer.write([rec("emergency_data", 0, status="Active", **inc)])
+    assert layer.index_ids("i") == ["i-9"]
+    layer.write([rec("emergency_data", 300, status="Resolved", **inc)])
+    assert layer.index_ids("i") == []
+    assert layer.resolved_incident_ids() == ["i-9"]
+    layer.write([rec("emergency_data", 100, status="Active", **inc)])  # a stale Active report
+    assert layer.index_ids("i") == []
+    (state,) = layer.states("i", ["i-9"])
+    assert state["status"] == "Resolved" and state["first_seen"] < state["resolved_at"]
+
+
+def test_traffic_congestion_and_summary(layer: SpeedLayer) -> None:
+    layer.write(
+        [
+            rec("traffic_data", 0, device_id="s1", camera_id="s1", speed=5.0, congestion_level="severe"),
+            rec("traffic_data", 0, device_id="s2", camera_id="s2", speed=45.0, congestion_level="free"),
+            rec("weather_data", 0, device_id="w1", temperature=3.5, weather_condition="Fog"),
+            vehicle(0, device="bus-1", vehicle_type="bus"),
+        ]
+    )
+    summary = layer.summary()
+    assert summary["congested_segments"] == 1
+    assert summary["traffic_sensors"] == 2 and summary["weather_stations"] == 1
+    assert summary["vehicles_by_type"]["bus"] == 1
+    worst = layer.client.zrevrange(layer.keys.t_congestion, 0, 0)
+    assert worst == [b"s1"]
+    layer.write([rec("traffic_data", 10, device_id="s1", camera_id="s1", speed=40.0, congestion_level="free")])
+    assert layer.summary()["congested_segments"] == 0
+
+
+def test_change_notifications_name_what_changed(layer: SpeedLayer) -> None:
+    layer.write([vehicle(0, device="a"), vehicle(1, device="a"), vehicle(0, device="b")])
+    entries = layer.client.xrange(layer.keys.changes)
+    assert len(entries) == 1
+    changed = orjson.loads(entries[0][1][b"v"])
+    assert sorted(changed) == ["a", "b"]
+
+
+def test_large_batches_are_chunked(client: redis.Redis, prefix: str) -> None:
+    layer = SpeedLayer(client, prefix, SpeedLayerConfig(chunk=100))
+    layer.write([vehicle(0, device=f"v{i}") for i in range(450)])
+    assert layer.active_count() == 450
