@@ -9,11 +9,12 @@ from Kafka partitions. Nothing raises out of ``process`` for bad data.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +40,15 @@ class RawEvent:
     produced_at: float = 0.0
 
 
+@dataclass
+class Prepared:
+    """A validated micro-batch waiting for its speed-layer write."""
+
+    oks: list[tuple[str, Record]] = field(default_factory=list)
+    per_stream: dict[str, list[Record]] = field(default_factory=lambda: defaultdict(list))
+    produced_at: list[float] = field(default_factory=list)
+
+
 class BatchProcessor:
     """Validates a micro-batch and folds it into the speed layer and the lake."""
 
@@ -58,12 +68,14 @@ class BatchProcessor:
 
     def process(self, events: Sequence[RawEvent]) -> None:
         """Handle one micro-batch. Redis outages are retried, then counted, never raised."""
-        if not events:
-            return
+        self.commit(self.prepare(events))
+
+    def prepare(self, events: Sequence[RawEvent]) -> Prepared:
+        """Validate, buffer lake rows and dead letters; the speed-layer write is ``commit``."""
         now = datetime.now(UTC)
         validate = self.validator.validate
-        oks: list[tuple[str, Record]] = []
-        per_stream: dict[str, list[Record]] = defaultdict(list)
+        prepared = Prepared()
+        oks, per_stream = prepared.oks, prepared.per_stream
         dead = []
         received: dict[str, int] = defaultdict(int)
         for ev in events:
@@ -74,14 +86,12 @@ class BatchProcessor:
                 per_stream[ev.stream].append(out)
             else:
                 dead.append(out)
+        prepared.produced_at = [ev.produced_at for ev in events if ev.produced_at]
         self.lake.add_dead_letters(dead)
         for stream, records in per_stream.items():
             self.lake.add(stream, records)
-        written = self._write_speed_layer(oks)
-        done = time.time()
         acc = self.accounting
         with acc.lock:
-            acc.batches += 1
             for stream, n in received.items():
                 acc.stream(stream).received += n
             for dl in dead:
@@ -89,12 +99,21 @@ class BatchProcessor:
             for stream, records in per_stream.items():
                 counts = acc.stream(stream)
                 counts.valid += len(records)
-                if written:
-                    counts.speed_layer += len(records)
                 newest = int(max(r["event_time"] for r in records).timestamp() * 1000)
                 counts.last_event_ms = max(counts.last_event_ms, newest)
+        return prepared
+
+    def commit(self, prepared: Prepared) -> None:
+        """Write a prepared batch's valid events to the speed layer and count them."""
+        written = self._write_speed_layer(prepared.oks)
+        done = time.time()
+        acc = self.accounting
+        with acc.lock:
+            acc.batches += 1
             if written:
-                acc.latencies_ms.extend((done - ev.produced_at) * 1000 for ev in events if ev.produced_at)
+                for stream, records in prepared.per_stream.items():
+                    acc.stream(stream).speed_layer += len(records)
+                acc.latencies_ms.extend((done - t) * 1000 for t in prepared.produced_at)
 
     def _write_speed_layer(self, oks: list[tuple[str, Record]]) -> bool:
         if not oks:
@@ -135,7 +154,11 @@ class BatchProcessor:
 
 
 class Processor(threading.Thread):
-    """The embedded mode's stream processor: bus -> BatchProcessor, in micro-batches."""
+    """The embedded mode's stream processor: bus -> BatchProcessor, in micro-batches.
+
+    Validation of batch N+1 overlaps the speed-layer write of batch N (a second thread
+    waits on Redis while this one validates), so Python and Redis use both cores.
+    """
 
     def __init__(
         self,
@@ -152,6 +175,8 @@ class Processor(threading.Thread):
         self.max_batch = max_batch
         self.poll_timeout = poll_timeout
         self._stop_event = threading.Event()
+        self._pending: queue.Queue[Prepared | None] = queue.Queue(maxsize=2)
+        self._writer = threading.Thread(target=self._write_loop, name="smartcity-speed-writer", daemon=True)
         self.stopped = threading.Event()
 
     @property
@@ -159,22 +184,28 @@ class Processor(threading.Thread):
         return self.batch.accounting
 
     def run(self) -> None:
+        self._writer.start()
         try:
             while not self._stop_event.is_set():
                 self._step()
             while self._step():  # drain what producers left before stopping
                 pass
         finally:
+            self._pending.put(None)
+            self._writer.join()
             self.batch.flush_lake()
             self.stopped.set()
+
+    def _write_loop(self) -> None:
+        while (prepared := self._pending.get()) is not None:
+            self.batch.commit(prepared)
 
     def _step(self) -> bool:
         messages = self.bus.consume(self.max_batch, self.poll_timeout)
         if messages:
             streams = self.topic_streams
-            self.batch.process(
-                [RawEvent(streams.get(m.topic, m.topic), m.value, "bus", m.produced_at) for m in messages]
-            )
+            events = [RawEvent(streams.get(m.topic, m.topic), m.value, "bus", m.produced_at) for m in messages]
+            self._pending.put(self.batch.prepare(events))  # blocks while the writer is 2 behind
         if self.batch.lake.due():
             self.batch.flush_lake()
         return bool(messages)

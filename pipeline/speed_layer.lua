@@ -2,8 +2,8 @@
 -- current state of the city is", run atomically inside Redis (or the embedded store).
 --
 -- ARGV[1] key prefix
--- ARGV[2] batch:  {"v": [[id, ts_ms, lat, lon, {field: "value"}, type], ...],
---                  "t": [...], "w": [...], "i": [...]}   (all field values are strings)
+-- ARGV[2] batch:  {"v": [[id, ts_ms, lat, lon, {field: value}, type], ...],
+--                  "t": [...], "w": [...], "i": [...]}
 -- ARGV[3] config: {"ttl_ms", "active_ms", "sensor_ms", "track_len", "resolved_ms",
 --                  "changes_maxlen", "types": [...]}
 --
@@ -31,6 +31,7 @@ end
 local function hset_args(key, id, ts, lat, lon, fields)
   local args = {'HSET', key, 'id', id, 'ts', ts, 'lat', lat, 'lon', lon}
   for k, v in pairs(fields) do
+    if type(v) == 'boolean' then v = v and '1' or '0' end
     args[#args + 1] = k
     args[#args + 1] = v
   end
@@ -63,17 +64,17 @@ local vmax = 0
 for _, e in ipairs(batch.v or {}) do
   local id, ts, lat, lon, fields, vtype = e[1], tonumber(e[2]), e[3], e[4], e[5], e[6]
   local key = P .. 'v:' .. id
-  local cur = redis.call('HMGET', key, 'ts', 'track')
-  local cts = tonumber(cur[1])
+  local cts = tonumber(redis.call('HGET', key, 'ts'))
   if not cts or ts >= cts then
-    local args = hset_args(key, id, e[2], lat, lon, fields)
+    redis.call(unpack(hset_args(key, id, e[2], lat, lon, fields)))
+    redis.call('PEXPIRE', key, cfg.ttl_ms)
     if not cts or ts > cts then
-      local track = {}
-      if cur[2] then track = cjson.decode(cur[2]) end
-      table.insert(track, 1, {tonumber(lat), tonumber(lon), ts})
-      while #track > cfg.track_len do table.remove(track) end
-      args[#args + 1] = 'track'
-      args[#args + 1] = cjson.encode(track)
+      if cfg.track_len > 0 then  -- recent positions, newest first, as "lat,lon,ts_ms"
+        local tkey = key .. ':track'
+        redis.call('LPUSH', tkey, lat .. ',' .. lon .. ',' .. e[2])
+        redis.call('LTRIM', tkey, 0, cfg.track_len - 1)
+        redis.call('PEXPIRE', tkey, cfg.ttl_ms)
+      end
       geo[#geo + 1] = lon; geo[#geo + 1] = lat; geo[#geo + 1] = id
       active[#active + 1] = ts; active[#active + 1] = id
       if vtype ~= '' then
@@ -82,8 +83,6 @@ for _, e in ipairs(batch.v or {}) do
         t[#t + 1] = ts; t[#t + 1] = id
       end
     end
-    redis.call(unpack(args))
-    redis.call('PEXPIRE', key, cfg.ttl_ms)
     mark('v', id)
     counts[1] = counts[1] + 1
   end

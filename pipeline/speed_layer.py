@@ -77,42 +77,32 @@ class Keys:
         return self.prefix + name.replace("_", ":")
 
 
-def _to_ms(record: Record) -> int:
-    return int(record["event_time"].timestamp() * 1000)
-
-
-def _fields(stream: str, record: Record) -> dict[str, str]:
-    out = {k: _text(v) for k, v in record.items() if k not in _SKIP and v is not None}
-    source = _SOURCE.get(stream)
-    if source:
-        out["src"] = source
-    if out.get("vehicle_type", "car") not in _TYPES:
-        # other simulators' GPS says e.g. "private": keep it, but not as our vehicle type
-        out["vehicle_class"] = out.pop("vehicle_type")
-    return out
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    return value if isinstance(value, str) else repr(value)
-
-
 def entries(records: Iterable[tuple[str, Record]]) -> dict[str, list[list[Any]]]:
-    """Group records by entity kind in the shape the Lua script takes."""
+    """Group records by entity kind in the shape the Lua script takes.
+
+    Values travel as JSON numbers and strings; Lua formats numbers the same way (Lua 5.1,
+    ``%.14g``) on Redis and on the embedded store, so both hold the same text.
+    """
     batch: dict[str, list[list[Any]]] = {"v": [], "t": [], "w": [], "i": []}
+    skip, types = _SKIP, _TYPES
     for stream, rec in records:
         kind, id_field = ENTITY[stream]
-        entry: list[Any] = [
+        fields = {k: v for k, v in rec.items() if k not in skip}
+        entry = [
             rec[id_field],
-            str(_to_ms(rec)),
-            repr(rec["latitude"]),
-            repr(rec["longitude"]),
-            _fields(stream, rec),
+            int(rec["event_time"].timestamp() * 1000),
+            rec["latitude"],
+            rec["longitude"],
+            fields,
         ]
         if kind == "v":
-            vtype = rec.get("vehicle_type")
-            entry.append(vtype if vtype in _TYPES else "")
+            fields["src"] = _SOURCE[stream]
+            vtype = fields.get("vehicle_type")
+            if vtype is not None and vtype not in types:
+                # other simulators' GPS says e.g. "private": keep it, but not as our vehicle type
+                fields["vehicle_class"] = fields.pop("vehicle_type")
+                vtype = None
+            entry.append(vtype or "")
         batch[kind].append(entry)
     return batch
 
@@ -156,9 +146,17 @@ class SpeedLayer:
 
     # -- read side (O(result)) ------------------------------------------------------------
     def vehicle(self, vehicle_id: str) -> dict[str, Any] | None:
-        """Latest state of one vehicle with its recent track (newest first)."""
-        raw = self.client.hgetall(self.keys.entity("v", vehicle_id))
-        return _decode(raw) if raw else None
+        """Latest state of one vehicle with its recent track: [lat, lon, ts_ms], newest first."""
+        key = self.keys.entity("v", vehicle_id)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(key)
+        pipe.lrange(key + ":track", 0, -1)
+        raw, track = pipe.execute()
+        if not raw:
+            return None
+        state = _decode(raw)
+        state["track"] = [_point(p) for p in track]
+        return state
 
     def active_vehicle_ids(self, limit: int | None = None) -> list[str]:
         """Vehicles seen within the active window, most recent first."""
@@ -218,8 +216,10 @@ class SpeedLayer:
             "incidents": ("i", self.index_ids("i") + self.resolved_incident_ids(10_000)),
         }
         for name, (kind, id_list) in ids.items():
-            for state in self.states(kind, id_list):
-                out[name][state["id"]] = state
+            states = [self.vehicle(i) for i in id_list] if kind == "v" else self.states(kind, id_list)
+            for state in states:
+                if state:
+                    out[name][state["id"]] = state
         return out
 
 
@@ -228,7 +228,9 @@ def _s(value: Any) -> str:
 
 
 def _decode(raw: dict[Any, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {_s(k): _s(v) for k, v in raw.items()}
-    if "track" in out:
-        out["track"] = orjson.loads(out["track"])
-    return out
+    return {_s(k): _s(v) for k, v in raw.items()}
+
+
+def _point(raw: bytes | str) -> list[float]:
+    lat, lon, ts = _s(raw).split(",")
+    return [float(lat), float(lon), int(ts)]

@@ -172,7 +172,12 @@ class Validator:
         if not isinstance(obj, dict):
             raise _Reject(f"event must be a JSON object, got {type(obj).__name__}")
         for key, value in obj.items():
-            if isinstance(value, dict | list) and _depth(value, self.limits.max_depth) > self.limits.max_depth:
+            # "location" is checked by the schema (two numbers); other containers are extras
+            if (
+                key != "location"
+                and isinstance(value, dict | list)
+                and _depth(value, self.limits.max_depth) > self.limits.max_depth
+            ):
                 raise _Reject(f"{key}: nested deeper than {self.limits.max_depth} levels")
         try:
             event = adapter.validate_python(obj)

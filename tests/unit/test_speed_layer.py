@@ -84,7 +84,7 @@ def test_gps_and_telemetry_merge_into_one_vehicle(layer: SpeedLayer) -> None:
     layer.write([vehicle(1, make="VW"), rec("gps_data", 1, device_id="car-1", speed=31.0, accuracy=3.0)])
     state = layer.vehicle("car-1")
     assert state is not None
-    assert state["make"] == "VW" and state["accuracy"] == "3.0"
+    assert state["make"] == "VW" and float(state["accuracy"]) == 3.0
     assert len(state["track"]) == 1  # same instant, one point
 
 
