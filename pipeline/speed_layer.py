@@ -31,7 +31,6 @@ ENTITY: dict[str, tuple[str, str]] = {
     "emergency_data": ("i", "incidentId"),
 }
 _SOURCE = {"vehicle_data": "vehicle", "gps_data": "gps"}
-_SKIP = {"event_id", "device_id", "event_time", "ingest_time", "latitude", "longitude"}
 _TYPES = set(VEHICLE_TYPES)
 
 
@@ -84,10 +83,12 @@ def entries(records: Iterable[tuple[str, Record]]) -> dict[str, list[list[Any]]]
     ``%.14g``) on Redis and on the embedded store, so both hold the same text.
     """
     batch: dict[str, list[list[Any]]] = {"v": [], "t": [], "w": [], "i": []}
-    skip, types = _SKIP, _TYPES
+    types = _TYPES
     for stream, rec in records:
         kind, id_field = ENTITY[stream]
-        fields = {k: v for k, v in rec.items() if k not in skip}
+        fields = rec.copy()  # a C-level copy and six deletes beat filtering every key
+        del fields["event_id"], fields["device_id"], fields["event_time"]
+        del fields["ingest_time"], fields["latitude"], fields["longitude"]
         entry = [
             rec[id_field],
             int(rec["event_time"].timestamp() * 1000),

@@ -159,50 +159,52 @@ class Validator:
         adapter = self._adapters.get(stream)
         if adapter is None:
             raise _Reject(f"unknown stream {stream!r}")
+        flat = False
         if isinstance(raw, Mapping):
             obj: Any = raw
         else:
             size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "replace"))
             if size > self.limits.max_payload_bytes:
                 raise _Reject(f"payload of {size} bytes exceeds the {self.limits.max_payload_bytes} byte limit")
+            # one object holding one list (the location) cannot be nested: skip the depth walk
+            if isinstance(raw, str):
+                flat = raw.count("{") <= 1 and raw.count("[") <= 1
+            else:
+                flat = raw.count(b"{") <= 1 and raw.count(b"[") <= 1
             try:
                 obj = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
                 raise _Reject(f"not valid JSON: {exc}") from None
         if not isinstance(obj, dict):
             raise _Reject(f"event must be a JSON object, got {type(obj).__name__}")
-        for key, value in obj.items():
-            # "location" is checked by the schema (two numbers); other containers are extras
-            if (
-                key != "location"
-                and isinstance(value, dict | list)
-                and _depth(value, self.limits.max_depth) > self.limits.max_depth
-            ):
-                raise _Reject(f"{key}: nested deeper than {self.limits.max_depth} levels")
+        if not flat:
+            self._check_depth(obj)
         try:
             event = adapter.validate_python(obj)
         except ValidationError as exc:
             raise _Reject(_format_errors(exc)) from None
+        # the validated dict becomes the lake record in place (cheaper than a copy)
         ts: datetime = event.pop("timestamp")
         ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
         if ts > now + self.limits.max_future:
             raise _Reject(f"timestamp: {ts.isoformat()} is in the future (now {now.isoformat()})")
         if ts < _MIN_TIME:
             raise _Reject(f"timestamp: {ts.isoformat()} is before {_MIN_TIME.date()}")
-        lat, lon = event.pop("location")
-        event_id = event.pop("id", None) or str(
+        event["latitude"], event["longitude"] = event.pop("location")
+        event["event_id"] = event.pop("id", None) or str(
             uuid.uuid5(_EVENT_NS, f"{stream}|{event['device_id']}|{ts.isoformat()}")
         )
-        record: Record = {
-            "event_id": event_id,
-            "device_id": event.pop("device_id"),
-            "event_time": ts,
-            "ingest_time": now,
-            "latitude": lat,
-            "longitude": lon,
-        }
-        record.update(event)
+        event["event_time"] = ts
+        event["ingest_time"] = now
+        record: Record = event
         return record
+
+    def _check_depth(self, obj: dict[str, Any]) -> None:
+        limit = self.limits.max_depth
+        for key, value in obj.items():
+            # "location" is checked by the schema (two numbers); other containers are extras
+            if key != "location" and isinstance(value, dict | list) and _depth(value, limit) > limit:
+                raise _Reject(f"{key}: nested deeper than {limit} levels")
 
     def _raw_text(self, raw: bytes | str | Mapping[str, Any]) -> str:
         limit = self.limits.max_payload_bytes

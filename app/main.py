@@ -1,0 +1,155 @@
+"""``python app/main.py``: the whole city in one process.
+
+Wires the city simulation -> in-process bus -> stream processor -> speed layer (embedded
+store, or Redis with ``SMARTCITY_REDIS_URL``) + Parquet lake (``SMARTCITY_LAKE_URI``),
+and reports progress. Ctrl-C (SIGINT) or SIGTERM drains the bus and flushes the lake.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file: put the repo root, not app/, on sys.path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import argparse
+import json
+import logging
+import signal
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pipeline import runtime
+from pipeline.exceptions import ConfigError
+from pipeline.processor import Processor
+from pipeline.settings import Settings
+from pipeline.speed_layer import SpeedLayer
+from producers.runner import run
+from producers.simulation import CitySimulation, SimulationConfig
+from producers.sinks import BusSink, batches, read_jsonl
+
+log = logging.getLogger("smartcity")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python app/main.py", description="Smart city platform, one process.")
+    p.add_argument("--vehicles", type=int, help="vehicles in the simulated city (default 1000)")
+    p.add_argument("--city", help="road network: berlin (default) or braunschweig")
+    p.add_argument("--seed", type=int, help="simulation seed (default 42)")
+    p.add_argument("--time-scale", type=float, help="simulated seconds per wall second; 0 = flat out")
+    p.add_argument("--duration", type=float, help="stop after this many simulated seconds")
+    p.add_argument("--replay", metavar="FILE", help="feed a recorded JSON-lines run instead of simulating")
+    p.add_argument("--redis-url", help="use this Redis instead of the embedded store")
+    p.add_argument("--lake-uri", help="lake folder or s3://bucket/prefix (default ./data/lake)")
+    p.add_argument("--status-interval", type=float, default=5.0, help="seconds between status lines")
+    p.add_argument("--log-level", help="DEBUG, INFO, WARNING…")
+    return p.parse_args(argv)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {
+        "vehicles": args.vehicles,
+        "city": args.city,
+        "seed": args.seed,
+        "time_scale": args.time_scale,
+        "redis_url": args.redis_url,
+        "lake_uri": args.lake_uri,
+        "log_level": args.log_level,
+    }
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def simulation(settings: Settings, duration: float | None) -> CitySimulation:
+    start = None
+    if settings.time_scale != 1 and duration:
+        # a fast run must not stamp events in the future: end it at "now"
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=duration)
+    return CitySimulation(
+        SimulationConfig(
+            city=settings.city,
+            vehicles=settings.vehicles,
+            traffic_sensors=settings.traffic_sensors,
+            weather_stations=settings.weather_stations,
+            incidents_per_hour=settings.incidents_per_hour,
+            report_interval_s=settings.report_interval_seconds,
+            seed=settings.seed,
+            start=start,
+        )
+    )
+
+
+def status_line(processor: Processor, speed: SpeedLayer, previous: dict[str, Any], dt: float) -> str:
+    acc = processor.accounting.snapshot()
+    totals = acc["totals"]
+    rate = (totals["received"] - previous.get("received", 0)) / dt if dt > 0 else 0.0
+    previous.update(totals)
+    summary = speed.summary()
+    lat = acc["latency_ms"]
+    return (
+        f"events/s {rate:7.0f} | received {totals['received']} valid {totals['valid']} "
+        f"dead {totals['dead_letters']} lake {totals['lake_rows']} | vehicles {summary['active_vehicles']} "
+        f"incidents {summary['active_incidents']} congested {summary['congested_segments']} | "
+        f"latency p50 {lat['p50']} ms p99 {lat['p99']} ms | queued {sum(processor.bus.depth().values())}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    settings = settings_from(args)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        client = runtime.redis_client(settings)
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return 2
+    store = "embedded store" if settings.redis_url is None else runtime.describe_url(settings.secret("redis_url") or "")
+    runtime.tune_gc()
+    bus, processor = runtime.embedded(settings, client)
+    speed = processor.batch.speed_layer
+    log.info("speed layer: %s (prefix %r); lake: %s", store, settings.redis_prefix, settings.lake_uri)
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    processor.start()
+    sink = BusSink(bus, settings.topics())
+
+    def produce() -> None:
+        try:
+            if args.replay:
+                for batch in batches(read_jsonl(args.replay), 1000):
+                    if stop.is_set():
+                        break
+                    sink.send(batch)
+            else:
+                sim = simulation(settings, args.duration)
+                log.info("simulating %s: %d vehicles, seed %d", settings.city, settings.vehicles, settings.seed)
+                run(sim, sink, args.duration, settings.time_scale, stop=stop)
+        except Exception:
+            log.exception("producer failed")
+        finally:
+            done.set()
+
+    done = threading.Event()
+    threading.Thread(target=produce, name="smartcity-producer", daemon=True).start()
+    previous: dict[str, Any] = {}
+    last = time.monotonic()
+    while not stop.is_set() and not done.is_set():
+        stop.wait(0.25)
+        now = time.monotonic()
+        if now - last >= args.status_interval:
+            log.info("%s", status_line(processor, speed, previous, now - last))
+            last = now
+    stop.set()
+    log.info("stopping: draining the bus and flushing the lake…")
+    if not processor.stop(timeout=60):
+        log.error("processor did not stop within 60 s; some lake rows may be unwritten")
+    print(json.dumps(processor.accounting.snapshot()), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""Pipeline benchmark: prints one JSON document of figures measured in one run.
+
+    python -m benchmarks.pipeline            # or: make bench
+
+- ``simulation``: the city simulation alone (2,000 vehicles at 1 Hz by default): events/s
+  flat out, and CPU seconds per simulated second (< 1.0 means real time on under one core).
+- ``throughput``: events/s through bus -> validation -> speed layer -> Parquet lake, into a
+  real ``redis-server`` and into the embedded store, all events drained and flushed.
+- ``latency``: event -> speed-layer p50/p99 at a fixed offered load (5,000 events/s).
+- ``redis_benchmark``: ``redis-benchmark -P 16 -t hset`` on the same Redis, the physical
+  reference; ``throughput_vs_redis_hset`` is our events/s over its HSET ops/s.
+
+A real redis-server is started on a free loopback port (and stopped) unless ``--redis-url``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import fakeredis
+import orjson
+import redis
+
+from pipeline import runtime
+from pipeline.bus import InProcessBus
+from pipeline.lake import LakeWriter, open_lake
+from pipeline.processor import BatchProcessor, Processor
+from pipeline.schemas import STREAMS
+from pipeline.speed_layer import SpeedLayer
+from producers.simulation import CitySimulation, SimulationConfig
+
+Message = tuple[str, bytes, bytes]
+
+
+def machine() -> dict[str, Any]:
+    cpu = ""
+    with contextlib.suppress(OSError, StopIteration):
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    return {"cpus": os.cpu_count(), "cpu_model": cpu, "python": platform.python_version(), "os": platform.platform()}
+
+
+def simulate(vehicles: int, seconds: int, start: datetime) -> tuple[dict[str, Any], list[Message]]:
+    """Run the simulation flat out; returns its figures and the serialised events."""
+    sim = CitySimulation(SimulationConfig(vehicles=vehicles, start=start, seed=7))
+    for _ in range(5):  # warm-up: first steps place vehicles and plan routes
+        sim.step(1.0)
+    dumps = orjson.dumps
+    out: list[Message] = []
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for _ in range(seconds):
+        out.extend((stream, key.encode(), dumps(ev)) for stream, key, ev in sim.step(1.0))
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    per_stream = {s: sum(1 for m in out if m[0] == s) for s in STREAMS}
+    return {
+        "vehicles": vehicles,
+        "simulated_seconds": seconds,
+        "events": len(out),
+        "events_per_stream": per_stream,
+        "events_per_s_flat_out": round(len(out) / wall),
+        "cpu_s_per_simulated_s": round(cpu / seconds, 4),  # < 1: real time on under one core
+    }, out
+
+
+def processor_for(client: redis.Redis, lake_dir: str) -> tuple[InProcessBus, Processor]:
+    fs, root = open_lake(lake_dir)
+    bus = InProcessBus(list(STREAMS), capacity=50_000)
+    batch = BatchProcessor(SpeedLayer(client, f"bench{uuid.uuid4().hex[:6]}:"), LakeWriter(fs, root))
+    return bus, Processor(bus, batch)
+
+
+def throughput(client: redis.Redis, messages: list[Message], lake_dir: str) -> dict[str, Any]:
+    """All messages offered as fast as possible; timed until drained and flushed."""
+    bus, proc = processor_for(client, lake_dir)
+    chunks: list[tuple[str, list[tuple[bytes | None, bytes]]]] = []  # grouped before the clock starts
+    for i in range(0, len(messages), 1000):
+        for stream in STREAMS:
+            items: list[tuple[bytes | None, bytes]] = [(k, v) for s, k, v in messages[i : i + 1000] if s == stream]
+            if items:
+                chunks.append((stream, items))
+    proc.start()
+    t0 = time.perf_counter()
+    for stream, items in chunks:
+        bus.produce_many(stream, items, timeout=120)
+    proc.stop(timeout=600)
+    elapsed = time.perf_counter() - t0
+    totals = proc.accounting.snapshot()["totals"]
+    if totals["received"] != len(messages) or totals["lake_rows"] != totals["valid"]:
+        raise RuntimeError(f"benchmark lost events: {totals} for {len(messages)} offered")
+    return {"events": len(messages), "seconds": round(elapsed, 2), "events_per_s": round(len(messages) / elapsed)}
+
+
+def latency(client: redis.Redis, messages: list[Message], rate: int, seconds: float, lake_dir: str) -> dict[str, Any]:
+    """Offer ``rate`` events/s in 10 ms slices for ``seconds``; event -> speed layer percentiles."""
+    bus, proc = processor_for(client, lake_dir)
+    proc.start()
+    per_tick = max(1, rate // 100)
+    n = min(len(messages), int(rate * seconds))
+    t0 = time.perf_counter()
+    sent = 0
+    while sent < n:
+        due = t0 + sent / rate
+        wait = due - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+        for stream, key, value in messages[sent : sent + per_tick]:
+            bus.produce(stream, key, value, timeout=60)
+        sent += per_tick
+    offered_s = time.perf_counter() - t0
+    proc.stop(timeout=600)
+    lat = proc.accounting.latency_percentiles()
+    return {
+        "offered_events_per_s": rate,
+        "achieved_offer_events_per_s": round(sent / offered_s),
+        "events": sent,
+        "p50_ms": lat["p50"],
+        "p99_ms": lat["p99"],
+        "max_ms": lat["max"],
+    }
+
+
+def redis_benchmark(port: int) -> dict[str, Any]:
+    binary = shutil.which("redis-benchmark")
+    if binary is None:
+        return {"error": "redis-benchmark not installed (apt install redis-tools)"}
+    cmd = [binary, "-h", "127.0.0.1", "-p", str(port), "-P", "16", "-t", "hset", "-n", "400000", "-q"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300).stdout
+    match = re.search(r"HSET: ([\d.]+) requests per second", out.replace("\r", "\n"))
+    return {"command": " ".join(cmd[1:]), "hset_ops_per_s": round(float(match.group(1))) if match else None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.pipeline", description=__doc__.split("\n")[0])
+    p.add_argument("--vehicles", type=int, default=2000)
+    p.add_argument("--seconds", type=int, default=90, help="simulated seconds of events to generate")
+    p.add_argument("--latency-rate", type=int, default=5000)
+    p.add_argument("--latency-seconds", type=float, default=20.0)
+    p.add_argument("--embedded-events", type=int, default=60_000, help="events for the embedded-store run")
+    p.add_argument("--redis-url", help="use this Redis instead of starting one")
+    args = p.parse_args(argv)
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.services import RedisServer  # the same launcher the tests use
+
+    runtime.tune_gc()  # as app/main.py does
+    workdir = Path(tempfile.mkdtemp(prefix="smartcity-bench-"))
+    server = None
+    if args.redis_url:
+        client = redis.Redis.from_url(args.redis_url)
+        port = client.connection_pool.connection_kwargs.get("port", 6379)
+    else:
+        server = RedisServer(workdir / "redis")
+        server.start()
+        client, port = redis.Redis(host="127.0.0.1", port=server.port), server.port
+    try:
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=args.seconds + 60)
+        sim_figures, messages = simulate(args.vehicles, args.seconds, start)
+        result: dict[str, Any] = {
+            "benchmark": "pipeline",
+            "machine": machine(),
+            "redis_server": client.info("server").get("redis_version"),
+            "simulation": sim_figures,
+        }
+        result["redis_benchmark"] = redis_benchmark(port)
+        result["throughput_redis"] = throughput(client, messages, str(workdir / "lake-redis"))
+        subset = messages[: args.embedded_events]
+        result["throughput_embedded"] = throughput(fakeredis.FakeRedis(), subset, str(workdir / "lake-embedded"))
+        result["latency_redis"] = latency(
+            client, messages, args.latency_rate, args.latency_seconds, str(workdir / "lake-latency")
+        )
+        hset = result["redis_benchmark"].get("hset_ops_per_s")
+        if hset:
+            result["throughput_vs_redis_hset"] = round(result["throughput_redis"]["events_per_s"] / hset, 3)
+        result["targets"] = {
+            "throughput_redis_events_per_s>=20000": result["throughput_redis"]["events_per_s"] >= 20_000,
+            "latency_p99_ms<=100_at_5000_per_s": (result["latency_redis"]["p99_ms"] or 1e9) <= 100,
+            "simulation_2000_vehicles_under_one_core": sim_figures["cpu_s_per_simulated_s"] < 1.0,
+        }
+        print(json.dumps(result, indent=2))
+    finally:
+        client.close()
+        if server:
+            server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "bench"
+    sys.exit(main())

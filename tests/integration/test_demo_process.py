@@ -1,0 +1,110 @@
+"""`python app/main.py` as a user runs it: from the repo root, against a real Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow.dataset as ds
+import redis
+
+from pipeline.speed_layer import SpeedLayer
+from tests.services import RedisServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    out = {k: v for k, v in os.environ.items() if not k.startswith("SMARTCITY_")}
+    out.update({"SMARTCITY_LAKE_URI": str(tmp_path / "lake"), "PYTHONUNBUFFERED": "1", **extra})
+    return out
+
+
+def final_report(stdout: str) -> dict[str, Any]:
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def lake_rows(path: Path, stream: str) -> int:
+    return ds.dataset(path / stream, format="parquet", partitioning="hive").count_rows()
+
+
+def test_demo_runs_a_simulated_city_into_redis(tmp_path: Path, redis_server: RedisServer) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "app/main.py",
+            "--vehicles",
+            "80",
+            "--duration",
+            "60",
+            "--time-scale",
+            "0",
+            "--redis-url",
+            redis_server.url,
+        ],
+        cwd=ROOT,
+        env=env(tmp_path, SMARTCITY_REDIS_PREFIX="demo1:"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = final_report(proc.stdout)
+    totals = report["totals"]
+    assert totals["received"] > 80 * 2 * 50
+    assert totals["dead_letters"] == 0
+    assert totals["valid"] == totals["lake_rows"] == totals["speed_layer"]
+    assert lake_rows(tmp_path / "lake", "gps_data") == report["streams"]["gps_data"]["valid"]
+    speed = SpeedLayer(redis.Redis(host="127.0.0.1", port=redis_server.port), "demo1:")
+    assert speed.summary()["active_vehicles"] == 80
+    assert "hunter" not in proc.stderr
+
+
+def test_sigterm_drains_and_flushes_the_lake(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "app/main.py", "--vehicles", "50", "--status-interval", "1"],
+        cwd=ROOT,
+        env=env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        assert proc.stderr is not None
+        for line in proc.stderr:  # wait until events are flowing
+            if "events/s" in line and "received 0 " not in line:
+                break
+            assert time.monotonic() < deadline, "no status line with events within 60 s"
+        proc.send_signal(signal.SIGTERM)
+        stdout, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    report = final_report(stdout)
+    assert report["totals"]["valid"] > 0
+    assert report["totals"]["lake_rows"] == report["totals"]["valid"]
+    written = sum(lake_rows(tmp_path / "lake", s) for s in ("vehicle_data", "gps_data"))
+    assert written == report["streams"]["vehicle_data"]["valid"] + report["streams"]["gps_data"]["valid"]
+
+
+def test_an_unreachable_redis_is_a_clear_error(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "app/main.py", "--duration", "1", "--redis-url", "redis://:s3cret@127.0.0.1:1/0"],
+        cwd=ROOT,
+        env=env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "cannot reach Redis at redis://127.0.0.1:1/0" in proc.stderr
+    assert "s3cret" not in proc.stderr

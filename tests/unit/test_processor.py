@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import fakeredis
+import orjson
+import redis
+
+from pipeline.bus import InProcessBus
+from pipeline.lake import DEADLETTER, LakeWriter, open_lake, read_table
+from pipeline.processor import BatchProcessor, Processor, RawEvent
+from pipeline.schemas import STREAMS
+from pipeline.speed_layer import SpeedLayer
+
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+
+
+def gps(i: int, device: str = "car-1") -> bytes:
+    ts = (T0 + timedelta(seconds=i)).isoformat()
+    return orjson.dumps({"device_id": device, "timestamp": ts, "location": [52.44, 13.52], "speed": 20.0})
+
+
+def make(tmp_path: Path, client: redis.Redis) -> tuple[InProcessBus, Processor]:
+    fs, root = open_lake(str(tmp_path))
+    bus = InProcessBus(list(STREAMS), capacity=1000)
+    return bus, Processor(bus, BatchProcessor(SpeedLayer(client, "p:"), LakeWriter(fs, root)), max_batch=50)
+
+
+def test_processor_drains_the_bus_and_flushes_the_lake_on_stop(tmp_path: Path) -> None:
+    client = fakeredis.FakeRedis()
+    bus, proc = make(tmp_path, client)
+    proc.start()
+    bus.produce_many("gps_data", [(b"car-1", gps(i)) for i in range(300)])
+    bus.produce_many("gps_data", [(b"x", b"garbage"), (b"y", b'{"device_id": 1}')])
+    assert proc.stop(timeout=30)
+    acc = proc.accounting.snapshot()
+    s = acc["streams"]["gps_data"]
+    assert s["received"] == 302 == s["valid"] + s["dead_letters"]
+    assert (s["valid"], s["dead_letters"], s["speed_layer"], s["lake_rows"]) == (300, 2, 300, 300)
+    fs, root = open_lake(str(tmp_path))
+    assert read_table(fs, root, "gps_data").num_rows == 300
+    assert read_table(fs, root, DEADLETTER).num_rows == 2
+    state = SpeedLayer(client, "p:").vehicle("car-1")
+    assert state is not None and int(state["ts"]) == int((T0 + timedelta(seconds=299)).timestamp() * 1000)
+
+
+class BrokenRedis(fakeredis.FakeRedis):
+    def evalsha(self, *args: object, **kwargs: object) -> object:
+        raise redis.ConnectionError("Redis went away")
+
+
+def test_a_redis_outage_is_counted_and_the_events_still_reach_the_lake(tmp_path: Path) -> None:
+    fs, root = open_lake(str(tmp_path))
+    batch = BatchProcessor(SpeedLayer(BrokenRedis(), "p:"), LakeWriter(fs, root), speed_layer_retries=1)
+    batch.process([RawEvent("gps_data", gps(i)) for i in range(10)])
+    batch.flush_lake()
+    acc = batch.accounting.snapshot()
+    assert acc["speed_layer_errors"] == 1 and "Redis went away" in acc["last_error"]
+    assert acc["streams"]["gps_data"]["speed_layer"] == 0
+    assert acc["streams"]["gps_data"]["lake_rows"] == 10
