@@ -19,7 +19,6 @@ import logging
 import signal
 import threading
 import time
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pipeline import runtime
@@ -27,7 +26,7 @@ from pipeline.exceptions import ConfigError
 from pipeline.processor import Processor
 from pipeline.settings import Settings
 from pipeline.speed_layer import SpeedLayer
-from producers.runner import run
+from producers.runner import default_start, run
 from producers.simulation import CitySimulation, SimulationConfig
 from producers.sinks import BusSink, batches, read_jsonl
 
@@ -63,10 +62,6 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def simulation(settings: Settings, duration: float | None) -> CitySimulation:
-    start = None
-    if settings.time_scale != 1 and duration:
-        # a fast run must not stamp events in the future: end it at "now"
-        start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=duration)
     return CitySimulation(
         SimulationConfig(
             city=settings.city,
@@ -76,7 +71,7 @@ def simulation(settings: Settings, duration: float | None) -> CitySimulation:
             incidents_per_hour=settings.incidents_per_hour,
             report_interval_s=settings.report_interval_seconds,
             seed=settings.seed,
-            start=start,
+            start=default_start(settings.time_scale, duration),
         )
     )
 
@@ -100,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = settings_from(args)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.replay and not Path(args.replay).is_file():
+        log.error("no such recording: %s", args.replay)
+        return 2
     try:
         client = runtime.redis_client(settings)
     except ConfigError as exc:
@@ -130,10 +128,11 @@ def main(argv: list[str] | None = None) -> int:
                 run(sim, sink, args.duration, settings.time_scale, stop=stop)
         except Exception:
             log.exception("producer failed")
+            failed.set()
         finally:
             done.set()
 
-    done = threading.Event()
+    done, failed = threading.Event(), threading.Event()
     threading.Thread(target=produce, name="smartcity-producer", daemon=True).start()
     previous: dict[str, Any] = {}
     last = time.monotonic()
@@ -148,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     if not processor.stop(timeout=60):
         log.error("processor did not stop within 60 s; some lake rows may be unwritten")
     print(json.dumps(processor.accounting.snapshot()), flush=True)
-    return 0
+    return 1 if failed.is_set() else 0
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import fakeredis
 import pytest
 import redis
 
-from tests.services import RedisServer
+from tests.services import RedisServer, S3Server
 
 
 @pytest.fixture(scope="session")
@@ -39,3 +39,14 @@ def fake_redis() -> fakeredis.FakeRedis:
 def prefix() -> str:
     """A key prefix of this test's own, so tests sharing one Redis never collide."""
     return f"t{uuid.uuid4().hex[:8]}:"
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """An S3 API (moto_server) on a free loopback port, stopped by its PID afterwards."""
+    server = S3Server(tmp_path_factory.mktemp("s3"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -108,3 +108,58 @@ def test_an_unreachable_redis_is_a_clear_error(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "cannot reach Redis at redis://127.0.0.1:1/0" in proc.stderr
     assert "s3cret" not in proc.stderr
+
+
+def test_a_recorded_run_replays_through_the_demo(tmp_path: Path) -> None:
+    help_text = subprocess.run([sys.executable, "-m", "producers", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert help_text.returncode == 0 and "--vehicles" in help_text.stdout
+    recording = tmp_path / "run.jsonl"
+    rec = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "producers",
+            "--vehicles",
+            "30",
+            "--duration",
+            "20",
+            "--time-scale",
+            "0",
+            "--seed",
+            "5",
+            "--output",
+            str(recording),
+        ],
+        cwd=ROOT,
+        env=env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert rec.returncode == 0, rec.stderr
+    recorded = recording.read_bytes().count(b"\n")
+    assert recorded > 30 * 2 * 19
+    proc = subprocess.run(
+        [sys.executable, "app/main.py", "--replay", str(recording)],
+        cwd=ROOT,
+        env=env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    totals = final_report(proc.stdout)["totals"]
+    assert totals["received"] == totals["valid"] == totals["lake_rows"] == recorded
+
+
+def test_a_missing_recording_is_a_clear_error(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "app/main.py", "--replay", str(tmp_path / "nope.jsonl")],
+        cwd=ROOT,
+        env=env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "no such recording" in proc.stderr
