@@ -22,6 +22,7 @@ import redis
 from pipeline.bus import InProcessBus
 from pipeline.lake import DEADLETTER, LakeWriter, open_lake, read_table
 from pipeline.processor import BatchProcessor, Processor
+from pipeline.rebuild import rebuild
 from pipeline.schemas import STREAMS
 from pipeline.speed_layer import SpeedLayer, SpeedLayerConfig
 from producers.simulation import CitySimulation, SimulationConfig
@@ -181,3 +182,12 @@ def test_embedded_store_ends_in_the_same_state_as_redis(
         a = read_table(fs_a, root_a, stream).drop_columns(["ingest_time"]).sort_by("event_id")
         b = read_table(fs_b, root_b, stream).drop_columns(["ingest_time"]).sort_by("event_id")
         assert a.equals(b), stream
+
+
+def test_speed_layer_rebuilds_from_the_lake(real_run: dict[str, Any], redis_server: Any) -> None:
+    client = redis.Redis(host="127.0.0.1", port=redis_server.port)
+    rebuilt = SpeedLayer(client, "rebuilt:", SpeedLayerConfig(active_s=120))
+    fs, root = open_lake(str(real_run["lake"]))
+    counts = rebuild(rebuilt, fs, root)
+    assert sum(counts.values()) == real_run["proc"].accounting.snapshot()["totals"]["valid"]
+    assert rebuilt.snapshot() == real_run["speed"].snapshot()
