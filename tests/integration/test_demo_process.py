@@ -52,8 +52,20 @@ def test_demo_runs_a_simulated_city_into_redis(tmp_path: Path, redis_server: Red
     assert totals["dead_letters"] == 0
     assert totals["valid"] == totals["lake_rows"] == totals["speed_layer"]
     assert lake_rows(tmp_path / "lake", "gps_data") == report["streams"]["gps_data"]["valid"]
-    speed = SpeedLayer(redis.Redis(host="127.0.0.1", port=redis_server.port), "demo1:")
-    assert speed.summary()["active_vehicles"] == 80
+    client = redis.Redis(host="127.0.0.1", port=redis_server.port)
+    assert SpeedLayer(client, "demo1:").summary()["active_vehicles"] == 80
+    # and the speed layer rebuilds from that lake with the documented command
+    rebuilt = subprocess.run(
+        [sys.executable, "-m", "pipeline.rebuild"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env=env(tmp_path, SMARTCITY_REDIS_URL=redis_server.url, SMARTCITY_REDIS_PREFIX="demo1-rebuilt:"),
+    )  # fmt: skip
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert sum(json.loads(rebuilt.stdout).values()) == totals["valid"]
+    assert SpeedLayer(client, "demo1-rebuilt:").summary()["active_vehicles"] == 80
+    refused = subprocess.run(
+        [sys.executable, "-m", "pipeline.rebuild"], cwd=ROOT, env=env(tmp_path), capture_output=True
+    )
+    assert refused.returncode == 2 and b"SMARTCITY_REDIS_URL" in refused.stderr
 
 
 def test_sigterm_drains_and_flushes_the_lake(tmp_path: Path) -> None:
