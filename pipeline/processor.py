@@ -65,6 +65,8 @@ class BatchProcessor:
         self.validator = validator or Validator()
         self.accounting = accounting or Accounting()
         self.retries = speed_layer_retries
+        self._lake_retry_at = 0.0
+        self._lake_backoff = 0.0
 
     def process(self, events: Sequence[RawEvent]) -> None:
         """Handle one micro-batch. Redis outages are retried, then counted, never raised."""
@@ -136,16 +138,25 @@ class BatchProcessor:
         log.error("speed layer write failed after %d retries: %s", self.retries, self.accounting.last_error)
         return False
 
-    def flush_lake(self, file_stem: str | None = None) -> dict[str, int]:
-        """Write buffered lake rows; returns rows written per table and counts them."""
+    def flush_lake(self, file_stem: str | None = None, force: bool = False) -> dict[str, int]:
+        """Write buffered lake rows; returns rows written per table and counts them.
+
+        After a failure, further attempts wait (1 s, doubling to 30 s) unless ``force``.
+        """
+        now = time.monotonic()
+        if not force and now < self._lake_retry_at:
+            return {}
         try:
             written = self.lake.flush(file_stem)
+            self._lake_backoff = 0.0
         except LakeWriteError as exc:  # rows not written stay buffered for the next flush
             written = exc.written
+            self._lake_backoff = min(30.0, max(1.0, self._lake_backoff * 2))
+            self._lake_retry_at = now + self._lake_backoff
             with self.accounting.lock:
                 self.accounting.lake_errors += 1
                 self.accounting.last_error = f"lake: {exc}"
-            log.error("lake flush failed, will retry: %s", exc)
+            log.error("lake flush failed, retrying in %.0f s: %s", self._lake_backoff, exc)
         with self.accounting.lock:
             for table, n in written.items():
                 if table != DEADLETTER:
@@ -193,7 +204,7 @@ class Processor(threading.Thread):
         finally:
             self._pending.put(None)
             self._writer.join()
-            self.batch.flush_lake()
+            self.batch.flush_lake(force=True)
             self.stopped.set()
 
     def _write_loop(self) -> None:
@@ -201,6 +212,14 @@ class Processor(threading.Thread):
             self.batch.commit(prepared)
 
     def _step(self) -> bool:
+        lake = self.batch.lake
+        if lake.buffered_rows >= 3 * lake.max_rows:
+            # The lake is failing: stop taking events, so the bus pushes back on producers
+            # instead of this process buffering without bound. Resume once a flush lands.
+            self.batch.flush_lake()
+            if lake.buffered_rows >= 3 * lake.max_rows:
+                time.sleep(min(1.0, self.poll_timeout * 10))
+                return True
         messages = self.bus.consume(self.max_batch, self.poll_timeout)
         if messages:
             streams = self.topic_streams

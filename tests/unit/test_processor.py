@@ -5,9 +5,12 @@ from pathlib import Path
 
 import fakeredis
 import orjson
+import pytest
 import redis
+from pyarrow import fs as pafs
 
 from pipeline.bus import InProcessBus
+from pipeline.exceptions import BusFull
 from pipeline.lake import DEADLETTER, LakeWriter, open_lake, read_table
 from pipeline.processor import BatchProcessor, Processor, RawEvent
 from pipeline.schemas import STREAMS
@@ -59,3 +62,21 @@ def test_a_redis_outage_is_counted_and_the_events_still_reach_the_lake(tmp_path:
     assert acc["speed_layer_errors"] == 1 and "Redis went away" in acc["last_error"]
     assert acc["streams"]["gps_data"]["speed_layer"] == 0
     assert acc["streams"]["gps_data"]["lake_rows"] == 10
+
+
+def test_a_failing_lake_pushes_back_instead_of_buffering_without_bound(tmp_path: Path) -> None:
+    blocker = tmp_path / "lake"
+    blocker.write_text("a file where the lake folder should be")
+    bus = InProcessBus(list(STREAMS), capacity=100)
+    lake = LakeWriter(pafs.LocalFileSystem(), str(blocker), max_rows=50, max_age_s=0.01)
+    proc = Processor(bus, BatchProcessor(SpeedLayer(fakeredis.FakeRedis(), "p:"), lake), max_batch=50)
+    proc.start()
+    with pytest.raises(BusFull):  # the producer is told, nothing is dropped silently
+        for i in range(1000):
+            bus.produce("gps_data", b"car-1", gps(i), timeout=2)
+    assert lake.buffered_rows <= 3 * 50 + 50
+    assert proc.accounting.snapshot()["lake_errors"] >= 1
+    blocker.unlink()  # the lake comes back
+    assert proc.stop(timeout=60)
+    s = proc.accounting.snapshot()["streams"]["gps_data"]
+    assert s["received"] == s["valid"] == s["lake_rows"] == i  # every accepted event landed
