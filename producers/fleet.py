@@ -114,3 +114,29 @@ class Fleet:
             "incident_id": self.incident[i],
             "route": list(self.route[i]),
         }
+
+
+def new_fleet(n: int, rng: np.random.Generator, year: int) -> Fleet:
+    """A fleet of ``n`` vehicles (mixed as ``fleet_mix``) with makes, models, ages and desired
+    speeds drawn from ``rng``; placing them on the roads is up to the traffic model."""
+    types = [t for t, k in fleet_mix(n).items() for _ in range(k)]
+    fleet = Fleet(types)
+    counters = dict.fromkeys(VEHICLE_SPECS, 0)
+    for i, t in enumerate(types):
+        spec = VEHICLE_SPECS[t]
+        counters[t] += 1
+        dev = f"{t}-{counters[t]:04d}"
+        make, model, fuels = spec.models[int(rng.integers(len(spec.models)))]
+        fleet.device_id.append(dev)
+        fleet.index[dev] = i
+        fleet.static.append(
+            {
+                "make": make,
+                "model": model,
+                "year": year - int(rng.integers(0, spec.max_age + 1)),
+                "fuel_type": fuels[int(rng.integers(len(fuels)))],
+                "vehicle_type": t,
+            }
+        )
+        fleet.desired[i] = spec.desired_kmh / 3.6 * (float(rng.uniform(0.85, 1.05)) if t != "bus" else 1.0)
+    return fleet

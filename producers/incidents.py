@@ -1,8 +1,8 @@
 """Incidents: what can happen on a road, who answers it, and how long it blocks traffic.
 
-Onsets are a Poisson process over the road network (uniform per road metre). The
-simulation owns dispatch and movement; this module owns the catalogue and the rules
-(units per kind, slowdown per severity, clearance times), so they read in one place.
+Onsets are a Poisson process over the road network (uniform per road metre). Dispatch
+(``dispatch``) and movement (``traffic``) live elsewhere; this module owns the catalogue and
+the rules (units per kind, slowdown per severity, clearance times), so they read in one place.
 """
 
 from __future__ import annotations

@@ -51,3 +51,35 @@ def busy_edges(network: RoadNetwork, trips: int = 300) -> list[int]:
             usage[path] += 1
     score = usage * network.lanes * np.where(network.length >= 40.0, 1.0, 0.1)
     return [int(e) for e in np.lexsort((np.arange(len(network)), -score))]
+
+
+def place_sensors(network: RoadNetwork, count: int, interval_s: float) -> list[TrafficSensor]:
+    """Up to ``count`` cameras on the busiest edges, spread apart, phases spread over the interval."""
+    net = network
+    ranked = busy_edges(net)
+    x, y = net.to_xy(net.mid_lat, net.mid_lon)
+    chosen: list[int] = []
+    for spacing in (250.0, 120.0, 0.0):  # relax spacing only if the network is too small
+        for e in ranked:
+            if len(chosen) >= count:
+                break
+            if e in chosen or net.reverse[e] in chosen:
+                continue
+            if chosen and float(np.min(np.hypot(x[chosen] - x[e], y[chosen] - y[e]))) < spacing:
+                continue
+            chosen.append(e)
+    n = max(len(chosen), 1)
+    return [
+        TrafficSensor(
+            device_id=f"cam-{k + 1:03d}",
+            edge=e,
+            segment_id=net.edges[e].id,
+            road_name=net.edges[e].name,
+            lat=round(float(net.mid_lat[e]), 7),
+            lon=round(float(net.mid_lon[e]), 7),
+            speed_limit_kmh=round(float(net.speed_limit[e]) * 3.6, 1),
+            next_report=interval_s * (k + 1) / n,
+            history=deque([(0.0, 0)]),
+        )
+        for k, e in enumerate(chosen)
+    ]
