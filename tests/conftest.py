@@ -15,12 +15,8 @@ from tests.services import RedisServer, S3Server
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """A real ``redis-server`` on a free loopback port, stopped by its PID afterwards."""
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    try:
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -44,9 +40,5 @@ def prefix() -> str:
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """An S3 API (moto_server) on a free loopback port, stopped by its PID afterwards."""
-    server = S3Server(tmp_path_factory.mktemp("s3"))
-    server.start()
-    try:
+    with S3Server(tmp_path_factory.mktemp("s3")) as server:
         yield server
-    finally:
-        server.stop()

@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Self
 
 import redis
 
@@ -46,6 +47,13 @@ class ChildService:
                 self.stop()
                 raise RuntimeError(f"{self.name} did not start; see {log_path}")
             time.sleep(0.05)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def stop(self) -> None:
         if self.proc is None:
