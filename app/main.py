@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 sim = simulation(settings, args.duration)
                 log.info("simulating %s: %d vehicles, seed %d", settings.city, settings.vehicles, settings.seed)
-                run(sim, sink, args.duration, settings.time_scale, stop=stop)
+                # quarter-second steps spread each second's reports instead of one burst
+                run(sim, sink, args.duration, settings.time_scale, step_s=0.25, stop=stop)
         except Exception:
             log.exception("producer failed")
             failed.set()
