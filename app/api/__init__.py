@@ -1,0 +1,97 @@
+"""REST API (JSON) over the speed layer: ``/api/...``."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from app.api.errors import ApiError
+from app.store import BBox, Store
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+_STALE_AFTER_S = 120.0
+
+
+def store() -> Store:
+    """The app's one read-side accessor (set by ``create_app``)."""
+    st: Store = current_app.extensions["smartcity.store"]
+    return st
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"{name} must be an integer") from None
+    if not low <= value <= high:
+        raise ApiError(400, f"{name} must be between {low} and {high}")
+    return value
+
+
+@bp.get("/health")
+def health() -> tuple[Response, int]:
+    """Component status and data freshness (age of the newest event per kind)."""
+    st = store()
+    ok = st.ping()
+    freshness: dict[str, Any] = {}
+    if ok:
+        now_ms = time.time() * 1000
+        names = {"last_v": "vehicles", "last_t": "traffic", "last_w": "weather", "last_i": "incidents"}
+        for key, ts in st.summary()["last_event_ms"].items():
+            freshness[names.get(key, key)] = round((now_ms - ts) / 1000, 1)
+    stale = [k for k in ("vehicles",) if freshness.get(k, 0) > _STALE_AFTER_S]
+    status = "ok" if ok and not stale else "degraded"
+    body = {"status": status, "components": {"speed_layer": {"ok": ok}}, "data_age_seconds": freshness}
+    return jsonify(body), 200 if ok else 503
+
+
+@bp.get("/vehicles/locations")
+def vehicle_locations() -> Response:
+    bbox = None
+    if "bbox" in request.args:
+        try:
+            bbox = BBox.parse(request.args["bbox"])
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+    limit = _int_arg("limit", 1000, 1, 20_000)
+    vehicles = store().vehicle_locations(bbox, request.args.get("type"), limit)
+    return jsonify(count=len(vehicles), vehicles=vehicles)
+
+
+@bp.get("/vehicles/<vehicle_id>")
+def vehicle(vehicle_id: str) -> Response:
+    state = store().vehicle(vehicle_id)
+    if state is None:
+        raise ApiError(404, f"no vehicle {vehicle_id!r} in the speed layer")
+    return jsonify(state)
+
+
+@bp.get("/emergency/incidents")
+def incidents() -> Response:
+    status = request.args.get("status", "active")
+    if status not in ("active", "resolved", "all"):
+        raise ApiError(400, "status must be active, resolved or all")
+    rows = store().incidents(status, _int_arg("limit", 200, 1, 5000))
+    return jsonify(count=len(rows), incidents=rows)
+
+
+@bp.get("/traffic/conditions")
+def traffic() -> Response:
+    rows = store().traffic()
+    return jsonify(count=len(rows), segments=rows)
+
+
+@bp.get("/weather/current")
+def weather() -> Response:
+    rows = store().weather()
+    return jsonify(count=len(rows), stations=rows)
+
+
+@bp.get("/analytics/summary")
+def summary() -> Response:
+    return jsonify(store().summary())

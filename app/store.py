@@ -1,0 +1,145 @@
+"""The console's and API's read side: the city's current state from the speed layer.
+
+Every read is O(result): GEO searches, sorted-set ranges and one pipelined round trip
+for the hashes. Values come back typed (numbers as numbers) for JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from pipeline.schemas import VEHICLE_TYPES
+from pipeline.speed_layer import SpeedLayer
+
+_NUMERIC = {
+    "ts", "lat", "lon", "speed", "heading", "year", "accuracy", "vehicle_count", "intensity", "occupancy",
+    "speed_limit", "temperature", "humidity", "wind_speed", "precipitation", "airQualityIndex", "visibility",
+    "pm25", "no2", "responders", "first_seen", "resolved_at",
+}  # fmt: skip
+_VEHICLE_FIELDS = ("id", "ts", "lat", "lon", "speed", "heading", "vehicle_type", "status", "road_name")
+
+
+@dataclass(frozen=True)
+class BBox:
+    """A latitude/longitude box: south, west, north, east."""
+
+    south: float
+    west: float
+    north: float
+    east: float
+
+    @classmethod
+    def parse(cls, text: str) -> BBox:
+        """``"south,west,north,east"`` in degrees; raises ValueError with the reason."""
+        try:
+            parts = [float(p) for p in text.split(",")]
+        except ValueError:
+            raise ValueError("bbox must be four numbers: south,west,north,east") from None
+        if len(parts) != 4:
+            raise ValueError("bbox must be south,west,north,east")
+        box = cls(*parts)
+        if not (-90 <= box.south < box.north <= 90 and -180 <= box.west < box.east <= 180):
+            raise ValueError("bbox must satisfy -90 <= south < north <= 90 and -180 <= west < east <= 180")
+        return box
+
+    def contains(self, lat: float, lon: float) -> bool:
+        return self.south <= lat <= self.north and self.west <= lon <= self.east
+
+
+def typed(state: dict[str, Any]) -> dict[str, Any]:
+    """Speed-layer strings to JSON types (numbers where the field is numeric)."""
+    out: dict[str, Any] = {}
+    for key, value in state.items():
+        if key in _NUMERIC and isinstance(value, str):
+            number = float(value)
+            out[key] = int(number) if key in ("ts", "first_seen", "resolved_at", "year") else number
+        else:
+            out[key] = value
+    return out
+
+
+class Store:
+    """Reads the current state of the city."""
+
+    def __init__(self, speed: SpeedLayer) -> None:
+        self.speed = speed
+        self.client: redis.Redis = speed.client
+        self.keys = speed.keys
+
+    def vehicle_locations(
+        self, bbox: BBox | None = None, vehicle_type: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        """Active vehicles (optionally in a box and of one type), most recently seen first."""
+        if vehicle_type is not None and vehicle_type not in VEHICLE_TYPES:
+            return []
+        index = self.keys.v_active + (f":{vehicle_type}" if vehicle_type else "")
+        if bbox is None:
+            ids = [_s(i) for i in self.client.zrevrange(index, 0, limit - 1)]
+        else:
+            ids = self._in_box(bbox)
+            if vehicle_type:
+                pipe = self.client.pipeline(transaction=False)
+                for vid in ids:
+                    pipe.zscore(index, vid)
+                ids = [vid for vid, score in zip(ids, pipe.execute(), strict=True) if score is not None]
+            ids = ids[:limit]
+        pipe = self.client.pipeline(transaction=False)
+        for vid in ids:
+            pipe.hmget(self.keys.entity("v", vid), _VEHICLE_FIELDS)
+        out = []
+        for values in pipe.execute():
+            if values[0] is None:  # expired between the index read and now
+                continue
+            state = typed({k: _s(v) for k, v in zip(_VEHICLE_FIELDS, values, strict=True) if v is not None})
+            if bbox is None or bbox.contains(state["lat"], state["lon"]):
+                out.append(state)
+        return out
+
+    def _in_box(self, bbox: BBox) -> list[str]:
+        lat = (bbox.south + bbox.north) / 2
+        lon = (bbox.west + bbox.east) / 2
+        # GEO boxes are metric: cover the degree box generously, then filter exactly
+        height_km = (bbox.north - bbox.south) * 111.32 + 0.01
+        width_km = (bbox.east - bbox.west) * 111.32 + 0.01
+        found = self.client.geosearch(
+            self.keys.v_geo, longitude=lon, latitude=lat, width=width_km, height=height_km, unit="km"
+        )
+        return [_s(i) for i in found]
+
+    def vehicle(self, vehicle_id: str) -> dict[str, Any] | None:
+        state = self.speed.vehicle(vehicle_id)
+        return typed(state) if state else None
+
+    def incidents(self, status: str = "active", limit: int = 200) -> list[dict[str, Any]]:
+        """Active incidents (oldest first), resolved ones (newest first), or both."""
+        ids: list[str] = []
+        if status in ("active", "all"):
+            ids += [_s(i) for i in self.client.zrange(self.keys.i_active, 0, limit - 1)]
+        if status in ("resolved", "all"):
+            ids += self.speed.resolved_incident_ids(limit)
+        return [typed(s) for s in self.speed.states("i", ids[:limit])]
+
+    def traffic(self) -> list[dict[str, Any]]:
+        """Every reporting sensor, most congested first."""
+        rows = [typed(s) for s in self.speed.states("t", self.speed.index_ids("t"))]
+        levels = {"severe": 0, "heavy": 1, "moderate": 2, "light": 3, "free": 4}
+        return sorted(rows, key=lambda r: (levels.get(r.get("congestion_level", ""), 5), r["id"]))
+
+    def weather(self) -> list[dict[str, Any]]:
+        return [typed(s) for s in self.speed.states("w", self.speed.index_ids("w"))]
+
+    def summary(self) -> dict[str, Any]:
+        return self.speed.summary()
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.client.ping())
+        except redis.RedisError:
+            return False
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

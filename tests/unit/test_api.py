@@ -1,0 +1,140 @@
+"""REST API over an embedded speed layer, with Flask's test client.
+
+tests/integration/test_api_redis.py runs these same tests on a real redis-server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import fakeredis
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+from app.store import Store
+from pipeline.settings import Settings
+from pipeline.speed_layer import SpeedLayer
+from pipeline.validation import Validator
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+VALIDATOR = Validator()
+
+
+def rec(stream: str, ago_s: float, **fields: Any) -> tuple[str, dict[str, Any]]:
+    event = {"timestamp": (NOW - timedelta(seconds=ago_s)).isoformat(), **fields}
+    out = VALIDATOR.validate(stream, event)
+    assert isinstance(out, dict), out
+    return stream, out
+
+
+@pytest.fixture
+def speed_client() -> redis.Redis:
+    return fakeredis.FakeRedis()
+
+
+@pytest.fixture
+def app(speed_client: redis.Redis, prefix: str) -> Iterator[Flask]:
+    speed = SpeedLayer(speed_client, prefix)
+    speed.write(
+        [
+            rec("vehicle_data", 5, device_id="car-1", location=[52.440, 13.520], speed=31.0, vehicle_type="car"),
+            rec("vehicle_data", 4, device_id="bus-1", location=[52.445, 13.530], speed=22.0, vehicle_type="bus"),
+            rec("vehicle_data", 3, device_id="car-far", location=[52.500, 13.700], speed=50.0, vehicle_type="car"),
+            rec("traffic_data", 2, device_id="cam-1", camera_id="cam-1", location=[52.44, 13.52], speed=40.0,
+                congestion_level="free"),
+            rec("traffic_data", 2, device_id="cam-2", camera_id="cam-2", location=[52.44, 13.53], speed=4.0,
+                congestion_level="severe"),
+            rec("weather_data", 1, device_id="ws-1", location=[52.44, 13.52], temperature=7.5,
+                weather_condition="Rain"),
+            rec("emergency_data", 60, device_id="u1", incidentId="i-1", incident_type="fire", status="Active",
+                location=[52.44, 13.52], severity="high"),
+            rec("emergency_data", 50, device_id="u2", incidentId="i-2", incident_type="medical", status="Active",
+                location=[52.44, 13.52], severity="low"),
+            rec("emergency_data", 10, device_id="u2", incidentId="i-2", incident_type="medical", status="Resolved",
+                location=[52.44, 13.52], severity="low"),
+        ]
+    )  # fmt: skip
+    yield create_app(Settings(_env_file=None), store=Store(speed))
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def test_the_factory_builds_an_embedded_app_from_default_settings() -> None:
+    app = create_app(Settings(_env_file=None))
+    assert app.test_client().get("/api/analytics/summary").json["active_vehicles"] == 0
+
+
+def test_vehicle_locations_are_typed_and_newest_first(client: FlaskClient) -> None:
+    body = client.get("/api/vehicles/locations").json
+    assert body["count"] == 3
+    assert [v["id"] for v in body["vehicles"]] == ["car-far", "bus-1", "car-1"]
+    car = body["vehicles"][2]
+    assert car["lat"] == 52.44 and car["speed"] == 31.0 and car["vehicle_type"] == "car"
+    assert isinstance(car["ts"], int)
+
+
+def test_vehicle_locations_filter_by_box_type_and_limit(client: FlaskClient) -> None:
+    box = client.get("/api/vehicles/locations?bbox=52.43,13.51,52.45,13.54").json
+    assert sorted(v["id"] for v in box["vehicles"]) == ["bus-1", "car-1"]
+    cars = client.get("/api/vehicles/locations?type=car&bbox=52.43,13.51,52.45,13.54").json
+    assert [v["id"] for v in cars["vehicles"]] == ["car-1"]
+    assert client.get("/api/vehicles/locations?limit=1").json["count"] == 1
+    assert client.get("/api/vehicles/locations?type=spaceship").json["count"] == 0
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [("bbox=1,2,3", "bbox must be"), ("bbox=53,13,52,14", "south < north"), ("bbox=a,b,c,d", "bbox"),
+     ("limit=0", "limit must be between"), ("limit=many", "limit must be an integer")],
+)  # fmt: skip
+def test_bad_parameters_are_400_with_a_json_reason(client: FlaskClient, query: str, message: str) -> None:
+    resp = client.get(f"/api/vehicles/locations?{query}")
+    assert resp.status_code == 400
+    assert message in resp.json["error"]["message"]
+
+
+def test_one_vehicle_with_its_track(client: FlaskClient) -> None:
+    body = client.get("/api/vehicles/car-1").json
+    assert body["id"] == "car-1" and body["track"][0][:2] == [52.44, 13.52]
+    missing = client.get("/api/vehicles/nope")
+    assert missing.status_code == 404 and "nope" in missing.json["error"]["message"]
+
+
+def test_incidents_by_status(client: FlaskClient) -> None:
+    active = client.get("/api/emergency/incidents").json
+    assert [i["id"] for i in active["incidents"]] == ["i-1"]
+    assert active["incidents"][0]["severity"] == "high"
+    resolved = client.get("/api/emergency/incidents?status=resolved").json
+    assert [i["id"] for i in resolved["incidents"]] == ["i-2"]
+    assert client.get("/api/emergency/incidents?status=all").json["count"] == 2
+    assert client.get("/api/emergency/incidents?status=maybe").status_code == 400
+
+
+def test_traffic_worst_first_weather_and_summary(client: FlaskClient) -> None:
+    assert [s["id"] for s in client.get("/api/traffic/conditions").json["segments"]] == ["cam-2", "cam-1"]
+    (station,) = client.get("/api/weather/current").json["stations"]
+    assert station["temperature"] == 7.5 and station["weather_condition"] == "Rain"
+    summary = client.get("/api/analytics/summary").json
+    assert summary["active_vehicles"] == 3 and summary["active_incidents"] == 1
+    assert summary["congested_segments"] == 1 and summary["vehicles_by_type"]["bus"] == 1
+
+
+def test_health_reports_components_and_data_age(client: FlaskClient) -> None:
+    body = client.get("/api/health").json
+    assert body["status"] == "ok" and body["components"]["speed_layer"]["ok"] is True
+    assert 0 <= body["data_age_seconds"]["vehicles"] < 60
+
+
+def test_unknown_api_routes_and_methods_are_json(client: FlaskClient) -> None:
+    resp = client.get("/api/nothing-here")
+    assert resp.status_code == 404 and resp.is_json and resp.json["error"]["status"] == 404
+    resp = client.post("/api/analytics/summary")
+    assert resp.status_code == 405 and resp.is_json
