@@ -2,24 +2,70 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 from flask import Flask
 
-from app import api
-from app.api import errors
+from app import api, metrics
+from app.actions import Ingest
+from app.api import errors, openapi
+from app.auth import Credentials, init_auth
 from app.store import Store
+from app.ws import init_ws
 from pipeline import runtime
 from pipeline.settings import Settings
 
 
-def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:
-    """The Flask application; ``store`` overrides the one built from ``settings`` (tests)."""
+def create_app(
+    settings: Settings | None = None,
+    store: Store | None = None,
+    ingest: Ingest | None = None,
+    accounting: Callable[[], dict[str, Any]] | None = None,
+    network_geojson: dict[str, Any] | None = None,
+) -> Flask:
+    """The Flask application.
+
+    Without ``store``/``ingest`` it reads the speed layer named by ``settings`` and
+    processes ingested events itself; the one-process demo passes its own (the embedded
+    store and bus), plus the processor's ``accounting`` and the road network to draw.
+    """
     settings = settings or Settings()
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     if store is None:
-        client = runtime.redis_client(settings)
-        store = Store(runtime.speed_layer(settings, client))
+        store = Store(runtime.speed_layer(settings, runtime.redis_client(settings)))
     app.extensions["smartcity.store"] = store
+    app.extensions["smartcity.ingest"] = ingest or runtime.DirectIngest(settings, store.speed)
+    app.extensions["smartcity.validator"] = runtime.validator(settings)
+    if accounting is not None:
+        app.extensions["smartcity.accounting"] = accounting
+    app.config.update(
+        SMARTCITY_TOPICS=settings.topics(),
+        SMARTCITY_MAX_INGEST_EVENTS=settings.max_ingest_events,
+        SMARTCITY_TILE_URL=settings.tile_url,
+        SMARTCITY_NETWORK_GEOJSON=network_geojson,
+        MAX_CONTENT_LENGTH=settings.max_ingest_events * settings.max_payload_bytes,
+    )
+    init_auth(app, settings)
     app.register_blueprint(api.bp)
+    app.register_blueprint(openapi.bp)
+    app.register_blueprint(metrics.bp)
     errors.register(app)
+    init_ws(app, store)
+    _mount_console(app)
     return app
+
+
+def credentials(app: Flask) -> Credentials:
+    creds: Credentials = app.extensions["smartcity.credentials"]
+    return creds
+
+
+def _mount_console(app: Flask) -> None:
+    if not (Path(__file__).parent / "console" / "__init__.py").exists():  # the API alone still serves
+        return
+    from app.console import init_console
+
+    init_console(app)

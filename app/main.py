@@ -21,11 +21,15 @@ import threading
 import time
 from typing import Any
 
+from app import create_app, credentials
+from app.server import Server
+from app.store import Store
 from pipeline import runtime
 from pipeline.exceptions import ConfigError
 from pipeline.processor import Processor
 from pipeline.settings import Settings
 from pipeline.speed_layer import SpeedLayer
+from producers.network import load_network
 from producers.runner import default_start, run
 from producers.simulation import CitySimulation, SimulationConfig
 from producers.sinks import BusSink, batches, read_jsonl
@@ -41,6 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--time-scale", type=float, help="simulated seconds per wall second; 0 = flat out")
     p.add_argument("--duration", type=float, help="stop after this many simulated seconds")
     p.add_argument("--replay", metavar="FILE", help="feed a recorded JSON-lines run instead of simulating")
+    p.add_argument("--host", help="address to serve the console on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to serve the console on (default 8050; 0 = any free port)")
     p.add_argument("--redis-url", help="use this Redis instead of the embedded store")
     p.add_argument("--lake-uri", help="lake folder or s3://bucket/prefix (default ./data/lake)")
     p.add_argument("--status-interval", type=float, default=5.0, help="seconds between status lines")
@@ -57,6 +63,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "redis_url": args.redis_url,
         "lake_uri": args.lake_uri,
         "log_level": args.log_level,
+        "host": args.host,
+        "port": args.port,
     }
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
@@ -114,6 +122,26 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: stop.set())
     processor.start()
     sink = BusSink(bus, settings.topics())
+    app = create_app(
+        settings,
+        store=Store(speed),
+        ingest=runtime.bus_ingest(bus),
+        accounting=processor.accounting.snapshot,
+        network_geojson=None if args.replay else load_network(settings.city).geojson(),
+    )
+    try:
+        server = Server(app, settings.host, settings.port).start()
+    except OSError as exc:
+        log.error("cannot serve on %s:%s: %s", settings.host, settings.port, exc)
+        processor.stop()
+        return 2
+    login = credentials(app).login_url(server.url)
+    print(f"Smart City console: {login or server.url + '/'}", flush=True)
+    if login:
+        generated = credentials(app).generated
+        tokens = ", ".join(f"{k.removesuffix('_token')}={v}" for k, v in generated.items() if k.endswith("_token"))
+        log.info("generated credentials (set SMARTCITY_USERS / SMARTCITY_API_TOKENS to choose your own): "
+                 "user admin, password %s; API tokens %s", generated["admin_password"], tokens)  # fmt: skip
 
     def produce() -> None:
         try:
@@ -144,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             log.info("%s", status_line(processor, speed, previous, now - last))
             last = now
     stop.set()
-    log.info("stopping: draining the bus and flushing the lake…")
+    log.info("stopping: closing the server, draining the bus and flushing the lake…")
+    server.stop()
     if not processor.stop(timeout=60):
         log.error("processor did not stop within 60 s; some lake rows may be unwritten")
     print(json.dumps(processor.accounting.snapshot()), flush=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -13,7 +15,7 @@ from pipeline.accounting import Accounting
 from pipeline.bus import InProcessBus
 from pipeline.exceptions import ConfigError
 from pipeline.lake import LakeWriter, S3Options, open_lake
-from pipeline.processor import BatchProcessor, Processor
+from pipeline.processor import BatchProcessor, Processor, RawEvent
 from pipeline.settings import Settings
 from pipeline.speed_layer import SpeedLayer, SpeedLayerConfig
 from pipeline.validation import Limits, Validator
@@ -94,3 +96,31 @@ def embedded(settings: Settings, client: redis.Redis) -> tuple[InProcessBus, Pro
         max_batch=settings.max_batch,
     )
     return bus, processor
+
+
+class DirectIngest:
+    """Processes submitted events at once (validate -> speed layer + lake, flushed).
+
+    For a server that runs without the embedded bus, e.g. the console alone in front of
+    a real Redis and lake: each call is one micro-batch, so each call writes its own files.
+    """
+
+    def __init__(self, settings: Settings, speed: SpeedLayer) -> None:
+        self.batch = BatchProcessor(speed, lake_writer(settings), validator(settings))
+        self.streams = {topic: stream for stream, topic in settings.topics().items()}
+        self._lock = threading.Lock()
+
+    def __call__(self, topic: str, items: Sequence[tuple[bytes | None, bytes]]) -> None:
+        stream = self.streams.get(topic, topic)
+        with self._lock:  # one writer at a time: the lake writer is not thread-safe
+            self.batch.process([RawEvent(stream, value, "http") for _, value in items])
+            self.batch.flush_lake()
+
+
+def bus_ingest(bus: InProcessBus, timeout: float = 5.0) -> Callable[[str, Sequence[tuple[bytes | None, bytes]]], None]:
+    """Submitted events onto the embedded bus (the processor thread does the rest)."""
+
+    def submit(topic: str, items: Sequence[tuple[bytes | None, bytes]]) -> None:
+        bus.produce_many(topic, items, timeout)
+
+    return submit

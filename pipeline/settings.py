@@ -51,6 +51,15 @@ class Settings(BaseSettings):
     seed: int = 42
     time_scale: float = Field(1.0, ge=0, description="simulated seconds per wall second; 0 = flat out")
 
+    # The console + API server.
+    host: str = Field("127.0.0.1", description="address the server binds to")
+    port: int = Field(8050, ge=0, le=65535)
+    api_tokens: SecretStr | None = Field(None, description="comma-separated role:token pairs")
+    users: SecretStr | None = Field(None, description="comma-separated name:role:password triples")
+    secret_key: SecretStr | None = Field(None, description="signs console sessions; random per start when unset")
+    tile_url: str = Field("https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png", description="map tiles")
+    max_ingest_events: int = Field(1000, ge=1, description="events per POST /api/ingest request")
+
     log_level: str = "INFO"
 
     def topics(self) -> dict[str, str]:

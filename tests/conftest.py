@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import fakeredis
 import pytest
 import redis
+from flask import Flask
+from flask.testing import FlaskClient
 
+from app import create_app
+from app.store import Store
+from pipeline.speed_layer import SpeedLayer
+from tests.city import api_settings, seed
 from tests.services import RedisServer, S3Server
 
 
@@ -42,3 +49,25 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """An S3 API (moto_server) on a free loopback port, stopped by its PID afterwards."""
     with S3Server(tmp_path_factory.mktemp("s3")) as server:
         yield server
+
+
+@pytest.fixture
+def speed_client() -> redis.Redis:
+    """The store behind the API tests; tests/integration overrides it with a real Redis."""
+    return fakeredis.FakeRedis()
+
+
+@pytest.fixture
+def app(speed_client: redis.Redis, prefix: str, tmp_path: Path) -> Flask:
+    """The server over the small seeded city (tests/city.py), with known tokens and users."""
+    speed = SpeedLayer(speed_client, prefix)
+    seed(speed)
+    return create_app(api_settings(tmp_path), store=Store(speed))
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client that presents the viewer token."""
+    c = app.test_client()
+    c.environ_base["HTTP_AUTHORIZATION"] = "Bearer viewer-token"
+    return c

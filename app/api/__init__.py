@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from app.api.errors import ApiError
+from app.auth import READ, require
 from app.store import BBox, Store
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -51,6 +52,7 @@ def health() -> tuple[Response, int]:
 
 
 @bp.get("/vehicles/locations")
+@require(*READ)
 def vehicle_locations() -> Response:
     bbox = None
     if "bbox" in request.args:
@@ -64,6 +66,7 @@ def vehicle_locations() -> Response:
 
 
 @bp.get("/vehicles/<vehicle_id>")
+@require(*READ)
 def vehicle(vehicle_id: str) -> Response:
     state = store().vehicle(vehicle_id)
     if state is None:
@@ -72,6 +75,7 @@ def vehicle(vehicle_id: str) -> Response:
 
 
 @bp.get("/emergency/incidents")
+@require(*READ)
 def incidents() -> Response:
     status = request.args.get("status", "active")
     if status not in ("active", "resolved", "all"):
@@ -81,17 +85,23 @@ def incidents() -> Response:
 
 
 @bp.get("/traffic/conditions")
+@require(*READ)
 def traffic() -> Response:
     rows = store().traffic()
     return jsonify(count=len(rows), segments=rows)
 
 
 @bp.get("/weather/current")
+@require(*READ)
 def weather() -> Response:
     rows = store().weather()
     return jsonify(count=len(rows), stations=rows)
 
 
 @bp.get("/analytics/summary")
+@require(*READ)
 def summary() -> Response:
     return jsonify(store().summary())
+
+
+from app.api import writes  # noqa: E402,F401 - registers the write routes on bp

@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,7 @@ def env(tmp_path: Path, **extra: str) -> dict[str, str]:
 def demo(tmp_path: Path, *args: str, timeout: float = 300, **extra_env: str) -> subprocess.CompletedProcess[str]:
     """Run ``python app/main.py ARGS`` from the repo root, as the README says."""
     return subprocess.run(
-        [sys.executable, "app/main.py", *args],
+        [sys.executable, "app/main.py", "--port", "0", *args],
         cwd=ROOT, env=env(tmp_path, **extra_env), capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
 
@@ -70,7 +72,7 @@ def test_demo_runs_a_simulated_city_into_redis(tmp_path: Path, redis_server: Red
 
 def test_sigterm_drains_and_flushes_the_lake(tmp_path: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "app/main.py", "--vehicles", "50", "--status-interval", "1"],
+        [sys.executable, "app/main.py", "--vehicles", "50", "--status-interval", "1", "--port", "0"],
         cwd=ROOT, env=env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -123,3 +125,55 @@ def test_a_missing_recording_is_a_clear_error(tmp_path: Path) -> None:
     proc = demo(tmp_path, "--replay", str(tmp_path / "nope.jsonl"), timeout=60)
     assert proc.returncode == 2
     assert "no such recording" in proc.stderr
+
+
+def test_the_demo_serves_the_live_city_over_http(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "app/main.py", "--vehicles", "40", "--port", "0"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env=env(tmp_path, SMARTCITY_API_TOKENS="viewer:v-tok,ingest:i-tok,operator:o-tok"),
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("Smart City console: http://127.0.0.1:"), line
+        base = line.split(": ", 1)[1].strip().removesuffix("/")
+        vehicles: list[Any] = []
+        deadline = time.monotonic() + 30
+        while len(vehicles) < 40 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            vehicles = get(base + "/api/vehicles/locations", "v-tok")["vehicles"]
+        assert len(vehicles) == 40
+        incident = {"device_id": "citizen-app", "incidentId": "HTTP-1", "incident_type": "fire", "status": "Active",
+                    "severity": "critical", "timestamp": datetime.now(UTC).isoformat(), "location": [52.44, 13.53],
+                    "description": "<img src=x onerror=alert(1)>"}  # fmt: skip
+        assert post(base + "/api/ingest/emergency_data", "i-tok", incident) == 202
+        time.sleep(2)  # the issue's bound for an ingested incident to show up
+        active = get(base + "/api/emergency/incidents", "v-tok")["incidents"]
+        assert [i["description"] for i in active if i["id"] == "HTTP-1"] == ["<img src=x onerror=alert(1)>"]
+        assert post(base + "/api/emergency/incidents/HTTP-1/resolve", "o-tok", None) == 202
+        time.sleep(1)
+        assert "HTTP-1" not in [i["id"] for i in get(base + "/api/emergency/incidents", "v-tok")["incidents"]]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 0
+
+
+def get(url: str, token: str) -> Any:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def post(url: str, token: str, body: Any) -> int:
+    data = json.dumps(body).encode() if body is not None else b""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    req = urllib.request.Request(url, data=data, method="POST", headers=headers)
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return int(resp.status)

@@ -5,71 +5,19 @@ tests/integration/test_api_redis.py runs these same tests on a real redis-server
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
 
-import fakeredis
 import pytest
-import redis
-from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from app.store import Store
-from pipeline.settings import Settings
-from pipeline.speed_layer import SpeedLayer
-from pipeline.validation import Validator
-
-NOW = datetime.now(UTC).replace(microsecond=0)
-VALIDATOR = Validator()
+from tests.city import api_settings
 
 
-def rec(stream: str, ago_s: float, **fields: Any) -> tuple[str, dict[str, Any]]:
-    event = {"timestamp": (NOW - timedelta(seconds=ago_s)).isoformat(), **fields}
-    out = VALIDATOR.validate(stream, event)
-    assert isinstance(out, dict), out
-    return stream, out
-
-
-@pytest.fixture
-def speed_client() -> redis.Redis:
-    return fakeredis.FakeRedis()
-
-
-@pytest.fixture
-def app(speed_client: redis.Redis, prefix: str) -> Iterator[Flask]:
-    speed = SpeedLayer(speed_client, prefix)
-    speed.write(
-        [
-            rec("vehicle_data", 5, device_id="car-1", location=[52.440, 13.520], speed=31.0, vehicle_type="car"),
-            rec("vehicle_data", 4, device_id="bus-1", location=[52.445, 13.530], speed=22.0, vehicle_type="bus"),
-            rec("vehicle_data", 3, device_id="car-far", location=[52.500, 13.700], speed=50.0, vehicle_type="car"),
-            rec("traffic_data", 2, device_id="cam-1", camera_id="cam-1", location=[52.44, 13.52], speed=40.0,
-                congestion_level="free"),
-            rec("traffic_data", 2, device_id="cam-2", camera_id="cam-2", location=[52.44, 13.53], speed=4.0,
-                congestion_level="severe"),
-            rec("weather_data", 1, device_id="ws-1", location=[52.44, 13.52], temperature=7.5,
-                weather_condition="Rain"),
-            rec("emergency_data", 60, device_id="u1", incidentId="i-1", incident_type="fire", status="Active",
-                location=[52.44, 13.52], severity="high"),
-            rec("emergency_data", 50, device_id="u2", incidentId="i-2", incident_type="medical", status="Active",
-                location=[52.44, 13.52], severity="low"),
-            rec("emergency_data", 10, device_id="u2", incidentId="i-2", incident_type="medical", status="Resolved",
-                location=[52.44, 13.52], severity="low"),
-        ]
-    )  # fmt: skip
-    yield create_app(Settings(_env_file=None), store=Store(speed))
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
-def test_the_factory_builds_an_embedded_app_from_default_settings() -> None:
-    app = create_app(Settings(_env_file=None))
-    assert app.test_client().get("/api/analytics/summary").json["active_vehicles"] == 0
+def test_the_factory_builds_an_embedded_app_from_default_settings(tmp_path: Path) -> None:
+    app = create_app(api_settings(tmp_path))
+    resp = app.test_client().get("/api/analytics/summary", headers={"Authorization": "Bearer admin-token"})
+    assert resp.json["active_vehicles"] == 0
 
 
 def test_vehicle_locations_are_typed_and_newest_first(client: FlaskClient) -> None:

@@ -1,0 +1,51 @@
+"""A small, fixed city in the speed layer, for API and console tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pipeline.settings import Settings
+from pipeline.speed_layer import SpeedLayer
+from pipeline.validation import Validator
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+TOKENS = "viewer:viewer-token,operator:operator-token,admin:admin-token,ingest:ingest-token"
+USERS = "olga:operator:pw-o,vic:viewer:pw-v,ada:admin:pw-a"
+_VALIDATOR = Validator()
+
+
+def rec(stream: str, ago_s: float, **fields: Any) -> tuple[str, dict[str, Any]]:
+    """A validated record of ``stream``, ``ago_s`` seconds before NOW."""
+    event = {"timestamp": (NOW - timedelta(seconds=ago_s)).isoformat(), **fields}
+    out = _VALIDATOR.validate(stream, event)
+    assert isinstance(out, dict), out
+    return stream, out
+
+
+def seed(speed: SpeedLayer) -> None:
+    """Three vehicles, two traffic sensors, a weather station, one active and one resolved incident."""
+    speed.write(
+        [
+            rec("vehicle_data", 5, device_id="car-1", location=[52.440, 13.520], speed=31.0, vehicle_type="car"),
+            rec("vehicle_data", 4, device_id="bus-1", location=[52.445, 13.530], speed=22.0, vehicle_type="bus"),
+            rec("vehicle_data", 3, device_id="car-far", location=[52.500, 13.700], speed=50.0, vehicle_type="car"),
+            rec("traffic_data", 2, device_id="cam-1", camera_id="cam-1", location=[52.44, 13.52], speed=40.0,
+                congestion_level="free"),
+            rec("traffic_data", 2, device_id="cam-2", camera_id="cam-2", location=[52.44, 13.53], speed=4.0,
+                congestion_level="severe"),
+            rec("weather_data", 1, device_id="ws-1", location=[52.44, 13.52], temperature=7.5,
+                weather_condition="Rain"),
+            rec("emergency_data", 60, device_id="u1", incidentId="i-1", incident_type="fire", status="Active",
+                location=[52.44, 13.52], severity="high"),
+            rec("emergency_data", 50, device_id="u2", incidentId="i-2", incident_type="medical", status="Active",
+                location=[52.44, 13.52], severity="low"),
+            rec("emergency_data", 10, device_id="u2", incidentId="i-2", incident_type="medical", status="Resolved",
+                location=[52.44, 13.52], severity="low"),
+        ]
+    )  # fmt: skip
+
+
+def api_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    return Settings(_env_file=None, api_tokens=TOKENS, users=USERS, lake_uri=str(tmp_path / "lake"), **overrides)

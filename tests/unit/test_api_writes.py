@@ -1,0 +1,137 @@
+"""Auth matrix, incident actions, ingest, metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from flask import Flask
+
+from app.auth import Credentials
+from pipeline.lake import DEADLETTER, open_lake, read_table
+from pipeline.settings import Settings
+from tests.city import NOW
+
+ROLE_TOKENS = {None: None, "viewer": "viewer-token", "operator": "operator-token", "admin": "admin-token",
+               "ingest": "ingest-token"}  # fmt: skip
+GOOD_GPS = {"device_id": "gps-9", "timestamp": NOW.isoformat(), "location": [52.44, 13.52], "speed": 12.0}
+
+# (method, path, body, roles allowed)
+MATRIX: list[tuple[str, str, Any, set[str]]] = [
+    ("GET", "/api/vehicles/locations", None, {"viewer", "operator", "admin"}),
+    ("GET", "/api/vehicles/car-1", None, {"viewer", "operator", "admin"}),
+    ("GET", "/api/emergency/incidents", None, {"viewer", "operator", "admin"}),
+    ("GET", "/api/traffic/conditions", None, {"viewer", "operator", "admin"}),
+    ("GET", "/api/weather/current", None, {"viewer", "operator", "admin"}),
+    ("GET", "/api/analytics/summary", None, {"viewer", "operator", "admin"}),
+    ("POST", "/api/emergency/incidents/i-1/acknowledge", None, {"operator", "admin"}),
+    ("POST", "/api/emergency/incidents/i-1/resolve", None, {"operator", "admin"}),
+    ("GET", "/api/audit", None, {"admin"}),
+    ("POST", "/api/ingest/gps_data", GOOD_GPS, {"ingest", "admin"}),
+]
+
+
+def call(app: Flask, method: str, path: str, body: Any = None, role: str | None = None) -> Any:
+    token = ROLE_TOKENS[role]
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return app.test_client().open(path, method=method, json=body, headers=headers)
+
+
+@pytest.mark.parametrize(("method", "path", "body", "allowed"), MATRIX, ids=[f"{m} {p}" for m, p, _, _ in MATRIX])
+@pytest.mark.parametrize("role", list(ROLE_TOKENS))
+def test_auth_matrix(app: Flask, method: str, path: str, body: Any, allowed: set[str], role: str | None) -> None:
+    resp = call(app, method, path, body, role)
+    if role is None:
+        assert resp.status_code == 401 and resp.is_json
+    elif role in allowed:
+        assert resp.status_code < 400, resp.json
+    else:
+        assert resp.status_code == 403 and "may not" in resp.json["error"]["message"]
+
+
+def test_health_metrics_and_docs_need_no_token(app: Flask) -> None:
+    client = app.test_client()
+    assert client.get("/api/health").status_code == 200
+    assert client.get("/openapi.json").json["openapi"].startswith("3.")
+    assert b"/api/vehicles/locations" in client.get("/docs").data
+    metrics = client.get("/metrics").data.decode()
+    assert "smartcity_active_vehicles 3" in metrics and "smartcity_active_incidents 1" in metrics
+
+
+def test_every_api_route_is_in_the_openapi_document(app: Flask) -> None:
+    documented = {
+        (method.upper(), path) for path, ops in app.test_client().get("/openapi.json").json["paths"].items()
+        for method in ops
+    }  # fmt: skip
+    served = set()
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/"):
+            path = rule.rule.replace("<", "{").replace(">", "}")
+            served |= {(m, path) for m in rule.methods or () if m in ("GET", "POST")}
+    assert served == documented
+
+
+def test_a_resolution_reaches_the_speed_layer_the_lake_and_the_audit_log(app: Flask, tmp_path: Path) -> None:
+    ack = call(app, "POST", "/api/emergency/incidents/i-1/acknowledge", role="operator")
+    assert ack.status_code == 200 and ack.json["acknowledged_by"] == "token:operator"
+    resolved = call(app, "POST", "/api/emergency/incidents/i-1/resolve", role="operator")
+    assert resolved.status_code == 202
+    active = call(app, "GET", "/api/emergency/incidents", role="viewer").json
+    assert active["count"] == 0
+    (inc,) = call(app, "GET", "/api/emergency/incidents?status=resolved&limit=1", role="viewer").json["incidents"]
+    assert inc["id"] == "i-1" and inc["acknowledged_by"] == "token:operator"
+    fs, root = open_lake(str(tmp_path / "lake"))
+    (row,) = read_table(fs, root, "emergency_data").to_pylist()
+    assert row["incidentId"] == "i-1" and row["status"] == "Resolved"
+    again = call(app, "POST", "/api/emergency/incidents/i-1/resolve", role="operator")
+    assert again.status_code == 409
+    audit = call(app, "GET", "/api/audit", role="admin").json["entries"]
+    assert [(e["action"], e["incident"], e["user"]) for e in audit] == [
+        ("resolve", "i-1", "token:operator"), ("acknowledge", "i-1", "token:operator")]  # fmt: skip
+    assert call(app, "POST", "/api/emergency/incidents/nope/resolve", role="operator").status_code == 404
+
+
+def test_ingest_accepts_valid_events_and_names_each_problem(app: Flask, tmp_path: Path) -> None:
+    assert call(app, "POST", "/api/ingest/gps_data", GOOD_GPS, "ingest").json == {"accepted": 1}
+    bad = [GOOD_GPS, {**GOOD_GPS, "speed": -5}, {"device_id": "x"}]
+    resp = call(app, "POST", "/api/ingest/gps_data", bad, "ingest")
+    assert resp.status_code == 422
+    assert resp.json["accepted"] == 1
+    assert [p["index"] for p in resp.json["rejected"]] == [1, 2]
+    assert "speed" in resp.json["rejected"][0]["reason"]
+    fs, root = open_lake(str(tmp_path / "lake"))
+    assert read_table(fs, root, "gps_data").num_rows == 2
+    assert read_table(fs, root, DEADLETTER).num_rows == 2  # recorded as dead letters, with reasons
+    assert call(app, "GET", "/api/vehicles/gps-9", role="viewer").json["speed"] == 12.0
+    assert call(app, "POST", "/api/ingest/nope", GOOD_GPS, "ingest").status_code == 404
+    raw = app.test_client().post(
+        "/api/ingest/gps_data", data=b"{oops", headers={"Authorization": "Bearer ingest-token"}
+    )
+    assert raw.status_code == 400 and raw.is_json
+
+
+def test_console_login_with_a_password_or_the_one_click_url(app: Flask) -> None:
+    client = app.test_client()
+    page = client.get("/")
+    assert page.status_code == 302 and "/login" in page.headers["Location"]
+    assert client.post("/login", data={"user": "olga", "password": "wrong"}).status_code == 200
+    ok = client.post("/login", data={"user": "olga", "password": "pw-o", "next": "//evil.example"})
+    assert ok.status_code == 302 and ok.headers["Location"] == "/"
+    with client.session_transaction() as sess:
+        assert sess["role"] == "operator"
+    other = app.test_client()
+    assert other.get("/login?token=admin-token").status_code == 302
+    with other.session_transaction() as sess:
+        assert sess["role"] == "admin"
+    assert app.test_client().get("/login?token=ingest-token").status_code == 200  # not a console role
+
+
+def test_nothing_configured_generates_credentials() -> None:
+    creds = Credentials.from_settings(Settings(_env_file=None))
+    assert set(creds.tokens.values()) == {"viewer", "operator", "admin", "ingest"}
+    assert creds.login("admin", creds.generated["admin_password"]) == "admin"
+    url = creds.login_url("http://127.0.0.1:8050")
+    assert url and url.startswith("http://127.0.0.1:8050/login?token=")
+    assert creds.token_role(orjson.loads(orjson.dumps(creds.generated["viewer_token"]))) == "viewer"
