@@ -15,6 +15,7 @@ from app.auth import Credentials, init_auth
 from app.store import Store
 from app.ws import init_ws
 from pipeline import runtime
+from pipeline.lake import open_lake
 from pipeline.settings import Settings
 
 
@@ -39,6 +40,7 @@ def create_app(
     app.extensions["smartcity.store"] = store
     app.extensions["smartcity.ingest"] = ingest or runtime.DirectIngest(settings, store.speed)
     app.extensions["smartcity.validator"] = runtime.validator(settings)
+    app.extensions["smartcity.lake"] = open_lake(settings.lake_uri, runtime.s3_options(settings))
     if accounting is not None:
         app.extensions["smartcity.accounting"] = accounting
     app.config.update(

@@ -104,4 +104,4 @@ def summary() -> Response:
     return jsonify(store().summary())
 
 
-from app.api import writes  # noqa: E402,F401 - registers the write routes on bp
+from app.api import history, writes  # noqa: E402,F401 - register their routes on bp

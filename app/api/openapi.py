@@ -32,6 +32,15 @@ ENDPOINTS: list[tuple[str, str, str, str, list[tuple[str, str, str, str]], dict[
      {202: "resolution event accepted", 403: "role", 404: "unknown", 409: "already resolved"}),
     ("get", "/api/audit", "Who acknowledged or resolved what, newest first", "admin",
      [("limit", _Q, "integer", "entries, default 200")], {200: "audit entries"}),
+    ("get", "/api/history/{view}", "Hourly aggregates from the lake: traffic, incidents or weather", "viewer", [
+        ("view", "path", "string", "traffic | incidents | weather"),
+        ("start", _Q, "string", "ISO-8601, default end - 24 h"), ("end", _Q, "string", "ISO-8601, default now"),
+        ("format", _Q, "string", "json (default), csv or parquet")],
+     {200: "rows", 400: "bad range or format", 404: "unknown view"}),
+    ("get", "/api/history/vehicles/{vehicle_id}/route", "One vehicle's positions over a range", "viewer", [
+        ("vehicle_id", "path", "string", "device id"), ("start", _Q, "string", "ISO-8601"),
+        ("end", _Q, "string", "ISO-8601"), ("format", _Q, "string", "json, csv or parquet")],
+     {200: "positions in time order", 400: "bad range or format"}),
     ("get", "/api/traffic/conditions", "Traffic sensors, most congested first", "viewer", [], {200: "segments"}),
     ("get", "/api/weather/current", "Weather stations' latest readings", "viewer", [], {200: "stations"}),
     ("get", "/api/analytics/summary", "City summary counters", "viewer", [], {200: "summary"}),

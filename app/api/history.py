@@ -1,0 +1,85 @@
+"""History from the lake: hourly views and one vehicle's route, as JSON, CSV or Parquet."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from flask import Response, current_app, jsonify, request
+from pyarrow import fs as pafs
+
+from app.api import bp
+from app.api.errors import ApiError
+from app.auth import READ, require
+from pipeline import views
+
+MAX_RANGE = timedelta(days=31)
+
+
+def _lake() -> tuple[pafs.FileSystem, str]:
+    lake: tuple[pafs.FileSystem, str] = current_app.extensions["smartcity.lake"]
+    return lake
+
+
+def _range() -> tuple[datetime, datetime]:
+    try:
+        end = _time(request.args.get("end")) or datetime.now(UTC)
+        start = _time(request.args.get("start")) or end - timedelta(hours=24)
+    except ValueError as exc:
+        raise ApiError(400, f"start/end must be ISO-8601 times: {exc}") from None
+    if not start < end:
+        raise ApiError(400, "start must be before end")
+    if end - start > MAX_RANGE:
+        raise ApiError(400, f"the range may span at most {MAX_RANGE.days} days")
+    return start, end
+
+
+def _time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _respond(rows: list[dict[str, Any]], name: str, **meta: Any) -> Response:
+    fmt = request.args.get("format", "json")
+    if fmt == "json":
+        return jsonify(count=len(rows), rows=rows, **meta)
+    if fmt == "csv":
+        out = io.StringIO()
+        if rows:
+            writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        return _download(out.getvalue().encode(), f"{name}.csv", "text/csv")
+    if fmt == "parquet":
+        buf = io.BytesIO()
+        pq.write_table(pa.Table.from_pylist(rows), buf)
+        return _download(buf.getvalue(), f"{name}.parquet", "application/vnd.apache.parquet")
+    raise ApiError(400, "format must be json, csv or parquet")
+
+
+def _download(data: bytes, filename: str, mimetype: str) -> Response:
+    return Response(data, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@bp.get("/history/<view>")
+@require(*READ)
+def history(view: str) -> Response:
+    if view not in views.VIEWS:
+        raise ApiError(404, f"unknown view {view!r}; views: {', '.join(views.VIEWS)}")
+    start, end = _range()
+    rows = views.hourly(view, *_lake(), start, end)
+    return _respond(rows, f"{view}-hourly", start=start.isoformat(), end=end.isoformat())
+
+
+@bp.get("/history/vehicles/<vehicle_id>/route")
+@require(*READ)
+def vehicle_route(vehicle_id: str) -> Response:
+    start, end = _range()
+    rows = views.route(*_lake(), vehicle_id, start, end)
+    return _respond(rows, f"route-{vehicle_id}", vehicle_id=vehicle_id)
