@@ -40,7 +40,8 @@ VIEWS: dict[str, tuple[str, str]] = {
         "weather_data",
         """SELECT date_trunc('hour', event_time) AS hour, device_id AS station,
                   round(avg(temperature), 2) AS avg_temperature_c,
-                  round(max(precipitation), 2) AS max_precipitation_mm_h, round(max(wind_speed), 2) AS max_wind_kmh, round(avg(airQualityIndex), 1) AS avg_aqi,
+                  round(max(precipitation), 2) AS max_precipitation_mm_h,
+                  round(max(wind_speed), 2) AS max_wind_kmh, round(avg(airQualityIndex), 1) AS avg_aqi,
                   count(*) AS reports
            FROM events GROUP BY ALL ORDER BY hour, station""",
     ),
