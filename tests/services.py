@@ -115,3 +115,25 @@ class S3Server(ChildService):
                 return True
         except OSError:
             return False
+
+
+class Gunicorn(ChildService):
+    """The documented production server for the console alone (gevent workers)."""
+
+    name = "gunicorn"
+
+    def __init__(self, workdir: Path, port: int | None = None, root: Path | None = None) -> None:
+        super().__init__(workdir, port)
+        self.root = root or Path(__file__).resolve().parents[1]
+
+    def command(self) -> list[str]:
+        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+        return [gunicorn, "-k", "gevent", "--worker-connections", "1000", "-b", f"127.0.0.1:{self.port}",
+                "--chdir", str(self.root), "app:create_app()"]  # fmt: skip
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/health", timeout=1):
+                return True
+        except OSError:
+            return False

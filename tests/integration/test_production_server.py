@@ -3,32 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
 import simple_websocket
 
-from tests.services import ChildService, RedisServer, free_port
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-class Gunicorn(ChildService):
-    name = "gunicorn"
-
-    def command(self) -> list[str]:
-        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-        return [gunicorn, "-k", "gevent", "--worker-connections", "1000", "-b", f"127.0.0.1:{self.port}",
-                "--chdir", str(ROOT), "app:create_app()"]  # fmt: skip
-
-    def ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/health", timeout=1):
-                return True
-        except OSError:
-            return False
+from tests.services import Gunicorn, RedisServer, free_port
 
 
 def test_gunicorn_gevent_serves_http_while_sockets_are_open(

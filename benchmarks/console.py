@@ -1,0 +1,193 @@
+"""Console server benchmark: prints one JSON document.
+
+    python -m benchmarks.console
+
+Starts a real ``redis-server`` and the documented production server (gunicorn, gevent
+workers) on loopback, puts 5,000 vehicles in the speed layer and measures:
+
+- ``api``: ``GET /api/vehicles/locations`` latency p50/p99 at a fixed offered rate
+  (200 requests/s), for the default page (limit 1000) and a map viewport (bbox);
+- ``websocket``: delivery latency of pushed deltas to N clients while all 5,000 vehicles
+  move once a second, and console HTTP latency measured at the same time.
+
+The load generator runs on the same 2-core machine as the server: figures include its cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import redis
+import simple_websocket
+
+from pipeline.speed_layer import SpeedLayer
+from pipeline.validation import Validator
+
+TOKEN = "bench-viewer"
+BBOX = (52.424, 13.512, 52.455, 13.549)  # the Berlin network's extent
+
+
+def fleet(n: int, t: datetime, step: int) -> list[tuple[str, dict[str, Any]]]:
+    validator, out = Validator(), []
+    south, west, north, east = BBOX
+    for i in range(n):
+        lat = south + (north - south) * ((i * 7919 + step * 13) % 1000) / 1000
+        lon = west + (east - west) * ((i * 104729 + step * 31) % 1000) / 1000
+        event = {"device_id": f"car-{i:05d}", "timestamp": t.isoformat(), "location": [lat, lon],
+                 "speed": 30.0 + i % 20, "vehicle_type": ("car", "bus", "taxi")[i % 3]}  # fmt: skip
+        rec = validator.validate("vehicle_data", event, now=t + timedelta(minutes=1))
+        assert isinstance(rec, dict), rec
+        out.append(("vehicle_data", rec))
+    return out
+
+
+def percentiles(samples: list[float]) -> dict[str, float | None]:
+    if not samples:
+        return {"p50_ms": None, "p99_ms": None, "n": 0}
+    s = sorted(samples)
+    return {"p50_ms": round(s[len(s) // 2], 2), "p99_ms": round(s[min(len(s) - 1, int(len(s) * 0.99))], 2), "n": len(s)}
+
+
+def http_load(port: int, path: str, rate: float, seconds: float, workers: int = 8) -> dict[str, Any]:
+    """Open-loop-ish load: each worker sends on its own schedule, keep-alive connections."""
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    per_worker = rate / workers
+    t0 = time.perf_counter() + 0.2
+
+    def worker(k: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        n = 0
+        while True:
+            due = t0 + (n + k / workers) / per_worker
+            if due - t0 > seconds:
+                break
+            wait = due - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            start = time.perf_counter()  # from the scheduled time would include our own queueing
+            try:
+                conn.request("GET", path, headers={"Authorization": f"Bearer {TOKEN}"})
+                resp = conn.getresponse()
+                resp.read()
+                ok = resp.status == 200
+            except (OSError, http.client.HTTPException):
+                ok = False
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            with lock:
+                if ok:
+                    latencies.append((time.perf_counter() - start) * 1000)
+                else:
+                    errors[0] += 1
+            n += 1
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {"path": path, "offered_per_s": rate, "seconds": seconds, "errors": errors[0], **percentiles(latencies)}
+
+
+def ws_fanout(port: int, speed: SpeedLayer, clients: int, seconds: float, vehicles: int) -> dict[str, Any]:
+    delays: list[float] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+    ready = threading.Barrier(clients + 1)
+
+    def client() -> None:
+        ws = simple_websocket.Client.connect(f"ws://127.0.0.1:{port}/ws/realtime?token={TOKEN}")
+        try:
+            ws.receive(timeout=30)  # snapshot
+            ready.wait(60)
+            while not stop.is_set():
+                data = ws.receive(timeout=2)
+                if data is None:
+                    continue
+                msg = json.loads(data)
+                if msg.get("type") == "delta" and msg.get("vehicles"):
+                    # delta "ts" is when the hub built it; vehicle ts is event time (written just before)
+                    newest = max(v["ts"] for v in msg["vehicles"])
+                    with lock:
+                        delays.append(time.time() * 1000 - newest)
+        finally:
+            ws.close()
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    ready.wait(120)
+    http_result: dict[str, Any] = {}
+    load = threading.Thread(
+        target=lambda: http_result.update(http_load(port, "/api/analytics/summary", 20, seconds, workers=2))
+    )
+    load.start()
+    step = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        tick = time.monotonic()
+        speed.write(fleet(vehicles, datetime.now(UTC), step))
+        step += 1
+        time.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
+    load.join()
+    stop.set()
+    for t in threads:
+        t.join(5)
+    return {
+        "clients": clients,
+        "vehicles_moving_per_s": vehicles,
+        "event_to_client_delivery": percentiles(delays),
+        "console_http_meanwhile": http_result,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.console", description=__doc__.split("\n")[0])
+    p.add_argument("--vehicles", type=int, default=5000)
+    p.add_argument("--rate", type=float, default=200.0)
+    p.add_argument("--seconds", type=float, default=15.0)
+    p.add_argument("--clients", type=int, default=200)
+    args = p.parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from benchmarks.pipeline import machine
+    from tests.services import Gunicorn, RedisServer
+
+    work = Path(tempfile.mkdtemp(prefix="smartcity-console-bench-"))
+    with RedisServer(work / "redis") as rs:
+        speed = SpeedLayer(redis.Redis(host="127.0.0.1", port=rs.port), "bench:")
+        speed.write(fleet(args.vehicles, datetime.now(UTC), 0))
+        env = {"SMARTCITY_REDIS_URL": rs.url, "SMARTCITY_REDIS_PREFIX": "bench:",
+               "SMARTCITY_API_TOKENS": f"viewer:{TOKEN}", "SMARTCITY_LAKE_URI": str(work / "lake")}  # fmt: skip
+        os.environ.update(env)  # inherited by the server process
+        with Gunicorn(work / "gunicorn") as server:
+            south, west, north, east = BBOX
+            viewport = f"{south},{west},{(south + north) / 2},{(west + east) / 2}"
+            result = {
+                "benchmark": "console",
+                "machine": machine(),
+                "server": "gunicorn -k gevent, 1 worker",
+                "vehicles_in_speed_layer": args.vehicles,
+                "api": [
+                    http_load(server.port, "/api/vehicles/locations", args.rate, args.seconds),
+                    http_load(server.port, f"/api/vehicles/locations?bbox={viewport}", args.rate, args.seconds),
+                    http_load(server.port, "/api/vehicles/locations?limit=100", args.rate, args.seconds),
+                ],
+                "websocket": ws_fanout(server.port, speed, args.clients, args.seconds, args.vehicles),
+            }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
