@@ -36,7 +36,7 @@ def create_app(
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     if store is None:
-        store = Store(runtime.speed_layer(settings, runtime.redis_client(settings)))
+        store = Store(runtime.speed_layer(settings, runtime.redis_client(settings)), settings.fleet_cache_seconds)
     app.extensions["smartcity.store"] = store
     app.extensions["smartcity.ingest"] = ingest or runtime.DirectIngest(settings, store.speed)
     app.extensions["smartcity.validator"] = runtime.validator(settings)

@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     sink = BusSink(bus, settings.topics())
     app = create_app(
         settings,
-        store=Store(speed),
+        store=Store(speed, settings.fleet_cache_seconds),
         ingest=runtime.bus_ingest(bus),
         accounting=processor.accounting.snapshot,
         network_geojson=None if args.replay else load_network(settings.city).geojson(),

@@ -21,7 +21,8 @@ class Server:
 
     def __init__(self, app: Flask, host: str, port: int) -> None:
         self._wsgi: BaseWSGIServer = make_server(host, port, app, threaded=True)
-        self._wsgi.daemon_threads = True  # open sockets must not hold up shutdown
+        # open sockets must not hold up shutdown (ThreadingMixIn's flag; make_server(threaded=True) has it)
+        setattr(self._wsgi, "daemon_threads", True)  # noqa: B010
         self.host = host
         self.port = self._wsgi.server_port
         self._thread = threading.Thread(target=self._wsgi.serve_forever, name="smartcity-http", daemon=True)

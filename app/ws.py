@@ -127,7 +127,7 @@ class Hub:
     def _collect(self) -> dict[str, Any] | None:
         st = self.store
         changed: dict[str, set[str]] = {"v": set(), "t": set(), "i": set()}
-        streams = st.client.xread({st.keys.changes: self._last_id}, count=1000, block=int(INTERVAL_S * 1000))
+        streams: Any = st.client.xread({st.keys.changes: self._last_id}, count=1000, block=int(INTERVAL_S * 1000))
         for _, entries in streams or []:
             for entry_id, fields in entries:
                 self._last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id

@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(None, description="signs console sessions; random per start when unset")
     tile_url: str = Field("https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png", description="map tiles")
     max_ingest_events: int = Field(1000, ge=1, description="events per POST /api/ingest request")
+    fleet_cache_seconds: float = Field(1.0, ge=0, description="vehicle lists served from a fleet read this old")
 
     log_level: str = "INFO"
 

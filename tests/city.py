@@ -17,8 +17,10 @@ _VALIDATOR = Validator()
 
 
 def rec(stream: str, ago_s: float, **fields: Any) -> tuple[str, dict[str, Any]]:
-    """A validated record of ``stream``, ``ago_s`` seconds before NOW."""
-    event = {"timestamp": (NOW - timedelta(seconds=ago_s)).isoformat(), **fields}
+    """A validated record of ``stream``, ``ago_s`` seconds before now (the call, not the import:
+    a long test session must not age the city past the active window)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    event = {"timestamp": (now - timedelta(seconds=ago_s)).isoformat(), **fields}
     out = _VALIDATOR.validate(stream, event)
     assert isinstance(out, dict), out
     return stream, out

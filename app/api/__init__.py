@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import orjson
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from app.api.errors import ApiError
@@ -62,7 +63,8 @@ def vehicle_locations() -> Response:
             raise ApiError(400, str(exc)) from None
     limit = _int_arg("limit", 1000, 1, 20_000)
     vehicles = store().vehicle_locations(bbox, request.args.get("type"), limit)
-    return jsonify(count=len(vehicles), vehicles=vehicles)
+    # orjson: thousands of small dicts per response, several times faster than the stdlib
+    return Response(orjson.dumps({"count": len(vehicles), "vehicles": vehicles}), mimetype="application/json")
 
 
 @bp.get("/vehicles/<vehicle_id>")

@@ -1,0 +1,54 @@
+"""The operations console: Dash mounted on the Flask server at ``/``.
+
+Call :func:`init_console` from the application factory. Tabs register their callbacks
+with the global ``dash.callback``; they never import the Dash app.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NoReturn
+
+import dash
+import flask
+from dash import _callback as dash_callbacks
+
+from app.console import layout
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+
+# Dash moves the global callbacks into the *first* app that serves a request and empties
+# the global registry, so a second app in the same process (tests, several create_app()
+# calls) would get none. Take them once here and give every console its own copy.
+_CALLBACK_MAP: dict[str, Any] = dict(dash_callbacks.GLOBAL_CALLBACK_MAP)
+_CALLBACK_LIST: list[Any] = list(dash_callbacks.GLOBAL_CALLBACK_LIST)
+dash_callbacks.GLOBAL_CALLBACK_MAP.clear()
+dash_callbacks.GLOBAL_CALLBACK_LIST.clear()
+
+
+def _not_found(path: str) -> NoReturn:
+    flask.abort(404)
+
+
+def init_console(server: flask.Flask) -> dash.Dash:
+    """Mount the console on ``server`` at ``/`` and return the Dash app."""
+    app = dash.Dash(
+        __name__,
+        server=server,  # type: ignore[arg-type]  # Dash's hints omit a Flask instance
+        url_base_pathname="/",
+        assets_folder=str(ASSETS),
+        serve_locally=True,
+        suppress_callback_exceptions=True,
+        external_stylesheets=[],
+        title="Smart City · Operations",
+        update_title="",
+        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+    )
+    # Dash answers every path with its page (for multi-page apps); the console is one page,
+    # so unknown paths stay 404s, and the API's unknown routes keep their JSON 404.
+    server.view_functions[f"{app.config.routes_pathname_prefix}<path:path>"] = _not_found
+    app.layout = layout.build
+    app.callback_map.update(_CALLBACK_MAP)
+    app._callback_list.extend(_CALLBACK_LIST)
+    server.extensions["smartcity.console"] = app
+    return app

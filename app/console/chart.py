@@ -1,0 +1,24 @@
+"""The look shared by the console's Plotly charts: transparent, readable in light and dark themes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_GRID = "rgba(128, 128, 128, 0.25)"
+
+
+def layout(title: str, height: int, **extra: Any) -> dict[str, Any]:
+    """A figure layout with ``title``; ``extra`` keys (``xaxis``…) are merged over the defaults."""
+    base: dict[str, Any] = {
+        "title": {"text": title, "font": {"size": 13}, "x": 0.02, "xanchor": "left"},
+        "height": height,
+        "margin": {"l": 40, "r": 10, "t": 30, "b": 30},
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "rgba(0,0,0,0)",
+        "font": {"color": "#888"},
+        "xaxis": {"gridcolor": _GRID, "zerolinecolor": _GRID},
+        "yaxis": {"gridcolor": _GRID, "zerolinecolor": _GRID},
+    }
+    for key, value in extra.items():
+        base[key] = {**base[key], **value} if isinstance(base.get(key), dict) and isinstance(value, dict) else value
+    return base

@@ -1,0 +1,74 @@
+"""Component ids of the console, one prefix per feature so tabs never collide."""
+
+from __future__ import annotations
+
+# layout (shell)
+SHELL_TABS = "shell-tabs"
+SHELL_CLOCK = "shell-clock"
+SHELL_TICK = "shell-tick"  # a clock tick let through: at most one poll in flight
+SHELL_THEME = "shell-theme"
+SHELL_THEME_STORE = "shell-theme-store"
+SHELL_BADGE = "shell-badge"
+SHELL_USER = "shell-user"
+SHELL_SINK = "shell-sink"  # output of side-effect-only clientside callbacks
+
+# feed: the per-second data every tab reads (filled by polling now, by push later)
+FEED_SUMMARY = "feed-summary"
+FEED_VEHICLES = "feed-vehicles"
+FEED_INCIDENTS = "feed-incidents"
+FEED_TRAFFIC = "feed-traffic"
+FEED_WEATHER = "feed-weather"
+FEED_SYSTEM = "feed-system"
+
+# overview
+OVERVIEW_CARDS = "overview-cards"
+OVERVIEW_HISTORY = "overview-history"
+OVERVIEW_TREND_VEHICLES = "overview-trend-vehicles"
+OVERVIEW_TREND_SPEED = "overview-trend-speed"
+OVERVIEW_TREND_CONGESTION = "overview-trend-congestion"
+OVERVIEW_TREND_EVENTS = "overview-trend-events"
+
+# map
+MAP = "map-map"
+MAP_ROADS = "map-roads"
+MAP_VEHICLES = "map-vehicles"
+MAP_INCIDENTS = "map-incidents"
+MAP_SENSORS = "map-sensors"
+MAP_STATIONS = "map-stations"
+MAP_TRACK = "map-track"
+MAP_TYPES = "map-types"
+MAP_DETAILS = "map-details"
+MAP_SELECTED = "map-selected"
+MAP_FOLLOW = "map-follow"
+
+# emergency
+EMERGENCY_TABLE = "emergency-table"
+EMERGENCY_SEEN = "emergency-seen"
+EMERGENCY_ALERT = "emergency-alert"
+EMERGENCY_FEEDBACK = "emergency-feedback"
+EMERGENCY_AUDIT = "emergency-audit"
+EMERGENCY_ACK = "emergency-ack"  # pattern-matching type: {"type": EMERGENCY_ACK, "index": incident id}
+EMERGENCY_RESOLVE = "emergency-resolve"
+EMERGENCY_LOCATE = "emergency-locate"
+
+# traffic
+TRAFFIC_TABLE = "traffic-table"
+TRAFFIC_WORST = "traffic-worst"
+
+# weather
+WEATHER_TABLE = "weather-table"
+WEATHER_ADVISORIES = "weather-advisories"
+WEATHER_CHART = "weather-chart"
+
+# system
+SYSTEM_STREAMS = "system-streams"
+SYSTEM_STATUS = "system-status"
+SYSTEM_PREVIOUS = "system-previous"
+
+# tab values (dbc.Tab tab_id)
+TAB_OVERVIEW = "tab-overview"
+TAB_MAP = "tab-map"
+TAB_EMERGENCY = "tab-emergency"
+TAB_TRAFFIC = "tab-traffic"
+TAB_WEATHER = "tab-weather"
+TAB_SYSTEM = "tab-system"

@@ -1,0 +1,98 @@
+"""The console's shell: navbar (title, data freshness, theme), tabs, feed stores and the clock."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import ClientsideFunction, Input, Output, clientside_callback, dcc, html
+from dash.development.base_component import Component
+
+from app.console import emergency, feed, ids, overview, system, traffic, weather
+from app.console import map as map_tab
+
+POLL_MS = 1000
+
+
+def navbar() -> Component:
+    """Title, the connection/data-freshness badge, the theme switch."""
+    return dbc.Navbar(
+        dbc.Container(
+            [
+                dbc.NavbarBrand("Smart City · Operations", className="fw-semibold text-body"),
+                html.Div(
+                    [
+                        dbc.Badge("connecting…", id=ids.SHELL_BADGE, color="secondary", className="me-3"),
+                        dbc.Switch(
+                            id=ids.SHELL_THEME,
+                            label="Dark",
+                            value=False,
+                            persistence=True,
+                            persistence_type="local",
+                            className="mb-0 text-body",
+                        ),
+                    ],
+                    className="d-flex align-items-center",
+                ),
+            ],
+            fluid=True,
+        ),
+        className="border-bottom mb-2 bg-body-tertiary",
+    )
+
+
+def tabs() -> Component:
+    return dbc.Tabs(
+        [
+            dbc.Tab(overview.layout(), label="Overview", tab_id=ids.TAB_OVERVIEW),
+            dbc.Tab(map_tab.layout(), label="Map", tab_id=ids.TAB_MAP),
+            dbc.Tab(emergency.layout(), label="Emergency", tab_id=ids.TAB_EMERGENCY),
+            dbc.Tab(traffic.layout(), label="Traffic", tab_id=ids.TAB_TRAFFIC),
+            dbc.Tab(weather.layout(), label="Weather", tab_id=ids.TAB_WEATHER),
+            dbc.Tab(system.layout(), label="System", tab_id=ids.TAB_SYSTEM),
+        ],
+        id=ids.SHELL_TABS,
+        active_tab=ids.TAB_OVERVIEW,
+        className="mb-2",
+    )
+
+
+def build() -> Component:
+    """The whole page (built per page load, inside a request, so it can read app config)."""
+    stores = [dcc.Store(id=i) for i in feed.FEED_OUTPUTS]
+    return html.Div(
+        [
+            navbar(),
+            dbc.Container(
+                [emergency.alert_area(), tabs()],
+                fluid=True,
+            ),
+            dcc.Interval(id=ids.SHELL_CLOCK, interval=POLL_MS),
+            dcc.Store(id=ids.SHELL_TICK),
+            dcc.Store(id=ids.SHELL_THEME_STORE),
+            dcc.Store(id=ids.SHELL_SINK),
+            *stores,
+        ]
+    )
+
+
+clientside_callback(
+    ClientsideFunction("smartcity", "applyTheme"),
+    Output(ids.SHELL_THEME_STORE, "data"),
+    Input(ids.SHELL_THEME, "value"),
+)
+clientside_callback(
+    ClientsideFunction("smartcity", "tick"),
+    Output(ids.SHELL_TICK, "data"),
+    Input(ids.SHELL_CLOCK, "n_intervals"),
+)
+clientside_callback(
+    ClientsideFunction("smartcity", "freshness"),
+    Output(ids.SHELL_BADGE, "children"),
+    Output(ids.SHELL_BADGE, "color"),
+    Input(ids.SHELL_CLOCK, "n_intervals"),
+    Input(ids.FEED_SUMMARY, "data"),
+)
+clientside_callback(
+    ClientsideFunction("smartcity", "resizeOnTab"),
+    Output(ids.SHELL_SINK, "data"),
+    Input(ids.SHELL_TABS, "active_tab"),
+)

@@ -1,0 +1,281 @@
+"""Map tab: road network, vehicles, incidents, traffic sensors and weather stations on Leaflet.
+
+Markers are canvas circle markers drawn by ``assets/smartcity.js``; vehicle-type filtering
+goes through the GeoJSON ``hideout`` and never reaches the server.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+from typing import Any
+
+import dash_bootstrap_components as dbc
+import dash_leaflet as dl
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+from dash.development.base_component import Component
+from flask import current_app
+
+from app.api import store
+from app.console import ids
+from pipeline.schemas import VEHICLE_TYPES
+
+DEFAULT_TILE_URL = "https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png"
+DEFAULT_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
+VEHICLE_COLOURS = {
+    "car": "#2b7bba",
+    "bus": "#f28e2b",
+    "taxi": "#e5c100",
+    "truck": "#8c6d31",
+    "ambulance": "#17becf",
+    "police": "#3f3fbf",
+    "fire": "#d62728",
+}
+TRACK_POINTS = 60
+
+
+def _js(name: str) -> dict[str, str]:
+    """A reference to a function of the clientside namespace, as dash-leaflet expects it."""
+    return {"variable": f"dash_clientside.smartcity.{name}"}
+
+
+@cache
+def _default_network(city: str) -> dict[str, Any]:
+    from producers.network import load_network  # heavy (sumolib): only when a map is first drawn
+
+    return load_network(city).geojson()
+
+
+def network() -> dict[str, Any]:
+    """The road network to draw: app config ``SMARTCITY_NETWORK_GEOJSON`` or the simulated city's."""
+    configured: dict[str, Any] | None = current_app.config.get("SMARTCITY_NETWORK_GEOJSON")
+    if configured is not None:
+        return configured
+    return _default_network(current_app.config.get("SMARTCITY_CITY", "berlin"))
+
+
+def bbox(geojson: dict[str, Any]) -> tuple[float, float, float, float] | None:
+    """South, west, north, east of a FeatureCollection of LineStrings/Points (None when empty)."""
+    lats: list[float] = []
+    lons: list[float] = []
+    for feature in geojson.get("features", []):
+        geometry = feature["geometry"]
+        coords = geometry["coordinates"]
+        points = [coords] if geometry["type"] == "Point" else coords
+        lons.extend(p[0] for p in points)
+        lats.extend(p[1] for p in points)
+    if not lats:
+        return None
+    return (min(lats), min(lons), max(lats), max(lons))
+
+
+def bbox_centre(geojson: dict[str, Any]) -> tuple[float, float]:
+    """Latitude/longitude centre of the network's bounding box."""
+    box = bbox(geojson)
+    if box is None:
+        return (52.44, 13.53)
+    return ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+
+
+def fit_zoom(geojson: dict[str, Any], width_px: int = 800, height_px: int = 520) -> int:
+    """The largest whole zoom at which the network fits a map of about this size (Web Mercator)."""
+    box = bbox(geojson)
+    if box is None:
+        return 14
+    south, west, north, east = box
+    y = [math.log(math.tan(math.pi / 4 + math.radians(lat) / 2)) for lat in (south, north)]
+    x_fraction = max((east - west) / 360, 1e-9)
+    y_fraction = max((y[1] - y[0]) / (2 * math.pi), 1e-9)
+    zoom = min(math.log2(width_px / 256 / x_fraction), math.log2(height_px / 256 / y_fraction))
+    return max(1, min(18, math.floor(zoom)))
+
+
+def tile_layer() -> list[Component]:
+    """The base tiles (configurable; an empty ``SMARTCITY_TILE_URL`` means roads only, offline)."""
+    url = current_app.config.get("SMARTCITY_TILE_URL", DEFAULT_TILE_URL)
+    if not url:
+        return []
+    attribution = current_app.config.get("SMARTCITY_TILE_ATTRIBUTION", DEFAULT_ATTRIBUTION)
+    return [dl.Overlay(dl.TileLayer(url=url, attribution=attribution, maxZoom=19), name="Tiles", checked=True)]
+
+
+def _empty() -> dict[str, Any]:
+    return {"type": "FeatureCollection", "features": []}
+
+
+def layout() -> Component:
+    roads = network()
+    overlays = [
+        dl.Overlay(
+            dl.GeoJSON(id=ids.MAP_ROADS, data=roads, style=_js("roadStyle"), hideout={"levels": {}}),
+            name="Roads",
+            checked=True,
+        ),
+        dl.Overlay(
+            dl.GeoJSON(id=ids.MAP_SENSORS, data=_empty(), pointToLayer=_js("sensorPoint")),
+            name="Traffic sensors",
+            checked=True,
+        ),
+        dl.Overlay(
+            dl.GeoJSON(id=ids.MAP_STATIONS, data=_empty(), pointToLayer=_js("stationPoint")),
+            name="Weather stations",
+            checked=True,
+        ),
+        dl.Overlay(
+            dl.GeoJSON(
+                id=ids.MAP_VEHICLES,
+                data=_empty(),
+                pointToLayer=_js("vehiclePoint"),
+                filter=_js("vehicleFilter"),
+                hideout={"types": list(VEHICLE_TYPES), "colours": VEHICLE_COLOURS},
+            ),
+            name="Vehicles",
+            checked=True,
+        ),
+        dl.Overlay(
+            dl.GeoJSON(id=ids.MAP_INCIDENTS, data=_empty(), pointToLayer=_js("incidentPoint")),
+            name="Incidents",
+            checked=True,
+        ),
+    ]
+    leaflet = dl.Map(
+        [
+            dl.LayersControl([*tile_layer(), *overlays], collapsed=True),
+            dl.Polyline(id=ids.MAP_TRACK, positions=[], color="#ff00aa", weight=4),
+            dl.ScaleControl(position="bottomleft"),
+        ],
+        id=ids.MAP,
+        center=bbox_centre(roads),
+        zoom=fit_zoom(roads),
+        preferCanvas=True,
+        className="smartcity-map",
+    )
+    legend = [
+        {"label": html.Span([html.Span(className="dot", style={"background": VEHICLE_COLOURS[t]}), t]), "value": t}
+        for t in VEHICLE_TYPES
+    ]
+    panel = dbc.Card(
+        dbc.CardBody(
+            [
+                html.H6("Vehicle types"),
+                dbc.Checklist(id=ids.MAP_TYPES, options=legend, value=list(VEHICLE_TYPES), className="mb-3"),
+                html.Div(
+                    [
+                        html.H6("Details", className="mb-0 me-auto"),
+                        dbc.Switch(id=ids.MAP_FOLLOW, label="Follow", value=False, className="mb-0"),
+                    ],
+                    className="d-flex align-items-center mb-1",
+                ),
+                html.Div("Click a vehicle or an incident.", id=ids.MAP_DETAILS, className="small"),
+            ]
+        )
+    )
+    return html.Div(
+        [
+            dbc.Row([dbc.Col(leaflet, lg=9, md=8, xs=12), dbc.Col(panel, lg=3, md=4, xs=12)], className="g-2"),
+            dcc.Store(id=ids.MAP_SELECTED),
+        ]
+    )
+
+
+def _row(label: str, value: Any) -> Component:
+    return html.Tr([html.Th(label, className="pe-2"), html.Td("" if value is None else str(value))])
+
+
+def vehicle_details(state: dict[str, Any] | None, vehicle_id: str) -> tuple[Component, list[list[float]]]:
+    """The details panel for one vehicle and its recent track as polyline positions."""
+    if state is None:
+        return html.Div(f"Vehicle {vehicle_id} is no longer reporting."), []
+    rows = [
+        _row("Vehicle", state.get("id")),
+        _row("Type", state.get("vehicle_type")),
+        _row("Speed", f"{state.get('speed', 0):.0f} km/h"),
+        _row("Heading", state.get("heading")),
+        _row("Road", state.get("road_name")),
+        _row("Status", state.get("status")),
+    ]
+    track = [[float(p[0]), float(p[1])] for p in (state.get("track") or [])[:TRACK_POINTS]]
+    return dbc.Table(html.Tbody(rows), size="sm", borderless=True, className="mb-0"), track
+
+
+def incident_details(incident: dict[str, Any] | None) -> Component:
+    if incident is None:
+        return html.Div("That incident is no longer active.")
+    rows = [
+        _row("Incident", incident.get("id")),
+        _row("Type", incident.get("incident_type")),
+        _row("Severity", incident.get("severity")),
+        _row("Status", incident.get("status")),
+        _row("Description", incident.get("description")),
+    ]
+    return dbc.Table(html.Tbody(rows), size="sm", borderless=True, className="mb-0")
+
+
+@callback(
+    Output(ids.MAP_SELECTED, "data"),
+    Input(ids.MAP_VEHICLES, "clickData"),
+    Input(ids.MAP_INCIDENTS, "clickData"),
+    prevent_initial_call=True,
+)
+def _select(vehicle: dict[str, Any] | None, incident: dict[str, Any] | None) -> Any:
+    feature = vehicle if ctx.triggered_id == ids.MAP_VEHICLES else incident
+    if not feature:
+        return no_update
+    kind = "vehicle" if ctx.triggered_id == ids.MAP_VEHICLES else "incident"
+    return f"{kind}:{feature['properties']['id']}"
+
+
+@callback(
+    Output(ids.MAP_DETAILS, "children"),
+    Output(ids.MAP_TRACK, "positions"),
+    Output(ids.MAP, "viewport", allow_duplicate=True),
+    Input(ids.MAP_SELECTED, "data"),
+    Input(ids.FEED_SUMMARY, "data"),
+    State(ids.FEED_INCIDENTS, "data"),
+    State(ids.MAP_FOLLOW, "value"),
+    prevent_initial_call=True,
+)
+def _details(selected: str | None, _summary: Any, incidents: list[dict[str, Any]] | None, follow: bool) -> Any:
+    if not selected:
+        return no_update, no_update, no_update
+    kind, _, key = selected.partition(":")
+    if kind == "vehicle":
+        panel, track = vehicle_details(store().vehicle(key), key)
+        viewport = {"center": track[0], "transition": "panTo"} if follow and track else no_update
+        return panel, track, viewport
+    match = next((i for i in incidents or [] if i.get("id") == key), None)
+    return incident_details(match), [], no_update
+
+
+clientside_callback(
+    ClientsideFunction("smartcity", "passThrough"),
+    Output(ids.MAP_VEHICLES, "data"),
+    Input(ids.FEED_VEHICLES, "data"),
+)
+clientside_callback(
+    ClientsideFunction("smartcity", "rowsToPoints"),
+    Output(ids.MAP_INCIDENTS, "data"),
+    Input(ids.FEED_INCIDENTS, "data"),
+)
+clientside_callback(
+    ClientsideFunction("smartcity", "rowsToPoints"),
+    Output(ids.MAP_SENSORS, "data"),
+    Input(ids.FEED_TRAFFIC, "data"),
+)
+clientside_callback(
+    ClientsideFunction("smartcity", "rowsToPoints"),
+    Output(ids.MAP_STATIONS, "data"),
+    Input(ids.FEED_WEATHER, "data"),
+)
+clientside_callback(
+    ClientsideFunction("smartcity", "roadLevels"),
+    Output(ids.MAP_ROADS, "hideout"),
+    Input(ids.FEED_TRAFFIC, "data"),
+    State(ids.MAP_ROADS, "hideout"),
+)
+clientside_callback(
+    ClientsideFunction("smartcity", "typeFilter"),
+    Output(ids.MAP_VEHICLES, "hideout"),
+    Input(ids.MAP_TYPES, "value"),
+    State(ids.MAP_VEHICLES, "hideout"),
+)

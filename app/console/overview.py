@@ -1,0 +1,141 @@
+"""Overview tab: KPI cards and small live trends (the last points kept client side)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, callback, dcc, html
+from dash.development.base_component import Component
+
+from app.console import chart, ids
+
+HISTORY_POINTS = 120
+TRENDS = (
+    (ids.OVERVIEW_TREND_VEHICLES, "vehicles", "Active vehicles"),
+    (ids.OVERVIEW_TREND_SPEED, "avg_speed", "Average speed (km/h)"),
+    (ids.OVERVIEW_TREND_CONGESTION, "congested", "Congested segments"),
+    (ids.OVERVIEW_TREND_EVENTS, "events_per_s", "Events / s"),
+)
+SEVERITY_ORDER = ("critical", "high", "medium", "low")
+
+
+def _fmt(value: Any, suffix: str = "") -> str:
+    return "–" if value is None else f"{value}{suffix}"
+
+
+def _card(title: str, value: str, detail: str = "") -> Component:
+    return dbc.Col(
+        dbc.Card(
+            dbc.CardBody(
+                [
+                    html.Div(title, className="small text-body-secondary"),
+                    html.Div(value, className="fs-3 fw-semibold kpi-value"),
+                    html.Div(detail, className="small text-body-secondary"),
+                ]
+            ),
+            className="h-100",
+        ),
+        xs=6,
+        md=4,
+        xl=2,
+    )
+
+
+def kpi_cards(summary: dict[str, Any] | None, history: dict[str, Any] | None = None) -> list[Component]:
+    """The KPI row for one summary (see ``feed.snapshot``)."""
+    s = summary or {}
+    by_severity = s.get("incidents_by_severity") or {}
+    severity_text = ", ".join(f"{by_severity[k]} {k}" for k in SEVERITY_ORDER if by_severity.get(k))
+    rate = (history or {}).get("events_per_s") or [None]
+    aqi = s.get("max_aqi")
+    return [
+        _card("Active vehicles", _fmt(s.get("active_vehicles")), _by_type(s.get("vehicles_by_type") or {})),
+        _card("Average speed", _fmt(s.get("avg_speed"), " km/h")),
+        _card("Congested segments", _fmt(s.get("congested_segments")), f"of {_fmt(s.get('traffic_sensors'))} sensors"),
+        _card("Active incidents", _fmt(s.get("active_incidents")), severity_text),
+        _card(
+            "Weather",
+            _fmt(s.get("avg_temperature"), " °C"),
+            f"max AQI {_fmt(aqi)}" + (" — unhealthy" if aqi is not None and aqi > 150 else ""),
+        ),
+        _card("Events / s", _fmt(rate[-1]), "all streams" if rate[-1] is not None else "not available here"),
+    ]
+
+
+def _by_type(counts: dict[str, Any]) -> str:
+    return ", ".join(f"{n} {t}" for t, n in sorted(counts.items(), key=lambda kv: -int(kv[1]))[:3])
+
+
+def append_point(
+    history: dict[str, Any] | None, summary: dict[str, Any], limit: int = HISTORY_POINTS
+) -> dict[str, Any]:
+    """``history`` with one more point from ``summary``, keeping the last ``limit`` points."""
+    h: dict[str, list[Any]] = {k: list(v) for k, v in (history or {}).items()}
+    now = summary.get("now_ms")
+    received = summary.get("events_received")
+    rate = None
+    if received is not None and h.get("received") and h["received"][-1] is not None and h["t"]:
+        dt = (now - h["t"][-1]) / 1000 if now is not None else 0
+        rate = round((received - h["received"][-1]) / dt, 1) if dt > 0 else None
+    point = {
+        "t": now,
+        "vehicles": summary.get("active_vehicles"),
+        "avg_speed": summary.get("avg_speed"),
+        "congested": summary.get("congested_segments"),
+        "received": received,
+        "events_per_s": rate,
+    }
+    for key, value in point.items():
+        h[key] = ([*h.get(key, []), value])[-limit:]
+    return h
+
+
+def trend_figure(history: dict[str, Any] | None, key: str, title: str) -> dict[str, Any]:
+    """A small line chart of one series (x = wall-clock time)."""
+    h = history or {}
+    return {
+        "data": [{"type": "scatter", "mode": "lines", "x": h.get("t", []), "y": h.get(key, []), "name": title}],
+        "layout": chart.layout(
+            title, 180, xaxis={"type": "date", "tickformat": "%H:%M:%S", "nticks": 4}, yaxis={"rangemode": "tozero"}
+        ),
+    }
+
+
+def layout() -> Component:
+    graphs = [
+        dbc.Col(
+            dcc.Graph(id=gid, config={"displayModeBar": False}, figure=trend_figure(None, key, title)),
+            md=6,
+            xl=3,
+        )
+        for gid, key, title in TRENDS
+    ]
+    return html.Div(
+        [
+            dbc.Row(kpi_cards(None), id=ids.OVERVIEW_CARDS, className="g-2 mb-2"),
+            dbc.Row(graphs, className="g-2"),
+            dcc.Store(id=ids.OVERVIEW_HISTORY),
+        ]
+    )
+
+
+@callback(
+    Output(ids.OVERVIEW_HISTORY, "data"),
+    Input(ids.FEED_SUMMARY, "data"),
+    State(ids.OVERVIEW_HISTORY, "data"),
+    prevent_initial_call=True,
+)
+def _history(summary: dict[str, Any] | None, history: dict[str, Any] | None) -> dict[str, Any]:
+    return append_point(history, summary or {})
+
+
+@callback(
+    Output(ids.OVERVIEW_CARDS, "children"),
+    *[Output(gid, "figure") for gid, _, _ in TRENDS],
+    Input(ids.OVERVIEW_HISTORY, "data"),
+    State(ids.FEED_SUMMARY, "data"),
+    prevent_initial_call=True,
+)
+def _render(history: dict[str, Any] | None, summary: dict[str, Any] | None) -> list[Any]:
+    return [kpi_cards(summary, history), *[trend_figure(history, key, title) for _, key, title in TRENDS]]

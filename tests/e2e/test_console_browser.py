@@ -1,0 +1,117 @@
+"""The console in headless Chromium: it loads cleanly, shows the city, renders device text as text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dash
+import fakeredis
+import pytest
+from selenium.webdriver.common.by import By
+
+from app import create_app
+from app.store import Store
+from pipeline.speed_layer import SpeedLayer
+from tests.city import api_settings, rec, seed
+
+XSS = "<img src=x onerror=alert(1)>"
+LIVE_MARKERS = "return Object.values(window.dash_clientside.smartcity.markers).filter((m) => m._map).length"
+
+
+@pytest.fixture
+def console(tmp_path: Path) -> tuple[dash.Dash, SpeedLayer]:
+    speed = SpeedLayer(fakeredis.FakeRedis(), "e2e:")
+    seed(speed)
+    speed.write(
+        [
+            rec("emergency_data", 30, device_id="u9", incidentId="i-xss", incident_type="fire", status="Active",
+                location=[52.441, 13.521], severity="critical", description=XSS),
+        ]
+    )  # fmt: skip
+    server = create_app(api_settings(tmp_path, tile_url=""), store=Store(speed))  # tile_url "": no network
+    app: dash.Dash = server.extensions["smartcity.console"]
+    return app, speed
+
+
+def login(dash_duo: Any, token: str) -> None:
+    dash_duo.driver.get(f"{dash_duo.server.url}/login?token={token}")
+    dash_duo.wait_for_element(".leaflet-container", timeout=10)
+
+
+def test_the_page_loads_without_errors_and_the_map_shows_vehicles(dash_duo: Any, console: Any) -> None:
+    app, _ = console
+    dash_duo.start_server(app, navigate=False)
+    login(dash_duo, "viewer-token")
+    dash_duo.wait_for_contains_text("#shell-badge", "live", timeout=10)
+    dash_duo.driver.find_element(By.LINK_TEXT, "Map").click()
+    dash_duo._wait_for(lambda d: d.execute_script(LIVE_MARKERS) == 3, timeout=10, msg="3 vehicles on the map")
+    # clicking a vehicle shows its details
+    dash_duo.driver.execute_script(
+        "const m = window.dash_clientside.smartcity.markers['bus-1'];m.fire('click', {latlng: m.getLatLng()}, true);"
+    )
+    dash_duo.wait_for_contains_text("#map-details", "bus-1", timeout=10)
+    # filtering by type happens in the browser: cars leave the map, the bus stays
+    dash_duo.driver.find_element(By.XPATH, "//*[@id='map-types']//label[normalize-space()='car']").click()
+    dash_duo._wait_for(lambda d: d.execute_script(LIVE_MARKERS) == 1, timeout=10, msg="only the bus left")
+    assert dash_duo.get_logs() == []
+
+
+def test_an_incident_description_is_shown_as_text_and_runs_nothing(dash_duo: Any, console: Any) -> None:
+    app, _ = console
+    dash_duo.start_server(app, navigate=False)
+    login(dash_duo, "viewer-token")
+    dash_duo.driver.find_element(By.LINK_TEXT, "Emergency").click()
+    dash_duo.wait_for_contains_text("#emergency-table", XSS, timeout=10)
+    assert dash_duo.driver.find_elements(By.CSS_SELECTOR, "img[src='x']") == []
+    # the map's tooltip is text too
+    tip = dash_duo.driver.execute_script(
+        "const f = {type: 'Feature', geometry: {type: 'Point', coordinates: [13.52, 52.44]},"
+        " properties: {incident_type: 'fire', severity: 'critical', description: arguments[0]}};"
+        "const m = window.dash_clientside.smartcity.incidentPoint(f, L.latLng(52.44, 13.52));"
+        "const el = m.getTooltip().getContent(); return [el.textContent, el.querySelectorAll('img').length];",
+        XSS,
+    )
+    assert XSS in tip[0] and tip[1] == 0
+    # a viewer gets no action buttons
+    assert dash_duo.driver.find_elements(By.XPATH, "//button[text()='Resolve']") == []
+    assert dash_duo.get_logs() == []
+
+
+def test_an_operator_resolves_an_incident_and_it_leaves_the_list(dash_duo: Any, console: Any) -> None:
+    app, _ = console
+    dash_duo.start_server(app, navigate=False)
+    login(dash_duo, "operator-token")
+    dash_duo.driver.find_element(By.LINK_TEXT, "Emergency").click()
+    dash_duo.wait_for_contains_text("#emergency-table", XSS, timeout=10)
+    row = f"//tr[td[text()='{XSS}']]"
+    dash_duo.driver.find_element(By.XPATH, f"{row}//button[text()='Resolve']").click()
+    dash_duo.wait_for_contains_text("#emergency-feedback", "resolved", timeout=10)
+    dash_duo._wait_for(
+        lambda d: XSS not in d.find_element(By.ID, "emergency-table").text, timeout=10, msg="incident left the list"
+    )
+    assert dash_duo.get_logs() == []
+
+
+def test_a_new_critical_incident_raises_an_alert_and_the_map_zooms_to_it(dash_duo: Any, console: Any) -> None:
+    app, speed = console
+    dash_duo.start_server(app, navigate=False)
+    login(dash_duo, "viewer-token")
+    dash_duo._wait_for(  # the first poll has arrived (the table is in a hidden tab: read its DOM text)
+        lambda d: "fire" in d.execute_script("return document.getElementById('emergency-table').textContent"),
+        timeout=10,
+        msg="first poll",
+    )
+    speed.write(
+        [
+            rec("emergency_data", 0, device_id="u5", incidentId="i-new", incident_type="collapse", status="Active",
+                location=[52.4335, 13.5301], severity="critical", description="bridge <b>down</b>"),
+        ]
+    )  # fmt: skip
+    dash_duo.wait_for_contains_text(".smartcity-alerts", "bridge <b>down</b>", timeout=5)
+    dash_duo.driver.find_element(By.LINK_TEXT, "Emergency").click()
+    row = "//tr[td[text()='collapse']]"
+    dash_duo.driver.find_element(By.XPATH, f"{row}//button[text()='Map']").click()
+    dash_duo.wait_for_contains_text("#map-details", "i-new", timeout=10)
+    assert dash_duo.driver.find_element(By.LINK_TEXT, "Map").get_attribute("class").count("active") == 1
+    assert dash_duo.get_logs() == []

@@ -1,0 +1,287 @@
+"""The console without a browser: layout, ids, and the functions behind its callbacks."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dash
+import pytest
+from dash.development.base_component import Component
+from flask import Flask, session
+
+from app import create_app
+from app.console import emergency, feed, ids, layout, overview, system, traffic, weather
+from app.console import map as map_tab
+from app.store import Store
+from pipeline.speed_layer import SpeedLayer
+from tests.city import api_settings, rec
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture
+def ctx(app: Flask) -> Iterator[Flask]:
+    with app.test_request_context("/"):
+        yield app
+
+
+def component_ids(component: Any) -> list[Any]:
+    """Every id in a component tree."""
+    found = []
+    if isinstance(component, Component):
+        if getattr(component, "id", None) is not None:
+            found.append(component.id)
+        for prop in getattr(component, "_prop_names", []):
+            value = getattr(component, prop, None)
+            if isinstance(value, Component | list | tuple):
+                found += component_ids(value)
+    elif isinstance(component, list | tuple):
+        for child in component:
+            found += component_ids(child)
+    return found
+
+
+def test_ids_are_unique_and_prefixed_by_feature() -> None:
+    values = [v for k, v in vars(ids).items() if k.isupper()]
+    assert len(values) == len(set(values))
+    for name, value in vars(ids).items():
+        if name.isupper():
+            assert value.split("-")[0] == name.split("_")[0].lower()
+
+
+def test_the_layout_builds_with_unique_ids_and_every_tab(ctx: Flask) -> None:
+    page = layout.build()
+    found = [json.dumps(i, sort_keys=True) if isinstance(i, dict) else i for i in component_ids(page)]
+    assert [i for i, n in Counter(found).items() if n > 1] == []
+    for needed in (ids.MAP, ids.MAP_VEHICLES, ids.MAP_ROADS, ids.EMERGENCY_TABLE, ids.SHELL_BADGE, ids.SHELL_CLOCK):
+        assert needed in found
+    tabs = [t.tab_id for t in layout.tabs().children]
+    assert tabs == [ids.TAB_OVERVIEW, ids.TAB_MAP, ids.TAB_EMERGENCY, ids.TAB_TRAFFIC, ids.TAB_WEATHER, ids.TAB_SYSTEM]
+
+
+def test_the_console_is_served_at_root_with_local_assets_only(app: Flask) -> None:
+    c = app.test_client()
+    assert c.get("/").status_code == 302  # login first
+    c.get("/login?token=viewer-token")
+    page = c.get("/").get_data(as_text=True)
+    assert "/assets/bootstrap.min.css" in page and "/assets/smartcity.js" in page
+    assert "cdn" not in page.lower() and "unpkg" not in page.lower()
+    assert c.get("/_dash-layout").status_code == 200
+
+
+def test_every_console_gets_its_callbacks(tmp_path: Path, app: Flask) -> None:
+    other = create_app(api_settings(tmp_path))
+    for server in (app, other):
+        console: dash.Dash = server.extensions["smartcity.console"]
+        c = server.test_client()
+        c.get("/login?token=viewer-token")
+        outputs = [cb["output"] for cb in c.get("/_dash-dependencies").json]
+        assert any(ids.FEED_VEHICLES in o for o in outputs), console
+
+
+def test_the_poll_request_returns_the_city(app: Flask) -> None:
+    c = app.test_client()
+    c.get("/login?token=viewer-token")
+    output = next(d["output"] for d in c.get("/_dash-dependencies").json if f"{ids.FEED_VEHICLES}.data" in d["output"])
+    body = {
+        "output": output,
+        "outputs": [{"id": i, "property": "data"} for i in feed.FEED_OUTPUTS],
+        "inputs": [{"id": ids.SHELL_TICK, "property": "data", "value": 1}],
+        "changedPropIds": [f"{ids.SHELL_TICK}.data"],
+        "state": [],
+    }
+    resp = c.post("/_dash-update-component", json=body)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    vehicles = resp.json["response"][ids.FEED_VEHICLES]["data"]
+    assert sorted(f["properties"]["id"] for f in vehicles["features"]) == ["bus-1", "car-1", "car-far"]
+
+
+def test_the_poll_needs_a_login(app: Flask) -> None:
+    assert app.test_client().post("/_dash-update-component", json={}).status_code == 401
+
+
+def test_a_snapshot_has_vehicles_as_points_and_a_summary(ctx: Flask) -> None:
+    store: Store = ctx.extensions["smartcity.store"]
+    acc = {"totals": {"received": 42}}
+    data = feed.snapshot(store, now_ms=1e12, acc=acc)
+    bus = next(f for f in data[ids.FEED_VEHICLES]["features"] if f["properties"]["id"] == "bus-1")
+    assert bus["geometry"]["coordinates"] == [13.53, 52.445] and bus["properties"]["type"] == "bus"
+    summary = data[ids.FEED_SUMMARY]
+    assert summary["avg_speed"] == round((31 + 22 + 50) / 3, 1)
+    assert summary["incidents_by_severity"] == {"high": 1}
+    assert summary["events_received"] == 42 and summary["avg_temperature"] == 7.5
+    assert [i["id"] for i in data[ids.FEED_INCIDENTS]] == ["i-1"]
+    assert data[ids.FEED_SYSTEM]["store_ok"] is True
+
+
+def test_accounting_is_read_from_the_app_when_present(ctx: Flask) -> None:
+    assert feed.accounting() is None
+    ctx.extensions["smartcity.accounting"] = lambda: {"totals": {"received": 1}}
+    assert feed.accounting() == {"totals": {"received": 1}}
+
+
+def test_the_map_centres_on_the_network_and_tiles_are_configurable(ctx: Flask) -> None:
+    roads = {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "geometry": {"type": "LineString", "coordinates": [[13.0, 52.0], [14.0, 53.0]]}}
+        ],
+    }
+    assert map_tab.bbox_centre(roads) == (52.5, 13.5)
+    ctx.config["SMARTCITY_NETWORK_GEOJSON"] = roads
+    assert map_tab.network() is roads
+    assert map_tab.layout().children[0].children[0].children.center == (52.5, 13.5)
+    ctx.config["SMARTCITY_TILE_URL"] = "http://tiles.local/{z}/{x}/{y}.png"
+    assert map_tab.tile_layer()[0].children.url == "http://tiles.local/{z}/{x}/{y}.png"
+    ctx.config["SMARTCITY_TILE_URL"] = ""
+    assert map_tab.tile_layer() == []  # roads only, nothing fetched from outside
+
+
+def test_the_default_network_is_the_simulated_city(ctx: Flask) -> None:
+    ctx.config["SMARTCITY_NETWORK_GEOJSON"] = None
+    roads = map_tab.network()
+    assert len(roads["features"]) > 100
+    lat, lon = map_tab.bbox_centre(roads)
+    assert 52.40 < lat < 52.47 and 13.50 < lon < 13.56
+
+
+def test_vehicle_details_show_the_state_and_the_track(ctx: Flask) -> None:
+    store: Store = ctx.extensions["smartcity.store"]
+    panel, track = map_tab.vehicle_details(store.vehicle("car-1"), "car-1")
+    assert track[0] == [52.44, 13.52]
+    assert "car-1" in json.dumps(panel.to_plotly_json(), default=lambda c: c.to_plotly_json())
+    gone, no_track = map_tab.vehicle_details(None, "ghost")
+    assert "ghost" in gone.children and no_track == []
+
+
+def test_incident_rows_keep_descriptions_as_text_and_buttons_follow_the_role() -> None:
+    incident = {"id": "i-9", "incident_type": "fire", "severity": "critical", "status": "Active",
+                "ts": 0, "description": XSS}  # fmt: skip
+    viewer = emergency.incident_rows([incident], 60_000, can_act=False)[0]
+    cells = viewer.children
+    assert cells[4].children == XSS  # a plain string: React renders it as text
+    assert cells[3].children == "60 s"
+    assert [b.children for b in cells[5].children] == ["Map"]
+    operator = emergency.incident_rows([incident], 60_000, can_act=True)[0]
+    assert [b.children for b in operator.children[5].children] == ["Map", "Acknowledge", "Resolve"]
+    assert operator.children[5].children[2].id == {"type": ids.EMERGENCY_RESOLVE, "index": "i-9"}
+
+
+def test_only_new_severe_incidents_raise_an_alert() -> None:
+    first = [{"id": "a", "severity": "critical"}]
+    fresh, seen = emergency.new_alerts(first, None)
+    assert fresh == [] and seen == ["a"]  # what was there at page load is not "new"
+    later = [*first, {"id": "b", "severity": "low"}, {"id": "c", "severity": "high"}]
+    fresh, seen = emergency.new_alerts(later, seen)
+    assert [i["id"] for i in fresh] == ["c"] and seen == ["a", "b", "c"]
+
+
+def test_a_viewer_cannot_act_and_an_operator_resolves(ctx: Flask) -> None:
+    session.update(user="vic", role="viewer")
+    message, colour = emergency.act(ids.EMERGENCY_RESOLVE, "i-1")
+    assert colour == "danger"
+    session.update(user="olga", role="operator")
+    message, colour = emergency.act(ids.EMERGENCY_ACK, "i-1")
+    assert colour == "success", message
+    message, colour = emergency.act(ids.EMERGENCY_RESOLVE, "i-1")
+    assert colour == "success", message
+    store: Store = ctx.extensions["smartcity.store"]
+    assert store.incidents("active") == []
+    assert emergency.act(ids.EMERGENCY_RESOLVE, "nope")[1] == "danger"
+
+
+def test_trend_history_keeps_the_last_points_and_derives_events_per_second() -> None:
+    history = None
+    for second in range(5):
+        summary = {"now_ms": second * 1000, "active_vehicles": second, "events_received": second * 250}
+        history = overview.append_point(history, summary, limit=3)
+    assert history is not None
+    assert history["vehicles"] == [2, 3, 4] and history["events_per_s"] == [250.0, 250.0, 250.0]
+    figure = overview.trend_figure(history, "vehicles", "Active vehicles")
+    assert figure["data"][0]["y"] == [2, 3, 4] and figure["data"][0]["x"] == [2000, 3000, 4000]
+    cards = overview.kpi_cards({"active_vehicles": 7, "incidents_by_severity": {"high": 2}}, history)
+    text = json.dumps([c.to_plotly_json() for c in cards], default=lambda c: c.to_plotly_json())
+    assert "2 high" in text and "250.0" in text
+
+
+def test_worst_segments_are_slowest_against_their_limit() -> None:
+    rows = [
+        {"id": "a", "speed": 40.0, "speed_limit": 50.0},
+        {"id": "b", "speed": 10.0, "speed_limit": 50.0},
+        {"id": "c", "speed": 30.0, "speed_limit": 100.0},
+    ]
+    assert [s["id"] for s in traffic.worst_segments(rows, 2)] == ["b", "c"]
+    assert traffic.worst_figure(rows)["data"][0]["x"] == [10.0, 30.0, 40.0]
+    assert traffic.table_rows([{"speed": 12.345, "road_name": "A"}])[0]["speed"] == 12.3
+
+
+def test_weather_advisories_for_heavy_rain_fog_and_bad_air() -> None:
+    stations = [
+        {"id": "w1", "precipitation": 12.0, "visibility": 5000},
+        {"id": "w2", "visibility": 300, "airQualityIndex": 180},
+        {"id": "w3", "precipitation": 0.5, "visibility": 9000, "airQualityIndex": 40},
+    ]
+    found = weather.advisories(stations)
+    assert [(sid, text.split(":")[0]) for sid, text in found] == [
+        ("w1", "Heavy rain"), ("w2", "Fog"), ("w2", "Unhealthy air")
+    ]  # fmt: skip
+
+
+def test_system_tab_shows_counters_or_says_they_are_not_here() -> None:
+    missing = system.stream_table(None)
+    assert "not available in this process" in missing.children
+    acc = {
+        "streams": {"vehicle_data": {"received": 10, "valid": 9, "dead_letters": 1, "speed_layer": 9, "lake_rows": 9}},
+        "totals": {"received": 10, "valid": 9, "dead_letters": 1, "speed_layer": 9, "lake_rows": 9},
+        "latency_ms": {"p50": 3, "p99": 9},
+    }
+    text = json.dumps(system.stream_table(acc).to_plotly_json(), default=lambda c: c.to_plotly_json())
+    assert "vehicle_data" in text and "p99 9 ms" in text
+
+
+def test_a_new_incident_reaches_the_feed(ctx: Flask) -> None:
+    store: Store = ctx.extensions["smartcity.store"]
+    speed: SpeedLayer = store.speed
+    speed.write(
+        [rec("emergency_data", 1, device_id="u7", incidentId="i-7", incident_type="flood", status="Active",
+             location=[52.44, 13.52], severity="critical", description=XSS)]
+    )  # fmt: skip
+    incidents = feed.snapshot(store)[ids.FEED_INCIDENTS]
+    fresh, _ = emergency.new_alerts(incidents, ["i-1"])
+    assert [i["description"] for i in fresh] == [XSS]
+
+
+def test_stream_rates_come_from_two_ticks() -> None:
+    old = {"now_ms": 1000, "accounting": {"streams": {"gps_data": {"received": 100}}}}
+    new = {"now_ms": 3000, "accounting": {"streams": {"gps_data": {"received": 500}, "weather_data": {"received": 2}}}}
+    assert system.rates(new, old) == {"gps_data": 200.0, "weather_data": 1.0}
+    assert system.rates(new, None) == {}
+
+
+def test_the_map_fits_the_network() -> None:
+    small = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "LineString", "coordinates": [[13.518, 52.4246], [13.5459, 52.4379]]}}
+    ]}  # fmt: skip
+    assert map_tab.fit_zoom(small) == 15  # the Berlin demo network on a laptop-sized map
+    assert map_tab.fit_zoom({"type": "FeatureCollection", "features": []}) == 14
+
+
+def test_the_audit_log_shows_who_did_what(ctx: Flask) -> None:
+    session.update(user="ada", role="admin")
+    emergency.act(ids.EMERGENCY_ACK, "i-1")
+    from app.actions import audit_log
+
+    table = emergency.audit_table(audit_log(ctx.extensions["smartcity.store"]))
+    text = json.dumps(table.to_plotly_json(), default=lambda c: c.to_plotly_json())
+    assert "ada" in text and "acknowledge" in text and "i-1" in text
+
+
+def test_unknown_paths_are_not_the_console(app: Flask) -> None:
+    c = app.test_client()
+    c.get("/login?token=viewer-token")
+    assert c.get("/no-such-page").status_code == 404
+    assert c.get("/api/no-such-route").json["error"]["status"] == 404
