@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -16,6 +17,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if shutil.which("chromedriver") and (shutil.which("chromium") or shutil.which("google-chrome")):
         return
+    if os.environ.get("CI"):  # CI installs them (make test): missing there is a failure, not a skip
+        raise pytest.UsageError("chromium/chromedriver missing: scripts/system-packages.sh should have installed them")
     skip = pytest.mark.skip(reason="needs chromium and chromedriver (scripts/system-packages.sh installs them)")
     for item in items:
         if "e2e" in str(item.path):
