@@ -7,8 +7,12 @@
     const SEVERITY = {low: "#6c757d", medium: "#0dcaf0", high: "#fd7e14", critical: "#dc3545"};
     const CONGESTION = {free: "#2ca02c", light: "#98df8a", moderate: "#ffbf00", heavy: "#ff7f0e", severe: "#d62728"};
     const POLL_RETRY_MS = 10000;
+    const STALE_MS = 120000;  // a vehicle not heard of for this long leaves the map
+    const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000, 30000];
     let lastFeedAt = null;
     let pollSince = null;  // when the poll in flight was sent; null when none is
+    let reconcileQueued = false;
+    let adding = false;  // true while this file adds markers itself: that must not queue a reconcile
 
     /** A tooltip element made of text lines: safe whatever the strings contain. */
     function textTip(lines) {
@@ -20,6 +24,27 @@
         return div;
     }
 
+    function vehicleLines(p) {
+        return [p.id + " (" + p.type + ")", p.speed + " km/h", p.road, p.status];
+    }
+
+    /** A vehicle state from the socket as the GeoJSON feature the map layer draws. */
+    function vehicleFeature(v) {
+        return {
+            type: "Feature",
+            geometry: {type: "Point", coordinates: [v.lon, v.lat]},
+            properties: {
+                id: v.id, type: v.vehicle_type || "car", speed: Math.round((Number(v.speed) || 0) * 10) / 10,
+                status: v.status || "", road: v.road_name || "",
+            },
+        };
+    }
+
+    function setProps(id, props) {
+        const dc = window.dash_clientside;
+        if (dc && dc.set_props) dc.set_props(id, props);
+    }
+
     function circle(latlng, colour, radius, tip) {
         const marker = L.circleMarker(latlng, {
             radius: radius, color: "#222", weight: 1, fillColor: colour, fillOpacity: 0.9,
@@ -29,20 +54,32 @@
     }
 
     const ns = {
-        // The live vehicle markers by id (a later push client moves these in place).
+        // The live vehicle markers by id; the push client moves these in place.
         markers: {},
+        // Push state: the vehicles the socket told us about (id -> {feature, seen}), the socket.
+        live: {vehicles: {}, state: null, socket: null, attempt: 0, layer: null},
 
         // --- dash-leaflet GeoJSON functions (feature, latlng, context) ---------------------
         vehiclePoint(feature, latlng, context) {
+            const known = ns.live.state === "live" && ns.live.vehicles[feature.properties.id];
+            if (known) {  // the layer is rebuilt from older data (a filter change): use the pushed state
+                feature.properties = known.feature.properties;
+                const c = known.feature.geometry.coordinates;
+                latlng = L.latLng(c[1], c[0]);
+            }
             const p = feature.properties;
             const colours = (context && context.hideout && context.hideout.colours) || {};
-            const marker = circle(latlng, colours[p.type] || "#777", 5, [
-                p.id + " (" + p.type + ")", p.speed + " km/h", p.road, p.status,
-            ]);
+            const marker = L.circleMarker(latlng, {
+                radius: 5, color: "#222", weight: 1, fillColor: colours[p.type] || "#777", fillOpacity: 0.9,
+            });
+            // read when shown, so moving a marker never builds tooltip DOM
+            marker.bindTooltip((layer) => textTip(vehicleLines((layer.feature || feature).properties)));
             ns.markers[p.id] = marker;
+            ns.queueReconcile();
             return marker;
         },
         vehicleFilter(feature, context) {
+            ns.queueReconcile();
             const types = context && context.hideout && context.hideout.types;
             return !types || types.indexOf(feature.properties.type) >= 0;
         },
@@ -73,6 +110,131 @@
             const level = levels[key];
             return level ? {color: CONGESTION[level], weight: 5, opacity: 0.9}
                          : {color: "#7a8599", weight: 3, opacity: 0.7};
+        },
+
+        // --- live updates over /ws/realtime ---------------------------------------------------
+        /** The dash-leaflet GeoJSON layer holding the vehicle markers (null until one was drawn). */
+        vehicleLayer() {
+            const cached = ns.live.layer;
+            if (cached && cached._map) return cached;
+            for (const id in ns.markers) {
+                const parents = ns.markers[id]._eventParents;
+                for (const key in parents || {}) {
+                    if (parents[key] instanceof L.GeoJSON) return (ns.live.layer = parents[key]);
+                }
+            }
+            return cached;
+        },
+        queueReconcile() {
+            if (adding || reconcileQueued || ns.live.state !== "live") return;
+            reconcileQueued = true;
+            setTimeout(() => { reconcileQueued = false; ns.reconcile(); }, 0);
+        },
+        /** After a layer rebuild: add pushed vehicles the rebuild missed, drop ones push forgot. */
+        reconcile() {
+            const layer = ns.vehicleLayer();
+            if (!layer || ns.live.state !== "live") return;
+            adding = true;
+            for (const id in ns.markers) {
+                if (!ns.live.vehicles[id]) { layer.removeLayer(ns.markers[id]); delete ns.markers[id]; }
+            }
+            for (const id in ns.live.vehicles) {
+                const m = ns.markers[id];
+                if (!m || !layer.hasLayer(m)) layer.addData(ns.live.vehicles[id].feature);
+            }
+            adding = false;
+        },
+        /** Apply pushed vehicle states in place: move known markers, add new ones, drop stale ones. */
+        applyVehicles(vehicles, now) {
+            const live = ns.live.vehicles;
+            const layer = ns.vehicleLayer();
+            let missing = false;
+            adding = true;
+            (vehicles || []).forEach((v) => {
+                if (v.lat === undefined || v.lon === undefined) return;
+                const feature = vehicleFeature(v);
+                const old = live[v.id];
+                if (old && !v.road_name) feature.properties.road = old.feature.properties.road;
+                live[v.id] = {feature: feature, seen: now};
+                const marker = ns.markers[v.id];
+                if (marker && layer && layer.hasLayer(marker)) {
+                    marker.setLatLng([v.lat, v.lon]);
+                    if (marker.feature && marker.feature.properties.type !== feature.properties.type) {
+                        layer.removeLayer(marker);  // its colour and the type filter may differ: redraw it
+                        delete ns.markers[v.id];
+                        layer.addData(feature);
+                    } else if (marker.feature) {
+                        marker.feature.properties = feature.properties;
+                    }
+                } else if (layer) {
+                    layer.addData(feature);  // the layer's filter and pointToLayer see the current hideout
+                } else {
+                    missing = true;
+                }
+            });
+            for (const id in live) {
+                if (now - live[id].seen > STALE_MS) {
+                    delete live[id];
+                    const marker = ns.markers[id];
+                    if (marker && layer) layer.removeLayer(marker);
+                    delete ns.markers[id];
+                }
+            }
+            adding = false;
+            if (missing) {  // no layer drawn yet (an empty city until now): draw it once from the state
+                const features = Object.values(live).map((e) => e.feature);
+                setProps("feed-vehicles", {data: {type: "FeatureCollection", features: features}});
+            }
+        },
+        onMessage(msg) {
+            const now = Date.now();
+            if (msg.type === "snapshot") {
+                ns.live.vehicles = {};
+                ns.live.attempt = 0;
+                ns.setPush("live");
+                const features = (msg.vehicles || []).filter((v) => v.lat !== undefined && v.lon !== undefined)
+                    .map((v) => {
+                        const f = vehicleFeature(v);
+                        ns.live.vehicles[v.id] = {feature: f, seen: now};
+                        return f;
+                    });
+                // one rebuild per connection; every later message moves markers in place
+                setProps("feed-vehicles", {data: {type: "FeatureCollection", features: features}});
+            } else if (msg.type === "delta") {
+                ns.applyVehicles(msg.vehicles, now);
+            }
+        },
+        setPush(state) {
+            if (ns.live.state === state) return;
+            ns.live.state = state;
+            setProps("shell-push", {data: state});
+        },
+        /** Open /ws/realtime (same origin, the session cookie authenticates); reconnects with backoff. */
+        connect() {
+            if (ns.live.socket || typeof WebSocket === "undefined") return window.dash_clientside.no_update;
+            const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/realtime";
+            let ws;
+            try {
+                ws = new WebSocket(url);
+            } catch (e) {
+                ns.retry();
+                return window.dash_clientside.no_update;
+            }
+            ns.live.socket = ws;
+            ws.onmessage = (event) => {
+                try { ns.onMessage(JSON.parse(event.data)); } catch (e) { /* one bad message: keep the socket */ }
+            };
+            ws.onclose = () => {
+                ns.live.socket = null;
+                ns.setPush("down");
+                ns.retry();
+            };
+            return window.dash_clientside.no_update;
+        },
+        retry() {
+            const base = BACKOFF_MS[Math.min(ns.live.attempt, BACKOFF_MS.length - 1)];
+            ns.live.attempt += 1;
+            setTimeout(() => ns.connect(), base + Math.random() * base * 0.3);
         },
 
         // --- clientside callbacks ------------------------------------------------------------
@@ -114,19 +276,23 @@
             pollSince = Date.now();
             return n || 0;
         },
-        freshness(n, summary) {
+        freshness(n, summary, push) {
             const triggered = (window.dash_clientside.callback_context.triggered || []).map((t) => t.prop_id);
             if (triggered.some((id) => id.indexOf("feed-summary") === 0) && summary) {
                 lastFeedAt = Date.now();
                 pollSince = null;
             }
-            if (lastFeedAt === null) return ["connecting…", "secondary"];
-            if (Date.now() - lastFeedAt > 5000) return ["disconnected", "danger"];
+            const pushed = push === "live";
+            const polled = lastFeedAt !== null && Date.now() - lastFeedAt <= 5000;
+            if (!pushed && lastFeedAt === null) return ["connecting…", "secondary"];
+            if (!pushed && !polled) return ["disconnected", "danger"];
+            const mode = pushed ? "live via push" : "polling fallback";
             const last = summary && summary.last_event_ms && summary.last_event_ms.last_v;
-            if (!last) return ["live · no vehicle data", "warning"];
+            if (!polled || !summary) return [mode, pushed ? "success" : "warning"];
+            if (!last) return [mode + " · no vehicle data", "warning"];
             const age = Math.max(0, (summary.now_ms - last) / 1000);
             const colour = age < 5 ? "success" : age < 60 ? "warning" : "danger";
-            return ["live · data " + age.toFixed(1) + " s old", colour];
+            return [mode + " · data " + age.toFixed(1) + " s old", colour];
         },
     };
 

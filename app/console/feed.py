@@ -1,12 +1,10 @@
 """The per-second data the console shows: one snapshot, split into the ``feed-*`` stores.
 
-This is the seam for live updates: today a ``dcc.Interval`` (``shell-clock``) polls
-:func:`snapshot` through ``shell-tick``, which lets a tick through only when the previous
-poll has answered (a slow server never gets a pile of requests). A WebSocket client in
-``assets/smartcity.js`` can fill the same stores with the same shapes
-(``dash_clientside.set_props("feed-summary", {data: ...})``), move vehicle markers in
-place through ``dash_clientside.smartcity.markers``, and set ``shell-clock.disabled``
-while the socket is up, so polling stays as the fallback.
+A ``dcc.Interval`` (``shell-clock``) polls :func:`snapshot` through ``shell-tick``, which
+lets a tick through only when the previous poll has answered (a slow server never gets a
+pile of requests). While the WebSocket client in ``assets/smartcity.js`` is connected it
+sets ``shell-push`` and moves the vehicle markers in place itself, so the poll stops
+sending the vehicle list; when the socket is down polling is the fallback for everything.
 """
 
 from __future__ import annotations
@@ -16,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from dash import Input, Output, callback
+from dash import Input, Output, State, callback, no_update
 from flask import current_app
 
 from app.api import store
@@ -101,7 +99,16 @@ def snapshot(st: Store, now_ms: float | None = None, acc: dict[str, Any] | None 
     }
 
 
-@callback([Output(i, "data") for i in FEED_OUTPUTS], Input(ids.SHELL_TICK, "data"), prevent_initial_call=True)
-def _poll(_n: int | None) -> list[Any]:
-    data = snapshot(store(), acc=accounting())
-    return [data[i] for i in FEED_OUTPUTS]
+def poll(data: dict[str, Any], push_live: bool) -> list[Any]:
+    """The feed stores' new values; the vehicles are left alone while push moves them."""
+    return [no_update if push_live and i == ids.FEED_VEHICLES else data[i] for i in FEED_OUTPUTS]
+
+
+@callback(
+    [Output(i, "data") for i in FEED_OUTPUTS],
+    Input(ids.SHELL_TICK, "data"),
+    State(ids.SHELL_PUSH, "data"),
+    prevent_initial_call=True,
+)
+def _poll(_n: int | None, push: str | None) -> list[Any]:
+    return poll(snapshot(store(), acc=accounting()), push == "live")

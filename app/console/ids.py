@@ -10,9 +10,10 @@ SHELL_THEME = "shell-theme"
 SHELL_THEME_STORE = "shell-theme-store"
 SHELL_BADGE = "shell-badge"
 SHELL_USER = "shell-user"
+SHELL_PUSH = "shell-push"  # WebSocket state set by smartcity.js: "live" | "down" | None (never connected)
 SHELL_SINK = "shell-sink"  # output of side-effect-only clientside callbacks
 
-# feed: the per-second data every tab reads (filled by polling now, by push later)
+# feed: the per-second data every tab reads (polled; the map's vehicles move by push when it is up)
 FEED_SUMMARY = "feed-summary"
 FEED_VEHICLES = "feed-vehicles"
 FEED_INCIDENTS = "feed-incidents"

@@ -69,6 +69,7 @@ def build() -> Component:
             dcc.Store(id=ids.SHELL_TICK),
             dcc.Store(id=ids.SHELL_THEME_STORE),
             dcc.Store(id=ids.SHELL_SINK),
+            dcc.Store(id=ids.SHELL_PUSH),
             *stores,
         ]
     )
@@ -90,6 +91,13 @@ clientside_callback(
     Output(ids.SHELL_BADGE, "color"),
     Input(ids.SHELL_CLOCK, "n_intervals"),
     Input(ids.FEED_SUMMARY, "data"),
+    Input(ids.SHELL_PUSH, "data"),
+)
+clientside_callback(
+    ClientsideFunction("smartcity", "connect"),
+    Output(ids.SHELL_PUSH, "data", allow_duplicate=True),
+    Input(ids.SHELL_CLOCK, "id"),
+    prevent_initial_call="initial_duplicate",
 )
 clientside_callback(
     ClientsideFunction("smartcity", "resizeOnTab"),

@@ -57,6 +57,29 @@ def test_the_page_loads_without_errors_and_the_map_shows_vehicles(dash_duo: Any,
     assert dash_duo.get_logs() == []
 
 
+def test_a_moved_vehicle_is_pushed_and_its_marker_moves_in_place(dash_duo: Any, console: Any) -> None:
+    app, speed = console
+    dash_duo.start_server(app, navigate=False)
+    login(dash_duo, "viewer-token")
+    dash_duo.wait_for_contains_text("#shell-badge", "live via push", timeout=10)
+    dash_duo.driver.find_element(By.LINK_TEXT, "Map").click()
+    dash_duo._wait_for(lambda d: d.execute_script(LIVE_MARKERS) == 3, timeout=10, msg="3 vehicles on the map")
+    dash_duo.driver.execute_script("window.__car = window.dash_clientside.smartcity.markers['car-1'];")
+    speed.write([rec("vehicle_data", 0, device_id="car-1", location=[52.452, 13.541], speed=40.0, vehicle_type="car")])
+    where = "const ll = window.dash_clientside.smartcity.markers['car-1'].getLatLng(); return [ll.lat, ll.lng];"
+    dash_duo._wait_for(
+        lambda d: d.execute_script(where) == pytest.approx([52.452, 13.541]), timeout=5, msg="car-1 moved"
+    )
+    # moved in place: the same marker, on the map, and the layer was not rebuilt
+    same = (
+        "const s = window.dash_clientside.smartcity; return s.markers['car-1'] === window.__car && !!window.__car._map;"
+    )
+    assert dash_duo.driver.execute_script(same)
+    assert dash_duo.driver.execute_script(LIVE_MARKERS) == 3
+    assert "live via push" in dash_duo.find_element("#shell-badge").text
+    assert dash_duo.get_logs() == []
+
+
 def test_an_incident_description_is_shown_as_text_and_runs_nothing(dash_duo: Any, console: Any) -> None:
     app, _ = console
     dash_duo.start_server(app, navigate=False)

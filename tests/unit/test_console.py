@@ -92,12 +92,18 @@ def test_the_poll_request_returns_the_city(app: Flask) -> None:
         "outputs": [{"id": i, "property": "data"} for i in feed.FEED_OUTPUTS],
         "inputs": [{"id": ids.SHELL_TICK, "property": "data", "value": 1}],
         "changedPropIds": [f"{ids.SHELL_TICK}.data"],
-        "state": [],
+        "state": [{"id": ids.SHELL_PUSH, "property": "data", "value": "down"}],
     }
     resp = c.post("/_dash-update-component", json=body)
     assert resp.status_code == 200, resp.get_data(as_text=True)
     vehicles = resp.json["response"][ids.FEED_VEHICLES]["data"]
     assert sorted(f["properties"]["id"] for f in vehicles["features"]) == ["bus-1", "car-1", "car-far"]
+    # while the WebSocket pushes, the poll keeps feeding the other tabs but stops re-sending the vehicles
+    body["state"] = [{"id": ids.SHELL_PUSH, "property": "data", "value": "live"}]
+    resp = c.post("/_dash-update-component", json=body)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert ids.FEED_VEHICLES not in resp.json["response"]
+    assert ids.FEED_SUMMARY in resp.json["response"]
 
 
 def test_the_poll_needs_a_login(app: Flask) -> None:
