@@ -104,30 +104,43 @@ def ws_fanout(port: int, speed: SpeedLayer, clients: int, seconds: float, vehicl
     delays: list[float] = []
     lock = threading.Lock()
     stop = threading.Event()
-    ready = threading.Barrier(clients + 1)
+    settled = threading.Semaphore(0)  # one release per client: connected or failed
+    failures: list[str] = []
 
     def client() -> None:
-        ws = simple_websocket.Client.connect(f"ws://127.0.0.1:{port}/ws/realtime?token={TOKEN}")
+        ws = None
         try:
-            ws.receive(timeout=30)  # snapshot
-            ready.wait(60)
+            ws = simple_websocket.Client.connect(f"ws://127.0.0.1:{port}/ws/realtime?token={TOKEN}")
+            if ws.receive(timeout=60) is None:  # the snapshot
+                raise TimeoutError("no snapshot within 60 s")
+        except Exception as exc:
+            with lock:
+                failures.append(f"{type(exc).__name__}: {exc}")
+            settled.release()
+            return
+        settled.release()
+        try:
             while not stop.is_set():
                 data = ws.receive(timeout=2)
                 if data is None:
                     continue
                 msg = json.loads(data)
                 if msg.get("type") == "delta" and msg.get("vehicles"):
-                    # delta "ts" is when the hub built it; vehicle ts is event time (written just before)
+                    # vehicle ts is the event time, stamped just before the write
                     newest = max(v["ts"] for v in msg["vehicles"])
                     with lock:
                         delays.append(time.time() * 1000 - newest)
+        except simple_websocket.ConnectionClosed as exc:
+            with lock:
+                failures.append(f"closed while receiving: {exc}")
         finally:
             ws.close()
 
     threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
     for t in threads:
         t.start()
-    ready.wait(120)
+    for _ in range(clients):
+        settled.acquire(timeout=180)
     http_result: dict[str, Any] = {}
     load = threading.Thread(
         target=lambda: http_result.update(http_load(port, "/api/analytics/summary", 20, seconds, workers=2))
@@ -146,6 +159,8 @@ def ws_fanout(port: int, speed: SpeedLayer, clients: int, seconds: float, vehicl
         t.join(5)
     return {
         "clients": clients,
+        "client_failures": len(failures),
+        "first_failures": failures[:3],
         "vehicles_moving_per_s": vehicles,
         "event_to_client_delivery": percentiles(delays),
         "console_http_meanwhile": http_result,
