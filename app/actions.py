@@ -20,6 +20,7 @@ from flask import current_app
 from app.api.errors import ApiError
 from app.auth import ACT, current_role
 from app.store import Store
+from pipeline.speed_layer import text
 
 Ingest = Callable[[str, Sequence[tuple[bytes | None, bytes]]], None]
 AUDIT_MAXLEN = 100_000
@@ -55,11 +56,7 @@ def audit(store: Store, action: str, user: str, **details: str) -> None:
 def audit_log(store: Store, limit: int = 200) -> list[dict[str, str]]:
     """Newest first."""
     entries: Any = store.client.xrevrange(store.keys.audit, count=limit)
-    return [{_s(k): _s(v) for k, v in fields.items()} for _, fields in entries]
-
-
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+    return [{text(k): text(v) for k, v in fields.items()} for _, fields in entries]
 
 
 def acknowledge_incident(incident_id: str, user: str) -> dict[str, Any]:

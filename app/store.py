@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 
 from pipeline.schemas import VEHICLE_TYPES
-from pipeline.speed_layer import SpeedLayer
+from pipeline.speed_layer import SpeedLayer, text
 
 _NUMERIC = {
     "ts", "lat", "lon", "speed", "heading", "year", "accuracy", "vehicle_count", "intensity", "occupancy",
@@ -106,7 +107,7 @@ class Store:
     def _read_locations(self, bbox: BBox | None, vehicle_type: str | None, limit: int) -> list[dict[str, Any]]:
         index = self.keys.v_active + (f":{vehicle_type}" if vehicle_type else "")
         if bbox is None:
-            ids = [_s(i) for i in self.client.zrevrange(index, 0, limit - 1)]
+            ids = [text(i) for i in self.client.zrevrange(index, 0, limit - 1)]
         else:
             ids = self._in_box(bbox)
             if vehicle_type:
@@ -114,19 +115,21 @@ class Store:
                 for vid in ids:
                     pipe.zscore(index, vid)
                 ids = [vid for vid, score in zip(ids, pipe.execute(), strict=True) if score is not None]
+        out = [v for v in self.vehicles(ids) if bbox is None or bbox.contains(v["lat"], v["lon"])]
+        if bbox is not None:  # GEO answers by distance; callers get the newest first
+            out.sort(key=lambda v: -v["ts"])
+        return out[:limit]
+
+    def vehicles(self, ids: Iterable[str]) -> list[dict[str, Any]]:
+        """Map fields of the given vehicles in one round trip (expired ones skipped)."""
         pipe = self.client.pipeline(transaction=False)
         for vid in ids:
             pipe.hmget(self.keys.entity("v", vid), _VEHICLE_FIELDS)
         out = []
         for values in pipe.execute():
-            if values[0] is None:  # expired between the index read and now
-                continue
-            state = typed({k: _s(v) for k, v in zip(_VEHICLE_FIELDS, values, strict=True) if v is not None})
-            if bbox is None or bbox.contains(state["lat"], state["lon"]):
-                out.append(state)
-        if bbox is not None:  # GEO answers by distance; callers get the newest first
-            out.sort(key=lambda v: -v["ts"])
-        return out[:limit]
+            if values[0] is not None:  # None: expired between the index read and now
+                out.append(typed({k: text(v) for k, v in zip(_VEHICLE_FIELDS, values, strict=True) if v is not None}))
+        return out
 
     def _in_box(self, bbox: BBox) -> list[str]:
         lat = (bbox.south + bbox.north) / 2
@@ -137,7 +140,7 @@ class Store:
         found = self.client.geosearch(
             self.keys.v_geo, longitude=lon, latitude=lat, width=width_km, height=height_km, unit="km"
         )
-        return [_s(i) for i in found]
+        return [text(i) for i in found]
 
     def vehicle(self, vehicle_id: str) -> dict[str, Any] | None:
         state = self.speed.vehicle(vehicle_id)
@@ -147,7 +150,7 @@ class Store:
         """Active incidents (oldest first), resolved ones (newest first), or both."""
         ids: list[str] = []
         if status in ("active", "all"):
-            ids += [_s(i) for i in self.client.zrange(self.keys.i_active, 0, limit - 1)]
+            ids += [text(i) for i in self.client.zrange(self.keys.i_active, 0, limit - 1)]
         if status in ("resolved", "all"):
             ids += self.speed.resolved_incident_ids(limit)
         return [typed(s) for s in self.speed.states("i", ids[:limit])]
@@ -169,7 +172,3 @@ class Store:
             return bool(self.client.ping())
         except redis.RedisError:
             return False
-
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

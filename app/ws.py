@@ -27,7 +27,6 @@ from app.auth import READ, current_role
 from app.store import Store, typed
 
 log = logging.getLogger(__name__)
-_VEHICLE_FIELDS = ("id", "lat", "lon", "speed", "heading", "vehicle_type", "status", "ts")
 INTERVAL_S = 1.0
 
 
@@ -138,16 +137,9 @@ class Hub:
                         changed[kind].update(ids)
         if not any(changed.values()):
             return None
-        pipe = st.client.pipeline(transaction=False)
-        for vid in changed["v"]:
-            pipe.hmget(st.keys.entity("v", vid), _VEHICLE_FIELDS)
-        vehicles = []
-        for values in pipe.execute():
-            if values[0] is not None:
-                vehicles.append(typed({k: v.decode() for k, v in zip(_VEHICLE_FIELDS, values, strict=True) if v}))
         return {
             "type": "delta",
-            "vehicles": vehicles,
+            "vehicles": st.vehicles(changed["v"]),
             "incidents": [typed(s) for s in st.speed.states("i", sorted(changed["i"]))],
             "traffic": [typed(s) for s in st.speed.states("t", sorted(changed["t"]))],
             "summary": st.summary(),

@@ -163,7 +163,7 @@ class SpeedLayer:
         """Vehicles seen within the active window, most recent first."""
         args: dict[str, Any] = {"start": 0, "num": limit} if limit else {}
         ids = self.client.zrevrangebyscore(self.keys.v_active, "+inf", "-inf", **args)
-        return [_s(i) for i in ids]
+        return [text(i) for i in ids]
 
     def active_count(self, vehicle_type: str | None = None) -> int:
         key = self.keys.v_active + (f":{vehicle_type}" if vehicle_type else "")
@@ -179,10 +179,10 @@ class SpeedLayer:
     def index_ids(self, kind: str) -> list[str]:
         """Ids in a sensor index ("t", "w") or the active incidents ("i")."""
         key = self.keys.i_active if kind == "i" else self.keys.entity(kind, "index")
-        return [_s(i) for i in self.client.zrange(key, 0, -1)]
+        return [text(i) for i in self.client.zrange(key, 0, -1)]
 
     def resolved_incident_ids(self, limit: int = 100) -> list[str]:
-        return [_s(i) for i in self.client.zrevrange(self.keys.i_resolved, 0, limit - 1)]
+        return [text(i) for i in self.client.zrevrange(self.keys.i_resolved, 0, limit - 1)]
 
     def summary(self) -> dict[str, Any]:
         """City summary: counts and the newest event time per kind (epoch ms)."""
@@ -196,7 +196,7 @@ class SpeedLayer:
         for vtype in VEHICLE_TYPES:
             pipe.zcard(f"{self.keys.v_active}:{vtype}")
         res = pipe.execute()
-        last = {_s(k): int(float(v)) for k, v in res[5].items()}
+        last = {text(k): int(float(v)) for k, v in res[5].items()}
         return {
             "active_vehicles": int(res[0]),
             "active_incidents": int(res[1]),
@@ -224,14 +224,15 @@ class SpeedLayer:
         return out
 
 
-def _s(value: Any) -> str:
+def text(value: Any) -> str:
+    """A Redis reply as text (replies are bytes unless the client decodes them)."""
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _decode(raw: dict[Any, Any]) -> dict[str, Any]:
-    return {_s(k): _s(v) for k, v in raw.items()}
+    return {text(k): text(v) for k, v in raw.items()}
 
 
 def _point(raw: bytes | str) -> list[float]:
-    lat, lon, ts = _s(raw).split(",")
+    lat, lon, ts = text(raw).split(",")
     return [float(lat), float(lon), int(ts)]
