@@ -77,6 +77,8 @@ class Hub:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._last_id = "$"
+        self._snapshot: tuple[float, bytes] = (-INTERVAL_S, b"")
+        self._snapshot_lock = threading.Lock()
 
     @property
     def clients(self) -> int:
@@ -94,6 +96,16 @@ class Hub:
     def unsubscribe(self, box: Mailbox) -> None:
         with self._lock:
             self._boxes.discard(box)
+
+    def snapshot_bytes(self) -> bytes:
+        """The encoded snapshot, built at most once per interval however many clients connect
+        (a burst of connections would otherwise read the whole city once per client)."""
+        with self._snapshot_lock:
+            built_at, encoded = self._snapshot
+            if time.monotonic() - built_at >= INTERVAL_S:
+                encoded = orjson.dumps(self.snapshot())
+                self._snapshot = (time.monotonic(), encoded)
+            return encoded
 
     def snapshot(self) -> dict[str, Any]:
         st = self.store
@@ -160,7 +172,7 @@ def init_ws(app: Flask, store: Store) -> Hub:
             return
         box = hub.subscribe()
         try:
-            ws.send(orjson.dumps(hub.snapshot()).decode())
+            ws.send(hub.snapshot_bytes().decode())
             while True:
                 message = box.take(timeout=INTERVAL_S * 5)
                 if message is not None:
