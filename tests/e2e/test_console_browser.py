@@ -8,6 +8,7 @@ from typing import Any
 import dash
 import fakeredis
 import pytest
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
 from app import create_app
@@ -108,7 +109,8 @@ def test_an_operator_resolves_an_incident_and_it_leaves_the_list(dash_duo: Any, 
     dash_duo.driver.find_element(By.LINK_TEXT, "Emergency").click()
     dash_duo.wait_for_contains_text("#emergency-table", XSS, timeout=10)
     row = f"//tr[td[text()='{XSS}']]"
-    dash_duo.driver.find_element(By.XPATH, f"{row}//button[text()='Resolve']").click()
+    # the table re-renders on every poll: retry when the row we found was just replaced
+    dash_duo._wait_for(lambda d: click(d, f"{row}//button[text()='Resolve']"), timeout=10, msg="Resolve clicked")
     dash_duo.wait_for_contains_text("#emergency-feedback", "resolved", timeout=10)
     dash_duo._wait_for(
         lambda d: XSS not in d.find_element(By.ID, "emergency-table").text, timeout=10, msg="incident left the list"
@@ -138,3 +140,12 @@ def test_a_new_critical_incident_raises_an_alert_and_the_map_zooms_to_it(dash_du
     dash_duo.wait_for_contains_text("#map-details", "i-new", timeout=10)
     assert dash_duo.driver.find_element(By.LINK_TEXT, "Map").get_attribute("class").count("active") == 1
     assert dash_duo.get_logs() == []
+
+
+def click(driver: Any, xpath: str) -> bool:
+    """Click the element now at ``xpath``; False (try again) if it is missing or was replaced."""
+    try:
+        driver.find_element(By.XPATH, xpath).click()
+    except (NoSuchElementException, StaleElementReferenceException):
+        return False
+    return True
