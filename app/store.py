@@ -12,17 +12,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import redis
 
 from pipeline.schemas import VEHICLE_TYPES
-from pipeline.speed_layer import SpeedLayer, text
+from pipeline.speed_layer import VEHICLE_ROW, SpeedLayer, text
 
 _NUMERIC = {
     "ts", "lat", "lon", "speed", "heading", "year", "accuracy", "vehicle_count", "intensity", "occupancy",
     "speed_limit", "temperature", "humidity", "wind_speed", "precipitation", "airQualityIndex", "visibility",
     "pm25", "no2", "responders", "first_seen", "resolved_at",
 }  # fmt: skip
-_VEHICLE_FIELDS = ("id", "ts", "lat", "lon", "speed", "heading", "vehicle_type", "status", "road_name")
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,11 @@ class BBox:
 
     def contains(self, lat: float, lon: float) -> bool:
         return self.south <= lat <= self.north and self.west <= lon <= self.east
+
+
+def row_dicts(raw: bytes) -> list[dict[str, Any]]:
+    """``SpeedLayer.vehicle_rows`` output as one dict per vehicle (missing fields left out)."""
+    return [{k: v for k, v in zip(VEHICLE_ROW, row, strict=True) if v is not None} for row in orjson.loads(raw)]
 
 
 def typed(state: dict[str, Any]) -> dict[str, Any]:
@@ -97,14 +102,26 @@ class Store:
         return self._read_locations(bbox, vehicle_type, limit)
 
     def _cached_fleet(self) -> list[dict[str, Any]]:
-        with self._fleet_lock:  # one reader refreshes; the others wait for its result
+        """The fleet read at most ``fleet_cache_s`` ago. One caller refreshes it; the others
+        keep being served the previous read meanwhile instead of queueing behind the refresh
+        (only the very first read is waited for)."""
+        read_at, fleet = self._fleet
+        if time.monotonic() - read_at < self.fleet_cache_s:
+            return fleet
+        if not self._fleet_lock.acquire(blocking=read_at == 0.0):
+            return fleet  # someone is refreshing: the previous read is at most a moment older
+        try:
             read_at, fleet = self._fleet
             if time.monotonic() - read_at >= self.fleet_cache_s:
                 fleet = self._read_locations(None, None, 1_000_000)
                 self._fleet = (time.monotonic(), fleet)
             return fleet
+        finally:
+            self._fleet_lock.release()
 
     def _read_locations(self, bbox: BBox | None, vehicle_type: str | None, limit: int) -> list[dict[str, Any]]:
+        if bbox is None and vehicle_type is None:
+            return row_dicts(self.speed.vehicle_rows(limit=limit))
         index = self.keys.v_active + (f":{vehicle_type}" if vehicle_type else "")
         if bbox is None:
             ids = [text(i) for i in self.client.zrevrange(index, 0, limit - 1)]
@@ -121,15 +138,8 @@ class Store:
         return out[:limit]
 
     def vehicles(self, ids: Iterable[str]) -> list[dict[str, Any]]:
-        """Map fields of the given vehicles in one round trip (expired ones skipped)."""
-        pipe = self.client.pipeline(transaction=False)
-        for vid in ids:
-            pipe.hmget(self.keys.entity("v", vid), _VEHICLE_FIELDS)
-        out = []
-        for values in pipe.execute():
-            if values[0] is not None:  # None: expired between the index read and now
-                out.append(typed({k: text(v) for k, v in zip(_VEHICLE_FIELDS, values, strict=True) if v is not None}))
-        return out
+        """Map fields of the given vehicles in one call (expired ones skipped)."""
+        return row_dicts(self.speed.vehicle_rows(list(ids)))
 
     def _in_box(self, bbox: BBox) -> list[str]:
         lat = (bbox.south + bbox.north) / 2

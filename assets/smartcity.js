@@ -28,7 +28,18 @@
         return [p.id + " (" + p.type + ")", p.speed + " km/h", p.road, p.status];
     }
 
-    /** A vehicle state from the socket as the GeoJSON feature the map layer draws. */
+    /** Vehicle rows of a push message as objects, by the message's column names. */
+    function rowObjects(msg) {
+        const fields = msg.vehicle_fields || [];
+        return (msg.vehicles || []).map((row) => {
+            if (!Array.isArray(row)) return row;
+            const v = {};
+            for (let i = 0; i < fields.length; i++) if (row[i] !== null) v[fields[i]] = row[i];
+            return v;
+        });
+    }
+
+    /** A vehicle state as the GeoJSON feature the map layer draws. */
     function vehicleFeature(v) {
         return {
             type: "Feature",
@@ -192,7 +203,7 @@
                 ns.live.vehicles = {};
                 ns.live.attempt = 0;
                 ns.setPush("live");
-                const features = (msg.vehicles || []).filter((v) => v.lat !== undefined && v.lon !== undefined)
+                const features = rowObjects(msg).filter((v) => v.lat !== undefined && v.lon !== undefined)
                     .map((v) => {
                         const f = vehicleFeature(v);
                         ns.live.vehicles[v.id] = {feature: f, seen: now};
@@ -201,7 +212,7 @@
                 // one rebuild per connection; every later message moves markers in place
                 setProps("feed-vehicles", {data: {type: "FeatureCollection", features: features}});
             } else if (msg.type === "delta") {
-                ns.applyVehicles(msg.vehicles, now);
+                ns.applyVehicles(rowObjects(msg), now);
             }
         },
         setPush(state) {
@@ -212,7 +223,10 @@
         /** Open /ws/realtime (same origin, the session cookie authenticates); reconnects with backoff. */
         connect() {
             if (ns.live.socket || typeof WebSocket === "undefined") return window.dash_clientside.no_update;
-            const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/realtime";
+            // gzip: the server compresses each delta once for every client (a quarter of the bytes)
+            const gzip = typeof DecompressionStream !== "undefined";
+            const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/realtime"
+                + (gzip ? "?encoding=gzip" : "");
             let ws;
             try {
                 ws = new WebSocket(url);
@@ -221,8 +235,13 @@
                 return window.dash_clientside.no_update;
             }
             ns.live.socket = ws;
+            ws.binaryType = "blob";
+            let inOrder = Promise.resolve();  // inflating is asynchronous: apply messages in arrival order
             ws.onmessage = (event) => {
-                try { ns.onMessage(JSON.parse(event.data)); } catch (e) { /* one bad message: keep the socket */ }
+                const text = typeof event.data === "string" ? Promise.resolve(event.data)
+                    : new Response(event.data.stream().pipeThrough(new DecompressionStream("gzip"))).text();
+                inOrder = inOrder.then(() => text).then((t) => ns.onMessage(JSON.parse(t)))
+                    .catch(() => { /* one bad message: keep the socket */ });
             };
             ws.onclose = () => {
                 ns.live.socket = null;

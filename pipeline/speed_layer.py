@@ -21,6 +21,9 @@ from pipeline.schemas import VEHICLE_TYPES
 from pipeline.validation import Record
 
 _LUA = resources.files("pipeline").joinpath("speed_layer.lua").read_text(encoding="utf-8")
+_ROWS_LUA = resources.files("pipeline").joinpath("vehicle_rows.lua").read_text(encoding="utf-8")
+# the columns of SpeedLayer.vehicle_rows, in order
+VEHICLE_ROW = ("id", "ts", "lat", "lon", "speed", "heading", "vehicle_type", "status", "road_name")
 
 # stream -> (kind in Redis, field holding the entity id)
 ENTITY: dict[str, tuple[str, str]] = {
@@ -132,6 +135,7 @@ class SpeedLayer:
         self.keys = Keys(prefix)
         self.config = config or SpeedLayerConfig()
         self._script = client.register_script(_LUA)
+        self._rows_script = client.register_script(_ROWS_LUA)
         self._config_arg = self.config.as_lua()
 
     # -- write side ------------------------------------------------------------------
@@ -158,6 +162,17 @@ class SpeedLayer:
         state = _decode(raw)
         state["track"] = [_point(p) for p in track]
         return state
+
+    def vehicle_rows(self, ids: Sequence[str] | None = None, limit: int = 1_000_000) -> bytes:
+        """Map rows (columns ``VEHICLE_ROW``) as one JSON array, built inside Redis in one call.
+
+        ``ids=None``: the active vehicles, most recently seen first, at most ``limit``. Callers
+        that fan the same rows out to many clients forward these bytes without re-encoding.
+        """
+        if ids is not None and not ids:
+            return b"[]"
+        raw = self._rows_script(args=[self.keys.prefix, limit, *(ids or ())])
+        return raw if isinstance(raw, bytes) else str(raw).encode()
 
     def active_vehicle_ids(self, limit: int | None = None) -> list[str]:
         """Vehicles seen within the active window, most recent first."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.request
 from pathlib import Path
 
 import pytest
-import simple_websocket
+from websockets.sync.client import connect
 
 from tests.services import Gunicorn, RedisServer, free_port
 
@@ -21,13 +22,10 @@ def test_gunicorn_gevent_serves_http_while_sockets_are_open(
         monkeypatch.setenv(key, value)
     with Gunicorn(tmp_path, free_port()) as server:
         base = f"127.0.0.1:{server.port}"
-        sockets = [simple_websocket.Client.connect(f"ws://{base}/ws/realtime?token=vt") for _ in range(20)]
-        try:
-            assert all(json.loads(ws.receive(timeout=10))["type"] == "snapshot" for ws in sockets)
+        with contextlib.ExitStack() as stack:
+            sockets = [stack.enter_context(connect(f"ws://{base}/ws/realtime?token=vt")) for _ in range(20)]
+            assert all(json.loads(ws.recv(timeout=10))["type"] == "snapshot" for ws in sockets)
             auth = {"Authorization": "Bearer vt"}
             req = urllib.request.Request(f"http://{base}/api/analytics/summary", headers=auth)
             with urllib.request.urlopen(req, timeout=10) as resp:  # answered with 20 sockets held open
                 assert json.loads(resp.read())["active_vehicles"] == 0
-        finally:
-            for ws in sockets:
-                ws.close()

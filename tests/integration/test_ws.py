@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,13 +13,15 @@ from typing import Any
 
 import fakeredis
 import pytest
-import simple_websocket
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection
+from websockets.sync.client import connect as ws_connect
 
 from app import create_app
 from app.server import Server
 from app.store import Store
-from app.ws import Mailbox, merge
-from pipeline.speed_layer import SpeedLayer
+from app.ws import Frames, Mailbox, WholeSends, merge
+from pipeline.speed_layer import VEHICLE_ROW, SpeedLayer
 from tests.city import api_settings, rec, seed
 
 
@@ -30,21 +35,23 @@ def server(tmp_path: Path) -> Iterator[tuple[Server, SpeedLayer]]:
     srv.stop()
 
 
-def connect(srv: Server, token: str | None = "viewer-token") -> simple_websocket.Client:
+def connect(srv: Server, token: str | None = "viewer-token", max_queue: int = 16) -> ClientConnection:
     url = srv.url.replace("http://", "ws://") + "/ws/realtime" + (f"?token={token}" if token else "")
-    return simple_websocket.Client.connect(url)
+    return ws_connect(url, max_size=None, max_queue=max_queue)
 
 
-def receive(ws: simple_websocket.Client, timeout: float = 5.0) -> dict[str, Any]:
-    data = ws.receive(timeout=timeout)
-    assert data is not None, "no message within the timeout"
-    return dict(json.loads(data))
+def receive(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:
+    """The next message, with its vehicle rows turned back into dicts."""
+    data = ws.recv(timeout=timeout)
+    msg = dict(json.loads(data))
+    assert msg["vehicle_fields"] == list(VEHICLE_ROW)
+    msg["vehicles"] = [dict(zip(msg["vehicle_fields"], row, strict=True)) for row in msg["vehicles"]]
+    return msg
 
 
 def test_a_client_gets_a_snapshot_then_deltas(server: tuple[Server, SpeedLayer]) -> None:
     srv, speed = server
-    ws = connect(srv)
-    try:
+    with connect(srv) as ws:
         snap = receive(ws)
         assert snap["type"] == "snapshot"
         assert {v["id"] for v in snap["vehicles"]} == {"car-1", "bus-1", "car-far"}
@@ -56,22 +63,21 @@ def test_a_client_gets_a_snapshot_then_deltas(server: tuple[Server, SpeedLayer])
             delta = receive(ws)
         (car,) = delta["vehicles"]
         assert car["id"] == "car-1" and car["lat"] == 52.441 and car["speed"] == 45.0
+        assert delta["event_ms"] == car["ts"]
         assert delta["summary"]["active_vehicles"] == 3
-    finally:
-        ws.close()
 
 
 def test_anonymous_sockets_get_nothing(server: tuple[Server, SpeedLayer]) -> None:
     srv, _ = server
-    ws = connect(srv, token=None)
-    with pytest.raises(simple_websocket.ConnectionClosed):
-        ws.receive(timeout=5)
+    with connect(srv, token=None) as ws, pytest.raises(ConnectionClosed) as closed:
+        ws.recv(timeout=5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
 
 
 def test_a_slow_client_does_not_hold_up_others(server: tuple[Server, SpeedLayer]) -> None:
     srv, speed = server
-    slow, fast = connect(srv), connect(srv)
-    try:
+    # max_queue=1: once one message waits unread, the slow client stops reading its socket
+    with connect(srv, max_queue=1) as slow, connect(srv) as fast:
         receive(fast)
         time.sleep(1.2)
         got = 0
@@ -84,21 +90,79 @@ def test_a_slow_client_does_not_hold_up_others(server: tuple[Server, SpeedLayer]
                     got += 1
                     break
         assert got == 4
-    finally:
-        slow.close()
-        fast.close()
+        assert slow.recv(timeout=5)  # the slow one is still served: its snapshot, then merged deltas
+
+
+def payload(frame_bytes: bytes) -> Any:
+    """The JSON inside one unmasked server frame."""
+    length = frame_bytes[1] & 0x7F
+    offset = {126: 4, 127: 10}.get(length, 2)
+    body = frame_bytes[offset:]
+    return json.loads(gzip.decompress(body) if frame_bytes[0] == 0x82 else body)
 
 
 def test_a_mailbox_merges_what_a_slow_client_missed() -> None:
     box = Mailbox()
-    first = {"type": "delta", "vehicles": [{"id": "a", "lat": 1}, {"id": "b", "lat": 1}], "summary": {"n": 1}}
-    second = {"type": "delta", "vehicles": [{"id": "a", "lat": 2}], "incidents": [{"id": "i"}], "summary": {"n": 2}}
-    box.put(first, b"first")
-    box.put(second, b"second")
-    merged = json.loads(box.take(timeout=0) or b"null")
-    assert sorted((v["id"], v["lat"]) for v in merged["vehicles"]) == [("a", 2), ("b", 1)]
+    first = Frames({"type": "delta", "vehicles": [["a", 10, 1.0], ["b", 10, 1.0]], "summary": {"n": 1}})
+    second = Frames({"type": "delta", "vehicles": [["a", 20, 2.0]], "incidents": [{"id": "i"}], "summary": {"n": 2}})
+    box.put(first)
+    box.put(second)
+    merged = payload(box.take(timeout=0) or b"")
+    assert sorted(merged["vehicles"]) == [["a", 20, 2.0], ["b", 10, 1.0]]
+    assert merged["event_ms"] == 20
     assert merged["incidents"] == [{"id": "i"}] and merged["summary"] == {"n": 2}
     assert box.take(timeout=0) is None
-    box.put(first, b"first")
-    assert box.take(timeout=0) == b"first"  # unmerged: the hub's bytes, not re-encoded
-    assert merge(first, second)["vehicles"][0] == {"id": "a", "lat": 2}
+    box.put(first)
+    assert box.take(timeout=0) is first.get("text")  # unmerged: the hub's frame, not re-encoded
+    assert merge(first.msg, second.msg)["vehicles"][0] == ["a", 20, 2.0]
+
+
+@pytest.mark.parametrize("size", [5, 300, 70_000])
+def test_frames_carry_the_message_as_text_or_gzip(size: int) -> None:
+    frames = Frames({"type": "delta", "pad": "x" * size})
+    text, packed = frames.get("text"), frames.get("gzip")
+    assert text[0] == 0x81 and packed[0] == 0x82  # FIN + text / binary opcode
+    assert payload(text) == payload(packed) == {"type": "delta", "pad": "x" * size}
+
+
+def test_a_gzip_client_gets_binary_frames(server: tuple[Server, SpeedLayer]) -> None:
+    srv, _ = server
+    url = srv.url.replace("http://", "ws://") + "/ws/realtime?token=viewer-token&encoding=gzip"
+    with ws_connect(url, max_size=None) as ws:
+        data = ws.recv(timeout=5)
+        assert isinstance(data, bytes)
+        snap = json.loads(gzip.decompress(data))
+        assert snap["type"] == "snapshot" and len(snap["vehicles"]) == 3
+
+
+def _small_buffered_pair() -> tuple[socket.socket, socket.socket]:
+    sender, receiver = socket.socketpair()
+    for s in (sender, receiver):
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16_384)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16_384)
+    sender.settimeout(5)  # a timeout makes the socket non-blocking inside, as gevent's are
+    return sender, receiver
+
+
+def test_whole_sends_write_a_frame_larger_than_the_socket_buffers() -> None:
+    """simple-websocket writes a frame with one socket.send, which can send part of it."""
+    frame = bytes(range(256)) * 8192  # 2 MB
+    sender, receiver = _small_buffered_pair()
+    with sender, receiver:
+        assert sender.send(frame) < len(frame)  # the failure mode: a partial send
+    sender, receiver = _small_buffered_pair()
+    with sender, receiver:
+        got = bytearray()
+
+        def read_all() -> None:
+            while len(got) < len(frame):
+                chunk = receiver.recv(65536)
+                if not chunk:
+                    return
+                got.extend(chunk)
+
+        reader = threading.Thread(target=read_all)
+        reader.start()
+        assert WholeSends(sender).send(frame) == len(frame)
+        reader.join(10)
+        assert bytes(got) == frame
