@@ -279,6 +279,40 @@
         typeFilter(types, hideout) {
             return Object.assign({}, hideout, {types: types || []});
         },
+        /** Switching the sound on is a user gesture: the browser lets the audio context start then. */
+        soundSwitch(enabled) {
+            if (enabled) ns.audio();
+            return window.dash_clientside.no_update;
+        },
+        /** A new alert was raised: a two-tone chime when the operator switched sound on. */
+        alertSound(alerts, enabled) {
+            if (enabled && alerts && (!Array.isArray(alerts) || alerts.length)) ns.chime();
+            return window.dash_clientside.no_update;
+        },
+        audio() {
+            const Ctx = window.AudioContext || window.webkitAudioContext;
+            if (!Ctx) return null;
+            ns.audioContext = ns.audioContext || new Ctx();
+            if (ns.audioContext.state === "suspended") ns.audioContext.resume();
+            return ns.audioContext;
+        },
+        chimes: 0,  // how many chimes played (the browser tests read it)
+        chime() {
+            const ctx = ns.audio();
+            if (!ctx) return;
+            [880, 660].forEach((freq, i) => {  // generated: no sound file to download
+                const osc = ctx.createOscillator();
+                const gain = ctx.createGain();
+                const at = ctx.currentTime + i * 0.25;
+                osc.frequency.value = freq;
+                gain.gain.setValueAtTime(0.2, at);
+                gain.gain.exponentialRampToValueAtTime(0.001, at + 0.22);
+                osc.connect(gain).connect(ctx.destination);
+                osc.start(at);
+                osc.stop(at + 0.23);
+            });
+            ns.chimes += 1;
+        },
         applyTheme(dark) {
             document.documentElement.setAttribute("data-bs-theme", dark ? "dark" : "light");
             return dark ? "dark" : "light";

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dash_bootstrap_components as dbc
-from dash import ClientsideFunction, Input, Output, clientside_callback, dcc, html
+from dash import ClientsideFunction, Input, Output, State, clientside_callback, dcc, html
 from dash.development.base_component import Component
 
-from app.console import emergency, feed, ids, overview, system, traffic, weather
+from app.console import emergency, feed, history, ids, overview, system, traffic, weather
 from app.console import map as map_tab
 
 POLL_MS = 1000
@@ -21,6 +21,14 @@ def navbar() -> Component:
                 html.Div(
                     [
                         dbc.Badge("connecting…", id=ids.SHELL_BADGE, color="secondary", className="me-3"),
+                        dbc.Switch(
+                            id=ids.SHELL_SOUND,
+                            label="Sound",
+                            value=False,
+                            persistence=True,
+                            persistence_type="local",
+                            className="mb-0 me-3 text-body",
+                        ),
                         dbc.Switch(
                             id=ids.SHELL_THEME,
                             label="Dark",
@@ -47,6 +55,7 @@ def tabs() -> Component:
             dbc.Tab(emergency.layout(), label="Emergency", tab_id=ids.TAB_EMERGENCY),
             dbc.Tab(traffic.layout(), label="Traffic", tab_id=ids.TAB_TRAFFIC),
             dbc.Tab(weather.layout(), label="Weather", tab_id=ids.TAB_WEATHER),
+            dbc.Tab(history.layout(), label="History", tab_id=ids.TAB_HISTORY),
             dbc.Tab(system.layout(), label="System", tab_id=ids.TAB_SYSTEM),
         ],
         id=ids.SHELL_TABS,
@@ -69,6 +78,7 @@ def build() -> Component:
             dcc.Store(id=ids.SHELL_TICK),
             dcc.Store(id=ids.SHELL_THEME_STORE),
             dcc.Store(id=ids.SHELL_SINK),
+            dcc.Store(id=ids.EMERGENCY_SOUND_SINK),
             dcc.Store(id=ids.SHELL_PUSH),
             *stores,
         ]
@@ -79,6 +89,18 @@ clientside_callback(
     ClientsideFunction("smartcity", "applyTheme"),
     Output(ids.SHELL_THEME_STORE, "data"),
     Input(ids.SHELL_THEME, "value"),
+)
+clientside_callback(
+    ClientsideFunction("smartcity", "soundSwitch"),
+    Output(ids.EMERGENCY_SOUND_SINK, "data", allow_duplicate=True),
+    Input(ids.SHELL_SOUND, "value"),
+    prevent_initial_call=True,
+)
+clientside_callback(
+    ClientsideFunction("smartcity", "alertSound"),
+    Output(ids.EMERGENCY_SOUND_SINK, "data"),
+    Input(ids.EMERGENCY_ALERT, "children"),
+    State(ids.SHELL_SOUND, "value"),
 )
 clientside_callback(
     ClientsideFunction("smartcity", "tick"),

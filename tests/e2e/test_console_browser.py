@@ -13,6 +13,7 @@ from selenium.webdriver.common.by import By
 
 from app import create_app
 from app.store import Store
+from pipeline.lake import LakeWriter
 from pipeline.speed_layer import SpeedLayer
 from tests.city import api_settings, rec, seed
 
@@ -118,7 +119,9 @@ def test_an_operator_resolves_an_incident_and_it_leaves_the_list(dash_duo: Any, 
     assert dash_duo.get_logs() == []
 
 
-def test_a_new_critical_incident_raises_an_alert_and_the_map_zooms_to_it(dash_duo: Any, console: Any) -> None:
+def test_a_new_critical_incident_raises_an_alert_with_sound_and_the_map_zooms_to_it(
+    dash_duo: Any, console: Any
+) -> None:
     app, speed = console
     dash_duo.start_server(app, navigate=False)
     login(dash_duo, "viewer-token")
@@ -127,6 +130,9 @@ def test_a_new_critical_incident_raises_an_alert_and_the_map_zooms_to_it(dash_du
         timeout=10,
         msg="first poll",
     )
+    dash_duo.driver.find_element(By.XPATH, "//label[normalize-space()='Sound']").click()  # the operator opts in
+    chimes = "return window.dash_clientside.smartcity.chimes"
+    assert dash_duo.driver.execute_script(chimes) == 0  # incidents known at load raise nothing
     speed.write(
         [
             rec("emergency_data", 0, device_id="u5", incidentId="i-new", incident_type="collapse", status="Active",
@@ -134,6 +140,7 @@ def test_a_new_critical_incident_raises_an_alert_and_the_map_zooms_to_it(dash_du
         ]
     )  # fmt: skip
     dash_duo.wait_for_contains_text(".smartcity-alerts", "bridge <b>down</b>", timeout=5)
+    dash_duo._wait_for(lambda d: d.execute_script(chimes) == 1, timeout=5, msg="the alert chimed once")
     dash_duo.driver.find_element(By.LINK_TEXT, "Emergency").click()
     row = "//tr[td[text()='collapse']]"
     dash_duo.driver.find_element(By.XPATH, f"{row}//button[text()='Map']").click()
@@ -149,3 +156,37 @@ def click(driver: Any, xpath: str) -> bool:
     except (NoSuchElementException, StaleElementReferenceException):
         return False
     return True
+
+
+def test_the_history_tab_charts_the_lake_and_replays_a_route(dash_duo: Any, console: Any) -> None:
+    app, _ = console
+    writer = LakeWriter(*app.server.extensions["smartcity.lake"])
+    for stream, records in [
+        ("traffic_data", [rec("traffic_data", 600 - 60 * i, device_id="cam-1", camera_id="cam-1", road_name="Main St",
+                              location=[52.44, 13.52], speed=30.0 + i)[1] for i in range(5)]),
+        ("emergency_data", [rec("emergency_data", 300, device_id="u1", incidentId="i-h", incident_type="fire", status="Active",
+                                location=[52.44, 13.52], severity="high")[1]]),
+        ("weather_data", [rec("weather_data", 200, device_id="ws-1", location=[52.44, 13.52], temperature=4.0)[1]]),
+        ("gps_data", [rec("gps_data", 100 - 10 * i, device_id="car-7", location=[52.43 + i / 1000, 13.52],
+                          speed=20.0)[1] for i in range(6)]),
+    ]:  # fmt: skip
+        writer.add(stream, records)
+    writer.flush()
+    dash_duo.start_server(app, navigate=False)
+    login(dash_duo, "viewer-token")
+    dash_duo.driver.find_element(By.LINK_TEXT, "History").click()
+    dash_duo.wait_for_element("#history-traffic .heatmaplayer", timeout=10)  # the range loads with the tab
+    dash_duo.wait_for_element("#history-incidents .barlayer .point", timeout=10)
+    dash_duo.wait_for_element("#history-weather .scatterlayer .trace", timeout=10)
+    dash_duo.wait_for_element("#history-traffic-links a", timeout=5)
+    # a route: typed id -> drawn on the map, replayed by the slider
+    vehicle = dash_duo.find_element("#history-vehicle")
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", vehicle)
+    vehicle.send_keys("car-7")
+    dash_duo.find_element("#history-route-load").click()
+    dash_duo.wait_for_contains_text("#history-route-info", "point 1 of 6", timeout=10)
+    dash_duo.find_element("#history-play").click()
+    dash_duo._wait_for(
+        lambda d: "point 1 of 6" not in d.find_element(By.ID, "history-route-info").text, timeout=10, msg="replaying"
+    )
+    assert dash_duo.get_logs() == []

@@ -60,7 +60,8 @@ def test_the_layout_builds_with_unique_ids_and_every_tab(ctx: Flask) -> None:
     for needed in (ids.MAP, ids.MAP_VEHICLES, ids.MAP_ROADS, ids.EMERGENCY_TABLE, ids.SHELL_BADGE, ids.SHELL_CLOCK):
         assert needed in found
     tabs = [t.tab_id for t in layout.tabs().children]
-    assert tabs == [ids.TAB_OVERVIEW, ids.TAB_MAP, ids.TAB_EMERGENCY, ids.TAB_TRAFFIC, ids.TAB_WEATHER, ids.TAB_SYSTEM]
+    assert tabs == [ids.TAB_OVERVIEW, ids.TAB_MAP, ids.TAB_EMERGENCY, ids.TAB_TRAFFIC, ids.TAB_WEATHER, ids.TAB_HISTORY,
+                    ids.TAB_SYSTEM]  # fmt: skip
 
 
 def test_the_console_is_served_at_root_with_local_assets_only(app: Flask) -> None:

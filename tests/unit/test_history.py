@@ -17,6 +17,7 @@ import pytest
 from flask import Flask
 
 from app import create_app
+from app.console import history as history_tab
 from app.store import Store
 from pipeline.lake import LakeWriter, open_lake, read_table
 from pipeline.speed_layer import SpeedLayer
@@ -103,3 +104,63 @@ def test_history_rejects_bad_ranges_and_formats(history_app: Flask, query: str, 
     resp = history_app.test_client().get(f"/api/history/traffic?{query}", headers=AUTH)
     assert resp.status_code == status and resp.is_json
     assert history_app.test_client().get("/api/history/nope", headers=AUTH).status_code == 404
+
+
+def test_the_history_tab_draws_the_range_and_links_its_data(history_app: Flask) -> None:
+    start, end = (
+        START.strftime(history_tab.INPUT_FORMAT),
+        (START + timedelta(hours=2)).strftime(history_tab.INPUT_FORMAT),
+    )
+    with history_app.test_request_context("/"):
+        traffic_fig, incidents_fig, weather_fig, traffic_links, _, _, message = history_tab.load(start, end)
+        fs, root = history_app.extensions["smartcity.lake"]
+        incidents = hourly("incidents", fs, root, START, START + timedelta(hours=2))
+        traffic = hourly("traffic", fs, root, START, START + timedelta(hours=2))
+    assert message == ""
+    (heatmap,) = traffic_fig["data"]
+    assert heatmap["type"] == "heatmap" and len(heatmap["x"]) == 2 and 0 < len(heatmap["y"]) <= history_tab.MAX_SEGMENTS
+    speeds = [v for row in heatmap["z"] for v in row if v is not None]
+    assert speeds and all(v >= 0 for v in speeds)
+    shown = {label.rsplit("(", 1)[1].rstrip(")") for label in heatmap["y"]}
+    assert len(speeds) == sum(1 for r in traffic if r["camera_id"] in shown)
+    assert sum(sum(t["y"]) for t in incidents_fig["data"]) == sum(r["incidents"] for r in incidents) > 0
+    assert len(weather_fig["data"]) == 2 * len({t["name"].split(" ")[0] for t in weather_fig["data"]})
+    # the links download the chart's data as CSV with the console's login (no bearer token)
+    client = history_app.test_client()
+    client.get("/login?token=viewer-token")
+    csv_link = next(a.href for a in traffic_links if "format=csv" in a.href)
+    resp = client.get(csv_link)
+    assert resp.status_code == 200 and resp.mimetype == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(resp.data.decode())))
+    assert len(rows) == len(traffic)
+
+
+def test_the_history_tab_replays_a_vehicle_route(history_app: Flask) -> None:
+    start, end = (
+        START.strftime(history_tab.INPUT_FORMAT),
+        (START + timedelta(minutes=30)).strftime(history_tab.INPUT_FORMAT),
+    )
+    with history_app.test_request_context("/"):
+        replay, positions, last, first, links, viewport = history_tab.route("car-0001", start, end)
+        assert history_tab.route("nobody", start, end)[1] == []
+    assert len(positions) == len(replay["points"]) == 179 and (first, last) == (0, 178)
+    assert viewport["bounds"][0][0] <= positions[0][0] <= viewport["bounds"][1][0]
+    assert "/api/history/vehicles/car-0001/route?" in links[0].href
+    centre, radius, caption = history_tab.replay_position(10, replay)
+    assert centre == positions[10] and radius > 0 and "point 11 of 179" in caption
+    assert history_tab.replay_position(0, {"vehicle": "x", "points": []})[2].startswith("No positions of x")
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "problem"),
+    [("", "2026-11-26T10:00", "Choose"), ("2026-11-26T10:00", "2026-11-26T09:00", "before"),
+     ("2026-01-01T00:00", "2026-03-01T00:00", "31 days")],
+)  # fmt: skip
+def test_the_history_tab_says_what_is_wrong_with_a_range(start: str, end: str, problem: str) -> None:
+    message = history_tab.parse_range(start, end)
+    assert isinstance(message, str) and problem in message
+
+
+def test_history_presets_end_at_the_next_minute() -> None:
+    start, end = history_tab.preset_range("6h", datetime(2026, 11, 27, 8, 15, 30, tzinfo=UTC))
+    assert end == datetime(2026, 11, 27, 8, 16, tzinfo=UTC) and end - start == timedelta(hours=6)

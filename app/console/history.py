@@ -1,0 +1,396 @@
+"""History tab: a time range from the lake.
+
+Hourly traffic speed per segment, incidents per type, weather trends, and one vehicle's route
+over the range replayed on a map. Every chart exports as PNG or SVG from Plotly's modebar and
+its data downloads as CSV or Parquet from the history API (the console's login is accepted).
+Times are UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import dash_bootstrap_components as dbc
+import dash_leaflet as dl
+from dash import Input, Output, State, callback, dcc, html, no_update
+from dash.development.base_component import Component
+from flask import current_app
+from pyarrow import fs as pafs
+
+from app.console import chart, ids
+from app.console import map as map_tab
+from pipeline import views
+
+PRESETS = {"1h": ("Last hour", 1), "6h": ("Last 6 hours", 6), "24h": ("Last 24 hours", 24), "7d": ("Last 7 days", 168)}
+INPUT_FORMAT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> reads and writes
+MAX_SEGMENTS = 40  # rows of the traffic heatmap: the slowest segments of the range
+CHARTS = {  # graph id -> view it draws
+    ids.HISTORY_TRAFFIC: "traffic",
+    ids.HISTORY_INCIDENTS: "incidents",
+    ids.HISTORY_WEATHER: "weather",
+}
+
+
+def _lake() -> tuple[pafs.FileSystem, str]:
+    lake: tuple[pafs.FileSystem, str] = current_app.extensions["smartcity.lake"]
+    return lake
+
+
+def preset_range(preset: str, now: datetime) -> tuple[datetime, datetime]:
+    """``[start, end)`` of a preset ending at the next whole minute after ``now``."""
+    end = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    return end - timedelta(hours=PRESETS[preset][1]), end
+
+
+def parse_range(start: str | None, end: str | None) -> tuple[datetime, datetime] | str:
+    """The inputs' range in UTC, or what is wrong with it."""
+    try:
+        first = datetime.strptime(start or "", INPUT_FORMAT).replace(tzinfo=UTC)
+        last = datetime.strptime(end or "", INPUT_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return "Choose a start and an end."
+    if not first < last:
+        return "The start must be before the end."
+    if last - first > timedelta(days=31):
+        return "A range may span at most 31 days."
+    return first, last
+
+
+def download_links(path: str, start: datetime, end: datetime) -> list[Component]:
+    """CSV and Parquet links to the history API for this range."""
+    query = {"start": start.isoformat(), "end": end.isoformat()}
+    return [
+        html.A(fmt.upper(), href=f"{path}?{urlencode({**query, 'format': fmt})}", download="", className="me-2")
+        for fmt in ("csv", "parquet")
+    ]
+
+
+def _empty(title: str, message: str) -> dict[str, Any]:
+    return {
+        "data": [],
+        "layout": chart.layout(
+            title,
+            300,
+            xaxis={"visible": False},
+            yaxis={"visible": False},
+            annotations=[{"text": message, "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}],
+        ),
+    }
+
+
+def traffic_figure(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Heatmap of average speed: one row per segment (the slowest first), one column per hour."""
+    title = "Average speed per segment and hour (km/h)"
+    if not rows:
+        return _empty(title, "No traffic data in this range")
+    label: dict[str, str] = {}
+    speeds: dict[str, list[float]] = {}
+    for r in rows:
+        key = r["camera_id"]
+        label[key] = f"{r.get('road_name') or r.get('segment_id') or key} ({key})"
+        speeds.setdefault(key, []).append(r["avg_speed_kmh"])
+    segments = sorted(speeds, key=lambda k: sum(speeds[k]) / len(speeds[k]))[:MAX_SEGMENTS]
+    hours = sorted({r["hour"] for r in rows})
+    cell = {(r["camera_id"], r["hour"]): r["avg_speed_kmh"] for r in rows}
+    z = [[cell.get((seg, h)) for h in hours] for seg in segments]
+    trace = {"type": "heatmap", "x": hours, "y": [label[s] for s in segments], "z": z, "colorscale": "RdYlGn",
+             "colorbar": {"title": {"text": "km/h"}}, "hoverongaps": False}  # fmt: skip
+    height = max(300, 22 * len(segments) + 80)
+    return {"data": [trace], "layout": chart.layout(title, height, margin={"l": 220}, yaxis={"autorange": "reversed"})}
+
+
+def incidents_figure(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Incidents reported per hour, stacked by type."""
+    title = "Incidents per hour by type"
+    if not rows:
+        return _empty(title, "No incidents in this range")
+    by_type: dict[str, dict[str, list[Any]]] = {}
+    for r in rows:
+        series = by_type.setdefault(r["incident_type"] or "unknown", {"x": [], "y": []})
+        series["x"].append(r["hour"])
+        series["y"].append(r["incidents"])
+    traces = [{"type": "bar", "name": kind, **xy} for kind, xy in sorted(by_type.items())]
+    return {"data": traces, "layout": chart.layout(title, 300, barmode="stack", legend={"orientation": "h"})}
+
+
+def weather_figure(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Temperature (left axis) and air quality (right axis) per station and hour."""
+    title = "Weather per station: temperature (°C) and AQI"
+    if not rows:
+        return _empty(title, "No weather data in this range")
+    stations: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        stations.setdefault(r["station"], []).append(r)
+    traces: list[dict[str, Any]] = []
+    for station, points in sorted(stations.items()):
+        hours = [p["hour"] for p in points]
+        traces.append({"type": "scatter", "mode": "lines", "name": f"{station} °C", "x": hours,
+                       "y": [p["avg_temperature_c"] for p in points]})  # fmt: skip
+        traces.append({"type": "scatter", "mode": "lines", "name": f"{station} AQI", "x": hours, "yaxis": "y2",
+                       "y": [p["avg_aqi"] for p in points], "line": {"dash": "dot"}})  # fmt: skip
+    y2 = {"overlaying": "y", "side": "right", "showgrid": False, "title": {"text": "AQI"}}
+    return {"data": traces, "layout": chart.layout(title, 320, yaxis2=y2, legend={"orientation": "h"})}
+
+
+FIGURES = {"traffic": traffic_figure, "incidents": incidents_figure, "weather": weather_figure}
+
+
+def graph_config(image_format: str) -> Any:
+    """Plotly's modebar with its image download in the chosen format (png or svg)."""
+    return {"displaylogo": False, "toImageButtonOptions": {"format": image_format, "filename": "smartcity"}}
+
+
+def _chart_card(graph_id: str, links_id: str) -> Component:
+    return dbc.Card(
+        dbc.CardBody(
+            [
+                dcc.Graph(id=graph_id, figure=_empty("", "Choose a range"), config=graph_config("png")),
+                html.Div(["Data: ", html.Span(id=links_id)], className="small text-body-secondary"),
+            ]
+        ),
+        className="mb-2",
+    )
+
+
+def layout() -> Component:
+    roads = map_tab.network()
+    controls = dbc.Row(
+        [
+            dbc.Col(
+                dbc.Select(
+                    id=ids.HISTORY_PRESET,
+                    options=[{"label": label, "value": key} for key, (label, _) in PRESETS.items()],
+                    value="24h",
+                ),
+                md=3,
+                xs=12,
+            ),
+            dbc.Col(
+                dbc.InputGroup(
+                    [dbc.InputGroupText("From (UTC)"), dbc.Input(id=ids.HISTORY_START, type="datetime-local")]
+                ),
+                md=3,
+                xs=6,
+            ),
+            dbc.Col(
+                dbc.InputGroup([dbc.InputGroupText("To"), dbc.Input(id=ids.HISTORY_END, type="datetime-local")]),
+                md=3,
+                xs=6,
+            ),
+            dbc.Col(
+                dbc.RadioItems(  # the format the camera button of each chart downloads
+                    id=ids.HISTORY_IMAGE_FORMAT,
+                    options=[{"label": "PNG", "value": "png"}, {"label": "SVG", "value": "svg"}],
+                    value="png",
+                    inline=True,
+                ),
+                md=2,
+                xs=8,
+                className="pt-2",
+            ),
+            dbc.Col(dbc.Button("Load", id=ids.HISTORY_LOAD, color="primary", className="w-100"), md=1, xs=4),
+        ],
+        className="g-2 mb-2 align-items-center",
+    )
+    route_controls = dbc.InputGroup(
+        [
+            dbc.Input(id=ids.HISTORY_VEHICLE, placeholder="vehicle id, e.g. car-00012", debounce=True),
+            dbc.Button("Show route", id=ids.HISTORY_ROUTE_LOAD, color="secondary"),
+            dbc.Button("▶ Replay", id=ids.HISTORY_PLAY, color="secondary", outline=True),
+        ],
+        className="mb-2",
+    )
+    route_map = dl.Map(
+        [
+            dl.GeoJSON(data=roads, style={"color": "#7a8599", "weight": 2, "opacity": 0.6}),
+            dl.Polyline(id=ids.HISTORY_ROUTE, positions=[], color="#ff00aa", weight=4),
+            dl.CircleMarker(
+                id=ids.HISTORY_POSITION,
+                center=map_tab.bbox_centre(roads),
+                radius=0,
+                color="#000",
+                fillColor="#ff00aa",
+                fillOpacity=1,
+            ),
+        ],
+        id=ids.HISTORY_MAP,
+        center=map_tab.bbox_centre(roads),
+        zoom=map_tab.fit_zoom(roads),
+        preferCanvas=True,
+        className="smartcity-map smartcity-history-map",
+    )
+    route_card = dbc.Card(
+        dbc.CardBody(
+            [
+                html.H6("Vehicle route over the range"),
+                route_controls,
+                route_map,
+                dcc.Slider(
+                    id=ids.HISTORY_REPLAY, min=0, max=0, step=1, value=0, marks=None, tooltip={"always_visible": False}
+                ),
+                html.Div(id=ids.HISTORY_ROUTE_INFO, className="small"),
+                html.Div(["Data: ", html.Span(id=ids.HISTORY_ROUTE_LINKS)], className="small text-body-secondary"),
+                dcc.Interval(id=ids.HISTORY_CLOCK, interval=200, disabled=True),
+                dcc.Store(id=ids.HISTORY_ROUTE_DATA),
+            ]
+        ),
+        className="mb-2",
+    )
+    return html.Div(
+        [
+            controls,
+            html.Div(id=ids.HISTORY_MESSAGE, className="text-danger small mb-2"),
+            dbc.Row(
+                [
+                    dbc.Col(_chart_card(ids.HISTORY_TRAFFIC, ids.HISTORY_TRAFFIC_LINKS), lg=12),
+                    dbc.Col(_chart_card(ids.HISTORY_INCIDENTS, ids.HISTORY_INCIDENTS_LINKS), lg=6),
+                    dbc.Col(_chart_card(ids.HISTORY_WEATHER, ids.HISTORY_WEATHER_LINKS), lg=6),
+                    dbc.Col(route_card, lg=12),
+                ],
+                className="g-2",
+            ),
+        ]
+    )
+
+
+@callback(
+    Output(ids.HISTORY_START, "value"),
+    Output(ids.HISTORY_END, "value"),
+    Input(ids.HISTORY_PRESET, "value"),
+)
+def _preset(preset: str | None) -> tuple[str, str]:
+    start, end = preset_range(preset if preset in PRESETS else "24h", datetime.now(UTC))
+    return start.strftime(INPUT_FORMAT), end.strftime(INPUT_FORMAT)
+
+
+@callback(
+    Output(ids.HISTORY_TRAFFIC, "figure"),
+    Output(ids.HISTORY_INCIDENTS, "figure"),
+    Output(ids.HISTORY_WEATHER, "figure"),
+    Output(ids.HISTORY_TRAFFIC_LINKS, "children"),
+    Output(ids.HISTORY_INCIDENTS_LINKS, "children"),
+    Output(ids.HISTORY_WEATHER_LINKS, "children"),
+    Output(ids.HISTORY_MESSAGE, "children"),
+    Input(ids.HISTORY_LOAD, "n_clicks"),
+    Input(ids.SHELL_TABS, "active_tab"),
+    State(ids.HISTORY_START, "value"),
+    State(ids.HISTORY_END, "value"),
+)
+def _load(_: int | None, tab: str | None, start: str | None, end: str | None) -> tuple[Any, ...]:
+    if tab != ids.TAB_HISTORY:
+        return (no_update,) * 7  # the lake is read when someone looks
+    return load(start, end)
+
+
+def load(start: str | None, end: str | None) -> tuple[Any, ...]:
+    """The three figures, their download links and a message, for the inputs' range."""
+    parsed = parse_range(start, end)
+    if isinstance(parsed, str):
+        return (no_update,) * 6 + (parsed,)
+    first, last = parsed
+    figures, links = [], []
+    for view in CHARTS.values():
+        filesystem, root = _lake()
+        rows = views.hourly(view, filesystem, root, first, last)
+        figures.append(FIGURES[view](rows))
+        links.append(download_links(f"/api/history/{view}", first, last))
+    return (*figures, *links, "")
+
+
+@callback(
+    Output(ids.HISTORY_TRAFFIC, "config"),
+    Output(ids.HISTORY_INCIDENTS, "config"),
+    Output(ids.HISTORY_WEATHER, "config"),
+    Input(ids.HISTORY_IMAGE_FORMAT, "value"),
+)
+def _image_format(image_format: str | None) -> tuple[dict[str, Any], ...]:
+    config = graph_config("svg" if image_format == "svg" else "png")
+    return (config,) * len(CHARTS)
+
+
+@callback(
+    Output(ids.HISTORY_ROUTE_DATA, "data"),
+    Output(ids.HISTORY_ROUTE, "positions"),
+    Output(ids.HISTORY_REPLAY, "max"),
+    Output(ids.HISTORY_REPLAY, "value"),
+    Output(ids.HISTORY_ROUTE_LINKS, "children"),
+    Output(ids.HISTORY_MAP, "viewport"),
+    Input(ids.HISTORY_ROUTE_LOAD, "n_clicks"),
+    Input(ids.HISTORY_VEHICLE, "value"),
+    State(ids.HISTORY_START, "value"),
+    State(ids.HISTORY_END, "value"),
+    prevent_initial_call=True,
+)
+def _route(_: int | None, vehicle: str | None, start: str | None, end: str | None) -> tuple[Any, ...]:
+    return route(vehicle, start, end)
+
+
+def route(vehicle: str | None, start: str | None, end: str | None) -> tuple[Any, ...]:
+    """One vehicle's route over the range: replay data, polyline, slider end and start, links, viewport."""
+    parsed = parse_range(start, end)
+    if not vehicle or isinstance(parsed, str):
+        return None, [], 0, 0, [], no_update
+    filesystem, root = _lake()
+    rows = views.route(filesystem, root, vehicle.strip(), *parsed)
+    points = [{"t": r["event_time"].isoformat(), "lat": r["latitude"], "lon": r["longitude"], "speed": r["speed"]}
+              for r in rows]  # fmt: skip
+    positions = [[p["lat"], p["lon"]] for p in points]
+    viewport: Any = no_update
+    if positions:
+        lats, lons = [p[0] for p in positions], [p[1] for p in positions]
+        viewport = {"bounds": [[min(lats), min(lons)], [max(lats), max(lons)]], "transition": "flyToBounds"}
+    links = download_links(f"/api/history/vehicles/{quote(vehicle.strip(), safe='')}/route", *parsed)
+    return {"vehicle": vehicle.strip(), "points": points}, positions, max(0, len(points) - 1), 0, links, viewport
+
+
+@callback(
+    Output(ids.HISTORY_POSITION, "center"),
+    Output(ids.HISTORY_POSITION, "radius"),
+    Output(ids.HISTORY_ROUTE_INFO, "children"),
+    Input(ids.HISTORY_REPLAY, "value"),
+    Input(ids.HISTORY_ROUTE_DATA, "data"),
+)
+def _replay_position(index: int | None, replay: dict[str, Any] | None) -> tuple[Any, int, str]:
+    return replay_position(index, replay)
+
+
+def replay_position(index: int | None, route: dict[str, Any] | None) -> tuple[Any, int, str]:
+    """Where the replayed vehicle is at step ``index``: marker centre, radius, caption."""
+    if not route:
+        return no_update, 0, "Enter a vehicle id to see where it went in the range."
+    points = route["points"]
+    if not points:
+        return no_update, 0, f"No positions of {route['vehicle']} in the lake for this range."
+    p = points[min(int(index or 0), len(points) - 1)]
+    speed = "" if p["speed"] is None else f" · {p['speed']:.0f} km/h"
+    return (
+        [p["lat"], p["lon"]],
+        7,
+        f"{route['vehicle']} · {p['t']}{speed} · point {int(index or 0) + 1} of {len(points)}",
+    )
+
+
+@callback(
+    Output(ids.HISTORY_CLOCK, "disabled"),
+    Output(ids.HISTORY_PLAY, "children"),
+    Input(ids.HISTORY_PLAY, "n_clicks"),
+    State(ids.HISTORY_CLOCK, "disabled"),
+    prevent_initial_call=True,
+)
+def _play(_: int | None, stopped: bool) -> tuple[bool, str]:
+    return (False, "⏸ Pause") if stopped else (True, "▶ Replay")
+
+
+@callback(
+    Output(ids.HISTORY_REPLAY, "value", allow_duplicate=True),
+    Input(ids.HISTORY_CLOCK, "n_intervals"),
+    State(ids.HISTORY_REPLAY, "value"),
+    State(ids.HISTORY_REPLAY, "max"),
+    prevent_initial_call=True,
+)
+def _advance(_: int | None, index: int | None, last: int | None) -> int:
+    """One step of the replay; it starts over once the end is reached."""
+    nxt = int(index or 0) + 1
+    return 0 if nxt > int(last or 0) else nxt
