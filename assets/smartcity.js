@@ -6,6 +6,8 @@
 
     const SEVERITY = {low: "#6c757d", medium: "#0dcaf0", high: "#fd7e14", critical: "#dc3545"};
     const CONGESTION = {free: "#2ca02c", light: "#98df8a", moderate: "#ffbf00", heavy: "#ff7f0e", severe: "#d62728"};
+    const TABS = ["overview", "map", "emergency", "traffic", "weather", "history", "system"];  // ids.TAB_* without "tab-"
+    const VEHICLE_PANE = "smartcity-vehicles";  // map.py creates it
     const POLL_RETRY_MS = 10000;
     const STALE_MS = 120000;  // a vehicle not heard of for this long leaves the map
     const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000, 30000];
@@ -56,12 +58,34 @@
         if (dc && dc.set_props) dc.set_props(id, props);
     }
 
-    function circle(latlng, colour, radius, tip) {
+    // the newest row per id of each point layer: tooltips read these, so new numbers need no redraw
+    const latest = {incidents: {}, sensors: {}, stations: {}};
+    const drawn = {incidents: null, sensors: null, stations: null};  // what each layer was drawn from
+    const DRAWN_BY = {  // the fields a point's drawing depends on
+        incidents: ["id", "lat", "lon", "severity"],
+        sensors: ["id", "lat", "lon", "congestion_level"],
+        stations: ["id", "lat", "lon"],
+    };
+
+    function circle(latlng, colour, radius, kind, id, lines) {
         const marker = L.circleMarker(latlng, {
             radius: radius, color: "#222", weight: 1, fillColor: colour, fillOpacity: 0.9,
         });
-        marker.bindTooltip(textTip(tip));
+        marker.bindTooltip(() => textTip(lines(latest[kind][id] || {id: id})));
         return marker;
+    }
+
+    /** Rows as GeoJSON points, or no_update when nothing the layer draws has changed. */
+    function points(kind, rows) {
+        const located = (rows || []).filter((r) => r.lat !== undefined && r.lon !== undefined);
+        latest[kind] = {};
+        located.forEach((r) => { latest[kind][r.id] = r; });
+        const signature = JSON.stringify(located.map((r) => DRAWN_BY[kind].map((k) => r[k])));
+        if (signature === drawn[kind]) return window.dash_clientside.no_update;
+        drawn[kind] = signature;
+        return {type: "FeatureCollection", features: located.map((r) => ({
+            type: "Feature", geometry: {type: "Point", coordinates: [r.lon, r.lat]}, properties: r,
+        }))};
     }
 
     const ns = {
@@ -82,6 +106,7 @@
             const colours = (context && context.hideout && context.hideout.colours) || {};
             const marker = L.circleMarker(latlng, {
                 radius: 5, color: "#222", weight: 1, fillColor: colours[p.type] || "#777", fillOpacity: 0.9,
+                pane: VEHICLE_PANE,  // a canvas of their own: moving them never redraws the roads
             });
             // read when shown, so moving a marker never builds tooltip DOM
             marker.bindTooltip((layer) => textTip(vehicleLines((layer.feature || feature).properties)));
@@ -96,23 +121,25 @@
         },
         incidentPoint(feature, latlng) {
             const p = feature.properties;
-            const marker = circle(latlng, SEVERITY[p.severity] || "#dc3545", 9, [
-                (p.incident_type || "incident") + " · " + (p.severity || "?"), p.description, p.status,
+            const marker = circle(latlng, SEVERITY[p.severity] || "#dc3545", 9, "incidents", p.id, (q) => [
+                (q.incident_type || "incident") + " · " + (q.severity || "?"), q.description, q.status,
             ]);
             marker.setStyle({weight: 2, color: "#000"});
             return marker;
         },
         sensorPoint(feature, latlng) {
             const p = feature.properties;
-            return circle(latlng, CONGESTION[p.congestion_level] || "#999", 5, [
-                "sensor " + (p.camera_id || p.id), p.road_name, (p.congestion_level || "?") + " · " + p.speed + " km/h",
+            return circle(latlng, CONGESTION[p.congestion_level] || "#999", 5, "sensors", p.id, (q) => [
+                "sensor " + (q.camera_id || q.id), q.road_name, (q.congestion_level || "?") + " · " + q.speed + " km/h",
             ]);
         },
         stationPoint(feature, latlng) {
             const p = feature.properties;
             const m = L.circleMarker(latlng, {radius: 7, color: "#0d6efd", weight: 2, fillColor: "#fff", fillOpacity: 1});
-            m.bindTooltip(textTip(["weather " + p.id, p.weather_condition,
-                p.temperature + " °C", "AQI " + p.airQualityIndex]));
+            m.bindTooltip(() => {
+                const q = latest.stations[p.id] || p;
+                return textTip(["weather " + q.id, q.weather_condition, q.temperature + " °C", "AQI " + q.airQualityIndex]);
+            });
             return m;
         },
         roadStyle(feature, context) {
@@ -261,12 +288,9 @@
             ns.markers = {};  // the layer is rebuilt from this data
             return data || {type: "FeatureCollection", features: []};
         },
-        rowsToPoints(rows) {
-            const features = (rows || []).filter((r) => r.lat !== undefined && r.lon !== undefined).map((r) => ({
-                type: "Feature", geometry: {type: "Point", coordinates: [r.lon, r.lat]}, properties: r,
-            }));
-            return {type: "FeatureCollection", features: features};
-        },
+        incidentPoints(rows) { return points("incidents", rows); },
+        sensorPoints(rows) { return points("sensors", rows); },
+        stationPoints(rows) { return points("stations", rows); },
         roadLevels(rows, hideout) {
             const levels = {};
             (rows || []).forEach((r) => {
@@ -317,7 +341,15 @@
             document.documentElement.setAttribute("data-bs-theme", dark ? "dark" : "light");
             return dark ? "dark" : "light";
         },
+        /** A link to a tab: /#map opens the Map tab (read once, when the page loads). */
+        tabFromHash() {
+            const name = (location.hash || "").replace(/^#/, "");
+            return TABS.indexOf(name) >= 0 ? "tab-" + name : window.dash_clientside.no_update;
+        },
         resizeOnTab(tab) {
+            if (tab && tab.indexOf("tab-") === 0 && history.replaceState) {
+                history.replaceState(null, "", "#" + tab.slice(4));  // the address names the tab shown
+            }
             // Leaflet measures its container once; a map first shown in a hidden tab needs a nudge.
             setTimeout(() => window.dispatchEvent(new Event("resize")), 50);
             return tab;

@@ -72,8 +72,11 @@ def accounting() -> dict[str, Any] | None:
     return source() if source is not None else None
 
 
-def snapshot(st: Store, now_ms: float | None = None, acc: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Everything the tabs need for one tick, keyed by feed store id."""
+def snapshot(
+    st: Store, now_ms: float | None = None, acc: dict[str, Any] | None = None, with_vehicles: bool = True
+) -> dict[str, Any]:
+    """Everything the tabs need for one tick, keyed by feed store id (the vehicle GeoJSON only
+    ``with_vehicles``: while push moves the markers nobody reads it)."""
     now_ms = time.time() * 1000 if now_ms is None else now_ms
     vehicles = st.vehicle_locations(limit=VEHICLE_LIMIT)
     incidents = st.incidents("active", 500)
@@ -91,7 +94,7 @@ def snapshot(st: Store, now_ms: float | None = None, acc: dict[str, Any] | None 
     summary["events_received"] = acc["totals"]["received"] if acc else None
     return {
         ids.FEED_SUMMARY: summary,
-        ids.FEED_VEHICLES: vehicles_geojson(vehicles),
+        ids.FEED_VEHICLES: vehicles_geojson(vehicles) if with_vehicles else None,
         ids.FEED_INCIDENTS: incidents,
         ids.FEED_TRAFFIC: traffic,
         ids.FEED_WEATHER: weather,
@@ -111,4 +114,5 @@ def poll(data: dict[str, Any], push_live: bool) -> list[Any]:
     prevent_initial_call=True,
 )
 def _poll(_n: int | None, push: str | None) -> list[Any]:
-    return poll(snapshot(store(), acc=accounting()), push == "live")
+    live = push == "live"
+    return poll(snapshot(store(), acc=accounting(), with_vehicles=not live), live)

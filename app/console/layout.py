@@ -122,6 +122,12 @@ clientside_callback(
     prevent_initial_call="initial_duplicate",
 )
 clientside_callback(
+    ClientsideFunction("smartcity", "tabFromHash"),
+    Output(ids.SHELL_TABS, "active_tab", allow_duplicate=True),
+    Input(ids.SHELL_CLOCK, "id"),
+    prevent_initial_call="initial_duplicate",
+)
+clientside_callback(
     ClientsideFunction("smartcity", "resizeOnTab"),
     Output(ids.SHELL_SINK, "data"),
     Input(ids.SHELL_TABS, "active_tab"),

@@ -140,6 +140,9 @@ def layout() -> Component:
     ]
     leaflet = dl.Map(
         [
+            # vehicles get a canvas of their own (smartcity.js puts them in this pane), so the
+            # 1 Hz moves redraw only them and road or sensor updates never redraw 5,000 markers
+            dl.Pane(name="smartcity-vehicles", style={"zIndex": 450}),
             dl.LayersControl([*tile_layer(), *overlays], collapsed=True),
             dl.Polyline(id=ids.MAP_TRACK, positions=[], color="#ff00aa", weight=4),
             dl.ScaleControl(position="bottomleft"),
@@ -253,17 +256,17 @@ clientside_callback(
     Input(ids.FEED_VEHICLES, "data"),
 )
 clientside_callback(
-    ClientsideFunction("smartcity", "rowsToPoints"),
+    ClientsideFunction("smartcity", "incidentPoints"),
     Output(ids.MAP_INCIDENTS, "data"),
     Input(ids.FEED_INCIDENTS, "data"),
 )
 clientside_callback(
-    ClientsideFunction("smartcity", "rowsToPoints"),
+    ClientsideFunction("smartcity", "sensorPoints"),
     Output(ids.MAP_SENSORS, "data"),
     Input(ids.FEED_TRAFFIC, "data"),
 )
 clientside_callback(
-    ClientsideFunction("smartcity", "rowsToPoints"),
+    ClientsideFunction("smartcity", "stationPoints"),
     Output(ids.MAP_STATIONS, "data"),
     Input(ids.FEED_WEATHER, "data"),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, dcc, html
+from dash import Input, Output, State, callback, dcc, html, no_update
 from dash.development.base_component import Component
 
 from app.console import chart, ids
@@ -134,8 +134,11 @@ def _history(summary: dict[str, Any] | None, history: dict[str, Any] | None) -> 
     Output(ids.OVERVIEW_CARDS, "children"),
     *[Output(gid, "figure") for gid, _, _ in TRENDS],
     Input(ids.OVERVIEW_HISTORY, "data"),
+    Input(ids.SHELL_TABS, "active_tab"),
     State(ids.FEED_SUMMARY, "data"),
     prevent_initial_call=True,
 )
-def _render(history: dict[str, Any] | None, summary: dict[str, Any] | None) -> list[Any]:
+def _render(history: dict[str, Any] | None, tab: str | None, summary: dict[str, Any] | None) -> list[Any]:
+    if tab != ids.TAB_OVERVIEW:
+        return [no_update] * (1 + len(TRENDS))  # hidden: the trend keeps growing, drawn when shown
     return [kpi_cards(summary, history), *[trend_figure(history, key, title) for _, key, title in TRENDS]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, callback, dcc
+from dash import Input, Output, callback, dcc, no_update
 from dash.dash_table.DataTable import DataTable
 from dash.development.base_component import Component
 
@@ -83,7 +83,10 @@ def layout() -> Component:
     Output(ids.TRAFFIC_TABLE, "data"),
     Output(ids.TRAFFIC_WORST, "figure"),
     Input(ids.FEED_TRAFFIC, "data"),
+    Input(ids.SHELL_TABS, "active_tab"),
     prevent_initial_call=True,
 )
-def _render(traffic: list[dict[str, Any]] | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _render(traffic: list[dict[str, Any]] | None, tab: str | None) -> Any:
+    if tab != ids.TAB_TRAFFIC:
+        return no_update, no_update  # hidden: drawn when the tab is opened
     return table_rows(traffic or []), worst_figure(traffic or [])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, callback, dcc, html, no_update
 from dash.development.base_component import Component
 
 from app.console import chart, ids
@@ -90,8 +90,11 @@ def layout() -> Component:
     Output(ids.WEATHER_CHART, "figure"),
     Output(ids.WEATHER_TABLE, "children"),
     Input(ids.FEED_WEATHER, "data"),
+    Input(ids.SHELL_TABS, "active_tab"),
     prevent_initial_call=True,
 )
-def _render(stations: list[dict[str, Any]] | None) -> tuple[Component, dict[str, Any], Component]:
+def _render(stations: list[dict[str, Any]] | None, tab: str | None) -> Any:
+    if tab != ids.TAB_WEATHER:
+        return no_update, no_update, no_update  # hidden: drawn when the tab is opened
     rows = stations or []
     return advisory_list(rows), readings_figure(rows), station_rows(rows)

@@ -10,6 +10,7 @@ import fakeredis
 import pytest
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 from app import create_app
 from app.store import Store
@@ -91,10 +92,11 @@ def test_an_incident_description_is_shown_as_text_and_runs_nothing(dash_duo: Any
     assert dash_duo.driver.find_elements(By.CSS_SELECTOR, "img[src='x']") == []
     # the map's tooltip is text too
     tip = dash_duo.driver.execute_script(
-        "const f = {type: 'Feature', geometry: {type: 'Point', coordinates: [13.52, 52.44]},"
-        " properties: {incident_type: 'fire', severity: 'critical', description: arguments[0]}};"
-        "const m = window.dash_clientside.smartcity.incidentPoint(f, L.latLng(52.44, 13.52));"
-        "const el = m.getTooltip().getContent(); return [el.textContent, el.querySelectorAll('img').length];",
+        "const ns = window.dash_clientside.smartcity;"
+        "const row = {id: 'i-t', lat: 52.44, lon: 13.52, incident_type: 'fire', severity: 'critical',"
+        " description: arguments[0]};"
+        "const m = ns.incidentPoint(ns.incidentPoints([row]).features[0], L.latLng(52.44, 13.52));"
+        "const el = m.getTooltip().getContent()(m); return [el.textContent, el.querySelectorAll('img').length];",
         XSS,
     )
     assert XSS in tip[0] and tip[1] == 0
@@ -164,8 +166,8 @@ def test_the_history_tab_charts_the_lake_and_replays_a_route(dash_duo: Any, cons
     for stream, records in [
         ("traffic_data", [rec("traffic_data", 600 - 60 * i, device_id="cam-1", camera_id="cam-1", road_name="Main St",
                               location=[52.44, 13.52], speed=30.0 + i)[1] for i in range(5)]),
-        ("emergency_data", [rec("emergency_data", 300, device_id="u1", incidentId="i-h", incident_type="fire", status="Active",
-                                location=[52.44, 13.52], severity="high")[1]]),
+        ("emergency_data", [rec("emergency_data", 300, device_id="u1", incidentId="i-h", incident_type="fire",
+                                status="Active", location=[52.44, 13.52], severity="high")[1]]),
         ("weather_data", [rec("weather_data", 200, device_id="ws-1", location=[52.44, 13.52], temperature=4.0)[1]]),
         ("gps_data", [rec("gps_data", 100 - 10 * i, device_id="car-7", location=[52.43 + i / 1000, 13.52],
                           speed=20.0)[1] for i in range(6)]),
@@ -182,10 +184,9 @@ def test_the_history_tab_charts_the_lake_and_replays_a_route(dash_duo: Any, cons
     # a route: typed id -> drawn on the map, replayed by the slider
     vehicle = dash_duo.find_element("#history-vehicle")
     dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", vehicle)
-    vehicle.send_keys("car-7")
-    dash_duo.find_element("#history-route-load").click()
+    vehicle.send_keys("car-7", Keys.ENTER)  # Enter (or leaving the field) shows the route
     dash_duo.wait_for_contains_text("#history-route-info", "point 1 of 6", timeout=10)
-    dash_duo.find_element("#history-play").click()
+    dash_duo.driver.execute_script("arguments[0].click();", dash_duo.find_element("#history-play"))
     dash_duo._wait_for(
         lambda d: "point 1 of 6" not in d.find_element(By.ID, "history-route-info").text, timeout=10, msg="replaying"
     )

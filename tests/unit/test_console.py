@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -292,3 +293,10 @@ def test_unknown_paths_are_not_the_console(app: Flask) -> None:
     c.get("/login?token=viewer-token")
     assert c.get("/no-such-page").status_code == 404
     assert c.get("/api/no-such-route").json["error"]["status"] == 404
+
+
+def test_the_tabs_the_address_can_name_are_the_console_tabs() -> None:
+    script = (Path(__file__).resolve().parents[2] / "assets" / "smartcity.js").read_text()
+    (listed,) = re.findall(r"const TABS = \[([^\]]*)\]", script)
+    names = [name.strip().strip('"') for name in listed.split(",")]
+    assert ["tab-" + n for n in names] == [v for k, v in vars(ids).items() if k.startswith("TAB_")]
