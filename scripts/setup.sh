@@ -19,7 +19,8 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
     .venv/bin/python -m pip install --quiet --upgrade pip
 fi
-stamp=".venv/.installed-$(cat requirements.txt "$REQ" | sha1sum | cut -c1-12)"
+# every requirements file: -r includes count too
+stamp=".venv/.installed-$(cat requirements*.txt "$REQ" | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
     echo "setup: installing $REQ into .venv (first run downloads ~250 MB, mostly the SUMO road networks)"
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$REQ"
