@@ -23,3 +23,7 @@ class LakeWriteError(PipelineError):
     def __init__(self, message: str, written: dict[str, int]) -> None:
         super().__init__(message)
         self.written = written
+
+
+class KafkaUnavailable(PipelineError):
+    """Kafka could not be reached, or refused an operation (topic creation, delivery)."""

@@ -6,6 +6,8 @@ Every setting is documented in ``.env.example``.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -30,6 +32,16 @@ class Settings(BaseSettings):
     topic_traffic_data: str = "traffic_data"
     topic_weather_data: str = "weather_data"
     topic_emergency_data: str = "emergency_data"
+
+    # Distributed mode: Kafka (the bus) and Spark (the processing). Unset = embedded.
+    kafka_bootstrap_servers: str | None = Field(None, description="host:port[,host:port…]; unset = in-process bus")
+    kafka_partitions: int | None = Field(None, ge=1, description="partitions of created topics; unset = broker default")
+    kafka_replication_factor: int | None = Field(
+        None, ge=1, description="replicas of created topics; unset = broker default"
+    )
+    kafka_linger_ms: float = Field(20.0, ge=0, description="how long the producer waits to fill a batch")
+    kafka_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
+    spark_master: str = Field("local[2]", description="spark://host:port of a standalone cluster, or local[N]")
 
     # Processing.
     bus_capacity: int = Field(50_000, ge=100, description="messages per topic on the in-process bus")
