@@ -1,0 +1,169 @@
+"""The servers of the native cluster, each a daemon on a loopback port, stopped by its record.
+
+Used by ``python -m cluster`` (via :mod:`cluster.topology`) and directly by the tests.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Self
+
+import redis
+
+from cluster.exceptions import ClusterError
+from cluster.process import ProcessRecord, spawn
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((HOST, port)) == 0
+
+
+def http_ok(url: str, method: str = "GET") -> bool:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=2):
+            return True
+    except (OSError, urllib.error.HTTPError):
+        return False
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+class Service:
+    """A server run as a daemon; ``start`` = ``launch`` + ``wait_ready``."""
+
+    name = "service"
+    marker = ""  # what the command line of a live instance contains (see ProcessRecord)
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.workdir = Path(workdir)
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.record: ProcessRecord | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / f"{self.name}.log"
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def env(self) -> dict[str, str]:
+        return {}
+
+    def ready(self) -> bool:
+        raise NotImplementedError
+
+    def launch(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.proc, self.record = spawn(self.command(), self.log_path, self.marker, self.env(), cwd=self.workdir)
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.ready():
+            if self.proc is not None and self.proc.poll() is not None:
+                raise ClusterError(f"{self.name} exited (code {self.proc.returncode}); {self.log_path}:\n"
+                                   f"{log_tail(self.log_path)}")  # fmt: skip
+            if time.monotonic() > deadline:
+                raise ClusterError(f"{self.name} not ready after {timeout:.0f} s; {self.log_path}:\n"
+                                   f"{log_tail(self.log_path)}")  # fmt: skip
+            time.sleep(0.1)
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.launch()
+        try:
+            self.wait_ready(timeout)
+        except ClusterError:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self.record is not None:
+            self.record.stop()
+        if self.proc is not None:
+            self.proc.wait(5)  # reaped: no zombie, no "still running" warning
+        self.proc = self.record = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class RedisServer(Service):
+    """A real ``redis-server``, no persistence, bound to loopback (not --daemonize: we keep its PID)."""
+
+    name = "redis"
+    marker = "redis-server"
+
+    @property
+    def url(self) -> str:
+        return f"redis://{HOST}:{self.port}/0"
+
+    def command(self) -> list[str]:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise ClusterError("redis-server is not installed: run `make test` (it installs it with apt)")
+        return [binary, "--bind", HOST, "--port", str(self.port), "--save", "", "--appendonly", "no",
+                "--daemonize", "no", "--dir", str(self.workdir)]  # fmt: skip
+
+    def ready(self) -> bool:
+        client = redis.Redis(host=HOST, port=self.port, socket_connect_timeout=1)
+        try:
+            return bool(client.ping())
+        except redis.ConnectionError:
+            return False
+        finally:
+            client.close()
+
+
+class S3Server(Service):
+    """An S3-compatible server (moto) bound to loopback; any access key is accepted."""
+
+    name = "s3"
+    marker = "moto_server"
+    region = "us-east-1"
+    access_key = "testing"
+    secret_key = "testing"
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def command(self) -> list[str]:
+        binary = Path(sys.executable).with_name("moto_server")
+        if not binary.exists():
+            raise ClusterError("moto_server is not installed: bash scripts/setup.sh requirements-dev.txt")
+        return [str(binary), "-H", HOST, "-p", str(self.port)]
+
+    def ready(self) -> bool:
+        return http_ok(self.endpoint_url)
+
+    def create_bucket(self, bucket: str) -> None:
+        """Create ``bucket`` (idempotent: moto answers 200 for an existing bucket of ours)."""
+        request = urllib.request.Request(f"{self.endpoint_url}/{bucket}", method="PUT")
+        with urllib.request.urlopen(request, timeout=10):
+            pass
