@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Debian packages the tests need: a real redis-server (and redis-benchmark), and headless
-# Chromium with its driver for the browser tests (tests/e2e).
+# Debian packages the tests need: a real redis-server (and redis-benchmark), headless
+# Chromium with its driver for the browser tests (tests/e2e), and Java + Maven for the native
+# cluster (Kafka and Spark run on Java 17; mvn fetches their jars from Maven Central).
 set -euo pipefail
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v redis-benchmark >/dev/null || missing+=(redis-tools)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
+command -v java >/dev/null || missing+=(default-jre-headless)
+command -v mvn >/dev/null || missing+=(maven)
 if [ ${#missing[@]} -gt 0 ]; then
     SUDO=""
     [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -14,9 +14,10 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from app.store import Store
+from cluster.topology import ClusterState
 from pipeline.speed_layer import SpeedLayer
 from tests.city import api_settings, seed
-from tests.services import RedisServer, S3Server
+from tests.services import RedisServer, S3Server, native_cluster
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +50,22 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """An S3 API (moto_server) on a free loopback port, stopped by its PID afterwards."""
     with S3Server(tmp_path_factory.mktemp("s3")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterState]:
+    """ONE native cluster for the whole session: Kafka (1 broker, the five stream topics),
+    a Spark master with 2 workers, Redis and S3 (bucket created) on loopback, started with the
+    cluster CLI (``scripts/cluster up``) in a tmp dir and stopped by PID at the end.
+
+    Attributes: ``bootstrap_servers``, ``spark_master``, ``spark_ui_url``, ``redis_url``,
+    ``s3_endpoint_url``, ``s3_bucket``, ``s3_region``, ``s3_access_key_id``,
+    ``s3_secret_access_key``, ``lake_uri``, ``jars`` (Spark's extra jars), ``jars_option``
+    (the ``--jars`` value), ``env()`` (the SMARTCITY_* settings), ``processes``, ``logs``.
+    Tests share it: give each test its own topics, key prefix and lake prefix.
+    """
+    with native_cluster(tmp_path_factory.mktemp("cluster")) as state:
+        yield state
 
 
 @pytest.fixture
