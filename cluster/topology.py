@@ -1,8 +1,9 @@
 """The whole native cluster: Kafka, a Spark master and workers, Redis and S3, on loopback.
 
 ``Cluster(root).up()`` starts everything as daemons and writes ``<root>/state.json`` (PIDs,
-ports, URLs; logs beside it); ``down()`` stops exactly the recorded processes; ``status()``
-asks each service whether it is healthy. ``python -m cluster`` and the tests both use this.
+ports, URLs; logs beside it); ``down()`` stops exactly the recorded processes
+(:mod:`cluster.health` says whether each service is healthy). ``python -m cluster`` and the
+tests both use this.
 """
 
 from __future__ import annotations
