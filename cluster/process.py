@@ -71,8 +71,12 @@ class ProcessRecord:
             _reap(self.pid)
             return False
         cmdline = _cmdline(self.pid)
-        # empty while the process is inside execve (spark-class execs java): pid + start time decide
-        return not cmdline or self.marker in cmdline
+        for _ in range(50):  # empty for a moment while the process is inside execve (spark-class execs java)
+            if cmdline:
+                break
+            time.sleep(0.01)
+            cmdline = _cmdline(self.pid)
+        return not cmdline or self.marker in cmdline  # still empty: pid + start time decide
 
     def stop(self, timeout: float = 15.0) -> bool:
         """Stop this process (see :func:`stop_all`); returns whether there was anything to stop."""
