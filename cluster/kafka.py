@@ -109,5 +109,6 @@ def kafka_nodes(workdir: Path, count: int, partitions: int = 3) -> list[KafkaNod
     for node, run in runs:
         out, _ = run.communicate(timeout=120)
         if run.returncode != 0:
-            raise ClusterError(f"formatting {node.name}'s storage failed:\n{out.decode(errors='replace')[-3000:]}")
+            tail = "\n".join(out.decode(errors="replace").splitlines()[-12:])
+            raise ClusterError(f"formatting {node.name}'s storage failed:\n{tail}")
     return nodes

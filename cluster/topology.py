@@ -9,6 +9,7 @@ tests both use this.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -137,6 +138,7 @@ class Cluster:
                 return previous
             self.progress("cluster: a previous cluster is partly down; stopping what is left of it")
             self.down()
+        self._clear()
         if "kafka" in self.services or "spark" in self.services:
             fetch_all(progress=self.progress)
         state = ClusterState(self.root)
@@ -153,6 +155,14 @@ class Cluster:
             state.logs[service.name] = str(service.log_path)
         state.save()
         return state
+
+    def _clear(self) -> None:
+        """Start afresh: Redis and S3 keep nothing across a restart, so neither does Kafka (and a
+        new KRaft cluster id cannot reuse the old data). Only the folders ``up`` makes go."""
+        if self.root.is_dir():
+            for path in self.root.iterdir():
+                if path.is_dir() and (path.name in ("redis", "s3") or path.name.startswith(("kafka-", "spark-"))):
+                    shutil.rmtree(path)
 
     def _start(self, state: ClusterState, started: list[Service], deadline: float) -> None:
         """Launch everything at once (the JVMs take seconds each), then wait for each in turn."""

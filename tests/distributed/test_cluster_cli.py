@@ -21,30 +21,37 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 
 def test_up_status_down_leave_nothing_behind(tmp_path: Path) -> None:
-    d = ["--dir", str(tmp_path)]
-    up = cli("up", "--only", "redis,s3", *d)
+    d = ["--only", "kafka,redis,s3", "--dir", str(tmp_path)]
+    up = cli("up", *d)
     assert up.returncode == 0, up.stderr
+    assert "export SMARTCITY_KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:" in up.stdout
     assert "export SMARTCITY_REDIS_URL=redis://127.0.0.1:" in up.stdout
     assert "export SMARTCITY_LAKE_URI=s3://smartcity/lake" in up.stdout
     state = ClusterState.load(tmp_path)
-    assert state is not None and sorted(state.processes) == ["redis", "s3"]
+    assert state is not None and sorted(state.processes) == ["kafka-1", "redis", "s3"]
     assert all(rec.running() for rec in state.processes.values())  # daemons: they outlive the CLI
 
-    again = cli("up", "--only", "redis,s3", *d)
+    again = cli("up", *d)
     assert again.returncode == 0 and "already running" in again.stdout
     assert ClusterState.load(tmp_path) == state
 
+    d = d[2:]
     status = cli("status", *d)
     assert status.returncode == 0, status.stdout
-    assert [line.split()[:2] for line in status.stdout.splitlines()[:2]] == [["redis", "ok"], ["s3", "ok"]]
+    assert [line.split()[:2] for line in status.stdout.splitlines()[:3]] == [["kafka", "ok"], ["redis", "ok"],
+                                                                             ["s3", "ok"]]  # fmt: skip
     assert cli("env", *d).stdout.splitlines() == [line for line in up.stdout.splitlines() if line.startswith("export")]
 
     down = cli("down", *d)
-    assert down.returncode == 0 and "stopped redis, s3" in down.stdout
+    assert down.returncode == 0 and "stopped redis, s3, kafka-1" in down.stdout
     assert not any(rec.running() for rec in state.processes.values())
     assert "nothing was running" in cli("down", *d).stdout  # idempotent
     after = cli("status", *d)
     assert after.returncode == 1 and "not running" in after.stderr
+
+    restart = cli("up", "--only", "kafka", *d)  # a new cluster in the same folder
+    assert restart.returncode == 0, restart.stderr
+    assert "stopped kafka-1" in cli("down", *d).stdout
 
 
 @pytest.mark.parametrize(("only", "missing"), [("redis", "redis-server"), ("kafka", "java")])
