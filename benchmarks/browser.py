@@ -23,22 +23,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
-import tempfile
 import threading
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import redis
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 
-from benchmarks.console import TOKEN, fleet, percentiles
+from benchmarks.console import TOKEN, console_server, fleet, percentiles
 from pipeline.speed_layer import SpeedLayer
 
 PROBE = """
@@ -138,26 +134,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--vehicles", type=int, default=5000)
     p.add_argument("--seconds", type=float, default=20.0)
     args = p.parse_args(argv)
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from benchmarks.pipeline import machine
-    from tests.services import Gunicorn, RedisServer
 
-    work = Path(tempfile.mkdtemp(prefix="smartcity-browser-bench-"))
-    with RedisServer(work / "redis") as rs:
-        speed = SpeedLayer(redis.Redis(host="127.0.0.1", port=rs.port), "bench:")
-        speed.write(fleet(args.vehicles, datetime.now(UTC), 0))
-        env = {"SMARTCITY_REDIS_URL": rs.url, "SMARTCITY_REDIS_PREFIX": "bench:", "SMARTCITY_TILE_URL": "",
-               "SMARTCITY_API_TOKENS": f"viewer:{TOKEN}", "SMARTCITY_LAKE_URI": str(work / "lake")}  # fmt: skip
-        os.environ.update(env)  # inherited by the server process
-        with Gunicorn(work / "gunicorn") as server:
-            stop = threading.Event()
-            moving = threading.Thread(target=mover, args=(speed, args.vehicles, stop), daemon=True)
-            moving.start()
-            try:
-                browser = measure(f"http://127.0.0.1:{server.port}", args.vehicles, args.seconds)
-            finally:
-                stop.set()
-                moving.join(5)
+    with console_server(args.vehicles, tile_url="") as (speed, port):
+        stop = threading.Event()
+        moving = threading.Thread(target=mover, args=(speed, args.vehicles, stop), daemon=True)
+        moving.start()
+        try:
+            browser = measure(f"http://127.0.0.1:{port}", args.vehicles, args.seconds)
+        finally:
+            stop.set()
+            moving.join(5)
     result = {
         "benchmark": "browser",
         "machine": machine(),

@@ -16,6 +16,7 @@ The load generator runs on the same 2-core machine as the server: figures includ
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -25,6 +26,7 @@ import tempfile
 import threading
 import time
 import zlib
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -175,6 +177,25 @@ def ws_fanout(
     }
 
 
+@contextlib.contextmanager
+def console_server(vehicles: int, **settings: str) -> Iterator[tuple[SpeedLayer, int]]:
+    """A real redis-server holding ``vehicles`` and the production server reading it:
+    (the speed layer, to move them; the server's port). Both stop on exit."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.services import Gunicorn, RedisServer
+
+    work = Path(tempfile.mkdtemp(prefix="smartcity-console-bench-"))
+    with RedisServer(work / "redis") as rs:
+        speed = SpeedLayer(redis.Redis(host="127.0.0.1", port=rs.port), "bench:")
+        speed.write(fleet(vehicles, datetime.now(UTC), 0))
+        env = {"SMARTCITY_REDIS_URL": rs.url, "SMARTCITY_REDIS_PREFIX": "bench:",
+               "SMARTCITY_API_TOKENS": f"viewer:{TOKEN}", "SMARTCITY_LAKE_URI": str(work / "lake"),
+               **{f"SMARTCITY_{k.upper()}": v for k, v in settings.items()}}  # fmt: skip
+        os.environ.update(env)  # inherited by the server process
+        with Gunicorn(work / "gunicorn") as server:
+            yield speed, server.port
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.console", description=__doc__.split("\n")[0])
     p.add_argument("--vehicles", type=int, default=5000)
@@ -182,35 +203,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=15.0)
     p.add_argument("--clients", type=int, default=200)
     args = p.parse_args(argv)
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from benchmarks.pipeline import machine
-    from tests.services import Gunicorn, RedisServer
 
-    work = Path(tempfile.mkdtemp(prefix="smartcity-console-bench-"))
-    with RedisServer(work / "redis") as rs:
-        speed = SpeedLayer(redis.Redis(host="127.0.0.1", port=rs.port), "bench:")
-        speed.write(fleet(args.vehicles, datetime.now(UTC), 0))
-        env = {"SMARTCITY_REDIS_URL": rs.url, "SMARTCITY_REDIS_PREFIX": "bench:",
-               "SMARTCITY_API_TOKENS": f"viewer:{TOKEN}", "SMARTCITY_LAKE_URI": str(work / "lake")}  # fmt: skip
-        os.environ.update(env)  # inherited by the server process
-        with Gunicorn(work / "gunicorn") as server:
-            south, west, north, east = BBOX
-            viewport = f"{south},{west},{(south + north) / 2},{(west + east) / 2}"
-            result = {
-                "benchmark": "console",
-                "machine": machine(),
-                "server": "gunicorn -k gevent, 1 worker",
-                "vehicles_in_speed_layer": args.vehicles,
-                "api": [
-                    http_load(server.port, "/api/vehicles/locations", args.rate, args.seconds),
-                    http_load(server.port, f"/api/vehicles/locations?bbox={viewport}", args.rate, args.seconds),
-                    http_load(server.port, "/api/vehicles/locations?limit=100", args.rate, args.seconds),
-                ],
-                "websocket": [
-                    ws_fanout(server.port, speed, args.clients, args.seconds, args.vehicles, encoding)
-                    for encoding in ("gzip", "text")
-                ],
-            }
+    with console_server(args.vehicles) as (speed, port):
+        south, west, north, east = BBOX
+        viewport = f"{south},{west},{(south + north) / 2},{(west + east) / 2}"
+        result = {
+            "benchmark": "console",
+            "machine": machine(),
+            "server": "gunicorn -k gevent, 1 worker",
+            "vehicles_in_speed_layer": args.vehicles,
+            "api": [
+                http_load(port, "/api/vehicles/locations", args.rate, args.seconds),
+                http_load(port, f"/api/vehicles/locations?bbox={viewport}", args.rate, args.seconds),
+                http_load(port, "/api/vehicles/locations?limit=100", args.rate, args.seconds),
+            ],
+            "websocket": [
+                ws_fanout(port, speed, args.clients, args.seconds, args.vehicles, encoding)
+                for encoding in ("gzip", "text")
+            ],
+        }
     print(json.dumps(result, indent=2))
     return 0
 
