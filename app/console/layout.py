@@ -12,8 +12,14 @@ from app.console import map as map_tab
 POLL_MS = 1000
 
 
+def _switch(switch_id: str, label: str, extra_class: str = "") -> Component:
+    """An off-by-default switch this browser remembers."""
+    return dbc.Switch(id=switch_id, label=label, value=False, persistence=True, persistence_type="local",
+                      className=f"mb-0 text-body {extra_class}".strip())  # fmt: skip
+
+
 def navbar() -> Component:
-    """Title, the connection/data-freshness badge, the theme switch."""
+    """Title, the connection/data-freshness badge, the sound and theme switches."""
     return dbc.Navbar(
         dbc.Container(
             [
@@ -21,22 +27,8 @@ def navbar() -> Component:
                 html.Div(
                     [
                         dbc.Badge("connecting…", id=ids.SHELL_BADGE, color="secondary", className="me-3"),
-                        dbc.Switch(
-                            id=ids.SHELL_SOUND,
-                            label="Sound",
-                            value=False,
-                            persistence=True,
-                            persistence_type="local",
-                            className="mb-0 me-3 text-body",
-                        ),
-                        dbc.Switch(
-                            id=ids.SHELL_THEME,
-                            label="Dark",
-                            value=False,
-                            persistence=True,
-                            persistence_type="local",
-                            className="mb-0 text-body",
-                        ),
+                        _switch(ids.SHELL_SOUND, "Sound", "me-3"),
+                        _switch(ids.SHELL_THEME, "Dark"),
                     ],
                     className="d-flex align-items-center",
                 ),
