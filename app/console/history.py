@@ -80,7 +80,16 @@ def _empty(title: str, message: str) -> dict[str, Any]:
     }
 
 
-def traffic_figure(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _hour_label(hour: datetime) -> str:
+    return hour.strftime("%m-%d %H:00")
+
+
+def _time_axis(span: tuple[datetime, datetime] | None) -> dict[str, Any]:
+    """An x axis showing the whole requested range (one hour of data is not a microsecond wide)."""
+    return {"type": "date", "range": [span[0].isoformat(), span[1].isoformat()]} if span else {"type": "date"}
+
+
+def traffic_figure(rows: list[dict[str, Any]], span: tuple[datetime, datetime] | None = None) -> dict[str, Any]:
     """Heatmap of average speed: one row per segment (the slowest first), one column per hour."""
     title = "Average speed per segment and hour (km/h)"
     if not rows:
@@ -95,13 +104,23 @@ def traffic_figure(rows: list[dict[str, Any]]) -> dict[str, Any]:
     hours = sorted({r["hour"] for r in rows})
     cell = {(r["camera_id"], r["hour"]): r["avg_speed_kmh"] for r in rows}
     z = [[cell.get((seg, h)) for h in hours] for seg in segments]
-    trace = {"type": "heatmap", "x": hours, "y": [label[s] for s in segments], "z": z, "colorscale": "RdYlGn",
-             "colorbar": {"title": {"text": "km/h"}}, "hoverongaps": False}  # fmt: skip
+    trace = {
+        "type": "heatmap",
+        "x": [_hour_label(h) for h in hours],
+        "y": [label[s] for s in segments],
+        "z": z,
+        "colorscale": "RdYlGn",
+        "colorbar": {"title": {"text": "km/h"}},
+        "hoverongaps": False,
+        "zmin": 0,
+        "zmax": max(50.0, *(r["avg_speed_kmh"] for r in rows)),
+    }  # fmt: skip; red is slow in any range
     height = max(300, 22 * len(segments) + 80)
-    return {"data": [trace], "layout": chart.layout(title, height, margin={"l": 220}, yaxis={"autorange": "reversed"})}
+    layout = chart.layout(title, height, margin={"l": 220}, yaxis={"autorange": "reversed"}, xaxis={"type": "category"})
+    return {"data": [trace], "layout": layout}
 
 
-def incidents_figure(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def incidents_figure(rows: list[dict[str, Any]], span: tuple[datetime, datetime] | None = None) -> dict[str, Any]:
     """Incidents reported per hour, stacked by type."""
     title = "Incidents per hour by type"
     if not rows:
@@ -111,11 +130,15 @@ def incidents_figure(rows: list[dict[str, Any]]) -> dict[str, Any]:
         series = by_type.setdefault(r["incident_type"] or "unknown", {"x": [], "y": []})
         series["x"].append(r["hour"])
         series["y"].append(r["incidents"])
-    traces = [{"type": "bar", "name": kind, **xy} for kind, xy in sorted(by_type.items())]
-    return {"data": traces, "layout": chart.layout(title, 300, barmode="stack", legend={"orientation": "h"})}
+    # bars an hour wide (less a gap), starting at their hour
+    traces = [{"type": "bar", "name": kind, "width": 3_240_000, "offset": 180_000, **xy}
+              for kind, xy in sorted(by_type.items())]  # fmt: skip
+    layout = chart.layout(title, 300, barmode="stack", showlegend=True, legend={"orientation": "h"},
+                          xaxis=_time_axis(span))  # fmt: skip
+    return {"data": traces, "layout": layout}
 
 
-def weather_figure(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def weather_figure(rows: list[dict[str, Any]], span: tuple[datetime, datetime] | None = None) -> dict[str, Any]:
     """Temperature (left axis) and air quality (right axis) per station and hour."""
     title = "Weather per station: temperature (°C) and AQI"
     if not rows:
@@ -126,12 +149,13 @@ def weather_figure(rows: list[dict[str, Any]]) -> dict[str, Any]:
     traces: list[dict[str, Any]] = []
     for station, points in sorted(stations.items()):
         hours = [p["hour"] for p in points]
-        traces.append({"type": "scatter", "mode": "lines", "name": f"{station} °C", "x": hours,
+        traces.append({"type": "scatter", "mode": "lines+markers", "name": f"{station} °C", "x": hours,
                        "y": [p["avg_temperature_c"] for p in points]})  # fmt: skip
-        traces.append({"type": "scatter", "mode": "lines", "name": f"{station} AQI", "x": hours, "yaxis": "y2",
+        traces.append({"type": "scatter", "mode": "lines+markers", "name": f"{station} AQI", "x": hours, "yaxis": "y2",
                        "y": [p["avg_aqi"] for p in points], "line": {"dash": "dot"}})  # fmt: skip
     y2 = {"overlaying": "y", "side": "right", "showgrid": False, "title": {"text": "AQI"}}
-    return {"data": traces, "layout": chart.layout(title, 320, yaxis2=y2, legend={"orientation": "h"})}
+    layout = chart.layout(title, 320, yaxis2=y2, legend={"orientation": "h"}, xaxis=_time_axis(span))
+    return {"data": traces, "layout": layout}
 
 
 FIGURES = {"traffic": traffic_figure, "incidents": incidents_figure, "weather": weather_figure}
@@ -169,13 +193,18 @@ def layout() -> Component:
             ),
             dbc.Col(
                 dbc.InputGroup(
-                    [dbc.InputGroupText("From (UTC)"), dbc.Input(id=ids.HISTORY_START, type="datetime-local")]
+                    [
+                        dbc.InputGroupText("From (UTC)"),
+                        dbc.Input(id=ids.HISTORY_START, type="datetime-local", debounce=True),
+                    ]
                 ),
                 md=3,
                 xs=6,
             ),
             dbc.Col(
-                dbc.InputGroup([dbc.InputGroupText("To"), dbc.Input(id=ids.HISTORY_END, type="datetime-local")]),
+                dbc.InputGroup(
+                    [dbc.InputGroupText("To"), dbc.Input(id=ids.HISTORY_END, type="datetime-local", debounce=True)]
+                ),
                 md=3,
                 xs=6,
             ),
@@ -275,8 +304,8 @@ def _preset(preset: str | None) -> tuple[str, str]:
     Output(ids.HISTORY_MESSAGE, "children"),
     Input(ids.HISTORY_LOAD, "n_clicks"),
     Input(ids.SHELL_TABS, "active_tab"),
-    State(ids.HISTORY_START, "value"),
-    State(ids.HISTORY_END, "value"),
+    Input(ids.HISTORY_START, "value"),  # a preset, or a typed time once the field is left
+    Input(ids.HISTORY_END, "value"),
 )
 def _load(_: int | None, tab: str | None, start: str | None, end: str | None) -> tuple[Any, ...]:
     if tab != ids.TAB_HISTORY:
@@ -294,7 +323,7 @@ def load(start: str | None, end: str | None) -> tuple[Any, ...]:
     for view in CHARTS.values():
         filesystem, root = _lake()
         rows = views.hourly(view, filesystem, root, first, last)
-        figures.append(FIGURES[view](rows))
+        figures.append(FIGURES[view](rows, parsed))
         links.append(download_links(f"/api/history/{view}", first, last))
     return (*figures, *links, "")
 

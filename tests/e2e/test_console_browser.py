@@ -176,8 +176,8 @@ def test_the_history_tab_charts_the_lake_and_replays_a_route(dash_duo: Any, cons
     writer.flush()
     dash_duo.start_server(app, navigate=False)
     login(dash_duo, "viewer-token")
-    dash_duo.driver.find_element(By.LINK_TEXT, "History").click()
-    dash_duo.wait_for_element("#history-traffic .heatmaplayer", timeout=10)  # the range loads with the tab
+    dash_duo.driver.get(f"{dash_duo.server.url}/?fresh=1#history")  # a link straight to the tab
+    dash_duo.wait_for_element("#history-traffic .heatmaplayer", timeout=10)  # the last 24 h load with the tab
     dash_duo.wait_for_element("#history-incidents .barlayer .point", timeout=10)
     dash_duo.wait_for_element("#history-weather .scatterlayer .trace", timeout=10)
     dash_duo.wait_for_element("#history-traffic-links a", timeout=5)
