@@ -7,7 +7,8 @@
     const SEVERITY = {low: "#6c757d", medium: "#0dcaf0", high: "#fd7e14", critical: "#dc3545"};
     const CONGESTION = {free: "#2ca02c", light: "#98df8a", moderate: "#ffbf00", heavy: "#ff7f0e", severe: "#d62728"};
     const TABS = ["overview", "map", "emergency", "traffic", "weather", "history", "system"];  // ids.TAB_* without "tab-"
-    const VEHICLE_PANE = "smartcity-vehicles";  // map.py creates it
+    const VEHICLE_PANE = "smartcity-vehicles";  // map.py creates these panes
+    const INCIDENT_PANE = "smartcity-incidents";  // above the vehicles
     const POLL_RETRY_MS = 10000;
     const STALE_MS = 120000;  // a vehicle not heard of for this long leaves the map
     const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000, 30000];
@@ -70,6 +71,7 @@
     function circle(latlng, colour, radius, kind, id, lines) {
         const marker = L.circleMarker(latlng, {
             radius: radius, color: "#222", weight: 1, fillColor: colour, fillOpacity: 0.9,
+            pane: kind === "incidents" ? INCIDENT_PANE : "overlayPane",
         });
         marker.bindTooltip(() => textTip(lines(latest[kind][id] || {id: id})));
         return marker;

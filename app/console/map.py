@@ -143,6 +143,7 @@ def layout() -> Component:
             # vehicles get a canvas of their own (smartcity.js puts them in this pane), so the
             # 1 Hz moves redraw only them and road or sensor updates never redraw 5,000 markers
             dl.Pane(name="smartcity-vehicles", style={"zIndex": 450}),
+            dl.Pane(name="smartcity-incidents", style={"zIndex": 460}),
             dl.LayersControl([*tile_layer(), *overlays], collapsed=True),
             dl.Polyline(id=ids.MAP_TRACK, positions=[], color="#ff00aa", weight=4),
             dl.ScaleControl(position="bottomleft"),
