@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +25,7 @@ from pipeline.bus import InProcessBus
 from pipeline.exceptions import LakeWriteError
 from pipeline.lake import DEADLETTER, LakeWriter
 from pipeline.speed_layer import SpeedLayer
-from pipeline.validation import Record, Validator
+from pipeline.validation import DeadLetter, Record, Validator
 
 log = logging.getLogger(__name__)
 
@@ -59,22 +59,30 @@ class BatchProcessor:
         validator: Validator | None = None,
         accounting: Accounting | None = None,
         speed_layer_retries: int = 3,
+        dead_letter_sink: Callable[[list[DeadLetter]], None] | None = None,
     ) -> None:
+        """``dead_letter_sink``, when given, also receives every batch's dead letters
+        (e.g. a Kafka dead-letter topic); the lake gets them either way."""
         self.speed_layer = speed_layer
         self.lake = lake
         self.validator = validator or Validator()
         self.accounting = accounting or Accounting()
         self.retries = speed_layer_retries
+        self.dead_letter_sink = dead_letter_sink
         self._lake_retry_at = 0.0
         self._lake_backoff = 0.0
 
-    def process(self, events: Sequence[RawEvent]) -> None:
+    def process(self, events: Sequence[RawEvent], now: datetime | None = None) -> None:
         """Handle one micro-batch. Redis outages are retried, then counted, never raised."""
-        self.commit(self.prepare(events))
+        self.commit(self.prepare(events, now))
 
-    def prepare(self, events: Sequence[RawEvent]) -> Prepared:
-        """Validate, buffer lake rows and dead letters; the speed-layer write is ``commit``."""
-        now = datetime.now(UTC)
+    def prepare(self, events: Sequence[RawEvent], now: datetime | None = None) -> Prepared:
+        """Validate, buffer lake rows and dead letters; the speed-layer write is ``commit``.
+
+        ``now`` is the batch's ingest time (default: the clock). A caller that may replay a
+        batch passes the same ``now`` each time, so the replay writes identical rows.
+        """
+        now = now or datetime.now(UTC)
         validate = self.validator.validate
         prepared = Prepared()
         oks, per_stream = prepared.oks, prepared.per_stream
@@ -90,6 +98,8 @@ class BatchProcessor:
                 dead.append(out)
         prepared.produced_at = [ev.produced_at for ev in events if ev.produced_at]
         self.lake.add_dead_letters(dead)
+        if dead and self.dead_letter_sink is not None:
+            self.dead_letter_sink(dead)
         for stream, records in per_stream.items():
             self.lake.add(stream, records)
         acc = self.accounting
