@@ -1,29 +1,47 @@
 """Batch views: hourly aggregates of the lake, defined once in SQL.
 
 The embedded engine is DuckDB over pyarrow datasets (no DuckDB extension needed, so it
-works for local and S3 lakes alike); the Spark batch job runs the same SQL text.
-Every view takes a time range ``[start, end)`` on event time, in UTC.
+works for local and S3 lakes alike); the Spark batch job (``pipeline.spark_views``) runs
+the same SQL text. Every view takes a time range ``[start, end)`` on event time, in UTC.
+
+    python -m pipeline.views --start 2026-11-26 --end 2026-11-28   # writes <lake>/views/<view>/date=…/
+
+Written views replace whole UTC days, so rerunning a day gives the same files.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
 from pipeline.lake import dataset
 
-# view -> (lake table, SQL over a relation named `events`)
+
+def _round(expr: str, digits: int) -> str:
+    """SQL rounding both engines agree on: through a decimal, half away from zero.
+
+    ``round(double)`` differs at exact ties (an average of 0.075: DuckDB rounds the binary
+    double 0.07499… down, Spark rounds its decimal form up); a decimal has no such ambiguity.
+    """
+    return f"CAST(round(CAST({expr} AS DECIMAL(38, 9)), {digits}) AS DOUBLE)"
+
+
+# view -> (lake table, SQL over a relation named `events`). Plain SQL that DuckDB and Spark
+# both run unchanged; aggregates are deterministic (no any_value) so both give equal rows.
 VIEWS: dict[str, tuple[str, str]] = {
     "traffic": (
         "traffic_data",
-        """SELECT date_trunc('hour', event_time) AS hour, camera_id, any_value(segment_id) AS segment_id,
-                  any_value(road_name) AS road_name, round(avg(speed), 2) AS avg_speed_kmh,
-                  round(avg(vehicle_count), 2) AS avg_vehicle_count, max(vehicle_count) AS max_vehicle_count,
+        f"""SELECT date_trunc('hour', event_time) AS hour, camera_id, max(segment_id) AS segment_id,
+                  max(road_name) AS road_name, {_round("avg(speed)", 2)} AS avg_speed_kmh,
+                  {_round("avg(vehicle_count)", 2)} AS avg_vehicle_count, max(vehicle_count) AS max_vehicle_count,
                   count(*) AS reports
            FROM events GROUP BY ALL ORDER BY hour, camera_id""",
     ),
@@ -31,21 +49,35 @@ VIEWS: dict[str, tuple[str, str]] = {
         "emergency_data",
         """SELECT date_trunc('hour', first_time) AS hour, incident_type, count(*) AS incidents,
                   count(*) FILTER (WHERE severity IN ('high', 'critical')) AS high_or_critical
-           FROM (SELECT incidentId, any_value(incident_type) AS incident_type, any_value(severity) AS severity,
-                        min(event_time) AS first_time
+           FROM (SELECT incidentId, min_by(incident_type, event_time) AS incident_type,
+                        min_by(severity, event_time) AS severity, min(event_time) AS first_time
                  FROM events GROUP BY incidentId)
            GROUP BY ALL ORDER BY hour, incident_type""",
     ),
     "weather": (
         "weather_data",
-        """SELECT date_trunc('hour', event_time) AS hour, device_id AS station,
-                  round(avg(temperature), 2) AS avg_temperature_c,
-                  round(max(precipitation), 2) AS max_precipitation_mm_h,
-                  round(max(wind_speed), 2) AS max_wind_kmh, round(avg(airQualityIndex), 1) AS avg_aqi,
+        f"""SELECT date_trunc('hour', event_time) AS hour, device_id AS station,
+                  {_round("avg(temperature)", 2)} AS avg_temperature_c,
+                  {_round("max(precipitation)", 2)} AS max_precipitation_mm_h,
+                  {_round("max(wind_speed)", 2)} AS max_wind_kmh, {_round("avg(airQualityIndex)", 1)} AS avg_aqi,
                   count(*) AS reports
            FROM events GROUP BY ALL ORDER BY hour, station""",
     ),
+    # km between consecutive GPS reports of a vehicle (haversine), counted in the later one's hour
+    "distance": (
+        "gps_data",
+        f"""SELECT date_trunc('hour', event_time) AS hour, device_id AS vehicle, max(vehicle_type) AS vehicle_type,
+                  {_round("coalesce(sum(step_km), 0)", 3)} AS distance_km, count(*) AS reports
+           FROM (SELECT device_id, vehicle_type, event_time,
+                        2 * 6371.0088 * asin(sqrt(
+                            pow(sin(radians(latitude - lag(latitude) OVER w) / 2), 2)
+                            + cos(radians(lag(latitude) OVER w)) * cos(radians(latitude))
+                              * pow(sin(radians(longitude - lag(longitude) OVER w) / 2), 2))) AS step_km
+                 FROM events WINDOW w AS (PARTITION BY device_id ORDER BY event_time, event_id))
+           GROUP BY ALL ORDER BY hour, vehicle""",
+    ),
 }
+VIEWS_DIR = "views"
 
 
 def _events(
@@ -62,16 +94,22 @@ def _events(
     return data.to_table(filter=flt)
 
 
-def hourly(view: str, filesystem: pafs.FileSystem, root: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """Rows of one hourly view over ``[start, end)``; an empty lake gives no rows."""
+def _query(view: str, filesystem: pafs.FileSystem, root: str, start: datetime, end: datetime) -> Any:
     table, sql = VIEWS[view]
     events = _events(filesystem, root, table, start, end)
     if events is None or events.num_rows == 0:
-        return []
+        return None
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")  # hours are UTC whatever the machine's zone
     con.register("events", events)
-    rel = con.sql(sql)
+    return con.sql(sql)
+
+
+def hourly(view: str, filesystem: pafs.FileSystem, root: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Rows of one hourly view over ``[start, end)``; an empty lake gives no rows."""
+    rel = _query(view, filesystem, root, start, end)
+    if rel is None:
+        return []
     columns = rel.columns
     return [dict(zip(columns, row, strict=True)) for row in rel.fetchall()]
 
@@ -86,3 +124,89 @@ def route(
             ordered = events.select(["event_time", "latitude", "longitude", "speed"]).sort_by("event_time")
             return list(ordered.slice(0, limit).to_pylist())
     return []
+
+
+def days(start: date, end: date) -> list[date]:
+    """The UTC days ``[start, end)``."""
+    return [start + timedelta(days=i) for i in range((end - start).days)]
+
+
+def day_range(day: date) -> tuple[datetime, datetime]:
+    first = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return first, first + timedelta(days=1)
+
+
+def table(view: str, filesystem: pafs.FileSystem, root: str, start: datetime, end: datetime) -> pa.Table | None:
+    """One view over ``[start, end)`` as an Arrow table (None when the lake has no events)."""
+    rel = _query(view, filesystem, root, start, end)
+    return None if rel is None else rel.to_arrow_table()
+
+
+Compute = Callable[[str, datetime, datetime], "pa.Table | None"]
+
+
+def write_views(
+    filesystem: pafs.FileSystem,
+    root: str,
+    start: date,
+    end: date,
+    compute: Compute | None = None,
+    target: str | None = None,
+) -> dict[str, int]:
+    """Compute every view for the UTC days ``[start, end)`` and write them as Parquet under
+    ``<target>/<view>/date=YYYY-MM-DD/part-00000.parquet`` (default target ``<root>/views``),
+    replacing those days; returns rows written per view.
+
+    ``compute(view, start, end)`` is the engine: DuckDB here by default, Spark in
+    ``pipeline.spark_views``; the layout is written here for both.
+    """
+    compute = compute or (lambda view, first, last: table(view, filesystem, root, first, last))
+    target = target or f"{root}/{VIEWS_DIR}"
+    written = dict.fromkeys(VIEWS, 0)
+    for view in VIEWS:
+        rows = compute(view, day_range(start)[0], day_range(end)[0])
+        for day in days(start, end):
+            directory = f"{target}/{view}/date={day.isoformat()}"
+            filesystem.delete_dir_contents(directory, missing_dir_ok=True)
+            if rows is None:
+                continue
+            first, last = day_range(day)
+            part = rows.filter((pc.field("hour") >= first) & (pc.field("hour") < last))
+            if part.num_rows:
+                filesystem.create_dir(directory, recursive=True)
+                pq.write_table(part, f"{directory}/part-00000.parquet", filesystem=filesystem)
+                written[view] += part.num_rows
+    return written
+
+
+def read_view(filesystem: pafs.FileSystem, root: str, view: str, target: str | None = None) -> pa.Table:
+    """A written view back, sorted like the SQL orders it (without the ``date`` partition)."""
+    base = f"{target or f'{root}/{VIEWS_DIR}'}/{view}"
+    if filesystem.get_file_info(base).type == pafs.FileType.NotFound:
+        return pa.table({})
+    data = ds.dataset(base, filesystem=filesystem, format="parquet", partitioning="hive", ignore_prefixes=[".", "_"])
+    rows = data.to_table().drop_columns(["date"])
+    return rows.sort_by([(name, "ascending") for name in rows.column_names[:2]])
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import json
+
+    from pipeline import runtime
+    from pipeline.lake import open_lake
+    from pipeline.settings import Settings
+
+    p = argparse.ArgumentParser(prog="python -m pipeline.views", description="Write the hourly views (DuckDB).")
+    p.add_argument("--start", type=date.fromisoformat, required=True, help="first UTC day, YYYY-MM-DD")
+    p.add_argument("--end", type=date.fromisoformat, help="day after the last (default: start + 1 day)")
+    args = p.parse_args(argv)
+    settings = Settings()
+    filesystem, root = open_lake(settings.lake_uri, runtime.s3_options(settings))
+    end = args.end or args.start + timedelta(days=1)
+    print(json.dumps(write_views(filesystem, root, args.start, end)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -32,8 +32,8 @@ ENDPOINTS: list[tuple[str, str, str, str, list[tuple[str, str, str, str]], dict[
      {202: "resolution event accepted", 403: "role", 404: "unknown", 409: "already resolved"}),
     ("get", "/api/audit", "Who acknowledged or resolved what, newest first", "admin",
      [("limit", _Q, "integer", "entries, default 200")], {200: "audit entries"}),
-    ("get", "/api/history/{view}", "Hourly aggregates from the lake: traffic, incidents or weather", "viewer", [
-        ("view", "path", "string", "traffic | incidents | weather"),
+    ("get", "/api/history/{view}", "Hourly aggregates from the lake: traffic, incidents, weather, distance", "viewer", [
+        ("view", "path", "string", "traffic | incidents | weather | distance"),
         ("start", _Q, "string", "ISO-8601, default end - 24 h"), ("end", _Q, "string", "ISO-8601, default now"),
         ("format", _Q, "string", "json (default), csv or parquet")],
      {200: "rows", 400: "bad range or format", 404: "unknown view"}),
