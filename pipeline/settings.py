@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     kafka_linger_ms: float = Field(20.0, ge=0, description="how long the producer waits to fill a batch")
     kafka_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
     spark_master: str = Field("local[2]", description="spark://host:port of a standalone cluster, or local[N]")
+    # The Spark job (python -m pipeline.spark_job).
+    spark_trigger_seconds: float = Field(0.5, gt=0, description="micro-batch interval of the Spark job")
+    spark_checkpoint_uri: str = Field(
+        "./data/checkpoints/stream", description="Spark job checkpoint: a local folder or s3://bucket/prefix"
+    )
+    spark_max_offsets_per_trigger: int = Field(200_000, ge=1, description="Kafka records per micro-batch, at most")
+    dead_letter_topic: str | None = Field(None, description="Kafka topic that also receives dead letters")
 
     # Processing.
     bus_capacity: int = Field(50_000, ge=100, description="messages per topic on the in-process bus")

@@ -1,0 +1,193 @@
+"""The Spark job's executor side: a slice of one micro-batch through the shared BatchProcessor.
+
+``PartitionJob`` is what ``DataFrame.mapInArrow`` runs on each Spark partition of a
+micro-batch: Arrow batches of Kafka records in (``topic``, ``partition``, ``offset``,
+``value``, ``timestamp``, ``batch_time``), one row of counts out. It needs no Spark, so a
+test feeds it a list of record batches and reads the counts back.
+
+Replay safety: a Kafka topic-partition's records are cut into groups of consecutive
+offsets (at multiples of ``group_offsets``), and each group's lake files are named
+``part-<run>-<topic>-<partition>-<first offset>.parquet``. Spark replays a batch with the
+offset ranges it logged before running it, so a replay (task retry, driver restart)
+rewrites the same files instead of adding rows. ``batch_time`` is the micro-batch's time
+from Spark's offset log, the same on every replay: it is the rows' ingest time, so a
+rewritten file holds identical rows. ``<run>`` is the streaming query's id, which lives in
+the checkpoint: a new checkpoint against reset topics cannot overwrite an earlier run's files.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from pipeline import runtime
+from pipeline.accounting import Accounting
+from pipeline.exceptions import LakeWriteError
+from pipeline.lake import LakeWriter, open_lake
+from pipeline.processor import BatchProcessor, RawEvent
+from pipeline.settings import Settings
+from pipeline.speed_layer import SpeedLayer
+from pipeline.validation import DeadLetter, Validator
+
+log = logging.getLogger(__name__)
+
+INPUT_COLUMNS = ("topic", "partition", "offset", "value", "timestamp", "batch_time")
+RESULT_SCHEMA = pa.schema([("accounting", pa.string()), ("latencies_ms", pa.list_(pa.float64()))])
+LAKE_ATTEMPTS = 6  # ~1 min of backoff; then the task fails and Spark retries it (same files)
+
+
+class KafkaDeadLetters:
+    """Dead letters to a Kafka topic as JSON, keyed by stream (at least once: a replay resends)."""
+
+    def __init__(self, bootstrap_servers: str, topic: str) -> None:
+        from confluent_kafka import Producer  # only executors with a dead-letter topic need it
+
+        self.topic = topic
+        self._producer = Producer({"bootstrap.servers": bootstrap_servers, "linger.ms": 50, "acks": "all"})
+
+    def __call__(self, letters: list[DeadLetter]) -> None:
+        for dl in letters:
+            row = dl.as_row()
+            row["received_at"] = dl.received_at.isoformat()
+            self._producer.produce(self.topic, key=dl.stream.encode(), value=orjson.dumps(row))
+            self._producer.poll(0)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        if self._producer.flush(timeout):
+            raise RuntimeError(f"dead letters not delivered to {self.topic} within {timeout:.0f} s")
+
+
+@dataclass
+class Resources:
+    """What a Python worker keeps between tasks: connections and the compiled validator."""
+
+    speed: SpeedLayer
+    lake_fs: Any
+    lake_root: str
+    validator: Validator
+    dead_letters: KafkaDeadLetters | None
+
+
+_resources: dict[tuple[Any, ...], Resources] = {}
+_resources_lock = threading.Lock()
+
+
+def resources(settings: Settings) -> Resources:
+    """This worker's resources for ``settings``, built on first use (Spark reuses workers)."""
+    key = (settings.secret("redis_url"), settings.redis_prefix, settings.lake_uri, runtime.s3_options(settings),
+           settings.kafka_bootstrap_servers, settings.dead_letter_topic, settings.max_payload_bytes,
+           settings.max_future_seconds, settings.active_window_seconds, settings.track_length)  # fmt: skip
+    with _resources_lock:
+        found = _resources.get(key)
+        if found is None:
+            fs, root = open_lake(settings.lake_uri, runtime.s3_options(settings))
+            sink = None
+            if settings.dead_letter_topic and settings.kafka_bootstrap_servers:
+                sink = KafkaDeadLetters(settings.kafka_bootstrap_servers, settings.dead_letter_topic)
+            speed = runtime.speed_layer(settings, runtime.redis_client(settings))
+            found = _resources[key] = Resources(speed, fs, root, runtime.validator(settings), sink)
+        return found
+
+
+@dataclass
+class _Group:
+    """Consecutive offsets of one topic-partition whose lake rows share one file per table."""
+
+    key: tuple[str, int, int]
+    stem: str
+    batch: BatchProcessor
+
+
+@dataclass(frozen=True)
+class PartitionJob:
+    """Processes one Spark partition of a micro-batch; yields one row of counts."""
+
+    settings: Settings
+    run_id: str
+    group_offsets: int = 100_000
+    _streams: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_streams", {topic: stream for stream, topic in self.settings.topics().items()})
+
+    def __call__(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        res = resources(self.settings)
+        accounting = Accounting()
+        group: _Group | None = None
+        for rb in batches:
+            if rb.num_rows == 0:
+                continue
+            topic = rb.column("topic").to_pylist()
+            part = rb.column("partition").to_pylist()
+            offset = rb.column("offset").to_pylist()
+            value = rb.column("value").to_pylist()
+            produced_us = rb.column("timestamp").cast(pa.int64()).to_pylist()  # microseconds
+            now = _instant(rb.column("batch_time")[0].cast(pa.int64()).as_py())
+            start = 0
+            n = rb.num_rows
+            while start < n:
+                key = (topic[start], part[start], offset[start] // self.group_offsets)
+                end = start + 1
+                while end < n and (topic[end], part[end], offset[end] // self.group_offsets) == key:
+                    end += 1
+                if group is None or group.key != key:
+                    if group is not None:
+                        self._flush(group)
+                    group = self._open(key, offset[start], res, accounting)
+                stream = self._streams.get(key[0], key[0])
+                events = [
+                    RawEvent(
+                        stream,
+                        value[i] if value[i] is not None else b"",
+                        f"kafka:{key[0]}/{key[1]}@{offset[i]}",
+                        produced_us[i] / 1e6 if produced_us[i] else 0.0,
+                    )
+                    for i in range(start, end)
+                ]
+                group.batch.process(events, now)
+                start = end
+        if group is not None:
+            self._flush(group)
+        if res.dead_letters is not None:
+            res.dead_letters.flush()
+        snapshot = accounting.snapshot()
+        latencies = list(accounting.latencies_ms)
+        yield pa.RecordBatch.from_arrays(
+            [pa.array([orjson.dumps(snapshot).decode()]), pa.array([latencies], pa.list_(pa.float64()))],
+            schema=RESULT_SCHEMA,
+        )
+
+    def _open(self, key: tuple[str, int, int], first_offset: int, res: Resources, acc: Accounting) -> _Group:
+        lake = LakeWriter(res.lake_fs, res.lake_root, max_rows=1 << 62, max_age_s=float("inf"))
+        batch = BatchProcessor(res.speed, lake, res.validator, acc, dead_letter_sink=res.dead_letters)
+        return _Group(key, f"{self.run_id}-{key[0]}-{key[1]}-{first_offset:012d}", batch)
+
+    def _flush(self, group: _Group) -> None:
+        """Write the group's lake files, retrying; a lake that stays down fails the task."""
+        delay = 1.0
+        for attempt in range(LAKE_ATTEMPTS):
+            group.batch.flush_lake(group.stem, force=True)
+            if group.batch.lake.buffered_rows == 0:
+                return
+            if attempt < LAKE_ATTEMPTS - 1:
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        error = group.batch.accounting.last_error
+        raise LakeWriteError(
+            f"lake files part-{group.stem}.parquet not written after {LAKE_ATTEMPTS} tries: {error}", {}
+        )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _instant(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)

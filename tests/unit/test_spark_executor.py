@@ -1,0 +1,141 @@
+"""The Spark job's per-partition work, without Spark: Arrow batches of Kafka records in, counts out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+import pytest
+
+from pipeline import spark_executor
+from pipeline.exceptions import LakeWriteError
+from pipeline.lake import DEADLETTER, open_lake, read_table
+from pipeline.settings import Settings
+from pipeline.spark_executor import PartitionJob, resources
+
+BATCH_TIME = datetime(2026, 11, 27, 9, 30, 0, tzinfo=UTC)
+
+
+def vehicle(i: int) -> bytes:
+    t = BATCH_TIME - timedelta(seconds=100 - i)
+    return orjson.dumps({"id": f"ev-{i}", "device_id": f"car-{i % 3}", "timestamp": t.isoformat(),
+                         "location": [52.44, 13.52 + i * 1e-4], "speed": 30.0 + i, "vehicle_type": "car"})  # fmt: skip
+
+
+def kafka_batch(topic: str, partition: int, offsets: Sequence[int], values: Sequence[bytes | None]) -> pa.RecordBatch:
+    """Records as the job's ``select`` hands them to ``mapInArrow``."""
+    n = len(offsets)
+    produced = BATCH_TIME - timedelta(seconds=1)
+    return pa.RecordBatch.from_pydict(
+        {
+            "topic": [topic] * n,
+            "partition": pa.array([partition] * n, pa.int32()),
+            "offset": pa.array(offsets, pa.int64()),
+            "value": pa.array(values, pa.binary()),
+            "timestamp": pa.array([produced] * n, pa.timestamp("us", tz="UTC")),
+            "batch_time": pa.array([BATCH_TIME] * n, pa.timestamp("us", tz="UTC")),
+        }
+    )
+
+
+def settings_for(tmp_path: Path, **overrides: object) -> Settings:
+    return Settings(_env_file=None, lake_uri=str(tmp_path / "lake"), redis_prefix="x:", **overrides)  # type: ignore[arg-type]
+
+
+def run(job: PartitionJob, batches: list[pa.RecordBatch]) -> dict[str, object]:
+    (out,) = list(job(batches))
+    assert out.schema == spark_executor.RESULT_SCHEMA
+    counts: dict[str, object] = orjson.loads(out.column("accounting")[0].as_py())
+    counts["latencies"] = out.column("latencies_ms")[0].as_py()
+    return counts
+
+
+def lake_files(tmp_path: Path) -> list[str]:
+    return sorted(str(p.relative_to(tmp_path / "lake")) for p in (tmp_path / "lake").rglob("*.parquet"))
+
+
+def test_a_partition_reaches_the_speed_layer_and_the_lake_and_bad_records_become_dead_letters(
+    tmp_path: Path,
+) -> None:
+    settings = settings_for(tmp_path)
+    values = [vehicle(0), b"{not json", vehicle(1), None, vehicle(2)]
+    counts = run(PartitionJob(settings, "run1"), [kafka_batch("vehicle_data", 0, range(40, 45), values)])
+    assert counts["totals"] == {"received": 5, "valid": 3, "dead_letters": 2, "speed_layer": 3, "lake_rows": 3}
+    assert len(counts["latencies"]) == 5  # type: ignore[arg-type]
+    fs, root = open_lake(settings.lake_uri)
+    rows = read_table(fs, root, "vehicle_data")
+    assert sorted(rows.column("event_id").to_pylist()) == ["ev-0", "ev-1", "ev-2"]
+    assert set(rows.column("ingest_time").to_pylist()) == {BATCH_TIME}  # the batch's time, not the clock
+    dead = read_table(fs, root, DEADLETTER).to_pylist()
+    assert sorted(d["source"] for d in dead) == ["kafka:vehicle_data/0@41", "kafka:vehicle_data/0@43"]
+    assert {d["received_at"] for d in dead} == {BATCH_TIME}
+    assert lake_files(tmp_path) == [
+        "_deadletter/date=2026-11-27/hour=09/part-run1-vehicle_data-0-000000000040.parquet",
+        "vehicle_data/date=2026-11-27/hour=09/part-run1-vehicle_data-0-000000000040.parquet",
+    ]
+    speed = resources(settings).speed
+    assert speed.active_vehicle_ids() == ["car-2", "car-1", "car-0"]
+
+
+def test_a_replayed_batch_rewrites_the_same_files_with_the_same_rows(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    job = PartitionJob(settings, "run1")
+    batches = [kafka_batch("gps_data", 2, range(10), [vehicle(i) for i in range(10)])]
+    run(job, batches)
+    fs, root = open_lake(settings.lake_uri)
+    first = read_table(fs, root, "gps_data")
+    files = lake_files(tmp_path)
+    speed_before = resources(settings).speed.snapshot()
+    run(job, batches)  # a task retry, or the batch again after a driver restart
+    assert lake_files(tmp_path) == files
+    assert read_table(fs, root, "gps_data").equals(first)
+    assert resources(settings).speed.snapshot() == speed_before
+
+
+def test_files_follow_offsets_whatever_the_arrow_batches(tmp_path: Path) -> None:
+    """Groups of offsets (here 10) decide the files, so Spark's batch sizes cannot change them;
+    a coalesced partition holding two topic-partitions writes each its own files."""
+    values = [vehicle(i) for i in range(25)]
+    one = settings_for(tmp_path / "a")
+    run(PartitionJob(one, "r", group_offsets=10), [
+        kafka_batch("vehicle_data", 0, range(5, 13), values[:8]),
+        kafka_batch("vehicle_data", 0, range(13, 25), values[8:20]),
+        kafka_batch("vehicle_data", 1, range(0, 5), values[20:]),
+    ])  # fmt: skip
+    other = settings_for(tmp_path / "b")
+    run(PartitionJob(other, "r", group_offsets=10), [
+        kafka_batch("vehicle_data", 0, range(5, 21), values[:16]),
+        kafka_batch("vehicle_data", 0, range(21, 25), values[16:20]),
+        kafka_batch("vehicle_data", 1, range(0, 5), values[20:]),
+    ])  # fmt: skip
+    names = [f.rsplit("/", 1)[1] for f in lake_files(tmp_path / "a")]
+    assert names == [
+        "part-r-vehicle_data-0-000000000005.parquet",
+        "part-r-vehicle_data-0-000000000010.parquet",
+        "part-r-vehicle_data-0-000000000020.parquet",
+        "part-r-vehicle_data-1-000000000000.parquet",
+    ]
+    assert lake_files(tmp_path / "a") == lake_files(tmp_path / "b")
+    fa, ra = open_lake(one.lake_uri)
+    fb, rb = open_lake(other.lake_uri)
+    assert read_table(fa, ra, "vehicle_data").num_rows == 25
+    assert (
+        read_table(fa, ra, "vehicle_data")
+        .sort_by("event_id")
+        .equals(read_table(fb, rb, "vehicle_data").sort_by("event_id"))
+    )
+
+
+def test_a_lake_that_stays_down_fails_the_task_instead_of_dropping_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spark_executor, "LAKE_ATTEMPTS", 2)
+    monkeypatch.setattr(spark_executor.time, "sleep", lambda _s: None)
+    settings = settings_for(tmp_path)
+    (tmp_path / "not-a-folder").write_text("")
+    monkeypatch.setattr(resources(settings), "lake_root", str(tmp_path / "not-a-folder" / "lake"))
+    with pytest.raises(LakeWriteError, match="part-run1-vehicle_data-0-000000000000"):
+        run(PartitionJob(settings, "run1"), [kafka_batch("vehicle_data", 0, [0], [vehicle(0)])])
