@@ -1,0 +1,318 @@
+"""Spark Structured Streaming job: Kafka -> the shared BatchProcessor on the executors -> Redis + lake.
+
+    python -m pipeline.spark_job                  # submits itself with spark-submit (settings from env)
+    spark-submit --master spark://127.0.0.1:7077 --jars <Kafka connector jars> --py-files pipeline.zip \\
+        --conf spark.driver.extraJavaOptions=-Xss16m pipeline/spark_job.py
+
+The job reads the five topics and, per micro-batch (``foreachBatch``), runs
+``pipeline.spark_executor.PartitionJob`` on every partition (``mapInArrow``): validation,
+dead letters, the speed-layer script and the lake writer are the embedded mode's own code.
+Offsets live in the checkpoint; a batch interrupted by a crash is replayed with the same
+offsets, which rewrites the same lake files and re-applies idempotent speed-layer writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from pipeline.accounting import Accounting
+from pipeline.settings import Settings
+from pipeline.spark_executor import INPUT_COLUMNS, PartitionJob
+
+if TYPE_CHECKING:  # pragma: no cover - pyspark is imported where a session exists
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.streaming import StreamingQuery
+
+log = logging.getLogger(__name__)
+
+QUERY_NAME = "smartcity-stream"
+RESULT_DDL = "accounting string, latencies_ms array<double>"
+PACKAGE = Path(__file__).resolve().parent
+
+
+def s3a_conf(settings: Settings) -> dict[str, str]:
+    """Hadoop s3a settings for an ``s3://`` checkpoint (or lake read by Spark) from the S3 settings."""
+    conf = {
+        "spark.hadoop.fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+        "spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+    }
+    if settings.s3_endpoint_url:
+        conf["spark.hadoop.fs.s3a.endpoint"] = settings.s3_endpoint_url
+        conf["spark.hadoop.fs.s3a.path.style.access"] = "true"
+        conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] = str(settings.s3_endpoint_url.startswith("https")).lower()
+    if settings.s3_region:
+        conf["spark.hadoop.fs.s3a.endpoint.region"] = settings.s3_region
+    key, secret = settings.secret("s3_access_key_id"), settings.secret("s3_secret_access_key")
+    if key and secret:
+        conf["spark.hadoop.fs.s3a.access.key"] = key
+        conf["spark.hadoop.fs.s3a.secret.key"] = secret
+    return conf
+
+
+def spark_conf(settings: Settings) -> dict[str, str]:
+    """Spark settings the job needs, whoever launches the driver."""
+    conf = {
+        # stopping a foreachBatch query overflowed the default driver stack (DESIGN.md)
+        "spark.driver.extraJavaOptions": "-Xss16m",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.execution.arrow.maxRecordsPerBatch": str(settings.max_batch),
+        "spark.ui.showConsoleProgress": "false",
+    }
+    if settings.spark_checkpoint_uri.startswith(("s3://", "s3a://")) or settings.lake_uri.startswith("s3://"):
+        conf.update(s3a_conf(settings))
+    return conf
+
+
+def checkpoint_location(settings: Settings) -> str:
+    uri = settings.spark_checkpoint_uri
+    if uri.startswith("s3://"):
+        return "s3a://" + uri[len("s3://") :]
+    return uri if "://" in uri else os.path.abspath(uri)
+
+
+def kafka_records(spark: SparkSession, settings: Settings) -> DataFrame:
+    """The five topics as a stream of Kafka records, plus the micro-batch's time.
+
+    ``current_timestamp()`` in a streaming plan is the batch time Spark records in its
+    offset log, so a replayed batch sees the same value (the rows' ingest time).
+    """
+    from pyspark.sql import functions as F
+
+    if not settings.kafka_bootstrap_servers:
+        raise SystemExit("the Spark job reads Kafka: set SMARTCITY_KAFKA_BOOTSTRAP_SERVERS")
+    source = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", settings.kafka_bootstrap_servers)
+        .option("subscribe", ",".join(settings.topics().values()))
+        .option("startingOffsets", "earliest")  # a new checkpoint starts from what Kafka retains
+        .option("maxOffsetsPerTrigger", settings.spark_max_offsets_per_trigger)
+        # records deleted by retention before we read them are logged, not fatal: the job
+        # must keep serving the city; the dead-letter and lake counts show what arrived
+        .option("failOnDataLoss", "false")
+        .load()
+    )
+    columns = [F.col(c) for c in INPUT_COLUMNS if c != "batch_time"]
+    return source.select(*columns, F.current_timestamp().alias("batch_time"))
+
+
+def merge(total: Accounting, snapshot: dict[str, Any], latencies: list[float]) -> None:
+    """Add one partition's counts (``Accounting.snapshot()``) into the driver's totals."""
+    with total.lock:
+        for name, counts in snapshot["streams"].items():
+            mine = total.stream(name)
+            for key, value in counts.items():
+                if key == "last_event_ms":
+                    mine.last_event_ms = max(mine.last_event_ms, value)
+                else:
+                    setattr(mine, key, getattr(mine, key) + value)
+        total.speed_layer_errors += snapshot["speed_layer_errors"]
+        total.lake_errors += snapshot["lake_errors"]
+        total.last_error = snapshot["last_error"] or total.last_error
+        total.latencies_ms.extend(latencies)
+
+
+class MicroBatch:
+    """The ``foreachBatch`` function: runs the partitions, then sums and logs their counts."""
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        settings: Settings,
+        accounting: Accounting,
+        on_batch: Callable[[int, dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.spark = spark
+        self.settings = settings
+        self.accounting = accounting
+        self.on_batch = on_batch
+        self._run_id: str | None = None
+
+    def run_id(self) -> str:
+        """The query's id (kept in the checkpoint across restarts), shortened."""
+        if self._run_id is None:
+            query = next(q for q in self.spark.streams.active if q.name == QUERY_NAME)
+            self._run_id = str(query.id).replace("-", "")[:8]
+        return self._run_id
+
+    def __call__(self, records: DataFrame, batch_id: int) -> None:
+        started = time.monotonic()
+        job = PartitionJob(self.settings, self.run_id(), self.settings.lake_flush_rows)
+        # one task per core rather than per topic-partition: tasks cost more than records here
+        parallelism = self.spark.sparkContext.defaultParallelism
+        rows = records.coalesce(parallelism).mapInArrow(job, RESULT_DDL).collect()
+        batch = Accounting()
+        for row in rows:
+            merge(batch, orjson.loads(row["accounting"]), row["latencies_ms"] or [])
+        batch.batches = 1
+        counts = batch.snapshot()
+        merge(self.accounting, counts, list(batch.latencies_ms))
+        with self.accounting.lock:
+            self.accounting.batches += 1
+        totals = counts["totals"]
+        if totals["received"]:
+            log.info(
+                "batch %d: %d events (%d valid, %d dead letters) -> speed layer %d, lake %d rows in %.2f s",
+                batch_id, totals["received"], totals["valid"], totals["dead_letters"], totals["speed_layer"],
+                totals["lake_rows"], time.monotonic() - started,
+            )  # fmt: skip
+        if counts["speed_layer_errors"]:
+            log.error("batch %d: %d speed-layer writes failed: %s", batch_id, counts["speed_layer_errors"],
+                      counts["last_error"])  # fmt: skip
+        if self.on_batch is not None:
+            self.on_batch(batch_id, counts)
+
+
+def start(
+    spark: SparkSession,
+    settings: Settings,
+    accounting: Accounting | None = None,
+    on_batch: Callable[[int, dict[str, Any]], None] | None = None,
+) -> StreamingQuery:
+    """Start the streaming query on ``spark``; returns it (stop it with ``query.stop()``)."""
+    handler = MicroBatch(spark, settings, accounting or Accounting(), on_batch)
+    return (
+        kafka_records(spark, settings)
+        .writeStream.queryName(QUERY_NAME)
+        .foreachBatch(handler)
+        .option("checkpointLocation", checkpoint_location(settings))
+        .trigger(processingTime=f"{int(settings.spark_trigger_seconds * 1000)} milliseconds")
+        .start()
+    )
+
+
+def session(settings: Settings, app_name: str = QUERY_NAME, conf: dict[str, str] | None = None) -> SparkSession:
+    """A SparkSession with the job's settings; started here, the driver runs in this process
+    on ``settings.spark_master`` and ships the ``pipeline`` package to the executors."""
+    from pyspark.sql import SparkSession
+
+    under_submit = "PYSPARK_GATEWAY_PORT" in os.environ  # spark-submit already set master, files, Python
+    builder = SparkSession.builder.appName(app_name)
+    settings_conf = spark_conf(settings)
+    if not under_submit:
+        builder = builder.master(settings.spark_master)
+        # pyspark's driver picks the executors' Python from this variable (this venv unless set)
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    for key, value in (settings_conf | (conf or {})).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    if not under_submit:
+        tmp = Path(tempfile.mkdtemp(prefix="smartcity-spark-"))
+        atexit.register(shutil.rmtree, tmp, True)
+        spark.sparkContext.addPyFile(str(package_zip(tmp)))
+    return spark
+
+
+# -- command line ---------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m pipeline.spark_job", description=__doc__.split("\n")[0])
+    p.add_argument("--master", help="Spark master (default: SMARTCITY_SPARK_MASTER)")
+    p.add_argument("--jars", help="comma-separated jars or folders of jars: the Kafka connector (and hadoop-aws)")
+    p.add_argument("--python", default=sys.executable, help="Python the executors run (default: this one)")
+    p.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="extra Spark setting")
+    return p
+
+
+def package_zip(directory: Path) -> Path:
+    """The ``pipeline`` package as a zip for ``--py-files`` (the executors import it from there)."""
+    target = directory / "pipeline.zip"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(PACKAGE.iterdir()):
+            if path.suffix in (".py", ".lua"):
+                zf.write(path, f"pipeline/{path.name}")
+    return target
+
+
+def jar_list(spec: str) -> list[str]:
+    """Jar paths from comma-separated files and folders."""
+    jars: list[str] = []
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        path = Path(item)
+        if path.is_dir():
+            jars.extend(str(p) for p in sorted(path.glob("*.jar")))
+        else:
+            jars.append(str(path))
+    return jars
+
+
+def submit_command(settings: Settings, args: argparse.Namespace, py_files: Path) -> list[str]:
+    """The spark-submit command line that runs this file as the driver."""
+    cmd = [str(Path(sys.executable).with_name("spark-submit")), "--master", args.master or settings.spark_master,
+           "--name", QUERY_NAME, "--py-files", str(py_files)]  # fmt: skip
+    if args.jars:
+        cmd += ["--jars", ",".join(jar_list(args.jars))]
+    conf = spark_conf(settings) | {"spark.pyspark.python": args.python}
+    conf |= dict(item.split("=", 1) for item in args.conf)
+    for key, value in conf.items():
+        cmd += ["--conf", f"{key}={value}"]
+    return [*cmd, str(PACKAGE / "spark_job.py")]
+
+
+def submit(settings: Settings, args: argparse.Namespace) -> int:
+    """Run spark-submit on this file and wait; SIGINT/SIGTERM are passed on to it."""
+    with tempfile.TemporaryDirectory(prefix="smartcity-spark-") as tmp:
+        cmd = submit_command(settings, args, package_zip(Path(tmp)))
+        proc = subprocess.Popen(cmd, start_new_session=True)
+
+        def forward(signum: int, _frame: Any) -> None:
+            os.killpg(proc.pid, signum)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, forward)
+        return proc.wait()
+
+
+def run_driver(settings: Settings) -> int:
+    """The driver itself (under spark-submit): start the query and wait until it stops."""
+    spark = session(settings)
+    if "-Xss16m" not in (spark.sparkContext.getConf().get("spark.driver.extraJavaOptions") or ""):
+        log.warning("driver started without -Xss16m: stopping the query may overflow its stack")
+    query = start(spark, settings)
+    stopping = threading.Event()
+
+    def stop(signum: int, _frame: Any) -> None:
+        if not stopping.is_set():
+            stopping.set()
+            log.info("signal %d: stopping the query (the checkpoint keeps its place)", signum)
+            threading.Thread(target=query.stop, daemon=True).start()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
+    log.info("streaming %s -> checkpoint %s", ",".join(settings.topics().values()), checkpoint_location(settings))
+    try:
+        query.awaitTermination()
+    finally:
+        spark.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # spark-submit starts the Python driver with the address of its JVM in the environment
+    if "PYSPARK_GATEWAY_PORT" in os.environ:
+        return run_driver(settings)
+    return submit(settings, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

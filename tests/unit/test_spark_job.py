@@ -1,0 +1,51 @@
+"""The Spark job's driver-side helpers: the spark-submit command, checkpoints, counts."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+from pipeline.accounting import Accounting
+from pipeline.settings import Settings
+from pipeline.spark_job import checkpoint_location, merge, package_zip, parser, submit_command
+
+
+def test_submit_command_carries_the_driver_stack_the_package_and_the_jars(tmp_path: Path) -> None:
+    (tmp_path / "jars").mkdir()
+    for name in ("b.jar", "a.jar", "notes.txt"):
+        (tmp_path / "jars" / name).write_text("")
+    settings = Settings(_env_file=None, spark_master="spark://127.0.0.1:7077")
+    args = parser().parse_args(["--jars", f"{tmp_path / 'jars'},/opt/extra.jar", "--conf", "spark.executor.memory=2g"])
+    cmd = submit_command(settings, args, tmp_path / "pipeline.zip")
+    assert cmd[0].endswith("spark-submit") and cmd[-1].endswith("pipeline/spark_job.py")
+    assert cmd[cmd.index("--master") + 1] == "spark://127.0.0.1:7077"
+    assert cmd[cmd.index("--jars") + 1] == f"{tmp_path}/jars/a.jar,{tmp_path}/jars/b.jar,/opt/extra.jar"
+    assert cmd[cmd.index("--py-files") + 1] == str(tmp_path / "pipeline.zip")
+    confs = {cmd[i + 1] for i, part in enumerate(cmd) if part == "--conf"}
+    assert {"spark.driver.extraJavaOptions=-Xss16m", "spark.executor.memory=2g"} <= confs
+
+
+def test_s3_checkpoints_go_through_s3a_and_local_ones_are_absolute(tmp_path: Path) -> None:
+    s3 = Settings(_env_file=None, spark_checkpoint_uri="s3://bucket/checkpoints/stream")
+    assert checkpoint_location(s3) == "s3a://bucket/checkpoints/stream"
+    local = Settings(_env_file=None, spark_checkpoint_uri="data/ckpt")
+    assert checkpoint_location(local) == str(Path("data/ckpt").resolve())
+
+
+def test_the_package_zip_holds_the_pipeline_with_its_lua_script(tmp_path: Path) -> None:
+    names = zipfile.ZipFile(package_zip(tmp_path)).namelist()
+    assert {"pipeline/spark_executor.py", "pipeline/speed_layer.lua", "pipeline/__init__.py"} <= set(names)
+
+
+def test_partition_counts_add_up_on_the_driver() -> None:
+    total = Accounting()
+    part = Accounting()
+    part.stream("gps_data").received = 5
+    part.stream("gps_data").valid = 4
+    part.stream("gps_data").dead_letters = 1
+    part.stream("gps_data").last_event_ms = 7
+    merge(total, part.snapshot(), [1.0, 2.0])
+    merge(total, part.snapshot(), [3.0])
+    gps = total.snapshot()["streams"]["gps_data"]
+    assert (gps["received"], gps["valid"], gps["dead_letters"], gps["last_event_ms"]) == (10, 8, 2, 7)
+    assert list(total.latencies_ms) == [1.0, 2.0, 3.0]
