@@ -45,24 +45,42 @@ LAKE_ATTEMPTS = 6  # ~1 min of backoff; then the task fails and Spark retries it
 
 
 class KafkaDeadLetters:
-    """Dead letters to a Kafka topic as JSON, keyed by stream (at least once: a replay resends)."""
+    """Dead letters to a Kafka topic as JSON, keyed by stream (at least once: a replay resends).
+
+    The topic is a copy for consumers that want a stream of them; the lake keeps every dead
+    letter regardless, so a delivery failure is reported (log, ``last_error``), not fatal.
+    """
 
     def __init__(self, bootstrap_servers: str, topic: str) -> None:
         from confluent_kafka import Producer  # only executors with a dead-letter topic need it
 
         self.topic = topic
-        self._producer = Producer({"bootstrap.servers": bootstrap_servers, "linger.ms": 50, "acks": "all"})
+        self._producer = Producer({"bootstrap.servers": bootstrap_servers, "linger.ms": 50, "acks": "all",
+                                   "message.timeout.ms": 30_000})  # fmt: skip
+        self.failed = 0
+        self.last_error = ""
+
+    def _delivered(self, err: Any, _msg: Any) -> None:
+        if err is not None:
+            self.failed += 1
+            self.last_error = str(err)
 
     def __call__(self, letters: list[DeadLetter]) -> None:
         for dl in letters:
             row = dl.as_row()
             row["received_at"] = dl.received_at.isoformat()
-            self._producer.produce(self.topic, key=dl.stream.encode(), value=orjson.dumps(row))
+            self._producer.produce(self.topic, orjson.dumps(row), dl.stream.encode(), on_delivery=self._delivered)
             self._producer.poll(0)
 
-    def flush(self, timeout: float = 30.0) -> None:
-        if self._producer.flush(timeout):
-            raise RuntimeError(f"dead letters not delivered to {self.topic} within {timeout:.0f} s")
+    def flush(self, timeout: float = 60.0) -> str:
+        """Wait for delivery; returns what went wrong since the last flush ("" when nothing)."""
+        left = self._producer.flush(timeout)
+        failed, self.failed = self.failed + left, 0
+        if not failed:
+            return ""
+        error = f"{failed} dead letters not delivered to Kafka topic {self.topic}: {self.last_error or 'timeout'}"
+        log.error(error)
+        return error
 
 
 @dataclass
@@ -156,8 +174,8 @@ class PartitionJob:
                 start = end
         if group is not None:
             self._flush(group)
-        if res.dead_letters is not None:
-            res.dead_letters.flush()
+        if res.dead_letters is not None and (error := res.dead_letters.flush()):
+            accounting.last_error = error
         snapshot = accounting.snapshot()
         latencies = list(accounting.latencies_ms)
         yield pa.RecordBatch.from_arrays(

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
+import ctypes
 import logging
 import os
 import shutil
@@ -39,7 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover - pyspark is imported where a session exis
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.streaming import StreamingQuery
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("pipeline.spark_job")  # also when spark-submit runs it as __main__
 
 QUERY_NAME = "smartcity-stream"
 RESULT_DDL = "accounting string, latencies_ms array<double>"
@@ -266,14 +268,52 @@ def submit_command(settings: Settings, args: argparse.Namespace, py_files: Path)
     return [*cmd, str(PACKAGE / "spark_job.py")]
 
 
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """A ``preexec_fn``: the child is killed when this process dies, even by SIGKILL (Linux)."""
+
+    def arm() -> None:
+        if sys.platform.startswith("linux"):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # died before the line above
+            os._exit(1)
+
+    return arm
+
+
+def driver_pid(jvm: int) -> int | None:
+    """The Python driver spark-submit's JVM started for this file (Linux ``/proc``), if any."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == jvm and b"spark_job.py" in (stat.parent / "cmdline").read_bytes():
+                return int(stat.parent.name)
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
+
+
 def submit(settings: Settings, args: argparse.Namespace) -> int:
-    """Run spark-submit on this file and wait; SIGINT/SIGTERM are passed on to it."""
+    """Run spark-submit on this file and wait.
+
+    SIGINT/SIGTERM go to the Python driver, which stops the query and exits; the JVM then
+    ends by itself (signalled directly, its shutdown hook would stop Spark under the running
+    batch). Killing this process, even with SIGKILL, kills the job: no orphaned driver.
+    """
+    from pyspark.find_spark_home import _find_spark_home
+
+    # spark-submit looks for Spark with whatever `python3` is on PATH; point it at this install
+    env = {"SPARK_HOME": _find_spark_home(), **os.environ}
     with tempfile.TemporaryDirectory(prefix="smartcity-spark-") as tmp:
         cmd = submit_command(settings, args, package_zip(Path(tmp)))
-        proc = subprocess.Popen(cmd, start_new_session=True)
+        proc = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=_die_with_parent(os.getpid()))
 
         def forward(signum: int, _frame: Any) -> None:
-            os.killpg(proc.pid, signum)
+            driver = driver_pid(proc.pid)
+            with contextlib.suppress(ProcessLookupError):
+                if driver is not None:
+                    os.kill(driver, signum)
+                else:  # not started yet (or not Linux): the whole job
+                    os.killpg(proc.pid, signum)
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, forward)
@@ -281,26 +321,41 @@ def submit(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_driver(settings: Settings) -> int:
-    """The driver itself (under spark-submit): start the query and wait until it stops."""
+    """The driver itself (under spark-submit): start the query and wait until it stops.
+
+    SIGTERM/SIGINT stop the query; a batch cut short is replayed from the checkpoint on the
+    next start. A signal to the whole process group also reaches the JVM, whose shutdown
+    hook stops Spark at the same time: errors from that race mean "stopped", not "failed".
+    """
     spark = session(settings)
     if "-Xss16m" not in (spark.sparkContext.getConf().get("spark.driver.extraJavaOptions") or ""):
         log.warning("driver started without -Xss16m: stopping the query may overflow its stack")
     query = start(spark, settings)
     stopping = threading.Event()
 
-    def stop(signum: int, _frame: Any) -> None:
+    def stop_query() -> None:
+        try:
+            query.stop()
+        except Exception as exc:  # Spark may already be shutting down
+            log.debug("stopping the query: %s", exc)
+
+    def on_signal(signum: int, _frame: Any) -> None:
         if not stopping.is_set():
             stopping.set()
             log.info("signal %d: stopping the query (the checkpoint keeps its place)", signum)
-            threading.Thread(target=query.stop, daemon=True).start()
+            threading.Thread(target=stop_query, daemon=True).start()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, stop)
+        signal.signal(sig, on_signal)
     log.info("streaming %s -> checkpoint %s", ",".join(settings.topics().values()), checkpoint_location(settings))
     try:
         query.awaitTermination()
+    except Exception:
+        if not stopping.is_set():
+            raise
     finally:
-        spark.stop()
+        with contextlib.suppress(Exception):
+            spark.stop()
     return 0
 
 
@@ -308,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     settings = Settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # one INFO line per foreachBatch call otherwise
     # spark-submit starts the Python driver with the address of its JVM in the environment
     if "PYSPARK_GATEWAY_PORT" in os.environ:
         return run_driver(settings)
