@@ -23,7 +23,7 @@ from pipeline import runtime
 from pipeline.lake import open_lake
 from pipeline.schemas import arrow_schema
 from pipeline.settings import Settings
-from pipeline.views import VIEWS, write_views
+from pipeline.views import VIEWS, VIEWS_DIR, write_views
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
@@ -64,15 +64,15 @@ def view_table(
     return result if result.num_rows else None
 
 
-def write(spark: SparkSession, settings: Settings, start: date, end: date, target: str | None = None) -> dict[str, int]:
-    """Compute every view with Spark for the UTC days ``[start, end)`` and write them to the lake."""
+def write(spark: SparkSession, settings: Settings, start: date, end: date, folder: str = VIEWS_DIR) -> dict[str, int]:
+    """Compute every view with Spark for the UTC days ``[start, end)``; write them to ``<lake>/<folder>``."""
     filesystem, root = open_lake(settings.lake_uri, runtime.s3_options(settings))
     lake = spark_path(settings.lake_uri)
 
     def compute(view: str, first: datetime, last: datetime) -> pa.Table | None:
         return view_table(spark, filesystem, root, lake, view, first, last)
 
-    return write_views(filesystem, root, start, end, compute, target)
+    return write_views(filesystem, root, start, end, compute, f"{root}/{folder}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m pipeline.spark_views", description=__doc__.split("\n")[0])
     p.add_argument("--start", type=date.fromisoformat, required=True, help="first UTC day, YYYY-MM-DD")
     p.add_argument("--end", type=date.fromisoformat, help="day after the last (default: start + 1 day)")
+    p.add_argument("--folder", default=VIEWS_DIR, help=f"folder under the lake to write to (default {VIEWS_DIR})")
     p.add_argument("--jars", help="comma-separated jars or folders (hadoop-aws for an S3 lake)")
     args = p.parse_args(argv)
     settings = Settings()
@@ -89,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         conf["spark.jars"] = ",".join(jar_list(args.jars))
     spark = session(settings, "smartcity-views", conf)
     try:
-        print(json.dumps(write(spark, settings, args.start, args.end or args.start + timedelta(days=1))))
+        end = args.end or args.start + timedelta(days=1)
+        print(json.dumps(write(spark, settings, args.start, end, args.folder)))
     finally:
         spark.stop()
     return 0

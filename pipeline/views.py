@@ -200,11 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m pipeline.views", description="Write the hourly views (DuckDB).")
     p.add_argument("--start", type=date.fromisoformat, required=True, help="first UTC day, YYYY-MM-DD")
     p.add_argument("--end", type=date.fromisoformat, help="day after the last (default: start + 1 day)")
+    p.add_argument("--folder", default=VIEWS_DIR, help=f"folder under the lake to write to (default {VIEWS_DIR})")
     args = p.parse_args(argv)
     settings = Settings()
     filesystem, root = open_lake(settings.lake_uri, runtime.s3_options(settings))
     end = args.end or args.start + timedelta(days=1)
-    print(json.dumps(write_views(filesystem, root, args.start, end)))
+    print(json.dumps(write_views(filesystem, root, args.start, end, target=f"{root}/{args.folder}")))
     return 0
 
 
