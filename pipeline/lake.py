@@ -189,11 +189,13 @@ class LakeWriter:
             self._grew(sum(len(rows) for _, rows in items))
 
     def _write(self, table: pa.Table, directory: str, name: str) -> None:
-        self.fs.create_dir(directory, recursive=True)
         final = f"{directory}/{name}"
-        if not self._local:  # an S3 PUT is atomic: readers never see half a file
+        if not self._local:
+            # An S3 PUT is atomic: readers never see half a file. S3 has no folders either:
+            # creating them cost a request per level per file (a third of a small file's write).
             pq.write_table(table, final, filesystem=self.fs)
             return
+        self.fs.create_dir(directory, recursive=True)
         tmp = f"{directory}/.{name}.tmp"
         pq.write_table(table, tmp, filesystem=self.fs)
         self.fs.move(tmp, final)
