@@ -30,17 +30,18 @@ import orjson
 import pyarrow as pa
 import pytest
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 from pyarrow import fs as pafs
 from pydantic import SecretStr
 
 from app import create_app
 from app.store import Store
+from cluster.topology import ClusterState
 from pipeline.lake import DEADLETTER, LakeWriter, open_lake, read_table
 from pipeline.processor import BatchProcessor, RawEvent
 from pipeline.schemas import STREAMS
 from pipeline.settings import Settings
 from pipeline.speed_layer import SpeedLayer
+from pipeline.topics import create_topics
 from pipeline.validation import Validator
 from tests.city import TOKENS, USERS
 
@@ -115,7 +116,7 @@ def consume_all(bootstrap: str, topics: list[str], expected: int) -> list[tuple[
 
 
 @pytest.fixture(scope="module")
-def topics(cluster: Any) -> Topics:
+def topics(cluster: ClusterState) -> Topics:
     """A city produced by ``python -m producers --kafka`` (3 partitions a topic), plus BAD."""
     prefix = f"sj{uuid.uuid4().hex[:6]}_"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTCITY_")}
@@ -126,9 +127,8 @@ def topics(cluster: Any) -> Topics:
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
-    for future in admin.create_topics([NewTopic(f"{prefix}dead_letters", 1, 1)]).values():
-        future.result(30)
+    assert cluster.bootstrap_servers
+    create_topics(cluster.bootstrap_servers, [f"{prefix}dead_letters"], 1)
     producer = Producer({"bootstrap.servers": cluster.bootstrap_servers, "message.max.bytes": 1_000_000})
     for stream, value in BAD:  # any client, no key: whatever partition Kafka picks
         producer.produce(f"{prefix}{stream}", value=value)
@@ -147,7 +147,7 @@ def topics(cluster: Any) -> Topics:
     return Topics(prefix, records, valid_ids)
 
 
-def settings_for(cluster: Any, topics: Topics, run: str, **overrides: str) -> dict[str, str]:
+def settings_for(cluster: ClusterState, topics: Topics, run: str, **overrides: str) -> dict[str, str]:
     """The job's environment: the cluster, this module's topics, the run's own prefix and lake."""
     base = f"s3://{cluster.s3_bucket}/{topics.prefix}{run}"
     env = cluster.env() | {f"SMARTCITY_TOPIC_{s.upper()}": topics.topic(s) for s in STREAMS}
@@ -169,7 +169,7 @@ def run_of(name: str, env: dict[str, str], log: Path | None = None) -> Run:
 class SparkJob:
     """``python -m pipeline.spark_job`` as a child in its own session, stopped by PID."""
 
-    def __init__(self, cluster: Any, env: dict[str, str], log: Path) -> None:
+    def __init__(self, cluster: ClusterState, env: dict[str, str], log: Path) -> None:
         full = {k: v for k, v in os.environ.items() if not k.startswith("SMARTCITY_")} | cluster.spark_env() | env
         with open(log, "ab") as out:
             self.proc = subprocess.Popen(
@@ -217,7 +217,7 @@ def complete(run: Run, topics: Topics) -> Callable[[], bool]:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(cluster: Any, topics: Topics, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+def uninterrupted(cluster: ClusterState, topics: Topics, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     env = settings_for(cluster, topics, "full", SMARTCITY_DEAD_LETTER_TOPIC=topics.dead_letter_topic)
     run = run_of("uninterrupted", env, tmp_path_factory.mktemp("spark") / "uninterrupted.log")
     assert run.log is not None
@@ -237,7 +237,7 @@ def checkpoint_batches(run: Run, kind: str) -> set[int]:
 
 
 @pytest.fixture(scope="module")
-def restarted(cluster: Any, topics: Topics, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+def restarted(cluster: ClusterState, topics: Topics, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     """Small micro-batches; SIGKILL once a batch is planned (offsets logged) but not committed."""
     env = settings_for(cluster, topics, "restart", SMARTCITY_SPARK_MAX_OFFSETS_PER_TRIGGER="1500")
     run = run_of("restarted", env, tmp_path_factory.mktemp("spark") / "restarted.log")
@@ -263,7 +263,7 @@ def restarted(cluster: Any, topics: Topics, tmp_path_factory: pytest.TempPathFac
 
 
 @pytest.fixture(scope="module")
-def embedded(cluster: Any, topics: Topics) -> Run:
+def embedded(cluster: ClusterState, topics: Topics) -> Run:
     """The same Kafka records through the embedded processor, in partition order."""
     run = run_of("embedded", settings_for(cluster, topics, "embedded"))
     batch = BatchProcessor(run.speed, LakeWriter(run.filesystem, run.root), Validator())

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
+from cluster.topology import ClusterState
 from pipeline import runtime
 from pipeline.lake import LakeWriter, open_lake
 from pipeline.settings import Settings
@@ -27,7 +28,7 @@ START = datetime(2026, 11, 26, 22, 0, tzinfo=UTC)  # two hours across midnight: 
 
 
 @pytest.fixture(scope="module")
-def lake(cluster: Any) -> dict[str, str]:
+def lake(cluster: ClusterState) -> dict[str, str]:
     """Two simulated hours (10-s steps) of a 40-vehicle city in an S3 lake of this module's own."""
     env = cluster.env() | {"SMARTCITY_LAKE_URI": f"s3://{cluster.s3_bucket}/views-{uuid.uuid4().hex[:8]}/lake"}
     settings = Settings(_env_file=None, **{k[len("SMARTCITY_") :].lower(): v for k, v in env.items()})  # type: ignore[arg-type]
@@ -46,7 +47,7 @@ def lake(cluster: Any) -> dict[str, str]:
     return env
 
 
-def test_spark_and_duckdb_write_the_same_hourly_views(cluster: Any, lake: dict[str, str]) -> None:
+def test_spark_and_duckdb_write_the_same_hourly_views(cluster: ClusterState, lake: dict[str, str]) -> None:
     first, end = date(2026, 11, 26), date(2026, 11, 28)
     settings = Settings(_env_file=None, **{k[len("SMARTCITY_") :].lower(): v for k, v in lake.items()})  # type: ignore[arg-type]
     fs, root = open_lake(settings.lake_uri, runtime.s3_options(settings))
