@@ -19,7 +19,8 @@ def test_submit_command_carries_the_driver_stack_the_package_and_the_jars(tmp_pa
     cmd = submit_command(settings, args, tmp_path / "pipeline.zip")
     assert cmd[0].endswith("spark-submit") and cmd[-1].endswith("pipeline/spark_job.py")
     assert cmd[cmd.index("--master") + 1] == "spark://127.0.0.1:7077"
-    assert cmd[cmd.index("--jars") + 1] == f"{tmp_path}/jars/a.jar,{tmp_path}/jars/b.jar,/opt/extra.jar"
+    # a folder's jars are read in place on every node; a named file is shipped by Spark
+    assert cmd[cmd.index("--jars") + 1] == f"local://{tmp_path}/jars/a.jar,local://{tmp_path}/jars/b.jar,/opt/extra.jar"
     assert cmd[cmd.index("--py-files") + 1] == str(tmp_path / "pipeline.zip")
     confs = {cmd[i + 1] for i, part in enumerate(cmd) if part == "--conf"}
     assert {"spark.driver.extraJavaOptions=-Xss16m", "spark.executor.memory=2g"} <= confs
