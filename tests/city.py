@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pipeline.lake import LakeWriter
 from pipeline.settings import Settings
 from pipeline.speed_layer import SpeedLayer
 from pipeline.validation import Validator
+from producers.simulation import CitySimulation, SimulationConfig
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 TOKENS = "viewer:viewer-token,operator:operator-token,admin:admin-token,ingest:ingest-token"
@@ -51,3 +54,34 @@ def seed(speed: SpeedLayer) -> None:
 
 def api_settings(tmp_path: Path, **overrides: Any) -> Settings:
     return Settings(_env_file=None, api_tokens=TOKENS, users=USERS, lake_uri=str(tmp_path / "lake"), **overrides)
+
+
+# Events no validator may accept, one kind of fault each, as any client could write them.
+BAD: list[tuple[str, bytes]] = [
+    ("vehicle_data", b"{truncated"),
+    ("vehicle_data", b'{"device_id": "car-x", "timestamp": "2026-01-01T00:00:00", "location": [95, 13], "speed": 5}'),
+    ("gps_data", b'{"device_id": "car-x", "location": [52.4, 13.5], "speed": 5}'),
+    ("gps_data", b'{"device_id": "car-x", "timestamp": "2026-01-01T00:00:00", "location": [52.4, 13.5], "speed": 900}'),
+    ("traffic_data", b"[]"),
+    ("weather_data", b'{"device_id": "w", "timestamp": "2999-01-01T00:00:00", "location": [52, 13], "temperature": 5}'),
+    (
+        "emergency_data",
+        b'{"device_id": "u", "incidentId": "i", "incident_type": "fire", "status": "Maybe",'
+        b' "timestamp": "2026-01-01T00:00:00", "location": [52, 13]}',
+    ),
+]
+
+
+def simulated_lake(writer: LakeWriter, start: datetime, steps: int = 720, step_s: float = 10.0, **city: Any) -> None:
+    """Fill a lake with ``steps`` simulation steps of a 40-vehicle city from ``start``, flushed."""
+    sim = CitySimulation(SimulationConfig(**({"vehicles": 40, "start": start} | city)))
+    validator, later = Validator(), start + timedelta(days=1)
+    for _ in range(steps):
+        by_stream: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for stream, _, event in sim.step(step_s):
+            record = validator.validate(stream, event, now=later)
+            assert isinstance(record, dict)
+            by_stream[stream].append(record)
+        for stream, records in by_stream.items():
+            writer.add(stream, records)
+    writer.flush()

@@ -6,10 +6,8 @@ import os
 import subprocess
 import sys
 import uuid
-from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -18,9 +16,8 @@ from cluster.topology import ClusterState
 from pipeline import runtime
 from pipeline.lake import LakeWriter, open_lake
 from pipeline.settings import Settings
-from pipeline.validation import Validator
 from pipeline.views import VIEWS, read_view, write_views
-from producers.simulation import CitySimulation, SimulationConfig
+from tests.city import simulated_lake
 
 pytestmark = pytest.mark.distributed
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,18 +29,8 @@ def lake(cluster: ClusterState) -> dict[str, str]:
     """Two simulated hours (10-s steps) of a 40-vehicle city in an S3 lake of this module's own."""
     env = cluster.env() | {"SMARTCITY_LAKE_URI": f"s3://{cluster.s3_bucket}/views-{uuid.uuid4().hex[:8]}/lake"}
     settings = Settings(_env_file=None, **{k[len("SMARTCITY_") :].lower(): v for k, v in env.items()})  # type: ignore[arg-type]
-    fs, root = open_lake(settings.lake_uri, runtime.s3_options(settings))
-    sim = CitySimulation(SimulationConfig(vehicles=40, incidents_per_hour=30, start=START, seed=4))
-    validator, writer = Validator(), LakeWriter(fs, root)
-    for _ in range(720):
-        by_stream: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for stream, _, event in sim.step(10.0):
-            record = validator.validate(stream, event, now=START + timedelta(days=1))
-            assert isinstance(record, dict)
-            by_stream[stream].append(record)
-        for stream, records in by_stream.items():
-            writer.add(stream, records)
-    writer.flush()
+    simulated_lake(LakeWriter(*open_lake(settings.lake_uri, runtime.s3_options(settings))), START,
+                   incidents_per_hour=30, seed=4)  # fmt: skip
     return env
 
 

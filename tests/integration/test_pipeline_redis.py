@@ -27,21 +27,9 @@ from pipeline.schemas import STREAMS
 from pipeline.speed_layer import SpeedLayer, SpeedLayerConfig
 from producers.simulation import CitySimulation, SimulationConfig
 from producers.sinks import Event
+from tests.city import BAD
 
 SECONDS = 240
-BAD: list[tuple[str, bytes]] = [
-    ("vehicle_data", b"{truncated"),
-    ("vehicle_data", b'{"device_id": "car-x", "timestamp": "2026-01-01T00:00:00", "location": [95, 13], "speed": 5}'),
-    ("gps_data", b'{"device_id": "car-x", "location": [52.4, 13.5], "speed": 5}'),
-    ("gps_data", b'{"device_id": "car-x", "timestamp": "2026-01-01T00:00:00", "location": [52.4, 13.5], "speed": 900}'),
-    ("traffic_data", b"[]"),
-    ("weather_data", b'{"device_id": "w", "timestamp": "2999-01-01T00:00:00", "location": [52, 13], "temperature": 5}'),
-    (
-        "emergency_data",
-        b'{"device_id": "u", "incidentId": "i", "incident_type": "fire", "status": "Maybe",'
-        b' "timestamp": "2026-01-01T00:00:00", "location": [52, 13]}',
-    ),
-]
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
 import fakeredis
@@ -21,10 +19,8 @@ from app.console import history as history_tab
 from app.store import Store
 from pipeline.lake import LakeWriter, open_lake, read_table
 from pipeline.speed_layer import SpeedLayer
-from pipeline.validation import Validator
 from pipeline.views import hourly, route
-from producers.simulation import CitySimulation, SimulationConfig
-from tests.city import api_settings
+from tests.city import api_settings, simulated_lake
 
 START = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 AUTH = {"Authorization": "Bearer viewer-token"}
@@ -34,18 +30,7 @@ AUTH = {"Authorization": "Bearer viewer-token"}
 def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two simulated hours (10-s steps) of a 40-vehicle city, written to a lake."""
     root = tmp_path_factory.mktemp("history")
-    sim = CitySimulation(SimulationConfig(vehicles=40, incidents_per_hour=12, start=START, seed=4))
-    validator, (fs, path) = Validator(), open_lake(str(root / "lake"))
-    writer = LakeWriter(fs, path)
-    for _ in range(720):
-        by_stream: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for stream, _, event in sim.step(10.0):
-            rec = validator.validate(stream, event, now=START + timedelta(days=1))
-            assert isinstance(rec, dict)
-            by_stream[stream].append(rec)
-        for stream, recs in by_stream.items():
-            writer.add(stream, recs)
-    writer.flush()
+    simulated_lake(LakeWriter(*open_lake(str(root / "lake"))), START, incidents_per_hour=12, seed=4)
     return root
 
 
