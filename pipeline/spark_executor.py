@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 INPUT_COLUMNS = ("topic", "partition", "offset", "value", "timestamp", "batch_time")
 RESULT_SCHEMA = pa.schema([("accounting", pa.string()), ("latencies_ms", pa.list_(pa.float64()))])
 LAKE_ATTEMPTS = 6  # ~1 min of backoff; then the task fails and Spark retries it (same files)
+# Offsets per file group. A constant, not a setting: a replay after a restart must cut the same
+# groups, whatever the configuration is by then.
+GROUP_OFFSETS = 100_000
 
 
 class KafkaDeadLetters:
@@ -130,7 +133,7 @@ class PartitionJob:
 
     settings: Settings
     run_id: str
-    group_offsets: int = 100_000
+    group_offsets: int = GROUP_OFFSETS
     _streams: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -60,11 +60,16 @@ def s3a_conf(settings: Settings) -> dict[str, str]:
         conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] = str(settings.s3_endpoint_url.startswith("https")).lower()
     if settings.s3_region:
         conf["spark.hadoop.fs.s3a.endpoint.region"] = settings.s3_region
+    return conf  # the keys are set at run time (s3a_credentials): Spark settings end up on command lines
+
+
+def s3a_credentials(spark: SparkSession, settings: Settings) -> None:
+    """Give Hadoop's S3A the S3 keys, inside the JVM (executors get them with each job)."""
     key, secret = settings.secret("s3_access_key_id"), settings.secret("s3_secret_access_key")
     if key and secret:
-        conf["spark.hadoop.fs.s3a.access.key"] = key
-        conf["spark.hadoop.fs.s3a.secret.key"] = secret
-    return conf
+        hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+        hadoop.set("fs.s3a.access.key", key)
+        hadoop.set("fs.s3a.secret.key", secret)
 
 
 def spark_conf(settings: Settings) -> dict[str, str]:
@@ -158,7 +163,7 @@ class MicroBatch:
 
     def __call__(self, records: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
-        job = PartitionJob(self.settings, self.run_id(), self.settings.lake_flush_rows)
+        job = PartitionJob(self.settings, self.run_id())
         # one task per core rather than per topic-partition: tasks cost more than records here
         parallelism = self.spark.sparkContext.defaultParallelism
         rows = records.coalesce(parallelism).mapInArrow(job, RESULT_DDL).collect()
@@ -218,6 +223,7 @@ def session(settings: Settings, app_name: str = QUERY_NAME, conf: dict[str, str]
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    s3a_credentials(spark, settings)
     if not under_submit:
         tmp = Path(tempfile.mkdtemp(prefix="smartcity-spark-"))
         atexit.register(shutil.rmtree, tmp, True)

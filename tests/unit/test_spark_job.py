@@ -14,7 +14,9 @@ def test_submit_command_carries_the_driver_stack_the_package_and_the_jars(tmp_pa
     (tmp_path / "jars").mkdir()
     for name in ("b.jar", "a.jar", "notes.txt"):
         (tmp_path / "jars" / name).write_text("")
-    settings = Settings(_env_file=None, spark_master="spark://127.0.0.1:7077")
+    settings = Settings(_env_file=None, spark_master="spark://127.0.0.1:7077", lake_uri="s3://lake/x",
+                        spark_checkpoint_uri="s3://lake/ckpt", s3_access_key_id="AKIA-test",
+                        s3_secret_access_key="hunter2")  # fmt: skip
     args = parser().parse_args(["--jars", f"{tmp_path / 'jars'},/opt/extra.jar", "--conf", "spark.executor.memory=2g"])
     cmd = submit_command(settings, args, tmp_path / "pipeline.zip")
     assert cmd[0].endswith("spark-submit") and cmd[-1].endswith("pipeline/spark_job.py")
@@ -24,6 +26,8 @@ def test_submit_command_carries_the_driver_stack_the_package_and_the_jars(tmp_pa
     assert cmd[cmd.index("--py-files") + 1] == str(tmp_path / "pipeline.zip")
     confs = {cmd[i + 1] for i, part in enumerate(cmd) if part == "--conf"}
     assert {"spark.driver.extraJavaOptions=-Xss16m", "spark.executor.memory=2g"} <= confs
+    assert "spark.hadoop.fs.s3a.impl=org.apache.hadoop.fs.s3a.S3AFileSystem" in confs
+    assert not any("hunter2" in part or "AKIA-test" in part for part in cmd)  # `ps` shows command lines
 
 
 def test_s3_checkpoints_go_through_s3a_and_local_ones_are_absolute(tmp_path: Path) -> None:
