@@ -169,7 +169,7 @@ class PartitionJob:
                         stream,
                         value[i] if value[i] is not None else b"",
                         f"kafka:{key[0]}/{key[1]}@{offset[i]}",
-                        produced_us[i] / 1e6 if produced_us[i] else 0.0,
+                        produced_us[i] / 1e6 if produced_us[i] > 0 else 0.0,  # -1: a client set none
                     )
                     for i in range(start, end)
                 ]
