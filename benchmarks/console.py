@@ -58,9 +58,13 @@ def fleet(n: int, t: datetime, step: int) -> list[tuple[str, dict[str, Any]]]:
 
 def percentiles(samples: list[float]) -> dict[str, float | None]:
     if not samples:
-        return {"p50_ms": None, "p99_ms": None, "n": 0}
+        return {"p50_ms": None, "p95_ms": None, "p99_ms": None, "n": 0}
     s = sorted(samples)
-    return {"p50_ms": round(s[len(s) // 2], 2), "p99_ms": round(s[min(len(s) - 1, int(len(s) * 0.99))], 2), "n": len(s)}
+
+    def at(q: float) -> float:
+        return round(s[min(len(s) - 1, int(len(s) * q))], 2)
+
+    return {"p50_ms": at(0.5), "p95_ms": at(0.95), "p99_ms": at(0.99), "n": len(s)}
 
 
 def http_load(port: int, path: str, rate: float, seconds: float, workers: int = 8) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 from flask import Blueprint, Response, current_app, jsonify, request
+from pyarrow import fs as pafs
 
 from app.api.errors import ApiError
 from app.auth import READ, require
@@ -20,6 +21,12 @@ def store() -> Store:
     """The app's one read-side accessor (set by ``create_app``)."""
     st: Store = current_app.extensions["smartcity.store"]
     return st
+
+
+def lake() -> tuple[pafs.FileSystem, str]:
+    """The app's lake: filesystem and root (set by ``create_app``)."""
+    fs_root: tuple[pafs.FileSystem, str] = current_app.extensions["smartcity.lake"]
+    return fs_root
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:

@@ -9,20 +9,14 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from flask import Response, current_app, jsonify, request
-from pyarrow import fs as pafs
+from flask import Response, jsonify, request
 
-from app.api import bp
+from app.api import bp, lake
 from app.api.errors import ApiError
 from app.auth import READ, require
 from pipeline import views
 
 MAX_RANGE = timedelta(days=31)
-
-
-def _lake() -> tuple[pafs.FileSystem, str]:
-    lake: tuple[pafs.FileSystem, str] = current_app.extensions["smartcity.lake"]
-    return lake
 
 
 def _range() -> tuple[datetime, datetime]:
@@ -73,7 +67,7 @@ def history(view: str) -> Response:
     if view not in views.VIEWS:
         raise ApiError(404, f"unknown view {view!r}; views: {', '.join(views.VIEWS)}")
     start, end = _range()
-    rows = views.hourly(view, *_lake(), start, end)
+    rows = views.hourly(view, *lake(), start, end)
     return _respond(rows, f"{view}-hourly", start=start.isoformat(), end=end.isoformat())
 
 
@@ -81,5 +75,5 @@ def history(view: str) -> Response:
 @require(*READ)
 def vehicle_route(vehicle_id: str) -> Response:
     start, end = _range()
-    rows = views.route(*_lake(), vehicle_id, start, end)
+    rows = views.route(*lake(), vehicle_id, start, end)
     return _respond(rows, f"route-{vehicle_id}", vehicle_id=vehicle_id)

@@ -16,9 +16,8 @@ import dash_bootstrap_components as dbc
 import dash_leaflet as dl
 from dash import Input, Output, State, callback, dcc, html, no_update
 from dash.development.base_component import Component
-from flask import current_app
-from pyarrow import fs as pafs
 
+from app.api import lake
 from app.console import chart, ids
 from app.console import map as map_tab
 from pipeline import views
@@ -31,11 +30,6 @@ CHARTS = {  # graph id -> view it draws
     ids.HISTORY_INCIDENTS: "incidents",
     ids.HISTORY_WEATHER: "weather",
 }
-
-
-def _lake() -> tuple[pafs.FileSystem, str]:
-    lake: tuple[pafs.FileSystem, str] = current_app.extensions["smartcity.lake"]
-    return lake
 
 
 def preset_range(preset: str, now: datetime) -> tuple[datetime, datetime]:
@@ -321,7 +315,7 @@ def load(start: str | None, end: str | None) -> tuple[Any, ...]:
     first, last = parsed
     figures, links = [], []
     for view in CHARTS.values():
-        filesystem, root = _lake()
+        filesystem, root = lake()
         rows = views.hourly(view, filesystem, root, first, last)
         figures.append(FIGURES[view](rows, parsed))
         links.append(download_links(f"/api/history/{view}", first, last))
@@ -361,7 +355,7 @@ def route(vehicle: str | None, start: str | None, end: str | None) -> tuple[Any,
     parsed = parse_range(start, end)
     if not vehicle or isinstance(parsed, str):
         return None, [], 0, 0, [], no_update
-    filesystem, root = _lake()
+    filesystem, root = lake()
     rows = views.route(filesystem, root, vehicle.strip(), *parsed)
     points = [{"t": r["event_time"].isoformat(), "lat": r["latitude"], "lon": r["longitude"], "speed": r["speed"]}
               for r in rows]  # fmt: skip
