@@ -8,11 +8,11 @@ deltas merged into it (newest state per entity wins), so memory per client is bo
 the size of the city, never by how far behind it is.
 
 Messages: ``{"type": "snapshot" | "delta", "event_ms": newest vehicle event (epoch ms),
-"vehicle_fields": [...], "vehicles": [[...], ...], "incidents": [...], "traffic": [...],
-"summary": {...}, "ts": epoch_ms}``. Vehicles travel as rows whose columns
-``vehicle_fields`` names (5,000 moving vehicles a second are most of the bytes; rows halve
-them); incidents and traffic sensors as objects. ``?encoding=gzip``: the same JSON, gzipped,
-in binary frames.
+"oldest_ms": oldest vehicle event, "ts": when the message was built, "vehicle_fields": [...],
+"vehicles": [[...], ...], "incidents": [...], "traffic": [...], "summary": {...}}``.
+Vehicles travel as rows whose columns ``vehicle_fields`` names (5,000 moving vehicles a
+second are most of the bytes; rows halve them); incidents and traffic sensors as objects.
+``?encoding=gzip``: the same JSON, gzipped, in binary frames.
 """
 
 from __future__ import annotations
@@ -34,14 +34,17 @@ from pipeline.speed_layer import VEHICLE_ROW
 
 log = logging.getLogger(__name__)
 INTERVAL_S = 1.0  # at most one delta a second per client
-SETTLE_S = 0.02  # a write burst is over when the change stream was quiet this long
-MAX_HOLD_S = 0.25  # longest a change waits for its burst to settle
+MAX_HOLD_S = 0.5  # longest a delta waits for a write split into chunks to end
+MIN_GAP_S = 0.75  # a late delta may follow the previous one this soon (see Pace)
 
 
-def message(kind: str, vehicles: list[list[Any]], **rest: Any) -> dict[str, Any]:
-    """A push message; ``vehicles`` are rows with the columns ``VEHICLE_ROW``."""
-    newest = max((row[1] for row in vehicles), default=None)
-    return {"type": kind, "event_ms": newest, "vehicle_fields": VEHICLE_ROW, "vehicles": vehicles, **rest}
+def message(kind: str, vehicles: list[list[Any]], ts: int | None = None, **rest: Any) -> dict[str, Any]:
+    """A push message; ``vehicles`` are rows with the columns ``VEHICLE_ROW``. The head
+    carries the oldest and newest vehicle event it holds and when it was built (epoch ms),
+    so a client can tell from the first bytes how late the message is."""
+    stamps = [row[1] for row in vehicles if row[1] is not None]
+    return {"type": kind, "event_ms": max(stamps, default=None), "oldest_ms": min(stamps, default=None), "ts": ts,
+            "vehicle_fields": VEHICLE_ROW, "vehicles": vehicles, **rest}  # fmt: skip
 
 
 def merge(older: dict[str, Any], newer: dict[str, Any]) -> dict[str, Any]:
@@ -68,6 +71,37 @@ def frame(payload: bytes, binary: bool = False) -> bytes:
     else:
         head += bytes([127]) + n.to_bytes(8, "big")
     return head + payload
+
+
+class Pace:
+    """At most one send per ``interval`` on average, never two closer than ``min_gap``.
+
+    A strict "a second since the last send" gate cannot keep up with a source that also
+    changes once a second: each delta that left late (a slow write, a busy process) makes
+    every later one wait for the gate, so lateness only ever accumulates. This is a token
+    bucket instead: a token a second, at most ``burst`` held, one spent per send. A late
+    delta is caught up by the next ones (sent ``min_gap`` apart) from the tokens saved, and
+    over any T seconds a client gets at most T / interval + burst deltas.
+    """
+
+    def __init__(self, interval: float, min_gap: float, burst: float = 2.0) -> None:
+        self.interval, self.min_gap, self.burst = interval, min_gap, burst
+        self._tokens = burst
+        self._at: float | None = None  # when the tokens were counted: the last send
+
+    def _tokens_at(self, now: float) -> float:
+        if self._at is None:
+            return self._tokens
+        return min(self.burst, self._tokens + (now - self._at) / self.interval)
+
+    def wait(self, now: float) -> float:
+        """Seconds until a send may go (0: now)."""
+        if self._at is None:
+            return 0.0
+        return max(0.0, (1.0 - self._tokens_at(now)) * self.interval, self._at + self.min_gap - now)
+
+    def spend(self, now: float) -> None:
+        self._tokens, self._at = self._tokens_at(now) - 1.0, now
 
 
 class Frames:
@@ -125,6 +159,7 @@ class Hub:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._last_id = "$"
+        self._open: dict[str, float] = {}  # split writes begun and not yet ended: id -> first seen
         self._snapshot: tuple[float, Frames | None] = (-INTERVAL_S, None)
         self._snapshot_lock = threading.Lock()
 
@@ -167,56 +202,70 @@ class Hub:
         )
 
     def _run(self) -> None:
-        """Follow the change stream; post a delta once the interval has passed and the write
-        burst that changed things has settled (one micro-batch arrives as several script
-        calls), so deltas leave right after the data lands, never more than once a second."""
-        changed: dict[str, set[str]] = {"v": set(), "t": set(), "i": set()}
-        last_sent = -INTERVAL_S
+        """Follow the change stream and post a delta as soon as the pace allows and no write is
+        half done (a write of more than one chunk notifies per chunk and marks its last), so
+        deltas leave right after the data lands, at most once a second, and whole."""
+        changed = _nothing_changed()
+        pace = Pace(INTERVAL_S, MIN_GAP_S)
         pending_since: float | None = None
         while True:
-            if pending_since is None:
-                block = INTERVAL_S
-            else:
-                block = max(0.001, min(SETTLE_S, INTERVAL_S - (time.monotonic() - last_sent)))
+            block = INTERVAL_S
+            if pending_since is not None:
+                now = time.monotonic()
+                block = max(pace.wait(now), self._hold(now))
+                if block <= 0:
+                    try:
+                        delta = self._delta(changed)
+                    except redis.RedisError as exc:
+                        log.warning("live updates paused: %s", exc)
+                        time.sleep(INTERVAL_S)
+                        continue
+                    frames = Frames(delta)  # encoded and framed once for every client
+                    with self._lock:
+                        boxes = list(self._boxes)
+                    for box in boxes:
+                        box.put(frames)
+                    pace.spend(now)
+                    pending_since, changed = None, _nothing_changed()
+                    continue
             try:
-                got = self._read_changes(changed, block)
+                got = self._read_changes(changed, max(0.001, block))
             except redis.RedisError as exc:
                 log.warning("live updates paused: %s", exc)
                 time.sleep(INTERVAL_S)
                 continue
-            now = time.monotonic()
             if got and pending_since is None:
-                pending_since = now
-            if pending_since is None or now - last_sent < INTERVAL_S:
-                continue
-            if got and now - pending_since < MAX_HOLD_S:
-                continue  # still arriving: wait for the burst to end (bounded)
-            try:
-                delta = self._delta(changed)
-            except redis.RedisError as exc:
-                log.warning("live updates paused: %s", exc)
-                continue
-            frames = Frames(delta)  # encoded and framed once for every client
-            with self._lock:
-                boxes = list(self._boxes)
-            for box in boxes:
-                box.put(frames)
-            last_sent, pending_since = now, None
-            changed = {"v": set(), "t": set(), "i": set()}
+                pending_since = time.monotonic()
+
+    def _hold(self, now: float) -> float:
+        """Seconds to go on waiting for the writes still half done (0: none, or waited
+        MAX_HOLD_S for them: a writer that died mid-write is forgotten)."""
+        if not self._open:
+            return 0.0
+        left = min(self._open.values()) + MAX_HOLD_S - now
+        if left <= 0:
+            self._open.clear()
+        return max(0.0, left)
 
     def _read_changes(self, changed: dict[str, set[str]], block_s: float) -> bool:
-        """Add the ids named by new change notifications; False when none came within block_s."""
+        """Add the ids named by new change notifications and follow split writes; False when
+        nothing changed within block_s."""
         st = self.store
         streams: Any = st.client.xread({st.keys.changes: self._last_id}, count=1000, block=int(block_s * 1000))
         got = False
         for _, entries in streams or []:
             for entry_id, fields in entries:
-                got = True
+                got = got or any(fields.get(k, b"[]") not in (b"[]", b"{}") for k in (b"v", b"t", b"w", b"i"))
                 self._last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
                 for kind in changed:
                     ids = orjson.loads(fields.get(kind.encode(), b"[]"))
                     if isinstance(ids, list):  # Lua encodes an empty list as {}
                         changed[kind].update(ids)
+                write_id, _, state = fields.get(b"part", b"").decode().partition(":")
+                if state == "more":
+                    self._open.setdefault(write_id, time.monotonic())
+                elif state == "last":
+                    self._open.pop(write_id, None)
         return got
 
     def _delta(self, changed: dict[str, set[str]]) -> dict[str, Any]:
@@ -229,6 +278,10 @@ class Hub:
             summary=st.summary(),
             ts=int(time.time() * 1000),
         )
+
+
+def _nothing_changed() -> dict[str, set[str]]:
+    return {"v": set(), "t": set(), "i": set()}
 
 
 class WholeSends:

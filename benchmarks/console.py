@@ -38,7 +38,7 @@ from pipeline.speed_layer import SpeedLayer
 from pipeline.validation import Validator
 
 TOKEN = "bench-viewer"
-EVENT_MS = re.compile(r'\{"type":"delta","event_ms":(\d+)')
+HEAD = re.compile(r'\{"type":"delta","event_ms":(\d+),"oldest_ms":(\d+),"ts":(\d+)')
 BBOX = (52.424, 13.512, 52.455, 13.549)  # the Berlin network's extent
 
 
@@ -112,7 +112,11 @@ def http_load(port: int, path: str, rate: float, seconds: float, workers: int = 
 def ws_fanout(
     port: int, speed: SpeedLayer, clients: int, seconds: float, vehicles: int, encoding: str
 ) -> dict[str, Any]:
-    delays: list[float] = []
+    delays: list[float] = []  # the oldest vehicle event in a delta -> client
+    newest: list[float] = []  # the newest vehicle event in a delta -> client
+    built: dict[int, int] = {}  # event_ms -> when the server built its delta
+    received: list[float] = []  # client receipt after the server built the delta
+    writes: dict[int, float] = {}  # event_ms -> when the speed-layer write returned
     lock = threading.Lock()
     stop = threading.Event()
     settled = threading.Semaphore(0)  # one release per client: connected or failed
@@ -131,14 +135,20 @@ def ws_fanout(
                         data = ws.recv(timeout=2)
                     except TimeoutError:
                         continue
-                    # the head names the newest vehicle event (stamped just before its write): reading
+                    # the head names the oldest and newest vehicle event (stamped just before its write)
+                    # and when the server built the message: reading
                     # only the head keeps 200 clients' parsing, on this same machine, out of the figures
                     if isinstance(data, bytes):
                         data = zlib.decompressobj(wbits=31).decompress(data, 120).decode()
-                    head = EVENT_MS.match(data[:120])
+                    head = HEAD.match(data[:120])
                     if head:
+                        now_ms = time.time() * 1000
+                        event_ms, oldest_ms, ts = (int(g) for g in head.groups())
                         with lock:
-                            delays.append(time.time() * 1000 - int(head.group(1)))
+                            delays.append(now_ms - oldest_ms)
+                            newest.append(now_ms - event_ms)
+                            received.append(now_ms - ts)
+                            built[event_ms] = ts
         except Exception as exc:
             with lock:
                 failures.append(f"{type(exc).__name__}: {exc}" + ("" if connected else " (connecting)"))
@@ -164,6 +174,7 @@ def ws_fanout(
         for _, record in records:
             record["event_time"] = now
         speed.write(records)
+        writes[int(now.timestamp() * 1000)] = time.time() * 1000
         step += 1
         time.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
     load.join()
@@ -176,7 +187,13 @@ def ws_fanout(
         "client_failures": len(failures),
         "first_failures": failures[:3],
         "vehicles_moving_per_s": vehicles,
-        "event_to_client_delivery": percentiles(delays),
+        "event_to_client_delivery": percentiles(delays),  # for every vehicle in the delta
+        "newest_event_to_client": percentiles(newest),
+        "stages": {  # where the delivery time goes
+            "speed_layer_write": percentiles([w - e for e, w in writes.items()]),
+            "write_to_delta_built": percentiles([built[e] - w for e, w in writes.items() if e in built]),
+            "delta_built_to_client": percentiles(received),
+        },
         "console_http_meanwhile": http_result,
     }
 

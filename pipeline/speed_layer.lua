@@ -6,6 +6,9 @@
 --                  "t": [...], "w": [...], "i": [...]}
 -- ARGV[3] config: {"ttl_ms", "active_ms", "sensor_ms", "track_len", "resolved_ms",
 --                  "changes_maxlen", "types": [...]}
+-- ARGV[4] (optional) when one write is split into several calls: "<write id>:more" on
+--         every call but the last, "<write id>:last" on the last, so that readers of the
+--         change stream can wait for the whole write.
 --
 -- Rules: an entity's state only moves forward in event time (an older event is
 -- ignored, an equal one merges its fields), so replays and out-of-order delivery
@@ -187,10 +190,12 @@ if imax > 0 then
   redis.call('ZREMRANGEBYSCORE', P .. 'i:resolved', '-inf', '(' .. string.format('%.0f', wm - cfg.resolved_ms))
 end
 
--- One change notification per batch, for push to consoles in any process.
-if counts[1] + counts[2] + counts[3] + counts[4] > 0 then
+-- One change notification per call, for push to consoles in any process; the last call
+-- of a split write always notifies, so that a reader waiting for the write sees it end.
+local part = ARGV[4] or ''
+if counts[1] + counts[2] + counts[3] + counts[4] > 0 or string.sub(part, -5) == ':last' then
   redis.call('XADD', P .. 'changes', 'MAXLEN', '~', cfg.changes_maxlen, '*',
     'v', cjson.encode(changed.v), 't', cjson.encode(changed.t),
-    'w', cjson.encode(changed.w), 'i', cjson.encode(changed.i))
+    'w', cjson.encode(changed.w), 'i', cjson.encode(changed.i), 'part', part)
 end
 return counts

@@ -9,6 +9,7 @@ from Spark executors. The read helpers are O(result): sorted sets, GEO, hashes.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -143,9 +144,12 @@ class SpeedLayer:
         """Apply validated ``(stream, record)`` pairs; raises redis errors to the caller."""
         result = WriteResult()
         step = self.config.chunk
-        for start in range(0, len(records), step):
+        starts = range(0, len(records), step)
+        write_id = uuid.uuid4().hex[:16] if len(starts) > 1 else ""
+        for start in starts:
             payload = orjson.dumps(entries(records[start : start + step]))
-            counts = self._script(args=[self.keys.prefix, payload, self._config_arg])
+            part = f"{write_id}:{'more' if start + step < len(records) else 'last'}" if write_id else ""
+            counts = self._script(args=[self.keys.prefix, payload, self._config_arg, part])
             result.add(counts)
         return result
 

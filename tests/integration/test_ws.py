@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import itertools
 import json
 import socket
 import threading
@@ -20,8 +22,8 @@ from websockets.sync.client import connect as ws_connect
 from app import create_app
 from app.server import Server
 from app.store import Store
-from app.ws import Frames, Mailbox, WholeSends, merge
-from pipeline.speed_layer import VEHICLE_ROW, SpeedLayer
+from app.ws import MIN_GAP_S, Frames, Mailbox, Pace, WholeSends, merge
+from pipeline.speed_layer import VEHICLE_ROW, SpeedLayer, SpeedLayerConfig
 from tests.city import api_settings, rec, seed
 
 
@@ -94,6 +96,85 @@ def test_a_slow_client_does_not_hold_up_others(server: tuple[Server, SpeedLayer]
                     break
         assert got == 4
         assert slow.recv(timeout=5)  # the slow one is still served: its snapshot, then merged deltas
+
+
+def test_a_write_split_into_chunks_arrives_in_one_delta(server: tuple[Server, SpeedLayer]) -> None:
+    srv, speed = server
+    writer = SpeedLayer(speed.client, speed.keys.prefix, SpeedLayerConfig(chunk=2))
+    script = writer._script
+
+    def slow(*args: Any, **kwargs: Any) -> Any:  # a writer that takes its time between chunks
+        out = script(*args, **kwargs)
+        time.sleep(0.15)
+        return out
+
+    writer._script = slow
+    with connect(srv) as ws:
+        receive(ws)
+        time.sleep(1.2)
+        writer.write([rec("vehicle_data", 0, device_id=f"split-{i}", location=[52.44, 13.52], speed=10.0)
+                      for i in range(6)])  # fmt: skip
+        msg = receive(ws)
+        while not msg["vehicles"]:
+            msg = receive(ws)
+        assert sorted(v["id"] for v in msg["vehicles"]) == [f"split-{i}" for i in range(6)]
+
+
+def test_deltas_come_at_most_once_a_second(server: tuple[Server, SpeedLayer]) -> None:
+    srv, speed = server
+    stamps: list[int] = []
+    with connect(srv) as ws:
+        receive(ws)
+        end = time.monotonic() + 4.5
+        i = 0
+        while time.monotonic() < end:  # ten writes a second
+            speed.write([rec("vehicle_data", 0, device_id=f"busy-{i % 7}", location=[52.44, 13.52], speed=10.0)])
+            i += 1
+            time.sleep(0.1)
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    msg = json.loads(ws.recv(timeout=0))
+                    if msg["type"] == "delta":
+                        stamps.append(msg["ts"])
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    assert len(stamps) >= 3, stamps  # deltas kept coming while writes did
+    assert len(stamps) <= 4.5 + 2  # a token a second, two at most saved
+    # never closer than MIN_GAP_S (less the time reading the delta, which its stamp includes)
+    assert min(gaps) >= MIN_GAP_S * 1000 - 150, gaps
+
+
+def test_the_pace_catches_up_a_late_delta() -> None:
+    """A source ready once a second (50 ms after each tick), one tick 400 ms late: the next
+    delta follows it after the minimum gap, and the ones after leave when they are ready. A
+    strict one-second gate would hold every later one back 400 ms."""
+    pace = Pace(1.0, 0.75)
+    ready = [n + 0.05 for n in range(10)]
+    ready[3] += 0.4
+    sent = []
+    for t in ready:
+        t += pace.wait(t)
+        pace.spend(t)
+        sent.append(round(t, 6))
+    assert sent[:4] == [round(t, 6) for t in ready[:4]]
+    assert sent[4] == round(ready[3] + 0.75, 6)  # 4.2: 150 ms late, not 400
+    assert sent[5:] == [round(t, 6) for t in ready[5:]]
+
+
+def test_the_pace_holds_a_busy_source_to_one_send_a_second() -> None:
+    pace = Pace(1.0, 0.75)
+    sent: list[float] = []
+    t = 0.0
+    while t < 60:  # ready all the time
+        if pace.wait(t) == 0:
+            pace.spend(t)
+            sent.append(t)
+        t += 0.01
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
+    assert min(gaps) >= 0.75 - 1e-9
+    for start in range(60):  # any window of T seconds: at most T + 2 sends
+        for length in (1, 5, 30):
+            assert sum(start <= s < start + length for s in sent) <= length + 2
+    assert 59 <= len(sent) <= 62
 
 
 def payload(frame_bytes: bytes) -> Any:

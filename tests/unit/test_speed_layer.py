@@ -142,3 +142,19 @@ def test_large_batches_are_chunked(client: redis.Redis, prefix: str) -> None:
     layer = SpeedLayer(client, prefix, SpeedLayerConfig(chunk=100))
     layer.write([vehicle(0, device=f"v{i}") for i in range(450)])
     assert layer.active_count() == 450
+
+
+def test_a_write_split_into_chunks_marks_its_last_chunk(client: redis.Redis, prefix: str) -> None:
+    layer = SpeedLayer(client, prefix, SpeedLayerConfig(chunk=2))
+    layer.write([vehicle(0, device=f"v{i}") for i in range(5)])
+    layer.write([vehicle(0, device="alone")])  # one chunk: nothing to wait for
+    layer.write([vehicle(-5, device="v0"), vehicle(-5, device="v1"), vehicle(-5, device="v2")])  # older: a no-op
+    parts = [fields[b"part"].decode() for _, fields in client.xrange(layer.keys.changes)]
+    first = {p.split(":")[0] for p in parts[:3]}
+    assert len(first) == 1 and [p.split(":")[1] for p in parts[:3]] == ["more", "more", "last"]
+    assert parts[3] == ""
+    # the older events changed nothing, yet its last chunk still tells readers the write ended
+    (end,) = parts[4:]
+    assert end.endswith(":last") and end.split(":")[0] not in first
+    changed = orjson.loads(client.xrange(layer.keys.changes)[-1][1][b"v"])
+    assert changed in ([], {})
