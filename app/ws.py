@@ -2,17 +2,18 @@
 
 One ``Hub`` per process follows the speed layer's change stream (so pushes work when the
 console runs as several processes) and, at most once a second, builds one delta: the
-changed vehicles, incidents, traffic sensors and the summary. Each socket has a
+changed vehicles, incidents, traffic sensors, weather stations and the summary. Each socket has a
 ``Mailbox`` holding at most one pending delta: a client that reads slowly gets later
 deltas merged into it (newest state per entity wins), so memory per client is bounded by
 the size of the city, never by how far behind it is.
 
 Messages: ``{"type": "snapshot" | "delta", "event_ms": newest vehicle event (epoch ms),
 "oldest_ms": oldest vehicle event, "ts": when the message was built, "vehicle_fields": [...],
-"vehicles": [[...], ...], "incidents": [...], "traffic": [...], "summary": {...}}``.
+"vehicles": [[...], ...], "incidents": [...], "traffic": [...], "weather": [...],
+"summary": {...}}``.
 Vehicles travel as rows whose columns ``vehicle_fields`` names (5,000 moving vehicles a
-second are most of the bytes; rows halve them); incidents and traffic sensors as objects.
-``?encoding=gzip``: the same JSON, gzipped, in binary frames.
+second are most of the bytes; rows halve them); incidents, traffic sensors and weather
+stations as objects. ``?encoding=gzip``: the same JSON, gzipped, in binary frames.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import gzip
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -52,7 +54,7 @@ def merge(older: dict[str, Any], newer: dict[str, Any]) -> dict[str, Any]:
     rows = {row[0]: row for row in older.get("vehicles", [])}
     rows.update({row[0]: row for row in newer.get("vehicles", [])})
     out = message("delta", list(rows.values()), summary=newer.get("summary"), ts=newer.get("ts"))
-    for kind in ("incidents", "traffic"):
+    for kind in ("incidents", "traffic", "weather"):
         by_id = {e["id"]: e for e in older.get(kind, [])}
         by_id.update({e["id"]: e for e in newer.get(kind, [])})
         out[kind] = list(by_id.values())
@@ -155,6 +157,7 @@ class Hub:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.summary: Callable[[], dict[str, Any]] = store.summary  # the console sets its own
         self._boxes: set[Mailbox] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -197,7 +200,8 @@ class Hub:
             orjson.loads(st.speed.vehicle_rows(limit=20_000)),
             incidents=st.incidents("all", 500),
             traffic=st.traffic(),
-            summary=st.summary(),
+            weather=st.weather(),
+            summary=self.summary(),
             ts=int(time.time() * 1000),
         )
 
@@ -275,13 +279,14 @@ class Hub:
             orjson.loads(st.speed.vehicle_rows(sorted(changed["v"]))),
             incidents=[typed(s) for s in st.speed.states("i", sorted(changed["i"]))],
             traffic=[typed(s) for s in st.speed.states("t", sorted(changed["t"]))],
-            summary=st.summary(),
+            weather=[typed(s) for s in st.speed.states("w", sorted(changed["w"]))],
+            summary=self.summary(),
             ts=int(time.time() * 1000),
         )
 
 
 def _nothing_changed() -> dict[str, set[str]]:
-    return {"v": set(), "t": set(), "i": set()}
+    return {"v": set(), "t": set(), "w": set(), "i": set()}
 
 
 class WholeSends:

@@ -10,9 +10,13 @@
     const VEHICLE_PANE = "smartcity-vehicles";  // map.py creates these panes
     const INCIDENT_PANE = "smartcity-incidents";  // above the vehicles
     const POLL_RETRY_MS = 10000;
+    const POLL_MS = {live: 5000, down: 1000};  // while push is live the poll only fills what push lacks
+    const POLLED_WHILE_PUSHED = ["tab-system", "tab-emergency"];  // app/console/feed.py POLLED_WHILE_PUSHED
+    const LEVEL_ORDER = {severe: 0, heavy: 1, moderate: 2, light: 3, free: 4};
     const STALE_MS = 120000;  // a vehicle not heard of for this long leaves the map
     const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000, 30000];
     let lastFeedAt = null;
+    let lastSummary = null;
     let pollSince = null;  // when the poll in flight was sent; null when none is
     let reconcileQueued = false;
     let adding = false;  // true while this file adds markers itself: that must not queue a reconcile
@@ -88,6 +92,86 @@
         return {type: "FeatureCollection", features: located.map((r) => ({
             type: "Feature", geometry: {type: "Point", coordinates: [r.lon, r.lat]}, properties: r,
         }))};
+    }
+
+    /** Incidents, traffic sensors and weather stations by id, as pushed: the feed stores are
+     * rebuilt from these. */
+    const pushed = {incidents: {}, traffic: {}, weather: {}};
+    const fed = {traffic: null, weather: null};  // what the map last drew of them (a signature)
+
+    /** The tab shown (the address follows it: resizeOnTab). */
+    function shownTab() {
+        return "tab-" + ((location.hash || "").replace(/^#/, "") || "overview");
+    }
+
+    /** Active incidents oldest first, as the poll lists them. */
+    function activeIncidents() {
+        return Object.values(pushed.incidents).filter((i) => i.status !== "Resolved").sort((a, b) =>
+            (a.first_seen || a.ts || 0) - (b.first_seen || b.ts || 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    }
+
+    /** Sensors most congested first, as the poll lists them. */
+    function trafficRows() {
+        const level = (r) => (r.congestion_level in LEVEL_ORDER ? LEVEL_ORDER[r.congestion_level] : 5);
+        return Object.values(pushed.traffic).sort((a, b) =>
+            level(a) - level(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    }
+
+    /** Fill the feed stores from a push message. Every store set runs all the callbacks reading
+     * it (tens of ms in Dash's renderer), so a store is set only when something shown needs it:
+     * incidents on every change (alerts work on any tab); traffic and weather when their tab is
+     * shown or what the map draws of them changed (tooltips read the newest rows without it);
+     * the summary while a tab shows it each second (Overview, System, a selection on the Map). */
+    function feedStores(msg) {
+        const snap = msg.type === "snapshot";
+        const tab = shownTab();
+        if (snap) {
+            pushed.incidents = {};
+            pushed.traffic = {};
+            pushed.weather = {};
+        }
+        (msg.incidents || []).forEach((i) => { pushed.incidents[i.id] = i; });
+        if (snap || (msg.incidents || []).length) {
+            for (const id in pushed.incidents) {
+                if (pushed.incidents[id].status === "Resolved") delete pushed.incidents[id];
+            }
+            setProps("feed-incidents", {data: activeIncidents()});
+        }
+        [["traffic", "sensors", "tab-traffic", trafficRows],
+         ["weather", "stations", "tab-weather", () => Object.values(pushed.weather)]].forEach(([kind, layer, own, rows]) => {
+            const changed = msg[kind] || [];
+            changed.forEach((r) => { pushed[kind][r.id] = r; latest[layer][r.id] = r; });
+            if (!snap && !changed.length) return;
+            const all = rows();
+            const drawn = JSON.stringify(all.map((r) => DRAWN_BY[layer].map((k) => r[k])));
+            if (snap || tab === own || tab === "tab-overview" || drawn !== fed[kind]) {
+                fed[kind] = drawn;
+                setProps("feed-" + kind, {data: all});
+            }
+        });
+        if (msg.summary) {
+            lastSummary = msg.summary;
+            lastFeedAt = Date.now();
+            if (snap || tab === "tab-overview" || tab === "tab-system" || (tab === "tab-map" && ns.mapSelected)) {
+                setProps("feed-summary", {data: msg.summary});
+            }
+        }
+    }
+
+    /** [text, colour] of the connection badge. */
+    function freshness(push) {
+        const pushed = push === "live";
+        const recent = lastFeedAt !== null && Date.now() - lastFeedAt <= 5000;
+        if (!pushed && lastFeedAt === null) return ["connecting…", "secondary"];
+        if (!pushed && !recent) return ["disconnected", "danger"];
+        const mode = pushed ? "live via push" : "polling fallback";
+        const summary = lastSummary;
+        const last = summary && summary.last_event_ms && summary.last_event_ms.last_v;
+        if (!recent || !summary) return [mode, pushed ? "success" : "warning"];
+        if (!last) return [mode + " · no vehicle data", "warning"];
+        const age = Math.max(0, (summary.now_ms - last) / 1000);
+        const colour = age < 5 ? "success" : age < 60 ? "warning" : "danger";
+        return [mode + " · data " + age.toFixed(1) + " s old", colour];
     }
 
     const ns = {
@@ -242,12 +326,16 @@
                 setProps("feed-vehicles", {data: {type: "FeatureCollection", features: features}});
             } else if (msg.type === "delta") {
                 ns.applyVehicles(rowObjects(msg), now);
+            } else {
+                return;
             }
+            feedStores(msg);
         },
         setPush(state) {
             if (ns.live.state === state) return;
             ns.live.state = state;
             setProps("shell-push", {data: state});
+            ns.badge();
         },
         /** Open /ws/realtime (same origin, the session cookie authenticates); reconnects with backoff. */
         connect() {
@@ -348,6 +436,27 @@
             const name = (location.hash || "").replace(/^#/, "");
             return TABS.indexOf(name) >= 0 ? "tab-" + name : window.dash_clientside.no_update;
         },
+        /** The summary, to refresh a selection's details, while one is selected on the shown map. */
+        mapRefresh(summary, selected, active) {
+            ns.mapSelected = selected || null;  // push then keeps the summary coming (feedStores)
+            return selected && active === "tab-map" ? summary : window.dash_clientside.no_update;
+        },
+        /** Polling only for what push lacks on the tab shown; none at all on the other tabs. */
+        pollPlan(push, tab) {
+            const live = push === "live";
+            return [live && POLLED_WHILE_PUSHED.indexOf(tab) < 0, live ? POLL_MS.live : POLL_MS.down];
+        },
+        /** A poll answered (push feeds lastSummary itself): the next one may go. */
+        polled(summary) {
+            const triggered = (window.dash_clientside.callback_context.triggered || []).map((t) => t.prop_id);
+            if (summary && triggered.indexOf("feed-summary.data") >= 0) {
+                lastSummary = summary;
+                lastFeedAt = Date.now();
+            }
+            pollSince = null;
+            ns.badge();
+            return window.dash_clientside.no_update;
+        },
         resizeOnTab(tab) {
             if (tab && tab.indexOf("tab-") === 0 && history.replaceState) {
                 history.replaceState(null, "", "#" + tab.slice(4));  // the address names the tab shown
@@ -363,25 +472,23 @@
             pollSince = Date.now();
             return n || 0;
         },
-        freshness(n, summary, push) {
-            const triggered = (window.dash_clientside.callback_context.triggered || []).map((t) => t.prop_id);
-            if (triggered.some((id) => id.indexOf("feed-summary") === 0) && summary) {
-                lastFeedAt = Date.now();
-                pollSince = null;
-            }
-            const pushed = push === "live";
-            const polled = lastFeedAt !== null && Date.now() - lastFeedAt <= 5000;
-            if (!pushed && lastFeedAt === null) return ["connecting…", "secondary"];
-            if (!pushed && !polled) return ["disconnected", "danger"];
-            const mode = pushed ? "live via push" : "polling fallback";
-            const last = summary && summary.last_event_ms && summary.last_event_ms.last_v;
-            if (!polled || !summary) return [mode, pushed ? "success" : "warning"];
-            if (!last) return [mode + " · no vehicle data", "warning"];
-            const age = Math.max(0, (summary.now_ms - last) / 1000);
-            const colour = age < 5 ? "success" : age < 60 ? "warning" : "danger";
-            return [mode + " · data " + age.toFixed(1) + " s old", colour];
+        /** The connection badge, written by this file each second (outside Dash: a store set
+         * each second would cost every callback reading it). */
+        badge() {
+            const el = document.getElementById("shell-badge");
+            if (!el) return;
+            const [text, colour] = freshness(ns.live.state);
+            if (el.textContent !== text) el.textContent = text;
+            const cls = "badge me-3 bg-" + colour;
+            if (el.className !== cls) el.className = cls;
         },
     };
 
-    window.dash_clientside = Object.assign({}, window.dash_clientside, {smartcity: ns});
+    // app/console/shown.py: a tab's view store takes new data only while that tab is shown
+    const shown = {};
+    TABS.forEach((name) => {
+        shown["tab-" + name] = (data, active) => (active === "tab-" + name ? data : window.dash_clientside.no_update);
+    });
+    window.dash_clientside = Object.assign({}, window.dash_clientside, {smartcity: ns, smartcity_shown: shown});
+    setInterval(() => ns.badge(), 1000);
 })();

@@ -13,7 +13,7 @@ import dash
 import flask
 from dash import _callback as dash_callbacks
 
-from app.console import layout
+from app.console import feed, layout
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
@@ -22,8 +22,10 @@ ASSETS = Path(__file__).resolve().parents[2] / "assets"
 # calls) would get none. Take them once here and give every console its own copy.
 _CALLBACK_MAP: dict[str, Any] = dict(dash_callbacks.GLOBAL_CALLBACK_MAP)
 _CALLBACK_LIST: list[Any] = list(dash_callbacks.GLOBAL_CALLBACK_LIST)
+_INLINE_SCRIPTS: list[Any] = list(dash_callbacks.GLOBAL_INLINE_SCRIPTS)  # none today; moved the same way
 dash_callbacks.GLOBAL_CALLBACK_MAP.clear()
 dash_callbacks.GLOBAL_CALLBACK_LIST.clear()
+dash_callbacks.GLOBAL_INLINE_SCRIPTS.clear()
 
 
 def _not_found(path: str) -> NoReturn:
@@ -50,5 +52,9 @@ def init_console(server: flask.Flask) -> dash.Dash:
     app.layout = layout.build
     app.callback_map.update(_CALLBACK_MAP)
     app._callback_list.extend(_CALLBACK_LIST)
+    app._inline_scripts.extend(_INLINE_SCRIPTS)
     server.extensions["smartcity.console"] = app
+    hub = server.extensions.get("smartcity.hub")
+    if hub is not None:  # pushes carry the console's summary, the one its tabs show
+        hub.summary = feed.pushed_summary(server)
     return app

@@ -11,6 +11,7 @@ from dash.development.base_component import Component
 
 from app.api import store
 from app.console import ids
+from app.console.shown import when_shown
 
 ALERT_SEVERITIES = ("high", "critical")
 ACTING_ROLES = ("operator", "admin")
@@ -132,12 +133,12 @@ def _alert(incident: dict[str, Any]) -> Component:
     return dbc.Alert(text, color=SEVERITY_COLOURS.get(severity, "warning"), dismissable=True, duration=15000)
 
 
-@callback(Output(ids.EMERGENCY_TABLE, "children"), Input(ids.FEED_INCIDENTS, "data"))
+@callback(Output(ids.EMERGENCY_TABLE, "children"), Input(ids.EMERGENCY_VIEW, "data"))
 def _table(incidents: list[dict[str, Any]] | None) -> Component:
     return incident_table(incidents or [], time.time() * 1000, role() in ACTING_ROLES)
 
 
-@callback(Output(ids.EMERGENCY_AUDIT, "children"), Input(ids.FEED_INCIDENTS, "data"))
+@callback(Output(ids.EMERGENCY_AUDIT, "children"), Input(ids.EMERGENCY_VIEW, "data"))
 def _audit(_incidents: Any) -> Component | None:
     if role() != "admin":
         return None
@@ -207,3 +208,6 @@ def _locate(_clicks: list[int | None], incidents: list[dict[str, Any]] | None) -
         return no_update, no_update, no_update
     viewport = {"center": [match["lat"], match["lon"]], "zoom": 18, "transition": "flyTo"}
     return ids.TAB_MAP, viewport, f"incident:{trigger['index']}"
+
+
+when_shown(ids.TAB_EMERGENCY, ids.FEED_INCIDENTS, ids.EMERGENCY_VIEW)

@@ -3,8 +3,10 @@
 A ``dcc.Interval`` (``shell-clock``) polls :func:`snapshot` through ``shell-tick``, which
 lets a tick through only when the previous poll has answered (a slow server never gets a
 pile of requests). While the WebSocket client in ``assets/smartcity.js`` is connected it
-sets ``shell-push`` and moves the vehicle markers in place itself, so the poll stops
-sending the vehicle list; when the socket is down polling is the fallback for everything.
+sets ``shell-push``, moves the vehicle markers in place itself and fills the incident,
+traffic and summary stores from the pushed deltas (only when they change); the poll then
+slows down and brings only what push does not carry, for the tab shown. When the socket is
+down polling is the fallback for everything, once a second.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from collections.abc import Callable
 from typing import Any
 
 from dash import Input, Output, State, callback, no_update
-from flask import current_app
+from flask import Flask, current_app
 
 from app.api import store
-from app.console import ids
+from app.console import ids, overview
 from app.store import Store
 
 VEHICLE_LIMIT = 5000
@@ -72,16 +74,21 @@ def accounting() -> dict[str, Any] | None:
     return source() if source is not None else None
 
 
-def snapshot(
-    st: Store, now_ms: float | None = None, acc: dict[str, Any] | None = None, with_vehicles: bool = True
+def console_summary(
+    st: Store,
+    now_ms: float | None = None,
+    acc: dict[str, Any] | None = None,
+    vehicles: list[dict[str, Any]] | None = None,
+    incidents: list[dict[str, Any]] | None = None,
+    weather: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Everything the tabs need for one tick, keyed by feed store id (the vehicle GeoJSON only
-    ``with_vehicles``: while push moves the markers nobody reads it)."""
+    """The speed layer's summary with what the console derives from it (average speed, active
+    incidents by severity, worst air quality, mean temperature, events received): what the
+    poll and the push hub both send as the summary."""
     now_ms = time.time() * 1000 if now_ms is None else now_ms
-    vehicles = st.vehicle_locations(limit=VEHICLE_LIMIT)
-    incidents = st.incidents("active", 500)
-    traffic = st.traffic()
-    weather = st.weather()
+    vehicles = st.vehicle_locations(limit=VEHICLE_LIMIT) if vehicles is None else vehicles
+    incidents = st.incidents("active", 500) if incidents is None else incidents
+    weather = st.weather() if weather is None else weather
     summary = dict(st.summary())
     speeds = [float(v["speed"]) for v in vehicles if "speed" in v]
     summary["now_ms"] = now_ms
@@ -92,8 +99,36 @@ def snapshot(
     summary["max_aqi"] = max(aqi) if aqi else None
     summary["avg_temperature"] = round(sum(temps) / len(temps), 1) if temps else None
     summary["events_received"] = acc["totals"]["received"] if acc else None
+    return summary
+
+
+def pushed_summary(app: Flask) -> Callable[[], dict[str, Any]]:
+    """The summary the push hub sends (outside any request): the console summary, recorded
+    in the Overview's trend."""
+    st: Store = app.extensions["smartcity.store"]
+    trend = overview.trend(app)
+
+    def build() -> dict[str, Any]:
+        source: Callable[[], dict[str, Any]] | None = app.extensions.get("smartcity.accounting")
+        summary = console_summary(st, acc=source() if source is not None else None)
+        trend.record(summary)
+        return summary
+
+    return build
+
+
+def snapshot(
+    st: Store, now_ms: float | None = None, acc: dict[str, Any] | None = None, with_vehicles: bool = True
+) -> dict[str, Any]:
+    """Everything the tabs need for one tick, keyed by feed store id (the vehicle GeoJSON only
+    ``with_vehicles``: while push moves the markers nobody reads it)."""
+    now_ms = time.time() * 1000 if now_ms is None else now_ms
+    vehicles = st.vehicle_locations(limit=VEHICLE_LIMIT)
+    incidents = st.incidents("active", 500)
+    traffic = st.traffic()
+    weather = st.weather()
     return {
-        ids.FEED_SUMMARY: summary,
+        ids.FEED_SUMMARY: console_summary(st, now_ms, acc, vehicles, incidents, weather),
         ids.FEED_VEHICLES: vehicles_geojson(vehicles) if with_vehicles else None,
         ids.FEED_INCIDENTS: incidents,
         ids.FEED_TRAFFIC: traffic,
@@ -102,17 +137,38 @@ def snapshot(
     }
 
 
-def poll(data: dict[str, Any], push_live: bool) -> list[Any]:
-    """The feed stores' new values; the vehicles are left alone while push moves them."""
-    return [no_update if push_live and i == ids.FEED_VEHICLES else data[i] for i in FEED_OUTPUTS]
+# While push is live it brings the vehicles, incidents, traffic, weather and summary each
+# second; the (slower) poll then only fills what push does not carry, for the tab shown
+# (assets/smartcity.js stops the poll on the other tabs).
+POLLED_WHILE_PUSHED = {
+    ids.FEED_SYSTEM: (ids.TAB_SYSTEM,),
+    ids.FEED_INCIDENTS: (ids.TAB_EMERGENCY,),  # its ages move on even when nothing changes
+}
+
+
+def poll(data: dict[str, Any], push_live: bool, tab: str | None = None) -> list[Any]:
+    """The feed stores' new values: all of them when polling is the only feed; while push is
+    live, only what it does not carry that the shown tab needs (the rest ``no_update``)."""
+    if not push_live:
+        return [data[i] for i in FEED_OUTPUTS]
+    return [data[i] if tab in POLLED_WHILE_PUSHED.get(i, ()) else no_update for i in FEED_OUTPUTS]
+
+
+def needs_snapshot(push_live: bool, tab: str | None) -> bool:
+    return not push_live or any(tab in tabs for tabs in POLLED_WHILE_PUSHED.values())
 
 
 @callback(
     [Output(i, "data") for i in FEED_OUTPUTS],
     Input(ids.SHELL_TICK, "data"),
     State(ids.SHELL_PUSH, "data"),
+    State(ids.SHELL_TABS, "active_tab"),
     prevent_initial_call=True,
 )
-def _poll(_n: int | None, push: str | None) -> list[Any]:
+def _poll(_n: int | None, push: str | None, tab: str | None) -> list[Any]:
     live = push == "live"
-    return poll(snapshot(store(), acc=accounting(), with_vehicles=not live), live)
+    if not needs_snapshot(live, tab):
+        return [no_update] * len(FEED_OUTPUTS)
+    data = snapshot(store(), acc=accounting(), with_vehicles=not live)
+    overview.trend().record(data[ids.FEED_SUMMARY])
+    return poll(data, live, tab)

@@ -11,6 +11,7 @@ SHELL_THEME_STORE = "shell-theme-store"
 SHELL_SOUND = "shell-sound"  # play a tone when a high-severity incident raises an alert
 SHELL_BADGE = "shell-badge"
 SHELL_USER = "shell-user"
+SHELL_POLLED = "shell-polled"
 SHELL_PUSH = "shell-push"  # WebSocket state set by smartcity.js: "live" | "down" | None (never connected)
 SHELL_SINK = "shell-sink"  # output of side-effect-only clientside callbacks
 
@@ -24,7 +25,7 @@ FEED_SYSTEM = "feed-system"
 
 # overview
 OVERVIEW_CARDS = "overview-cards"
-OVERVIEW_HISTORY = "overview-history"
+OVERVIEW_VIEW = "overview-view"
 OVERVIEW_TREND_VEHICLES = "overview-trend-vehicles"
 OVERVIEW_TREND_SPEED = "overview-trend-speed"
 OVERVIEW_TREND_CONGESTION = "overview-trend-congestion"
@@ -42,9 +43,11 @@ MAP_TYPES = "map-types"
 MAP_DETAILS = "map-details"
 MAP_SELECTED = "map-selected"
 MAP_FOLLOW = "map-follow"
+MAP_REFRESH = "map-refresh"  # the summary, while a selection on the shown map needs refreshing
 
 # emergency
 EMERGENCY_TABLE = "emergency-table"
+EMERGENCY_VIEW = "emergency-view"
 EMERGENCY_SEEN = "emergency-seen"
 EMERGENCY_ALERT = "emergency-alert"
 EMERGENCY_SOUND_SINK = "emergency-sound-sink"
@@ -56,10 +59,12 @@ EMERGENCY_LOCATE = "emergency-locate"
 
 # traffic
 TRAFFIC_TABLE = "traffic-table"
+TRAFFIC_VIEW = "traffic-view"
 TRAFFIC_WORST = "traffic-worst"
 
 # weather
 WEATHER_TABLE = "weather-table"
+WEATHER_VIEW = "weather-view"
 WEATHER_ADVISORIES = "weather-advisories"
 WEATHER_CHART = "weather-chart"
 
@@ -90,6 +95,7 @@ HISTORY_CLOCK = "history-clock"
 
 # system
 SYSTEM_STREAMS = "system-streams"
+SYSTEM_VIEW = "system-view"
 SYSTEM_STATUS = "system-status"
 SYSTEM_PREVIOUS = "system-previous"
 

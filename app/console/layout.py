@@ -72,6 +72,19 @@ def build() -> Component:
             dcc.Store(id=ids.SHELL_SINK),
             dcc.Store(id=ids.EMERGENCY_SOUND_SINK),
             dcc.Store(id=ids.SHELL_PUSH),
+            dcc.Store(id=ids.SHELL_POLLED),
+            # what a shown tab's server callbacks read (see app.console.shown)
+            *[
+                dcc.Store(id=i)
+                for i in (
+                    ids.OVERVIEW_VIEW,
+                    ids.TRAFFIC_VIEW,
+                    ids.WEATHER_VIEW,
+                    ids.SYSTEM_VIEW,
+                    ids.EMERGENCY_VIEW,
+                    ids.MAP_REFRESH,
+                )
+            ],
             *stores,
         ]
     )
@@ -99,13 +112,20 @@ clientside_callback(
     Output(ids.SHELL_TICK, "data"),
     Input(ids.SHELL_CLOCK, "n_intervals"),
 )
+# the badge is written by assets/smartcity.js each second; these tell it a poll answered
 clientside_callback(
-    ClientsideFunction("smartcity", "freshness"),
-    Output(ids.SHELL_BADGE, "children"),
-    Output(ids.SHELL_BADGE, "color"),
-    Input(ids.SHELL_CLOCK, "n_intervals"),
+    ClientsideFunction("smartcity", "polled"),
+    Output(ids.SHELL_POLLED, "data"),
     Input(ids.FEED_SUMMARY, "data"),
+    Input(ids.FEED_SYSTEM, "data"),
+    Input(ids.FEED_INCIDENTS, "data"),
+)
+clientside_callback(
+    ClientsideFunction("smartcity", "pollPlan"),
+    Output(ids.SHELL_CLOCK, "disabled"),
+    Output(ids.SHELL_CLOCK, "interval"),
     Input(ids.SHELL_PUSH, "data"),
+    Input(ids.SHELL_TABS, "active_tab"),
 )
 clientside_callback(
     ClientsideFunction("smartcity", "connect"),

@@ -234,7 +234,7 @@ def _select(vehicle: dict[str, Any] | None, incident: dict[str, Any] | None) -> 
     Output(ids.MAP_TRACK, "positions"),
     Output(ids.MAP, "viewport", allow_duplicate=True),
     Input(ids.MAP_SELECTED, "data"),
-    Input(ids.FEED_SUMMARY, "data"),
+    Input(ids.MAP_REFRESH, "data"),
     State(ids.FEED_INCIDENTS, "data"),
     State(ids.MAP_FOLLOW, "value"),
     prevent_initial_call=True,
@@ -282,4 +282,14 @@ clientside_callback(
     Output(ids.MAP_VEHICLES, "hideout"),
     Input(ids.MAP_TYPES, "value"),
     State(ids.MAP_VEHICLES, "hideout"),
+)
+
+# the details of a selection (and a followed vehicle's track) refresh with each summary, but
+# only while something is selected and the map is shown: otherwise no request each second
+clientside_callback(
+    ClientsideFunction("smartcity", "mapRefresh"),
+    Output(ids.MAP_REFRESH, "data"),
+    Input(ids.FEED_SUMMARY, "data"),
+    State(ids.MAP_SELECTED, "data"),
+    State(ids.SHELL_TABS, "active_tab"),
 )

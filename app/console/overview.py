@@ -1,14 +1,22 @@
-"""Overview tab: KPI cards and small live trends (the last points kept client side)."""
+"""Overview tab: KPI cards and small live trends.
+
+The trends are kept per server process (``Trend``): whoever builds a console summary (the push
+hub each second, or a poll) records it, so the Overview shows the last minutes at once, also
+right after a page load, and a hidden Overview costs the browser nothing.
+"""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, dcc, html, no_update
+from dash import Input, Output, callback, dcc, html
 from dash.development.base_component import Component
+from flask import Flask, current_app
 
 from app.console import chart, ids
+from app.console.shown import when_shown
 
 HISTORY_POINTS = 120
 TRENDS = (
@@ -115,30 +123,49 @@ def layout() -> Component:
         [
             dbc.Row(kpi_cards(None), id=ids.OVERVIEW_CARDS, className="g-2 mb-2"),
             dbc.Row(graphs, className="g-2"),
-            dcc.Store(id=ids.OVERVIEW_HISTORY),
         ]
     )
 
 
-@callback(
-    Output(ids.OVERVIEW_HISTORY, "data"),
-    Input(ids.FEED_SUMMARY, "data"),
-    State(ids.OVERVIEW_HISTORY, "data"),
-    prevent_initial_call=True,
-)
-def _history(summary: dict[str, Any] | None, history: dict[str, Any] | None) -> dict[str, Any]:
-    return append_point(history, summary or {})
+class Trend:
+    """The last ``HISTORY_POINTS`` console summaries, one a second (later ones that second are
+    dropped)."""
+
+    def __init__(self) -> None:
+        self._history: dict[str, Any] | None = None
+        self._second: int | None = None
+        self._lock = threading.Lock()
+
+    def record(self, summary: dict[str, Any]) -> None:
+        now = summary.get("now_ms")
+        if now is None:
+            return
+        with self._lock:
+            if int(now // 1000) == self._second:
+                return
+            self._second = int(now // 1000)
+            self._history = append_point(self._history, summary)
+
+    def history(self) -> dict[str, Any] | None:
+        return self._history
+
+
+def trend(app: Flask | None = None) -> Trend:
+    """This app's trend (one per app, created on first use)."""
+    extensions = (app or current_app).extensions
+    found: Trend = extensions.setdefault("smartcity.trend", Trend())
+    return found
 
 
 @callback(
     Output(ids.OVERVIEW_CARDS, "children"),
     *[Output(gid, "figure") for gid, _, _ in TRENDS],
-    Input(ids.OVERVIEW_HISTORY, "data"),
-    Input(ids.SHELL_TABS, "active_tab"),
-    State(ids.FEED_SUMMARY, "data"),
+    Input(ids.OVERVIEW_VIEW, "data"),
     prevent_initial_call=True,
 )
-def _render(history: dict[str, Any] | None, tab: str | None, summary: dict[str, Any] | None) -> list[Any]:
-    if tab != ids.TAB_OVERVIEW:
-        return [no_update] * (1 + len(TRENDS))  # hidden: the trend keeps growing, drawn when shown
+def _render(summary: dict[str, Any] | None) -> list[Any]:
+    history = trend().history()
     return [kpi_cards(summary, history), *[trend_figure(history, key, title) for _, key, title in TRENDS]]
+
+
+when_shown(ids.TAB_OVERVIEW, ids.FEED_SUMMARY, ids.OVERVIEW_VIEW)

@@ -9,6 +9,7 @@ from dash import Input, Output, State, callback, dcc, html
 from dash.development.base_component import Component
 
 from app.console import ids
+from app.console.shown import when_shown
 
 STREAM_COLUMNS = ("received", "valid", "dead_letters", "speed_layer", "lake_rows")
 AGE_NAMES = {"last_v": "vehicles", "last_t": "traffic", "last_w": "weather", "last_i": "incidents"}
@@ -92,7 +93,7 @@ def layout() -> Component:
     Output(ids.SYSTEM_STATUS, "children"),
     Output(ids.SYSTEM_STREAMS, "children"),
     Output(ids.SYSTEM_PREVIOUS, "data"),
-    Input(ids.FEED_SYSTEM, "data"),
+    Input(ids.SYSTEM_VIEW, "data"),
     State(ids.FEED_SUMMARY, "data"),
     State(ids.SYSTEM_PREVIOUS, "data"),
     prevent_initial_call=True,
@@ -102,3 +103,6 @@ def _render(
 ) -> tuple[Component, Component, dict[str, Any] | None]:
     per_second = rates(system, previous)
     return status_list(system, summary), stream_table((system or {}).get("accounting"), per_second), system
+
+
+when_shown(ids.TAB_SYSTEM, ids.FEED_SYSTEM, ids.SYSTEM_VIEW)

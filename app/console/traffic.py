@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, callback, dcc, no_update
+from dash import Input, Output, callback, dcc
 from dash.dash_table.DataTable import DataTable
 from dash.development.base_component import Component
 
 from app.console import chart, ids
+from app.console.shown import when_shown
 
 COLUMNS = (
     ("road_name", "Road"),
@@ -82,11 +83,11 @@ def layout() -> Component:
 @callback(
     Output(ids.TRAFFIC_TABLE, "data"),
     Output(ids.TRAFFIC_WORST, "figure"),
-    Input(ids.FEED_TRAFFIC, "data"),
-    Input(ids.SHELL_TABS, "active_tab"),
+    Input(ids.TRAFFIC_VIEW, "data"),
     prevent_initial_call=True,
 )
-def _render(traffic: list[dict[str, Any]] | None, tab: str | None) -> Any:
-    if tab != ids.TAB_TRAFFIC:
-        return no_update, no_update  # hidden: drawn when the tab is opened
+def _render(traffic: list[dict[str, Any]] | None) -> Any:
     return table_rows(traffic or []), worst_figure(traffic or [])
+
+
+when_shown(ids.TAB_TRAFFIC, ids.FEED_TRAFFIC, ids.TRAFFIC_VIEW)

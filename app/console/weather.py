@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, callback, dcc, html, no_update
+from dash import Input, Output, callback, dcc, html
 from dash.development.base_component import Component
 
 from app.console import chart, ids
+from app.console.shown import when_shown
 
 HEAVY_RAIN_MM_H = 7.6  # AMS "heavy rain" rate
 FOG_VISIBILITY_M = 1000.0  # WMO definition of fog
@@ -89,12 +90,12 @@ def layout() -> Component:
     Output(ids.WEATHER_ADVISORIES, "children"),
     Output(ids.WEATHER_CHART, "figure"),
     Output(ids.WEATHER_TABLE, "children"),
-    Input(ids.FEED_WEATHER, "data"),
-    Input(ids.SHELL_TABS, "active_tab"),
+    Input(ids.WEATHER_VIEW, "data"),
     prevent_initial_call=True,
 )
-def _render(stations: list[dict[str, Any]] | None, tab: str | None) -> Any:
-    if tab != ids.TAB_WEATHER:
-        return no_update, no_update, no_update  # hidden: drawn when the tab is opened
+def _render(stations: list[dict[str, Any]] | None) -> Any:
     rows = stations or []
     return advisory_list(rows), readings_figure(rows), station_rows(rows)
+
+
+when_shown(ids.TAB_WEATHER, ids.FEED_WEATHER, ids.WEATHER_VIEW)

@@ -69,6 +69,20 @@ def test_a_client_gets_a_snapshot_then_deltas(server: tuple[Server, SpeedLayer])
         assert delta["summary"]["active_vehicles"] == 3
 
 
+def test_weather_traffic_and_incidents_changes_are_pushed(server: tuple[Server, SpeedLayer]) -> None:
+    srv, speed = server
+    with connect(srv) as ws:
+        snap = receive(ws)
+        assert [w["id"] for w in snap["weather"]] == ["ws-1"] and snap["summary"]["avg_temperature"] == 7.5
+        time.sleep(1.2)
+        speed.write([rec("weather_data", 0, device_id="ws-1", location=[52.44, 13.52], temperature=-3.0)])
+        msg = receive(ws)
+        while not msg["weather"]:
+            msg = receive(ws)
+        assert msg["weather"][0]["id"] == "ws-1" and msg["weather"][0]["temperature"] == -3.0
+        assert msg["summary"]["avg_temperature"] == -3.0  # the console's summary, not only the speed layer's
+
+
 def test_anonymous_sockets_get_nothing(server: tuple[Server, SpeedLayer]) -> None:
     srv, _ = server
     url = srv.url.replace("http://", "ws://") + "/ws/realtime"

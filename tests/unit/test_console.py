@@ -94,18 +94,28 @@ def test_the_poll_request_returns_the_city(app: Flask) -> None:
         "outputs": [{"id": i, "property": "data"} for i in feed.FEED_OUTPUTS],
         "inputs": [{"id": ids.SHELL_TICK, "property": "data", "value": 1}],
         "changedPropIds": [f"{ids.SHELL_TICK}.data"],
-        "state": [{"id": ids.SHELL_PUSH, "property": "data", "value": "down"}],
+        "state": [
+            {"id": ids.SHELL_PUSH, "property": "data", "value": "down"},
+            {"id": ids.SHELL_TABS, "property": "active_tab", "value": ids.TAB_MAP},
+        ],
     }
-    resp = c.post("/_dash-update-component", json=body)
-    assert resp.status_code == 200, resp.get_data(as_text=True)
-    vehicles = resp.json["response"][ids.FEED_VEHICLES]["data"]
+
+    def poll(push: str, tab: str) -> dict[str, Any]:
+        body["state"][0]["value"], body["state"][1]["value"] = push, tab
+        resp = c.post("/_dash-update-component", json=body)
+        assert resp.status_code in (200, 204), resp.get_data(as_text=True)
+        return resp.json["response"] if resp.status_code == 200 else {}
+
+    got = poll("down", ids.TAB_MAP)  # the poll is the only feed: everything
+    assert set(got) == set(feed.FEED_OUTPUTS)
+    vehicles = got[ids.FEED_VEHICLES]["data"]
     assert sorted(f["properties"]["id"] for f in vehicles["features"]) == ["bus-1", "car-1", "car-far"]
-    # while the WebSocket pushes, the poll keeps feeding the other tabs but stops re-sending the vehicles
-    body["state"] = [{"id": ids.SHELL_PUSH, "property": "data", "value": "live"}]
-    resp = c.post("/_dash-update-component", json=body)
-    assert resp.status_code == 200, resp.get_data(as_text=True)
-    assert ids.FEED_VEHICLES not in resp.json["response"]
-    assert ids.FEED_SUMMARY in resp.json["response"]
+    # while the WebSocket pushes vehicles, incidents, traffic and the summary, the poll brings only
+    # what push does not carry, for the tab shown
+    assert poll("live", ids.TAB_MAP) == {}  # push brings all the map shows
+    assert set(poll("live", ids.TAB_SYSTEM)) == {ids.FEED_SYSTEM}
+    assert set(poll("live", ids.TAB_EMERGENCY)) == {ids.FEED_INCIDENTS}  # ages move on
+    assert poll("live", ids.TAB_HISTORY) == {}
 
 
 def test_the_poll_needs_a_login(app: Flask) -> None:
@@ -214,6 +224,20 @@ def test_trend_history_keeps_the_last_points_and_derives_events_per_second() -> 
     cards = overview.kpi_cards({"active_vehicles": 7, "incidents_by_severity": {"high": 2}}, history)
     text = json.dumps([c.to_plotly_json() for c in cards], default=lambda c: c.to_plotly_json())
     assert "2 high" in text and "250.0" in text
+
+
+def test_the_trend_keeps_one_summary_a_second_for_the_overview(app: Flask) -> None:
+    t = overview.Trend()
+    for now_ms, vehicles in ((1000, 1), (1500, 99), (2000, 2), (3999, 3)):
+        t.record({"now_ms": now_ms, "active_vehicles": vehicles})
+    history = t.history()
+    assert history is not None and history["vehicles"] == [1, 2, 3]  # 1,500 ms: same second, dropped
+    # the push hub's summary is the console's, and lands in this app's trend
+    summary = feed.pushed_summary(app)()
+    assert summary["avg_speed"] == round((31 + 22 + 50) / 3, 1) and summary["incidents_by_severity"] == {"high": 1}
+    recorded = overview.trend(app).history()
+    assert recorded is not None and recorded["vehicles"] == [3] and recorded["t"] == [summary["now_ms"]]
+    assert app.extensions["smartcity.hub"].summary.__qualname__ == feed.pushed_summary(app).__qualname__
 
 
 def test_worst_segments_are_slowest_against_their_limit() -> None:
