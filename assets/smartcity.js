@@ -276,11 +276,26 @@
             adding = true;
             (vehicles || []).forEach((v) => {
                 if (v.lat === undefined || v.lon === undefined) return;
-                const feature = vehicleFeature(v);
                 const old = live[v.id];
+                const marker = ns.markers[v.id];
+                const sameType = old && old.feature.properties.type === (v.vehicle_type || "car");
+                if (sameType && marker && layer && marker.feature === old.feature) {
+                    // the common case, 5,000 times a second: update the drawn state in place, no new objects
+                    const f = old.feature;
+                    f.geometry.coordinates[0] = v.lon;
+                    f.geometry.coordinates[1] = v.lat;
+                    f.properties.speed = Math.round((Number(v.speed) || 0) * 10) / 10;
+                    f.properties.status = v.status || "";
+                    if (v.road_name) f.properties.road = v.road_name;
+                    old.seen = now;
+                    if (layer.hasLayer(marker)) {
+                        marker.setLatLng([v.lat, v.lon]);
+                        return;
+                    }
+                }
+                const feature = vehicleFeature(v);
                 if (old && !v.road_name) feature.properties.road = old.feature.properties.road;
                 live[v.id] = {feature: feature, seen: now};
-                const marker = ns.markers[v.id];
                 if (marker && layer && layer.hasLayer(marker)) {
                     marker.setLatLng([v.lat, v.lon]);
                     if (marker.feature && marker.feature.properties.type !== feature.properties.type) {
@@ -288,7 +303,7 @@
                         delete ns.markers[v.id];
                         layer.addData(feature);
                     } else if (marker.feature) {
-                        marker.feature.properties = feature.properties;
+                        marker.feature = feature;  // later moves update it in place (above)
                     }
                 } else if (layer) {
                     layer.addData(feature);  // the layer's filter and pointToLayer see the current hideout
