@@ -10,6 +10,7 @@
     const VEHICLE_PANE = "smartcity-vehicles";  // map.py creates these panes
     const INCIDENT_PANE = "smartcity-incidents";  // above the vehicles
     const POLL_RETRY_MS = 10000;
+    const CONNECT_GRACE_MS = 3000;
     const POLL_MS = {live: 5000, down: 1000};  // while push is live the poll only fills what push lacks
     const POLLED_WHILE_PUSHED = ["tab-system", "tab-emergency"];  // app/console/feed.py POLLED_WHILE_PUSHED
     const LEVEL_ORDER = {severe: 0, heavy: 1, moderate: 2, light: 3, free: 4};
@@ -17,6 +18,8 @@
     const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000, 30000];
     let lastFeedAt = null;
     let lastSummary = null;
+    let dashReady = false;  // set_props works only once Dash has rendered the page
+    const early = [];  // push messages that arrived before that
     let pollSince = null;  // when the poll in flight was sent; null when none is
     let reconcileQueued = false;
     let adding = false;  // true while this file adds markers itself: that must not queue a reconcile
@@ -60,7 +63,7 @@
 
     function setProps(id, props) {
         const dc = window.dash_clientside;
-        if (dc && dc.set_props) dc.set_props(id, props);
+        if (dashReady && dc && dc.set_props) dc.set_props(id, props);
     }
 
     // the newest row per id of each point layer: tooltips read these, so new numbers need no redraw
@@ -352,9 +355,18 @@
             setProps("shell-push", {data: state});
             ns.badge();
         },
-        /** Open /ws/realtime (same origin, the session cookie authenticates); reconnects with backoff. */
+        /** Dash is up (the page's first clientside callback): take the messages that came before
+         * it, then keep the socket open (opened when this file loaded, see the end). */
         connect() {
-            if (ns.live.socket || typeof WebSocket === "undefined") return window.dash_clientside.no_update;
+            dashReady = true;
+            if (ns.live.state) setProps("shell-push", {data: ns.live.state});  // a state set before Dash was up
+            early.splice(0).forEach((msg) => ns.onMessage(msg));
+            if (ns.live.socket === null && ns.live.state !== "down") ns.openSocket();
+            return window.dash_clientside.no_update;
+        },
+        /** Open /ws/realtime (same origin, the session cookie authenticates); reconnects with backoff. */
+        openSocket() {
+            if (ns.live.socket || typeof WebSocket === "undefined") return;
             // gzip: the server compresses each delta once for every client (a quarter of the bytes)
             const gzip = typeof DecompressionStream !== "undefined";
             const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/realtime"
@@ -364,7 +376,7 @@
                 ws = new WebSocket(url);
             } catch (e) {
                 ns.retry();
-                return window.dash_clientside.no_update;
+                return;
             }
             ns.live.socket = ws;
             ws.binaryType = "blob";
@@ -372,20 +384,23 @@
             ws.onmessage = (event) => {
                 const text = typeof event.data === "string" ? Promise.resolve(event.data)
                     : new Response(event.data.stream().pipeThrough(new DecompressionStream("gzip"))).text();
-                inOrder = inOrder.then(() => text).then((t) => ns.onMessage(JSON.parse(t)))
-                    .catch(() => { /* one bad message: keep the socket */ });
+                inOrder = inOrder.then(() => text).then((t) => {
+                    const msg = JSON.parse(t);
+                    if (dashReady) ns.onMessage(msg);
+                    else early.push(msg);  // applied in order once Dash is up
+                }).catch(() => { /* one bad message: keep the socket */ });
             };
             ws.onclose = () => {
                 ns.live.socket = null;
+                early.length = 0;
                 ns.setPush("down");
                 ns.retry();
             };
-            return window.dash_clientside.no_update;
         },
         retry() {
             const base = BACKOFF_MS[Math.min(ns.live.attempt, BACKOFF_MS.length - 1)];
             ns.live.attempt += 1;
-            setTimeout(() => ns.connect(), base + Math.random() * base * 0.3);
+            setTimeout(() => ns.openSocket(), base + Math.random() * base * 0.3);
         },
 
         // --- clientside callbacks ------------------------------------------------------------
@@ -481,6 +496,10 @@
             return tab;
         },
         tick(n) {
+            // while the page's socket is still connecting (it usually brings everything a moment
+            // later), polling would build the 5,000-vehicle layer twice: poll only once it failed
+            // or after CONNECT_GRACE_MS
+            if (ns.live.state === null && performance.now() < CONNECT_GRACE_MS) return window.dash_clientside.no_update;
             // one poll at a time: a slow or failing server is asked again only after it answered
             // (or after POLL_RETRY_MS, in case an answer was lost)
             if (pollSince !== null && Date.now() - pollSince < POLL_RETRY_MS) return window.dash_clientside.no_update;
@@ -506,4 +525,7 @@
     });
     window.dash_clientside = Object.assign({}, window.dash_clientside, {smartcity: ns, smartcity_shown: shown});
     setInterval(() => ns.badge(), 1000);
+    // connect while Dash is still starting (loading Plotly alone keeps the page busy for most of a
+    // second): the snapshot is then here when the map is
+    ns.openSocket();
 })();
