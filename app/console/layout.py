@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import dash_bootstrap_components as dbc
-from dash import ClientsideFunction, Input, Output, State, clientside_callback, dcc, html
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 from dash.development.base_component import Component
 
 from app.console import emergency, feed, history, ids, overview, system, traffic, weather
@@ -39,16 +42,34 @@ def navbar() -> Component:
     )
 
 
+# Tabs with Plotly charts are built when first shown: a chart anywhere in the page makes the
+# browser load and run Plotly (most of a second of its main thread), which a console opened on
+# the Map need not wait for.
+LAZY: dict[str, Callable[[], Component]] = {
+    ids.TAB_OVERVIEW: overview.layout,
+    ids.TAB_TRAFFIC: traffic.layout,
+    ids.TAB_WEATHER: weather.layout,
+    ids.TAB_HISTORY: history.layout,
+}
+
+
+def body_id(tab: str) -> str:
+    return f"{tab}-body"
+
+
 def tabs() -> Component:
+    def tab(tab_id: str, label: str, content: Callable[[], Component]) -> Component:
+        return dbc.Tab(html.Div(id=body_id(tab_id)) if tab_id in LAZY else content(), label=label, tab_id=tab_id)
+
     return dbc.Tabs(
         [
-            dbc.Tab(overview.layout(), label="Overview", tab_id=ids.TAB_OVERVIEW),
-            dbc.Tab(map_tab.layout(), label="Map", tab_id=ids.TAB_MAP),
-            dbc.Tab(emergency.layout(), label="Emergency", tab_id=ids.TAB_EMERGENCY),
-            dbc.Tab(traffic.layout(), label="Traffic", tab_id=ids.TAB_TRAFFIC),
-            dbc.Tab(weather.layout(), label="Weather", tab_id=ids.TAB_WEATHER),
-            dbc.Tab(history.layout(), label="History", tab_id=ids.TAB_HISTORY),
-            dbc.Tab(system.layout(), label="System", tab_id=ids.TAB_SYSTEM),
+            tab(ids.TAB_OVERVIEW, "Overview", overview.layout),
+            tab(ids.TAB_MAP, "Map", map_tab.layout),
+            tab(ids.TAB_EMERGENCY, "Emergency", emergency.layout),
+            tab(ids.TAB_TRAFFIC, "Traffic", traffic.layout),
+            tab(ids.TAB_WEATHER, "Weather", weather.layout),
+            tab(ids.TAB_HISTORY, "History", history.layout),
+            tab(ids.TAB_SYSTEM, "System", system.layout),
         ],
         id=ids.SHELL_TABS,
         active_tab=ids.TAB_OVERVIEW,
@@ -73,6 +94,7 @@ def build() -> Component:
             dcc.Store(id=ids.EMERGENCY_SOUND_SINK),
             dcc.Store(id=ids.SHELL_PUSH),
             dcc.Store(id=ids.SHELL_POLLED),
+            dcc.Store(id=ids.SHELL_MOUNTED),
             # what a shown tab's server callbacks read (see app.console.shown)
             *[
                 dcc.Store(id=i)
@@ -139,6 +161,22 @@ clientside_callback(
     Input(ids.SHELL_CLOCK, "id"),
     prevent_initial_call="initial_duplicate",
 )
+
+
+@callback(
+    *[Output(body_id(t), "children") for t in LAZY],
+    Output(ids.SHELL_MOUNTED, "data"),
+    Input(ids.SHELL_TABS, "active_tab"),
+    State(ids.SHELL_MOUNTED, "data"),
+)
+def _mount(tab: str | None, mounted: list[str] | None) -> list[Any]:
+    """A lazy tab's content, the first time it is shown (its callbacks then run as on load)."""
+    mounted = mounted or []
+    if tab not in LAZY or tab in mounted:
+        return [no_update] * (len(LAZY) + 1)
+    return [LAZY[t]() if t == tab else no_update for t in LAZY] + [[*mounted, tab]]
+
+
 clientside_callback(
     ClientsideFunction("smartcity", "resizeOnTab"),
     Output(ids.SHELL_SINK, "data"),

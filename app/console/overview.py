@@ -161,7 +161,6 @@ def trend(app: Flask | None = None) -> Trend:
     Output(ids.OVERVIEW_CARDS, "children"),
     *[Output(gid, "figure") for gid, _, _ in TRENDS],
     Input(ids.OVERVIEW_VIEW, "data"),
-    prevent_initial_call=True,
 )
 def _render(summary: dict[str, Any] | None) -> list[Any]:
     history = trend().history()

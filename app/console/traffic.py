@@ -84,7 +84,6 @@ def layout() -> Component:
     Output(ids.TRAFFIC_TABLE, "data"),
     Output(ids.TRAFFIC_WORST, "figure"),
     Input(ids.TRAFFIC_VIEW, "data"),
-    prevent_initial_call=True,
 )
 def _render(traffic: list[dict[str, Any]] | None) -> Any:
     return table_rows(traffic or []), worst_figure(traffic or [])

@@ -91,7 +91,6 @@ def layout() -> Component:
     Output(ids.WEATHER_CHART, "figure"),
     Output(ids.WEATHER_TABLE, "children"),
     Input(ids.WEATHER_VIEW, "data"),
-    prevent_initial_call=True,
 )
 def _render(stations: list[dict[str, Any]] | None) -> Any:
     rows = stations or []

@@ -194,3 +194,23 @@ def test_the_history_tab_charts_the_lake_and_replays_a_route(dash_duo: Any, cons
         lambda d: "point 1 of 6" not in d.find_element(By.ID, "history-route-info").text, timeout=10, msg="replaying"
     )
     assert dash_duo.get_logs() == []
+
+
+def test_chart_tabs_are_built_when_first_shown_and_then_show_the_city(dash_duo: Any, console: Any) -> None:
+    app, _ = console
+    dash_duo.start_server(app, navigate=False)
+    dash_duo.driver.get(f"{dash_duo.server.url}/login?token=viewer-token")
+    dash_duo.driver.get(f"{dash_duo.server.url}/?fresh=1#map")
+    dash_duo.wait_for_contains_text("#shell-badge", "live via push", timeout=10)
+    # opened on the Map, the page has built no chart tab, so it has not loaded Plotly
+    assert dash_duo.driver.execute_script("return document.querySelectorAll('#tab-traffic-body *').length") == 0
+    assert dash_duo.driver.execute_script("return typeof window.Plotly") == "undefined"
+    dash_duo.driver.find_element(By.LINK_TEXT, "Traffic").click()
+    dash_duo.wait_for_contains_text("#traffic-table", "cam-2", timeout=10)
+    dash_duo.driver.find_element(By.LINK_TEXT, "Weather").click()
+    dash_duo.wait_for_contains_text("#weather-table", "ws-1", timeout=10)
+    dash_duo.driver.find_element(By.LINK_TEXT, "Overview").click()
+    dash_duo.wait_for_contains_text("#overview-cards", "3", timeout=10)  # active vehicles
+    dash_duo._wait_for(lambda d: d.execute_script("return typeof window.Plotly") == "object", timeout=10,
+                       msg="Plotly loaded once a chart tab was shown")  # fmt: skip
+    assert dash_duo.get_logs() == []
