@@ -15,6 +15,7 @@
     const POLLED_WHILE_PUSHED = ["tab-system", "tab-emergency"];  // app/console/feed.py POLLED_WHILE_PUSHED
     const LEVEL_ORDER = {severe: 0, heavy: 1, moderate: 2, light: 3, free: 4};
     const STALE_MS = 120000;  // a vehicle not heard of for this long leaves the map
+    const SENSOR_STALE_MS = 900000;  // a sensor or station likewise (the speed layer's sensor_s)
     const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000, 30000];
     let lastFeedAt = null;
     let lastSummary = null;
@@ -144,7 +145,12 @@
          ["weather", "stations", "tab-weather", () => Object.values(pushed.weather)]].forEach(([kind, layer, own, rows]) => {
             const changed = msg[kind] || [];
             changed.forEach((r) => { pushed[kind][r.id] = r; latest[layer][r.id] = r; });
-            if (!snap && !changed.length) return;
+            let gone = false;  // a sensor silent for SENSOR_STALE_MS has left the speed layer's index too
+            const newest = Math.max(0, ...Object.values(pushed[kind]).map((r) => r.ts || 0));
+            for (const id in pushed[kind]) {
+                if (newest - (pushed[kind][id].ts || 0) > SENSOR_STALE_MS) { delete pushed[kind][id]; gone = true; }
+            }
+            if (!snap && !changed.length && !gone) return;
             const all = rows();
             const drawn = JSON.stringify(all.map((r) => DRAWN_BY[layer].map((k) => r[k])));
             if (snap || tab === own || tab === "tab-overview" || drawn !== fed[kind]) {

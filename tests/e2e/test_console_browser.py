@@ -214,3 +214,22 @@ def test_chart_tabs_are_built_when_first_shown_and_then_show_the_city(dash_duo: 
     dash_duo._wait_for(lambda d: d.execute_script("return typeof window.Plotly") == "object", timeout=10,
                        msg="Plotly loaded once a chart tab was shown")  # fmt: skip
     assert dash_duo.get_logs() == []
+
+
+def test_a_sensor_silent_for_15_minutes_leaves_the_pushed_traffic_list(dash_duo: Any, console: Any) -> None:
+    app, speed = console
+    dash_duo.start_server(app, navigate=False)
+    dash_duo.driver.get(f"{dash_duo.server.url}/login?token=viewer-token")
+    dash_duo.driver.get(f"{dash_duo.server.url}/?fresh=1#traffic")
+    dash_duo.wait_for_contains_text("#traffic-table", "cam-2", timeout=10)
+    speed.write(
+        [
+            rec("traffic_data", 16 * 60, device_id="cam-old", camera_id="cam-old", location=[52.44, 13.52],
+                speed=30.0, congestion_level="free"),
+            rec("traffic_data", 0, device_id="cam-3", camera_id="cam-3", location=[52.44, 13.54], speed=30.0,
+                congestion_level="free"),
+        ]
+    )  # fmt: skip
+    dash_duo.wait_for_contains_text("#traffic-table", "cam-3", timeout=10)
+    assert "cam-old" not in dash_duo.find_element("#traffic-table").text  # pushed, but older than the window
+    assert dash_duo.get_logs() == []
