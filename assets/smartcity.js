@@ -480,7 +480,8 @@
         /** Polling only for what push lacks on the tab shown; none at all on the other tabs. */
         pollPlan(push, tab) {
             const live = push === "live";
-            return [live && POLLED_WHILE_PUSHED.indexOf(tab) < 0, live ? POLL_MS.live : POLL_MS.down];
+            // System's counters and rates stay per second; Emergency only needs its ages to move on
+            return [live && POLLED_WHILE_PUSHED.indexOf(tab) < 0, live && tab !== "tab-system" ? POLL_MS.live : POLL_MS.down];
         },
         /** A poll answered (push feeds lastSummary itself): the next one may go. */
         polled(summary) {

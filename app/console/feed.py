@@ -4,8 +4,9 @@ A ``dcc.Interval`` (``shell-clock``) polls :func:`snapshot` through ``shell-tick
 lets a tick through only when the previous poll has answered (a slow server never gets a
 pile of requests). While the WebSocket client in ``assets/smartcity.js`` is connected it
 sets ``shell-push``, moves the vehicle markers in place itself and fills the incident,
-traffic and summary stores from the pushed deltas (only when they change); the poll then
-slows down and brings only what push does not carry, for the tab shown. When the socket is
+traffic, weather and summary stores from the pushed deltas (only when something shown needs
+them); the poll then runs only on the tabs showing what push does not carry (System each
+second, Emergency every 5 s) and brings only that. When the socket is
 down polling is the fallback for everything, once a second.
 """
 
@@ -138,7 +139,7 @@ def snapshot(
 
 
 # While push is live it brings the vehicles, incidents, traffic, weather and summary each
-# second; the (slower) poll then only fills what push does not carry, for the tab shown
+# second; the poll then only fills what push does not carry, for the tab shown
 # (assets/smartcity.js stops the poll on the other tabs).
 POLLED_WHILE_PUSHED = {
     ids.FEED_SYSTEM: (ids.TAB_SYSTEM,),
