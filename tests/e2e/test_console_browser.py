@@ -43,6 +43,13 @@ def login(dash_duo: Any, token: str) -> None:
     dash_duo.wait_for_element(".leaflet-container", timeout=10)
 
 
+def open_tab(dash_duo: Any, app: dash.Dash, tab: str) -> None:
+    """Serve the console, log in as a viewer and load the page on ``tab`` (a link like /#map)."""
+    dash_duo.start_server(app, navigate=False)
+    dash_duo.driver.get(f"{dash_duo.server.url}/login?token=viewer-token")
+    dash_duo.driver.get(f"{dash_duo.server.url}/?fresh=1#{tab}")
+
+
 def test_the_page_loads_without_errors_and_the_map_shows_vehicles(dash_duo: Any, console: Any) -> None:
     app, _ = console
     dash_duo.start_server(app, navigate=False)
@@ -177,9 +184,7 @@ def test_the_history_tab_charts_the_lake_and_replays_a_route(dash_duo: Any, cons
     ]:  # fmt: skip
         writer.add(stream, records)
     writer.flush()
-    dash_duo.start_server(app, navigate=False)
-    login(dash_duo, "viewer-token")
-    dash_duo.driver.get(f"{dash_duo.server.url}/?fresh=1#history")  # a link straight to the tab
+    open_tab(dash_duo, app, "history")  # a link straight to the tab
     dash_duo.wait_for_element("#history-traffic .heatmaplayer", timeout=10)  # the last 24 h load with the tab
     dash_duo.wait_for_element("#history-incidents .barlayer .point", timeout=10)
     dash_duo.wait_for_element("#history-weather .scatterlayer .trace", timeout=10)
@@ -198,9 +203,7 @@ def test_the_history_tab_charts_the_lake_and_replays_a_route(dash_duo: Any, cons
 
 def test_chart_tabs_are_built_when_first_shown_and_then_show_the_city(dash_duo: Any, console: Any) -> None:
     app, _ = console
-    dash_duo.start_server(app, navigate=False)
-    dash_duo.driver.get(f"{dash_duo.server.url}/login?token=viewer-token")
-    dash_duo.driver.get(f"{dash_duo.server.url}/?fresh=1#map")
+    open_tab(dash_duo, app, "map")
     dash_duo.wait_for_contains_text("#shell-badge", "live via push", timeout=10)
     # opened on the Map, the page has built no chart tab, so it has not loaded Plotly
     assert dash_duo.driver.execute_script("return document.querySelectorAll('#tab-traffic-body *').length") == 0
@@ -218,9 +221,7 @@ def test_chart_tabs_are_built_when_first_shown_and_then_show_the_city(dash_duo: 
 
 def test_a_sensor_silent_for_15_minutes_leaves_the_pushed_traffic_list(dash_duo: Any, console: Any) -> None:
     app, speed = console
-    dash_duo.start_server(app, navigate=False)
-    dash_duo.driver.get(f"{dash_duo.server.url}/login?token=viewer-token")
-    dash_duo.driver.get(f"{dash_duo.server.url}/?fresh=1#traffic")
+    open_tab(dash_duo, app, "traffic")
     dash_duo.wait_for_contains_text("#traffic-table", "cam-2", timeout=10)
     speed.write(
         [
