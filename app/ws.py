@@ -224,6 +224,10 @@ class Hub:
                         log.warning("live updates paused: %s", exc)
                         time.sleep(INTERVAL_S)
                         continue
+                    except Exception:  # a bug building one delta must not end live updates
+                        log.exception("live update failed; trying again")
+                        time.sleep(INTERVAL_S)
+                        continue
                     frames = Frames(delta)  # encoded and framed once for every client
                     with self._lock:
                         boxes = list(self._boxes)

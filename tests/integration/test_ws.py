@@ -33,6 +33,7 @@ def server(tmp_path: Path) -> Iterator[tuple[Server, SpeedLayer]]:
     seed(speed)
     app = create_app(api_settings(tmp_path), store=Store(speed))
     srv = Server(app, "127.0.0.1", 0).start()
+    srv.hub = app.extensions["smartcity.hub"]  # type: ignore[attr-defined]  # for tests that break it
     yield srv, speed
     srv.stop()
 
@@ -81,6 +82,28 @@ def test_weather_traffic_and_incidents_changes_are_pushed(server: tuple[Server, 
             msg = receive(ws)
         assert msg["weather"][0]["id"] == "ws-1" and msg["weather"][0]["temperature"] == -3.0
         assert msg["summary"]["avg_temperature"] == -3.0  # the console's summary, not only the speed layer's
+
+
+def test_a_delta_that_fails_to_build_does_not_end_live_updates(server: tuple[Server, SpeedLayer]) -> None:
+    srv, speed = server
+    hub = srv.hub  # type: ignore[attr-defined]
+    working, calls = hub.summary, []
+
+    def broken_once() -> dict[str, Any]:
+        calls.append(1)
+        if len(calls) == 2:  # the snapshot's summary works; the first delta's does not
+            raise KeyError("totals")
+        return dict(working())
+
+    hub.summary = broken_once
+    with connect(srv) as ws:
+        receive(ws)
+        time.sleep(1.2)
+        speed.write([rec("vehicle_data", 0, device_id="after-bug", location=[52.44, 13.52], speed=10.0)])
+        msg = receive(ws, timeout=8)
+        while not any(v["id"] == "after-bug" for v in msg["vehicles"]):
+            msg = receive(ws, timeout=8)
+    assert len(calls) >= 3  # it failed once, then built the delta again
 
 
 def test_anonymous_sockets_get_nothing(server: tuple[Server, SpeedLayer]) -> None:
