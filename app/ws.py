@@ -218,23 +218,11 @@ class Hub:
                 now = time.monotonic()
                 block = max(pace.wait(now), self._hold(now))
                 if block <= 0:
-                    try:
-                        delta = self._delta(changed)
-                    except redis.RedisError as exc:
-                        log.warning("live updates paused: %s", exc)
+                    if self._post(changed):
+                        pace.spend(now)
+                        pending_since, changed = None, _nothing_changed()
+                    else:
                         time.sleep(INTERVAL_S)
-                        continue
-                    except Exception:  # a bug building one delta must not end live updates
-                        log.exception("live update failed; trying again")
-                        time.sleep(INTERVAL_S)
-                        continue
-                    frames = Frames(delta)  # encoded and framed once for every client
-                    with self._lock:
-                        boxes = list(self._boxes)
-                    for box in boxes:
-                        box.put(frames)
-                    pace.spend(now)
-                    pending_since, changed = None, _nothing_changed()
                     continue
             try:
                 got = self._read_changes(changed, max(0.001, block))
@@ -244,6 +232,24 @@ class Hub:
                 continue
             if got and pending_since is None:
                 pending_since = time.monotonic()
+
+    def _post(self, changed: dict[str, set[str]]) -> bool:
+        """Build the delta of ``changed`` and put it in every mailbox; False when it could not
+        be built (kept for the next try: a bug building one delta must not end live updates)."""
+        try:
+            delta = self._delta(changed)
+        except redis.RedisError as exc:
+            log.warning("live updates paused: %s", exc)
+            return False
+        except Exception:
+            log.exception("live update failed; trying again")
+            return False
+        frames = Frames(delta)  # encoded and framed once for every client
+        with self._lock:
+            boxes = list(self._boxes)
+        for box in boxes:
+            box.put(frames)
+        return True
 
     def _hold(self, now: float) -> float:
         """Seconds to go on waiting for the writes still half done (0: none, or waited

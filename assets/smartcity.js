@@ -12,7 +12,6 @@
     const POLL_RETRY_MS = 10000;
     const CONNECT_GRACE_MS = 3000;
     const POLL_MS = {live: 5000, down: 1000};  // while push is live the poll only fills what push lacks
-    const POLLED_WHILE_PUSHED = ["tab-system", "tab-emergency"];  // app/console/feed.py POLLED_WHILE_PUSHED
     const LEVEL_ORDER = {severe: 0, heavy: 1, moderate: 2, light: 3, free: 4};
     const STALE_MS = 120000;  // a vehicle not heard of for this long leaves the map
     const SENSOR_STALE_MS = 900000;  // a sensor or station likewise (the speed layer's sensor_s)
@@ -288,7 +287,7 @@
                 const old = live[v.id];
                 const marker = ns.markers[v.id];
                 const sameType = old && old.feature.properties.type === (v.vehicle_type || "car");
-                if (sameType && marker && layer && marker.feature === old.feature) {
+                if (sameType && marker && layer && marker.feature === old.feature && layer.hasLayer(marker)) {
                     // the common case, 5,000 times a second: update the drawn state in place, no new objects
                     const f = old.feature;
                     f.geometry.coordinates[0] = v.lon;
@@ -297,10 +296,8 @@
                     f.properties.status = v.status || "";
                     if (v.road_name) f.properties.road = v.road_name;
                     old.seen = now;
-                    if (layer.hasLayer(marker)) {
-                        marker.setLatLng([v.lat, v.lon]);
-                        return;
-                    }
+                    marker.setLatLng([v.lat, v.lon]);
+                    return;
                 }
                 const feature = vehicleFeature(v);
                 if (old && !v.road_name) feature.properties.road = old.feature.properties.road;
@@ -478,10 +475,10 @@
             return selected && active === "tab-map" ? summary : window.dash_clientside.no_update;
         },
         /** Polling only for what push lacks on the tab shown; none at all on the other tabs. */
-        pollPlan(push, tab) {
+        pollPlan(push, tab, polledTabs) {  // polledTabs: app/console/feed.py polled_tabs()
             const live = push === "live";
             // System's counters and rates stay per second; Emergency only needs its ages to move on
-            return [live && POLLED_WHILE_PUSHED.indexOf(tab) < 0, live && tab !== "tab-system" ? POLL_MS.live : POLL_MS.down];
+            return [live && (polledTabs || []).indexOf(tab) < 0, live && tab !== "tab-system" ? POLL_MS.live : POLL_MS.down];
         },
         /** A poll answered (push feeds lastSummary itself): the next one may go. */
         polled(summary) {

@@ -118,45 +118,39 @@ def pushed_summary(app: Flask) -> Callable[[], dict[str, Any]]:
     return build
 
 
-def snapshot(
-    st: Store, now_ms: float | None = None, acc: dict[str, Any] | None = None, with_vehicles: bool = True
-) -> dict[str, Any]:
-    """Everything the tabs need for one tick, keyed by feed store id (the vehicle GeoJSON only
-    ``with_vehicles``: while push moves the markers nobody reads it)."""
+def system_status(st: Store, now_ms: float, acc: dict[str, Any] | None) -> dict[str, Any]:
+    return {"now_ms": now_ms, "store_ok": st.ping(), "accounting": acc}
+
+
+def snapshot(st: Store, now_ms: float | None = None, acc: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything the tabs need for one tick, keyed by feed store id: what the poll sends
+    while it is the only feed."""
     now_ms = time.time() * 1000 if now_ms is None else now_ms
     vehicles = st.vehicle_locations(limit=VEHICLE_LIMIT)
     incidents = st.incidents("active", 500)
-    traffic = st.traffic()
     weather = st.weather()
     return {
         ids.FEED_SUMMARY: console_summary(st, now_ms, acc, vehicles, incidents, weather),
-        ids.FEED_VEHICLES: vehicles_geojson(vehicles) if with_vehicles else None,
+        ids.FEED_VEHICLES: vehicles_geojson(vehicles),
         ids.FEED_INCIDENTS: incidents,
-        ids.FEED_TRAFFIC: traffic,
+        ids.FEED_TRAFFIC: st.traffic(),
         ids.FEED_WEATHER: weather,
-        ids.FEED_SYSTEM: {"now_ms": now_ms, "store_ok": st.ping(), "accounting": acc},
+        ids.FEED_SYSTEM: system_status(st, now_ms, acc),
     }
 
 
 # While push is live it brings the vehicles, incidents, traffic, weather and summary each
-# second; the poll then only fills what push does not carry, for the tab shown
-# (assets/smartcity.js stops the poll on the other tabs).
-POLLED_WHILE_PUSHED = {
-    ids.FEED_SYSTEM: (ids.TAB_SYSTEM,),
-    ids.FEED_INCIDENTS: (ids.TAB_EMERGENCY,),  # its ages move on even when nothing changes
+# second; the poll then reads only what push does not carry, for the tab shown
+# (assets/smartcity.js stops the poll on the other tabs): store -> (tabs, its read).
+POLLED_WHILE_PUSHED: dict[str, tuple[tuple[str, ...], Callable[[Store, float, dict[str, Any] | None], Any]]] = {
+    ids.FEED_SYSTEM: ((ids.TAB_SYSTEM,), system_status),
+    ids.FEED_INCIDENTS: ((ids.TAB_EMERGENCY,), lambda st, _now, _acc: st.incidents("active", 500)),  # ages move on
 }
 
 
-def poll(data: dict[str, Any], push_live: bool, tab: str | None = None) -> list[Any]:
-    """The feed stores' new values: all of them when polling is the only feed; while push is
-    live, only what it does not carry that the shown tab needs (the rest ``no_update``)."""
-    if not push_live:
-        return [data[i] for i in FEED_OUTPUTS]
-    return [data[i] if tab in POLLED_WHILE_PUSHED.get(i, ()) else no_update for i in FEED_OUTPUTS]
-
-
-def needs_snapshot(push_live: bool, tab: str | None) -> bool:
-    return not push_live or any(tab in tabs for tabs in POLLED_WHILE_PUSHED.values())
+def polled_tabs() -> list[str]:
+    """The tabs polled while push is live (the page reads this list)."""
+    return sorted({tab for tabs, _ in POLLED_WHILE_PUSHED.values() for tab in tabs})
 
 
 @callback(
@@ -167,9 +161,11 @@ def needs_snapshot(push_live: bool, tab: str | None) -> bool:
     prevent_initial_call=True,
 )
 def _poll(_n: int | None, push: str | None, tab: str | None) -> list[Any]:
-    live = push == "live"
-    if not needs_snapshot(live, tab):
-        return [no_update] * len(FEED_OUTPUTS)
-    data = snapshot(store(), acc=accounting(), with_vehicles=not live)
-    overview.trend().record(data[ids.FEED_SUMMARY])
-    return poll(data, live, tab)
+    st, acc = store(), accounting()
+    if push != "live":  # the only feed: everything
+        data = snapshot(st, acc=acc)
+        overview.trend().record(data[ids.FEED_SUMMARY])
+        return [data[i] for i in FEED_OUTPUTS]
+    now_ms = time.time() * 1000
+    wanted = {i: read for i, (tabs, read) in POLLED_WHILE_PUSHED.items() if tab in tabs}
+    return [wanted[i](st, now_ms, acc) if i in wanted else no_update for i in FEED_OUTPUTS]

@@ -12,6 +12,7 @@ SHELL_SOUND = "shell-sound"  # play a tone when a high-severity incident raises 
 SHELL_BADGE = "shell-badge"
 SHELL_USER = "shell-user"
 SHELL_POLLED = "shell-polled"
+SHELL_POLL_TABS = "shell-poll-tabs"  # the tabs polled while push is live (feed.polled_tabs)
 SHELL_MOUNTED = "shell-mounted"  # the lazy tabs built so far
 SHELL_PUSH = "shell-push"  # WebSocket state set by smartcity.js: "live" | "down" | None (never connected)
 SHELL_SINK = "shell-sink"  # output of side-effect-only clientside callbacks

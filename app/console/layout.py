@@ -9,7 +9,7 @@ import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 from dash.development.base_component import Component
 
-from app.console import emergency, feed, history, ids, overview, system, traffic, weather
+from app.console import emergency, feed, history, ids, overview, shown, system, traffic, weather
 from app.console import map as map_tab
 
 POLL_MS = 1000
@@ -95,18 +95,9 @@ def build() -> Component:
             dcc.Store(id=ids.SHELL_PUSH),
             dcc.Store(id=ids.SHELL_POLLED),
             dcc.Store(id=ids.SHELL_MOUNTED),
-            # what a shown tab's server callbacks read (see app.console.shown)
-            *[
-                dcc.Store(id=i)
-                for i in (
-                    ids.OVERVIEW_VIEW,
-                    ids.TRAFFIC_VIEW,
-                    ids.WEATHER_VIEW,
-                    ids.SYSTEM_VIEW,
-                    ids.EMERGENCY_VIEW,
-                    ids.MAP_REFRESH,
-                )
-            ],
+            dcc.Store(id=ids.SHELL_POLL_TABS, data=feed.polled_tabs()),
+            dcc.Store(id=ids.MAP_REFRESH),
+            *[dcc.Store(id=i) for i in shown.VIEWS],  # what a shown tab's server callbacks read
             *stores,
         ]
     )
@@ -148,6 +139,7 @@ clientside_callback(
     Output(ids.SHELL_CLOCK, "interval"),
     Input(ids.SHELL_PUSH, "data"),
     Input(ids.SHELL_TABS, "active_tab"),
+    State(ids.SHELL_POLL_TABS, "data"),
 )
 clientside_callback(
     ClientsideFunction("smartcity", "connect"),

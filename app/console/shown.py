@@ -11,8 +11,11 @@ from dash import ClientsideFunction, Input, Output, clientside_callback
 
 from app.console import ids
 
+VIEWS: list[str] = []  # every view store registered; the page layout holds one dcc.Store each
+
 
 def when_shown(tab: str, source: str, view: str) -> None:
+    VIEWS.append(view)
     clientside_callback(
         ClientsideFunction("smartcity_shown", tab),  # assets/smartcity.js: one function per tab
         Output(view, "data"),
