@@ -80,7 +80,8 @@ class Store:
         self.client: redis.Redis = speed.client
         self.keys = speed.keys
         self.fleet_cache_s = fleet_cache_s
-        self._fleet: tuple[float, list[dict[str, Any]]] = (0.0, [])
+        # when the fleet was read (None: never; monotonic time starts near 0 at boot) and what
+        self._fleet: tuple[float | None, list[dict[str, Any]]] = (None, [])
         self._fleet_lock = threading.Lock()
 
     def vehicle_locations(
@@ -106,13 +107,13 @@ class Store:
         keep being served the previous read meanwhile instead of queueing behind the refresh
         (only the very first read is waited for)."""
         read_at, fleet = self._fleet
-        if time.monotonic() - read_at < self.fleet_cache_s:
+        if read_at is not None and time.monotonic() - read_at < self.fleet_cache_s:
             return fleet
-        if not self._fleet_lock.acquire(blocking=read_at == 0.0):
+        if not self._fleet_lock.acquire(blocking=read_at is None):
             return fleet  # someone is refreshing: the previous read is at most a moment older
         try:
             read_at, fleet = self._fleet
-            if time.monotonic() - read_at >= self.fleet_cache_s:
+            if read_at is None or time.monotonic() - read_at >= self.fleet_cache_s:
                 fleet = self._read_locations(None, None, 1_000_000)
                 self._fleet = (time.monotonic(), fleet)
             return fleet
