@@ -185,6 +185,8 @@
     const ns = {
         // The live vehicle markers by id; the push client moves these in place.
         markers: {},
+        // The incident markers by id, as last drawn.
+        incidentMarkers: {},
         // Push state: the vehicles the socket told us about (id -> {feature, seen}), the socket.
         live: {vehicles: {}, state: null, socket: null, attempt: 0, layer: null},
 
@@ -219,6 +221,7 @@
                 (q.incident_type || "incident") + " · " + (q.severity || "?"), q.description, q.status,
             ]);
             marker.setStyle({weight: 2, color: "#000"});
+            ns.incidentMarkers[p.id] = marker;  // the drawn incidents by id (the newest drawing wins)
             return marker;
         },
         sensorPoint(feature, latlng) {

@@ -1,0 +1,108 @@
+"""Live updates in a real browser: an ingested incident reaches the open console without a
+reload, and the console reconnects by itself after the server restarts."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dash
+import fakeredis
+import pytest
+import redis
+from selenium.webdriver.common.by import By
+
+from app import create_app
+from app.store import Store
+from pipeline.speed_layer import SpeedLayer
+from tests.city import TOKENS, api_settings, rec, seed
+from tests.services import Gunicorn, RedisServer, free_port
+
+# Incident markers on the map, by id (smartcity.js keeps them as it draws them)
+INCIDENT_ON_MAP = "const m = window.dash_clientside.smartcity.incidentMarkers[arguments[0]]; return !!(m && m._map);"
+CAR_AT = "const m = window.dash_clientside.smartcity.markers['car-1']; if (!m) return null; const ll = m.getLatLng();" \
+    "return [ll.lat, ll.lng];"  # fmt: skip
+
+
+def post_incident(base: str, incident_id: str, description: str) -> None:
+    """POST one Active incident to the ingest API, as a device or a dispatcher's system would."""
+    event = {"device_id": f"dispatch-{incident_id}", "timestamp": datetime.now(UTC).isoformat(),
+             **_incident(incident_id), "description": description}  # fmt: skip
+    req = urllib.request.Request(
+        f"{base}/api/ingest/emergency_data", data=json.dumps(event).encode(), method="POST",
+        headers={"Authorization": "Bearer ingest-token", "Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 202
+
+
+def _incident(incident_id: str) -> dict[str, Any]:
+    return {"incidentId": incident_id, "incident_type": "flood", "status": "Active", "severity": "medium",
+            "location": [52.4372, 13.5268]}  # fmt: skip
+
+
+@pytest.fixture
+def console(tmp_path: Path) -> dash.Dash:
+    speed = SpeedLayer(fakeredis.FakeRedis(), "e2e:")
+    seed(speed)
+    server = create_app(api_settings(tmp_path, tile_url=""), store=Store(speed))  # tile_url "": no network
+    app: dash.Dash = server.extensions["smartcity.console"]
+    return app
+
+
+def test_an_ingested_incident_appears_in_the_emergency_tab_and_on_the_map_within_2_s(
+    dash_duo: Any, console: dash.Dash
+) -> None:
+    dash_duo.start_server(console, navigate=False)
+    base = dash_duo.server.url
+    dash_duo.driver.get(f"{base}/login?token=viewer-token")
+    dash_duo.driver.get(f"{base}/?fresh=1#emergency")
+    dash_duo.wait_for_contains_text("#shell-badge", "live via push", timeout=10)
+    dash_duo.wait_for_contains_text("#emergency-table", "fire", timeout=10)  # the incidents known at load
+    post_incident(base, "i-flood-1", "water in the underpass")
+    dash_duo.wait_for_contains_text("#emergency-table", "water in the underpass", timeout=2)
+    # on the map too (drawn while the Emergency tab was shown), and one posted while the map is shown
+    dash_duo.driver.find_element(By.LINK_TEXT, "Map").click()
+    dash_duo._wait_for(lambda d: d.execute_script(INCIDENT_ON_MAP, "i-flood-1"), timeout=2, msg="i-flood-1 on map")
+    post_incident(base, "i-flood-2", "second flood")
+    dash_duo._wait_for(lambda d: d.execute_script(INCIDENT_ON_MAP, "i-flood-2"), timeout=2, msg="i-flood-2 on map")
+    assert dash_duo.driver.execute_script("return location.search") == "?fresh=1"  # never reloaded
+    assert dash_duo.get_logs() == []
+
+
+def test_the_console_reconnects_by_itself_after_the_server_restarts(
+    dash_duo: Any, tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = "restart:"
+    speed = SpeedLayer(redis.Redis(port=redis_server.port), prefix)
+    seed(speed)
+    env = {"SMARTCITY_REDIS_URL": redis_server.url, "SMARTCITY_REDIS_PREFIX": prefix, "SMARTCITY_API_TOKENS": TOKENS,
+           "SMARTCITY_SECRET_KEY": "restart-test-key", "SMARTCITY_LAKE_URI": str(tmp_path / "lake"),
+           "SMARTCITY_TILE_URL": ""}  # fmt: skip
+    for key, value in env.items():  # the server processes inherit them; the login survives a restart
+        monkeypatch.setenv(key, value)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    driver = dash_duo.driver
+    with Gunicorn(tmp_path / "first", port):
+        driver.get(f"{base}/login?token=viewer-token")
+        driver.get(f"{base}/?fresh=1#map")
+        dash_duo.wait_for_contains_text("#shell-badge", "live via push", timeout=15)
+        dash_duo._wait_for(lambda d: d.execute_script(CAR_AT) is not None, timeout=10, msg="car-1 on the map")
+    # the server is gone: the page says so and keeps trying
+    dash_duo._wait_for(lambda d: "live via push" not in d.find_element(By.ID, "shell-badge").text, timeout=15,
+                       msg="the badge shows the lost connection")  # fmt: skip
+    with Gunicorn(tmp_path / "second", port):
+        dash_duo.wait_for_contains_text("#shell-badge", "live via push", timeout=40)  # backoff: 1, 2, 4, 8… s
+        speed.write([rec("vehicle_data", 0, device_id="car-1", location=[52.452, 13.541], speed=40.0,
+                         vehicle_type="car")])  # fmt: skip
+        dash_duo._wait_for(lambda d: d.execute_script(CAR_AT) == pytest.approx([52.452, 13.541]), timeout=10,
+                           msg="deltas move car-1 again after the reconnect")  # fmt: skip
+        assert driver.execute_script("return location.search") == "?fresh=1"  # reconnected without a reload
+    # the browser logged the refused connections while the server was down, and nothing else
+    errors = [e for e in dash_duo.get_logs() or [] if "ERR_CONNECTION_REFUSED" not in e["message"]
+              and "/ws/realtime" not in e["message"]]  # fmt: skip
+    assert errors == []
