@@ -47,7 +47,7 @@ BOX = "bbox=52.43,13.51,52.45,13.54"
 GPS = {"device_id": "gps-9", "timestamp": NOW.isoformat(), "location": [52.44, 13.52], "speed": 12.0}
 # a value for each path parameter, naming something the seeded city has
 PATH_VALUES = {"vehicle_id": "car-1", "incident_id": "i-1", "view": "traffic", "stream": "gps_data"}
-FILES = "static"  # the endpoints that serve files end so
+FILES = "static"  # how the endpoints serving files end: Flask's, Dash's assets, Swagger UI's
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +77,7 @@ def doc(app: Flask) -> dict[str, Any]:
 
 def call(app: Flask, method: str, url: str, role: str | None = None, body: Any = None) -> TestResponse:
     headers = {"Authorization": f"Bearer {TOKENS[role]}"} if role else {}
-    if isinstance(body, bytes):
-        return app.test_client().open(url, method=method, data=body, headers=headers)
-    if isinstance(body, dict) and method == "POST" and url.startswith("/login"):
+    if isinstance(body, bytes) or url.startswith("/login"):  # bytes as they are, or the sign-in form
         return app.test_client().open(url, method=method, data=body, headers=headers)
     return app.test_client().open(url, method=method, json=body, headers=headers)
 
@@ -96,7 +94,10 @@ def check(doc: dict[str, Any], method: str, template: str, resp: TestResponse) -
     op = doc["paths"][template][method.lower()]
     status = str(resp.status_code)
     assert status in op["responses"], f"{method} {template} answered {status}, documented {sorted(op['responses'])}"
-    content = op["responses"][status].get("content")
+    answer = op["responses"][status]
+    for header in answer.get("headers", {}):
+        assert header in resp.headers, f"{method} {template} {status}: no {header}"
+    content = answer.get("content")
     if not content:
         return
     assert resp.mimetype in content, f"{method} {template} {status}: {resp.mimetype} is not documented"

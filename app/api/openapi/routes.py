@@ -72,14 +72,11 @@ def redirect(description: str, cookie: bool = True) -> dict[str, Any]:
 def _downloads(schema: str, description: str) -> dict[str, Any]:
     """A history answer: JSON, or a CSV or Parquet attachment (``format=``)."""
     return {
-        "description": description,
-        "headers": {"Content-Disposition": {"description": "attachment; filename=… (csv, parquet)", "schema": STRING}},
+        "description": f"{description}; csv and parquet come as attachments (Content-Disposition)",
         "content": {
             "application/json": {"schema": ref(schema)},
             "text/csv": {"schema": STRING},
-            "application/vnd.apache.parquet": {
-                "schema": {"type": "string", "contentMediaType": "application/vnd.apache.parquet"}
-            },
+            PARQUET: {"schema": {"type": "string", "contentMediaType": PARQUET}},
         },
     }
 
@@ -377,6 +374,6 @@ ROUTES: list[Route] = [
         "route": "GET /logout",
         "tag": "session",
         "summary": "End the console session",
-        "responses": {302: redirect("signed out: on to the sign-in page")},
+        "responses": {302: redirect("signed out (the session cookie cleared): on to the sign-in page", cookie=False)},
     },
 ]
