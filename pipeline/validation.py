@@ -120,6 +120,11 @@ class Validator:
         self.limits = limits or Limits()
         self._adapters = {stream: _adapter(stream) for stream in SCHEMAS}
 
+    def json_schema(self, stream: str) -> dict[str, Any]:
+        """The JSON Schema of ``stream``'s events, as this validator checks them (for the API docs)."""
+        schema: dict[str, Any] = self._adapters[stream].json_schema()
+        return schema
+
     def validate(
         self,
         stream: str,

@@ -23,7 +23,7 @@ def _range() -> tuple[datetime, datetime]:
     try:
         end = _time(request.args.get("end")) or datetime.now(UTC)
         start = _time(request.args.get("start")) or end - timedelta(hours=24)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # OverflowError: a default start before year 1
         raise ApiError(400, f"start/end must be ISO-8601 times: {exc}") from None
     if not start < end:
         raise ApiError(400, "start must be before end")
@@ -42,7 +42,9 @@ def _time(text: str | None) -> datetime | None:
 def _respond(rows: list[dict[str, Any]], name: str, **meta: Any) -> Response:
     fmt = request.args.get("format", "json")
     if fmt == "json":
-        return jsonify(count=len(rows), rows=rows, **meta)
+        # ISO-8601 like every other time of the API (Flask would write HTTP dates, to the second)
+        iso = [{k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()} for row in rows]
+        return jsonify(count=len(rows), rows=iso, **meta)
     if fmt == "csv":
         out = io.StringIO()
         if rows:

@@ -1,0 +1,379 @@
+"""Every route of the server, one dict each: the one place to document a route.
+
+Keys of an entry:
+- ``route``: ``"METHOD /path/{param}"`` (Flask's ``<param>`` written ``{param}``);
+- ``summary``, optional ``description``, ``tag`` (one of ``TAGS``);
+- ``roles``: who may call it (``app.auth`` tuples); absent means public. Protected routes get
+  the security schemes and the 401/403 answers added by ``app.api.openapi.build``;
+- ``parameters``, ``body`` (an OpenAPI requestBody), ``responses``: ``{status: text}`` for an
+  error (the shared ``Error`` body) or a plain answer, ``{status: response object}`` otherwise;
+- ``websocket``: True for a WebSocket route (refused sockets are closed, not answered 401/403).
+
+tests/unit/test_openapi.py fails when a route of the app is missing here, when one is here
+that the app does not serve, and when an answer does not match what is written here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.api.history import MAX_RANGE
+from app.api.openapi.schemas import STRING, Schema, ref
+from app.auth import ACT, ADMIN, INGEST, READ
+from pipeline import views
+from pipeline.schemas import STREAMS, VEHICLE_TYPES
+
+Route = dict[str, Any]
+PARQUET = "application/vnd.apache.parquet"
+
+TAGS = {
+    "city": "The current state of the city, from the speed layer.",
+    "incidents": "Incidents and what operators do about them (audited).",
+    "history": "Hourly aggregates and routes from the lake, as JSON, CSV or Parquet.",
+    "ingest": "Events from devices that speak HTTP rather than Kafka.",
+    "push": "Live updates over a WebSocket.",
+    "operations": "Health, metrics and this documentation.",
+    "session": "The console's login session (a cookie the WebSocket and the API accept too).",
+}
+
+
+def query(name: str, schema: Schema, description: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description, **extra}
+
+
+def path(name: str, description: str, schema: Schema | None = None) -> dict[str, Any]:
+    # Flask's default converter: any text without a slash
+    schema = schema or {"type": "string", "pattern": "^[^/]+$"}
+    return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
+
+
+def limit(default: int, low: int, high: int | None, what: str) -> dict[str, Any]:
+    schema: Schema = {"type": "integer", "minimum": low, "default": default}
+    if high is not None:
+        schema["maximum"] = high
+    return query("limit", schema, f"at most this many {what}")
+
+
+def json(schema: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": ref(schema)}}}
+
+
+def page(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/html": {"schema": STRING}}}
+
+
+def redirect(description: str, cookie: bool = True) -> dict[str, Any]:
+    headers: dict[str, Any] = {"Location": {"description": "where to go next", "schema": STRING}}
+    if cookie:
+        headers["Set-Cookie"] = {"description": "the session cookie", "schema": STRING}
+    return {"description": description, "headers": headers}
+
+
+def _downloads(schema: str, description: str) -> dict[str, Any]:
+    """A history answer: JSON, or a CSV or Parquet attachment (``format=``)."""
+    return {
+        "description": f"{description}; csv and parquet come as attachments (Content-Disposition)",
+        "content": {
+            "application/json": {"schema": ref(schema)},
+            "text/csv": {"schema": STRING},
+            PARQUET: {"schema": {"type": "string", "contentMediaType": PARQUET}},
+        },
+    }
+
+
+_RANGE = [
+    query("start", {"type": "string", "format": "date-time"}, "ISO-8601 (no zone means UTC); default end - 24 h",
+          example="2026-11-26T10:00:00Z"),
+    query("end", {"type": "string", "format": "date-time"}, "ISO-8601, exclusive (no zone means UTC); default now",
+          example="2026-11-26T12:00:00Z"),
+    query("format", {"type": "string", "enum": ["json", "csv", "parquet"], "default": "json"},
+          "json, or a csv or parquet download"),
+]  # fmt: skip
+_RANGE_ERROR = (
+    f"start/end not ISO-8601 times, start not before end, a range over {MAX_RANGE.days} days, or a bad format"
+)
+
+# One valid event per stream: the examples of the ingest body (the tests post each one)
+EXAMPLE_EVENTS: dict[str, dict[str, Any]] = {
+    "vehicle_data": {
+        "id": "6b0c8e51-9a4e-4f0e-8f3b-1d2c3e4f5a6b", "device_id": "car-0042", "timestamp": "2026-11-26T10:00:00Z",
+        "location": [52.4402, 13.5231], "speed": 31.5, "direction": "North-East", "make": "Volkswagen",
+        "model": "ID.3", "year": 2022, "fuel_type": "Electric", "vehicle_type": "car", "heading": 42.0,
+    },
+    "gps_data": {
+        "device_id": "car-0042", "timestamp": "2026-11-26T10:00:00Z", "location": [52.4402, 13.5231],
+        "speed": 31.5, "direction": "North-East", "vehicle_type": "car",
+    },
+    "traffic_data": {
+        "device_id": "cam-007", "camera_id": "cam-007", "timestamp": "2026-11-26T10:00:00Z",
+        "location": [52.4411, 13.5264], "speed": 18.0, "vehicle_count": 14, "congestion_level": "moderate",
+    },
+    "weather_data": {
+        "device_id": "ws-01", "timestamp": "2026-11-26T10:00:00Z", "location": [52.44, 13.52], "temperature": 7.5,
+        "weather_condition": "Rain", "humidity": 88.0, "wind_speed": 14.0, "precipitation": 2.5,
+        "airQualityIndex": 42.0,
+    },
+    "emergency_data": {
+        "device_id": "unit-7", "timestamp": "2026-11-26T10:00:00Z", "location": [52.4431, 13.5302],
+        "incidentId": "inc-1001", "incident_type": "fire", "status": "Active",
+        "description": "Smoke from a roof", "severity": "high",
+    },
+}  # fmt: skip
+
+_INGEST_BODY = {
+    "required": True,
+    "description": "One event or an array of events of the stream named in the path, in the wire format: "
+    "each must match that stream's schema (`#/components/schemas/<stream>_event`). At most "
+    "SMARTCITY_MAX_INGEST_EVENTS events (default 1000) per request.",
+    "content": {
+        "application/json": {
+            "schema": {"anyOf": [ref("Event"), {"type": "array", "items": ref("Event")}]},
+            "examples": {s: {"summary": f"one {s} event", "value": e} for s, e in EXAMPLE_EVENTS.items()},
+        }
+    },
+}
+
+_WS_DESCRIPTION = """A WebSocket (RFC 6455): the server pushes JSON text messages, the client sends nothing.
+
+The first message is a `snapshot` of the whole city; then, at most once a second, a `delta` with only
+what changed: vehicles as rows whose columns `vehicle_fields` names, incidents, traffic sensors and
+weather stations as objects, and the summary. A client that reads slowly gets later deltas merged into
+the pending one (the newest state per entity wins). Each message is `#/components/schemas/RealtimeMessage`.
+
+`?encoding=gzip`: the same JSON gzipped, in binary frames. Credentials: the console's session cookie,
+`Authorization: Bearer <token>`, or `?token=` for clients that cannot set headers; without a viewer,
+operator or admin role the socket is closed at once (close code 1008) and gets nothing."""
+
+ROUTES: list[Route] = [
+    {
+        "route": "GET /api/health",
+        "tag": "operations",
+        "summary": "Component status and data freshness",
+        "responses": {
+            200: json("Health", "the speed layer answers (status degraded: no vehicle event for 2 minutes)"),
+            503: json("Health", "the speed layer is unreachable"),
+        },
+    },
+    {
+        "route": "GET /api/vehicles/locations",
+        "tag": "city",
+        "summary": "Active vehicles, most recently seen first",
+        "roles": READ,
+        "parameters": [
+            query(
+                "bbox",
+                {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4},
+                "south,west,north,east in degrees (-90 <= south < north <= 90, -180 <= west < east <= 180)",
+                style="form",
+                explode=False,
+                example=[52.43, 13.51, 52.45, 13.54],
+            ),
+            query(
+                "type",
+                {"type": "string", "enum": list(VEHICLE_TYPES)},
+                "only vehicles of this type (another value matches none)",
+            ),
+            limit(1000, 1, 20_000, "vehicles"),
+        ],
+        "responses": {200: json("VehicleLocations", "the vehicles"), 400: "a bad bbox or limit"},
+    },
+    {
+        "route": "GET /api/vehicles/{vehicle_id}",
+        "tag": "city",
+        "summary": "One vehicle's latest state with its recent track",
+        "roles": READ,
+        "parameters": [path("vehicle_id", "the vehicle's device_id")],
+        "responses": {200: json("Vehicle", "the vehicle"), 404: "no such vehicle in the speed layer"},
+    },
+    {
+        "route": "GET /api/emergency/incidents",
+        "tag": "incidents",
+        "summary": "Incidents: active ones oldest first, resolved ones newest first",
+        "roles": READ,
+        "parameters": [
+            query(
+                "status",
+                {"type": "string", "enum": ["active", "resolved", "all"], "default": "active"},
+                "which incidents (resolved ones stay listed for a day)",
+            ),
+            limit(200, 1, 5000, "incidents"),
+        ],
+        "responses": {200: json("Incidents", "the incidents"), 400: "a bad status or limit"},
+    },
+    {
+        "route": "POST /api/emergency/incidents/{incident_id}/acknowledge",
+        "tag": "incidents",
+        "summary": "Acknowledge an incident (who and when are kept, and audited)",
+        "roles": ACT,
+        "parameters": [path("incident_id", "the incident's incidentId")],
+        "responses": {200: json("AcknowledgedIncident", "the incident, acknowledged"), 404: "no such incident"},
+    },
+    {
+        "route": "POST /api/emergency/incidents/{incident_id}/resolve",
+        "tag": "incidents",
+        "summary": "Resolve an incident",
+        "description": "Sends a Resolved emergency_data event through the ingest path, so the resolution "
+        "reaches the speed layer and the lake like any event; audited.",
+        "roles": ACT,
+        "parameters": [path("incident_id", "the incident's incidentId")],
+        "responses": {
+            202: json("Resolution", "the Resolved event, accepted"),
+            404: "no such incident",
+            409: "the incident is already resolved",
+        },
+    },
+    {
+        "route": "GET /api/audit",
+        "tag": "incidents",
+        "summary": "Who acknowledged or resolved what, and when, newest first",
+        "roles": ADMIN,
+        "parameters": [limit(200, 1, None, "entries")],
+        "responses": {200: json("AuditLog", "the audit log")},
+    },
+    {
+        "route": "GET /api/traffic/conditions",
+        "tag": "city",
+        "summary": "Traffic sensors, most congested first",
+        "roles": READ,
+        "responses": {200: json("TrafficConditions", "every reporting sensor")},
+    },
+    {
+        "route": "GET /api/weather/current",
+        "tag": "city",
+        "summary": "Weather stations' latest readings",
+        "roles": READ,
+        "responses": {200: json("WeatherStations", "every reporting station")},
+    },
+    {
+        "route": "GET /api/analytics/summary",
+        "tag": "city",
+        "summary": "City summary counters",
+        "roles": READ,
+        "responses": {200: json("Summary", "the summary")},
+    },
+    {
+        "route": "GET /api/history/{view}",
+        "tag": "history",
+        "summary": "Hourly aggregates from the lake over a time range",
+        "description": "traffic: speed and vehicles per sensor; incidents: new incidents per type; weather: "
+        "per station; distance: km driven per vehicle. Hours are UTC.",
+        "roles": READ,
+        "parameters": [path("view", "which aggregate", {"type": "string", "enum": list(views.VIEWS)}), *_RANGE],
+        "responses": {
+            200: _downloads("HistoryRows", "one row per hour and key"),
+            400: _RANGE_ERROR,
+            404: "no such view",
+        },
+    },
+    {
+        "route": "GET /api/history/vehicles/{vehicle_id}/route",
+        "tag": "history",
+        "summary": "One vehicle's positions over a time range, in time order",
+        "roles": READ,
+        "parameters": [path("vehicle_id", "the vehicle's device_id"), *_RANGE],
+        "responses": {200: _downloads("Route", "the positions (none for an unknown vehicle)"), 400: _RANGE_ERROR},
+    },
+    {
+        "route": "POST /api/ingest/{stream}",
+        "tag": "ingest",
+        "summary": "Ingest one event or an array of events",
+        "description": "Valid events go to the bus (and on to the speed layer and the lake); invalid ones make "
+        "the answer a 422 naming each problem, and are recorded as dead letters.",
+        "roles": INGEST,
+        "parameters": [path("stream", "the stream", {"type": "string", "enum": list(STREAMS)})],
+        "body": _INGEST_BODY,
+        "responses": {
+            202: json("IngestAccepted", "every event valid, all sent on"),
+            400: "the body is not JSON",
+            404: "no such stream",
+            413: "too many events, or too many bytes, in one request",
+            422: json("IngestRejected", "some events invalid (the valid ones were sent on)"),
+        },
+    },
+    {
+        "route": "GET /metrics",
+        "tag": "operations",
+        "summary": "Prometheus metrics: events per stream, sink errors, latency, city gauges, sockets",
+        "responses": {
+            200: {"description": "Prometheus text format 0.0.4", "content": {"text/plain": {"schema": STRING}}}
+        },
+    },
+    {
+        "route": "GET /openapi.json",
+        "tag": "operations",
+        "summary": "This document (OpenAPI 3.1)",
+        "responses": {
+            200: {"description": "the document", "content": {"application/json": {"schema": {"type": "object"}}}}
+        },
+    },
+    {
+        "route": "GET /docs",
+        "tag": "operations",
+        "summary": "This document, readable and tryable (Swagger UI, served from this server)",
+        "responses": {200: page("the page")},
+    },
+    {
+        "route": "GET /ws/realtime",
+        "tag": "push",
+        "summary": "Live deltas of the city (WebSocket)",
+        "description": _WS_DESCRIPTION,
+        "roles": READ,
+        "websocket": True,
+        "parameters": [
+            {
+                "name": "Upgrade",
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string", "enum": ["websocket"]},
+                "description": "a WebSocket handshake (with Connection, Sec-WebSocket-Key, Sec-WebSocket-Version)",
+            },
+            query(
+                "encoding",
+                {"type": "string", "enum": ["text", "gzip"], "default": "text"},
+                "gzip: gzipped JSON in binary frames",
+            ),
+        ],
+        "responses": {101: {"description": "Switching Protocols: messages follow (see the description)"}},
+    },
+    {
+        "route": "GET /login",
+        "tag": "session",
+        "summary": "The console's sign-in page, or a one-click sign-in with a token",
+        "parameters": [
+            query("token", STRING, "a viewer, operator or admin token: starts a session and redirects to next"),
+            query("next", STRING, "a path on this server to go to once signed in (default /)"),
+        ],
+        "responses": {200: page("the sign-in page"), 302: redirect("signed in: the session cookie is set")},
+    },
+    {
+        "route": "POST /login",
+        "tag": "session",
+        "summary": "Sign in with a user name and password (SMARTCITY_USERS)",
+        "body": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["user", "password"],
+                        "properties": {
+                            "user": STRING,
+                            "password": {"type": "string", "format": "password"},
+                            "next": {"type": "string", "description": "a path on this server"},
+                        },
+                    }
+                }
+            },
+        },
+        "responses": {
+            302: redirect("signed in: the session cookie is set, on to next"),
+            200: page("unknown user or wrong password: the page again, saying so"),
+        },
+    },
+    {
+        "route": "GET /logout",
+        "tag": "session",
+        "summary": "End the console session",
+        "responses": {302: redirect("signed out (the session cookie cleared): on to the sign-in page", cookie=False)},
+    },
+]

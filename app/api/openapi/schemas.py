@@ -1,0 +1,310 @@
+"""JSON Schemas of the API's bodies (``components/schemas``), derived from the code where it has them.
+
+Events come from the validator itself (``Validator.json_schema``, built from
+``pipeline.schemas``); speed-layer states from the same field lists, typed the way
+``app.store.typed`` returns them; the rest mirrors the handlers' ``jsonify`` calls.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.schemas import (
+    COMMON,
+    STREAMS,
+    VEHICLE_TYPES,
+    Field,
+    fields,
+)
+from pipeline.speed_layer import VEHICLE_ROW
+from pipeline.validation import Validator
+
+Schema = dict[str, Any]
+
+_TYPES = {"str": "string", "float": "number", "int": "integer"}
+STRING: Schema = {"type": "string"}
+INTEGER: Schema = {"type": "integer"}
+NUMBER: Schema = {"type": "number"}
+EPOCH_MS: Schema = {"type": "integer", "description": "epoch milliseconds (UTC)"}
+ISO_TIME: Schema = {"type": "string", "format": "date-time", "description": "ISO-8601, UTC"}
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def event_name(stream: str) -> str:
+    return f"{stream}_event"
+
+
+def _describe(f: Field) -> str:
+    return "; ".join(part for part in (f.doc, f.unit and f"unit: {f.unit}") if part)
+
+
+def _state_field(f: Field) -> Schema:
+    # the speed layer keeps text; app.store.typed turns numeric fields back into numbers
+    out: Schema = {"type": _TYPES.get(f.kind, "string")}
+    if f.kind == "bool":
+        out["enum"] = ["0", "1"]
+    if f.choices:
+        out["enum"] = list(f.choices)
+    if _describe(f):
+        out["description"] = _describe(f)
+    return out
+
+
+def _state(description: str, streams: tuple[str, ...], **extra: Schema) -> Schema:
+    """A speed-layer entity: id, newest event time and position, plus its streams' fields."""
+    props: dict[str, Schema] = {
+        "id": STRING,
+        "ts": {**EPOCH_MS, "description": "time of the newest event (epoch ms)"},
+        "lat": {"type": "number", "minimum": -90, "maximum": 90},
+        "lon": {"type": "number", "minimum": -180, "maximum": 180},
+    }
+    for stream in streams:
+        for f in fields(stream):
+            props.setdefault(f.name, _state_field(f))
+    props.update(extra)
+    return {"type": "object", "description": description, "required": ["id", "ts", "lat", "lon"], "properties": props}
+
+
+def _listing(key: str, item: Schema, **extra: Schema) -> Schema:
+    return {
+        "type": "object",
+        "required": ["count", key, *extra],
+        "properties": {"count": {"type": "integer", "minimum": 0}, key: {"type": "array", "items": item}, **extra},
+    }
+
+
+def _nullable(schema: Schema) -> Schema:
+    out = {**schema, "type": [schema["type"], "null"]}
+    if "enum" in schema:
+        out["enum"] = [*schema["enum"], None]
+    return out
+
+
+def event_schema(validator: Validator, stream: str) -> Schema:
+    """One stream's wire format as the validator checks it, with each field's doc and unit."""
+    schema = validator.json_schema(stream)
+    props = schema["properties"]
+    for f in COMMON + fields(stream):
+        if _describe(f):
+            props[f.name]["description"] = _describe(f)
+    limits = validator.limits
+    props["timestamp"]["description"] = (
+        f"ISO-8601; no zone means UTC; at most {int(limits.max_future.total_seconds())} s in the future, "
+        "not before 2000"
+    )
+    props["location"]["description"] = "[latitude, longitude] in degrees"
+    schema["description"] = (
+        f"One `{stream}` event: a flat JSON object (fields not listed are ignored), at most "
+        f"{limits.max_payload_bytes} bytes and nested at most {limits.max_depth} levels."
+    )
+    return schema
+
+
+# Vehicle map rows: the columns of SpeedLayer.vehicle_rows (VEHICLE_ROW), also in push messages
+_ROW_COLUMNS: dict[str, Schema] = {
+    "id": STRING,
+    "ts": EPOCH_MS,
+    "lat": NUMBER,
+    "lon": NUMBER,
+    "speed": {"type": "number", "description": "km/h"},
+    "heading": {"type": "number", "description": "degrees"},
+    "vehicle_type": {"type": "string", "enum": list(VEHICLE_TYPES)},
+    "status": STRING,
+    "road_name": STRING,
+}
+
+_INCIDENT_EXTRA: dict[str, Schema] = {
+    "first_seen": {**EPOCH_MS, "description": "time of the incident's first event (epoch ms)"},
+    "resolved_at": {**EPOCH_MS, "description": "time of the Resolved event (epoch ms)"},
+    "acknowledged_by": {"type": "string", "description": "who acknowledged it: a user, or token:<role>"},
+    "acknowledged_at": ISO_TIME,
+}
+
+# the columns of pipeline.views' SQL, per view (tests/unit/test_openapi.py checks them on real rows)
+_HOUR: Schema = {"type": "string", "format": "date-time", "description": "start of the UTC hour, ISO-8601"}
+_HISTORY_ROWS: dict[str, dict[str, Schema]] = {
+    "traffic": {
+        "hour": _HOUR, "camera_id": STRING, "segment_id": _nullable(STRING), "road_name": _nullable(STRING),
+        "avg_speed_kmh": _nullable(NUMBER), "avg_vehicle_count": _nullable(NUMBER),
+        "max_vehicle_count": _nullable(INTEGER), "reports": INTEGER,
+    },
+    "incidents": {"hour": _HOUR, "incident_type": STRING, "incidents": INTEGER, "high_or_critical": INTEGER},
+    "weather": {
+        "hour": _HOUR, "station": STRING, "avg_temperature_c": _nullable(NUMBER),
+        "max_precipitation_mm_h": _nullable(NUMBER), "max_wind_kmh": _nullable(NUMBER),
+        "avg_aqi": _nullable(NUMBER), "reports": INTEGER,
+    },
+    "distance": {
+        "hour": _HOUR, "vehicle": STRING, "vehicle_type": _nullable(STRING), "distance_km": NUMBER,
+        "reports": INTEGER,
+    },
+}  # fmt: skip
+
+
+def _row(view: str) -> Schema:
+    props = _HISTORY_ROWS[view]
+    return {"type": "object", "title": f"{view} hour", "required": list(props), "properties": props}
+
+
+def components(validator: Validator) -> dict[str, Schema]:
+    """Every named schema of the document."""
+    vehicle_streams = ("vehicle_data", "gps_data")
+    incident = _state("An incident and its lifecycle.", ("emergency_data",), **_INCIDENT_EXTRA)
+    summary: Schema = {
+        "type": "object",
+        "required": ["active_vehicles", "active_incidents", "congested_segments", "traffic_sensors",
+                     "weather_stations", "vehicles_by_type", "last_event_ms"],
+        "properties": {
+            "active_vehicles": INTEGER, "active_incidents": INTEGER,
+            "congested_segments": {"type": "integer", "description": "sensors reporting heavy or severe"},
+            "traffic_sensors": INTEGER, "weather_stations": INTEGER,
+            "vehicles_by_type": {"type": "object", "properties": dict.fromkeys(VEHICLE_TYPES, INTEGER)},
+            "last_event_ms": {
+                "type": "object", "description": "newest event per kind: last_v(ehicle), last_t(raffic), "
+                "last_w(eather), last_i(ncident)", "additionalProperties": EPOCH_MS,
+            },
+        },
+    }  # fmt: skip
+    out: dict[str, Schema] = {
+        "Error": {
+            "type": "object",
+            "description": "Every error under /api/ has this shape, never an HTML page.",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["status", "message"],
+                    "properties": {"status": {"type": "integer", "description": "the HTTP status"}, "message": STRING},
+                }
+            },
+        },
+        "Health": {
+            "type": "object",
+            "required": ["status", "components", "data_age_seconds"],
+            "properties": {
+                "status": {"type": "string", "enum": ["ok", "degraded"]},
+                "components": {
+                    "type": "object",
+                    "properties": {"speed_layer": {"type": "object", "properties": {"ok": {"type": "boolean"}}}},
+                },
+                "data_age_seconds": {
+                    "type": "object",
+                    "description": "seconds since the newest event per kind (vehicles, traffic, weather, incidents)",
+                    "additionalProperties": NUMBER,
+                },
+            },
+        },
+        "VehicleLocation": {
+            "type": "object",
+            "description": "A vehicle on the map (fields it never reported are left out).",
+            "required": ["id", "ts", "lat", "lon"],
+            "properties": _ROW_COLUMNS,
+        },
+        "VehicleLocations": _listing("vehicles", ref("VehicleLocation")),
+        "Vehicle": _state(
+            "A vehicle's latest state (telemetry and GPS merged) with its recent track.",
+            vehicle_streams,
+            src={"type": "string", "enum": ["vehicle", "gps"], "description": "stream of the newest event"},
+            vehicle_class={"type": "string", "description": "another simulator's vehicle type, kept as sent"},
+            track={
+                "type": "array",
+                "description": "recent positions, newest first: [latitude, longitude, epoch ms]",
+                "items": {"type": "array", "prefixItems": [NUMBER, NUMBER, INTEGER], "minItems": 3, "maxItems": 3},
+            },
+        ),
+        "Incident": incident,
+        "Incidents": _listing("incidents", ref("Incident")),
+        "AcknowledgedIncident": {"allOf": [ref("Incident"), {"required": ["acknowledged_by", "acknowledged_at"]}]},
+        "Resolution": {
+            "type": "object",
+            "required": ["status", "event"],
+            "properties": {"status": {"const": "accepted"}, "event": ref(event_name("emergency_data"))},
+        },
+        "TrafficSensor": _state("A traffic sensor's latest reading.", ("traffic_data",)),
+        "TrafficConditions": _listing("segments", ref("TrafficSensor")),
+        "WeatherStation": _state("A weather station's latest reading.", ("weather_data",)),
+        "WeatherStations": _listing("stations", ref("WeatherStation")),
+        "Summary": summary,
+        "AuditEntry": {
+            "type": "object",
+            "required": ["action", "user", "at"],
+            "properties": {
+                "action": {"type": "string", "enum": ["acknowledge", "resolve"]},
+                "user": {"type": "string", "description": "a console user, or token:<role>"},
+                "at": ISO_TIME,
+                "incident": STRING,
+            },
+        },
+        "AuditLog": _listing("entries", ref("AuditEntry")),
+        "HistoryRows": _listing(
+            "rows",
+            {"anyOf": [ref(f"{view.capitalize()}Hour") for view in _HISTORY_ROWS]},
+            start=ISO_TIME,
+            end=ISO_TIME,
+        ),
+        "RoutePoint": {
+            "type": "object",
+            "required": ["event_time", "latitude", "longitude"],
+            "properties": {"event_time": ISO_TIME, "latitude": NUMBER, "longitude": NUMBER, "speed": _nullable(NUMBER)},
+        },
+        "Route": _listing("rows", ref("RoutePoint"), vehicle_id=STRING),
+        "IngestAccepted": {
+            "type": "object",
+            "required": ["accepted"],
+            "properties": {"accepted": {"type": "integer", "minimum": 0}},
+        },
+        "IngestRejected": {
+            "type": "object",
+            "required": ["accepted", "rejected"],
+            "properties": {
+                "accepted": {"type": "integer", "minimum": 0, "description": "valid events, sent on to the bus"},
+                "rejected": {
+                    "type": "array",
+                    "description": "each invalid event: its index in the request and what is wrong with it",
+                    "items": {
+                        "type": "object",
+                        "required": ["index", "reason"],
+                        "properties": {"index": {"type": "integer", "minimum": 0}, "reason": STRING},
+                    },
+                },
+            },
+        },
+        "RealtimeMessage": {
+            "type": "object",
+            "description": "A /ws/realtime message: the first is a snapshot of the whole city, then deltas "
+            "(only what changed since the previous message).",
+            "required": ["type", "vehicle_fields", "vehicles"],
+            "properties": {
+                "type": {"type": "string", "enum": ["snapshot", "delta"]},
+                "event_ms": {**_nullable(INTEGER), "description": "newest vehicle event in the message (epoch ms)"},
+                "oldest_ms": {**_nullable(INTEGER), "description": "oldest vehicle event in the message (epoch ms)"},
+                "ts": {**_nullable(INTEGER), "description": "when the message was built (epoch ms)"},
+                "vehicle_fields": {"const": list(VEHICLE_ROW), "description": "the columns of each vehicle row"},
+                "vehicles": {
+                    "type": "array",
+                    "items": {
+                        "type": "array",
+                        "prefixItems": [
+                            s if name in ("id", "ts") else _nullable(s) for name, s in _ROW_COLUMNS.items()
+                        ],
+                        "minItems": len(VEHICLE_ROW),
+                        "maxItems": len(VEHICLE_ROW),
+                    },
+                },
+                "incidents": {"type": "array", "items": ref("Incident")},
+                "traffic": {"type": "array", "items": ref("TrafficSensor")},
+                "weather": {"type": "array", "items": ref("WeatherStation")},
+                "summary": {**ref("Summary"), "description": "the city summary (the console adds its own figures)"},
+            },
+        },
+    }
+    out.update({f"{view.capitalize()}Hour": _row(view) for view in _HISTORY_ROWS})
+    out.update({event_name(stream): event_schema(validator, stream) for stream in STREAMS})
+    out["Event"] = {
+        "description": "An event of any stream (a request names its stream, whose schema then applies).",
+        "anyOf": [ref(event_name(stream)) for stream in STREAMS],
+    }
+    return out
