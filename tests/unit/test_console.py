@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import dash
+import fakeredis
 import pytest
 from dash.development.base_component import Component
 from flask import Flask, session
@@ -18,7 +19,9 @@ from app import create_app
 from app.console import emergency, feed, ids, layout, overview, system, traffic, weather
 from app.console import map as map_tab
 from app.store import Store
+from pipeline.settings import Settings
 from pipeline.speed_layer import SpeedLayer
+from producers.network import load_network
 from tests.city import api_settings, rec
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -324,3 +327,22 @@ def test_the_tabs_the_address_can_name_are_the_console_tabs() -> None:
     (listed,) = re.findall(r"const TABS = \[([^\]]*)\]", script)
     names = [name.strip().strip('"') for name in listed.split(",")]
     assert ["tab-" + n for n in names] == [v for k, v in vars(ids).items() if k.startswith("TAB_")]
+
+
+def test_create_app_draws_the_configured_city(tmp_path: Path) -> None:
+    server = create_app(api_settings(tmp_path, city="braunschweig"), store=Store(SpeedLayer(fakeredis.FakeRedis())))
+    braunschweig = map_tab.bbox_centre(load_network("braunschweig").geojson())
+    with server.test_request_context("/"):
+        assert map_tab.bbox_centre(map_tab.network()) == braunschweig
+        assert map_tab.layout().children[0].children[0].children.center == braunschweig
+    lat, lon = braunschweig
+    assert 52.2 < lat < 52.35 and 10.4 < lon < 10.65  # not Berlin
+
+
+def test_the_tile_credit_comes_from_the_settings(tmp_path: Path) -> None:
+    default = Settings(_env_file=None).tile_attribution
+    assert "openstreetmap.org/copyright" in default and "OpenStreetMap" in default
+    for credit in (default, "Tiles &copy; Example Maps"):
+        settings = api_settings(tmp_path, tile_attribution=credit)
+        with create_app(settings, store=Store(SpeedLayer(fakeredis.FakeRedis()))).test_request_context("/"):
+            assert map_tab.tile_layer()[0].children.attribution == credit
