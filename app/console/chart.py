@@ -1,10 +1,22 @@
-"""The look shared by the console's Plotly charts: transparent, readable in light and dark themes."""
+"""The look shared by the console's Plotly charts: transparent, readable in light and dark themes.
+
+Plotly reads figure text (titles, trace names, axis labels, hover text) as a small HTML subset,
+so a device's ``<b>x</b>`` would draw bold: :func:`text` makes such strings literal.
+"""
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 _GRID = "rgba(128, 128, 128, 0.25)"
+
+
+def text(value: Any) -> str:
+    """``value`` as Plotly shows it literally: ``<``, ``>`` and ``&`` as the entities Plotly
+    turns back into those characters (it knows no ``&quot;``, and quotes outside a tag are
+    plain text anyway)."""
+    return html.escape(str(value), quote=False)
 
 
 def layout(title: str, height: int, **extra: Any) -> dict[str, Any]:

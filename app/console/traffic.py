@@ -50,7 +50,7 @@ def worst_segments(traffic: list[dict[str, Any]], n: int = WORST) -> list[dict[s
 
 def worst_figure(traffic: list[dict[str, Any]]) -> dict[str, Any]:
     worst = worst_segments(traffic)
-    labels = [f"{s.get('road_name') or s.get('segment_id') or s.get('id')} ({s.get('id')})" for s in worst]
+    labels = [chart.text(f"{s.get('road_name') or s.get('segment_id') or s.get('id')} ({s.get('id')})") for s in worst]
     return {
         "data": [{"type": "bar", "orientation": "h", "x": [s.get("speed") for s in worst], "y": labels}],
         "layout": chart.layout(

@@ -62,7 +62,7 @@ def station_rows(stations: list[dict[str, Any]]) -> Component:
 
 def readings_figure(stations: list[dict[str, Any]]) -> dict[str, Any]:
     """Temperature, precipitation, wind and AQI per station as grouped bars."""
-    names = [str(s.get("id")) for s in stations]
+    names = [chart.text(s.get("id")) for s in stations]
     series = (("temperature", "°C"), ("precipitation", "mm/h"), ("wind_speed", "wind km/h"), ("airQualityIndex", "AQI"))
     return {
         "data": [

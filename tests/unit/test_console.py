@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from dash.development.base_component import Component
 from flask import Flask, session
 
 from app import create_app
-from app.console import emergency, feed, ids, layout, overview, system, traffic, weather
+from app.console import emergency, feed, history, ids, layout, overview, system, traffic, weather
 from app.console import map as map_tab
 from app.store import Store
 from pipeline.settings import Settings
@@ -346,3 +348,38 @@ def test_the_tile_credit_comes_from_the_settings(tmp_path: Path) -> None:
         settings = api_settings(tmp_path, tile_attribution=credit)
         with create_app(settings, store=Store(SpeedLayer(fakeredis.FakeRedis()))).test_request_context("/"):
             assert map_tab.tile_layer()[0].children.attribution == credit
+
+
+NASTY = ["<b>bold</b>", XSS, "Tom & Jerry's"]
+
+
+def plotly_texts(figure: dict[str, Any]) -> list[str]:
+    """Every string Plotly would draw from a figure's traces: names, labels, hover text."""
+    found: list[str] = []
+    for trace in figure["data"]:
+        found += [trace.get("name") or ""]
+        for key in ("x", "y", "text", "hovertext"):
+            found += [v for v in trace.get(key) or [] if isinstance(v, str)]
+    return found
+
+
+def test_device_strings_in_charts_are_shown_literally() -> None:
+    segments = [{"id": f"cam-{i}", "road_name": name, "speed": 10.0 + i, "speed_limit": 50.0}
+                for i, name in enumerate(NASTY)]  # fmt: skip
+    hour = datetime(2026, 11, 26, 10, tzinfo=UTC)
+    figures = [
+        traffic.worst_figure(segments),
+        weather.readings_figure([{"id": name, "temperature": 5.0} for name in NASTY]),
+        history.traffic_figure(
+            [{"camera_id": f"c{i}", "road_name": n, "hour": hour, "avg_speed_kmh": 30.0} for i, n in enumerate(NASTY)]
+        ),
+        history.incidents_figure([{"incident_type": n, "hour": hour, "incidents": 1} for n in NASTY]),
+        history.weather_figure(
+            [{"station": n, "hour": hour, "avg_temperature_c": 4.0, "avg_aqi": 30.0} for n in NASTY]
+        ),
+    ]
+    for figure in figures:
+        shown = plotly_texts(figure)
+        assert not any("<" in s or ">" in s for s in shown), shown  # Plotly would read a tag
+        drawn = " ".join(html.unescape(s) for s in shown)  # Plotly turns the entities back into text
+        assert all(name in drawn for name in NASTY), drawn
