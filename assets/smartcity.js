@@ -426,6 +426,15 @@
         typeFilter(types, hideout) {
             return Object.assign({}, hideout, {types: types || []});
         },
+        /** A chart of the lake's last hours reads it again (its store changes) only while its tab
+         * is shown: when the tab is opened, and then each clock tick, at most every ~every_ms
+         * (tab switches in between read nothing). The store: {tab, every_ms, at}. */
+        recentTick(n, active, stamp) {
+            const s = stamp || {};
+            const now = Date.now();
+            if (active !== s.tab || (s.at && now - s.at < 0.8 * s.every_ms)) return window.dash_clientside.no_update;
+            return Object.assign({}, s, {at: now});
+        },
         /** Switching the sound on is a user gesture: the browser lets the audio context start then. */
         soundSwitch(enabled) {
             if (enabled) ns.audio();

@@ -63,12 +63,21 @@ EMERGENCY_LOCATE = "emergency-locate"
 TRAFFIC_TABLE = "traffic-table"
 TRAFFIC_VIEW = "traffic-view"
 TRAFFIC_WORST = "traffic-worst"
+TRAFFIC_CONGESTION = "traffic-congestion"  # congestion over the last hours, from the lake
+TRAFFIC_RECENT_CLOCK = "traffic-recent-clock"
+TRAFFIC_RECENT = "traffic-recent"  # a tick let through while the tab is shown: read the lake again
 
 # weather
 WEATHER_TABLE = "weather-table"
 WEATHER_VIEW = "weather-view"
 WEATHER_ADVISORIES = "weather-advisories"
 WEATHER_CHART = "weather-chart"
+WEATHER_TEMPERATURE = "weather-temperature"  # per station over the last hours, from the lake
+WEATHER_PRECIPITATION = "weather-precipitation"
+WEATHER_WIND = "weather-wind"
+WEATHER_AQI = "weather-aqi"
+WEATHER_RECENT_CLOCK = "weather-recent-clock"
+WEATHER_RECENT = "weather-recent"
 
 # history
 HISTORY_PRESET = "history-preset"
