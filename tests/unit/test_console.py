@@ -383,3 +383,18 @@ def test_device_strings_in_charts_are_shown_literally() -> None:
         assert not any("<" in s or ">" in s for s in shown), shown  # Plotly would read a tag
         drawn = " ".join(html.unescape(s) for s in shown)  # Plotly turns the entities back into text
         assert all(name in drawn for name in NASTY), drawn
+
+
+def test_speed_bands_cover_every_speed_and_the_legend_names_them(ctx: Flask) -> None:
+    bands = map_tab.SPEED_BANDS
+    limits = [b["below"] for b in bands[:-1]]
+    assert limits == sorted(limits) and bands[-1]["below"] is None  # slowest first, the last open-ended
+    hideout = map_tab.vehicle_hideout()
+    assert hideout["colourBy"] == "type" and hideout["bands"] == list(bands)  # what smartcity.js reads
+    legend = map_tab.speed_legend()
+    assert legend.hidden is True  # shown while vehicles are coloured by speed
+    assert [row.children[1] for row in legend.children] == [
+        "stopped (under 5 km/h)", "slow (5–25 km/h)", "moving (25 km/h and more)"
+    ]  # fmt: skip
+    page = json.dumps(map_tab.layout().to_plotly_json(), default=lambda c: c.to_plotly_json())
+    assert ids.MAP_COLOUR_BY in page and ids.MAP_SPEED_LEGEND in page
