@@ -398,3 +398,14 @@ def test_speed_bands_cover_every_speed_and_the_legend_names_them(ctx: Flask) -> 
     ]  # fmt: skip
     page = json.dumps(map_tab.layout().to_plotly_json(), default=lambda c: c.to_plotly_json())
     assert ids.MAP_COLOUR_BY in page and ids.MAP_SPEED_LEGEND in page
+
+
+def test_the_navbar_shows_the_user_and_role_and_logs_out(app: Flask) -> None:
+    c = app.test_client()
+    c.post("/login", data={"user": "olga", "password": "pw-o"})
+    page = json.dumps(c.get("/_dash-layout").json)
+    assert '"olga"' in page and '"operator"' in page and '"/logout"' in page
+    assert c.get("/logout").status_code == 302
+    assert c.get("/_dash-layout").status_code == 401  # signed out
+    with app.test_request_context("/"):
+        assert layout.signed_in() == []  # nobody signed in: no name, no link
