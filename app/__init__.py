@@ -47,6 +47,8 @@ def create_app(
         SMARTCITY_TOPICS=settings.topics(),
         SMARTCITY_MAX_INGEST_EVENTS=settings.max_ingest_events,
         SMARTCITY_TILE_URL=settings.tile_url,
+        SMARTCITY_TILE_ATTRIBUTION=settings.tile_attribution,
+        SMARTCITY_CITY=settings.city,  # the network drawn when none is given (gunicorn's create_app())
         SMARTCITY_NETWORK_GEOJSON=network_geojson,
         MAX_CONTENT_LENGTH=settings.max_ingest_events * settings.max_payload_bytes,
     )

@@ -61,6 +61,39 @@
         };
     }
 
+    // The vehicle layer's colouring, derived once per hideout (app/console/map.py vehicle_hideout),
+    // never per move: colour by type or by speed band, and one style object per band.
+    let vehicleStyle = {hideout: null, bySpeed: false, bands: [], styles: []};
+
+    function styleFor(hideout) {
+        if (hideout && vehicleStyle.hideout === hideout) return vehicleStyle;
+        const bands = (hideout && hideout.bands) || [];
+        vehicleStyle = {
+            hideout: hideout || null, bySpeed: !!hideout && hideout.colourBy === "speed" && bands.length > 0,
+            bands: bands, styles: bands.map((b) => ({fillColor: b.colour})),
+        };
+        return vehicleStyle;
+    }
+
+    /** The index of the speed band (slowest first) ``speed`` falls in. */
+    function speedBand(speed, bands) {
+        for (let i = 0; i < bands.length - 1; i++) {
+            if (bands[i].below !== null && bands[i].below !== undefined && speed < bands[i].below) return i;
+        }
+        return bands.length - 1;
+    }
+
+    /** A moved vehicle coloured by speed changes colour only when it changes band: the style
+     * objects are the shared ones, so 5,000 moves a second allocate nothing here. */
+    function restyle(marker, speed) {
+        const st = vehicleStyle;
+        if (!st.bySpeed) return;
+        const band = speedBand(speed, st.bands);
+        if (band === marker._smartcityBand) return;
+        marker._smartcityBand = band;
+        marker.setStyle(st.styles[band]);
+    }
+
     function setProps(id, props) {
         const dc = window.dash_clientside;
         if (dashReady && dc && dc.set_props) dc.set_props(id, props);
@@ -199,11 +232,16 @@
                 latlng = L.latLng(c[1], c[0]);
             }
             const p = feature.properties;
-            const colours = (context && context.hideout && context.hideout.colours) || {};
+            const hideout = context && context.hideout;
+            const colours = (hideout && hideout.colours) || {};
+            const st = styleFor(hideout);
+            const band = speedBand(Number(p.speed) || 0, st.bands);
             const marker = L.circleMarker(latlng, {
-                radius: 5, color: "#222", weight: 1, fillColor: colours[p.type] || "#777", fillOpacity: 0.9,
+                radius: 5, color: "#222", weight: 1, fillOpacity: 0.9,
+                fillColor: st.bySpeed ? st.bands[band].colour : colours[p.type] || "#777",
                 pane: VEHICLE_PANE,  // a canvas of their own: moving them never redraws the roads
             });
+            marker._smartcityBand = band;
             // read when shown, so moving a marker never builds tooltip DOM
             marker.bindTooltip((layer) => textTip(vehicleLines((layer.feature || feature).properties)));
             ns.markers[p.id] = marker;
@@ -300,6 +338,7 @@
                     if (v.road_name) f.properties.road = v.road_name;
                     old.seen = now;
                     marker.setLatLng([v.lat, v.lon]);
+                    restyle(marker, f.properties.speed);
                     return;
                 }
                 const feature = vehicleFeature(v);
@@ -313,6 +352,7 @@
                         layer.addData(feature);
                     } else if (marker.feature) {
                         marker.feature = feature;  // later moves update it in place (above)
+                        restyle(marker, feature.properties.speed);
                     }
                 } else if (layer) {
                     layer.addData(feature);  // the layer's filter and pointToLayer see the current hideout
@@ -426,8 +466,20 @@
             if (JSON.stringify(old) === JSON.stringify(levels)) return window.dash_clientside.no_update;
             return Object.assign({}, hideout, {levels: levels});
         },
-        typeFilter(types, hideout) {
-            return Object.assign({}, hideout, {types: types || []});
+        /** The vehicle types shown and the colouring (the layer redraws once from it), and
+         * whether the speed legend is hidden. */
+        vehicleView(types, colourBy, hideout) {
+            const by = colourBy === "speed" ? "speed" : "type";
+            return [Object.assign({}, hideout, {types: types || [], colourBy: by}), by !== "speed"];
+        },
+        /** A chart of the lake's last hours reads it again (its store changes) only while its tab
+         * is shown: when the tab is opened, and then each clock tick, at most every ~every_ms
+         * (tab switches in between read nothing). The store: {tab, every_ms, at}. */
+        recentTick(n, active, stamp) {
+            const s = stamp || {};
+            const now = Date.now();
+            if (active !== s.tab || (s.at && now - s.at < 0.8 * s.every_ms)) return window.dash_clientside.no_update;
+            return Object.assign({}, s, {at: now});
         },
         /** Switching the sound on is a user gesture: the browser lets the audio context start then. */
         soundSwitch(enabled) {

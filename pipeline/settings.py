@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     users: SecretStr | None = Field(None, description="comma-separated name:role:password triples")
     secret_key: SecretStr | None = Field(None, description="signs console sessions; random per start when unset")
     tile_url: str = Field("https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png", description="map tiles")
+    tile_attribution: str = Field(
+        '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
+        description="credit shown on the map for the tiles (HTML); the default is what OpenStreetMap asks for",
+    )
     max_ingest_events: int = Field(1000, ge=1, description="events per POST /api/ingest request")
     fleet_cache_seconds: float = Field(1.0, ge=0, description="vehicle lists served from a fleet read this old")
 

@@ -92,7 +92,7 @@ def traffic_figure(rows: list[dict[str, Any]], span: tuple[datetime, datetime] |
     speeds: dict[str, list[float]] = {}
     for r in rows:
         key = r["camera_id"]
-        label[key] = f"{r.get('road_name') or r.get('segment_id') or key} ({key})"
+        label[key] = chart.text(f"{r.get('road_name') or r.get('segment_id') or key} ({key})")
         speeds.setdefault(key, []).append(r["avg_speed_kmh"])
     segments = sorted(speeds, key=lambda k: sum(speeds[k]) / len(speeds[k]))[:MAX_SEGMENTS]
     hours = sorted({r["hour"] for r in rows})
@@ -121,7 +121,7 @@ def incidents_figure(rows: list[dict[str, Any]], span: tuple[datetime, datetime]
         return _empty(title, "No incidents in this range")
     by_type: dict[str, dict[str, list[Any]]] = {}
     for r in rows:
-        series = by_type.setdefault(r["incident_type"] or "unknown", {"x": [], "y": []})
+        series = by_type.setdefault(chart.text(r["incident_type"] or "unknown"), {"x": [], "y": []})
         series["x"].append(r["hour"])
         series["y"].append(r["incidents"])
     # bars an hour wide (less a gap), starting at their hour
@@ -142,10 +142,10 @@ def weather_figure(rows: list[dict[str, Any]], span: tuple[datetime, datetime] |
         stations.setdefault(r["station"], []).append(r)
     traces: list[dict[str, Any]] = []
     for station, points in sorted(stations.items()):
-        hours = [p["hour"] for p in points]
-        traces.append({"type": "scatter", "mode": "lines+markers", "name": f"{station} °C", "x": hours,
+        hours, name = [p["hour"] for p in points], chart.text(station)
+        traces.append({"type": "scatter", "mode": "lines+markers", "name": f"{name} °C", "x": hours,
                        "y": [p["avg_temperature_c"] for p in points]})  # fmt: skip
-        traces.append({"type": "scatter", "mode": "lines+markers", "name": f"{station} AQI", "x": hours, "yaxis": "y2",
+        traces.append({"type": "scatter", "mode": "lines+markers", "name": f"{name} AQI", "x": hours, "yaxis": "y2",
                        "y": [p["avg_aqi"] for p in points], "line": {"dash": "dot"}})  # fmt: skip
     y2 = {"overlaying": "y", "side": "right", "showgrid": False, "title": {"text": "AQI"}}
     layout = chart.layout(title, 320, yaxis2=y2, legend={"orientation": "h"}, xaxis=_time_axis(span))

@@ -10,7 +10,8 @@ SHELL_THEME = "shell-theme"
 SHELL_THEME_STORE = "shell-theme-store"
 SHELL_SOUND = "shell-sound"  # play a tone when a high-severity incident raises an alert
 SHELL_BADGE = "shell-badge"
-SHELL_USER = "shell-user"
+SHELL_USER = "shell-user"  # who is signed in, and their role
+SHELL_LOGOUT = "shell-logout"
 SHELL_POLLED = "shell-polled"
 SHELL_POLL_TABS = "shell-poll-tabs"  # the tabs polled while push is live (feed.polled_tabs)
 SHELL_MOUNTED = "shell-mounted"  # the lazy tabs built so far
@@ -42,6 +43,8 @@ MAP_SENSORS = "map-sensors"
 MAP_STATIONS = "map-stations"
 MAP_TRACK = "map-track"
 MAP_TYPES = "map-types"
+MAP_COLOUR_BY = "map-colour-by"  # vehicles coloured by "type" or "speed"
+MAP_SPEED_LEGEND = "map-speed-legend"
 MAP_DETAILS = "map-details"
 MAP_SELECTED = "map-selected"
 MAP_FOLLOW = "map-follow"
@@ -63,12 +66,21 @@ EMERGENCY_LOCATE = "emergency-locate"
 TRAFFIC_TABLE = "traffic-table"
 TRAFFIC_VIEW = "traffic-view"
 TRAFFIC_WORST = "traffic-worst"
+TRAFFIC_CONGESTION = "traffic-congestion"  # congestion over the last hours, from the lake
+TRAFFIC_RECENT_CLOCK = "traffic-recent-clock"
+TRAFFIC_RECENT = "traffic-recent"  # a tick let through while the tab is shown: read the lake again
 
 # weather
 WEATHER_TABLE = "weather-table"
 WEATHER_VIEW = "weather-view"
 WEATHER_ADVISORIES = "weather-advisories"
 WEATHER_CHART = "weather-chart"
+WEATHER_TEMPERATURE = "weather-temperature"  # per station over the last hours, from the lake
+WEATHER_PRECIPITATION = "weather-precipitation"
+WEATHER_WIND = "weather-wind"
+WEATHER_AQI = "weather-aqi"
+WEATHER_RECENT_CLOCK = "weather-recent-clock"
+WEATHER_RECENT = "weather-recent"
 
 # history
 HISTORY_PRESET = "history-preset"

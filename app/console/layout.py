@@ -8,6 +8,7 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 from dash.development.base_component import Component
+from flask import session
 
 from app.console import emergency, feed, history, ids, overview, shown, system, traffic, weather
 from app.console import map as map_tab
@@ -21,8 +22,20 @@ def _switch(switch_id: str, label: str, extra_class: str = "") -> Component:
                       className=f"mb-0 text-body {extra_class}".strip())  # fmt: skip
 
 
+def signed_in() -> list[Component]:
+    """Who is signed in, with their role, and the way out (nothing when nobody is)."""
+    user, role = session.get("user"), session.get("role")
+    if not role:
+        return []
+    who = [html.Span(str(user), className="fw-semibold")] if user and user != role else []
+    return [
+        html.Span([*who, dbc.Badge(str(role), color="info", className="ms-1")], id=ids.SHELL_USER, className="ms-3"),
+        html.A("Log out", id=ids.SHELL_LOGOUT, href="/logout", className="ms-2 small link-secondary"),
+    ]
+
+
 def navbar() -> Component:
-    """Title, the connection/data-freshness badge, the sound and theme switches."""
+    """Title, the connection/data-freshness badge, the sound and theme switches, the user."""
     return dbc.Navbar(
         dbc.Container(
             [
@@ -32,8 +45,9 @@ def navbar() -> Component:
                         dbc.Badge("connecting…", id=ids.SHELL_BADGE, color="secondary", className="me-3"),
                         _switch(ids.SHELL_SOUND, "Sound", "me-3"),
                         _switch(ids.SHELL_THEME, "Dark"),
+                        *signed_in(),
                     ],
-                    className="d-flex align-items-center",
+                    className="d-flex align-items-center flex-wrap",
                 ),
             ],
             fluid=True,

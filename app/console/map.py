@@ -1,7 +1,8 @@
 """Map tab: road network, vehicles, incidents, traffic sensors and weather stations on Leaflet.
 
-Markers are canvas circle markers drawn by ``assets/smartcity.js``; vehicle-type filtering
-goes through the GeoJSON ``hideout`` and never reaches the server.
+Markers are canvas circle markers drawn by ``assets/smartcity.js``; vehicle-type filtering and
+the choice of colouring vehicles by type or by speed go through the GeoJSON ``hideout`` and
+never reach the server.
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ VEHICLE_COLOURS = {
     "police": "#3f3fbf",
     "fire": "#d62728",
 }
+# speed bands, slowest first: a vehicle is in the first whose ``below`` (km/h) it is under
+SPEED_BANDS: tuple[dict[str, Any], ...] = (
+    {"name": "stopped", "below": 5.0, "colour": "#d62728"},
+    {"name": "slow", "below": 25.0, "colour": "#ff7f0e"},
+    {"name": "moving", "below": None, "colour": "#2ca02c"},
+)
+COLOUR_BY = (("type", "Type"), ("speed", "Speed"))
 TRACK_POINTS = 60
 
 
@@ -99,6 +107,11 @@ def tile_layer() -> list[Component]:
     return [dl.Overlay(dl.TileLayer(url=url, attribution=attribution, maxZoom=19), name="Tiles", checked=True)]
 
 
+def vehicle_hideout() -> dict[str, Any]:
+    """What the vehicle layer's JavaScript reads: the types shown, the colours, the colouring."""
+    return {"types": list(VEHICLE_TYPES), "colours": VEHICLE_COLOURS, "colourBy": "type", "bands": list(SPEED_BANDS)}
+
+
 def _empty() -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": []}
 
@@ -127,7 +140,7 @@ def layout() -> Component:
                 data=_empty(),
                 pointToLayer=_js("vehiclePoint"),
                 filter=_js("vehicleFilter"),
-                hideout={"types": list(VEHICLE_TYPES), "colours": VEHICLE_COLOURS},
+                hideout=vehicle_hideout(),
             ),
             name="Vehicles",
             checked=True,
@@ -161,6 +174,21 @@ def layout() -> Component:
     panel = dbc.Card(
         dbc.CardBody(
             [
+                html.Div(
+                    [
+                        html.H6("Colour by", className="mb-0 me-3"),
+                        dbc.RadioItems(
+                            id=ids.MAP_COLOUR_BY,
+                            options=[{"label": label, "value": value} for value, label in COLOUR_BY],
+                            value="type",
+                            inline=True,
+                            persistence=True,
+                            persistence_type="local",
+                        ),
+                    ],
+                    className="d-flex align-items-center mb-1",
+                ),
+                speed_legend(),
                 html.H6("Vehicle types"),
                 dbc.Checklist(id=ids.MAP_TYPES, options=legend, value=list(VEHICLE_TYPES), className="mb-3"),
                 html.Div(
@@ -180,6 +208,24 @@ def layout() -> Component:
             dcc.Store(id=ids.MAP_SELECTED),
         ]
     )
+
+
+def band_label(band: dict[str, Any], slower: dict[str, Any] | None) -> str:
+    """``stopped (under 5 km/h)``, ``slow (5–25 km/h)``, ``moving (25 km/h and more)``."""
+    if slower is None:
+        return f"{band['name']} (under {band['below']:g} km/h)"
+    if band["below"] is None:
+        return f"{band['name']} ({slower['below']:g} km/h and more)"
+    return f"{band['name']} ({slower['below']:g}–{band['below']:g} km/h)"
+
+
+def speed_legend() -> Component:
+    """What the colours mean when vehicles are coloured by speed (shown only then)."""
+    rows = [
+        html.Div([html.Span(className="dot", style={"background": band["colour"]}), band_label(band, slower)])
+        for band, slower in zip(SPEED_BANDS, (None, *SPEED_BANDS[:-1]), strict=True)
+    ]
+    return html.Div(rows, id=ids.MAP_SPEED_LEGEND, className="small mb-3", hidden=True)
 
 
 def _row(label: str, value: Any) -> Component:
@@ -278,9 +324,11 @@ clientside_callback(
     State(ids.MAP_ROADS, "hideout"),
 )
 clientside_callback(
-    ClientsideFunction("smartcity", "typeFilter"),
+    ClientsideFunction("smartcity", "vehicleView"),
     Output(ids.MAP_VEHICLES, "hideout"),
+    Output(ids.MAP_SPEED_LEGEND, "hidden"),
     Input(ids.MAP_TYPES, "value"),
+    Input(ids.MAP_COLOUR_BY, "value"),
     State(ids.MAP_VEHICLES, "hideout"),
 )
 

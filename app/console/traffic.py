@@ -1,16 +1,23 @@
-"""Traffic tab: every sensor's segment in a sortable, filterable table, and the worst segments now."""
+"""Traffic tab: every sensor's segment in a sortable, filterable table, congestion over the
+last hours (from the lake) and the worst segments now."""
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, callback, dcc
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc
 from dash.dash_table.DataTable import DataTable
 from dash.development.base_component import Component
 
-from app.console import chart, ids
+from app.api import lake
+from app.console import chart, ids, recent
 from app.console.shown import when_shown
+from pipeline.schemas import CONGESTION_LEVELS
+
+log = logging.getLogger(__name__)
 
 COLUMNS = (
     ("road_name", "Road"),
@@ -23,6 +30,11 @@ COLUMNS = (
     ("camera_id", "Camera"),
 )
 WORST = 10
+LEVEL_COLOURS = {"free": "#2ca02c", "light": "#98df8a", "moderate": "#ffbf00", "heavy": "#ff7f0e",
+                 "severe": "#d62728"}  # fmt: skip  # as the map draws them (assets/smartcity.js CONGESTION)
+BUCKET_S = 60  # sensors report about every 10 s: a minute holds a few reports of each
+REFRESH_MS = 30_000  # the lake gets a file about every 10 s; reading it each second would gain nothing
+CONGESTION_TITLE = "Congestion, last 3 h: sensors per level, mean speed"
 
 
 def table_rows(traffic: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -50,13 +62,46 @@ def worst_segments(traffic: list[dict[str, Any]], n: int = WORST) -> list[dict[s
 
 def worst_figure(traffic: list[dict[str, Any]]) -> dict[str, Any]:
     worst = worst_segments(traffic)
-    labels = [f"{s.get('road_name') or s.get('segment_id') or s.get('id')} ({s.get('id')})" for s in worst]
+    labels = [chart.text(f"{s.get('road_name') or s.get('segment_id') or s.get('id')} ({s.get('id')})") for s in worst]
     return {
         "data": [{"type": "bar", "orientation": "h", "x": [s.get("speed") for s in worst], "y": labels}],
         "layout": chart.layout(
             "Worst segments now (speed, km/h)", 320, margin={"l": 220}, yaxis={"autorange": "reversed"}
         ),
     }
+
+
+def congestion_figure(rows: list[dict[str, Any]], span: tuple[datetime, datetime]) -> dict[str, Any]:
+    """Sensors per congestion level over time (stacked) and their mean speed (right axis)."""
+    if not rows:
+        return chart.empty(CONGESTION_TITLE, "No traffic reports in the lake for the last 3 hours", 320)
+    times = [r["t"].isoformat() for r in rows]
+    traces: list[dict[str, Any]] = [
+        {"type": "scatter", "mode": "lines", "name": level, "x": times, "y": [r[level] for r in rows],
+         "stackgroup": "levels", "line": {"width": 0.5, "color": LEVEL_COLOURS[level]},
+         "fillcolor": LEVEL_COLOURS[level]}
+        for level in reversed(CONGESTION_LEVELS)  # severe at the bottom, where a rise shows first
+    ]  # fmt: skip
+    traces.append({"type": "scatter", "mode": "lines", "name": "mean km/h", "x": times, "yaxis": "y2",
+                   "y": [r["mean_speed"] for r in rows], "line": {"color": "#0d6efd", "width": 2}})  # fmt: skip
+    y2 = {"overlaying": "y", "side": "right", "showgrid": False, "rangemode": "tozero", "title": {"text": "km/h"}}
+    layout = chart.layout(
+        CONGESTION_TITLE, 320, hovermode="x unified", legend={"orientation": "h"}, yaxis2=y2,
+        xaxis=chart.recent_axis(span),
+        yaxis={"title": {"text": "sensors"}, "rangemode": "tozero"}, margin={"r": 45},
+    )  # fmt: skip
+    return {"data": traces, "layout": layout}
+
+
+def recent_figure(now: datetime) -> dict[str, Any]:
+    """The congestion chart of the last hours before ``now``, read from the app's lake."""
+    span = recent.window(now, BUCKET_S)
+    try:
+        rows = recent.congestion(*lake(), *span, bucket_s=BUCKET_S)
+    except recent.UNREADABLE as exc:
+        log.warning("traffic history unreadable: %s", exc)
+        return chart.empty(CONGESTION_TITLE, "The lake could not be read just now", 320)
+    return congestion_figure(rows, span)
 
 
 def layout() -> Component:
@@ -74,7 +119,17 @@ def layout() -> Component:
     return dbc.Row(
         [
             dbc.Col(table, lg=7, xs=12),
-            dbc.Col(dcc.Graph(id=ids.TRAFFIC_WORST, figure=worst_figure([])), lg=5, xs=12),
+            dbc.Col(
+                [
+                    dcc.Graph(id=ids.TRAFFIC_CONGESTION, figure=chart.empty(CONGESTION_TITLE, "Loading…", 320)),
+                    dcc.Graph(id=ids.TRAFFIC_WORST, figure=worst_figure([])),
+                    # the congestion chart's clock: smartcity.js lets a tick through while the tab is shown
+                    dcc.Interval(id=ids.TRAFFIC_RECENT_CLOCK, interval=REFRESH_MS),
+                    dcc.Store(id=ids.TRAFFIC_RECENT, data={"tab": ids.TAB_TRAFFIC, "every_ms": REFRESH_MS}),
+                ],
+                lg=5,
+                xs=12,
+            ),
         ],
         className="g-2",
     )
@@ -89,4 +144,16 @@ def _render(traffic: list[dict[str, Any]] | None) -> Any:
     return table_rows(traffic or []), worst_figure(traffic or [])
 
 
+@callback(Output(ids.TRAFFIC_CONGESTION, "figure"), Input(ids.TRAFFIC_RECENT, "data"), prevent_initial_call=True)
+def _recent(_: dict[str, Any] | None) -> dict[str, Any]:
+    return recent_figure(datetime.now(UTC))
+
+
 when_shown(ids.TAB_TRAFFIC, ids.FEED_TRAFFIC, ids.TRAFFIC_VIEW)
+clientside_callback(
+    ClientsideFunction("smartcity", "recentTick"),
+    Output(ids.TRAFFIC_RECENT, "data"),
+    Input(ids.TRAFFIC_RECENT_CLOCK, "n_intervals"),
+    Input(ids.SHELL_TABS, "active_tab"),
+    State(ids.TRAFFIC_RECENT, "data"),
+)

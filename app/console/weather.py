@@ -1,20 +1,35 @@
-"""Weather tab: stations, their readings as a chart, and advisories when thresholds are crossed."""
+"""Weather tab: stations, their readings now and over the last hours (from the lake), and
+advisories when thresholds are crossed."""
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, callback, dcc, html
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html
 from dash.development.base_component import Component
 
-from app.console import chart, ids
+from app.api import lake
+from app.console import chart, ids, recent
 from app.console.shown import when_shown
+
+log = logging.getLogger(__name__)
 
 HEAVY_RAIN_MM_H = 7.6  # AMS "heavy rain" rate
 FOG_VISIBILITY_M = 1000.0  # WMO definition of fog
 AQI_UNHEALTHY = 150.0  # US EPA: above 150 is "unhealthy"
 STRONG_WIND_KMH = 62.0  # Beaufort 8, gale
+BUCKET_S = 300  # stations report about once a minute
+REFRESH_MS = 30_000
+# graph id -> (column of recent.weather, title, threshold drawn as a dashed line)
+SERIES: dict[str, tuple[str, str, float | None]] = {
+    ids.WEATHER_TEMPERATURE: ("temperature", "Temperature, last 3 h (°C, mean)", None),
+    ids.WEATHER_PRECIPITATION: ("precipitation", "Precipitation, last 3 h (mm/h, most)", HEAVY_RAIN_MM_H),
+    ids.WEATHER_WIND: ("wind_speed", "Wind, last 3 h (km/h, most)", STRONG_WIND_KMH),
+    ids.WEATHER_AQI: ("aqi", "Air quality, last 3 h (AQI, mean)", AQI_UNHEALTHY),
+}
 COLUMNS = (
     ("id", "Station"),
     ("weather_condition", "Condition"),
@@ -62,7 +77,7 @@ def station_rows(stations: list[dict[str, Any]]) -> Component:
 
 def readings_figure(stations: list[dict[str, Any]]) -> dict[str, Any]:
     """Temperature, precipitation, wind and AQI per station as grouped bars."""
-    names = [str(s.get("id")) for s in stations]
+    names = [chart.text(s.get("id")) for s in stations]
     series = (("temperature", "°C"), ("precipitation", "mm/h"), ("wind_speed", "wind km/h"), ("airQualityIndex", "AQI"))
     return {
         "data": [
@@ -72,17 +87,67 @@ def readings_figure(stations: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def series_figure(
+    rows: list[dict[str, Any]], key: str, title: str, span: tuple[datetime, datetime], threshold: float | None = None
+) -> dict[str, Any]:
+    """One reading (``key`` of ``recent.weather`` rows) over time, a line per station; an
+    advisory's threshold as a dashed line."""
+    by_station: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r.get(key) is not None:
+            by_station.setdefault(r["station"], []).append(r)
+    if not by_station:
+        return chart.empty(title, "No weather reports in the lake for the last 3 hours", 240)
+    traces = [
+        {"type": "scatter", "mode": "lines+markers", "marker": {"size": 4}, "name": chart.text(station),
+         "x": [p["t"].isoformat() for p in points], "y": [p[key] for p in points]}
+        for station, points in sorted(by_station.items())
+    ]  # fmt: skip
+    extra: dict[str, Any] = {}
+    if threshold is not None:
+        extra["shapes"] = [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": threshold, "y1": threshold,
+                            "line": {"color": "#dc3545", "width": 1, "dash": "dash"}}]  # fmt: skip
+    layout = chart.layout(
+        title, 240, showlegend=True, legend={"orientation": "h"}, hovermode="x unified", margin={"b": 20},
+        xaxis=chart.recent_axis(span), **extra,
+    )  # fmt: skip
+    return {"data": traces, "layout": layout}
+
+
+def recent_figures(now: datetime) -> list[dict[str, Any]]:
+    """The four charts of the last hours before ``now`` (``SERIES`` order), from the app's lake."""
+    span = recent.window(now, BUCKET_S)
+    try:
+        rows = recent.weather(*lake(), *span, bucket_s=BUCKET_S)
+    except recent.UNREADABLE as exc:
+        log.warning("weather history unreadable: %s", exc)
+        return [chart.empty(title, "The lake could not be read just now", 240) for _, title, _ in SERIES.values()]
+    return [series_figure(rows, key, title, span, threshold) for key, title, threshold in SERIES.values()]
+
+
 def layout() -> Component:
-    return dbc.Row(
+    charts = [
+        dbc.Col(dcc.Graph(id=gid, figure=chart.empty(title, "Loading…", 240), config={"displaylogo": False}), md=6)
+        for gid, (_, title, _) in SERIES.items()
+    ]
+    return html.Div(
         [
-            dbc.Col([html.H6("Advisories"), html.Div(id=ids.WEATHER_ADVISORIES)], lg=4, xs=12),
-            dbc.Col(
-                [dcc.Graph(id=ids.WEATHER_CHART, figure=readings_figure([])), html.Div(id=ids.WEATHER_TABLE)],
-                lg=8,
-                xs=12,
+            dbc.Row(
+                [
+                    dbc.Col([html.H6("Advisories"), html.Div(id=ids.WEATHER_ADVISORIES)], lg=4, xs=12),
+                    dbc.Col(
+                        [dcc.Graph(id=ids.WEATHER_CHART, figure=readings_figure([])), html.Div(id=ids.WEATHER_TABLE)],
+                        lg=8,
+                        xs=12,
+                    ),
+                ],
+                className="g-2",
             ),
-        ],
-        className="g-2",
+            dbc.Row(charts, className="g-2"),
+            # the charts' clock: smartcity.js lets a tick through while the tab is shown
+            dcc.Interval(id=ids.WEATHER_RECENT_CLOCK, interval=REFRESH_MS),
+            dcc.Store(id=ids.WEATHER_RECENT, data={"tab": ids.TAB_WEATHER, "every_ms": REFRESH_MS}),
+        ]
     )
 
 
@@ -97,4 +162,20 @@ def _render(stations: list[dict[str, Any]] | None) -> Any:
     return advisory_list(rows), readings_figure(rows), station_rows(rows)
 
 
+@callback(
+    *[Output(gid, "figure") for gid in SERIES],
+    Input(ids.WEATHER_RECENT, "data"),
+    prevent_initial_call=True,
+)
+def _recent(_: dict[str, Any] | None) -> list[dict[str, Any]]:
+    return recent_figures(datetime.now(UTC))
+
+
 when_shown(ids.TAB_WEATHER, ids.FEED_WEATHER, ids.WEATHER_VIEW)
+clientside_callback(
+    ClientsideFunction("smartcity", "recentTick"),
+    Output(ids.WEATHER_RECENT, "data"),
+    Input(ids.WEATHER_RECENT_CLOCK, "n_intervals"),
+    Input(ids.SHELL_TABS, "active_tab"),
+    State(ids.WEATHER_RECENT, "data"),
+)

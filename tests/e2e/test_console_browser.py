@@ -14,6 +14,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from app import create_app
+from app.console import map as map_tab
 from app.store import Store
 from pipeline.lake import LakeWriter
 from pipeline.speed_layer import SpeedLayer
@@ -233,4 +234,33 @@ def test_a_sensor_silent_for_15_minutes_leaves_the_pushed_traffic_list(dash_duo:
     )  # fmt: skip
     dash_duo.wait_for_contains_text("#traffic-table", "cam-3", timeout=10)
     assert "cam-old" not in dash_duo.find_element("#traffic-table").text  # pushed, but older than the window
+    assert dash_duo.get_logs() == []
+
+
+def test_vehicles_coloured_by_speed_change_colour_in_place_with_a_legend(dash_duo: Any, console: Any) -> None:
+    app, speed = console
+    open_tab(dash_duo, app, "map")
+    dash_duo.wait_for_contains_text("#shell-badge", "live via push", timeout=10)
+    dash_duo._wait_for(lambda d: d.execute_script(LIVE_MARKERS) == 3, timeout=10, msg="3 vehicles on the map")
+    fill = "return window.dash_clientside.smartcity.markers[arguments[0]].options.fillColor"
+    colour = {band["name"]: band["colour"] for band in map_tab.SPEED_BANDS}
+    assert dash_duo.driver.execute_script(fill, "car-1") == map_tab.VEHICLE_COLOURS["car"]  # by type at first
+    assert not dash_duo.find_element("#map-speed-legend").is_displayed()
+    dash_duo.driver.find_element(By.XPATH, "//*[@id='map-colour-by']//label[normalize-space()='Speed']").click()
+    # car-1 drives 31 km/h, bus-1 22 km/h
+    dash_duo._wait_for(lambda d: d.execute_script(fill, "car-1") == colour["moving"], timeout=10, msg="car-1 moving")
+    assert dash_duo.driver.execute_script(fill, "bus-1") == colour["slow"]
+    legend = dash_duo.find_element("#map-speed-legend")
+    assert legend.is_displayed() and "stopped (under 5 km/h)" in legend.text
+    # a pushed stop recolours the same marker in place
+    dash_duo.driver.execute_script("window.__car = window.dash_clientside.smartcity.markers['car-1'];")
+    speed.write([rec("vehicle_data", 0, device_id="car-1", location=[52.441, 13.521], speed=0.0, vehicle_type="car")])
+    dash_duo._wait_for(lambda d: d.execute_script(fill, "car-1") == colour["stopped"], timeout=5, msg="car-1 stopped")
+    assert dash_duo.driver.execute_script("return window.dash_clientside.smartcity.markers['car-1'] === window.__car")
+    assert dash_duo.driver.execute_script(LIVE_MARKERS) == 3
+    dash_duo.driver.find_element(By.XPATH, "//*[@id='map-colour-by']//label[normalize-space()='Type']").click()
+    dash_duo._wait_for(
+        lambda d: d.execute_script(fill, "car-1") == map_tab.VEHICLE_COLOURS["car"], timeout=10, msg="by type again"
+    )
+    assert not dash_duo.find_element("#map-speed-legend").is_displayed()
     assert dash_duo.get_logs() == []

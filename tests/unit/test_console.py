@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import dash
+import fakeredis
 import pytest
 from dash.development.base_component import Component
 from flask import Flask, session
 
 from app import create_app
-from app.console import emergency, feed, ids, layout, overview, system, traffic, weather
+from app.console import emergency, feed, history, ids, layout, overview, system, traffic, weather
 from app.console import map as map_tab
 from app.store import Store
+from pipeline.settings import Settings
 from pipeline.speed_layer import SpeedLayer
+from producers.network import load_network
 from tests.city import api_settings, rec
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -324,3 +329,83 @@ def test_the_tabs_the_address_can_name_are_the_console_tabs() -> None:
     (listed,) = re.findall(r"const TABS = \[([^\]]*)\]", script)
     names = [name.strip().strip('"') for name in listed.split(",")]
     assert ["tab-" + n for n in names] == [v for k, v in vars(ids).items() if k.startswith("TAB_")]
+
+
+def test_create_app_draws_the_configured_city(tmp_path: Path) -> None:
+    server = create_app(api_settings(tmp_path, city="braunschweig"), store=Store(SpeedLayer(fakeredis.FakeRedis())))
+    braunschweig = map_tab.bbox_centre(load_network("braunschweig").geojson())
+    with server.test_request_context("/"):
+        assert map_tab.bbox_centre(map_tab.network()) == braunschweig
+        assert map_tab.layout().children[0].children[0].children.center == braunschweig
+    lat, lon = braunschweig
+    assert 52.2 < lat < 52.35 and 10.4 < lon < 10.65  # not Berlin
+
+
+def test_the_tile_credit_comes_from_the_settings(tmp_path: Path) -> None:
+    default = Settings(_env_file=None).tile_attribution
+    assert "openstreetmap.org/copyright" in default and "OpenStreetMap" in default
+    for credit in (default, "Tiles &copy; Example Maps"):
+        settings = api_settings(tmp_path, tile_attribution=credit)
+        with create_app(settings, store=Store(SpeedLayer(fakeredis.FakeRedis()))).test_request_context("/"):
+            assert map_tab.tile_layer()[0].children.attribution == credit
+
+
+NASTY = ["<b>bold</b>", XSS, "Tom & Jerry's"]
+
+
+def plotly_texts(figure: dict[str, Any]) -> list[str]:
+    """Every string Plotly would draw from a figure's traces: names, labels, hover text."""
+    found: list[str] = []
+    for trace in figure["data"]:
+        found += [trace.get("name") or ""]
+        for key in ("x", "y", "text", "hovertext"):
+            found += [v for v in trace.get(key) or [] if isinstance(v, str)]
+    return found
+
+
+def test_device_strings_in_charts_are_shown_literally() -> None:
+    segments = [{"id": f"cam-{i}", "road_name": name, "speed": 10.0 + i, "speed_limit": 50.0}
+                for i, name in enumerate(NASTY)]  # fmt: skip
+    hour = datetime(2026, 11, 26, 10, tzinfo=UTC)
+    figures = [
+        traffic.worst_figure(segments),
+        weather.readings_figure([{"id": name, "temperature": 5.0} for name in NASTY]),
+        history.traffic_figure(
+            [{"camera_id": f"c{i}", "road_name": n, "hour": hour, "avg_speed_kmh": 30.0} for i, n in enumerate(NASTY)]
+        ),
+        history.incidents_figure([{"incident_type": n, "hour": hour, "incidents": 1} for n in NASTY]),
+        history.weather_figure(
+            [{"station": n, "hour": hour, "avg_temperature_c": 4.0, "avg_aqi": 30.0} for n in NASTY]
+        ),
+    ]
+    for figure in figures:
+        shown = plotly_texts(figure)
+        assert not any("<" in s or ">" in s for s in shown), shown  # Plotly would read a tag
+        drawn = " ".join(html.unescape(s) for s in shown)  # Plotly turns the entities back into text
+        assert all(name in drawn for name in NASTY), drawn
+
+
+def test_speed_bands_cover_every_speed_and_the_legend_names_them(ctx: Flask) -> None:
+    bands = map_tab.SPEED_BANDS
+    limits = [b["below"] for b in bands[:-1]]
+    assert limits == sorted(limits) and bands[-1]["below"] is None  # slowest first, the last open-ended
+    hideout = map_tab.vehicle_hideout()
+    assert hideout["colourBy"] == "type" and hideout["bands"] == list(bands)  # what smartcity.js reads
+    legend = map_tab.speed_legend()
+    assert legend.hidden is True  # shown while vehicles are coloured by speed
+    assert [row.children[1] for row in legend.children] == [
+        "stopped (under 5 km/h)", "slow (5–25 km/h)", "moving (25 km/h and more)"
+    ]  # fmt: skip
+    page = json.dumps(map_tab.layout().to_plotly_json(), default=lambda c: c.to_plotly_json())
+    assert ids.MAP_COLOUR_BY in page and ids.MAP_SPEED_LEGEND in page
+
+
+def test_the_navbar_shows_the_user_and_role_and_logs_out(app: Flask) -> None:
+    c = app.test_client()
+    c.post("/login", data={"user": "olga", "password": "pw-o"})
+    page = json.dumps(c.get("/_dash-layout").json)
+    assert '"olga"' in page and '"operator"' in page and '"/logout"' in page
+    assert c.get("/logout").status_code == 302
+    assert c.get("/_dash-layout").status_code == 401  # signed out
+    with app.test_request_context("/"):
+        assert layout.signed_in() == []  # nobody signed in: no name, no link
