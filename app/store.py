@@ -80,7 +80,8 @@ class Store:
         self.client: redis.Redis = speed.client
         self.keys = speed.keys
         self.fleet_cache_s = fleet_cache_s
-        self._fleet: tuple[float, list[dict[str, Any]]] = (0.0, [])
+        # never read: -inf, not 0.0, since time.monotonic() counts from boot (it may be < fleet_cache_s)
+        self._fleet: tuple[float, list[dict[str, Any]]] = (float("-inf"), [])
         self._fleet_lock = threading.Lock()
 
     def vehicle_locations(
@@ -108,7 +109,7 @@ class Store:
         read_at, fleet = self._fleet
         if time.monotonic() - read_at < self.fleet_cache_s:
             return fleet
-        if not self._fleet_lock.acquire(blocking=read_at == 0.0):
+        if not self._fleet_lock.acquire(blocking=read_at == float("-inf")):
             return fleet  # someone is refreshing: the previous read is at most a moment older
         try:
             read_at, fleet = self._fleet
