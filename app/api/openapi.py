@@ -16,6 +16,8 @@ _Q = "query"
 ENDPOINTS: list[tuple[str, str, str, str, list[tuple[str, str, str, str]], dict[int, str]]] = [
     ("get", "/api/health", "Component status and data freshness", "public", [],
      {200: "healthy", 503: "speed layer unreachable"}),
+    ("get", "/api/system", "Pipeline health: processors, per-stream counters, latest dead letters", "viewer", [],
+     {200: "system status"}),
     ("get", "/api/vehicles/locations", "Active vehicles, newest first", "viewer", [
         ("bbox", _Q, "string", "south,west,north,east in degrees"),
         ("type", _Q, "string", "vehicle type: car, bus, taxi, truck, ambulance, police, fire"),
