@@ -221,14 +221,19 @@ def _offsets(value: Any) -> dict[str, dict[str, int]]:
 def status_publisher(settings: Settings, query: StreamingQuery, accounting: Accounting) -> StatusPublisher | None:
     """The driver's publisher of the job's status (its summed accounting, Kafka lag) to Redis,
     for the console; None when no Redis is configured (nothing would read it)."""
-    if settings.redis_url is None:
+    url = settings.secret("redis_url")
+    if not url:
         return None
+    import redis
+
     from pipeline import runtime
 
+    # no ping: a Redis down when the driver starts must not stop the job; publishing retries each second
+    client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
     streams = {topic: stream for stream, topic in settings.topics().items()}
     name = "spark:" + str(query.id).replace("-", "")[:8]  # as the lake files' run id: kept across restarts
     status = ProcessorStatus(name, "spark", accounting, lambda: kafka_lag(query.lastProgress, streams))
-    return StatusPublisher(runtime.speed_layer(settings, runtime.redis_client(settings)), status)
+    return StatusPublisher(runtime.speed_layer(settings, client), status)
 
 
 def start(

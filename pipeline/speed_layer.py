@@ -5,6 +5,8 @@ Lua script call per chunk (``speed_layer.lua``): atomic, order-safe (older event
 never overwrite newer state) and idempotent (replaying a batch changes nothing).
 The same class runs against a real Redis and the embedded in-process store, and
 from Spark executors. The read helpers are O(result): sorted sets, GEO, hashes.
+Beside the city's state it keeps what the console needs to judge the pipeline: each batch's
+newest dead letters (written by the same script call) and the processors' published statuses.
 """
 
 from __future__ import annotations
