@@ -16,7 +16,9 @@ if __package__ in (None, ""):  # run as a file: put the repo root, not app/, on 
 import argparse
 import json
 import logging
+import os
 import signal
+import socket
 import threading
 import time
 from typing import Any
@@ -25,6 +27,7 @@ from app import create_app, credentials
 from app.server import Server
 from app.store import Store
 from pipeline import runtime
+from pipeline.accounting import ProcessorStatus, StatusPublisher
 from pipeline.exceptions import ConfigError
 from pipeline.processor import Processor
 from pipeline.settings import Settings
@@ -120,13 +123,17 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    # the processor's status, in this process and in the speed layer for consoles elsewhere
+    status = ProcessorStatus(f"embedded:{socket.gethostname()}:{os.getpid()}", "embedded", processor.accounting,
+                             processor.lag)  # fmt: skip
+    processor.publisher = StatusPublisher(speed, status)
     processor.start()
     sink = BusSink(bus, settings.topics())
     app = create_app(
         settings,
         store=Store(speed, settings.fleet_cache_seconds),
         ingest=runtime.bus_ingest(bus),
-        accounting=processor.accounting.snapshot,
+        accounting=status.current,
         network_geojson=None if args.replay else load_network(settings.city).geojson(),
     )
     try:

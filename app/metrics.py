@@ -1,12 +1,17 @@
-"""``GET /metrics``: Prometheus text format, from the processor's accounting and the speed layer."""
+"""``GET /metrics``: Prometheus text format, from the pipeline's accounting and the speed layer.
+
+The accounting is the processors' as ``app.health.pipeline_accounting`` gives it: the one in
+this process and those publishing to the speed layer, so a console alone serves it too.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
 from typing import Any
 
 from flask import Blueprint, Response, current_app
 
+from app import health
 from app.api import store
 
 bp = Blueprint("metrics", __name__)
@@ -22,7 +27,7 @@ def render(accounting: dict[str, Any] | None, summary: dict[str, Any] | None, ws
         lines.append(f"# TYPE {name} {kind}")
         lines.extend(f"{name}{labels} {value:g}" for labels, value in samples)
 
-    if accounting:
+    if accounting and "streams" in accounting:
         streams = accounting["streams"]
         for key in _COUNTERS:
             samples = [(f'{{stream="{s}"}}', float(c[key])) for s, c in sorted(streams.items())]
@@ -36,6 +41,12 @@ def render(accounting: dict[str, Any] | None, summary: dict[str, Any] | None, ws
         lat = accounting["latency_ms"]
         quantiles = [(f'{{quantile="{q}"}}', lat[k] / 1000) for q, k in (("0.5", "p50"), ("0.99", "p99")) if lat[k]]
         metric("smartcity_event_to_speed_layer_seconds", "summary", "event produced -> state written", quantiles)
+        if accounting.get("lag") is not None:
+            lag = [(f'{{stream="{s}"}}', float(n)) for s, n in sorted(accounting["lag"].items())]
+            metric("smartcity_events_waiting", "gauge", "events not yet processed per stream (consumer lag)", lag)
+    if accounting and accounting.get("processors"):
+        running = sum(1 for p in accounting["processors"] if p["state"] == "running")
+        metric("smartcity_processors_running", "gauge", "processors publishing their status", [("", running)])
     if summary:
         metric("smartcity_active_vehicles", "gauge", "vehicles seen within the active window",
                [("", summary["active_vehicles"])])  # fmt: skip
@@ -50,9 +61,10 @@ def render(accounting: dict[str, Any] | None, summary: dict[str, Any] | None, ws
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    accounting: Callable[[], dict[str, Any]] | None = current_app.extensions.get("smartcity.accounting")
     st = store()
-    summary = st.summary() if st.ping() else None
-    clients: Callable[[], int] | None = current_app.extensions.get("smartcity.ws_clients")
-    body = render(accounting() if accounting else None, summary, clients() if clients else None)
+    ok = st.ping()
+    summary = st.summary() if ok else None
+    in_process = health.in_process(current_app)
+    accounting = health.pipeline_accounting(st, in_process, time.time() * 1000) if ok else in_process
+    body = render(accounting, summary, health.ws_clients(current_app))
     return Response(body, mimetype="text/plain; version=0.0.4")

@@ -178,6 +178,14 @@ class Store:
     def summary(self) -> dict[str, Any]:
         return self.speed.summary()
 
+    def processors(self) -> list[dict[str, Any]]:
+        """The processors' published statuses (``SpeedLayer.processor_statuses``)."""
+        return self.speed.processor_statuses()
+
+    def dead_letters(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest dead letters, newest first."""
+        return self.speed.dead_letters(limit)
+
     def ping(self) -> bool:
         try:
             return bool(self.client.ping())

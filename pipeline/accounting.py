@@ -1,13 +1,29 @@
-"""Per-stream accounting: received = valid + dead-lettered, and where valid events went."""
+"""Per-stream accounting: received = valid + dead-lettered, and where valid events went.
+
+A processor publishes its accounting (``ProcessorStatus``, with per-stream rates and lag)
+to the speed layer (``StatusPublisher``), so that consoles in other processes, e.g. under
+gunicorn, show the pipeline's health: the embedded processor and the Spark driver alike.
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import redis
 
 from pipeline.schemas import STREAMS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pipeline.speed_layer import SpeedLayer
+
+log = logging.getLogger(__name__)
+COUNTERS = ("received", "valid", "dead_letters", "speed_layer", "lake_rows")
 
 
 @dataclass
@@ -29,6 +45,7 @@ class Accounting:
     speed_layer_errors: int = 0
     lake_errors: int = 0
     last_error: str = ""
+    lake_written_ms: int = 0  # wall time of the last lake flush that wrote rows (epoch ms)
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=20_000))
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -59,10 +76,157 @@ class Accounting:
                 "speed_layer_errors": self.speed_layer_errors,
                 "lake_errors": self.lake_errors,
                 "last_error": self.last_error,
+                "lake_written_ms": self.lake_written_ms,
             }
-        out["totals"] = {
-            key: sum(s[key] for s in streams.values())
-            for key in ("received", "valid", "dead_letters", "speed_layer", "lake_rows")
-        }
+        out["totals"] = {key: sum(s[key] for s in streams.values()) for key in COUNTERS}
         out["latency_ms"] = self.latency_percentiles()
         return out
+
+
+class Rates:
+    """Events/s per stream from successive counts, over the last ``window_s`` seconds."""
+
+    def __init__(self, window_s: float = 10.0, step_s: float = 0.5) -> None:
+        self.window_s = window_s
+        self.step_s = step_s
+        self._samples: deque[tuple[float, dict[str, int]]] = deque()
+        self._lock = threading.Lock()
+
+    def update(self, t: float, counts: Mapping[str, int]) -> dict[str, float]:
+        """Rates at time ``t`` (seconds) given the counts then; empty on the first call."""
+        with self._lock:
+            samples = self._samples
+            while len(samples) > 1 and samples[1][0] <= t - self.window_s:
+                samples.popleft()
+            base = samples[0] if samples else None
+            if not samples or t - samples[-1][0] >= self.step_s:
+                samples.append((t, dict(counts)))
+        if base is None or t <= base[0]:
+            return {}
+        dt = t - base[0]
+        return {name: round((n - base[1].get(name, 0)) / dt, 1) for name, n in counts.items()}
+
+
+class ProcessorStatus:
+    """What one processor says about itself: its accounting snapshot plus ``name``, ``mode``,
+    ``rates_per_s`` (received per stream) and ``lag`` (events waiting per stream, or None)."""
+
+    def __init__(
+        self,
+        name: str,
+        mode: str,
+        accounting: Accounting,
+        lag: Callable[[], dict[str, int] | None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.name = name
+        self.mode = mode
+        self.accounting = accounting
+        self.lag = lag
+        self.clock = clock
+        self._rates = Rates()
+
+    def current(self) -> dict[str, Any]:
+        snap = self.accounting.snapshot()
+        now = self.clock()
+        received = {name: c["received"] for name, c in snap["streams"].items()}
+        lag = None
+        if self.lag is not None:
+            try:
+                lag = self.lag()
+            except Exception as exc:  # e.g. Spark's progress while the query stops: no lag, not a crash
+                log.debug("lag of %s: %s", self.name, exc)
+        rates = self._rates.update(now, received)
+        snap.update(name=self.name, mode=self.mode, now_ms=int(now * 1000), rates_per_s=rates, lag=lag)
+        return snap
+
+
+class StatusPublisher:
+    """Publishes a ``ProcessorStatus`` to the speed layer, at most every ``every_s``.
+
+    The key expires after ``ttl_s``: a processor that stops publishing (crashed, stuck)
+    disappears, and readers list it as gone for ``keep_gone_s`` more. Never raises.
+    """
+
+    def __init__(
+        self,
+        speed: SpeedLayer,
+        status: ProcessorStatus,
+        every_s: float = 1.0,
+        ttl_s: float = 30.0,
+        keep_gone_s: float = 600.0,
+    ) -> None:
+        self.speed = speed
+        self.status = status
+        self.every_s = every_s
+        self.ttl_s = ttl_s
+        self.keep_gone_s = keep_gone_s
+        self._last = float("-inf")
+        self._failing = False
+
+    def maybe_publish(self) -> None:
+        """Publish unless the last one was less than ``every_s`` ago (cheap to call often)."""
+        if time.monotonic() - self._last >= self.every_s:
+            self.publish()
+
+    def publish(self, state: str = "running") -> bool:
+        self._last = time.monotonic()
+        try:
+            self.speed.publish_status(self.status.name, self.status.current() | {"state": state}, self.ttl_s,
+                                      self.keep_gone_s)  # fmt: skip
+        except redis.RedisError as exc:
+            if not self._failing:  # once per outage: the speed-layer writes log theirs
+                log.warning("cannot publish the status of %s: %s", self.status.name, exc)
+            self._failing = True
+            return False
+        self._failing = False
+        return True
+
+    def run(self, stop: threading.Event) -> None:
+        """Publish every ``every_s`` until ``stop`` is set, then once more as stopped."""
+        while not stop.wait(max(0.0, self._last + self.every_s - time.monotonic())):
+            self.publish()
+        self.publish("stopped")
+
+
+def combine(snapshots: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """Several processors' statuses as one: counters, rates and lag summed, newest event and
+    lake write the latest, latency the worst of each percentile. None when there are none."""
+    snaps = list(snapshots)
+    if not snaps:
+        return None
+    if len(snaps) == 1:
+        return dict(snaps[0])
+    streams: dict[str, dict[str, int]] = {}
+    for snap in snaps:
+        for name, counts in (snap.get("streams") or {}).items():
+            mine = streams.setdefault(name, {key: 0 for key in COUNTERS} | {"last_event_ms": 0})
+            for key, value in counts.items():
+                mine[key] = max(mine.get(key, 0), value) if key == "last_event_ms" else mine.get(key, 0) + value
+    latency = {
+        key: max((v for s in snaps if (v := (s.get("latency_ms") or {}).get(key)) is not None), default=None)
+        for key in ("p50", "p99", "max")
+    }
+    return {
+        "streams": streams,
+        "batches": sum(s.get("batches", 0) for s in snaps),
+        "speed_layer_errors": sum(s.get("speed_layer_errors", 0) for s in snaps),
+        "lake_errors": sum(s.get("lake_errors", 0) for s in snaps),
+        "last_error": next((s["last_error"] for s in snaps if s.get("last_error")), ""),
+        "lake_written_ms": max(s.get("lake_written_ms", 0) for s in snaps),
+        "totals": {key: sum(c.get(key, 0) for c in streams.values()) for key in COUNTERS},
+        "latency_ms": latency,
+        "rates_per_s": _sum_maps(s.get("rates_per_s") for s in snaps) or {},
+        "lag": _sum_maps(s.get("lag") for s in snaps),
+    }
+
+
+def _sum_maps(maps: Iterable[Mapping[str, float] | None]) -> dict[str, float] | None:
+    out: dict[str, float] | None = None
+    for m in maps:
+        if m is None:
+            continue
+        out = out if out is not None else {}
+        for key, value in m.items():
+            out[key] = out.get(key, 0) + value
+    return out

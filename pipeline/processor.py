@@ -1,7 +1,8 @@
 """Stream processing: the per-batch logic (shared with the Spark job) and the embedded loop.
 
 ``BatchProcessor.process`` is the whole semantics of one micro-batch: validate, dead
-letters to the lake, valid events to the speed layer and the lake, accounting. The
+letters to the lake (and the newest few to the speed layer, for the console), valid
+events to the speed layer and the lake, accounting. The
 embedded ``Processor`` thread feeds it from the in-process bus; the Spark job feeds it
 from Kafka partitions. Nothing raises out of ``process`` for bad data.
 """
@@ -20,7 +21,7 @@ from typing import Any
 
 import redis
 
-from pipeline.accounting import Accounting
+from pipeline.accounting import Accounting, StatusPublisher
 from pipeline.bus import InProcessBus
 from pipeline.exceptions import LakeWriteError
 from pipeline.lake import DEADLETTER, LakeWriter
@@ -47,6 +48,7 @@ class Prepared:
     oks: list[tuple[str, Record]] = field(default_factory=list)
     per_stream: dict[str, list[Record]] = field(default_factory=lambda: defaultdict(list))
     produced_at: list[float] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
 
 
 class BatchProcessor:
@@ -85,8 +87,7 @@ class BatchProcessor:
         now = now or datetime.now(UTC)
         validate = self.validator.validate
         prepared = Prepared()
-        oks, per_stream = prepared.oks, prepared.per_stream
-        dead = []
+        oks, per_stream, dead = prepared.oks, prepared.per_stream, prepared.dead
         received: dict[str, int] = defaultdict(int)
         for ev in events:
             received[ev.stream] += 1
@@ -116,8 +117,9 @@ class BatchProcessor:
         return prepared
 
     def commit(self, prepared: Prepared) -> None:
-        """Write a prepared batch's valid events to the speed layer and count them."""
-        written = self._write_speed_layer(prepared.oks)
+        """Write a prepared batch's valid events (and its newest dead letters, in the same
+        call) to the speed layer and count them."""
+        written = self._write_speed_layer(prepared.oks, prepared.dead)
         done = time.time()
         acc = self.accounting
         with acc.lock:
@@ -127,13 +129,13 @@ class BatchProcessor:
                     acc.stream(stream).speed_layer += len(records)
                 acc.latencies_ms.extend((done - t) * 1000 for t in prepared.produced_at)
 
-    def _write_speed_layer(self, oks: list[tuple[str, Record]]) -> bool:
-        if not oks:
+    def _write_speed_layer(self, oks: list[tuple[str, Record]], dead: list[DeadLetter]) -> bool:
+        if not oks and not dead:
             return True
         delay = 0.1
         for attempt in range(self.retries + 1):
             try:
-                self.speed_layer.write(oks)
+                self.speed_layer.write(oks, dead)
                 return True
             except redis.RedisError as exc:
                 with self.accounting.lock:
@@ -171,6 +173,8 @@ class BatchProcessor:
             for table, n in written.items():
                 if table != DEADLETTER:
                     self.accounting.stream(table).lake_rows += n
+            if written:
+                self.accounting.lake_written_ms = int(time.time() * 1000)
         return written
 
 
@@ -179,6 +183,8 @@ class Processor(threading.Thread):
 
     Validation of batch N+1 overlaps the speed-layer write of batch N (a second thread
     waits on Redis while this one validates), so Python and Redis use both cores.
+    A ``publisher``, when set, publishes the processor's status from this loop about once a
+    second: a processor whose loop is stuck stops publishing and shows as stale.
     """
 
     def __init__(
@@ -199,10 +205,15 @@ class Processor(threading.Thread):
         self._pending: queue.Queue[Prepared | None] = queue.Queue(maxsize=2)
         self._writer = threading.Thread(target=self._write_loop, name="smartcity-speed-writer", daemon=True)
         self.stopped = threading.Event()
+        self.publisher: StatusPublisher | None = None
 
     @property
     def accounting(self) -> Accounting:
         return self.batch.accounting
+
+    def lag(self) -> dict[str, int]:
+        """Events waiting on the bus per stream."""
+        return {self.topic_streams.get(t, t): n for t, n in self.bus.depth().items()}
 
     def run(self) -> None:
         self._writer.start()
@@ -215,6 +226,8 @@ class Processor(threading.Thread):
             self._pending.put(None)
             self._writer.join()
             self.batch.flush_lake(force=True)
+            if self.publisher is not None:
+                self.publisher.publish("stopped")
             self.stopped.set()
 
     def _write_loop(self) -> None:
@@ -222,6 +235,8 @@ class Processor(threading.Thread):
             self.batch.commit(prepared)
 
     def _step(self) -> bool:
+        if self.publisher is not None:
+            self.publisher.maybe_publish()
         lake = self.batch.lake
         if lake.buffered_rows >= 3 * lake.max_rows:
             # The lake is failing: stop taking events, so the bus pushes back on producers

@@ -27,13 +27,13 @@ import tempfile
 import threading
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from pipeline.accounting import Accounting
+from pipeline.accounting import Accounting, ProcessorStatus, StatusPublisher
 from pipeline.settings import Settings
 from pipeline.spark_executor import INPUT_COLUMNS, PartitionJob
 
@@ -135,6 +135,7 @@ def merge(total: Accounting, snapshot: dict[str, Any], latencies: list[float]) -
         total.speed_layer_errors += snapshot["speed_layer_errors"]
         total.lake_errors += snapshot["lake_errors"]
         total.last_error = snapshot["last_error"] or total.last_error
+        total.lake_written_ms = max(total.lake_written_ms, snapshot.get("lake_written_ms", 0))
         total.latencies_ms.extend(latencies)
 
 
@@ -187,6 +188,52 @@ class MicroBatch:
                       counts["last_error"])  # fmt: skip
         if self.on_batch is not None:
             self.on_batch(batch_id, counts)
+
+
+def kafka_lag(progress: Mapping[str, Any] | None, streams: Mapping[str, str]) -> dict[str, int] | None:
+    """Records behind the latest offsets, per stream, when the last micro-batch was planned
+    (the Kafka source's ``endOffset`` vs ``latestOffset`` in the query's progress).
+
+    None before the first batch or when a source reports no latest offsets."""
+    if not progress:
+        return None
+    lag: dict[str, int] = {}
+    for source in progress["sources"] or []:
+        end, latest = _offsets(source["endOffset"]), _offsets(source["latestOffset"])
+        if not latest:
+            return None
+        for topic, parts in latest.items():
+            done = end.get(topic) or {}
+            behind = sum(max(0, int(off) - int(done.get(p, off))) for p, off in parts.items())
+            stream = streams.get(topic, topic)
+            lag[stream] = lag.get(stream, 0) + behind
+    return lag
+
+
+def _offsets(value: Any) -> dict[str, dict[str, int]]:
+    """Kafka source offsets ``{"topic": {"partition": offset}}``: pyspark gives JSON text (4.x)
+    or a dict (3.x)."""
+    if isinstance(value, str | bytes):
+        value = orjson.loads(value) if value else None
+    return value if isinstance(value, dict) else {}
+
+
+def status_publisher(settings: Settings, query: StreamingQuery, accounting: Accounting) -> StatusPublisher | None:
+    """The driver's publisher of the job's status (its summed accounting, Kafka lag) to Redis,
+    for the console; None when no Redis is configured (nothing would read it)."""
+    url = settings.secret("redis_url")
+    if not url:
+        return None
+    import redis
+
+    from pipeline import runtime
+
+    # no ping: a Redis down when the driver starts must not stop the job; publishing retries each second
+    client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+    streams = {topic: stream for stream, topic in settings.topics().items()}
+    name = "spark:" + str(query.id).replace("-", "")[:8]  # as the lake files' run id: kept across restarts
+    status = ProcessorStatus(name, "spark", accounting, lambda: kafka_lag(query.lastProgress, streams))
+    return StatusPublisher(runtime.speed_layer(settings, client), status)
 
 
 def start(
@@ -345,8 +392,15 @@ def run_driver(settings: Settings) -> int:
     spark = session(settings)
     if "-Xss16m" not in (spark.sparkContext.getConf().get("spark.driver.extraJavaOptions") or ""):
         log.warning("driver started without -Xss16m: stopping the query may overflow its stack")
-    query = start(spark, settings)
+    accounting = Accounting()
+    query = start(spark, settings, accounting)
     stopping = threading.Event()
+    publisher = status_publisher(settings, query, accounting)
+    # a thread, not each batch: an idle job (no batch runs without new records) still shows as up
+    publishing = None
+    if publisher is not None:
+        publishing = threading.Thread(target=publisher.run, args=(stopping,), name="smartcity-status", daemon=True)
+        publishing.start()
 
     def stop_query() -> None:
         try:
@@ -369,6 +423,9 @@ def run_driver(settings: Settings) -> int:
         if not stopping.is_set():
             raise
     finally:
+        stopping.set()
+        if publishing is not None:
+            publishing.join(timeout=5)  # its last status says "stopped"
         with contextlib.suppress(Exception):
             spark.stop()
     return 0

@@ -3,9 +3,10 @@
 --
 -- ARGV[1] key prefix
 -- ARGV[2] batch:  {"v": [[id, ts_ms, lat, lon, {field: value}, type], ...],
---                  "t": [...], "w": [...], "i": [...]}
+--                  "t": [...], "w": [...], "i": [...],
+--                  "d": [dead letter as a JSON string, ...] (optional, oldest first)}
 -- ARGV[3] config: {"ttl_ms", "active_ms", "sensor_ms", "track_len", "resolved_ms",
---                  "changes_maxlen", "types": [...]}
+--                  "changes_maxlen", "dead_letters_kept", "types": [...]}
 -- ARGV[4] (optional) when one write is split into several calls: "<write id>:more" on
 --         every call but the last, "<write id>:last" on the last, so that readers of the
 --         change stream can wait for the whole write.
@@ -188,6 +189,12 @@ end
 if imax > 0 then
   local wm = bump('last_i', imax)
   redis.call('ZREMRANGEBYSCORE', P .. 'i:resolved', '-inf', '(' .. string.format('%.0f', wm - cfg.resolved_ms))
+end
+
+-- The newest dead letters, newest first, for the console (the lake keeps every one).
+if batch.d and #batch.d > 0 then
+  chunked('LPUSH', P .. 'deadletters', batch.d, 1)
+  redis.call('LTRIM', P .. 'deadletters', 0, cfg.dead_letters_kept - 1)
 end
 
 -- One change notification per call, for push to consoles in any process; the last call

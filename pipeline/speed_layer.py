@@ -5,10 +5,13 @@ Lua script call per chunk (``speed_layer.lua``): atomic, order-safe (older event
 never overwrite newer state) and idempotent (replaying a batch changes nothing).
 The same class runs against a real Redis and the embedded in-process store, and
 from Spark executors. The read helpers are O(result): sorted sets, GEO, hashes.
+Beside the city's state it keeps what the console needs to judge the pipeline: each batch's
+newest dead letters (written by the same script call) and the processors' published statuses.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,7 +22,7 @@ import orjson
 import redis
 
 from pipeline.schemas import VEHICLE_TYPES
-from pipeline.validation import Record
+from pipeline.validation import DeadLetter, Record
 
 _LUA = resources.files("pipeline").joinpath("speed_layer.lua").read_text(encoding="utf-8")
 _ROWS_LUA = resources.files("pipeline").joinpath("vehicle_rows.lua").read_text(encoding="utf-8")
@@ -49,6 +52,8 @@ class SpeedLayerConfig:
     resolved_s: float = 86_400.0  # resolved incidents stay listed this long
     changes_maxlen: int = 1000  # change notifications kept in the Redis stream
     chunk: int = 2000  # entities per script call, so Redis is never blocked for long
+    dead_letters_kept: int = 100  # the newest dead letters, for the console (the lake keeps all)
+    dead_letter_raw_chars: int = 300  # of each one's raw payload
 
     def as_lua(self) -> bytes:
         return orjson.dumps(
@@ -59,6 +64,7 @@ class SpeedLayerConfig:
                 "track_len": self.track_len,
                 "resolved_ms": int(self.resolved_s * 1000),
                 "changes_maxlen": self.changes_maxlen,
+                "dead_letters_kept": self.dead_letters_kept,
                 "types": list(VEHICLE_TYPES),
             }
         )
@@ -112,6 +118,22 @@ def entries(records: Iterable[tuple[str, Record]]) -> dict[str, list[list[Any]]]
     return batch
 
 
+def dead_letter_entries(letters: Sequence[DeadLetter], keep: int, raw_chars: int) -> list[str]:
+    """The newest ``keep`` dead letters as JSON strings, oldest first, raw payloads cut short."""
+    return [
+        orjson.dumps(
+            {
+                "stream": dl.stream,
+                "reason": dl.reason,
+                "source": dl.source,
+                "received_ms": int(dl.received_at.timestamp() * 1000),
+                "raw": dl.raw[:raw_chars],
+            }
+        ).decode()
+        for dl in letters[-keep:]
+    ]
+
+
 @dataclass
 class WriteResult:
     vehicles: int = 0
@@ -140,18 +162,36 @@ class SpeedLayer:
         self._config_arg = self.config.as_lua()
 
     # -- write side ------------------------------------------------------------------
-    def write(self, records: Sequence[tuple[str, Record]]) -> WriteResult:
-        """Apply validated ``(stream, record)`` pairs; raises redis errors to the caller."""
+    def write(self, records: Sequence[tuple[str, Record]], dead_letters: Sequence[DeadLetter] = ()) -> WriteResult:
+        """Apply validated ``(stream, record)`` pairs and note the batch's newest dead letters
+        (with the last call: no extra round trip); raises redis errors to the caller."""
         result = WriteResult()
         step = self.config.chunk
-        starts = range(0, len(records), step)
+        starts = range(0, len(records), step) if records else range(1 if dead_letters else 0)
         write_id = uuid.uuid4().hex[:16] if len(starts) > 1 else ""
         for start in starts:
-            payload = orjson.dumps(entries(records[start : start + step]))
-            part = f"{write_id}:{'more' if start + step < len(records) else 'last'}" if write_id else ""
-            counts = self._script(args=[self.keys.prefix, payload, self._config_arg, part])
+            batch: dict[str, Any] = entries(records[start : start + step])
+            last = start + step >= len(records)
+            if last and dead_letters:
+                cfg = self.config
+                batch["d"] = dead_letter_entries(dead_letters, cfg.dead_letters_kept, cfg.dead_letter_raw_chars)
+            part = f"{write_id}:{'last' if last else 'more'}" if write_id else ""
+            counts = self._script(args=[self.keys.prefix, orjson.dumps(batch), self._config_arg, part])
             result.add(counts)
         return result
+
+    def publish_status(self, name: str, status: dict[str, Any], ttl_s: float, keep_gone_s: float) -> None:
+        """Store one processor's status under ``<prefix>pipeline:<name>`` for ``ttl_s``, and
+        index it in ``<prefix>pipeline`` (scored by publish time, pruned after ``keep_gone_s``)
+        so that readers find every processor, and the ones that went quiet, without a scan."""
+        now_ms = int(time.time() * 1000)
+        key = self.keys.entity("pipeline", name)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hset(key, mapping={"status": orjson.dumps(status), "published_ms": now_ms})
+        pipe.pexpire(key, int(ttl_s * 1000))
+        pipe.zadd(self.keys.pipeline, {name: now_ms})
+        pipe.zremrangebyscore(self.keys.pipeline, "-inf", f"({now_ms - int(keep_gone_s * 1000)}")
+        pipe.execute()
 
     # -- read side (O(result)) ------------------------------------------------------------
     def vehicle(self, vehicle_id: str) -> dict[str, Any] | None:
@@ -225,6 +265,22 @@ class SpeedLayer:
             "vehicles_by_type": {t: int(n) for t, n in zip(VEHICLE_TYPES, res[6:], strict=True)},
             "last_event_ms": last,
         }
+
+    def processor_statuses(self) -> list[dict[str, Any]]:
+        """Every indexed processor: ``name``, ``published_ms`` and its ``status`` (None once its
+        key expired: it stopped publishing), most recently published first."""
+        names: list[Any] = self.client.zrevrange(self.keys.pipeline, 0, -1, withscores=True)
+        pipe = self.client.pipeline(transaction=False)
+        for name, _ in names:
+            pipe.hget(self.keys.entity("pipeline", text(name)), "status")
+        return [
+            {"name": text(name), "published_ms": int(score), "status": orjson.loads(raw) if raw else None}
+            for (name, score), raw in zip(names, pipe.execute(), strict=True)
+        ]
+
+    def dead_letters(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest dead letters (stream, reason, source, received_ms, raw cut short), newest first."""
+        return [orjson.loads(raw) for raw in self.client.lrange(self.keys.deadletters, 0, limit - 1)]
 
     def snapshot(self) -> dict[str, Any]:
         """The whole current state, for tests and rebuild checks (O(state), not for requests)."""

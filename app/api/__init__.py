@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import orjson
 from flask import Blueprint, Response, current_app, jsonify, request
 from pyarrow import fs as pafs
 
+from app import health as pipeline_health
 from app.api.errors import ApiError
 from app.auth import READ, require
 from app.store import BBox, Store
 
 bp = Blueprint("api", __name__, url_prefix="/api")
-_STALE_AFTER_S = 120.0
 
 
 def store() -> Store:
@@ -44,19 +43,23 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 
 @bp.get("/health")
 def health() -> tuple[Response, int]:
-    """Component status and data freshness (age of the newest event per kind)."""
-    st = store()
-    ok = st.ping()
-    freshness: dict[str, Any] = {}
-    if ok:
-        now_ms = time.time() * 1000
-        names = {"last_v": "vehicles", "last_t": "traffic", "last_w": "weather", "last_i": "incidents"}
-        for key, ts in st.summary()["last_event_ms"].items():
-            freshness[names.get(key, key)] = round((now_ms - ts) / 1000, 1)
-    stale = [k for k in ("vehicles",) if freshness.get(k, 0) > _STALE_AFTER_S]
-    status = "ok" if ok and not stale else "degraded"
-    body = {"status": status, "components": {"speed_layer": {"ok": ok}}, "data_age_seconds": freshness}
-    return jsonify(body), 200 if ok else 503
+    """Component status (speed layer, lake, pipeline) and data freshness (age of the newest event per kind)."""
+    app = current_app
+    body, code = pipeline_health.health(
+        store(), time.time() * 1000, pipeline_health.in_process(app), pipeline_health.lake_probe(app)
+    )
+    return jsonify(body), code
+
+
+@bp.get("/system")
+@require(*READ)
+def system() -> Response:
+    """What the console's System tab shows: processors, per-stream counters, dead letters, lake, sockets."""
+    app = current_app
+    st, now_ms = store(), time.time() * 1000
+    acc = pipeline_health.pipeline_accounting(st, pipeline_health.in_process(app), now_ms)
+    view = pipeline_health.system(st, now_ms, acc, pipeline_health.lake_probe(app), pipeline_health.ws_clients(app))
+    return jsonify(view)
 
 
 @bp.get("/vehicles/locations")

@@ -20,6 +20,7 @@ from typing import Any
 from dash import Input, Output, State, callback, no_update
 from flask import Flask, current_app
 
+from app import health
 from app.api import store
 from app.console import ids, overview
 from app.store import Store
@@ -70,9 +71,9 @@ def points_geojson(rows: list[dict[str, Any]], fields: tuple[str, ...]) -> dict[
 
 
 def accounting() -> dict[str, Any] | None:
-    """The processor's accounting snapshot when it runs in this process, else None."""
-    source: Callable[[], dict[str, Any]] | None = current_app.extensions.get("smartcity.accounting")
-    return source() if source is not None else None
+    """The pipeline's accounting: this process's processor and those publishing to the speed
+    layer (``health.pipeline_accounting``), with the processors listed; None when none is known."""
+    return health.pipeline_accounting(store(), health.in_process(current_app), time.time() * 1000)
 
 
 def console_summary(
@@ -99,7 +100,8 @@ def console_summary(
     temps = [float(w["temperature"]) for w in weather if "temperature" in w]
     summary["max_aqi"] = max(aqi) if aqi else None
     summary["avg_temperature"] = round(sum(temps) / len(temps), 1) if temps else None
-    summary["events_received"] = acc["totals"]["received"] if acc else None
+    summary["events_received"] = ((acc or {}).get("totals") or {}).get("received")
+    summary["events_per_s"] = (acc or {}).get("rates_per_s")  # per stream, from the processors
     return summary
 
 
@@ -110,8 +112,8 @@ def pushed_summary(app: Flask) -> Callable[[], dict[str, Any]]:
     trend = overview.trend(app)
 
     def build() -> dict[str, Any]:
-        source: Callable[[], dict[str, Any]] | None = app.extensions.get("smartcity.accounting")
-        summary = console_summary(st, acc=source() if source is not None else None)
+        now_ms = time.time() * 1000
+        summary = console_summary(st, now_ms, health.pipeline_accounting(st, health.in_process(app), now_ms))
         trend.record(summary)
         return summary
 
@@ -119,7 +121,8 @@ def pushed_summary(app: Flask) -> Callable[[], dict[str, Any]]:
 
 
 def system_status(st: Store, now_ms: float, acc: dict[str, Any] | None) -> dict[str, Any]:
-    return {"now_ms": now_ms, "store_ok": st.ping(), "accounting": acc}
+    """The System tab's data (``health.system``); the socket count is this server process's."""
+    return health.system(st, now_ms, acc, health.lake_probe(current_app), health.ws_clients(current_app))
 
 
 def snapshot(st: Store, now_ms: float | None = None, acc: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -111,7 +111,6 @@ HISTORY_CLOCK = "history-clock"
 SYSTEM_STREAMS = "system-streams"
 SYSTEM_VIEW = "system-view"
 SYSTEM_STATUS = "system-status"
-SYSTEM_PREVIOUS = "system-previous"
 
 # tab values (dbc.Tab tab_id)
 TAB_OVERVIEW = "tab-overview"

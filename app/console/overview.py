@@ -55,7 +55,8 @@ def kpi_cards(summary: dict[str, Any] | None, history: dict[str, Any] | None = N
     s = summary or {}
     by_severity = s.get("incidents_by_severity") or {}
     severity_text = ", ".join(f"{by_severity[k]} {k}" for k in SEVERITY_ORDER if by_severity.get(k))
-    rate = (history or {}).get("events_per_s") or [None]
+    per_stream = s.get("events_per_s") or {}
+    total = round(sum(per_stream.values()), 1) if per_stream else None
     aqi = s.get("max_aqi")
     return [
         _card("Active vehicles", _fmt(s.get("active_vehicles")), _by_type(s.get("vehicles_by_type") or {})),
@@ -67,8 +68,16 @@ def kpi_cards(summary: dict[str, Any] | None, history: dict[str, Any] | None = N
             _fmt(s.get("avg_temperature"), " °C"),
             f"max AQI {_fmt(aqi)}" + (" — unhealthy" if aqi is not None and aqi > 150 else ""),
         ),
-        _card("Events / s", _fmt(rate[-1]), "all streams" if rate[-1] is not None else "not available here"),
+        _card("Events / s", _fmt(total), _by_stream(per_stream) if per_stream else "no processor publishing"),
     ]
+
+
+def _by_stream(rates: dict[str, float]) -> str:
+    return ", ".join(f"{_short(name)} {rate:g}" for name, rate in sorted(rates.items(), key=lambda kv: -kv[1]))
+
+
+def _short(stream: str) -> str:
+    return stream.removesuffix("_data")
 
 
 def _by_type(counts: dict[str, Any]) -> str:
@@ -80,19 +89,14 @@ def append_point(
 ) -> dict[str, Any]:
     """``history`` with one more point from ``summary``, keeping the last ``limit`` points."""
     h: dict[str, list[Any]] = {k: list(v) for k, v in (history or {}).items()}
-    now = summary.get("now_ms")
-    received = summary.get("events_received")
-    rate = None
-    if received is not None and h.get("received") and h["received"][-1] is not None and h["t"]:
-        dt = (now - h["t"][-1]) / 1000 if now is not None else 0
-        rate = round((received - h["received"][-1]) / dt, 1) if dt > 0 else None
+    rates = summary.get("events_per_s")  # per stream, as the processors publish them
     point = {
-        "t": now,
+        "t": summary.get("now_ms"),
         "vehicles": summary.get("active_vehicles"),
         "avg_speed": summary.get("avg_speed"),
         "congested": summary.get("congested_segments"),
-        "received": received,
-        "events_per_s": rate,
+        "events_per_s": round(sum(rates.values()), 1) if rates else None,
+        "rates": dict(rates) if rates else None,
     }
     for key, value in point.items():
         h[key] = ([*h.get(key, []), value])[-limit:]
@@ -100,14 +104,26 @@ def append_point(
 
 
 def trend_figure(history: dict[str, Any] | None, key: str, title: str) -> dict[str, Any]:
-    """A small line chart of one series (x = wall-clock time)."""
+    """A small line chart of one series (x = wall-clock time); events/s: one line per stream."""
     h = history or {}
-    return {
-        "data": [{"type": "scatter", "mode": "lines", "x": h.get("t", []), "y": h.get(key, []), "name": title}],
-        "layout": chart.layout(
-            title, 180, xaxis={"type": "date", "tickformat": "%H:%M:%S", "nticks": 4}, yaxis={"rangemode": "tozero"}
-        ),
-    }
+    x = h.get("t", [])
+    if key == "events_per_s":
+        points = h.get("rates", [])
+        streams = sorted({name for p in points if p for name in p})
+        data = [
+            {"type": "scatter", "mode": "lines", "x": x, "y": [(p or {}).get(s) for p in points], "name": _short(s)}
+            for s in streams
+        ]
+        legend = {"orientation": "h", "x": 1, "xanchor": "right", "y": 1, "yanchor": "bottom", "font": {"size": 10}}
+    else:
+        data = [{"type": "scatter", "mode": "lines", "x": x, "y": h.get(key, []), "name": title}]
+        legend = None
+    layout = chart.layout(
+        title, 180, xaxis={"type": "date", "tickformat": "%H:%M:%S", "nticks": 4}, yaxis={"rangemode": "tozero"}
+    )
+    if legend is not None:
+        layout["legend"] = legend
+    return {"data": data, "layout": layout}
 
 
 def layout() -> Component:

@@ -1,81 +1,157 @@
-"""System tab: pipeline health — per-stream counters, latency, speed-layer status, data age."""
+"""System tab: pipeline health — processors, per-stream rate, lag and counters, age of the newest
+events, the latest dead letters with their reasons, speed-layer and lake status, sockets.
+
+Its data is ``feed.system_status`` (``app.health.system``): the same whether the processor runs
+in this process or elsewhere (published to the speed layer). Every string from a device (dead
+letters' payloads and reasons, names) is a plain child string, which React renders as text.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, dcc, html
+from dash import Input, Output, callback, html
 from dash.development.base_component import Component
 
 from app.console import ids
 from app.console.shown import when_shown
 
 STREAM_COLUMNS = ("received", "valid", "dead_letters", "speed_layer", "lake_rows")
-AGE_NAMES = {"last_v": "vehicles", "last_t": "traffic", "last_w": "weather", "last_i": "incidents"}
+STATE_COLOURS = {"running": "success", "stale": "warning", "stopped": "secondary", "gone": "danger"}
+NO_PIPELINE = "No processor publishes its status to this speed layer: is the pipeline running?"
 
 
-def rates(system: dict[str, Any] | None, previous: dict[str, Any] | None) -> dict[str, float]:
-    """Events/s received per stream between two feed ticks (empty on the first)."""
-    acc, old = (system or {}).get("accounting"), (previous or {}).get("accounting")
-    if not acc or not old or not system or not previous:
-        return {}
-    dt = (system["now_ms"] - previous["now_ms"]) / 1000
-    if dt <= 0:
-        return {}
-    return {
-        name: round((c["received"] - old["streams"].get(name, {}).get("received", 0)) / dt, 1)
-        for name, c in acc.get("streams", {}).items()
-    }
+def age(seconds: float | None) -> str:
+    """``12.3 s``, ``4 min``, ``2.5 h``; an en dash when unknown."""
+    if seconds is None:
+        return "–"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
-def stream_table(accounting: dict[str, Any] | None, per_second: dict[str, float] | None = None) -> Component:
-    """Per-stream counters (and rates) from the processor's accounting snapshot."""
-    if not accounting:
-        return dbc.Alert("Pipeline counters: not available in this process.", color="secondary")
-    per_second = per_second or {}
-    streams: dict[str, dict[str, Any]] = accounting.get("streams", {})
+def _fmt(value: Any) -> str:
+    return "–" if value is None else str(value)
+
+
+def status_list(system: dict[str, Any] | None) -> Component:
+    """Speed layer and lake status, open sockets, and the age of the newest event of each kind."""
+    s = system or {}
+    lake = s.get("lake") or {}
+    if lake.get("reachable"):
+        lake_text = "reachable"
+        if lake.get("last_write_age_s") is not None:
+            lake_text += f", rows last written {age(lake['last_write_age_s'])} ago"
+    else:
+        lake_text = "unreachable" + (f" ({lake['error']})" if lake.get("error") else "") if lake else "unknown"
+    if lake.get("errors"):
+        lake_text += f", {lake['errors']} failed writes (retried)"
+    items = [
+        html.Li(f"Speed layer: {'reachable' if s.get('store_ok') else 'unreachable'}"),
+        html.Li(f"Lake: {lake_text}"),
+        html.Li(f"Live-update sockets: {_fmt(s.get('ws_clients'))} (this server process)"),
+    ]
+    for kind, seconds in (s.get("data_age_s") or {}).items():
+        items.append(html.Li(f"Newest {kind} event: {age(seconds)} ago"))
+    return html.Ul(items, className="mb-2")
+
+
+def processor_table(processors: list[dict[str, Any]] | None) -> Component:
+    """One row per processor known to the speed layer: is it publishing, how fast, how far behind."""
+    if not processors:
+        return dbc.Alert(NO_PIPELINE, color="warning", className="py-2")
+    head = html.Thead(html.Tr([html.Th(h) for h in ("Processor", "State", "Published", "events/s", "lag", "batches")]))
+    rows = []
+    for p in processors:
+        state = dbc.Badge(p["state"], color=STATE_COLOURS.get(p["state"], "secondary"))
+        published = "in this process" if p.get("in_process") else f"{age(p.get('age_s'))} ago"
+        name = f"{p['name']} ({p['mode']})" if p.get("mode") else p["name"]
+        cells = [name, state, published, _fmt(p.get("events_per_s")), _fmt(p.get("lag")), _fmt(p.get("batches"))]
+        rows.append(html.Tr([html.Td(c) for c in cells]))
+        if p.get("last_error"):
+            rows.append(html.Tr(html.Td(f"last error: {p['last_error']}", colSpan=6, className="small text-danger")))
+    return dbc.Table([head, html.Tbody(rows)], size="sm", responsive=True)
+
+
+def stream_table(accounting: dict[str, Any] | None, now_ms: float | None = None) -> Component:
+    """Per-stream rate, lag, counters and newest event, from the pipeline's accounting."""
+    if not accounting or "streams" not in accounting:
+        return dbc.Alert(NO_PIPELINE, color="secondary", className="py-2")
+    rates: dict[str, float] = accounting.get("rates_per_s") or {}
+    lag: dict[str, int] | None = accounting.get("lag")
     head = html.Thead(
-        html.Tr([html.Th("Stream"), html.Th("events/s"), *[html.Th(c.replace("_", " ")) for c in STREAM_COLUMNS]])
-    )
-    body = [
         html.Tr(
             [
-                html.Td(name),
-                html.Td(str(per_second.get(name, "–"))),
-                *[html.Td(str(c.get(k, ""))) for k in STREAM_COLUMNS],
+                html.Th("Stream"),
+                html.Th("events/s"),
+                html.Th("lag"),
+                *[html.Th(c.replace("_", " ")) for c in STREAM_COLUMNS],
+                html.Th("newest event"),
             ]
         )
-        for name, c in streams.items()
-    ]
+    )
+    body = []
+    for name, c in accounting["streams"].items():
+        newest = c.get("last_event_ms")
+        ago = age((now_ms - newest) / 1000) + " ago" if newest and now_ms is not None else "–"
+        body.append(
+            html.Tr(
+                [
+                    html.Td(name),
+                    html.Td(_fmt(rates.get(name))),
+                    html.Td(_fmt(lag.get(name) if lag is not None else None)),
+                    *[html.Td(_fmt(c.get(k))) for k in STREAM_COLUMNS],
+                    html.Td(ago),
+                ]
+            )
+        )
     totals = accounting.get("totals", {})
-    total_rate = round(sum(per_second.values()), 1) if per_second else "–"
+    total_rate = round(sum(rates.values()), 1) if rates else None
+    total_lag = sum(lag.values()) if lag is not None else None
     body.append(
         html.Tr(
-            [html.Th("total"), html.Th(str(total_rate)), *[html.Th(str(totals.get(k, ""))) for k in STREAM_COLUMNS]]
+            [
+                html.Th("total"),
+                html.Th(_fmt(total_rate)),
+                html.Th(_fmt(total_lag)),
+                *[html.Th(_fmt(totals.get(k))) for k in STREAM_COLUMNS],
+                html.Th(""),
+            ]
         )
     )
     latency = accounting.get("latency_ms") or {}
     extra = html.P(
-        f"latency p50 {latency.get('p50')} ms, p99 {latency.get('p99')} ms · batches {accounting.get('batches')} · "
-        f"speed-layer errors {accounting.get('speed_layer_errors')} · lake errors {accounting.get('lake_errors')}"
+        f"event → speed layer p50 {latency.get('p50')} ms, p99 {latency.get('p99')} ms · "
+        f"batches {accounting.get('batches')} · speed-layer errors {accounting.get('speed_layer_errors')} · "
+        f"lake errors {accounting.get('lake_errors')}"
         + (f" · last error: {accounting['last_error']}" if accounting.get("last_error") else ""),
         className="small text-body-secondary",
     )
     return html.Div([dbc.Table([head, html.Tbody(body)], size="sm", responsive=True), extra])
 
 
-def status_list(system: dict[str, Any] | None, summary: dict[str, Any] | None) -> Component:
-    """Speed-layer reachability and the age of the newest event of each kind."""
-    sysd = system or {}
-    now = (summary or {}).get("now_ms") or sysd.get("now_ms")
-    items = [
-        html.Li(f"Speed layer: {'reachable' if sysd.get('store_ok') else 'unreachable'}"),
+def dead_letter_table(letters: list[dict[str, Any]] | None) -> Component:
+    """The newest dead letters: when, which stream, why, from where, and the start of the payload."""
+    if not letters:
+        return html.P("No dead letters recorded.", className="small text-body-secondary")
+    head = html.Thead(html.Tr([html.Th(h) for h in ("Received (UTC)", "Stream", "Reason", "Source", "Payload")]))
+    rows = [
+        html.Tr(
+            [
+                html.Td(datetime.fromtimestamp(d["received_ms"] / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")),
+                html.Td(str(d.get("stream", ""))),
+                html.Td(str(d.get("reason", ""))),
+                html.Td(str(d.get("source", ""))),
+                html.Td(html.Code(str(d.get("raw", "")), className="text-break")),
+            ]
+        )
+        for d in letters
     ]
-    for key, ts in ((summary or {}).get("last_event_ms") or {}).items():
-        if now is not None and ts:
-            items.append(html.Li(f"Newest {AGE_NAMES.get(key, key)} event: {(now - ts) / 1000:.1f} s ago"))
-    return html.Ul(items, className="mb-2")
+    return dbc.Table([head, html.Tbody(rows)], size="sm", responsive=True, className="small")
 
 
 def layout() -> Component:
@@ -83,26 +159,34 @@ def layout() -> Component:
         [
             dbc.Col([html.H6("Status"), html.Div(id=ids.SYSTEM_STATUS)], lg=4, xs=12),
             dbc.Col([html.H6("Streams"), html.Div(id=ids.SYSTEM_STREAMS)], lg=8, xs=12),
-            dcc.Store(id=ids.SYSTEM_PREVIOUS),
         ],
         className="g-2",
     )
 
 
+def render(system: dict[str, Any] | None) -> tuple[Component, Component]:
+    """The tab's two columns for one ``feed.system_status``."""
+    s = system or {}
+    acc = s.get("accounting") or {}
+    status = html.Div([status_list(s), html.H6("Processors"), processor_table(acc.get("processors"))])
+    streams = html.Div(
+        [
+            stream_table(acc, s.get("now_ms")),
+            html.H6("Latest dead letters"),
+            dead_letter_table(s.get("dead_letters")),
+        ]
+    )
+    return status, streams
+
+
 @callback(
     Output(ids.SYSTEM_STATUS, "children"),
     Output(ids.SYSTEM_STREAMS, "children"),
-    Output(ids.SYSTEM_PREVIOUS, "data"),
     Input(ids.SYSTEM_VIEW, "data"),
-    State(ids.FEED_SUMMARY, "data"),
-    State(ids.SYSTEM_PREVIOUS, "data"),
     prevent_initial_call=True,
 )
-def _render(
-    system: dict[str, Any] | None, summary: dict[str, Any] | None, previous: dict[str, Any] | None
-) -> tuple[Component, Component, dict[str, Any] | None]:
-    per_second = rates(system, previous)
-    return status_list(system, summary), stream_table((system or {}).get("accounting"), per_second), system
+def _render(system: dict[str, Any] | None) -> tuple[Component, Component]:
+    return render(system)
 
 
 when_shown(ids.TAB_SYSTEM, ids.FEED_SYSTEM, ids.SYSTEM_VIEW)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -21,6 +22,9 @@ from app import create_app
 from app.console import emergency, feed, history, ids, layout, overview, system, traffic, weather
 from app.console import map as map_tab
 from app.store import Store
+from pipeline.accounting import ProcessorStatus, StatusPublisher
+from pipeline.lake import LakeWriter
+from pipeline.processor import BatchProcessor, RawEvent
 from pipeline.settings import Settings
 from pipeline.speed_layer import SpeedLayer
 from producers.network import load_network
@@ -142,9 +146,11 @@ def test_a_snapshot_has_vehicles_as_points_and_a_summary(ctx: Flask) -> None:
 
 
 def test_accounting_is_read_from_the_app_when_present(ctx: Flask) -> None:
-    assert feed.accounting() is None
-    ctx.extensions["smartcity.accounting"] = lambda: {"totals": {"received": 1}}
-    assert feed.accounting() == {"totals": {"received": 1}}
+    assert feed.accounting() is None  # no processor here, none publishing
+    ctx.extensions["smartcity.accounting"] = lambda: {"name": "mine", "totals": {"received": 1}}
+    acc = feed.accounting()
+    assert acc is not None and acc["totals"] == {"received": 1}
+    assert [(p["name"], p["state"], p["in_process"]) for p in acc["processors"]] == [("mine", "running", True)]
 
 
 def test_the_map_centres_on_the_network_and_tiles_are_configurable(ctx: Flask) -> None:
@@ -217,18 +223,24 @@ def test_a_viewer_cannot_act_and_an_operator_resolves(ctx: Flask) -> None:
     assert emergency.act(ids.EMERGENCY_RESOLVE, "nope")[1] == "danger"
 
 
-def test_trend_history_keeps_the_last_points_and_derives_events_per_second() -> None:
+def test_trend_history_keeps_the_last_points_and_events_per_second_per_stream() -> None:
     history = None
     for second in range(5):
-        summary = {"now_ms": second * 1000, "active_vehicles": second, "events_received": second * 250}
+        rates = {"vehicle_data": 200.0 + second, "weather_data": 4.0}
+        summary = {"now_ms": second * 1000, "active_vehicles": second, "events_per_s": rates}
         history = overview.append_point(history, summary, limit=3)
     assert history is not None
-    assert history["vehicles"] == [2, 3, 4] and history["events_per_s"] == [250.0, 250.0, 250.0]
+    assert history["vehicles"] == [2, 3, 4] and history["events_per_s"] == [206.0, 207.0, 208.0]
     figure = overview.trend_figure(history, "vehicles", "Active vehicles")
     assert figure["data"][0]["y"] == [2, 3, 4] and figure["data"][0]["x"] == [2000, 3000, 4000]
-    cards = overview.kpi_cards({"active_vehicles": 7, "incidents_by_severity": {"high": 2}}, history)
-    text = json.dumps([c.to_plotly_json() for c in cards], default=lambda c: c.to_plotly_json())
-    assert "2 high" in text and "250.0" in text
+    events = overview.trend_figure(history, "events_per_s", "Events / s")
+    assert {(t["name"], tuple(t["y"])) for t in events["data"]} == {("vehicle", (202.0, 203.0, 204.0)),
+                                                                     ("weather", (4.0, 4.0, 4.0))}  # fmt: skip
+    summary = {"active_vehicles": 7, "incidents_by_severity": {"high": 2}, "events_per_s": rates}
+    text = json.dumps(
+        [c.to_plotly_json() for c in overview.kpi_cards(summary, history)], default=lambda c: c.to_plotly_json()
+    )
+    assert "2 high" in text and "208.0" in text and "vehicle 204, weather 4" in text
 
 
 def test_the_trend_keeps_one_summary_a_second_for_the_overview(app: Flask) -> None:
@@ -268,16 +280,39 @@ def test_weather_advisories_for_heavy_rain_fog_and_bad_air() -> None:
     ]  # fmt: skip
 
 
-def test_system_tab_shows_counters_or_says_they_are_not_here() -> None:
-    missing = system.stream_table(None)
-    assert "not available in this process" in missing.children
-    acc = {
-        "streams": {"vehicle_data": {"received": 10, "valid": 9, "dead_letters": 1, "speed_layer": 9, "lake_rows": 9}},
-        "totals": {"received": 10, "valid": 9, "dead_letters": 1, "speed_layer": 9, "lake_rows": 9},
-        "latency_ms": {"p50": 3, "p99": 9},
-    }
-    text = json.dumps(system.stream_table(acc).to_plotly_json(), default=lambda c: c.to_plotly_json())
-    assert "vehicle_data" in text and "p99 9 ms" in text
+def test_the_system_tab_shows_processors_rates_lag_and_dead_letters_as_text(ctx: Flask) -> None:
+    empty_status, empty_streams = system.render(feed.system_status(ctx.extensions["smartcity.store"], 1e12, None))
+    assert system.NO_PIPELINE in texts(empty_status) and "No dead letters recorded." in texts(empty_streams)
+    store: Store = ctx.extensions["smartcity.store"]
+    fs, root = ctx.extensions["smartcity.lake"]
+    batch = BatchProcessor(store.speed, LakeWriter(fs, root))
+    batch.process([RawEvent("vehicle_data", b'{"device_id": "a"}', "http"), RawEvent("gps_data", XSS.encode(), "http")])
+    status = ProcessorStatus("spark:run1", "spark", batch.accounting, lambda: {"gps_data": 7})
+    StatusPublisher(store.speed, status).publish()
+    data = feed.system_status(store, time.time() * 1000, feed.accounting())
+    left, right = system.render(data)
+    shown = texts(left) + texts(right)
+    assert "spark:run1 (spark)" in shown and "running" in shown and "Lake: reachable" in shown
+    assert "Live-update sockets: 0 (this server process)" in shown
+    assert XSS in shown  # the payload, verbatim: a child string, which React renders as text
+    assert any(t.startswith("not valid JSON") for t in shown)  # its reason
+    gps = shown.index("gps_data")  # the streams table: name, events/s (one status so far: unknown), lag
+    assert shown[gps + 1 : gps + 3] == ["–", "7"]
+    assert not [c for c in walk([left, right]) if "dangerously_allow_html" in getattr(c, "_prop_names", [])]
+
+
+def texts(component: Any) -> list[str]:
+    """Every string shown in a component tree."""
+    return [c for c in walk(component) if isinstance(c, str)]
+
+
+def walk(component: Any) -> Iterator[Any]:
+    yield component
+    if isinstance(component, list | tuple):
+        for child in component:
+            yield from walk(child)
+    elif isinstance(component, Component):
+        yield from walk(getattr(component, "children", None))
 
 
 def test_a_new_incident_reaches_the_feed(ctx: Flask) -> None:
@@ -290,13 +325,6 @@ def test_a_new_incident_reaches_the_feed(ctx: Flask) -> None:
     incidents = feed.snapshot(store)[ids.FEED_INCIDENTS]
     fresh, _ = emergency.new_alerts(incidents, ["i-1"])
     assert [i["description"] for i in fresh] == [XSS]
-
-
-def test_stream_rates_come_from_two_ticks() -> None:
-    old = {"now_ms": 1000, "accounting": {"streams": {"gps_data": {"received": 100}}}}
-    new = {"now_ms": 3000, "accounting": {"streams": {"gps_data": {"received": 500}, "weather_data": {"received": 2}}}}
-    assert system.rates(new, old) == {"gps_data": 200.0, "weather_data": 1.0}
-    assert system.rates(new, None) == {}
 
 
 def test_the_map_fits_the_network() -> None:

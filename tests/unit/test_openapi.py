@@ -114,6 +114,7 @@ P_INGEST = "/api/ingest/{stream}"
 # (role, method, documented path, request, body, expected status)
 CASES: list[tuple[str | None, str, str, str, Any, int]] = [
     (None, "GET", "/api/health", "/api/health", None, 200),
+    ("viewer", "GET", "/api/system", "/api/system", None, 200),
     ("viewer", "GET", "/api/vehicles/locations", "/api/vehicles/locations", None, 200),
     ("viewer", "GET", "/api/vehicles/locations", "/api/vehicles/locations?" + BOX + "&type=car&limit=5", None, 200),
     ("viewer", "GET", "/api/vehicles/locations", "/api/vehicles/locations?bbox=53,13,52,14", None, 400),

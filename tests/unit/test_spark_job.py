@@ -5,9 +5,11 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+import orjson
+
 from pipeline.accounting import Accounting
 from pipeline.settings import Settings
-from pipeline.spark_job import checkpoint_location, merge, package_zip, parser, submit_command
+from pipeline.spark_job import checkpoint_location, kafka_lag, merge, package_zip, parser, submit_command
 
 
 def test_submit_command_carries_the_driver_stack_the_package_and_the_jars(tmp_path: Path) -> None:
@@ -54,3 +56,14 @@ def test_partition_counts_add_up_on_the_driver() -> None:
     gps = total.snapshot()["streams"]["gps_data"]
     assert (gps["received"], gps["valid"], gps["dead_letters"], gps["last_event_ms"]) == (10, 8, 2, 7)
     assert list(total.latencies_ms) == [1.0, 2.0, 3.0]
+
+
+def test_kafka_lag_is_the_offsets_behind_latest_per_stream() -> None:
+    streams = {"t-gps": "gps_data", "t-weather": "weather_data"}
+    source = {"endOffset": '{"t-gps": {"0": 90, "1": 50}, "t-weather": {"0": 5}}',
+              "latestOffset": '{"t-gps": {"0": 100, "1": 50}, "t-weather": {"0": 5}}'}  # fmt: skip
+    assert kafka_lag({"sources": [source]}, streams) == {"gps_data": 10, "weather_data": 0}
+    as_dicts = {key: orjson.loads(value) for key, value in source.items()}  # pyspark 3.x gives dicts
+    assert kafka_lag({"sources": [as_dicts]}, streams) == {"gps_data": 10, "weather_data": 0}
+    assert kafka_lag(None, streams) is None  # before the first batch
+    assert kafka_lag({"sources": [{"endOffset": source["endOffset"], "latestOffset": None}]}, streams) is None

@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from pipeline.speed_layer import SpeedLayer, SpeedLayerConfig
-from pipeline.validation import Record, Validator
+from pipeline.validation import DeadLetter, Record, Validator
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 VALIDATOR = Validator()
@@ -158,3 +158,20 @@ def test_a_write_split_into_chunks_marks_its_last_chunk(client: redis.Redis, pre
     assert end.endswith(":last") and end.split(":")[0] not in first
     changed = orjson.loads(client.xrange(layer.keys.changes)[-1][1][b"v"])
     assert changed in ([], {})
+
+
+def test_the_newest_dead_letters_are_kept_newest_first_with_their_reasons(client: redis.Redis, prefix: str) -> None:
+    layer = SpeedLayer(client, prefix, SpeedLayerConfig(chunk=2, dead_letters_kept=4, dead_letter_raw_chars=10))
+
+    def letter(i: int) -> DeadLetter:
+        return DeadLetter("gps_data", f"reason {i}", "x" * 50, f"kafka:gps/0@{i}", T0 + timedelta(seconds=i))
+
+    layer.write([], [letter(0), letter(1)])  # a batch of dead letters only still records them
+    layer.write([vehicle(0, device=f"v{i}") for i in range(5)], [letter(i) for i in range(2, 7)])  # split write
+    assert layer.active_count() == 5
+    shown = layer.dead_letters(10)
+    assert [d["reason"] for d in shown] == ["reason 6", "reason 5", "reason 4", "reason 3"]
+    received_ms = int((T0 + timedelta(seconds=6)).timestamp() * 1000)
+    assert shown[0] == {"stream": "gps_data", "reason": "reason 6", "source": "kafka:gps/0@6",
+                        "received_ms": received_ms, "raw": "x" * 10}  # fmt: skip
+    assert len(client.xrange(layer.keys.changes)) == 3  # the split write's chunks; dead letters change no state

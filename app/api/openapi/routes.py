@@ -155,6 +155,15 @@ ROUTES: list[Route] = [
         },
     },
     {
+        "route": "GET /api/system",
+        "tag": "operations",
+        "summary": "Pipeline health: processors, per-stream counters and lag, the latest dead letters",
+        "description": "What the console's System tab shows. Processors (the embedded one, the Spark job's driver) "
+        "publish their status to the speed layer each second, so any console process answers the same.",
+        "roles": READ,
+        "responses": {200: json("System", "the pipeline's health")},
+    },
+    {
         "route": "GET /api/vehicles/locations",
         "tag": "city",
         "summary": "Active vehicles, most recently seen first",

@@ -76,6 +76,40 @@ def _listing(key: str, item: Schema, **extra: Schema) -> Schema:
     }
 
 
+BOOLEAN: Schema = {"type": "boolean"}
+_STATE = {"type": "string", "enum": ["running", "stale", "stopped", "gone"]}
+_PROCESSOR_BRIEF: Schema = {
+    "type": "object",
+    "required": ["name", "mode", "state", "age_seconds"],
+    "properties": {"name": STRING, "mode": STRING, "state": _STATE,
+                   "age_seconds": {**NUMBER, "description": "since it last published"}},
+}  # fmt: skip
+_PROCESSOR_LINE: Schema = {
+    "type": "object",
+    "required": ["name", "mode", "state", "age_s"],
+    "properties": {
+        "name": STRING, "mode": STRING, "state": _STATE, "age_s": NUMBER,
+        "in_process": {**BOOLEAN, "description": "it runs in this server process"},
+        "batches": {"type": ["integer", "null"]}, "received": {"type": ["integer", "null"]},
+        "dead_letters": {"type": ["integer", "null"]}, "events_per_s": {"type": ["number", "null"]},
+        "lag": {"type": ["integer", "null"], "description": "events waiting (bus depth, or Kafka offsets behind)"},
+        "last_error": STRING,
+    },
+}  # fmt: skip
+_STREAM_COUNTS: Schema = {
+    "type": "object",
+    "description": "received = valid + dead_letters; where the valid ones went",
+    "properties": {k: INTEGER for k in ("received", "valid", "dead_letters", "speed_layer", "lake_rows",
+                                         "last_event_ms")},
+}  # fmt: skip
+_DEAD_LETTER: Schema = {
+    "type": "object",
+    "description": "one of the newest dead letters (the lake keeps them all under _deadletter/)",
+    "properties": {"stream": STRING, "reason": STRING, "source": STRING, "received_ms": INTEGER,
+                   "raw": {**STRING, "description": "the payload as received, cut to 300 characters"}},
+}  # fmt: skip
+
+
 def _nullable(schema: Schema) -> Schema:
     out = {**schema, "type": [schema["type"], "null"]}
     if "enum" in schema:
@@ -185,16 +219,76 @@ def components(validator: Validator) -> dict[str, Schema]:
             "type": "object",
             "required": ["status", "components", "data_age_seconds"],
             "properties": {
-                "status": {"type": "string", "enum": ["ok", "degraded"]},
+                "status": {
+                    "type": "string",
+                    "enum": ["ok", "degraded"],
+                    "description": "degraded: the lake does not answer, every known processor stopped publishing, "
+                    "or no vehicle reported for 2 minutes",
+                },
                 "components": {
                     "type": "object",
-                    "properties": {"speed_layer": {"type": "object", "properties": {"ok": {"type": "boolean"}}}},
+                    "required": ["speed_layer", "lake", "pipeline"],
+                    "properties": {
+                        "speed_layer": {"type": "object", "required": ["ok"], "properties": {"ok": BOOLEAN}},
+                        "lake": {
+                            "type": "object",
+                            "required": ["ok"],
+                            "properties": {
+                                "ok": BOOLEAN,
+                                "error": STRING,
+                                "last_write_age_seconds": _nullable(NUMBER),
+                                "errors": _nullable(INTEGER),
+                            },
+                        },
+                        "pipeline": {
+                            "type": "object",
+                            "required": ["ok", "processors"],
+                            "properties": {
+                                "ok": {**_nullable(BOOLEAN), "description": "null: no processor known"},
+                                "processors": {"type": "array", "items": _PROCESSOR_BRIEF},
+                            },
+                        },
+                    },
                 },
                 "data_age_seconds": {
                     "type": "object",
                     "description": "seconds since the newest event per kind (vehicles, traffic, weather, incidents)",
                     "additionalProperties": NUMBER,
                 },
+            },
+        },
+        "System": {
+            "type": "object",
+            "description": "What the console's System tab shows.",
+            "required": ["now_ms", "store_ok", "accounting", "data_age_s", "dead_letters", "lake", "ws_clients"],
+            "properties": {
+                "now_ms": NUMBER,
+                "store_ok": BOOLEAN,
+                "accounting": {
+                    **_nullable({"type": "object"}),
+                    "description": "every publishing processor's counters summed (null: no processor known)",
+                    "properties": {
+                        "streams": {"type": "object", "additionalProperties": _STREAM_COUNTS},
+                        "totals": {"type": "object", "additionalProperties": INTEGER},
+                        "rates_per_s": {"type": "object", "additionalProperties": NUMBER},
+                        "lag": {**_nullable({"type": "object"}), "additionalProperties": INTEGER},
+                        "latency_ms": {"type": "object", "additionalProperties": _nullable(NUMBER)},
+                        "processors": {"type": "array", "items": _PROCESSOR_LINE},
+                    },
+                },
+                "data_age_s": {"type": "object", "additionalProperties": NUMBER},
+                "dead_letters": {"type": "array", "items": _DEAD_LETTER},
+                "lake": {
+                    "type": "object",
+                    "required": ["reachable"],
+                    "properties": {
+                        "reachable": BOOLEAN,
+                        "error": STRING,
+                        "last_write_age_s": _nullable(NUMBER),
+                        "errors": _nullable(INTEGER),
+                    },
+                },
+                "ws_clients": {**_nullable(INTEGER), "description": "sockets open on this server process"},
             },
         },
         "VehicleLocation": {
