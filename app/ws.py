@@ -30,7 +30,7 @@ import redis
 from flask import Flask, request
 from flask_sock import Sock
 
-from app.auth import READ, current_role
+from app.auth import READ, by_session, current_role, same_origin
 from app.store import Store, typed
 from pipeline.speed_layer import VEHICLE_ROW
 
@@ -331,6 +331,9 @@ def init_ws(app: Flask, store: Store) -> Hub:
     def realtime(ws: Any) -> None:
         if current_role() not in READ:  # anonymous sockets get nothing
             ws.close(reason=1008, message="authentication required")
+            return
+        if by_session() and not same_origin():  # another site's page, riding on the login cookie
+            ws.close(reason=1008, message="cross-site socket refused")
             return
         encoding = "gzip" if request.args.get("encoding") == "gzip" else "text"
         sock = ws.sock = WholeSends(ws.sock)  # simple-websocket's own writes go through it too

@@ -135,3 +135,80 @@ def test_nothing_configured_generates_credentials() -> None:
     url = creds.login_url("http://127.0.0.1:8050")
     assert url and url.startswith("http://127.0.0.1:8050/login?token=")
     assert creds.token_role(orjson.loads(orjson.dumps(creds.generated["viewer_token"]))) == "viewer"
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["//evil.example", "/\\evil.example", "/\\\\evil.example", "\\\\evil.example", "http://evil.example/",
+     "https:evil.example", "javascript:alert(1)", "/\t/evil.example", "/\n/evil.example", " //evil.example"],
+)  # fmt: skip
+def test_login_never_redirects_to_another_site(app: Flask, target: str) -> None:
+    client = app.test_client()
+    by_password = client.post("/login", data={"user": "olga", "password": "pw-o", "next": target})
+    assert by_password.status_code == 302 and by_password.headers["Location"] == "/"
+    by_link = app.test_client().get("/login", query_string={"token": "viewer-token", "next": target})
+    assert by_link.status_code == 302 and by_link.headers["Location"] == "/"
+
+
+def test_login_returns_to_the_page_asked_for(app: Flask) -> None:
+    resp = app.test_client().get("/login", query_string={"token": "viewer-token", "next": "/?tab=map"})
+    assert resp.headers["Location"] == "/?tab=map"
+
+
+def operator_session(app: Flask) -> Any:
+    client = app.test_client()
+    assert client.post("/login", data={"user": "olga", "password": "pw-o"}).status_code == 302
+    return client
+
+
+@pytest.mark.parametrize(
+    ("headers", "allowed"),
+    [
+        ({}, False),  # neither Origin nor Referer
+        ({"Origin": "http://localhost:9999"}, False),  # another port of the same host: same-site
+        ({"Origin": "http://evil.example"}, False),
+        ({"Origin": "null"}, False),
+        ({"Origin": "null", "Referer": "http://localhost/"}, False),  # an Origin given is the one checked
+        ({"Referer": "http://localhost:9999/"}, False),
+        ({"Origin": "http://localhost"}, True),  # the Flask test client's host
+        ({"Origin": "http://LOCALHOST:80"}, True),
+        ({"Referer": "http://localhost/?tab=emergency"}, True),
+    ],
+)
+def test_writes_by_the_console_session_must_come_from_its_own_pages(
+    app: Flask, headers: dict[str, str], allowed: bool
+) -> None:
+    client = operator_session(app)
+    ack = client.post("/api/emergency/incidents/i-1/acknowledge", headers=headers)
+    dash = client.post("/_dash-update-component", json={}, headers=headers)
+    if allowed:
+        assert ack.status_code == 200 and ack.json["acknowledged_by"] == "olga"
+        assert dash.status_code != 403
+    else:
+        for resp in (ack, dash):
+            assert resp.status_code == 403 and "cross-site" in resp.json["error"]["message"]
+        assert "acknowledged_by" not in call(app, "GET", "/api/emergency/incidents", role="viewer").json["incidents"][0]
+
+
+def test_token_clients_need_no_origin(app: Flask) -> None:
+    resp = call(app, "POST", "/api/emergency/incidents/i-1/acknowledge", role="operator")
+    assert resp.status_code == 200
+    by_query = app.test_client().post("/api/emergency/incidents/i-1/acknowledge?token=admin-token")
+    assert by_query.status_code == 200
+    # a valid token decides even beside another site's Origin and a session cookie
+    client = operator_session(app)
+    resp = client.post("/api/ingest/gps_data", json=GOOD_GPS,
+                       headers={"Authorization": "Bearer ingest-token", "Origin": "http://evil.example"})  # fmt: skip
+    assert resp.status_code == 202
+
+
+@pytest.mark.parametrize("limit", ["abc", "0", "-1", "1e3", "100001"])
+def test_a_bad_audit_limit_is_a_400_naming_it(app: Flask, limit: str) -> None:
+    resp = call(app, "GET", f"/api/audit?limit={limit}", role="admin")
+    assert resp.status_code == 400 and "limit" in resp.json["error"]["message"]
+
+
+def test_the_audit_limit_limits(app: Flask) -> None:
+    for _ in range(3):
+        call(app, "POST", "/api/emergency/incidents/i-1/acknowledge", role="operator")
+    assert call(app, "GET", "/api/audit?limit=2", role="admin").json["count"] == 2
