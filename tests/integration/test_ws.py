@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -189,6 +190,23 @@ def test_another_sites_page_cannot_open_the_socket_with_the_login_cookie(
     assert refused(srv, headers=headers) == 1008
     assert refused(srv, headers={**headers, "Origin": srv.url}) is None  # the console's own page
     assert refused(srv, "?token=viewer-token", headers=headers) is None  # a token client: no origin rule
+
+
+def test_an_acknowledgement_is_pushed_at_once(server: tuple[Server, SpeedLayer]) -> None:
+    srv, _ = server
+    with connect(srv) as ws:
+        snap = receive(ws)
+        assert [i.get("acknowledged_by") for i in snap["incidents"] if i["id"] == "i-1"] == [None]
+        time.sleep(1.2)
+        req = urllib.request.Request(f"{srv.url}/api/emergency/incidents/i-1/acknowledge", method="POST",
+                                     headers={"Authorization": "Bearer operator-token"})  # fmt: skip
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            assert resp.status == 200
+        msg = receive(ws, timeout=3)  # the hub sends a second after a change, not at the 5 s poll
+        while not msg["incidents"]:
+            msg = receive(ws, timeout=3)
+        (incident,) = msg["incidents"]
+        assert incident["id"] == "i-1" and incident["acknowledged_by"] == "token:operator"
 
 
 def test_a_slow_client_does_not_hold_up_others(server: tuple[Server, SpeedLayer]) -> None:
