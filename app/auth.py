@@ -3,7 +3,8 @@
 Roles: ``viewer`` reads, ``operator`` also acts on incidents, ``admin`` also reads the
 audit log, ``ingest`` may only post events. Tokens come from ``SMARTCITY_API_TOKENS``
 (``role:token,...``), users from ``SMARTCITY_USERS`` (``name:role:password,...``). With
-neither set, credentials are generated at start and a one-click login URL is printed.
+neither set, the demo generates credentials and prints a one-click login URL; the production
+server refuses to start (``app/gunicorn_conf.py``).
 """
 
 from __future__ import annotations

@@ -209,6 +209,24 @@ def test_an_acknowledgement_is_pushed_at_once(server: tuple[Server, SpeedLayer])
         assert incident["id"] == "i-1" and incident["acknowledged_by"] == "token:operator"
 
 
+def test_stopping_the_server_closes_open_sockets_as_going_away(tmp_path: Path) -> None:
+    speed = SpeedLayer(fakeredis.FakeRedis(), "bye:")
+    srv = Server(create_app(api_settings(tmp_path), store=Store(speed)), "127.0.0.1", 0).start()
+    url = srv.url.replace("http://", "ws://") + "/ws/realtime?token=viewer-token"
+    # simple-websocket's client reports the close frame when it arrives (the websockets client
+    # waits for the TCP connection to end too, which a stopped demo server leaves to its exit)
+    clients = [simple_websocket.Client.connect(url) for _ in range(3)]
+    for ws in clients:
+        assert json.loads(ws.receive(timeout=5))["type"] == "snapshot"
+    srv.stop()
+    for ws in clients:
+        deadline = time.monotonic() + 5
+        with pytest.raises(simple_websocket.ConnectionClosed) as closed:
+            while time.monotonic() < deadline:  # a delta may come before the close frame
+                ws.receive(timeout=1)
+        assert closed.value.reason == 1001
+
+
 def test_a_slow_client_does_not_hold_up_others(server: tuple[Server, SpeedLayer]) -> None:
     srv, speed = server
     # max_queue=1: once one message waits unread, the slow client stops reading its socket

@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 
 from app.auth import Credentials
+from app.gunicorn_conf import production_problems
 from pipeline.lake import DEADLETTER, open_lake, read_table
 from pipeline.settings import Settings
 from tests.city import NOW
@@ -212,3 +213,13 @@ def test_the_audit_limit_limits(app: Flask) -> None:
     for _ in range(3):
         call(app, "POST", "/api/emergency/incidents/i-1/acknowledge", role="operator")
     assert call(app, "GET", "/api/audit?limit=2", role="admin").json["count"] == 2
+
+
+def test_the_production_server_refuses_settings_nobody_could_log_in_with() -> None:
+    nothing = Settings(_env_file=None)
+    assert any("SMARTCITY_USERS" in p and "SMARTCITY_API_TOKENS" in p for p in production_problems(nothing))
+    tokens = Settings(_env_file=None, api_tokens="viewer:v")
+    assert production_problems(tokens) == []
+    (problem,) = production_problems(tokens, workers=2)
+    assert "SMARTCITY_SECRET_KEY" in problem
+    assert production_problems(Settings(_env_file=None, users="a:admin:pw", secret_key="k"), workers=4) == []
