@@ -20,6 +20,7 @@ from flask import current_app
 from app.api.errors import ApiError
 from app.auth import ACT, current_role
 from app.store import Store
+from pipeline.exceptions import PipelineError
 from pipeline.speed_layer import text
 
 Ingest = Callable[[str, Sequence[tuple[bytes | None, bytes]]], None]
@@ -102,6 +103,10 @@ def resolve_incident(incident_id: str, user: str) -> dict[str, Any]:
     }
     if state.get("severity"):
         event["severity"] = state["severity"]
-    ingest()("emergency_data", [(event["device_id"].encode(), orjson.dumps(event))])
+    try:
+        topic = current_app.config["SMARTCITY_TOPICS"]["emergency_data"]  # the configured name, as for ingest
+        ingest()(topic, [(event["device_id"].encode(), orjson.dumps(event))])
+    except PipelineError as exc:  # the bus did not take it: say so to the console too
+        raise ApiError(503, f"the resolution was not recorded: {exc}") from exc
     audit(_store(), "resolve", user, incident=incident_id)
     return event

@@ -5,15 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import fakeredis
 import orjson
 import pytest
 from flask import Flask
 
+from app import create_app
 from app.auth import Credentials
 from app.gunicorn_conf import production_problems
+from app.ingest import KafkaIngest
+from app.store import Store
 from pipeline.lake import DEADLETTER, open_lake, read_table
+from pipeline.runtime import DirectIngest
 from pipeline.settings import Settings
-from tests.city import NOW
+from pipeline.speed_layer import SpeedLayer
+from tests.city import NOW, api_settings, seed
+from tests.services import free_port
 
 ROLE_TOKENS = {None: None, "viewer": "viewer-token", "operator": "operator-token", "admin": "admin-token",
                "ingest": "ingest-token"}  # fmt: skip
@@ -213,6 +220,28 @@ def test_the_audit_limit_limits(app: Flask) -> None:
     for _ in range(3):
         call(app, "POST", "/api/emergency/incidents/i-1/acknowledge", role="operator")
     assert call(app, "GET", "/api/audit?limit=2", role="admin").json["count"] == 2
+
+
+def test_with_kafka_configured_ingest_goes_to_kafka_and_says_when_it_cannot(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    speed = SpeedLayer(fakeredis.FakeRedis(), "k:")
+    seed(speed)
+    app = create_app(api_settings(tmp_path, kafka_bootstrap_servers=f"127.0.0.1:{port}"), store=Store(speed))
+    ingest = app.extensions["smartcity.ingest"]
+    assert isinstance(ingest, KafkaIngest)
+    ingest.timeout_s = 1.0
+    ingest.config["message.timeout.ms"] = 1000  # the producer is created on first use, with this
+    resp = call(app, "POST", "/api/ingest/gps_data", GOOD_GPS, "ingest")
+    assert resp.status_code == 503 and f"Kafka at 127.0.0.1:{port}" in resp.json["error"]["message"]
+    resolve = call(app, "POST", "/api/emergency/incidents/i-1/resolve", role="operator")
+    assert resolve.status_code == 503 and "Kafka" in resolve.json["error"]["message"]
+    assert call(app, "GET", "/api/vehicles/gps-9", role="viewer").status_code == 404  # not processed here
+    assert not (tmp_path / "lake").exists() or not list((tmp_path / "lake").rglob("*.parquet"))
+    assert call(app, "GET", "/api/audit", role="admin").json["count"] == 0  # nothing recorded as done
+
+
+def test_without_kafka_the_server_processes_ingest_itself(app: Flask) -> None:
+    assert isinstance(app.extensions["smartcity.ingest"], DirectIngest)
 
 
 def test_the_production_server_refuses_settings_nobody_could_log_in_with() -> None:
