@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import fakeredis
 import orjson
 import pytest
+import simple_websocket
 from flask import Flask
 
 from app import create_app
-from app.auth import Credentials
+from app.auth import READ, Credentials
+from app.console import ids
 from app.gunicorn_conf import production_problems
 from app.ingest import KafkaIngest
+from app.server import Server
 from app.store import Store
 from pipeline.lake import DEADLETTER, open_lake, read_table
 from pipeline.runtime import DirectIngest
@@ -34,6 +38,8 @@ MATRIX: list[tuple[str, str, Any, set[str]]] = [
     ("GET", "/api/traffic/conditions", None, {"viewer", "operator", "admin"}),
     ("GET", "/api/weather/current", None, {"viewer", "operator", "admin"}),
     ("GET", "/api/analytics/summary", None, {"viewer", "operator", "admin"}),
+    ("GET", "/api/history/traffic", None, {"viewer", "operator", "admin"}),
+    ("GET", "/api/history/vehicles/car-1/route", None, {"viewer", "operator", "admin"}),
     ("POST", "/api/emergency/incidents/i-1/acknowledge", None, {"operator", "admin"}),
     ("POST", "/api/emergency/incidents/i-1/resolve", None, {"operator", "admin"}),
     ("GET", "/api/audit", None, {"admin"}),
@@ -57,6 +63,28 @@ def test_auth_matrix(app: Flask, method: str, path: str, body: Any, allowed: set
         assert resp.status_code < 400, resp.json
     else:
         assert resp.status_code == 403 and "may not" in resp.json["error"]["message"]
+
+
+@pytest.mark.parametrize("role", list(ROLE_TOKENS))
+def test_auth_matrix_of_the_websocket(app: Flask, role: str | None) -> None:
+    """/ws/realtime: console roles get a snapshot; nobody and the ingest role get a 1008 close."""
+    server = Server(app, "127.0.0.1", 0).start()
+    try:
+        token = ROLE_TOKENS[role]
+        url = server.url.replace("http://", "ws://") + "/ws/realtime" + (f"?token={token}" if token else "")
+        ws = simple_websocket.Client.connect(url)
+        try:
+            if role in READ:
+                assert json.loads(ws.receive(timeout=5))["type"] == "snapshot"
+            else:
+                with pytest.raises(simple_websocket.ConnectionClosed) as closed:
+                    ws.receive(timeout=5)
+                assert closed.value.reason == 1008
+        finally:
+            if ws.connected:
+                ws.close()
+    finally:
+        server.stop()
 
 
 def test_health_metrics_and_docs_need_no_token(app: Flask) -> None:
@@ -220,6 +248,28 @@ def test_the_audit_limit_limits(app: Flask) -> None:
     for _ in range(3):
         call(app, "POST", "/api/emergency/incidents/i-1/acknowledge", role="operator")
     assert call(app, "GET", "/api/audit?limit=2", role="admin").json["count"] == 2
+
+
+def audit_in_console(client: Any) -> Any:
+    """What the Emergency tab's audit area shows this console user (Dash's own request)."""
+    body = {"output": f"{ids.EMERGENCY_AUDIT}.children", "outputs": {"id": ids.EMERGENCY_AUDIT, "property": "children"},
+            "inputs": [{"id": ids.EMERGENCY_VIEW, "property": "data", "value": []}],
+            "changedPropIds": [f"{ids.EMERGENCY_VIEW}.data"], "state": []}  # fmt: skip
+    resp = client.post("/_dash-update-component", json=body, headers={"Origin": "http://localhost"})
+    assert resp.status_code in (200, 204), resp.get_data(as_text=True)
+    return resp.json["response"][ids.EMERGENCY_AUDIT]["children"] if resp.status_code == 200 else None
+
+
+@pytest.mark.parametrize(("user", "password", "sees"), [("vic", "pw-v", False), ("olga", "pw-o", False),
+                                                         ("ada", "pw-a", True)])  # fmt: skip
+def test_only_admins_see_the_audit_log_in_the_console(app: Flask, user: str, password: str, sees: bool) -> None:
+    call(app, "POST", "/api/emergency/incidents/i-1/acknowledge", role="operator")
+    client = app.test_client()
+    client.post("/login", data={"user": user, "password": password})
+    shown = json.dumps(audit_in_console(client))
+    assert ("Audit log" in shown and "token:operator" in shown) is sees
+    if not sees:
+        assert "token:operator" not in shown and "acknowledge" not in shown
 
 
 def test_with_kafka_configured_ingest_goes_to_kafka_and_says_when_it_cannot(tmp_path: Path) -> None:
