@@ -20,6 +20,7 @@ from flask import current_app
 from app.api.errors import ApiError
 from app.auth import ACT, current_role
 from app.store import Store
+from pipeline.exceptions import PipelineError
 from pipeline.speed_layer import text
 
 Ingest = Callable[[str, Sequence[tuple[bytes | None, bytes]]], None]
@@ -59,13 +60,25 @@ def audit_log(store: Store, limit: int = 200) -> list[dict[str, str]]:
     return [{text(k): text(v) for k, v in fields.items()} for _, fields in entries]
 
 
+def notify_changed(client: Any, store: Store, kind: str, ids: Sequence[str]) -> None:
+    """Add a change notification for ``ids`` of ``kind`` (v, t, w or i) to the speed layer's
+    change stream, in the speed-layer script's format, so every console's push hub sends
+    them within a second (``client``: the store's client or a pipeline of it)."""
+    fields: dict[Any, Any] = {k: orjson.dumps(list(ids) if k == kind else []) for k in ("v", "t", "w", "i")}
+    client.xadd(store.keys.changes, {**fields, "part": ""}, maxlen=store.speed.config.changes_maxlen,
+                approximate=True)  # fmt: skip
+
+
 def acknowledge_incident(incident_id: str, user: str) -> dict[str, Any]:
     """Mark an incident as seen by ``user``; returns the incident."""
     _check_role()
     state = _incident(incident_id)
     st = _store()
     now = datetime.now(UTC).isoformat()
-    st.client.hset(st.keys.entity("i", incident_id), mapping={"acknowledged_by": user, "acknowledged_at": now})
+    pipe = st.client.pipeline(transaction=True)  # the state and its notification land together
+    pipe.hset(st.keys.entity("i", incident_id), mapping={"acknowledged_by": user, "acknowledged_at": now})
+    notify_changed(pipe, st, "i", [incident_id])
+    pipe.execute()
     audit(st, "acknowledge", user, incident=incident_id)
     return {**state, "acknowledged_by": user, "acknowledged_at": now}
 
@@ -90,6 +103,10 @@ def resolve_incident(incident_id: str, user: str) -> dict[str, Any]:
     }
     if state.get("severity"):
         event["severity"] = state["severity"]
-    ingest()("emergency_data", [(event["device_id"].encode(), orjson.dumps(event))])
+    try:
+        topic = current_app.config["SMARTCITY_TOPICS"]["emergency_data"]  # the configured name, as for ingest
+        ingest()(topic, [(event["device_id"].encode(), orjson.dumps(event))])
+    except PipelineError as exc:  # the bus did not take it: say so to the console too
+        raise ApiError(503, f"the resolution was not recorded: {exc}") from exc
     audit(_store(), "resolve", user, incident=incident_id)
     return event

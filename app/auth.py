@@ -3,7 +3,8 @@
 Roles: ``viewer`` reads, ``operator`` also acts on incidents, ``admin`` also reads the
 audit log, ``ingest`` may only post events. Tokens come from ``SMARTCITY_API_TOKENS``
 (``role:token,...``), users from ``SMARTCITY_USERS`` (``name:role:password,...``). With
-neither set, credentials are generated at start and a one-click login URL is printed.
+neither set, the demo generates credentials and prints a one-click login URL; the production
+server refuses to start (``app/gunicorn_conf.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, Flask, Response, current_app, redirect, request, session
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -109,6 +110,33 @@ def current_role() -> str | None:
     return role or session.get("role")
 
 
+def by_session() -> bool:
+    """Whether the console's session cookie, not a bearer token, authenticates this request."""
+    return _creds().token_role(_bearer()) is None and session.get("role") is not None
+
+
+def same_origin() -> bool:
+    """Whether the request says it was sent by a page of this site: its ``Origin`` (or, with
+    none, its ``Referer``) names the host it was sent to.
+
+    A page on another port of 127.0.0.1 is "same-site", so the browser sends it the session
+    cookie despite SameSite=Lax; only the origin tells the console's own pages from it.
+    """
+    source = request.headers.get("Origin") or request.headers.get("Referer")
+    if not source:
+        return False
+    parts = urlsplit(source)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return False  # "null" (sandboxed pages, redirects across sites) and the like
+    return _host_port(parts.netloc, parts.scheme) == _host_port(request.host, parts.scheme)
+
+
+def _host_port(netloc: str, scheme: str) -> str:
+    netloc = netloc.rpartition("@")[2].lower()
+    default = ":443" if scheme == "https" else ":80"
+    return netloc.removesuffix(default)
+
+
 def current_user() -> str | None:
     if _creds().token_role(_bearer()):
         return "token:" + (_creds().token_role(_bearer()) or "")
@@ -147,14 +175,24 @@ _LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 </div><button class="btn btn-primary w-100" type="submit">Sign in</button></form></main></body></html>"""
 
 
-def _safe_next(target: str | None) -> str:
-    return target if target and target.startswith("/") and not target.startswith("//") else "/"
+def safe_next(target: str | None) -> str:
+    """``target`` when it is a path on this site, else ``/``.
+
+    Browsers read ``/\\host`` like ``//host`` (another site) and drop tabs and newlines from
+    URLs, so only a plain absolute path with no scheme, host or backslash is kept.
+    """
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    if any(c == "\\" or c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        return "/"
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else "/"
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response | str:
     creds = _creds()
-    next_url = _safe_next(request.values.get("next"))
+    next_url = safe_next(request.values.get("next"))
     if request.method == "GET" and "token" in request.args:
         role = creds.token_role(request.args["token"])
         if role in READ:  # the one-click URL: a console token becomes a session
@@ -186,6 +224,14 @@ def init_auth(app: Flask, settings: Settings) -> Credentials:
     app.secret_key = settings.secret("secret_key") or secrets.token_hex(32)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     app.register_blueprint(bp)
+
+    @app.before_request
+    def _session_writes_come_from_our_pages() -> None:
+        # a bearer token is not sent by browsers on their own; the session cookie is
+        if request.method in ("GET", "HEAD", "OPTIONS") or request.path == "/login":
+            return
+        if by_session() and not same_origin():
+            raise ApiError(403, "cross-site request refused: the Origin header must name this server")
 
     @app.before_request
     def _console_needs_login() -> Response | None:

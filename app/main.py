@@ -24,7 +24,7 @@ import time
 from typing import Any
 
 from app import create_app, credentials
-from app.server import Server
+from app.server import Server, url_for
 from app.store import Store
 from pipeline import runtime
 from pipeline.accounting import ProcessorStatus, StatusPublisher
@@ -144,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     login = credentials(app).login_url(server.url)
     print(f"Smart City console: {login or server.url + '/'}", flush=True)
+    if server.wildcard:  # other machines need a name for this one, not loopback
+        log.info("listening on every interface: from another machine use %s",
+                 url_for(socket.gethostname(), server.port))  # fmt: skip
     if login:
         generated = credentials(app).generated
         tokens = ", ".join(f"{k.removesuffix('_token')}={v}" for k, v in generated.items() if k.endswith("_token"))

@@ -30,7 +30,7 @@ import redis
 from flask import Flask, request
 from flask_sock import Sock
 
-from app.auth import READ, current_role
+from app.auth import READ, by_session, current_role, same_origin
 from app.store import Store, typed
 from pipeline.speed_layer import VEHICLE_ROW
 
@@ -143,6 +143,12 @@ class Mailbox:
                 self._pending = Frames(merge(self._pending.msg, frames.msg))
             self._cond.notify()
 
+    def close(self) -> None:
+        """End this client's stream: a waiting ``take`` returns at once."""
+        with self._cond:
+            self.closed = True
+            self._cond.notify()
+
     def take(self, timeout: float) -> bytes | None:
         """The pending message as a frame in this client's encoding (None after the timeout)."""
         with self._cond:
@@ -165,6 +171,7 @@ class Hub:
         self._open: dict[str, float] = {}  # split writes begun and not yet ended: id -> first seen
         self._snapshot: tuple[float, Frames | None] = (-INTERVAL_S, None)
         self._snapshot_lock = threading.Lock()
+        self.closing = False
 
     @property
     def clients(self) -> int:
@@ -173,6 +180,8 @@ class Hub:
     def subscribe(self, encoding: str = "text") -> Mailbox:
         box = Mailbox(encoding)
         with self._lock:
+            if self.closing:  # a socket that arrives during shutdown ends with the others
+                box.closed = True
             self._boxes.add(box)
             if self._thread is None:  # started by the first client, never at import
                 self._thread = threading.Thread(target=self._run, name="smartcity-ws-hub", daemon=True)
@@ -182,6 +191,16 @@ class Hub:
     def unsubscribe(self, box: Mailbox) -> None:
         with self._lock:
             self._boxes.discard(box)
+
+    def close_all(self) -> None:
+        """Shutting down: every socket loop ends now and closes with 1001 (going away), and
+        the hub stops following changes. Servers wait for open requests to end before they
+        exit, and a socket's never does by itself."""
+        with self._lock:
+            self.closing = True
+            boxes = list(self._boxes)
+        for box in boxes:
+            box.close()
 
     def snapshot_frames(self) -> Frames:
         """The snapshot, built at most once per interval however many clients connect
@@ -212,7 +231,7 @@ class Hub:
         changed = _nothing_changed()
         pace = Pace(INTERVAL_S, MIN_GAP_S)
         pending_since: float | None = None
-        while True:
+        while not self.closing:
             block = INTERVAL_S
             if pending_since is not None:
                 now = time.monotonic()
@@ -332,15 +351,20 @@ def init_ws(app: Flask, store: Store) -> Hub:
         if current_role() not in READ:  # anonymous sockets get nothing
             ws.close(reason=1008, message="authentication required")
             return
+        if by_session() and not same_origin():  # another site's page, riding on the login cookie
+            ws.close(reason=1008, message="cross-site socket refused")
+            return
         encoding = "gzip" if request.args.get("encoding") == "gzip" else "text"
         sock = ws.sock = WholeSends(ws.sock)  # simple-websocket's own writes go through it too
         box = hub.subscribe(encoding)
         try:
             sock.send(hub.snapshot_frames().get(encoding))
-            while ws.connected:
+            while ws.connected and not box.closed:
                 message = box.take(timeout=INTERVAL_S * 5)
-                if message is not None:
+                if message is not None and not box.closed:
                     sock.send(message)
+            if ws.connected:  # the server is going away: say so, so clients reconnect elsewhere
+                ws.close(reason=1001, message="server shutting down")
         except Exception as exc:
             log.debug("websocket closed: %s", exc)
         finally:

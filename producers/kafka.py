@@ -29,6 +29,21 @@ class DeliveryStats:
     errors: Counter[str] = field(default_factory=Counter)  # failure reason -> events
 
 
+def producer_config(
+    bootstrap_servers: str, linger_ms: float = 20.0, compression: str = "lz4", delivery_timeout_s: float = 120.0
+) -> dict[str, Any]:
+    """The settings of every producer of the pipeline's events (the simulation, HTTP ingest)."""
+    return {
+        "bootstrap.servers": bootstrap_servers,
+        "enable.idempotence": True,  # retries never duplicate or reorder a partition's events
+        "acks": "all",
+        "compression.type": compression,
+        "linger.ms": linger_ms,
+        "message.timeout.ms": int(delivery_timeout_s * 1000),  # undelivered by then: reported failed
+        "logger": logging.getLogger("librdkafka"),
+    }
+
+
 class KafkaSink:
     """A sink (``send`` / ``close``) producing to Kafka; the client is created on first use."""
 
@@ -44,14 +59,8 @@ class KafkaSink:
         self.bootstrap_servers = bootstrap_servers
         self.topics = dict(topics or {})
         self.config: dict[str, Any] = {
-            "bootstrap.servers": bootstrap_servers,
-            "enable.idempotence": True,  # retries never duplicate or reorder a partition's events
-            "acks": "all",
-            "compression.type": compression,
-            "linger.ms": linger_ms,
-            "message.timeout.ms": int(delivery_timeout_s * 1000),
+            **producer_config(bootstrap_servers, linger_ms, compression, delivery_timeout_s),
             "error_cb": self._on_error,
-            "logger": logging.getLogger("librdkafka"),
             **(config or {}),
         }
         self.stats = DeliveryStats()

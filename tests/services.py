@@ -25,14 +25,19 @@ class Gunicorn(Service):
     name = "gunicorn"
     marker = "gunicorn"
 
-    def __init__(self, workdir: Path, port: int | None = None, root: Path | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, root: Path | None = None, *args: str) -> None:
         super().__init__(workdir, port)
         self.root = root or Path(__file__).resolve().parents[1]
+        self.args = args  # more gunicorn flags, e.g. --workers 2
 
     def command(self) -> list[str]:
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-        return [gunicorn, "-k", "gevent", "--worker-connections", "1000", "-b", f"127.0.0.1:{self.port}",
-                "--chdir", str(self.root), "app:create_app()"]  # fmt: skip
+        config = str(self.root / "app" / "gunicorn_conf.py")
+        return [gunicorn, "--chdir", str(self.root), "-c", config, "-k", "gevent", "-b", f"127.0.0.1:{self.port}",
+                *self.args, "app:create_app()"]  # fmt: skip
+
+    def env(self) -> dict[str, str]:
+        return {"PYTHONPATH": str(self.root)}  # the config imports pipeline before --chdir applies
 
     def ready(self) -> bool:
         return http_ok(f"http://127.0.0.1:{self.port}/api/health")

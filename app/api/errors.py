@@ -7,6 +7,8 @@ import logging
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from pipeline.exceptions import BusClosed, BusFull, KafkaUnavailable, PipelineError
+
 log = logging.getLogger(__name__)
 
 
@@ -27,6 +29,13 @@ def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> tuple[Response, int]:
         return error_response(exc.status, exc.message)
+
+    @app.errorhandler(KafkaUnavailable)
+    @app.errorhandler(BusFull)
+    @app.errorhandler(BusClosed)
+    def _bus_unavailable(exc: PipelineError) -> tuple[Response, int]:
+        # the events were not taken: the client may send them again later
+        return error_response(503, f"events not accepted: {exc}")
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[Response, int] | HTTPException:

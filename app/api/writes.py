@@ -8,7 +8,7 @@ import orjson
 from flask import Response, current_app, jsonify, request
 
 from app import actions
-from app.api import bp, store
+from app.api import _int_arg, bp, store
 from app.api.errors import ApiError
 from app.auth import ACT, ADMIN, INGEST, current_user, require
 from pipeline.validation import DeadLetter, Validator
@@ -30,7 +30,7 @@ def resolve(incident_id: str) -> tuple[Response, int]:
 @bp.get("/audit")
 @require(*ADMIN)
 def audit() -> Response:
-    entries = actions.audit_log(store(), int(request.args.get("limit", "200")))
+    entries = actions.audit_log(store(), _int_arg("limit", 200, 1, 10_000))
     return jsonify(count=len(entries), entries=entries)
 
 

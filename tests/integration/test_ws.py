@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import http.client
 import itertools
 import json
 import socket
 import threading
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -114,6 +117,114 @@ def test_anonymous_sockets_get_nothing(server: tuple[Server, SpeedLayer]) -> Non
     ws = simple_websocket.Client.connect(url)
     with pytest.raises(simple_websocket.ConnectionClosed):
         ws.receive(timeout=5)
+
+
+class HostPortClient(simple_websocket.Client):  # type: ignore[misc]
+    """simple-websocket's client, sending ``Host: host:port`` as browsers do (it leaves the port
+    out, and the server compares a page's Origin with the Host, port included)."""
+
+    def handshake(self) -> None:
+        self.host = f"{self.host}:{self.port}"  # connected by now: only the header uses it
+        super().handshake()
+
+
+def refused(srv: Server, query: str = "", headers: dict[str, str] | None = None) -> int | None:
+    """The close code a socket gets before any message (None: it got a message instead)."""
+    url = srv.url.replace("http://", "ws://") + "/ws/realtime" + query
+    ws = HostPortClient(url, headers=headers)
+    try:
+        got = ws.receive(timeout=5)
+    except simple_websocket.ConnectionClosed as exc:
+        return int(exc.reason)
+    assert got is not None, "neither a message nor a close within 5 s"
+    if ws.connected:
+        ws.close()
+    return None
+
+
+def test_a_bearer_token_in_the_header_authenticates_the_socket(server: tuple[Server, SpeedLayer]) -> None:
+    srv, _ = server
+    url = srv.url.replace("http://", "ws://") + "/ws/realtime"
+    with ws_connect(url, additional_headers={"Authorization": "Bearer operator-token"}) as ws:
+        assert receive(ws)["type"] == "snapshot"
+    assert refused(srv, headers={"Authorization": "Bearer wrong"}) == 1008
+    assert refused(srv, headers={"Authorization": "Bearer ingest-token"}) == 1008  # may only post events
+
+
+def login_cookie(srv: Server, user: str = "vic", password: str = "pw-v") -> str:
+    """Log in through the console's form, as a browser does; returns the session cookie."""
+    conn = http.client.HTTPConnection(srv.host, srv.port, timeout=5)
+    form = urllib.parse.urlencode({"user": user, "password": password})
+    conn.request("POST", "/login", form, {"Content-Type": "application/x-www-form-urlencoded"})
+    resp = conn.getresponse()
+    assert resp.status == 302, resp.read()
+    cookie = resp.getheader("Set-Cookie") or ""
+    conn.close()
+    return cookie.split(";", 1)[0]
+
+
+def test_the_console_login_session_authenticates_the_socket(server: tuple[Server, SpeedLayer]) -> None:
+    srv, speed = server
+    cookie = login_cookie(srv)
+    url = srv.url.replace("http://", "ws://") + "/ws/realtime"
+    with ws_connect(url, origin=srv.url, additional_headers={"Cookie": cookie}) as ws:  # type: ignore[arg-type]
+        assert receive(ws)["type"] == "snapshot"
+        time.sleep(1.2)
+        speed.write([rec("vehicle_data", 0, device_id="car-1", location=[52.442, 13.52], speed=9.0)])
+        msg = receive(ws)
+        while not msg["vehicles"]:
+            msg = receive(ws)
+        assert msg["vehicles"][0]["id"] == "car-1"
+    assert refused(srv) == 1008  # the same client without the cookie
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [None, "http://127.0.0.1:1", "http://evil.example", "null"],  # a page on another port is same-site
+)
+def test_another_sites_page_cannot_open_the_socket_with_the_login_cookie(
+    server: tuple[Server, SpeedLayer], origin: str | None
+) -> None:
+    srv, _ = server
+    headers = {"Cookie": login_cookie(srv)} | ({"Origin": origin} if origin else {})
+    assert refused(srv, headers=headers) == 1008
+    assert refused(srv, headers={**headers, "Origin": srv.url}) is None  # the console's own page
+    assert refused(srv, "?token=viewer-token", headers=headers) is None  # a token client: no origin rule
+
+
+def test_an_acknowledgement_is_pushed_at_once(server: tuple[Server, SpeedLayer]) -> None:
+    srv, _ = server
+    with connect(srv) as ws:
+        snap = receive(ws)
+        assert [i.get("acknowledged_by") for i in snap["incidents"] if i["id"] == "i-1"] == [None]
+        time.sleep(1.2)
+        req = urllib.request.Request(f"{srv.url}/api/emergency/incidents/i-1/acknowledge", method="POST",
+                                     headers={"Authorization": "Bearer operator-token"})  # fmt: skip
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            assert resp.status == 200
+        msg = receive(ws, timeout=3)  # the hub sends a second after a change, not at the 5 s poll
+        while not msg["incidents"]:
+            msg = receive(ws, timeout=3)
+        (incident,) = msg["incidents"]
+        assert incident["id"] == "i-1" and incident["acknowledged_by"] == "token:operator"
+
+
+def test_stopping_the_server_closes_open_sockets_as_going_away(tmp_path: Path) -> None:
+    speed = SpeedLayer(fakeredis.FakeRedis(), "bye:")
+    srv = Server(create_app(api_settings(tmp_path), store=Store(speed)), "127.0.0.1", 0).start()
+    url = srv.url.replace("http://", "ws://") + "/ws/realtime?token=viewer-token"
+    # simple-websocket's client reports the close frame when it arrives (the websockets client
+    # waits for the TCP connection to end too, which a stopped demo server leaves to its exit)
+    clients = [simple_websocket.Client.connect(url) for _ in range(3)]
+    for ws in clients:
+        assert json.loads(ws.receive(timeout=5))["type"] == "snapshot"
+    srv.stop()
+    for ws in clients:
+        deadline = time.monotonic() + 5
+        with pytest.raises(simple_websocket.ConnectionClosed) as closed:
+            while time.monotonic() < deadline:  # a delta may come before the close frame
+                ws.receive(timeout=1)
+        assert closed.value.reason == 1001
 
 
 def test_a_slow_client_does_not_hold_up_others(server: tuple[Server, SpeedLayer]) -> None:

@@ -64,3 +64,5 @@ def test_redis_has_a_password_and_an_append_only_file() -> None:
 def test_the_console_runs_under_the_production_server() -> None:
     command = SERVICES["console"]["command"]
     assert command[:3] == ["gunicorn", "-k", "gevent"] and command[-1] == "app:create_app()"
+    config = command[command.index("-c") + 1]  # closes sockets on SIGTERM, refuses to run without credentials
+    assert config == "app/gunicorn_conf.py" and (ROOT / config).is_file()
