@@ -30,6 +30,7 @@ import orjson
 import pyarrow as pa
 import pytest
 from confluent_kafka import Consumer, Producer
+from flask.testing import FlaskClient
 from pyarrow import fs as pafs
 from pydantic import SecretStr
 
@@ -89,6 +90,8 @@ class Run:
     root: str
     settings: Settings
     log: Path | None = None
+    health_while_running: dict[str, Any] | None = None  # GET /api/health, job caught up and running
+    system_after_stop: dict[str, Any] | None = None  # GET /api/system right after the job stopped
 
     def table(self, name: str) -> pa.Table:
         return read_table(self.filesystem, self.root, name)
@@ -220,8 +223,10 @@ def uninterrupted(cluster: ClusterState, topics: Topics, tmp_path_factory: pytes
     try:
         wait_for(complete(run, topics), "every record in the lake", job)
         time.sleep(2)  # a duplicate would land now, if the job wrote one
+        run.health_while_running = console(run).get("/api/health").json
     finally:
         assert job.stop() == 0, run.log.read_text()[-4000:]
+    run.system_after_stop = console(run).get("/api/system", headers={"Authorization": "Bearer viewer-token"}).json
     yield run
 
 
@@ -297,14 +302,18 @@ def state(run: Run) -> dict[str, Any]:
 # -- the tests ------------------------------------------------------------------------------------
 
 
+def console(run: Run) -> FlaskClient:
+    """The console alone on the job's Redis and S3 lake (as gunicorn runs it), with the test tokens."""
+    settings = run.settings.model_copy(update={"api_tokens": SecretStr(TOKENS), "users": SecretStr(USERS)})
+    app = create_app(settings)
+    assert isinstance(app.extensions["smartcity.store"], Store)
+    return app.test_client()
+
+
 def test_the_api_serves_the_simulated_vehicles_from_redis_and_history_from_s3(
     uninterrupted: Run, topics: Topics
 ) -> None:
-    # the console's settings: the job's Redis and S3 lake, plus the test tokens
-    settings = uninterrupted.settings.model_copy(update={"api_tokens": SecretStr(TOKENS), "users": SecretStr(USERS)})
-    app = create_app(settings)
-    assert isinstance(app.extensions["smartcity.store"], Store)
-    client = app.test_client()
+    client = console(uninterrupted)
     auth = {"Authorization": "Bearer viewer-token"}
     body = client.get("/api/vehicles/locations?limit=20000", headers=auth).json
     simulated = {orjson.loads(v)["device_id"] for t, _, _, v in topics.records
@@ -312,6 +321,28 @@ def test_the_api_serves_the_simulated_vehicles_from_redis_and_history_from_s3(
     assert {v["id"] for v in body["vehicles"]} == simulated
     traffic = client.get("/api/history/traffic", headers=auth).json
     assert sum(r["reports"] for r in traffic["rows"]) == len(topics.valid_ids["traffic_data"])
+
+
+def test_the_console_alone_reads_the_spark_jobs_health_from_redis(uninterrupted: Run, topics: Topics) -> None:
+    # while the job ran, caught up: one Spark processor publishing, nothing waiting in Kafka
+    health = uninterrupted.health_while_running
+    assert health is not None and health["components"]["pipeline"]["ok"] is True, health
+    (spark,) = health["components"]["pipeline"]["processors"]
+    assert spark["mode"] == "spark" and spark["state"] == "running"
+    assert health["components"]["lake"]["ok"] is True  # the S3 lake answers
+    # stopped: its last status says so, with every record counted and the Kafka lag read off the query
+    system = uninterrupted.system_after_stop
+    assert system is not None
+    (line,) = system["accounting"]["processors"]
+    assert line["name"] == spark["name"] and line["state"] == "stopped"
+    acc = system["accounting"]
+    assert acc["totals"]["received"] == sum(map(len, topics.valid_ids.values())) + len(BAD)
+    assert acc["totals"]["dead_letters"] == len(BAD)
+    assert acc["lag"] is not None and sum(acc["lag"].values()) == 0
+    # the latest dead letters, with their reasons, as the System tab lists them
+    assert sorted((d["stream"], d["reason"] != "") for d in system["dead_letters"]) == sorted(
+        (stream, True) for stream, _ in BAD
+    )
 
 
 def test_lake_rows_in_s3_are_the_valid_events_produced(uninterrupted: Run, topics: Topics) -> None:
