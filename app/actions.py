@@ -19,7 +19,7 @@ from flask import current_app
 
 from app.api.errors import ApiError
 from app.auth import ACT, current_role
-from app.store import Store
+from app.store import Store, typed
 from pipeline.exceptions import PipelineError
 from pipeline.speed_layer import text
 
@@ -80,7 +80,7 @@ def acknowledge_incident(incident_id: str, user: str) -> dict[str, Any]:
     notify_changed(pipe, st, "i", [incident_id])
     pipe.execute()
     audit(st, "acknowledge", user, incident=incident_id)
-    return {**state, "acknowledged_by": user, "acknowledged_at": now}
+    return typed({**state, "acknowledged_by": user, "acknowledged_at": now})  # numbers as GET answers them
 
 
 def resolve_incident(incident_id: str, user: str) -> dict[str, Any]:

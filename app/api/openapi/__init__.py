@@ -25,7 +25,8 @@ bp = Blueprint("openapi", __name__, static_folder=_SWAGGER_UI, static_url_path="
 _SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"token": []}, {"session": []}]
 _AUTH_ERRORS = {
     401: "no credentials: send Authorization: Bearer <token> (or ?token=, or sign in)",
-    403: "the caller's role may not do this",
+    403: "the caller's role may not do this; or, signed in with the console's session cookie, a request that "
+    "changes something came without an Origin (or Referer) naming this server (a cross-site request)",
 }
 _INFO = """The live state of the city, its history, incident actions and HTTP ingest.
 

@@ -229,6 +229,7 @@ ROUTES: list[Route] = [
             202: json("Resolution", "the Resolved event, accepted"),
             404: "no such incident",
             409: "the incident is already resolved",
+            503: "the bus did not take the event (Kafka unreachable, or the embedded bus full): nothing recorded",
         },
     },
     {
@@ -236,8 +237,8 @@ ROUTES: list[Route] = [
         "tag": "incidents",
         "summary": "Who acknowledged or resolved what, and when, newest first",
         "roles": ADMIN,
-        "parameters": [limit(200, 1, None, "entries")],
-        "responses": {200: json("AuditLog", "the audit log")},
+        "parameters": [limit(200, 1, 10_000, "entries")],
+        "responses": {200: json("AuditLog", "the audit log"), 400: "limit is not an integer from 1 to 10,000"},
     },
     {
         "route": "GET /api/traffic/conditions",
@@ -297,6 +298,8 @@ ROUTES: list[Route] = [
             404: "no such stream",
             413: "too many events, or too many bytes, in one request",
             422: json("IngestRejected", "some events invalid (the valid ones were sent on)"),
+            503: "the bus did not take the events (Kafka unreachable or did not acknowledge within 5 s, or the "
+            "embedded bus full): send them again later",
         },
     },
     {
