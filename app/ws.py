@@ -184,7 +184,7 @@ class Hub:
                 box.closed = True
             self._boxes.add(box)
             if self._thread is None:  # started by the first client, never at import
-                self._thread = threading.Thread(target=self._run, name="smartcity-ws-hub", daemon=True)
+                self._thread = threading.Thread(target=self._follow, name="smartcity-ws-hub", daemon=True)
                 self._thread.start()
         return box
 
@@ -223,6 +223,12 @@ class Hub:
             summary=self.summary(),
             ts=int(time.time() * 1000),
         )
+
+    def _follow(self) -> None:
+        try:
+            self._run()
+        except SystemExit:  # a test server's teardown stops its threads with SystemExit: stop quietly
+            log.debug("live updates stopped")
 
     def _run(self) -> None:
         """Follow the change stream and post a delta as soon as the pace allows and no write is
@@ -367,6 +373,8 @@ def init_ws(app: Flask, store: Store) -> Hub:
                 ws.close(reason=1001, message="server shutting down")
         except Exception as exc:
             log.debug("websocket closed: %s", exc)
+        except SystemExit:  # the thread was told to stop (a test server's teardown): end the socket quietly
+            log.debug("websocket handler stopped")
         finally:
             box.closed = True
             hub.unsubscribe(box)

@@ -135,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     from benchmarks.pipeline import machine
 
-    with console_server(args.vehicles, tile_url="") as (speed, port):
+    with console_server(args.vehicles, tile_url="") as (speed, server):
+        port = server.port
         stop = threading.Event()
         moving = threading.Thread(target=mover, args=(speed, args.vehicles, stop), daemon=True)
         moving.start()

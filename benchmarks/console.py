@@ -9,7 +9,9 @@ workers) on loopback, puts 5,000 vehicles in the speed layer and measures:
   (200 requests/s), for the default page (limit 1000) and a map viewport (bbox), after 3 s
   of the same load to warm the server up (not counted);
 - ``websocket``: delivery latency of pushed deltas to N clients while all 5,000 vehicles
-  move once a second, and console HTTP latency measured at the same time.
+  move once a second, and console HTTP latency measured at the same time;
+- ``shutdown``: SIGTERM to the server with N sockets open: until every client has its close
+  frame, and until the process has exited (the lake is flushed and nothing is left waiting).
 
 The load generator runs on the same 2-core machine as the server: figures include its cost.
 """
@@ -22,6 +24,7 @@ import http.client
 import json
 import os
 import re
+import signal
 import sys
 import tempfile
 import threading
@@ -33,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from pipeline.speed_layer import SpeedLayer
@@ -199,10 +203,56 @@ def ws_fanout(
     }
 
 
+def shutdown(server: Any, clients: int) -> dict[str, Any]:
+    """SIGTERM the server with ``clients`` sockets open; seconds until all were closed and
+    until the process exited."""
+    port = server.port
+    closed: list[float] = []
+    codes: list[int | None] = []
+    lock = threading.Lock()
+    ready = threading.Semaphore(0)
+
+    def client() -> None:
+        try:
+            with connect(f"ws://127.0.0.1:{port}/ws/realtime?token={TOKEN}", max_size=None) as ws:
+                ws.recv(timeout=60)  # the snapshot
+                ready.release()
+                try:
+                    while True:
+                        ws.recv(timeout=60)
+                except ConnectionClosed as exc:
+                    with lock:
+                        closed.append(time.monotonic())
+                        codes.append(exc.rcvd.code if exc.rcvd else None)
+        except Exception:
+            ready.release()
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for _ in range(clients):
+        ready.acquire(timeout=120)
+    proc = server.proc
+    start = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(60)
+    exited = time.monotonic() - start
+    for t in threads:
+        t.join(10)
+    return {
+        "clients": clients,
+        "clients_closed": len(closed),
+        "close_codes": sorted(set(c for c in codes if c is not None)),
+        "all_sockets_closed_s": round(max(closed) - start, 2) if len(closed) == clients else None,
+        "process_exited_s": round(exited, 2),
+        "exit_code": proc.returncode,
+    }
+
+
 @contextlib.contextmanager
-def console_server(vehicles: int, **settings: str) -> Iterator[tuple[SpeedLayer, int]]:
+def console_server(vehicles: int, **settings: str) -> Iterator[tuple[SpeedLayer, Any]]:
     """A real redis-server holding ``vehicles`` and the production server reading it:
-    (the speed layer, to move them; the server's port). Both stop on exit."""
+    (the speed layer, to move them; the server, with its ``port``). Both stop on exit."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from tests.services import Gunicorn, RedisServer
 
@@ -215,7 +265,7 @@ def console_server(vehicles: int, **settings: str) -> Iterator[tuple[SpeedLayer,
                **{f"SMARTCITY_{k.upper()}": v for k, v in settings.items()}}  # fmt: skip
         os.environ.update(env)  # inherited by the server process
         with Gunicorn(work / "gunicorn") as server:
-            yield speed, server.port
+            yield speed, server
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -227,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     from benchmarks.pipeline import machine
 
-    with console_server(args.vehicles) as (speed, port):
+    with console_server(args.vehicles) as (speed, server):
+        port = server.port
         # a freshly started worker's first seconds (first reads, lazy imports) are not its steady state
         http_load(port, "/api/vehicles/locations", args.rate, 3)
         south, west, north, east = BBOX
@@ -246,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
                 ws_fanout(port, speed, args.clients, args.seconds, args.vehicles, encoding)
                 for encoding in ("gzip", "text")
             ],
+            "shutdown": shutdown(server, args.clients),  # last: it stops the server
         }
     print(json.dumps(result, indent=2))
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -33,11 +34,23 @@ def test_the_stream_topics_have_three_replicas_and_need_two_in_sync(kafka3: Clus
     assert configs["min.insync.replicas"].value == "2"
 
 
+def partition_leader(bootstrap_servers: str, topic: str, partition: int, timeout: float = 30.0) -> int:
+    """The partition's leader as a new client sees it: the broker it asks may learn of a new
+    topic a moment after the one that answered create_topics did."""
+    admin, deadline = admin_client(bootstrap_servers), time.monotonic() + timeout
+    while True:
+        found = admin.list_topics(timeout=10).topics.get(topic)
+        if found is not None and partition in found.partitions and found.partitions[partition].leader >= 0:
+            return int(found.partitions[partition].leader)
+        assert time.monotonic() < deadline, f"{topic} has no leader for partition {partition} in a new client's view"
+        time.sleep(0.1)
+
+
 def test_acks_all_still_succeeds_with_one_broker_stopped(kafka3: ClusterState) -> None:
     assert kafka3.bootstrap_servers
     topic = f"t{uuid.uuid4().hex[:6]}.orders"
     create_topics(kafka3.bootstrap_servers, [topic], partitions=3)
-    leader = admin_client(kafka3.bootstrap_servers).list_topics(timeout=10).topics[topic].partitions[0].leader
+    leader = partition_leader(kafka3.bootstrap_servers, topic, 0)
     assert kafka3.processes[f"kafka-{leader}"].stop()  # the leader of partition 0 goes away
 
     sink = KafkaSink(kafka3.bootstrap_servers, {"orders": topic}, delivery_timeout_s=60)

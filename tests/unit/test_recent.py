@@ -149,7 +149,7 @@ def test_the_tabs_read_the_lake_again_through_their_own_callbacks(empty_app: Fla
         "inputs": [{"id": ids.TRAFFIC_RECENT, "property": "data", "value": stamp}],
         "changedPropIds": [f"{ids.TRAFFIC_RECENT}.data"],
     }
-    resp = c.post("/_dash-update-component", json=body)
+    resp = c.post("/_dash-update-component", json=body, headers={"Origin": "http://localhost"})  # as a browser
     assert resp.status_code == 200, resp.get_data(as_text=True)
     figure = resp.json["response"][ids.TRAFFIC_CONGESTION]["figure"]
     heavy = next(t for t in figure["data"] if t["name"] == "heavy")
