@@ -7,7 +7,8 @@ the view store, so a hidden tab costs neither a request nor a redraw each second
 
 from __future__ import annotations
 
-from dash import ClientsideFunction, Input, Output, clientside_callback
+from dash import ClientsideFunction, Input, Output, State, clientside_callback, dcc
+from dash.development.base_component import Component
 
 from app.console import ids
 
@@ -22,3 +23,25 @@ def when_shown(tab: str, source: str, view: str) -> None:
         Input(source, "data"),
         Input(ids.SHELL_TABS, "active_tab"),
     )
+
+
+class EveryWhileShown:
+    """A refresh of a tab's slow reads (the lake's charts): the ``stamp`` store changes when
+    ``tab`` is opened, then every ``every_ms`` while it stays shown, never while it is hidden
+    (smartcity.js ``recentTick``). Made once, at import; ``components()`` go in the tab's layout."""
+
+    def __init__(self, tab: str, stamp: str, clock: str, every_ms: int) -> None:
+        self.tab, self.stamp, self.clock, self.every_ms = tab, stamp, clock, every_ms
+        clientside_callback(
+            ClientsideFunction("smartcity", "recentTick"),
+            Output(stamp, "data"),
+            Input(clock, "n_intervals"),
+            Input(ids.SHELL_TABS, "active_tab"),
+            State(stamp, "data"),
+        )
+
+    def components(self) -> list[Component]:
+        return [
+            dcc.Interval(id=self.clock, interval=self.every_ms),
+            dcc.Store(id=self.stamp, data={"tab": self.tab, "every_ms": self.every_ms}),
+        ]

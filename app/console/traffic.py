@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc
+from dash import Input, Output, callback, dcc
 from dash.dash_table.DataTable import DataTable
 from dash.development.base_component import Component
 
 from app.api import lake
 from app.console import chart, ids, recent
-from app.console.shown import when_shown
+from app.console.shown import EveryWhileShown, when_shown
 from pipeline.schemas import CONGESTION_LEVELS
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ LEVEL_COLOURS = {"free": "#2ca02c", "light": "#98df8a", "moderate": "#ffbf00", "
                  "severe": "#d62728"}  # fmt: skip  # as the map draws them (assets/smartcity.js CONGESTION)
 BUCKET_S = 60  # sensors report about every 10 s: a minute holds a few reports of each
 REFRESH_MS = 30_000  # the lake gets a file about every 10 s; reading it each second would gain nothing
+REFRESH = EveryWhileShown(ids.TAB_TRAFFIC, ids.TRAFFIC_RECENT, ids.TRAFFIC_RECENT_CLOCK, REFRESH_MS)
 CONGESTION_TITLE = "Congestion, last 3 h: sensors per level, mean speed"
 
 
@@ -123,9 +124,7 @@ def layout() -> Component:
                 [
                     dcc.Graph(id=ids.TRAFFIC_CONGESTION, figure=chart.empty(CONGESTION_TITLE, "Loading…", 320)),
                     dcc.Graph(id=ids.TRAFFIC_WORST, figure=worst_figure([])),
-                    # the congestion chart's clock: smartcity.js lets a tick through while the tab is shown
-                    dcc.Interval(id=ids.TRAFFIC_RECENT_CLOCK, interval=REFRESH_MS),
-                    dcc.Store(id=ids.TRAFFIC_RECENT, data={"tab": ids.TAB_TRAFFIC, "every_ms": REFRESH_MS}),
+                    *REFRESH.components(),  # the lake charts' clock, ticking while the tab is shown
                 ],
                 lg=5,
                 xs=12,
@@ -150,10 +149,3 @@ def _recent(_: dict[str, Any] | None) -> dict[str, Any]:
 
 
 when_shown(ids.TAB_TRAFFIC, ids.FEED_TRAFFIC, ids.TRAFFIC_VIEW)
-clientside_callback(
-    ClientsideFunction("smartcity", "recentTick"),
-    Output(ids.TRAFFIC_RECENT, "data"),
-    Input(ids.TRAFFIC_RECENT_CLOCK, "n_intervals"),
-    Input(ids.SHELL_TABS, "active_tab"),
-    State(ids.TRAFFIC_RECENT, "data"),
-)

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html
+from dash import Input, Output, callback, dcc, html
 from dash.development.base_component import Component
 
 from app.api import lake
 from app.console import chart, ids, recent
-from app.console.shown import when_shown
+from app.console.shown import EveryWhileShown, when_shown
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,7 @@ AQI_UNHEALTHY = 150.0  # US EPA: above 150 is "unhealthy"
 STRONG_WIND_KMH = 62.0  # Beaufort 8, gale
 BUCKET_S = 300  # stations report about once a minute
 REFRESH_MS = 30_000
+REFRESH = EveryWhileShown(ids.TAB_WEATHER, ids.WEATHER_RECENT, ids.WEATHER_RECENT_CLOCK, REFRESH_MS)
 # graph id -> (column of recent.weather, title, threshold drawn as a dashed line)
 SERIES: dict[str, tuple[str, str, float | None]] = {
     ids.WEATHER_TEMPERATURE: ("temperature", "Temperature, last 3 h (°C, mean)", None),
@@ -144,9 +145,7 @@ def layout() -> Component:
                 className="g-2",
             ),
             dbc.Row(charts, className="g-2"),
-            # the charts' clock: smartcity.js lets a tick through while the tab is shown
-            dcc.Interval(id=ids.WEATHER_RECENT_CLOCK, interval=REFRESH_MS),
-            dcc.Store(id=ids.WEATHER_RECENT, data={"tab": ids.TAB_WEATHER, "every_ms": REFRESH_MS}),
+            *REFRESH.components(),  # the lake charts' clock, ticking while the tab is shown
         ]
     )
 
@@ -172,10 +171,3 @@ def _recent(_: dict[str, Any] | None) -> list[dict[str, Any]]:
 
 
 when_shown(ids.TAB_WEATHER, ids.FEED_WEATHER, ids.WEATHER_VIEW)
-clientside_callback(
-    ClientsideFunction("smartcity", "recentTick"),
-    Output(ids.WEATHER_RECENT, "data"),
-    Input(ids.WEATHER_RECENT_CLOCK, "n_intervals"),
-    Input(ids.SHELL_TABS, "active_tab"),
-    State(ids.WEATHER_RECENT, "data"),
-)
