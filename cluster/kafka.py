@@ -26,8 +26,13 @@ rootLogger.appenderRef.out.ref = OUT
 
 
 def new_cluster_id() -> str:
-    """A KRaft cluster id, as ``kafka-storage random-uuid`` makes them (base64url, 16 random bytes)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    """A KRaft cluster id, as ``kafka-storage random-uuid`` makes them (base64url, 16 random
+    bytes), and like Kafka's own never one that starts with "-": ``kafka-storage format -t``
+    would take it for an option (1 draw in 64; seen failing ``cluster up``)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 class KafkaNode(Service):
