@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         accounting=status.current,
         network_geojson=None if args.replay else load_network(settings.city).geojson(),
     )
+    runtime.settle_heap()  # what is loaded now stays: no full collection rescans it
     try:
         server = Server(app, settings.host, settings.port).start()
     except OSError as exc:

@@ -31,6 +31,7 @@ from flask import Flask, request
 from flask_sock import Sock
 
 from app.auth import READ, by_session, current_role, same_origin
+from app.fleet import FleetSpeeds
 from app.store import Store, typed
 from pipeline.speed_layer import VEHICLE_ROW
 
@@ -164,6 +165,7 @@ class Hub:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.summary: Callable[[], dict[str, Any]] = store.summary  # the console sets its own
+        self.fleet = FleetSpeeds(store.speed.config.active_s)  # from the rows pushed, for the summary
         self._boxes: set[Mailbox] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -214,9 +216,11 @@ class Hub:
 
     def snapshot(self) -> dict[str, Any]:
         st = self.store
+        rows = orjson.loads(st.speed.vehicle_rows(limit=20_000))
+        self.fleet.update(rows)
         return message(
             "snapshot",
-            orjson.loads(st.speed.vehicle_rows(limit=20_000)),
+            rows,
             incidents=st.incidents("all", 500),
             traffic=st.traffic(),
             weather=st.weather(),
@@ -309,9 +313,11 @@ class Hub:
 
     def _delta(self, changed: dict[str, set[str]]) -> dict[str, Any]:
         st = self.store
+        rows = orjson.loads(st.speed.vehicle_rows(sorted(changed["v"])))
+        self.fleet.update(rows)  # before the summary, which reads it
         return message(
             "delta",
-            orjson.loads(st.speed.vehicle_rows(sorted(changed["v"]))),
+            rows,
             incidents=[typed(s) for s in st.speed.states("i", sorted(changed["i"]))],
             traffic=[typed(s) for s in st.speed.states("t", sorted(changed["t"]))],
             weather=[typed(s) for s in st.speed.states("w", sorted(changed["w"]))],

@@ -83,18 +83,22 @@ def console_summary(
     vehicles: list[dict[str, Any]] | None = None,
     incidents: list[dict[str, Any]] | None = None,
     weather: list[dict[str, Any]] | None = None,
+    average_speed: Callable[[], float | None] | None = None,
 ) -> dict[str, Any]:
     """The speed layer's summary with what the console derives from it (average speed, active
     incidents by severity, worst air quality, mean temperature, events received): what the
-    poll and the push hub both send as the summary."""
+    poll and the push hub both send as the summary. The average speed is of ``vehicles`` when
+    given, else ``average_speed()`` (the push hub's), else the store's."""
     now_ms = time.time() * 1000 if now_ms is None else now_ms
-    vehicles = st.vehicle_locations(limit=VEHICLE_LIMIT) if vehicles is None else vehicles
     incidents = st.incidents("active", 500) if incidents is None else incidents
     weather = st.weather() if weather is None else weather
     summary = dict(st.summary())
-    speeds = [float(v["speed"]) for v in vehicles if "speed" in v]
     summary["now_ms"] = now_ms
-    summary["avg_speed"] = round(sum(speeds) / len(speeds), 1) if speeds else None
+    if vehicles is None:  # no vehicle list needed, only their speeds
+        summary["avg_speed"] = average_speed() if average_speed is not None else st.average_speed(VEHICLE_LIMIT)
+    else:
+        speeds = [float(v["speed"]) for v in vehicles if "speed" in v]
+        summary["avg_speed"] = round(sum(speeds) / len(speeds), 1) if speeds else None
     summary["incidents_by_severity"] = dict(Counter(i.get("severity", "unknown") for i in incidents))
     aqi = [float(w["airQualityIndex"]) for w in weather if "airQualityIndex" in w]
     temps = [float(w["temperature"]) for w in weather if "temperature" in w]
@@ -109,11 +113,14 @@ def pushed_summary(app: Flask) -> Callable[[], dict[str, Any]]:
     """The summary the push hub sends (outside any request): the console summary, recorded
     in the Overview's trend."""
     st: Store = app.extensions["smartcity.store"]
+    fleet = app.extensions["smartcity.hub"].fleet  # the speeds of the vehicles it pushed
     trend = overview.trend(app)
 
     def build() -> dict[str, Any]:
         now_ms = time.time() * 1000
-        summary = console_summary(st, now_ms, health.pipeline_accounting(st, health.in_process(app), now_ms))
+        acc = health.pipeline_accounting(st, health.in_process(app), now_ms)
+        speed = fleet.average if fleet.updated else None  # before its first snapshot: the store's
+        summary = console_summary(st, now_ms, acc, average_speed=speed)
         trend.record(summary)
         return summary
 

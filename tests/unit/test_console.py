@@ -255,6 +255,10 @@ def test_the_trend_keeps_one_summary_a_second_for_the_overview(app: Flask) -> No
     recorded = overview.trend(app).history()
     assert recorded is not None and recorded["vehicles"] == [3] and recorded["t"] == [summary["now_ms"]]
     assert app.extensions["smartcity.hub"].summary.__qualname__ == feed.pushed_summary(app).__qualname__
+    # once the hub has pushed the city, the average is of the vehicles it pushed (no second fleet read)
+    snapshot = app.extensions["smartcity.hub"].snapshot()
+    assert snapshot["summary"]["avg_speed"] == round((31 + 22 + 50) / 3, 1)
+    assert app.extensions["smartcity.hub"].fleet.updated
 
 
 def test_worst_segments_are_slowest_against_their_limit() -> None:
