@@ -10,11 +10,17 @@ measures:
 - ``first_map_render_ms``: from navigation start until all N vehicle markers are on the
   map, taken in the page itself (a ``requestAnimationFrame`` probe installed before any
   page script runs);
-- ``main_thread_ms_per_update``: the renderer main thread's busy time per second (Chrome's
+- ``main_thread_ms_per_second``: the renderer main thread's busy time per second (Chrome's
   ``TaskDuration`` metric via the DevTools protocol), sampled once a second while the
-  vehicles move: with one push a second, that is the cost of one update (parse, apply,
-  canvas redraw, and whatever else the page did that second);
-- ``long_tasks``: tasks over 50 ms seen by a ``PerformanceObserver`` during the same window.
+  vehicles move (parse, apply, canvas redraw, and whatever else the page did that second);
+- ``main_thread_ms_per_update``: the same busy time divided by the push messages the page
+  applied in that second (a second may hold two: deltas are paced at one a second on
+  average, a late one caught up by the next), over the seconds that held any;
+- ``long_tasks``: tasks over 50 ms seen by a ``PerformanceObserver`` during the same window;
+- ``reference_bare_canvas``: the same busy time for a bare page that only draws N filled
+  circles (as the map draws vehicles) on a canvas of the same size once a second (no network, no parsing, no
+  Leaflet): what this machine's Chromium spends on the drawing alone, so that a run can be
+  compared with one on another day by ``per_update_vs_bare_canvas``.
 
 The browser, the server and the load generator share this 2-core machine.
 """
@@ -27,6 +33,7 @@ import shutil
 import sys
 import threading
 import time
+import urllib.parse
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,6 +81,45 @@ def chrome() -> webdriver.Chrome:
     return webdriver.Chrome(service=Service(driver_path), options=options)
 
 
+BARE_CANVAS = """<!doctype html><html><body style="margin:0">
+<canvas id="c" width="1400" height="900"></canvas>
+<script>
+const ctx = document.getElementById("c").getContext("2d"), n = %d, colours = ["#1f77b4", "#ff7f0e", "#2ca02c"];
+function draw() {
+  ctx.clearRect(0, 0, 1400, 900);
+  for (let i = 0; i < n; i++) {
+    ctx.beginPath();
+    ctx.arc(Math.random() * 1400, Math.random() * 900, 5, 0, 2 * Math.PI);
+    ctx.fillStyle = colours[i %% 3]; ctx.globalAlpha = 0.9; ctx.fill();  // as the map draws vehicles
+  }
+}
+setInterval(() => requestAnimationFrame(draw), 1000);
+</script></body></html>"""
+
+
+def busy_per_second(driver: webdriver.Chrome, seconds: float) -> list[float]:
+    """The main thread's busy time (ms) in each of ``seconds`` one-second samples."""
+    busy, last = [], task_seconds(driver)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        time.sleep(1.0)
+        now = task_seconds(driver)
+        busy.append((now - last) * 1000)
+        last = now
+    return busy
+
+
+def bare_canvas(vehicles: int, seconds: float) -> list[float]:
+    driver = chrome()
+    try:
+        driver.execute_cdp_cmd("Performance.enable", {})
+        driver.get("data:text/html;charset=utf-8," + urllib.parse.quote(BARE_CANVAS % vehicles))
+        time.sleep(2)
+        return busy_per_second(driver, seconds)
+    finally:
+        driver.quit()
+
+
 def task_seconds(driver: webdriver.Chrome) -> float:
     metrics = driver.execute_cdp_cmd("Performance.getMetrics", {})["metrics"]
     return float(next(m["value"] for m in metrics if m["name"] == "TaskDuration"))
@@ -105,13 +151,17 @@ def measure(base: str, vehicles: int, seconds: float) -> dict[str, Any]:
         time.sleep(3)  # let the first deltas arrive before sampling
         window_start = driver.execute_script("return performance.now()")
         busy: list[float] = []
-        last = task_seconds(driver)
+        per_update: list[float] = []
+        messages = "return window.dash_clientside.smartcity.live.messages"
+        last, last_n = task_seconds(driver), driver.execute_script(messages)
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             time.sleep(1.0)
-            now = task_seconds(driver)
+            now, n = task_seconds(driver), driver.execute_script(messages)
             busy.append((now - last) * 1000)
-            last = now
+            if n > last_n:
+                per_update.append((now - last) * 1000 / (n - last_n))
+            last, last_n = now, n
         long_tasks = [t for t in driver.execute_script("return window.__bench.longTasks") if t["start"] >= window_start]
         state = driver.execute_script("return window.dash_clientside.smartcity.live.state")
         shown = driver.execute_script(
@@ -119,7 +169,8 @@ def measure(base: str, vehicles: int, seconds: float) -> dict[str, Any]:
         )
         return {
             "first_map_render_ms": round(first),
-            "main_thread_ms_per_update": percentiles(busy),
+            "main_thread_ms_per_second": percentiles(busy),
+            "main_thread_ms_per_update": percentiles(per_update),
             "long_tasks": {"count": len(long_tasks), "max_ms": max((t["ms"] for t in long_tasks), default=0)},
             "push_state": state,
             "markers_on_map": shown,
@@ -145,12 +196,16 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             stop.set()
             moving.join(5)
+    reference = percentiles(bare_canvas(args.vehicles, min(args.seconds, 20.0)))
+    per_update, bare = browser["main_thread_ms_per_update"]["p50_ms"], reference["p50_ms"]
     result = {
         "benchmark": "browser",
         "machine": machine(),
         "browser": "headless Chromium (Debian), map tab, tiles off (roads drawn as vectors)",
         "vehicles_moving_per_s": args.vehicles,
         **browser,
+        "reference_bare_canvas": reference,
+        "per_update_vs_bare_canvas": round(per_update / bare, 2) if per_update and bare else None,
     }
     print(json.dumps(result, indent=2))
     return 0
