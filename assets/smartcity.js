@@ -608,6 +608,11 @@
     });
     window.dash_clientside = Object.assign({}, window.dash_clientside, {smartcity: ns, smartcity_shown: shown});
     setInterval(() => ns.badge(), 1000);
+    // a link to a tab followed from the page itself (or a hash typed in the address bar) opens it
+    window.addEventListener("hashchange", () => {
+        const tab = ns.tabFromHash();
+        if (typeof tab === "string") setProps("shell-tabs", {active_tab: tab});  // app/console/ids.py SHELL_TABS
+    });
     // connect while Dash is still starting (loading Plotly alone keeps the page busy for most of a
     // second): the snapshot is then here when the map is
     ns.openSocket();

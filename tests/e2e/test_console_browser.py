@@ -264,3 +264,17 @@ def test_vehicles_coloured_by_speed_change_colour_in_place_with_a_legend(dash_du
     )
     assert not dash_duo.find_element("#map-speed-legend").is_displayed()
     assert dash_duo.get_logs() == []
+
+
+def test_a_link_to_a_tab_followed_on_the_page_opens_it(dash_duo: Any, console: Any) -> None:
+    app, _ = console
+    open_tab(dash_duo, app, "map")
+    dash_duo.wait_for_contains_text("#shell-badge", "live via push", timeout=10)
+    dash_duo.driver.execute_script("location.hash = '#weather'")  # as an <a href="#weather"> would
+    dash_duo._wait_for(
+        lambda d: "active" in d.find_element(By.LINK_TEXT, "Weather").get_attribute("class"),
+        timeout=5,
+        msg="the Weather tab opened",
+    )
+    dash_duo.wait_for_contains_text("#weather-table", "ws-1", timeout=10)
+    assert dash_duo.get_logs() == []
