@@ -23,12 +23,13 @@ WINDOW = timedelta(hours=3)
 UNREADABLE = (OSError, pa.ArrowException, duckdb.Error)  # a lake that is down or a file being replaced
 
 
-def window(now: datetime, bucket_s: int, span: timedelta = WINDOW) -> tuple[datetime, datetime]:
-    """``[start, end)``: the ``span`` before the bucket ``now`` is in (a bucket still filling
-    would look like a sudden drop)."""
+def window(now: datetime, bucket_s: int, span: timedelta = WINDOW, current: bool = False) -> tuple[datetime, datetime]:
+    """``[start, end)``: the ``span`` before the bucket ``now`` is in, and with ``current`` that
+    bucket too, up to ``now`` (for means and maxima, which a bucket still filling already
+    gives; counts in it would look like a sudden drop)."""
     epoch = int(now.timestamp())
-    end = datetime.fromtimestamp(epoch - epoch % bucket_s, UTC)
-    return end - span, end
+    bucket = datetime.fromtimestamp(epoch - epoch % bucket_s, UTC)
+    return bucket - span, now if current else bucket
 
 
 def hours(start: datetime, end: datetime) -> list[datetime]:

@@ -117,7 +117,7 @@ def series_figure(
 
 def recent_figures(now: datetime) -> list[dict[str, Any]]:
     """The four charts of the last hours before ``now`` (``SERIES`` order), from the app's lake."""
-    span = recent.window(now, BUCKET_S)
+    span = recent.window(now, BUCKET_S, current=True)  # means and maxima: the newest reports count at once
     try:
         rows = recent.weather(*lake(), *span, bucket_s=BUCKET_S)
     except recent.UNREADABLE as exc:

@@ -79,6 +79,9 @@ def test_the_window_ends_where_the_current_bucket_starts() -> None:
     start, end = recent.window(datetime(2026, 11, 26, 12, 7, 31, 500, tzinfo=UTC), 300)
     assert (start, end) == (datetime(2026, 11, 26, 9, 5, tzinfo=UTC), datetime(2026, 11, 26, 12, 5, tzinfo=UTC))
     assert recent.hours(start, end) == [datetime(2026, 11, 26, h, tzinfo=UTC) for h in (9, 10, 11, 12)]
+    # the weather charts (means, maxima) take the bucket still filling too: a demo shows them at once
+    now = datetime(2026, 11, 26, 12, 7, 31, 500, tzinfo=UTC)
+    assert recent.window(now, 300, current=True) == (datetime(2026, 11, 26, 9, 5, tzinfo=UTC), now)
 
 
 def test_the_traffic_tab_charts_congestion_over_the_last_hours(lake_app: Flask) -> None:
