@@ -20,7 +20,9 @@ measures:
 - ``reference_bare_canvas``: the same busy time for a bare page that only draws N filled
   circles (as the map draws vehicles) on a canvas of the same size once a second (no network, no parsing, no
   Leaflet): what this machine's Chromium spends on the drawing alone, so that a run can be
-  compared with one on another day by ``per_update_vs_bare_canvas``.
+  compared with one on another day by ``per_update_vs_bare_canvas``; and
+  ``reference_bare_canvas_stroked``, the same circles also stroked (as the map drew vehicles
+  before: why it no longer does).
 
 The browser, the server and the load generator share this 2-core machine.
 """
@@ -109,11 +111,17 @@ def busy_per_second(driver: webdriver.Chrome, seconds: float) -> list[float]:
     return busy
 
 
-def bare_canvas(vehicles: int, seconds: float) -> list[float]:
+STROKE = 'ctx.globalAlpha = 1; ctx.lineWidth = 1; ctx.strokeStyle = "#222"; ctx.stroke();'
+
+
+def bare_canvas(vehicles: int, seconds: float, stroked: bool = False) -> list[float]:
+    page = BARE_CANVAS % vehicles
+    if stroked:
+        page = page.replace("// as the map draws vehicles", STROKE)
     driver = chrome()
     try:
         driver.execute_cdp_cmd("Performance.enable", {})
-        driver.get("data:text/html;charset=utf-8," + urllib.parse.quote(BARE_CANVAS % vehicles))
+        driver.get("data:text/html;charset=utf-8," + urllib.parse.quote(page))
         time.sleep(2)
         return busy_per_second(driver, seconds)
     finally:
@@ -206,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         **browser,
         "reference_bare_canvas": reference,
         "per_update_vs_bare_canvas": round(per_update / bare, 2) if per_update and bare else None,
+        "reference_bare_canvas_stroked": percentiles(bare_canvas(args.vehicles, min(args.seconds, 20.0), True)),
     }
     print(json.dumps(result, indent=2))
     return 0
