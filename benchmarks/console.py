@@ -30,7 +30,7 @@ import tempfile
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -114,6 +114,19 @@ def http_load(port: int, path: str, rate: float, seconds: float, workers: int = 
     return {"path": path, "offered_per_s": rate, "seconds": seconds, "errors": errors[0], **percentiles(latencies)}
 
 
+def start_clients(
+    client: Callable[[], None], n: int, settled: threading.Semaphore, timeout: float
+) -> list[threading.Thread]:
+    """``n`` threads running ``client``; returns once each has released ``settled`` (connected,
+    or failed to) or ``timeout`` passed for it."""
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for _ in range(n):
+        settled.acquire(timeout=timeout)
+    return threads
+
+
 def ws_fanout(
     port: int, speed: SpeedLayer, clients: int, seconds: float, vehicles: int, encoding: str
 ) -> dict[str, Any]:
@@ -160,11 +173,7 @@ def ws_fanout(
             if not connected:
                 settled.release()
 
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
-    for t in threads:
-        t.start()
-    for _ in range(clients):
-        settled.acquire(timeout=180)
+    threads = start_clients(client, clients, settled, 180)
     http_result: dict[str, Any] = {}
     load = threading.Thread(
         target=lambda: http_result.update(http_load(port, "/api/analytics/summary", 20, seconds, workers=2))
@@ -227,11 +236,7 @@ def shutdown(server: Any, clients: int) -> dict[str, Any]:
         except Exception:
             ready.release()
 
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
-    for t in threads:
-        t.start()
-    for _ in range(clients):
-        ready.acquire(timeout=120)
+    threads = start_clients(client, clients, ready, 120)
     proc = server.proc
     start = time.monotonic()
     proc.send_signal(signal.SIGTERM)
