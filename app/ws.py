@@ -171,7 +171,7 @@ class Hub:
         self._boxes: set[Mailbox] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._last_id = "$"
+        self._last_id: str | None = None  # the change stream's newest entry when the hub started
         self._open: dict[str, float] = {}  # split writes begun and not yet ended: id -> first seen
         self._snapshot: tuple[float, Frames | None] = (-INTERVAL_S, None)
         self._snapshot_lock = threading.Lock()
@@ -296,12 +296,18 @@ class Hub:
         """Add the ids named by new change notifications and follow split writes; False when
         nothing changed within block_s."""
         st = self.store
+        if self._last_id is None:
+            # a concrete id, never "$": XREAD ... $ means "after the newest entry when this call
+            # starts", so a change landing between two calls before the first entry was lost
+            # (a new incident never pushed); "0-0" when the stream is empty reads only new entries
+            newest: Any = st.client.xrevrange(st.keys.changes, count=1)
+            self._last_id = _text(newest[0][0]) if newest else "0-0"
         streams: Any = st.client.xread({st.keys.changes: self._last_id}, count=1000, block=int(block_s * 1000))
         got = False
         for _, entries in streams or []:
             for entry_id, fields in entries:
                 got = got or any(fields.get(k, b"[]") not in (b"[]", b"{}") for k in (b"v", b"t", b"w", b"i"))
-                self._last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                self._last_id = _text(entry_id)
                 for kind in changed:
                     ids = orjson.loads(fields.get(kind.encode(), b"[]"))
                     if isinstance(ids, list):  # Lua encodes an empty list as {}
@@ -326,6 +332,10 @@ class Hub:
             summary=self.summary(),
             ts=int(time.time() * 1000),
         )
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _nothing_changed() -> dict[str, set[str]]:

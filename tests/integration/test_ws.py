@@ -26,7 +26,7 @@ from websockets.sync.client import connect as ws_connect
 from app import create_app
 from app.server import Server
 from app.store import Store
-from app.ws import MIN_GAP_S, Frames, Mailbox, Pace, WholeSends, merge
+from app.ws import MIN_GAP_S, Frames, Hub, Mailbox, Pace, WholeSends, merge
 from pipeline.speed_layer import VEHICLE_ROW, SpeedLayer, SpeedLayerConfig
 from tests.city import api_settings, rec, seed
 
@@ -259,6 +259,37 @@ def test_stopping_the_server_closes_open_sockets_as_going_away(tmp_path: Path) -
                 while True:  # a delta may come before the close frame; then the stream ends (not close_timeout)
                     ws.recv(timeout=5)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+
+
+def test_a_change_landing_between_two_reads_of_the_change_stream_is_pushed() -> None:
+    """The hub's first change after it started must not depend on when it lands: here a write
+    comes right after a read of the change stream returned empty, before the next read."""
+    speed = SpeedLayer(fakeredis.FakeRedis(), "gap:")
+    seed(speed)
+    hub = Hub(Store(speed))
+    read = speed.client.xread
+    reads = itertools.count()
+
+    def read_then_write(*args: Any, **kwargs: Any) -> Any:
+        got = read(*args, **kwargs)
+        if next(reads) == 0:  # the hub's first read, empty after its block: a write lands now
+            assert not got
+            speed.write([rec("emergency_data", 0, device_id="u1", incidentId="i-gap", incident_type="fire",
+                             status="Active", location=[52.44, 13.52], severity="critical")])  # fmt: skip
+        return got
+
+    speed.client.xread = read_then_write  # type: ignore[method-assign]
+    box = hub.subscribe("text")
+    try:
+        incidents: list[str] = []
+        deadline = time.monotonic() + 10
+        while "i-gap" not in incidents and time.monotonic() < deadline:
+            frame = box.take(timeout=1)
+            if frame is not None:
+                incidents += [i["id"] for i in payload(frame)["incidents"]]
+        assert "i-gap" in incidents
+    finally:
+        hub.close_all()
 
 
 def test_a_slow_client_does_not_hold_up_others(server: tuple[Server, SpeedLayer]) -> None:
