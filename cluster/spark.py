@@ -81,7 +81,7 @@ class SparkMaster(SparkDaemon):
         only after 5-15 s, so workers are launched after this."""
         try:
             return master_json(self.webui_url).get("status") == "ALIVE"
-        except OSError:
+        except (OSError, ValueError):  # not up yet, or (while it starts) an empty or half page
             return False
 
 
@@ -105,6 +105,6 @@ class SparkWorker(SparkDaemon):
     def ready(self) -> bool:
         try:
             workers = master_json(self.master.webui_url).get("workers", [])
-        except OSError:
+        except (OSError, ValueError):
             return False
         return any(w.get("port") == self.port and w.get("state") == "ALIVE" for w in workers)
