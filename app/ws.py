@@ -398,7 +398,9 @@ def init_ws(app: Flask, store: Store) -> Hub:
         try:
             sock.send(hub.snapshot_frames().get(encoding))
             while ws.connected and not box.closed:
-                message = box.take(timeout=INTERVAL_S * 5)
+                # wakes each second without a message too: a client that closed its end is
+                # noticed (and its thread and TCP stream ended) within a second, not five
+                message = box.take(timeout=INTERVAL_S)
                 if message is not None and not box.closed:
                     sock.send(message)
             if ws.connected:  # the server is going away: say so, so clients reconnect elsewhere
