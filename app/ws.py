@@ -35,7 +35,7 @@ from flask_sock import Sock
 from app.auth import READ, by_session, current_role, same_origin
 from app.fleet import FleetSpeeds
 from app.store import Store, typed
-from pipeline.speed_layer import VEHICLE_ROW
+from pipeline.speed_layer import VEHICLE_ROW, text
 
 log = logging.getLogger(__name__)
 INTERVAL_S = 1.0  # at most one delta a second per client
@@ -301,13 +301,13 @@ class Hub:
             # starts", so a change landing between two calls before the first entry was lost
             # (a new incident never pushed); "0-0" when the stream is empty reads only new entries
             newest: Any = st.client.xrevrange(st.keys.changes, count=1)
-            self._last_id = _text(newest[0][0]) if newest else "0-0"
+            self._last_id = text(newest[0][0]) if newest else "0-0"
         streams: Any = st.client.xread({st.keys.changes: self._last_id}, count=1000, block=int(block_s * 1000))
         got = False
         for _, entries in streams or []:
             for entry_id, fields in entries:
                 got = got or any(fields.get(k, b"[]") not in (b"[]", b"{}") for k in (b"v", b"t", b"w", b"i"))
-                self._last_id = _text(entry_id)
+                self._last_id = text(entry_id)
                 for kind in changed:
                     ids = orjson.loads(fields.get(kind.encode(), b"[]"))
                     if isinstance(ids, list):  # Lua encodes an empty list as {}
@@ -332,10 +332,6 @@ class Hub:
             summary=self.summary(),
             ts=int(time.time() * 1000),
         )
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _nothing_changed() -> dict[str, set[str]]:
