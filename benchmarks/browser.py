@@ -99,16 +99,24 @@ setInterval(() => requestAnimationFrame(draw), 1000);
 </script></body></html>"""
 
 
-def busy_per_second(driver: webdriver.Chrome, seconds: float) -> list[float]:
-    """The main thread's busy time (ms) in each of ``seconds`` one-second samples."""
-    busy, last = [], task_seconds(driver)
+def busy_per_second(
+    driver: webdriver.Chrome, seconds: float, count: str | None = None
+) -> tuple[list[float], list[float]]:
+    """The main thread's busy time (ms) in each of ``seconds`` one-second samples; and, with
+    ``count`` (a script returning how many updates the page applied so far), that busy time
+    per update over the seconds that held any."""
+    busy: list[float] = []
+    per_update: list[float] = []
+    last, last_n = task_seconds(driver), driver.execute_script(count) if count else 0
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         time.sleep(1.0)
-        now = task_seconds(driver)
+        now, n = task_seconds(driver), driver.execute_script(count) if count else 0
         busy.append((now - last) * 1000)
-        last = now
-    return busy
+        if n > last_n:
+            per_update.append((now - last) * 1000 / (n - last_n))
+        last, last_n = now, n
+    return busy, per_update
 
 
 STROKE = 'ctx.globalAlpha = 1; ctx.lineWidth = 1; ctx.strokeStyle = "#222"; ctx.stroke();'
@@ -123,7 +131,7 @@ def bare_canvas(vehicles: int, seconds: float, stroked: bool = False) -> list[fl
         driver.execute_cdp_cmd("Performance.enable", {})
         driver.get("data:text/html;charset=utf-8," + urllib.parse.quote(page))
         time.sleep(2)
-        return busy_per_second(driver, seconds)
+        return busy_per_second(driver, seconds)[0]
     finally:
         driver.quit()
 
@@ -158,18 +166,7 @@ def measure(base: str, vehicles: int, seconds: float) -> dict[str, Any]:
             raise SystemExit(f"the map never showed {vehicles} vehicles within 60 s")
         time.sleep(3)  # let the first deltas arrive before sampling
         window_start = driver.execute_script("return performance.now()")
-        busy: list[float] = []
-        per_update: list[float] = []
-        messages = "return window.dash_clientside.smartcity.live.messages"
-        last, last_n = task_seconds(driver), driver.execute_script(messages)
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            time.sleep(1.0)
-            now, n = task_seconds(driver), driver.execute_script(messages)
-            busy.append((now - last) * 1000)
-            if n > last_n:
-                per_update.append((now - last) * 1000 / (n - last_n))
-            last, last_n = now, n
+        busy, per_update = busy_per_second(driver, seconds, "return window.dash_clientside.smartcity.live.messages")
         long_tasks = [t for t in driver.execute_script("return window.__bench.longTasks") if t["start"] >= window_start]
         state = driver.execute_script("return window.dash_clientside.smartcity.live.state")
         shown = driver.execute_script(
