@@ -133,6 +133,19 @@ def lake_status(probe: LakeProbe, acc: dict[str, Any] | None, now_ms: float) -> 
     }
 
 
+def speed_layer_status(ok: bool, acc: dict[str, Any] | None, now_ms: float) -> dict[str, Any]:
+    """Whether this server reaches the speed layer, and from the processors: events waiting
+    to be applied since an outage began, events it never got (the lake has them)."""
+    a = acc or {}
+    since = a.get("speed_layer_down_since_ms") or 0
+    return {
+        "ok": ok,
+        "pending_events": a.get("speed_layer_pending", 0),
+        "dropped_events": a.get("speed_layer_dropped", 0),
+        "unreachable_for_s": round(max(0.0, now_ms - since) / 1000, 1) if since else None,
+    }
+
+
 def system(
     st: Store, now_ms: float, acc: dict[str, Any] | None, probe: LakeProbe, ws_clients: int | None
 ) -> dict[str, Any]:
@@ -142,6 +155,7 @@ def system(
     return {
         "now_ms": now_ms,
         "store_ok": ok,
+        "speed_layer": speed_layer_status(ok, acc, now_ms),
         "accounting": acc,
         "data_age_s": data_age(st.summary(), now_ms) if ok else {},
         "dead_letters": st.dead_letters(DEAD_LETTERS_SHOWN) if ok else [],
@@ -155,7 +169,7 @@ def health(st: Store, now_ms: float, in_process: dict[str, Any] | None, probe: L
     "degraded" also when the lake does not answer, every known processor stopped
     publishing, or no vehicle reported for ``DATA_STALE_AFTER_S``."""
     ok = st.ping()
-    acc = pipeline_accounting(st, in_process, now_ms) if ok else None
+    acc = pipeline_accounting(st, in_process, now_ms)  # this process's own even while Redis is away
     freshness = data_age(st.summary(), now_ms) if ok else {}
     procs = (acc or {}).get("processors") or []
     pipeline_ok = any(p["state"] == "running" for p in procs) if procs else None
@@ -168,7 +182,7 @@ def health(st: Store, now_ms: float, in_process: dict[str, Any] | None, probe: L
     body = {
         "status": "ok" if healthy else "degraded",
         "components": {
-            "speed_layer": {"ok": ok},
+            "speed_layer": speed_layer_status(ok, acc, now_ms),
             "lake": lake_body,
             "pipeline": {"ok": pipeline_ok, "processors": listed},
         },

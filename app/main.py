@@ -23,6 +23,8 @@ import threading
 import time
 from typing import Any
 
+import redis
+
 from app import create_app, credentials
 from app.server import Server, url_for
 from app.store import Store
@@ -88,18 +90,28 @@ def simulation(settings: Settings, duration: float | None) -> CitySimulation:
 
 
 def status_line(processor: Processor, speed: SpeedLayer, previous: dict[str, Any], dt: float) -> str:
+    """One progress line; says in words when the speed layer or the lake is failing."""
     acc = processor.accounting.snapshot()
     totals = acc["totals"]
     rate = (totals["received"] - previous.get("received", 0)) / dt if dt > 0 else 0.0
     previous.update(totals)
-    summary = speed.summary()
+    try:
+        summary = speed.summary()
+        city = (f"vehicles {summary['active_vehicles']} incidents {summary['active_incidents']} "
+                f"congested {summary['congested_segments']}")  # fmt: skip
+    except redis.RedisError as exc:
+        city = f"speed layer unreachable ({type(exc).__name__})"
     lat = acc["latency_ms"]
-    return (
+    line = (
         f"events/s {rate:7.0f} | received {totals['received']} valid {totals['valid']} "
-        f"dead {totals['dead_letters']} lake {totals['lake_rows']} | vehicles {summary['active_vehicles']} "
-        f"incidents {summary['active_incidents']} congested {summary['congested_segments']} | "
+        f"dead {totals['dead_letters']} lake {totals['lake_rows']} | {city} | "
         f"latency p50 {lat['p50']} ms p99 {lat['p99']} ms | queued {sum(processor.bus.depth().values())}"
     )
+    if acc["speed_layer_pending"]:
+        line += f" | {acc['speed_layer_pending']} events wait for the speed layer"
+    if acc["speed_layer_dropped"]:
+        line += f" | {acc['speed_layer_dropped']} never reached the speed layer (rebuild from the lake)"
+    return line
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                              processor.lag)  # fmt: skip
     processor.publisher = StatusPublisher(speed, status)
     processor.start()
-    sink = BusSink(bus, settings.topics())
+    sink = BusSink(bus, settings.topics(), timeout=None)  # a pipeline that falls behind slows the city down
     app = create_app(
         settings,
         store=Store(speed, settings.fleet_cache_seconds),
@@ -180,7 +192,10 @@ def main(argv: list[str] | None = None) -> int:
         stop.wait(0.25)
         now = time.monotonic()
         if now - last >= args.status_interval:
-            log.info("%s", status_line(processor, speed, previous, now - last))
+            try:
+                log.info("%s", status_line(processor, speed, previous, now - last))
+            except Exception:  # a status line is never worth the process
+                log.exception("status line failed")
             last = now
     stop.set()
     log.info("stopping: closing the server, draining the bus and flushing the lake…")

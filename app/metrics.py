@@ -18,7 +18,9 @@ bp = Blueprint("metrics", __name__)
 _COUNTERS = ("received", "valid", "dead_letters", "speed_layer", "lake_rows")
 
 
-def render(accounting: dict[str, Any] | None, summary: dict[str, Any] | None, ws_clients: int | None) -> str:
+def render(
+    accounting: dict[str, Any] | None, summary: dict[str, Any] | None, ws_clients: int | None, ok: bool = True
+) -> str:
     """The exposition text (a plain function, so tests need no server)."""
     lines: list[str] = []
 
@@ -38,6 +40,12 @@ def render(accounting: dict[str, Any] | None, summary: dict[str, Any] | None, ws
             ('{sink="lake"}', accounting["lake_errors"]),
         ]
         metric("smartcity_sink_errors_total", "counter", "failed writes (retried, nothing lost)", errors)
+        for key, doc in (
+            ("pending", "valid events kept for the speed layer while it is away"),
+            ("dropped", "valid events the speed layer never got (the lake has them)"),
+        ):
+            metric(f"smartcity_speed_layer_{key}_events", "gauge" if key == "pending" else "counter", doc,
+                   [("", accounting.get(f"speed_layer_{key}", 0))])  # fmt: skip
         lat = accounting["latency_ms"]
         quantiles = [(f'{{quantile="{q}"}}', lat[k] / 1000) for q, k in (("0.5", "p50"), ("0.99", "p99")) if lat[k]]
         metric("smartcity_event_to_speed_layer_seconds", "summary", "event produced -> state written", quantiles)
@@ -47,6 +55,7 @@ def render(accounting: dict[str, Any] | None, summary: dict[str, Any] | None, ws
     if accounting and accounting.get("processors"):
         running = sum(1 for p in accounting["processors"] if p["state"] == "running")
         metric("smartcity_processors_running", "gauge", "processors publishing their status", [("", running)])
+    metric("smartcity_speed_layer_up", "gauge", "1 when this server reaches the speed layer", [("", float(ok))])
     if summary:
         metric("smartcity_active_vehicles", "gauge", "vehicles seen within the active window",
                [("", summary["active_vehicles"])])  # fmt: skip
@@ -64,7 +73,6 @@ def metrics() -> Response:
     st = store()
     ok = st.ping()
     summary = st.summary() if ok else None
-    in_process = health.in_process(current_app)
-    accounting = health.pipeline_accounting(st, in_process, time.time() * 1000) if ok else in_process
-    body = render(accounting, summary, health.ws_clients(current_app))
+    accounting = health.pipeline_accounting(st, health.in_process(current_app), time.time() * 1000)
+    body = render(accounting, summary, health.ws_clients(current_app), ok)
     return Response(body, mimetype="text/plain; version=0.0.4")

@@ -147,7 +147,7 @@ class Store:
     def _read_locations(self, bbox: BBox | None, vehicle_type: str | None, limit: int) -> list[dict[str, Any]]:
         if bbox is None and vehicle_type is None:
             return row_dicts(self.speed.vehicle_rows(limit=limit))
-        index = self.keys.v_active + (f":{vehicle_type}" if vehicle_type else "")
+        index = self.keys.v_active_type(vehicle_type) if vehicle_type else self.keys.v_active
         if bbox is None:
             ids = [text(i) for i in self.client.zrevrange(index, 0, limit - 1)]
         else:

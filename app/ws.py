@@ -231,10 +231,21 @@ class Hub:
         )
 
     def _follow(self) -> None:
-        try:
-            self._run()
-        except SystemExit:  # a test server's teardown stops its threads with SystemExit: stop quietly
-            log.debug("live updates stopped")
+        """Run the hub until the server closes: an unexpected error restarts it after a pause
+        (logged once until it recovers), so live updates never end while sockets are open."""
+        failing = ""
+        while not self.closing:
+            try:
+                self._run()
+            except SystemExit:  # a test server's teardown stops its threads with SystemExit: stop quietly
+                log.debug("live updates stopped")
+                return
+            except Exception as exc:
+                if f"{exc!r}" != failing:
+                    log.exception("live updates failed; restarting them")
+                    failing = f"{exc!r}"
+                self._last_id = None  # follow from the newest change again
+                time.sleep(INTERVAL_S)
 
     def _run(self) -> None:
         """Follow the change stream and post a delta as soon as the pace allows and no write is
@@ -392,7 +403,12 @@ def init_ws(app: Flask, store: Store) -> Hub:
         sock = ws.sock = WholeSends(ws.sock)  # simple-websocket's own writes go through it too
         box = hub.subscribe(encoding)
         try:
-            sock.send(hub.snapshot_frames().get(encoding))
+            try:
+                snapshot = hub.snapshot_frames().get(encoding)
+            except redis.RedisError:  # say why, so the client retries later rather than guessing
+                close(ws, 1011, "speed layer unreachable; try again shortly")
+                return
+            sock.send(snapshot)
             while ws.connected and not box.closed:
                 # wakes each second without a message too: a client that closed its end is
                 # noticed (and its thread and TCP stream ended) within a second, not five

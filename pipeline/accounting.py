@@ -43,6 +43,9 @@ class Accounting:
     streams: dict[str, StreamCounts] = field(default_factory=lambda: {s: StreamCounts() for s in STREAMS})
     batches: int = 0
     speed_layer_errors: int = 0
+    speed_layer_pending: int = 0  # valid events kept for the speed layer while it is away
+    speed_layer_dropped: int = 0  # valid events the speed layer never got (the lake has them)
+    speed_layer_down_since_ms: int = 0  # wall time the current speed-layer outage began (0: none)
     lake_errors: int = 0
     last_error: str = ""
     lake_written_ms: int = 0  # wall time of the last lake flush that wrote rows (epoch ms)
@@ -74,6 +77,9 @@ class Accounting:
                 "streams": streams,
                 "batches": self.batches,
                 "speed_layer_errors": self.speed_layer_errors,
+                "speed_layer_pending": self.speed_layer_pending,
+                "speed_layer_dropped": self.speed_layer_dropped,
+                "speed_layer_down_since_ms": self.speed_layer_down_since_ms,
                 "lake_errors": self.lake_errors,
                 "last_error": self.last_error,
                 "lake_written_ms": self.lake_written_ms,
@@ -211,6 +217,9 @@ def combine(snapshots: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
         "streams": streams,
         "batches": sum(s.get("batches", 0) for s in snaps),
         "speed_layer_errors": sum(s.get("speed_layer_errors", 0) for s in snaps),
+        "speed_layer_pending": sum(s.get("speed_layer_pending", 0) for s in snaps),
+        "speed_layer_dropped": sum(s.get("speed_layer_dropped", 0) for s in snaps),
+        "speed_layer_down_since_ms": max(s.get("speed_layer_down_since_ms", 0) for s in snaps),
         "lake_errors": sum(s.get("lake_errors", 0) for s in snaps),
         "last_error": next((s["last_error"] for s in snaps if s.get("last_error")), ""),
         "lake_written_ms": max(s.get("lake_written_ms", 0) for s in snaps),

@@ -22,6 +22,7 @@ from typing import Any
 import redis
 
 from pipeline.accounting import Accounting, StatusPublisher
+from pipeline.backlog import SpeedBacklog
 from pipeline.bus import InProcessBus
 from pipeline.exceptions import LakeWriteError
 from pipeline.lake import DEADLETTER, LakeWriter
@@ -105,6 +106,7 @@ class BatchProcessor:
             self.lake.add(stream, records)
         acc = self.accounting
         with acc.lock:
+            acc.batches += 1
             for stream, n in received.items():
                 acc.stream(stream).received += n
             for dl in dead:
@@ -123,7 +125,6 @@ class BatchProcessor:
         done = time.time()
         acc = self.accounting
         with acc.lock:
-            acc.batches += 1
             if written:
                 for stream, records in prepared.per_stream.items():
                     acc.stream(stream).speed_layer += len(records)
@@ -182,9 +183,13 @@ class Processor(threading.Thread):
     """The embedded mode's stream processor: bus -> BatchProcessor, in micro-batches.
 
     Validation of batch N+1 overlaps the speed-layer write of batch N (a second thread
-    waits on Redis while this one validates), so Python and Redis use both cores.
+    waits on Redis while this one validates), so Python and Redis use both cores. The
+    writer thread applies a ``SpeedBacklog``: while Redis is away this thread goes on
+    validating and writing the lake, and the speed layer catches up when Redis returns.
     A ``publisher``, when set, publishes the processor's status from this loop about once a
     second: a processor whose loop is stuck stops publishing and shows as stale.
+    No exception ends either thread: an unexpected one is logged (once per kind) and the
+    loop goes on after a pause.
     """
 
     def __init__(
@@ -194,6 +199,8 @@ class Processor(threading.Thread):
         topic_streams: Mapping[str, str] | None = None,
         max_batch: int = 5000,
         poll_timeout: float = 0.05,
+        backlog_bytes: int = 256 << 20,
+        final_drain_s: float = 10.0,
     ) -> None:
         super().__init__(name="smartcity-processor", daemon=True)
         self.bus = bus
@@ -201,11 +208,14 @@ class Processor(threading.Thread):
         self.topic_streams = dict(topic_streams or {t: t for t in bus.topics})
         self.max_batch = max_batch
         self.poll_timeout = poll_timeout
+        self.backlog = SpeedBacklog(batch.speed_layer, batch.accounting, backlog_bytes)
+        self.final_drain_s = final_drain_s
         self._stop_event = threading.Event()
         self._pending: queue.Queue[Prepared | None] = queue.Queue(maxsize=2)
         self._writer = threading.Thread(target=self._write_loop, name="smartcity-speed-writer", daemon=True)
         self.stopped = threading.Event()
         self.publisher: StatusPublisher | None = None
+        self._failures = Failures()
 
     @property
     def accounting(self) -> Accounting:
@@ -219,20 +229,54 @@ class Processor(threading.Thread):
         self._writer.start()
         try:
             while not self._stop_event.is_set():
-                self._step()
-            while self._step():  # drain what producers left before stopping
+                self._guarded(self._step)
+            while self._guarded(self._step, on_error=False):  # drain what producers left before stopping
                 pass
         finally:
             self._pending.put(None)
             self._writer.join()
-            self.batch.flush_lake(force=True)
+            self._guarded(lambda: bool(self.batch.flush_lake(force=True)))
             if self.publisher is not None:
                 self.publisher.publish("stopped")
             self.stopped.set()
 
+    def _guarded(self, step: Callable[[], bool], on_error: bool = True) -> bool:
+        """Run one step; an unexpected exception is logged and paused on, never raised
+        (the step's result then is ``on_error``)."""
+        try:
+            result = step()
+        except Exception as exc:
+            self._failures.failed("processor", exc)
+            time.sleep(0.5)
+            return on_error
+        self._failures.ok("processor")
+        return result
+
     def _write_loop(self) -> None:
-        while (prepared := self._pending.get()) is not None:
-            self.batch.commit(prepared)
+        backlog = self.backlog
+        while True:
+            try:
+                prepared = self._pending.get(timeout=backlog.backoff.wait() if backlog.pending else None)
+            except queue.Empty:
+                prepared = Prepared()  # nothing new: time to try the backlog again
+            if prepared is None:
+                break
+            try:
+                if prepared.oks or prepared.dead:
+                    backlog.add(prepared.oks, prepared.dead, prepared.produced_at)
+                backlog.drain()
+                self._failures.ok("speed-layer writer")
+            except Exception as exc:
+                self._failures.failed("speed-layer writer", exc)
+                time.sleep(0.5)
+        # stopping: a last chance for what Redis has not taken yet
+        deadline = time.monotonic() + self.final_drain_s
+        while backlog.pending and time.monotonic() < deadline:
+            if not backlog.drain():
+                time.sleep(min(backlog.backoff.wait() or 0.1, max(0.0, deadline - time.monotonic())))
+        if backlog.pending:
+            log.error("stopping with %d events never applied to the speed layer (Redis away); the lake has them",
+                      self.accounting.speed_layer_pending)  # fmt: skip
 
     def _step(self) -> bool:
         if self.publisher is not None:
@@ -258,3 +302,20 @@ class Processor(threading.Thread):
         """Drain the bus, flush the lake, and stop; True when done within ``timeout``."""
         self._stop_event.set()
         return self.stopped.wait(timeout)
+
+
+class Failures:
+    """Logs a loop's unexpected exceptions once per kind until the loop succeeds again."""
+
+    def __init__(self) -> None:
+        self._failing: dict[str, str] = {}
+
+    def failed(self, where: str, exc: Exception) -> None:
+        kind = f"{type(exc).__name__}: {exc}"[:200]
+        if self._failing.get(where) != kind:
+            log.exception("%s failed; going on after a pause", where)
+            self._failing[where] = kind
+
+    def ok(self, where: str) -> None:
+        if self._failing.pop(where, None) is not None:
+            log.warning("%s recovered", where)

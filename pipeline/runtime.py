@@ -104,6 +104,7 @@ def embedded(settings: Settings, client: redis.Redis) -> tuple[InProcessBus, Pro
         batch_processor(settings, client),
         topic_streams={topic: stream for stream, topic in topics.items()},
         max_batch=settings.max_batch,
+        backlog_bytes=settings.speed_layer_backlog_mb << 20,
     )
     return bus, processor
 

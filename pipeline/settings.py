@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     max_batch: int = Field(5000, ge=1, description="events per micro-batch")
     lake_flush_rows: int = Field(100_000, ge=1, description="buffered rows that force a Parquet write")
     lake_flush_seconds: float = Field(10.0, gt=0, description="longest a row waits before it is written")
+    speed_layer_backlog_mb: int = Field(
+        256, ge=1, description="speed-layer writes kept in memory while Redis is away, at most (MiB)"
+    )
     max_payload_bytes: int = Field(64 * 1024, ge=256)
     max_future_seconds: float = Field(300.0, ge=0, description="how far ahead of now a timestamp may be")
     active_window_seconds: float = Field(120.0, gt=0, description="vehicles unseen this long leave the map")

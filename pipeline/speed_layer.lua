@@ -1,7 +1,7 @@
 -- Speed-layer update for one micro-batch. The single implementation of "what the
 -- current state of the city is", run atomically inside Redis (or the embedded store).
 --
--- ARGV[1] key prefix
+-- ARGV[1] key layout (``Keys.lua()``): fixed keys by name, entity key prefixes by kind
 -- ARGV[2] batch:  {"v": [[id, ts_ms, lat, lon, {field: value}, type], ...],
 --                  "t": [...], "w": [...], "i": [...],
 --                  "d": [dead letter as a JSON string, ...] (optional, oldest first)}
@@ -16,7 +16,7 @@
 -- are harmless; the whole batch is applied atomically. Returns the number of
 -- entities changed per kind: {v, t, w, i, stale_removed}.
 
-local P = ARGV[1]
+local K = cjson.decode(ARGV[1])
 local batch = cjson.decode(ARGV[2])
 local cfg = cjson.decode(ARGV[3])
 local CHUNK = 200
@@ -43,9 +43,9 @@ local function hset_args(key, id, ts, lat, lon, fields)
 end
 
 local function bump(field, ts)
-  local cur = tonumber(redis.call('HGET', P .. 'summary', field))
+  local cur = tonumber(redis.call('HGET', K.summary, field))
   if not cur or ts > cur then
-    redis.call('HSET', P .. 'summary', field, ts)
+    redis.call('HSET', K.summary, field, ts)
     return ts
   end
   return cur
@@ -67,14 +67,14 @@ local geo, active, by_type = {}, {}, {}
 local vmax = 0
 for _, e in ipairs(batch.v or {}) do
   local id, ts, lat, lon, fields, vtype = e[1], tonumber(e[2]), e[3], e[4], e[5], e[6]
-  local key = P .. 'v:' .. id
+  local key = K.entity.v .. id
   local cts = tonumber(redis.call('HGET', key, 'ts'))
   if not cts or ts >= cts then
     redis.call(unpack(hset_args(key, id, e[2], lat, lon, fields)))
     redis.call('PEXPIRE', key, cfg.ttl_ms)
     if not cts or ts > cts then
       if cfg.track_len > 0 then  -- recent positions, newest first, as "lat,lon,ts_ms"
-        local tkey = key .. ':track'
+        local tkey = K.track .. id
         redis.call('LPUSH', tkey, lat .. ',' .. lon .. ',' .. e[2])
         redis.call('LTRIM', tkey, 0, cfg.track_len - 1)
         redis.call('PEXPIRE', tkey, cfg.ttl_ms)
@@ -92,22 +92,22 @@ for _, e in ipairs(batch.v or {}) do
   end
   if ts > vmax then vmax = ts end
 end
-chunked('GEOADD', P .. 'v:geo', geo, 3)
-chunked('ZADD', P .. 'v:active', active, 2)
-for vtype, items in pairs(by_type) do chunked('ZADD', P .. 'v:active:' .. vtype, items, 2) end
+chunked('GEOADD', K.v_geo, geo, 3)
+chunked('ZADD', K.v_active, active, 2)
+for vtype, items in pairs(by_type) do chunked('ZADD', K.v_active_type .. vtype, items, 2) end
 
 -- Vehicles not seen for active_ms (in event time) leave the active set and the map.
 if vmax > 0 then
   local wm = bump('last_v', vmax)
   local cutoff = '(' .. string.format('%.0f', wm - cfg.active_ms)
-  local stale = redis.call('ZRANGEBYSCORE', P .. 'v:active', '-inf', cutoff, 'LIMIT', 0, 1000)
+  local stale = redis.call('ZRANGEBYSCORE', K.v_active, '-inf', cutoff, 'LIMIT', 0, 1000)
   if #stale > 0 then
-    chunked('ZREM', P .. 'v:active', stale, 1)
-    chunked('ZREM', P .. 'v:geo', stale, 1)
+    chunked('ZREM', K.v_active, stale, 1)
+    chunked('ZREM', K.v_geo, stale, 1)
     counts[5] = #stale
   end
   for _, vtype in ipairs(cfg.types) do
-    redis.call('ZREMRANGEBYSCORE', P .. 'v:active:' .. vtype, '-inf', cutoff)
+    redis.call('ZREMRANGEBYSCORE', K.v_active_type .. vtype, '-inf', cutoff)
   end
 end
 
@@ -116,7 +116,7 @@ local function sensors(kind, items, extra)
   local sgeo, sidx, smax = {}, {}, 0
   for _, e in ipairs(items or {}) do
     local id, ts, lat, lon, fields = e[1], tonumber(e[2]), e[3], e[4], e[5]
-    local key = P .. kind .. ':' .. id
+    local key = K.entity[kind] .. id
     local cts = tonumber(redis.call('HGET', key, 'ts'))
     if not cts or ts >= cts then
       redis.call(unpack(hset_args(key, id, e[2], lat, lon, fields)))
@@ -130,16 +130,16 @@ local function sensors(kind, items, extra)
     end
     if ts > smax then smax = ts end
   end
-  chunked('GEOADD', P .. kind .. ':geo', sgeo, 3)
-  chunked('ZADD', P .. kind .. ':index', sidx, 2)
+  chunked('GEOADD', K[kind .. '_geo'], sgeo, 3)
+  chunked('ZADD', K[kind .. '_index'], sidx, 2)
   if smax > 0 then
     local wm = bump('last_' .. kind, smax)
     local cutoff = '(' .. string.format('%.0f', wm - cfg.sensor_ms)
-    local stale = redis.call('ZRANGEBYSCORE', P .. kind .. ':index', '-inf', cutoff, 'LIMIT', 0, 1000)
+    local stale = redis.call('ZRANGEBYSCORE', K[kind .. '_index'], '-inf', cutoff, 'LIMIT', 0, 1000)
     if #stale > 0 then
-      chunked('ZREM', P .. kind .. ':index', stale, 1)
-      chunked('ZREM', P .. kind .. ':geo', stale, 1)
-      if kind == 't' then chunked('ZREM', P .. 't:congestion', stale, 1) end
+      chunked('ZREM', K[kind .. '_index'], stale, 1)
+      chunked('ZREM', K[kind .. '_geo'], stale, 1)
+      if kind == 't' then chunked('ZREM', K.t_congestion, stale, 1) end
     end
   end
   return #changed[kind]
@@ -148,7 +148,7 @@ end
 local LEVELS = {free = 0, light = 1, moderate = 2, heavy = 3, severe = 4}
 counts[2] = sensors('t', batch.t, function(id, fields)
   local level = LEVELS[fields.congestion_level or '']
-  if level then redis.call('ZADD', P .. 't:congestion', level, id) end
+  if level then redis.call('ZADD', K.t_congestion, level, id) end
 end)
 counts[3] = sensors('w', batch.w, nil)
 
@@ -156,7 +156,7 @@ counts[3] = sensors('w', batch.w, nil)
 local imax = 0
 for _, e in ipairs(batch.i or {}) do
   local id, ts, lat, lon, fields = e[1], tonumber(e[2]), e[3], e[4], e[5]
-  local key = P .. 'i:' .. id
+  local key = K.entity.i .. id
   local cur = redis.call('HMGET', key, 'ts', 'first_seen')
   local cts = tonumber(cur[1])
   if not cts or ts >= cts then
@@ -170,15 +170,15 @@ for _, e in ipairs(batch.i or {}) do
     end
     redis.call(unpack(args))
     if fields.status == 'Resolved' then
-      redis.call('ZREM', P .. 'i:active', id)
-      redis.call('ZREM', P .. 'i:geo', id)
-      redis.call('ZADD', P .. 'i:resolved', ts, id)
+      redis.call('ZREM', K.i_active, id)
+      redis.call('ZREM', K.i_geo, id)
+      redis.call('ZADD', K.i_resolved, ts, id)
       redis.call('PEXPIRE', key, cfg.resolved_ms)
     else
       redis.call('HDEL', key, 'resolved_at')
-      redis.call('ZADD', P .. 'i:active', tonumber(first), id)
-      redis.call('GEOADD', P .. 'i:geo', lon, lat, id)
-      redis.call('ZREM', P .. 'i:resolved', id)
+      redis.call('ZADD', K.i_active, tonumber(first), id)
+      redis.call('GEOADD', K.i_geo, lon, lat, id)
+      redis.call('ZREM', K.i_resolved, id)
       redis.call('PERSIST', key)
     end
     mark('i', id)
@@ -188,20 +188,20 @@ for _, e in ipairs(batch.i or {}) do
 end
 if imax > 0 then
   local wm = bump('last_i', imax)
-  redis.call('ZREMRANGEBYSCORE', P .. 'i:resolved', '-inf', '(' .. string.format('%.0f', wm - cfg.resolved_ms))
+  redis.call('ZREMRANGEBYSCORE', K.i_resolved, '-inf', '(' .. string.format('%.0f', wm - cfg.resolved_ms))
 end
 
 -- The newest dead letters, newest first, for the console (the lake keeps every one).
 if batch.d and #batch.d > 0 then
-  chunked('LPUSH', P .. 'deadletters', batch.d, 1)
-  redis.call('LTRIM', P .. 'deadletters', 0, cfg.dead_letters_kept - 1)
+  chunked('LPUSH', K.deadletters, batch.d, 1)
+  redis.call('LTRIM', K.deadletters, 0, cfg.dead_letters_kept - 1)
 end
 
 -- One change notification per call, for push to consoles in any process; the last call
 -- of a split write always notifies, so that a reader waiting for the write sees it end.
 local part = ARGV[4] or ''
 if counts[1] + counts[2] + counts[3] + counts[4] > 0 or string.sub(part, -5) == ':last' then
-  redis.call('XADD', P .. 'changes', 'MAXLEN', '~', cfg.changes_maxlen, '*',
+  redis.call('XADD', K.changes, 'MAXLEN', '~', cfg.changes_maxlen, '*',
     'v', cjson.encode(changed.v), 't', cjson.encode(changed.t),
     'w', cjson.encode(changed.w), 'i', cjson.encode(changed.i), 'part', part)
 end

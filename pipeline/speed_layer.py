@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -71,19 +72,55 @@ class SpeedLayerConfig:
 
 
 class Keys:
-    """Redis key names, in one place for the writer (Lua) and every reader."""
+    """Redis key names: the one declaration of the speed layer's key layout, for the writer
+    (handed to the Lua scripts in their arguments) and every reader.
+
+    Entity ids come from outside and may hold any text (``active``, ``geo``, ``x:track``,
+    ``*``, newlines…), so entity keys live in namespaces of their own: ``<prefix><kind>:id:<id>``
+    for an entity's hash and ``<prefix><kind>:track:<id>`` for a vehicle's recent positions.
+    Every index key is ``<prefix><kind>:<name>`` with a fixed name that is never ``id`` or
+    ``track``, so no id can name or collide with an index, another entity or another kind.
+    """
+
+    KINDS = ("v", "t", "w", "i")
 
     def __init__(self, prefix: str = "sc:") -> None:
-        self.prefix = prefix
+        self.prefix = p = prefix
+        self.v_geo, self.v_active = f"{p}v:geo", f"{p}v:active"
+        self.t_geo, self.t_index, self.t_congestion = f"{p}t:geo", f"{p}t:index", f"{p}t:congestion"
+        self.w_geo, self.w_index = f"{p}w:geo", f"{p}w:index"
+        self.i_geo, self.i_active, self.i_resolved = f"{p}i:geo", f"{p}i:active", f"{p}i:resolved"
+        self.summary, self.changes, self.deadletters = f"{p}summary", f"{p}changes", f"{p}deadletters"
+        self.audit, self.pipeline = f"{p}audit", f"{p}pipeline"
 
     def entity(self, kind: str, entity_id: str) -> str:
-        return f"{self.prefix}{kind}:{entity_id}"
+        """The hash of one vehicle (v), traffic sensor (t), weather station (w) or incident (i)."""
+        return f"{self.prefix}{kind}:id:{entity_id}"
 
-    def __getattr__(self, name: str) -> str:
-        # keys.v_active -> "sc:v:active", keys.summary -> "sc:summary"
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return self.prefix + name.replace("_", ":")
+    def track(self, vehicle_id: str) -> str:
+        """A vehicle's recent positions, newest first."""
+        return f"{self.prefix}v:track:{vehicle_id}"
+
+    def index(self, kind: str) -> str:
+        """The ids of the reporting sensors (t, w) or the active incidents (i), by event time."""
+        return self.i_active if kind == "i" else f"{self.prefix}{kind}:index"
+
+    def v_active_type(self, vehicle_type: str) -> str:
+        """The active vehicles of one type (types are ``VEHICLE_TYPES`` only, never an id)."""
+        return f"{self.v_active}:{vehicle_type}"
+
+    def status(self, name: str) -> str:
+        """One processor's published status."""
+        return f"{self.pipeline}:id:{name}"
+
+    def lua(self) -> dict[str, Any]:
+        """The layout as the Lua scripts take it: fixed keys by name, entity key prefixes by kind."""
+        fixed = {k: v for k, v in vars(self).items() if k != "prefix"}
+        return fixed | {
+            "entity": {kind: self.entity(kind, "") for kind in self.KINDS},
+            "track": self.track(""),
+            "v_active_type": self.v_active_type(""),
+        }
 
 
 def entries(records: Iterable[tuple[str, Record]]) -> dict[str, list[list[Any]]]:
@@ -150,6 +187,22 @@ class WriteResult:
         self.stale_removed += int(counts[4])
 
 
+@dataclass(frozen=True)
+class Chunk:
+    """One script call of a write, encoded: what a writer keeps while Redis is away.
+
+    ``streams``: how many valid events of each stream it carries (its dead letters are the
+    console's copy only; the lake has every one)."""
+
+    batch: bytes
+    part: str
+    streams: dict[str, int]
+
+    @property
+    def events(self) -> int:
+        return sum(self.streams.values())
+
+
 class SpeedLayer:
     """Writes micro-batches into Redis and reads the current state back."""
 
@@ -160,32 +213,46 @@ class SpeedLayer:
         self._script = client.register_script(_LUA)
         self._rows_script = client.register_script(_ROWS_LUA)
         self._config_arg = self.config.as_lua()
+        self._keys_arg = orjson.dumps(self.keys.lua())
 
     # -- write side ------------------------------------------------------------------
     def write(self, records: Sequence[tuple[str, Record]], dead_letters: Sequence[DeadLetter] = ()) -> WriteResult:
         """Apply validated ``(stream, record)`` pairs and note the batch's newest dead letters
         (with the last call: no extra round trip); raises redis errors to the caller."""
         result = WriteResult()
+        for chunk in self.encode(records, dead_letters):
+            result.add(self.apply(chunk))
+        return result
+
+    def encode(self, records: Sequence[tuple[str, Record]], dead_letters: Sequence[DeadLetter] = ()) -> list[Chunk]:
+        """The script calls that write ``records`` (``config.chunk`` entities each, so Redis is
+        never blocked for long), the batch's newest dead letters riding with the last one."""
         step = self.config.chunk
         starts = range(0, len(records), step) if records else range(1 if dead_letters else 0)
         write_id = uuid.uuid4().hex[:16] if len(starts) > 1 else ""
+        chunks = []
         for start in starts:
-            batch: dict[str, Any] = entries(records[start : start + step])
+            part_records = records[start : start + step]
+            batch: dict[str, Any] = entries(part_records)
             last = start + step >= len(records)
             if last and dead_letters:
                 cfg = self.config
                 batch["d"] = dead_letter_entries(dead_letters, cfg.dead_letters_kept, cfg.dead_letter_raw_chars)
             part = f"{write_id}:{'last' if last else 'more'}" if write_id else ""
-            counts = self._script(args=[self.keys.prefix, orjson.dumps(batch), self._config_arg, part])
-            result.add(counts)
-        return result
+            chunks.append(Chunk(orjson.dumps(batch), part, dict(Counter(stream for stream, _ in part_records))))
+        return chunks
+
+    def apply(self, chunk: Chunk) -> list[int]:
+        """Run one encoded call; returns the entities changed per kind (see the script)."""
+        counts: list[int] = self._script(args=[self._keys_arg, chunk.batch, self._config_arg, chunk.part])
+        return counts
 
     def publish_status(self, name: str, status: dict[str, Any], ttl_s: float, keep_gone_s: float) -> None:
         """Store one processor's status under ``<prefix>pipeline:<name>`` for ``ttl_s``, and
         index it in ``<prefix>pipeline`` (scored by publish time, pruned after ``keep_gone_s``)
         so that readers find every processor, and the ones that went quiet, without a scan."""
         now_ms = int(time.time() * 1000)
-        key = self.keys.entity("pipeline", name)
+        key = self.keys.status(name)
         pipe = self.client.pipeline(transaction=False)
         pipe.hset(key, mapping={"status": orjson.dumps(status), "published_ms": now_ms})
         pipe.pexpire(key, int(ttl_s * 1000))
@@ -196,10 +263,9 @@ class SpeedLayer:
     # -- read side (O(result)) ------------------------------------------------------------
     def vehicle(self, vehicle_id: str) -> dict[str, Any] | None:
         """Latest state of one vehicle with its recent track: [lat, lon, ts_ms], newest first."""
-        key = self.keys.entity("v", vehicle_id)
         pipe = self.client.pipeline(transaction=False)
-        pipe.hgetall(key)
-        pipe.lrange(key + ":track", 0, -1)
+        pipe.hgetall(self.keys.entity("v", vehicle_id))
+        pipe.lrange(self.keys.track(vehicle_id), 0, -1)
         raw, track = pipe.execute()
         if not raw:
             return None
@@ -215,7 +281,7 @@ class SpeedLayer:
         """
         if ids is not None and not ids:
             return b"[]"
-        raw = self._rows_script(args=[self.keys.prefix, limit, *(ids or ())])
+        raw = self._rows_script(args=[self.keys.entity("v", ""), self.keys.v_active, limit, *(ids or ())])
         return raw if isinstance(raw, bytes) else str(raw).encode()
 
     def active_vehicle_ids(self, limit: int | None = None) -> list[str]:
@@ -225,7 +291,7 @@ class SpeedLayer:
         return [text(i) for i in ids]
 
     def active_count(self, vehicle_type: str | None = None) -> int:
-        key = self.keys.v_active + (f":{vehicle_type}" if vehicle_type else "")
+        key = self.keys.v_active_type(vehicle_type) if vehicle_type else self.keys.v_active
         return int(self.client.zcard(key))
 
     def states(self, kind: str, ids: Iterable[str]) -> list[dict[str, Any]]:
@@ -237,8 +303,7 @@ class SpeedLayer:
 
     def index_ids(self, kind: str) -> list[str]:
         """Ids in a sensor index ("t", "w") or the active incidents ("i")."""
-        key = self.keys.i_active if kind == "i" else self.keys.entity(kind, "index")
-        return [text(i) for i in self.client.zrange(key, 0, -1)]
+        return [text(i) for i in self.client.zrange(self.keys.index(kind), 0, -1)]
 
     def resolved_incident_ids(self, limit: int = 100) -> list[str]:
         return [text(i) for i in self.client.zrevrange(self.keys.i_resolved, 0, limit - 1)]
@@ -253,7 +318,7 @@ class SpeedLayer:
         pipe.zcard(self.keys.w_index)
         pipe.hgetall(self.keys.summary)
         for vtype in VEHICLE_TYPES:
-            pipe.zcard(f"{self.keys.v_active}:{vtype}")
+            pipe.zcard(self.keys.v_active_type(vtype))
         res = pipe.execute()
         last = {text(k): int(float(v)) for k, v in res[5].items()}
         return {
@@ -272,7 +337,7 @@ class SpeedLayer:
         names: list[Any] = self.client.zrevrange(self.keys.pipeline, 0, -1, withscores=True)
         pipe = self.client.pipeline(transaction=False)
         for name, _ in names:
-            pipe.hget(self.keys.entity("pipeline", text(name)), "status")
+            pipe.hget(self.keys.status(text(name)), "status")
         return [
             {"name": text(name), "published_ms": int(score), "status": orjson.loads(raw) if raw else None}
             for (name, score), raw in zip(names, pipe.execute(), strict=True)

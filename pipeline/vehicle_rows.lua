@@ -1,18 +1,19 @@
 -- Map rows of vehicles in one call: what the console's map and the push hub send.
 --
--- ARGV[1] key prefix, ARGV[2] limit (used when no ids follow), ARGV[3..] vehicle ids.
+-- ARGV[1] the vehicles' hash key prefix (``Keys.entity('v', '')``), ARGV[2] the active set's key,
+-- ARGV[3] limit (used when no ids follow), ARGV[4..] vehicle ids.
 -- Without ids: the active vehicles, most recently seen first.
 -- Returns a JSON array of [id, ts_ms, lat, lon, speed, heading, vehicle_type, status, road_name]
 -- (missing fields are null; expired vehicles are skipped). Coordinates are rounded to
 -- 1e-6 degrees (~0.1 m) and speeds to 0.1 km/h: the map needs no more, and it halves the bytes.
 
-local P = ARGV[1]
+local V = ARGV[1]
 local ids
-if #ARGV > 2 then
+if #ARGV > 3 then
   ids = {}
-  for i = 3, #ARGV do ids[#ids + 1] = ARGV[i] end
+  for i = 4, #ARGV do ids[#ids + 1] = ARGV[i] end
 else
-  ids = redis.call('ZREVRANGE', P .. 'v:active', 0, tonumber(ARGV[2]) - 1)
+  ids = redis.call('ZREVRANGE', ARGV[2], 0, tonumber(ARGV[3]) - 1)
 end
 
 local function round(x, scale)
@@ -28,7 +29,7 @@ end
 
 local rows = {}
 for _, id in ipairs(ids) do
-  local v = redis.call('HMGET', P .. 'v:' .. id,
+  local v = redis.call('HMGET', V .. id,
     'ts', 'lat', 'lon', 'speed', 'heading', 'vehicle_type', 'status', 'road_name')
   if v[1] then
     rows[#rows + 1] = {id, tonumber(v[1]), round(v[2], 1e6), round(v[3], 1e6), round(v[4], 10),

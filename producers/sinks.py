@@ -28,7 +28,11 @@ class Sink(Protocol):
 class BusSink:
     """Serialises events to JSON bytes and produces them keyed by ``device_id``."""
 
-    def __init__(self, bus: InProcessBus, topics: Mapping[str, str] | None = None, timeout: float = 30.0) -> None:
+    def __init__(
+        self, bus: InProcessBus, topics: Mapping[str, str] | None = None, timeout: float | None = 30.0
+    ) -> None:
+        """``timeout``: longest a send waits for room on the bus before ``BusFull`` (None: as
+        long as it takes, e.g. a simulation that would rather slow down than lose events)."""
         self.bus = bus
         self.topics = dict(topics or {})
         self.timeout = timeout

@@ -38,6 +38,18 @@ def _fmt(value: Any) -> str:
     return "–" if value is None else str(value)
 
 
+def speed_layer_text(ok: bool | None, status: dict[str, Any]) -> str:
+    """Reachable or not, in words, with what the processors keep for it and what it missed."""
+    text = "reachable" if ok else "unreachable from this server"
+    if status.get("unreachable_for_s") is not None:
+        text += f"; the pipeline cannot write to it for {age(status['unreachable_for_s'])}"
+    if status.get("pending_events"):
+        text += f", {status['pending_events']:,} events kept to apply when it returns"
+    if status.get("dropped_events"):
+        text += f"; {status['dropped_events']:,} events never applied (python -m pipeline.rebuild restores them)"
+    return text
+
+
 def status_list(system: dict[str, Any] | None) -> Component:
     """Speed layer and lake status, open sockets, and the age of the newest event of each kind."""
     s = system or {}
@@ -51,7 +63,7 @@ def status_list(system: dict[str, Any] | None) -> Component:
     if lake.get("errors"):
         lake_text += f", {lake['errors']} failed writes (retried)"
     items = [
-        html.Li(f"Speed layer: {'reachable' if s.get('store_ok') else 'unreachable'}"),
+        html.Li(f"Speed layer: {speed_layer_text(s.get('store_ok'), s.get('speed_layer') or {})}"),
         html.Li(f"Lake: {lake_text}"),
         html.Li(f"Live-update sockets: {_fmt(s.get('ws_clients'))} (this server process)"),
     ]
