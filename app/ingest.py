@@ -1,4 +1,5 @@
-"""Where the server sends events posted to ``/api/ingest/<stream>`` and operators' resolutions.
+"""Where the server sends events posted to ``/api/ingest/<stream>`` and operators' resolutions,
+and how a posted body becomes those events (``posted_events``).
 
 With ``SMARTCITY_KAFKA_BOOTSTRAP_SERVERS`` set they go to the stream's Kafka topic, keyed by
 ``device_id``, like any producer's: the Spark job processes them into the speed layer and the
@@ -10,11 +11,16 @@ settings, and the pipeline never imports ``producers``.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
+import orjson
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from app.actions import Ingest
@@ -26,6 +32,72 @@ from producers.kafka import producer_config
 
 log = logging.getLogger(__name__)
 TIMEOUT_S = 5.0  # an HTTP client waits this long for Kafka's acknowledgement, then gets a 503
+_SPACE = re.compile(r"[ \t\n\r]*")  # JSON's whitespace
+# splits a body orjson refused; 1e400 reads as inf, NaN as nan, a 5,000-digit int as inf (not a ValueError)
+_DECODER = json.JSONDecoder(parse_int=float)
+
+
+@dataclass(frozen=True)
+class Posted:
+    """The events a request body carried, in order, as ``(Kafka key, raw payload)`` pairs."""
+
+    events: list[tuple[bytes | None, bytes]]
+    error: str = ""  # why the body is not JSON (then it is one event: the body itself); "" when it is
+
+
+def posted_events(body: bytes, max_payload_bytes: int) -> Posted:
+    """Split a POSTed body into its events, so that each is judged (and counted) on its own.
+
+    A JSON array carries one event per element, whatever the element is; any other JSON value
+    is one event. When orjson refuses the body (a 1e400 or NaN somewhere, which the validator
+    names), the stdlib parser finds the top-level elements and each is sent as the client wrote
+    it. A body no parser can split is one event, the body itself: cut to one byte past the
+    payload limit when longer, so its dead letter says it was too large and keeps the start.
+    """
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        items = _split(body)
+        if items is None:
+            return Posted([(None, body[: max_payload_bytes + 1])], str(exc))
+        return Posted([(_key(value), text.encode()) for value, text in items])
+    values = parsed if isinstance(parsed, list) else [parsed]
+    return Posted([(_key(value), orjson.dumps(value)) for value in values])
+
+
+def _split(body: bytes) -> list[tuple[Any, str]] | None:
+    """``(value, text)`` of each top-level event of ``body``, or None if it is not JSON at all."""
+    try:
+        text = body.decode("utf-8")
+        at = _skip(text, 0)
+        if not text.startswith("[", at):
+            value, end = _DECODER.raw_decode(text, at)
+            return [(value, text[at:end])] if _skip(text, end) == len(text) else None
+        items: list[tuple[Any, str]] = []
+        at = _skip(text, at + 1)
+        if not text.startswith("]", at):
+            while True:
+                value, end = _DECODER.raw_decode(text, at)
+                items.append((value, text[at:end]))
+                at = _skip(text, end)
+                if not text.startswith(",", at):
+                    break
+                at = _skip(text, at + 1)
+        return items if text.startswith("]", at) and _skip(text, at + 1) == len(text) else None
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested past the stdlib's reach
+        return None
+
+
+def _skip(text: str, at: int) -> int:
+    """The index of the first non-whitespace character at or after ``at``."""
+    space = _SPACE.match(text, at)
+    return space.end() if space else at
+
+
+def _key(value: Any) -> bytes | None:
+    """The Kafka key of an event: its ``device_id``, so one device's events stay in order."""
+    device = value.get("device_id") if isinstance(value, dict) else None
+    return device.encode("utf-8", "replace") if isinstance(device, str) else None
 
 
 def http_ingest(settings: Settings, speed: SpeedLayer) -> Ingest:

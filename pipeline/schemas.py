@@ -55,13 +55,14 @@ class Field:
     choices: tuple[str, ...] | None = None
     unit: str | None = None
     doc: str = ""
+    identifier: bool = False  # an id: must not be blank (empty or only whitespace); any other text is fine
 
 
 # Fields every stream carries. ``timestamp`` and ``location`` are special-cased by the
 # validator (ISO string -> UTC datetime, [lat, lon] -> two double columns).
 COMMON: tuple[Field, ...] = (
-    Field("id", "str", doc="event id; derived from the payload when a producer omits it"),
-    Field("device_id", "str", required=True, max_length=128, doc="sending device (Kafka key)"),
+    Field("id", "str", identifier=True, doc="event id; derived from the payload when a producer omits it"),
+    Field("device_id", "str", required=True, max_length=128, identifier=True, doc="sending device (Kafka key)"),
 )
 
 SCHEMAS: dict[str, tuple[Field, ...]] = {
@@ -88,7 +89,7 @@ SCHEMAS: dict[str, tuple[Field, ...]] = {
         Field("road_segment", "str"),
     ),
     "traffic_data": (
-        Field("camera_id", "str", required=True),
+        Field("camera_id", "str", required=True, identifier=True),
         Field(
             "speed",
             "float",
@@ -118,7 +119,7 @@ SCHEMAS: dict[str, tuple[Field, ...]] = {
         Field("no2", "float", ge=0, le=5000, unit="ug/m3"),
     ),
     "emergency_data": (
-        Field("incidentId", "str", required=True),
+        Field("incidentId", "str", required=True, identifier=True),
         Field("incident_type", "str", required=True, max_length=64),
         Field("status", "str", required=True, choices=INCIDENT_STATUSES),
         Field("description", "str", max_length=2048),

@@ -7,15 +7,19 @@ validators are generated from ``pipeline.schemas`` so the contract lives in one 
 
 from __future__ import annotations
 
+import json
+import math
+import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, NotRequired
 
 import orjson
-from pydantic import BeforeValidator, ConfigDict, Strict, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Strict, TypeAdapter, ValidationError
 from pydantic import Field as PydanticField
+from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
 from pipeline.schemas import COMMON, SCHEMAS, Field
@@ -23,6 +27,8 @@ from pipeline.schemas import COMMON, SCHEMAS, Field
 Record = dict[str, Any]
 _EVENT_NS = uuid.UUID("6f1d3c52-1f7e-4b5e-9b1e-0c7a4a3f9d10")
 _MIN_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+# a date and a time of day: pydantic alone also takes "2026-12-07" (as midnight) and "1700000000"
+_DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt _][0-9]{2}:[0-9]{2}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,15 +60,26 @@ class Limits:
     max_future: timedelta = timedelta(minutes=5)
 
 
-def _require_str(value: Any) -> Any:
+def _require_date_time(value: Any) -> Any:
     if not isinstance(value, str):
         raise ValueError("timestamp must be an ISO-8601 string")
+    if not _DATE_TIME.match(value):
+        raise PydanticCustomError("date_time", "needs a date and a time of day, e.g. 2026-12-07T08:30:00Z (ISO-8601)")
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("blank", "must not be blank (empty or only whitespace)")
     return value
 
 
 def _annotation(f: Field) -> Any:
     if f.choices:
         return Literal[f.choices]
+    if f.identifier:  # the pattern documents _not_blank in the JSON Schema; _not_blank gives the clearer reason
+        size = PydanticField(max_length=f.max_length, json_schema_extra={"pattern": r"\S"})
+        return Annotated[str, Strict(), size, AfterValidator(_not_blank)]
     if f.kind == "str":
         return Annotated[str, Strict(), PydanticField(max_length=f.max_length)]
     py = {"float": float, "int": int, "bool": bool}[f.kind]
@@ -73,13 +90,11 @@ def _adapter(stream: str) -> TypeAdapter[Any]:
     lat = Annotated[float, Strict(), PydanticField(ge=-90, le=90)]
     lon = Annotated[float, Strict(), PydanticField(ge=-180, le=180)]
     spec: dict[str, Any] = {
-        "timestamp": Annotated[datetime, BeforeValidator(_require_str)],
+        "timestamp": Annotated[datetime, BeforeValidator(_require_date_time)],
         "location": tuple[lat, lon],
     }
     for f in COMMON + SCHEMAS[stream]:
         ann = _annotation(f)
-        if f.name == "device_id":
-            ann = Annotated[str, Strict(), PydanticField(min_length=1, max_length=f.max_length)]
         spec[f.name] = ann if f.required else NotRequired[ann]
     make_typed_dict: Any = TypedDict  # built from the field list at run time, not a static type
     td = make_typed_dict(f"{stream}_event", spec)
@@ -103,6 +118,48 @@ def _depth(value: Any, limit: int) -> int:
             if deepest >= limit:
                 break
     return deepest + 1
+
+
+@dataclass(frozen=True, slots=True)
+class _Unrepresentable:
+    """A number the stdlib parser read but orjson (and a float64 column) cannot hold."""
+
+    literal: str
+    finite: bool  # True: a finite literal beyond a double's range (1e400); False: NaN, Infinity
+
+
+def _number(literal: str) -> Any:
+    value = float(literal)  # never raises for JSON's number syntax; 1e400 -> inf
+    if math.isfinite(value):
+        return value  # only the unrepresentable ones matter here
+    return _Unrepresentable(literal, finite=True)
+
+
+def _unrepresentable(value: Any, path: str) -> Iterator[str]:
+    """The reasons for every unrepresentable number in ``value``, by field path."""
+    if isinstance(value, _Unrepresentable):
+        what = "number out of range" if value.finite else "not a finite number"
+        yield f"{path or 'event'}: {what} ({value.literal[:40]})"
+    elif isinstance(value, dict | list):
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, child in items:
+            yield from _unrepresentable(child, f"{path}.{key}" if path else str(key))
+
+
+def _not_json_reason(raw: bytes | str, exc: orjson.JSONDecodeError) -> str:
+    """Why orjson refused ``raw``: a number out of range (``1e400``) or NaN/Infinity is named by
+    its field, as the stdlib parser (which reads them) finds it; anything else is orjson's word."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        obj = json.loads(text, parse_float=_number, parse_int=_number, parse_constant=_constant)
+        reasons = list(_unrepresentable(obj, ""))
+    except (ValueError, RecursionError):  # not JSON to the stdlib either (or too deep for it)
+        reasons = []
+    return "; ".join(reasons[:5]) if reasons else f"not valid JSON: {exc}"
+
+
+def _constant(literal: str) -> _Unrepresentable:
+    return _Unrepresentable(literal, finite=False)
 
 
 def _format_errors(exc: ValidationError) -> str:
@@ -179,7 +236,7 @@ class Validator:
             try:
                 obj = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
-                raise _Reject(f"not valid JSON: {exc}") from None
+                raise _Reject(_not_json_reason(raw, exc)) from None
         if not isinstance(obj, dict):
             raise _Reject(f"event must be a JSON object, got {type(obj).__name__}")
         if not flat:

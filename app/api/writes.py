@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import orjson
 from flask import Response, current_app, jsonify, request
 
 from app import actions
 from app.api import _int_arg, bp, store
 from app.api.errors import ApiError
 from app.auth import ACT, ADMIN, INGEST, current_user, require
+from app.ingest import posted_events
 from pipeline.validation import DeadLetter, Validator
 
 
@@ -37,34 +35,28 @@ def audit() -> Response:
 @bp.post("/ingest/<stream>")
 @require(*INGEST)
 def ingest(stream: str) -> tuple[Response, int]:
-    """One event or an array. Valid events go to the bus; any invalid one makes the answer
-    a 422 naming each problem, and is recorded as a dead letter by the processor."""
+    """One event or an array. Every event the body carried goes to the bus, which counts it as
+    received and then valid or dead-lettered (with the reason): the answer is a 202 when all are
+    valid, else a 422 naming each problem. A body that is not JSON is one event, the body itself:
+    counted and dead-lettered like any other, and answered with a 400. Only a request refused
+    whole carries no event: an unknown stream (404), too many events or bytes (413)."""
     topics: dict[str, str] = current_app.config["SMARTCITY_TOPICS"]
     if stream not in topics:
         raise ApiError(404, f"unknown stream {stream!r}; streams: {', '.join(topics)}")
-    try:
-        body: Any = orjson.loads(request.get_data())
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, f"body is not valid JSON: {exc}") from None
-    items = body if isinstance(body, list) else [body]
-    limit = current_app.config["SMARTCITY_MAX_INGEST_EVENTS"]
-    if len(items) > limit:
-        raise ApiError(413, f"{len(items)} events in one request; the limit is {limit}")
     validator: Validator = current_app.extensions["smartcity.validator"]
-    raw = [orjson.dumps(item) for item in items]
+    posted = posted_events(request.get_data(), validator.limits.max_payload_bytes)
+    limit = current_app.config["SMARTCITY_MAX_INGEST_EVENTS"]
+    if len(posted.events) > limit:
+        raise ApiError(413, f"{len(posted.events)} events in one request; the limit is {limit}")
     problems = []
-    for index, payload in enumerate(raw):
+    for index, (_, payload) in enumerate(posted.events):
         out = validator.validate(stream, payload, source="http")
         if isinstance(out, DeadLetter):
             problems.append({"index": index, "reason": out.reason})
-    keyed = [(_key(item), payload) for item, payload in zip(items, raw, strict=True)]
-    actions.ingest()(topics[stream], keyed)
-    accepted = len(items) - len(problems)
+    actions.ingest()(topics[stream], posted.events)
+    if posted.error:
+        raise ApiError(400, f"body is not valid JSON: {posted.error} (recorded as one dead letter)")
+    accepted = len(posted.events) - len(problems)
     if problems:
         return jsonify(accepted=accepted, rejected=problems), 422
     return jsonify(accepted=accepted), 202
-
-
-def _key(item: Any) -> bytes | None:
-    device = item.get("device_id") if isinstance(item, dict) else None
-    return device.encode() if isinstance(device, str) else None

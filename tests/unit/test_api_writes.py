@@ -132,7 +132,8 @@ def test_ingest_accepts_valid_events_and_names_each_problem(app: Flask, tmp_path
     raw = app.test_client().post(
         "/api/ingest/gps_data", data=b"{oops", headers={"Authorization": "Bearer ingest-token"}
     )
-    assert raw.status_code == 400 and raw.is_json
+    assert raw.status_code == 400 and raw.is_json  # and counted: tests/unit/test_ingest_counting.py
+    assert read_table(fs, root, DEADLETTER).num_rows == 3
 
 
 def test_console_login_with_a_password_or_the_one_click_url(app: Flask) -> None:

@@ -6,11 +6,13 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from flask import Flask
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from pipeline.schemas import STREAMS
 from pipeline.validation import DeadLetter, Validator
+from tests.city import NOW as CITY_NOW
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 VALIDATOR = Validator()
@@ -85,3 +87,56 @@ def test_received_equals_valid_plus_dead_lettered(batch: list[tuple[str, Any]]) 
     events = [(s, json.dumps(v).encode()) for s, v in batch]
     oks, errs = VALIDATOR.validate_batch(events, now=NOW)
     assert len(oks) + len(errs) == len(events)
+
+
+def _carried(body: bytes) -> int:
+    """How many events a posted body carries: one per element of a JSON array (numbers of any
+    size and NaN included), else one: any other JSON value, or the body itself when not JSON."""
+    try:
+        value = json.loads(body.decode("utf-8"), parse_int=float)
+    except (ValueError, RecursionError):
+        return 1
+    return len(value) if isinstance(value, list) else 1
+
+
+# valid on every stream (each ignores the others' fields), at the API tests' clock
+_GOOD = {"device_id": "d-1", "timestamp": CITY_NOW.isoformat(), "location": [52.5, 13.4], "speed": 12.0}
+_GOOD |= {"camera_id": "c-1", "temperature": 5.0, "incidentId": "i-1", "incident_type": "fire", "status": "Active"}
+_event_texts = (
+    json_values.map(json.dumps)  # stdlib: NaN, Infinity and big numbers too
+    | st.dictionaries(st.sampled_from(FIELD_NAMES), field_values, max_size=4).map(lambda d: json.dumps(_GOOD | d))
+    | st.sampled_from(["1e400", "-1e999", json.dumps(_GOOD), json.dumps(_GOOD).replace("12.0", "1e400")])
+)
+_space = st.sampled_from(["", " ", "\n", "\t "])
+_arrays = st.lists(st.tuples(_space, _event_texts), max_size=8).map(
+    lambda items: "[" + ",".join(s + t for s, t in items) + "]"
+)
+posted_bodies = (
+    st.binary(max_size=120)
+    | (_arrays | _event_texts).map(str.encode)
+    | st.tuples(_arrays, st.sampled_from(["", "]", ",", "x", "{", "[1]"])).map(lambda p: (p[0] + p[1]).encode())
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(stream=st.sampled_from(STREAMS), body=posted_bodies)
+def test_every_posted_event_is_counted_once(app: Flask, stream: str, body: bytes) -> None:
+    """Whatever a client posts, ``received`` grows by the events it carried and each of them
+    is counted valid or dead-lettered; the answer says how many were accepted."""
+    accounting = app.extensions["smartcity.ingest"].batch.accounting
+
+    def totals() -> tuple[int, int, int]:
+        c = accounting.snapshot()["streams"][stream]
+        return c["received"], c["valid"], c["dead_letters"]
+
+    before = totals()
+    headers = {"Authorization": "Bearer ingest-token", "Content-Type": "application/json"}
+    resp = app.test_client().post(f"/api/ingest/{stream}", data=body, headers=headers)
+    received, valid, dead = (now - then for now, then in zip(totals(), before, strict=True))
+    assert received == _carried(body)
+    assert received == valid + dead
+    assert resp.status_code in (202, 400, 422)
+    event(f"HTTP {resp.status_code}, {'some' if valid else 'no'} valid events")  # --hypothesis-show-statistics
+    answer = resp.get_json()
+    if resp.status_code != 400:
+        assert answer["accepted"] == valid and len(answer.get("rejected", [])) == dead

@@ -119,6 +119,7 @@ def _with(stream: str, **changes: object) -> dict[str, object]:
 
 
 _DROP = object()
+_RAW = b'{"device_id":"d","timestamp":"2026-11-27T11:00:00","location":[1,2],"speed":12.5}'
 BAD: list[tuple[str, object, str]] = [
     ("vehicle_data", b"{not json", "not valid JSON"),
     ("vehicle_data", b"\xff\xfe", "not valid JSON"),
@@ -129,7 +130,12 @@ BAD: list[tuple[str, object, str]] = [
     ("vehicle_data", _with("vehicle_data", speed="fast"), "speed: Input should be a valid number"),
     ("vehicle_data", _with("vehicle_data", speed=True), "speed"),
     ("vehicle_data", _with("vehicle_data", year="2020"), "year"),
-    ("vehicle_data", b'{"device_id":"d","timestamp":"2026-11-27T11:00:00","location":[1,2],"speed":NaN}', "JSON"),
+    ("vehicle_data", _RAW.replace(b"12.5", b"NaN"), "speed: not a finite number (NaN)"),
+    ("vehicle_data", _RAW.replace(b"12.5", b"1e400"), "speed: number out of range (1e400)"),
+    ("vehicle_data", _RAW.replace(b"[1,2]", b"[-1e999,2]"), "location.0: number out of range (-1e999)"),
+    ("vehicle_data", b'{"speed": 1e400, "extra": [Infinity]}', "speed: number out of range (1e400); extra.0: not a"),
+    ("vehicle_data", b"1e400", "event: number out of range"),
+    ("vehicle_data", b'{"speed": 1e400,}', "not valid JSON"),  # not JSON to any parser: orjson's reason
     ("vehicle_data", _with("vehicle_data", speed=float("inf")), "speed: Input should be a finite number"),
     ("vehicle_data", _with("vehicle_data", location=[91.0, 0.0]), "location.0"),
     ("vehicle_data", _with("vehicle_data", location=[0.0, -180.5]), "location.1"),
@@ -142,7 +148,13 @@ BAD: list[tuple[str, object, str]] = [
     ("vehicle_data", _with("vehicle_data", timestamp="2027-01-01T00:00:00"), "in the future"),
     ("vehicle_data", _with("vehicle_data", timestamp="1970-01-01T00:00:00"), "before 2000"),
     ("vehicle_data", _with("vehicle_data", make="x" * 300), "make: String should have at most 256 characters"),
-    ("vehicle_data", _with("vehicle_data", device_id=""), "device_id"),
+    ("vehicle_data", _with("vehicle_data", timestamp="2026-11-27"), "timestamp: needs a date and a time of day"),
+    ("vehicle_data", _with("vehicle_data", timestamp="1764244798"), "timestamp: needs a date and a time of day"),
+    ("vehicle_data", _with("vehicle_data", device_id=""), "device_id: must not be blank"),
+    ("vehicle_data", _with("vehicle_data", device_id=" \t "), "device_id: must not be blank"),
+    ("vehicle_data", _with("vehicle_data", id="\u00a0"), "id: must not be blank"),
+    ("traffic_data", _with("traffic_data", camera_id="  "), "camera_id: must not be blank"),
+    ("emergency_data", _with("emergency_data", incidentId="\n"), "incidentId: must not be blank"),
     ("vehicle_data", _with("vehicle_data", meta={"a": {"b": {"c": {"d": {"e": 1}}}}}), "nested deeper"),
     ("vehicle_data", b'{"x": ' + b"[" * 5000 + b"]" * 5000 + b"}", "JSON"),
     ("vehicle_data", orjson.dumps(_with("vehicle_data", blob="x" * 70_000)), "exceeds the 65536 byte limit"),
@@ -164,6 +176,23 @@ def test_bad_input_becomes_a_dead_letter_with_its_reason(
     assert out.stream == stream and out.source == "test" and out.received_at == NOW
     assert out.raw  # the raw payload is kept for inspection
     assert len(out.raw) <= validator.limits.max_payload_bytes
+
+
+@pytest.mark.parametrize("ts", ["2026-11-27T11:00", "2026-11-27 11:00:00", "2026-11-27t11:00:00.5+01:00"])
+def test_a_timestamp_with_a_time_of_day_is_taken_in_any_iso_spelling(validator: Validator, ts: str) -> None:
+    assert isinstance(validator.validate("gps_data", _with("gps_data", timestamp=ts), now=NOW), dict)
+
+
+@pytest.mark.parametrize("odd", ["a:b", "*", "{x}", "../up", "a/b", "Straße-7", "東京", "a\nb", " padded "])
+def test_odd_but_not_blank_ids_stay_valid(validator: Validator, odd: str) -> None:
+    """The speed layer keeps any id's text apart from its indexes, so only blank ids are refused;
+    ids are kept as sent (not stripped), so ``" padded "`` and ``"padded"`` stay two devices."""
+    ev = _with("emergency_data", id=odd, device_id=odd, incidentId=odd)
+    rec = validator.validate("emergency_data", ev, now=NOW)
+    assert isinstance(rec, dict), rec
+    assert rec["event_id"] == rec["device_id"] == rec["incidentId"] == odd
+    cam = validator.validate("traffic_data", _with("traffic_data", camera_id=odd), now=NOW)
+    assert isinstance(cam, dict) and cam["camera_id"] == odd
 
 
 def test_future_tolerance_is_configurable() -> None:
