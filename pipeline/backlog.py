@@ -7,6 +7,10 @@ thread applies the backlog oldest first; while Redis is unreachable it keeps the
 catches up with every event it missed, in order (the script is order-safe and idempotent,
 so a call that was applied but whose answer was lost is harmless to apply again).
 
+Redis with ``appendonly yes`` (``appendfsync everysec``) may lose the last second of writes it
+acknowledged when it dies: so when an outage begins, the calls applied in the ``redo_s``
+seconds before it are queued again, ahead of the rest (harmless where they did survive).
+
 A call Redis refuses for good (a script error, not an outage) is dropped, counted and
 logged: the lake still has its events. So is the oldest call once the bound is reached:
 ``python -m pipeline.rebuild`` then restores the speed layer from the lake.
@@ -43,6 +47,7 @@ def transient(exc: redis.RedisError) -> bool:
 class _Pending:
     chunk: Chunk
     produced_at: Sequence[float]  # the batch's produce times, for latency, on its last call
+    redo: bool = False  # applied once already, before an outage: counted then
 
 
 class Backoff:
@@ -68,10 +73,14 @@ class Backoff:
 class SpeedBacklog:
     """Encoded speed-layer calls waiting to be applied, oldest first, at most ``max_bytes``."""
 
-    def __init__(self, speed: SpeedLayer, accounting: Accounting, max_bytes: int = 256 << 20) -> None:
+    def __init__(
+        self, speed: SpeedLayer, accounting: Accounting, max_bytes: int = 256 << 20, redo_s: float = 2.0
+    ) -> None:
         self.speed = speed
         self.accounting = accounting
         self.max_bytes = max_bytes
+        self.redo_s = redo_s
+        self._recent: deque[tuple[float, Chunk]] = deque()  # applied within redo_s: (monotonic time, call)
         self.backoff = Backoff()
         self._queue: deque[_Pending] = deque()
         self._bytes = 0
@@ -124,6 +133,12 @@ class SpeedBacklog:
         return True
 
     def _applied(self, item: _Pending) -> None:
+        now = time.monotonic()
+        self._recent.append((now, item.chunk))
+        while self._recent and self._recent[0][0] < now - self.redo_s:
+            self._recent.popleft()
+        if item.redo:
+            return
         done = time.time()
         acc = self.accounting
         with acc.lock:
@@ -145,6 +160,9 @@ class SpeedBacklog:
         with acc.lock:
             acc.last_error = f"speed layer: {exc}"
             if self._down_since is None:  # logged once per outage, not per try
+                self._queue.extendleft(_Pending(chunk, (), redo=True) for _, chunk in reversed(self._recent))
+                self._bytes += sum(len(chunk.batch) for _, chunk in self._recent)
+                self._recent.clear()
                 self._down_since = time.time()
                 acc.speed_layer_down_since_ms = int(self._down_since * 1000)
                 acc.speed_layer_errors += 1
@@ -153,6 +171,8 @@ class SpeedBacklog:
     def _drop(self, item: _Pending, why: str, queued: bool = True, quiet: bool = False) -> None:
         if queued:
             self._bytes -= len(item.chunk.batch)
+        if item.redo:  # counted when it was first applied
+            return
         acc = self.accounting
         with acc.lock:
             acc.speed_layer_pending -= item.chunk.events
