@@ -22,7 +22,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
-from pipeline.lake import dataset
+from pipeline.lake import dataset, time_filter
 
 
 def _round(expr: str, digits: int) -> str:
@@ -86,9 +86,7 @@ def _events(
     data = dataset(filesystem, root, table)
     if data is None:
         return None
-    flt = (pc.field("event_time") >= start) & (pc.field("event_time") < end)
-    # partitions outside the range are never opened
-    flt &= (pc.field("date") >= start.strftime("%Y-%m-%d")) & (pc.field("date") <= end.strftime("%Y-%m-%d"))
+    flt = time_filter(start, end)
     if device is not None:
         flt &= pc.field("device_id") == device
     return data.to_table(filter=flt)
