@@ -23,7 +23,7 @@ from pipeline import runtime
 from pipeline.lake import open_lake, partition_dates, utc
 from pipeline.schemas import arrow_schema
 from pipeline.settings import Settings
-from pipeline.views import VIEWS, VIEWS_DIR, write_views
+from pipeline.views import SOURCE, VIEWS, VIEWS_DIR, write_views
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
@@ -61,7 +61,7 @@ def view_table(
     table, sql = VIEWS[view]
     if filesystem.get_file_info(f"{root}/{table}").type == pafs.FileType.NotFound:
         return None
-    events(spark, lake, table, start, end).createOrReplaceTempView("events")
+    events(spark, lake, table, start, end).createOrReplaceTempView(SOURCE)
     result = spark.sql(sql).toArrow()
     return result if result.num_rows else None
 
