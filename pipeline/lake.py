@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
@@ -218,6 +219,33 @@ def dataset(filesystem: pafs.FileSystem, root: str, table: str) -> ds.Dataset | 
         exclude_invalid_files=False,
         ignore_prefixes=[".", "_"],
     )
+
+
+def utc(t: datetime) -> datetime:
+    """``t`` in UTC; a naive ``t`` is taken as UTC, as the wire format and the API document."""
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def partition_dates(start: datetime, end: datetime) -> tuple[str, str]:
+    """The first and last ``date=`` partitions that can hold event times in ``[start, end)``.
+
+    Partitions are UTC days: a range given in another offset (``+14:00`` is the previous UTC
+    day until 10:00) must be converted before it names them.
+    """
+    return _day(start), _day(utc(end) - _MICROSECOND)
+
+
+def _day(t: datetime) -> str:
+    return utc(t).strftime("%Y-%m-%d")
+
+
+def time_filter(start: datetime, end: datetime | None = None) -> pc.Expression:
+    """Rows with event times in ``[start, end)`` (no ``end``: from ``start`` on), pruning the
+    ``date`` partitions outside the range so they are never opened."""
+    flt = (pc.field("event_time") >= utc(start)) & (pc.field("date") >= _day(start))
+    if end is not None:
+        flt &= (pc.field("event_time") < utc(end)) & (pc.field("date") <= partition_dates(start, end)[1])
+    return flt
 
 
 def read_table(filesystem: pafs.FileSystem, root: str, table: str) -> pa.Table:

@@ -13,10 +13,9 @@ import json
 import sys
 from datetime import UTC, datetime
 
-import pyarrow.compute as pc
 from pyarrow import fs as pafs
 
-from pipeline.lake import dataset
+from pipeline.lake import dataset, time_filter
 from pipeline.schemas import STREAMS
 from pipeline.speed_layer import SpeedLayer
 from pipeline.validation import Record
@@ -33,10 +32,7 @@ def rebuild(
         data = dataset(filesystem, root, stream)
         if data is None:
             continue
-        flt = None
-        if since is not None:
-            flt = pc.field("event_time") >= since
-            flt &= pc.field("date") >= since.strftime("%Y-%m-%d")  # prune partitions before reading
+        flt = None if since is None else time_filter(since)  # prunes the partitions before it
         table = data.to_table(filter=flt).drop_columns(list(_PARTITION_COLUMNS)).sort_by("event_time")
         rows: list[Record] = [{k: v for k, v in row.items() if v is not None} for row in table.to_pylist()]
         for start in range(0, len(rows), batch):

@@ -20,10 +20,10 @@ import pyarrow as pa
 from pyarrow import fs as pafs
 
 from pipeline import runtime
-from pipeline.lake import open_lake
+from pipeline.lake import open_lake, partition_dates, utc
 from pipeline.schemas import arrow_schema
 from pipeline.settings import Settings
-from pipeline.views import VIEWS, VIEWS_DIR, write_views
+from pipeline.views import SOURCE, VIEWS, VIEWS_DIR, write_views
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
@@ -41,14 +41,16 @@ def events(spark: SparkSession, lake: str, table: str, start: datetime, end: dat
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_schema
 
+    first, last = utc(start), utc(end)  # Spark reads a naive datetime in the driver's zone
+    first_date, last_date = partition_dates(first, last)
     schema = arrow_schema(table).append(pa.field("date", pa.string())).append(pa.field("hour", pa.int32()))
     base = f"{lake}/{table}"
     frame = spark.read.schema(from_arrow_schema(schema)).option("basePath", base).parquet(base)
     return frame.where(
-        (F.col("date") >= start.strftime("%Y-%m-%d"))
-        & (F.col("date") <= end.strftime("%Y-%m-%d"))
-        & (F.col("event_time") >= F.lit(start))
-        & (F.col("event_time") < F.lit(end))
+        (F.col("date") >= first_date)
+        & (F.col("date") <= last_date)
+        & (F.col("event_time") >= F.lit(first))
+        & (F.col("event_time") < F.lit(last))
     )
 
 
@@ -59,7 +61,7 @@ def view_table(
     table, sql = VIEWS[view]
     if filesystem.get_file_info(f"{root}/{table}").type == pafs.FileType.NotFound:
         return None
-    events(spark, lake, table, start, end).createOrReplaceTempView("events")
+    events(spark, lake, table, start, end).createOrReplaceTempView(SOURCE)
     result = spark.sql(sql).toArrow()
     return result if result.num_rows else None
 

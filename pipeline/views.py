@@ -2,7 +2,8 @@
 
 The embedded engine is DuckDB over pyarrow datasets (no DuckDB extension needed, so it
 works for local and S3 lakes alike); the Spark batch job (``pipeline.spark_views``) runs
-the same SQL text. Every view takes a time range ``[start, end)`` on event time, in UTC.
+the same SQL text. Every view takes a time range ``[start, end)`` on event time (any UTC
+offset; a naive time is UTC) and counts each event once, however often it was delivered.
 
     python -m pipeline.views --start 2026-11-26 --end 2026-11-28   # writes <lake>/views/<view>/date=…/
 
@@ -22,7 +23,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
-from pipeline.lake import dataset
+from pipeline.lake import dataset, time_filter
+from pipeline.schemas import arrow_schema
 
 
 def _round(expr: str, digits: int) -> str:
@@ -34,9 +36,34 @@ def _round(expr: str, digits: int) -> str:
     return f"CAST(round(CAST({expr} AS DECIMAL(38, 9)), {digits}) AS DOUBLE)"
 
 
+SOURCE = "lake_events"  # the name each engine gives a lake table's rows before a view's SQL reads them
+
+
+def first_deliveries(table: str) -> str:
+    """SQL of the rows of ``SOURCE`` (a ``table`` of the lake) with each event once.
+
+    An event delivered again (an HTTP retry, a Kafka redelivery) is another lake row with the
+    same ``event_id``; the first row ingested stands for it. The row's other columns break a
+    tie on ``ingest_time``, with NULLs placed explicitly (the engines' defaults differ), so
+    DuckDB and Spark keep the same row.
+    """
+    names = arrow_schema(table).names
+    ties = (name for name in names if name not in ("event_id", "ingest_time"))
+    order = ", ".join(f"{name} NULLS LAST" for name in ("ingest_time", *ties))
+    return f"""SELECT {", ".join(names)}
+           FROM (SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY {order}) AS delivery FROM {SOURCE})
+                AS deliveries
+           WHERE delivery = 1"""
+
+
+def _over_events(table: str, sql: str) -> str:
+    """``sql`` reading a relation named ``events``: ``table``'s events, each once."""
+    return f"WITH events AS ({first_deliveries(table)})\n{sql}"
+
+
 # view -> (lake table, SQL over a relation named `events`). Plain SQL that DuckDB and Spark
 # both run unchanged; aggregates are deterministic (no any_value) so both give equal rows.
-VIEWS: dict[str, tuple[str, str]] = {
+_VIEWS: dict[str, tuple[str, str]] = {
     "traffic": (
         "traffic_data",
         f"""SELECT date_trunc('hour', event_time) AS hour, camera_id, max(segment_id) AS segment_id,
@@ -77,6 +104,8 @@ VIEWS: dict[str, tuple[str, str]] = {
            GROUP BY ALL ORDER BY hour, vehicle""",
     ),
 }
+# view -> (lake table, its SQL over SOURCE): the one definition both engines run
+VIEWS: dict[str, tuple[str, str]] = {view: (table, _over_events(table, sql)) for view, (table, sql) in _VIEWS.items()}
 VIEWS_DIR = "views"
 
 
@@ -86,12 +115,18 @@ def _events(
     data = dataset(filesystem, root, table)
     if data is None:
         return None
-    flt = (pc.field("event_time") >= start) & (pc.field("event_time") < end)
-    # partitions outside the range are never opened
-    flt &= (pc.field("date") >= start.strftime("%Y-%m-%d")) & (pc.field("date") <= end.strftime("%Y-%m-%d"))
+    flt = time_filter(start, end)
     if device is not None:
         flt &= pc.field("device_id") == device
     return data.to_table(filter=flt)
+
+
+def _sql(events: pa.Table, sql: str) -> Any:
+    """DuckDB's relation for ``sql`` over ``events`` (registered as ``SOURCE``)."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")  # hours are UTC whatever the machine's zone
+    con.register(SOURCE, events)
+    return con.sql(sql)
 
 
 def _query(view: str, filesystem: pafs.FileSystem, root: str, start: datetime, end: datetime) -> Any:
@@ -99,10 +134,7 @@ def _query(view: str, filesystem: pafs.FileSystem, root: str, start: datetime, e
     events = _events(filesystem, root, table, start, end)
     if events is None or events.num_rows == 0:
         return None
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")  # hours are UTC whatever the machine's zone
-    con.register("events", events)
-    return con.sql(sql)
+    return _sql(events, sql)
 
 
 def hourly(view: str, filesystem: pafs.FileSystem, root: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
@@ -114,15 +146,20 @@ def hourly(view: str, filesystem: pafs.FileSystem, root: str, start: datetime, e
     return [dict(zip(columns, row, strict=True)) for row in rel.fetchall()]
 
 
+_ROUTE = "event_time, latitude, longitude, speed"
+
+
 def route(
     filesystem: pafs.FileSystem, root: str, device_id: str, start: datetime, end: datetime, limit: int = 20_000
 ) -> list[dict[str, Any]]:
-    """One vehicle's positions over ``[start, end)`` from GPS (or telemetry), in time order."""
+    """One vehicle's positions over ``[start, end)`` from GPS (or telemetry), in time order,
+    each event once however often it was delivered."""
     for table in ("gps_data", "vehicle_data"):
         events = _events(filesystem, root, table, start, end, device_id)
         if events is not None and events.num_rows:
-            ordered = events.select(["event_time", "latitude", "longitude", "speed"]).sort_by("event_time")
-            return list(ordered.slice(0, limit).to_pylist())
+            sql = f"SELECT {_ROUTE} FROM events ORDER BY event_time, event_id LIMIT {int(limit)}"
+            rows: list[dict[str, Any]] = _sql(events, _over_events(table, sql)).to_arrow_table().to_pylist()
+            return rows
     return []
 
 

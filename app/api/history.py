@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from app.api import bp, lake
 from app.api.errors import ApiError
 from app.auth import READ, require
 from pipeline import views
+from pipeline.lake import utc
 
 MAX_RANGE = timedelta(days=31)
 
@@ -33,10 +35,21 @@ def _range() -> tuple[datetime, datetime]:
 
 
 def _time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    value = datetime.fromisoformat(text)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    """An ISO-8601 time in UTC (no zone means UTC), or None for no text."""
+    return utc(_iso(text)) if text else None
+
+
+def _iso(text: str) -> datetime:
+    """``datetime.fromisoformat``, reading a space before a trailing offset as its ``+``: an
+    unencoded ``+`` in a query string arrives as a space (``…T00:00 14:00``)."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        head, space, offset = text.rpartition(" ")
+        if space:
+            with contextlib.suppress(ValueError):
+                return datetime.fromisoformat(f"{head}+{offset}")
+        raise
 
 
 def _respond(rows: list[dict[str, Any]], name: str, **meta: Any) -> Response:

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from pyarrow import fs as pafs
 
-from pipeline.lake import partition_path
+from pipeline.lake import partition_path, utc
 from pipeline.schemas import CONGESTION_LEVELS, arrow_schema
 
 WINDOW = timedelta(hours=3)
@@ -33,10 +33,10 @@ def window(now: datetime, bucket_s: int, span: timedelta = WINDOW, current: bool
 
 
 def hours(start: datetime, end: datetime) -> list[datetime]:
-    """The UTC hours ``[start, end)`` touches: the partitions to read."""
-    hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    """The UTC hours ``[start, end)`` touches: the partitions to read (a naive time is UTC)."""
+    hour, last = utc(start).replace(minute=0, second=0, microsecond=0), utc(end)
     out = []
-    while hour < end:
+    while hour < last:
         out.append(hour)
         hour += timedelta(hours=1)
     return out
@@ -58,7 +58,7 @@ def events(
     if not files:
         return None
     data = ds.dataset(sorted(files), filesystem=filesystem, format="parquet", schema=arrow_schema(table))
-    flt = (pc.field("event_time") >= start) & (pc.field("event_time") < end)
+    flt = (pc.field("event_time") >= utc(start)) & (pc.field("event_time") < utc(end))
     found = data.to_table(columns=columns, filter=flt)
     return found if found.num_rows else None
 
