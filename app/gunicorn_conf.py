@@ -6,6 +6,13 @@
   never starve Dash's requests;
 - SIGTERM closes open WebSockets at once (1001, going away): a socket's loop never ends by
   itself, and gunicorn would otherwise wait ``graceful_timeout`` for it before exiting;
+- idle connections are closed: a connection that has not sent a complete request head
+  within ``keepalive`` seconds (its first request or the next one) is closed, so idle or
+  stalled clients never pile up towards ``worker_connections``; WebSockets are not cut
+  (the timeout covers only the wait for a request head, not a request being served);
+- ``timeout``: a worker whose event loop is blocked this long is killed and replaced (a
+  gevent worker tells the master it is alive once a second from a greenlet of its own, so a
+  long request or an open WebSocket never trips it);
 - the server refuses to start with settings nobody could log in with.
 
 Binds to ``SMARTCITY_HOST:SMARTCITY_PORT`` (127.0.0.1:8050); command-line flags override
@@ -27,6 +34,10 @@ _settings = Settings()  # read once, in the master; each worker's create_app() r
 
 worker_class = "gevent"
 worker_connections = 1000
+# s; gunicorn's default is 2, its docs advise 1-5 for clients connecting directly. Never 0: the
+# gevent worker would then wait for a request head for ever, and idle connections never close
+keepalive = 5
+timeout = 30  # s, gunicorn's default: the worker heartbeat (see above)
 graceful_timeout = 8  # for HTTP requests to finish (sockets close at once); under Docker's 10 s stop grace
 bind = [f"[{_settings.host}]:{_settings.port}" if ":" in _settings.host else f"{_settings.host}:{_settings.port}"]
 

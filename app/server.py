@@ -1,8 +1,9 @@
 """Serving the app in the demo process: a threaded WSGI server in a background thread.
 
 Every request and WebSocket gets its own thread, so open sockets never starve the
-console's HTTP requests. For a production console use gunicorn with gevent workers
-(see README).
+console's HTTP requests; a connection that sends nothing for ``IDLE_TIMEOUT_S`` is closed,
+so idle or stalled clients do not hold threads either. For a production console use
+gunicorn with gevent workers (see README).
 """
 
 from __future__ import annotations
@@ -10,19 +11,25 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 log = logging.getLogger(__name__)
+
+# Werkzeug answers one request per connection, so this bounds a client's silence before its
+# request is in, and any stalled read or write of it; browsers and API clients send at once.
+IDLE_TIMEOUT_S = 10.0
 
 
 class Server:
     """A running server; ``stop`` returns once it no longer accepts requests."""
 
-    def __init__(self, app: Flask, host: str, port: int) -> None:
+    def __init__(self, app: Flask, host: str, port: int, idle_timeout: float = IDLE_TIMEOUT_S) -> None:
         self._app = app
-        self._wsgi: BaseWSGIServer = make_server(host, port, app, threaded=True)
+        handler = type("RequestHandler", (RequestHandler,), {"timeout": idle_timeout})
+        self._wsgi: BaseWSGIServer = make_server(host, port, app, threaded=True, request_handler=handler)
         # open sockets must not hold up shutdown (ThreadingMixIn's flag; make_server(threaded=True) has it)
         setattr(self._wsgi, "daemon_threads", True)  # noqa: B010
         self.host = host
@@ -54,6 +61,24 @@ class Server:
         self._wsgi.shutdown()
         self._thread.join(timeout)
         self._wsgi.server_close()
+
+
+class RequestHandler(WSGIRequestHandler):
+    """Werkzeug's handler, with a socket timeout (``timeout``, read by socketserver's ``setup``)
+    for every connection but an upgraded WebSocket."""
+
+    def run_wsgi(self) -> None:
+        if self.headers.get("Upgrade", "").lower() == "websocket":
+            # quiet for minutes is normal for a socket (the hub may have nothing to push, the
+            # client sends nothing): simple-websocket's reader would take a timeout for a close
+            self.connection.settimeout(None)
+        super().run_wsgi()
+
+    def log_error(self, format: str, *args: Any) -> None:
+        if format.startswith("Request timed out"):  # an idle client, closed as intended
+            log.debug("closed an idle connection from %s", self.address_string())
+            return
+        super().log_error(format, *args)
 
 
 _WILDCARDS = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}

@@ -41,18 +41,37 @@ def settle_heap() -> None:
 
 
 def redis_client(settings: Settings) -> redis.Redis:
-    """A client for ``SMARTCITY_REDIS_URL``, or the embedded in-process store when unset."""
+    """A client for ``SMARTCITY_REDIS_URL``, or the embedded in-process store when unset.
+
+    Its connections are a bounded pool that callers queue for: a gevent worker serves up to
+    1,000 requests at once, and redis-py's default pool (100, then ``MaxConnectionsError`` at
+    once) failed the 101st. A caller that waits ``redis_pool_wait_seconds`` in vain gets
+    ``redis.ConnectionError`` ("No connection available."), which the API answers with 503.
+    """
     url = settings.secret("redis_url")
     if not url:
         import fakeredis  # the embedded store: Redis-compatible, Lua and GEO included
 
         return fakeredis.FakeRedis()
-    client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30)
+    client = redis.Redis.from_pool(connection_pool(settings, url))  # closing the client closes the pool
     try:
         client.ping()
     except redis.RedisError as exc:
         raise ConfigError(f"cannot reach Redis at {describe_url(url)}: {exc}") from exc
     return client
+
+
+def connection_pool(settings: Settings, url: str) -> redis.BlockingConnectionPool:
+    """Connections to ``url``: at most ``redis_max_connections``, waited for at most
+    ``redis_pool_wait_seconds``."""
+    return redis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=settings.redis_max_connections,
+        timeout=settings.redis_pool_wait_seconds,
+        socket_timeout=10,
+        socket_connect_timeout=5,
+        health_check_interval=30,
+    )
 
 
 def describe_url(url: str) -> str:

@@ -20,6 +20,10 @@ class Settings(BaseSettings):
     # Where state and history live. Unset -> embedded store / local folder.
     redis_url: SecretStr | None = Field(None, description="redis://[:password@]host:port/db; unset = embedded")
     redis_prefix: str = Field("sc:", description="prefix of every speed-layer key")
+    redis_max_connections: int = Field(100, ge=1, description="Redis connections per process, at most")
+    redis_pool_wait_seconds: float = Field(
+        3.0, gt=0, description="how long a request waits for a free Redis connection before a 503"
+    )
     lake_uri: str = Field("./data/lake", description="local folder or s3://bucket/prefix")
     s3_endpoint_url: str | None = Field(None, description="S3 API endpoint, e.g. http://127.0.0.1:9000")
     s3_region: str | None = None
