@@ -21,6 +21,7 @@ import signal
 import socket
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -49,6 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, help="simulation seed (default 42)")
     p.add_argument("--time-scale", type=float, help="simulated seconds per wall second; 0 = flat out")
     p.add_argument("--duration", type=float, help="stop after this many simulated seconds")
+    p.add_argument("--start", type=_instant, help="simulated clock's start, ISO-8601 (default: now); the same "
+                   "--seed and --start replay the same city")  # fmt: skip
     p.add_argument("--replay", metavar="FILE", help="feed a recorded JSON-lines run instead of simulating")
     p.add_argument("--host", help="address to serve the console on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to serve the console on (default 8050; 0 = any free port)")
@@ -57,6 +60,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--status-interval", type=float, default=5.0, help="seconds between status lines")
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING…")
     return p.parse_args(argv)
+
+
+def _instant(text: str) -> datetime:
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {text!r}") from None
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -74,7 +85,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
-def simulation(settings: Settings, duration: float | None) -> CitySimulation:
+def simulation(settings: Settings, duration: float | None, start: datetime | None = None) -> CitySimulation:
     return CitySimulation(
         SimulationConfig(
             city=settings.city,
@@ -84,7 +95,7 @@ def simulation(settings: Settings, duration: float | None) -> CitySimulation:
             incidents_per_hour=settings.incidents_per_hour,
             report_interval_s=settings.report_interval_seconds,
             seed=settings.seed,
-            start=default_start(settings.time_scale, duration),
+            start=start or default_start(settings.time_scale, duration),
         )
     )
 
@@ -174,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                         break
                     sink.send(batch)
             else:
-                sim = simulation(settings, args.duration)
+                sim = simulation(settings, args.duration, args.start)
                 log.info("simulating %s: %d vehicles, seed %d", settings.city, settings.vehicles, settings.seed)
                 # quarter-second steps spread each second's reports instead of one burst
                 run(sim, sink, args.duration, settings.time_scale, step_s=0.25, stop=stop)

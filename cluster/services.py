@@ -98,6 +98,14 @@ class Service:
             self.stop()
             raise
 
+    def kill(self) -> None:
+        """SIGKILL the server, as a crash would (no shutdown of its own); ``start`` brings it
+        back on the same port."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = self.record = None
+
     def stop(self) -> None:
         if self.record is not None:
             self.record.stop()
@@ -114,10 +122,15 @@ class Service:
 
 
 class RedisServer(Service):
-    """A real ``redis-server``, no persistence, bound to loopback (not --daemonize: we keep its PID)."""
+    """A real ``redis-server`` bound to loopback (not --daemonize: we keep its PID); with
+    ``persist`` it keeps an append-only file (fsync every second), as production should."""
 
     name = "redis"
     marker = "redis-server"
+
+    def __init__(self, workdir: Path, port: int | None = None, persist: bool = False) -> None:
+        super().__init__(workdir, port)
+        self.persist = persist
 
     @property
     def url(self) -> str:
@@ -127,8 +140,9 @@ class RedisServer(Service):
         binary = shutil.which("redis-server")
         if binary is None:
             raise ClusterError("redis-server is not installed: run `make test` (it installs it with apt)")
-        return [binary, "--bind", HOST, "--port", str(self.port), "--save", "", "--appendonly", "no",
-                "--daemonize", "no", "--dir", str(self.workdir)]  # fmt: skip
+        aof = ["--appendonly", "yes", "--appendfsync", "everysec"] if self.persist else ["--appendonly", "no"]
+        return [binary, "--bind", HOST, "--port", str(self.port), "--save", "", *aof, "--daemonize", "no",
+                "--dir", str(self.workdir)]  # fmt: skip
 
     def ready(self) -> bool:
         client = redis.Redis(host=HOST, port=self.port, socket_connect_timeout=1)

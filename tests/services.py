@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cluster.services import RedisServer, S3Server, Service, free_port, http_ok
+from cluster.services import RedisServer, S3Server, Service, free_port, http_ok, port_open
 from cluster.topology import ClusterState
 
-__all__ = ["Gunicorn", "RedisServer", "S3Server", "cluster_cli", "free_port", "native_cluster"]
+__all__ = ["Forwarder", "Gunicorn", "RedisServer", "S3Server", "cluster_cli", "free_port", "native_cluster"]
 
 
 class Gunicorn(Service):
@@ -41,6 +41,27 @@ class Gunicorn(Service):
 
     def ready(self) -> bool:
         return http_ok(f"http://127.0.0.1:{self.port}/api/health")
+
+
+class Forwarder(Service):
+    """A TCP forwarder (tests/forwarder.py) in front of ``target``: an endpoint that can be killed
+    and started again on the same port while the server behind it keeps its data."""
+
+    name = "forwarder"
+    marker = "tests.forwarder"
+
+    def __init__(self, workdir: Path, target: int, port: int | None = None) -> None:
+        super().__init__(workdir, port)
+        self.target = target
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "tests.forwarder", str(self.port), str(self.target)]
+
+    def env(self) -> dict[str, str]:
+        return {"PYTHONPATH": str(ROOT)}
+
+    def ready(self) -> bool:
+        return port_open(self.port)
 
 
 ROOT = Path(__file__).resolve().parents[1]

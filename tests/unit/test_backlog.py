@@ -165,3 +165,20 @@ def test_an_outage_mid_stream_ends_in_the_same_state_as_none(tmp_path: Path) -> 
     assert acc["speed_layer_pending"] == 0 and acc["speed_layer_dropped"] == 0
     assert state == reference  # tracks included: every position of the outage landed, in order
     assert reference_acc["totals"] == totals
+
+
+def test_writes_acknowledged_just_before_an_outage_are_applied_again_after_it() -> None:
+    server, speed = down_and_up()
+    acc = Accounting()
+    backlog = SpeedBacklog(speed, acc)
+    backlog.add([gps("car-a", 20, 10.0)], [], [])
+    assert backlog.drain(force=True)
+    speed.client.flushall()  # Redis died with its last second unsynced: the write is gone
+    server.connected = False
+    backlog.add([gps("car-b", 10, 20.0)], [], [])
+    assert not backlog.drain(force=True)
+    server.connected = True
+    assert backlog.drain(force=True)
+    assert speed.vehicle("car-a") is not None and speed.vehicle("car-b") is not None
+    assert acc.stream("gps_data").speed_layer == 2  # the redone write is counted once
+    assert acc.speed_layer_pending == 0
