@@ -27,3 +27,7 @@ class LakeWriteError(PipelineError):
 
 class KafkaUnavailable(PipelineError):
     """Kafka could not be reached, or refused an operation (topic creation, delivery)."""
+
+
+class SpeedLayerUnavailable(PipelineError):
+    """The speed layer stayed unreachable longer than a batch may wait; the batch is not done."""

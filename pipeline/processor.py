@@ -22,9 +22,9 @@ from typing import Any
 import redis
 
 from pipeline.accounting import Accounting, StatusPublisher
-from pipeline.backlog import SpeedBacklog
+from pipeline.backlog import Backoff, SpeedBacklog, transient
 from pipeline.bus import InProcessBus
-from pipeline.exceptions import LakeWriteError
+from pipeline.exceptions import LakeWriteError, SpeedLayerUnavailable
 from pipeline.lake import DEADLETTER, LakeWriter
 from pipeline.speed_layer import SpeedLayer
 from pipeline.validation import DeadLetter, Record, Validator
@@ -63,14 +63,21 @@ class BatchProcessor:
         accounting: Accounting | None = None,
         speed_layer_retries: int = 3,
         dead_letter_sink: Callable[[list[DeadLetter]], None] | None = None,
+        speed_layer_patience_s: float = 0.0,
     ) -> None:
         """``dead_letter_sink``, when given, also receives every batch's dead letters
-        (e.g. a Kafka dead-letter topic); the lake gets them either way."""
+        (e.g. a Kafka dead-letter topic); the lake gets them either way.
+
+        ``speed_layer_patience_s``: how long ``commit`` keeps trying a speed layer that is
+        unreachable. 0: a few quick tries, then the write is counted as failed (the lake has
+        the events). More: it waits up to that long, then raises ``SpeedLayerUnavailable`` —
+        for a caller that can run the batch again, as Spark does a failed task."""
         self.speed_layer = speed_layer
         self.lake = lake
         self.validator = validator or Validator()
         self.accounting = accounting or Accounting()
         self.retries = speed_layer_retries
+        self.patience_s = speed_layer_patience_s
         self.dead_letter_sink = dead_letter_sink
         self._lake_retry_at = 0.0
         self._lake_backoff = 0.0
@@ -133,22 +140,31 @@ class BatchProcessor:
     def _write_speed_layer(self, oks: list[tuple[str, Record]], dead: list[DeadLetter]) -> bool:
         if not oks and not dead:
             return True
-        delay = 0.1
-        for attempt in range(self.retries + 1):
+        backoff = Backoff()
+        deadline = time.monotonic() + self.patience_s
+        attempt = 0
+        while True:
             try:
                 self.speed_layer.write(oks, dead)
                 return True
             except redis.RedisError as exc:
                 with self.accounting.lock:
                     self.accounting.last_error = f"speed layer: {exc}"
-                if attempt == self.retries:
+                attempt += 1
+                outage = transient(exc)
+                if attempt > self.retries and not (outage and time.monotonic() < deadline):
                     break
-                time.sleep(delay)
-                delay *= 2
+                if attempt == self.retries + 1:
+                    log.warning("speed layer unreachable (%s): waiting up to %.0f s for it", exc, self.patience_s)
+                backoff.failed()
+                time.sleep(backoff.wait())
+        if outage and self.patience_s > 0:  # e.g. a Spark task: failing it makes Spark run it again
+            why = self.accounting.last_error
+            raise SpeedLayerUnavailable(f"speed layer unreachable for {self.patience_s:.0f} s: {why}")
         # The events are still in the lake; the speed layer can be rebuilt from it.
         with self.accounting.lock:
             self.accounting.speed_layer_errors += 1
-        log.error("speed layer write failed after %d retries: %s", self.retries, self.accounting.last_error)
+        log.error("speed layer write failed after %d tries: %s", attempt, self.accounting.last_error)
         return False
 
     def flush_lake(self, file_stem: str | None = None, force: bool = False) -> dict[str, int]:

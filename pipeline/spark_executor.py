@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 INPUT_COLUMNS = ("topic", "partition", "offset", "value", "timestamp", "batch_time")
 RESULT_SCHEMA = pa.schema([("accounting", pa.string()), ("latencies_ms", pa.list_(pa.float64()))])
 LAKE_ATTEMPTS = 6  # ~1 min of backoff; then the task fails and Spark retries it (same files)
+# a task waits this long for an unreachable Redis (a restart, a failover) before it fails and
+# Spark runs it again; meanwhile Kafka holds what comes next, so nothing is lost either way
+SPEED_LAYER_PATIENCE_S = 120.0
 # Offsets per file group. A constant, not a setting: a replay after a restart must cut the same
 # groups, whatever the configuration is by then.
 GROUP_OFFSETS = 100_000
@@ -188,7 +191,8 @@ class PartitionJob:
 
     def _open(self, key: tuple[str, int, int], first_offset: int, res: Resources, acc: Accounting) -> _Group:
         lake = LakeWriter(res.lake_fs, res.lake_root, max_rows=1 << 62, max_age_s=float("inf"))
-        batch = BatchProcessor(res.speed, lake, res.validator, acc, dead_letter_sink=res.dead_letters)
+        batch = BatchProcessor(res.speed, lake, res.validator, acc, dead_letter_sink=res.dead_letters,
+                               speed_layer_patience_s=SPEED_LAYER_PATIENCE_S)  # fmt: skip
         return _Group(key, f"{self.run_id}-{key[0]}-{key[1]}-{first_offset:012d}", batch)
 
     def _flush(self, group: _Group) -> None:

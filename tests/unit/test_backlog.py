@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,12 +17,16 @@ from pyarrow import fs as pafs
 from pipeline.accounting import Accounting
 from pipeline.backlog import SpeedBacklog, transient
 from pipeline.bus import InProcessBus
+from pipeline.exceptions import SpeedLayerUnavailable
 from pipeline.lake import LakeWriter
-from pipeline.processor import BatchProcessor, Processor
+from pipeline.processor import BatchProcessor, Processor, RawEvent
 from pipeline.speed_layer import SpeedLayer, SpeedLayerConfig
 from tests.city import rec
 
 BASE = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=60)
+
+
+RAW_CAR_A = {"device_id": "car-a", "timestamp": BASE.isoformat(), "location": [52.44, 13.52], "speed": 10.0}
 
 
 def gps(vehicle: str, ago_s: float, speed: float) -> tuple[str, dict[str, Any]]:
@@ -182,3 +187,26 @@ def test_writes_acknowledged_just_before_an_outage_are_applied_again_after_it() 
     assert speed.vehicle("car-a") is not None and speed.vehicle("car-b") is not None
     assert acc.stream("gps_data").speed_layer == 2  # the redone write is counted once
     assert acc.speed_layer_pending == 0
+
+
+def test_a_batch_with_patience_waits_for_redis_to_return(tmp_path: Path) -> None:
+    server, speed = down_and_up()
+    lake = LakeWriter(pafs.LocalFileSystem(), str(tmp_path / "lake"))
+    batch = BatchProcessor(speed, lake, speed_layer_patience_s=30)
+    server.connected = False
+    threading.Timer(1.0, lambda: setattr(server, "connected", True)).start()
+    events = [RawEvent("gps_data", orjson.dumps(RAW_CAR_A))]
+    batch.process(events)
+    assert batch.accounting.stream("gps_data").speed_layer == 1 and speed.vehicle("car-a") is not None
+
+
+def test_a_batch_that_runs_out_of_patience_fails_so_it_can_run_again(tmp_path: Path) -> None:
+    server, speed = down_and_up()
+    lake = LakeWriter(pafs.LocalFileSystem(), str(tmp_path / "lake"))
+    server.connected = False
+    events = [RawEvent("gps_data", orjson.dumps(RAW_CAR_A))]
+    with pytest.raises(SpeedLayerUnavailable, match="unreachable"):
+        BatchProcessor(speed, lake, speed_layer_retries=1, speed_layer_patience_s=0.3).process(events)
+    impatient = BatchProcessor(speed, lake, speed_layer_retries=1)
+    impatient.process(events)  # the console's direct ingest: counted as failed, the lake has it
+    assert impatient.accounting.speed_layer_errors == 1 and impatient.accounting.stream("gps_data").speed_layer == 0
