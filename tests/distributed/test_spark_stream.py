@@ -46,6 +46,7 @@ from pipeline.topics import create_topics
 from pipeline.validation import Validator
 from tests import city
 from tests.city import TOKENS, USERS
+from tests.services import RedisServer
 
 pytestmark = pytest.mark.distributed
 ROOT = Path(__file__).resolve().parents[2]
@@ -263,6 +264,32 @@ def restarted(cluster: ClusterState, topics: Topics, tmp_path_factory: pytest.Te
 
 
 @pytest.fixture(scope="module")
+def redis_outage(topics: Topics, cluster: ClusterState, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    """Small micro-batches into a Redis of the run's own (append-only file, as production),
+    SIGKILLed for 20 s once two batches are committed, then started again on the same port."""
+    work = tmp_path_factory.mktemp("spark-redis-outage")
+    with RedisServer(work / "redis", persist=True) as own:
+        env = settings_for(cluster, topics, "outage", SMARTCITY_SPARK_MAX_OFFSETS_PER_TRIGGER="1500",
+                           SMARTCITY_REDIS_URL=own.url)  # fmt: skip
+        run = run_of("redis outage", env, work / "job.log")
+        assert run.log is not None
+        job = SparkJob(cluster, env, run.log)
+        try:
+            wait_for(lambda: len(checkpoint_batches(run, "commits")) >= 2, "two committed micro-batches", job)
+            own.kill()
+            run.rows_at_kill = lake_rows(run)  # type: ignore[attr-defined]
+            time.sleep(20)
+            assert job.alive(), run.log.read_text()[-4000:]
+            own.start()
+            wait_for(complete(run, topics), "every record in the lake after Redis came back", job)
+            time.sleep(2)
+        finally:
+            assert job.stop() == 0, run.log.read_text()[-4000:]
+        run.final_state = state(run)  # type: ignore[attr-defined]
+    yield run
+
+
+@pytest.fixture(scope="module")
 def embedded(cluster: ClusterState, topics: Topics) -> Run:
     """The same Kafka records through the embedded processor, in partition order."""
     run = run_of("embedded", settings_for(cluster, topics, "embedded"))
@@ -372,6 +399,16 @@ def test_a_job_killed_mid_batch_and_restarted_loses_and_duplicates_nothing(
         assert rows_by_id(restarted, stream) == rows_by_id(uninterrupted, stream), stream
     assert dead_letters(restarted) == dead_letters(uninterrupted)
     assert state(restarted) == state(uninterrupted)
+
+
+def test_a_redis_killed_mid_stream_loses_nothing_from_the_lake_or_the_live_state(
+    redis_outage: Run, uninterrupted: Run, topics: Topics
+) -> None:
+    expected = sum(map(len, topics.valid_ids.values())) + len(BAD)
+    assert 0 < redis_outage.rows_at_kill < expected  # type: ignore[attr-defined]  # killed mid-stream
+    for stream in STREAMS:
+        assert rows_by_id(redis_outage, stream) == rows_by_id(uninterrupted, stream), stream
+    assert redis_outage.final_state == state(uninterrupted)  # type: ignore[attr-defined]
 
 
 def test_embedded_and_distributed_modes_give_the_same_state_and_lake_rows(embedded: Run, uninterrupted: Run) -> None:

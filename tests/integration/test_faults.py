@@ -8,20 +8,18 @@ hold: received = valid + dead letters, lake rows = valid = speed-layer writes.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pyarrow.dataset as ds
 import redis
 from pyarrow import fs as pafs
 
 from pipeline.speed_layer import SpeedLayer
-from tests.integration.test_demo_process import ROOT, env, final_report
+from tests.demo import Demo
 from tests.services import Forwarder, RedisServer, S3Server
 
 VEHICLES = 2000
@@ -29,52 +27,20 @@ DURATION_S = 80
 OUTAGE_S = 20
 
 
-class Lines:
-    """A process's stderr lines, each with when it arrived (monotonic), read in a thread."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self.lines: list[tuple[float, str]] = []
-        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
-        self._thread.start()
-
-    def _read(self, stream: IO[str]) -> None:
-        for line in stream:
-            self.lines.append((time.monotonic(), line))
-
-    def wait_for(self, text: str, timeout: float) -> float:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for at, line in list(self.lines):
-                if text in line and "received 0 " not in line:
-                    return at
-            time.sleep(0.2)
-        raise AssertionError(f"no line with {text!r} within {timeout} s:\n{self.text()[-3000:]}")
-
-    def text(self) -> str:
-        return "".join(line for _, line in self.lines)
+def city(start: str) -> list[str]:
+    """The same city for both runs: same size, seed and simulated start, in real time."""
+    return ["--vehicles", str(VEHICLES), "--seed", "11", "--start", start, "--time-scale", "1",
+            "--duration", str(DURATION_S), "--status-interval", "1"]  # fmt: skip
 
 
-def start_demo(tmp_path: Path, redis_url: str, start: str, **extra_env: str) -> subprocess.Popen[str]:
-    args = ["--vehicles", str(VEHICLES), "--seed", "11", "--start", start, "--time-scale", "1", "--duration",
-            str(DURATION_S), "--status-interval", "1", "--port", "0", "--redis-url", redis_url]  # fmt: skip
-    return subprocess.Popen(
-        [sys.executable, "app/main.py", *args], cwd=ROOT, env=env(tmp_path, **extra_env),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-
-
-def finish(proc: subprocess.Popen[str], lines: Lines, timeout: float) -> dict[str, Any]:
-    try:
-        proc.wait(timeout)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.stdout is not None
-    stdout = proc.stdout.read()
-    time.sleep(0.5)  # the stderr reader's last lines
-    assert proc.returncode == 0, lines.text()[-5000:]
-    return final_report(stdout)
+def shown_within(demo: Demo, fault: Callable[[tuple[int, dict[str, Any]]], bool], timeout: float = 15) -> float:
+    """Seconds until ``/api/health`` shows the fault."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        if fault(demo.health()):
+            return time.monotonic() - began
+        time.sleep(0.2)
+    raise AssertionError(f"/api/health did not show the fault within {timeout} s: {demo.health()}")
 
 
 def test_redis_killed_and_s3_gone_under_load_lose_nothing(tmp_path: Path) -> None:
@@ -86,37 +52,35 @@ def test_redis_killed_and_s3_gone_under_load_lose_nothing(tmp_path: Path) -> Non
         Forwarder(tmp_path / "s3-endpoint", s3.port) as endpoint,
     ):
         s3.create_bucket("lake")
-        ref = start_demo(tmp_path / "ref", ref_redis.url, start)
-        run = start_demo(
-            tmp_path / "run", faulty_redis.url, start,
+        ref = Demo(tmp_path / "ref", *city(start), "--redis-url", ref_redis.url)
+        run = Demo(
+            tmp_path / "run", *city(start), "--redis-url", faulty_redis.url,
             SMARTCITY_LAKE_URI="s3://lake/city", SMARTCITY_S3_ENDPOINT_URL=f"http://127.0.0.1:{endpoint.port}",
             SMARTCITY_S3_REGION=s3.region, SMARTCITY_S3_ACCESS_KEY_ID=s3.access_key,
             SMARTCITY_S3_SECRET_ACCESS_KEY=s3.secret_key,
         )  # fmt: skip
-        assert ref.stderr is not None and run.stderr is not None
-        ref_lines, lines = Lines(ref.stderr), Lines(run.stderr)
         try:
-            lines.wait_for("events/s", timeout=120)
+            assert run.log.first("events/s", timeout=120) is not None, run.log.text()[-3000:]
             time.sleep(5)
             faulty_redis.kill()
-            time.sleep(OUTAGE_S)
+            redis_shown = shown_within(run, lambda h: h[0] == 503 and not h[1]["components"]["speed_layer"]["ok"])
+            time.sleep(OUTAGE_S - redis_shown)
             faulty_redis.start()  # same port; its append-only file brings the state back
             back = time.monotonic()
             time.sleep(5)
             endpoint.kill()
-            time.sleep(OUTAGE_S)
+            lake_shown = shown_within(run, lambda h: h[0] == 200 and h[1]["components"]["lake"]["ok"] is False)
+            time.sleep(OUTAGE_S - lake_shown)
             endpoint.start()
-            report = finish(run, lines, timeout=DURATION_S + 120)
-            reference = finish(ref, ref_lines, timeout=120)
+            report = run.finish(timeout=DURATION_S + 120)
+            reference = ref.finish(timeout=120)
         finally:
-            for proc in (ref, run):
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-        log = lines.text()
+            ref.stop()
+            run.stop()
+        log = run.log.text()
         # the speed layer caught up within 10 s of Redis's return, and said so
-        caught_up = next(at for at, line in lines.lines if "reachable again" in line)
-        assert caught_up - back < 10, log[-3000:]
+        caught_up = run.log.first("reachable again", after=back)
+        assert caught_up is not None and caught_up - back < 10, log[-3000:]
         assert log.count("keeping its writes and retrying") == 1  # once per outage, not once per try
         assert "speed layer unreachable" in log and "events wait for the speed layer" in log  # the status line
         assert "lake flush failed" in log
