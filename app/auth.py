@@ -69,10 +69,12 @@ class Credentials:
         return creds
 
     def token_role(self, token: str | None) -> str | None:
+        """The role of ``token``; None for no token, an unknown one, or any text at all a client sent."""
         if not token:
             return None
+        sent = _utf8(token)
         for known, role in self.tokens.items():
-            if hmac.compare_digest(known, token):
+            if hmac.compare_digest(_utf8(known), sent):
                 return role
         return None
 
@@ -86,6 +88,12 @@ class Credentials:
         """A one-click console login for the generated admin (None when not generated)."""
         token = self.generated.get("admin_token")
         return f"{base}/login?token={quote(token)}" if token else None
+
+
+def _utf8(text: str) -> bytes:
+    # compare_digest refuses str with non-ASCII characters (TypeError: a 500), so compare bytes;
+    # surrogatepass: a lone surrogate (from a lossily decoded request) is bytes too, not an error
+    return text.encode("utf-8", "surrogatepass")
 
 
 def _items(raw: str | None) -> list[str]:
