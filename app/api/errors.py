@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify, request
+from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
 from pipeline.exceptions import BusClosed, BusFull, KafkaUnavailable, PipelineError
 
 log = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 2  # what a 503 of the speed layer tells clients: a reconnect usually takes that long
 
 
 class ApiError(Exception):
@@ -37,11 +39,24 @@ def register(app: Flask) -> None:
         # the events were not taken: the client may send them again later
         return error_response(503, f"events not accepted: {exc}")
 
+    @app.errorhandler(RedisError)
+    def _speed_layer_unavailable(exc: RedisError) -> tuple[Response, int]:
+        # Redis down, timing out or out of connections: the client may ask again shortly.
+        # The answer names the kind of error only; its text (hosts, ports) goes to the log.
+        log.warning("speed layer unavailable on %s %s: %r", request.method, request.path, exc)
+        resp, status = error_response(503, f"speed layer unavailable: {type(exc).__name__}")
+        resp.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return resp, status
+
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[Response, int] | HTTPException:
         if not request.path.startswith("/api/"):
             return exc  # the console's own pages keep Flask's default handling
-        return error_response(exc.code or 500, exc.description or exc.name)
+        resp, status = error_response(exc.code or 500, exc.description or exc.name)
+        for name, value in exc.get_headers():  # a 405's Allow, a 503's Retry-After, …
+            if name.lower() != "content-type":
+                resp.headers[name] = value
+        return resp, status
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[Response, int]:
