@@ -81,7 +81,7 @@ def vehicle_locations() -> Response:
     return Response(orjson.dumps({"count": len(vehicles), "vehicles": vehicles}), mimetype="application/json")
 
 
-@bp.get("/vehicles/<vehicle_id>")
+@bp.get("/vehicles/<id:vehicle_id>")
 @require(*READ)
 def vehicle(vehicle_id: str) -> Response:
     state = store().vehicle(vehicle_id)

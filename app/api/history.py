@@ -73,7 +73,7 @@ def history(view: str) -> Response:
     return _respond(rows, f"{view}-hourly", start=start.isoformat(), end=end.isoformat())
 
 
-@bp.get("/history/vehicles/<vehicle_id>/route")
+@bp.get("/history/vehicles/<id:vehicle_id>/route")
 @require(*READ)
 def vehicle_route(vehicle_id: str) -> Response:
     start, end = _range()
