@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 from pipeline.exceptions import BusClosed, BusFull, KafkaUnavailable, PipelineError
 
 log = logging.getLogger(__name__)
-RETRY_AFTER_SECONDS = 2  # what a 503 of the speed layer tells clients: a reconnect usually takes that long
+RETRY_AFTER_SECONDS = 2  # what a 503 tells clients: Redis reconnects, Kafka's buffer drains, in about that
 
 
 class ApiError(Exception):
@@ -24,7 +24,10 @@ class ApiError(Exception):
 
 
 def error_response(status: int, message: str) -> tuple[Response, int]:
-    return jsonify(error={"status": status, "message": message}), status
+    resp = jsonify(error={"status": status, "message": message})
+    if status == 503:  # every 503 of the API is something away for a while: the client may ask again
+        resp.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return resp, status
 
 
 def register(app: Flask) -> None:
@@ -44,9 +47,7 @@ def register(app: Flask) -> None:
         # Redis down, timing out or out of connections: the client may ask again shortly.
         # The answer names the kind of error only; its text (hosts, ports) goes to the log.
         log.warning("speed layer unavailable on %s %s: %r", request.method, request.path, exc)
-        resp, status = error_response(503, f"speed layer unavailable: {type(exc).__name__}")
-        resp.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return resp, status
+        return error_response(503, f"speed layer unavailable: {type(exc).__name__}")
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[Response, int] | HTTPException:
