@@ -8,6 +8,7 @@ import fakeredis
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from redis import exceptions as redis_errors
 
 from app import create_app
 from app.api.routing import MAX_URL_BYTES
@@ -101,3 +102,27 @@ def test_acting_on_an_incident_without_the_speed_layer_is_a_json_503(down: Flask
     for action in ("acknowledge", "resolve"):
         resp = down.test_client().post(f"/api/emergency/incidents/i-1/{action}", headers=ADMIN)
         assert resp.status_code == 503 and resp.is_json and "Retry-After" in resp.headers, action
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (redis_errors.TimeoutError("Timeout reading from socket"), 503),
+        (redis_errors.MaxConnectionsError("Too many connections"), 503),
+        (redis_errors.BusyLoadingError("Redis is loading the dataset in memory"), 503),
+        (redis_errors.ReadOnlyError("You can't write against a read only replica."), 503),
+        (redis_errors.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"), 500),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, Exception) else str(v),
+)
+def test_redis_away_is_a_503_and_a_redis_bug_a_500(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, error: Exception, status: int
+) -> None:
+    def fail() -> None:
+        raise error
+
+    monkeypatch.setattr(app.extensions["smartcity.store"], "traffic", fail)
+    resp = app.test_client().get("/api/traffic/conditions", headers=ADMIN)
+    assert resp.status_code == status and resp.is_json
+    assert ("Retry-After" in resp.headers) == (status == 503)
+    assert "socket" not in resp.json["error"]["message"]  # the error's text is for the log
