@@ -198,7 +198,7 @@ def safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> Response | str:
+def login() -> Response:
     creds = _creds()
     next_url = safe_next(request.values.get("next"))
     if request.method == "GET" and "token" in request.args:
@@ -208,15 +208,18 @@ def login() -> Response | str:
             session.update(user=role, role=role)
             return redirect(next_url)  # type: ignore[return-value]
     error = ""
+    status = 200
     if request.method == "POST":
-        name = request.form.get("user", "")
-        role = creds.login(name, request.form.get("password", ""))
-        if role:
+        if "user" not in request.form or "password" not in request.form:  # not the form's own request
+            error, status = '<div class="alert alert-danger">Send a user and a password.</div>', 400
+        elif role := creds.login(request.form["user"], request.form["password"]):
             session.clear()
-            session.update(user=name, role=role)
+            session.update(user=request.form["user"], role=role)
             return redirect(next_url)  # type: ignore[return-value]
-        error = '<div class="alert alert-danger">Unknown user or wrong password.</div>'
-    return _LOGIN_PAGE.format(error=error, next=next_url.replace('"', "&quot;").replace("<", "&lt;"))
+        else:
+            error = '<div class="alert alert-danger">Unknown user or wrong password.</div>'
+    page = _LOGIN_PAGE.format(error=error, next=next_url.replace('"', "&quot;").replace("<", "&lt;"))
+    return Response(page, status, mimetype="text/html")
 
 
 @bp.get("/logout")
@@ -245,6 +248,8 @@ def init_auth(app: Flask, settings: Settings) -> Credentials:
     def _console_needs_login() -> Response | None:
         path = request.path
         if path.startswith(_PUBLIC_PREFIXES) or session.get("role"):
+            return None
+        if request.routing_exception is not None:  # no page here (404), or not for this method (405)
             return None
         if path.startswith("/_dash-"):  # Dash's data requests: answer, don't redirect
             return Response('{"error": {"status": 401, "message": "login required"}}', 401, mimetype="application/json")

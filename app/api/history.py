@@ -33,7 +33,7 @@ def _range() -> tuple[datetime, datetime]:
 
 
 def _time(text: str | None) -> datetime | None:
-    if not text:
+    if text is None:  # absent: the default; present but empty is no time (a 400)
         return None
     value = datetime.fromisoformat(text)
     return value if value.tzinfo else value.replace(tzinfo=UTC)

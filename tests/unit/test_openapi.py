@@ -153,6 +153,8 @@ CASES: list[tuple[str | None, str, str, str, Any, int]] = [
     (None, "GET", "/login", "/login?token=viewer-token&next=/docs", None, 302),
     (None, "POST", "/login", "/login", {"user": "olga", "password": "pw-o"}, 302),
     (None, "POST", "/login", "/login", {"user": "olga", "password": "wrong"}, 200),
+    (None, "POST", "/login", "/login", {"user": "olga"}, 400),
+    ("viewer", "GET", P_HISTORY, "/api/history/traffic?start=", None, 400),
     (None, "GET", "/logout", "/logout", None, 302),
 ]  # fmt: skip
 

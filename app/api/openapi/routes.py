@@ -51,9 +51,11 @@ def path(name: str, description: str, schema: Schema) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
 
 
-def entity_id(name: str, description: str, max_length: int) -> dict[str, Any]:
+def entity_id(name: str, description: str, max_length: int | None = None) -> dict[str, Any]:
     """An id as devices send it (``app.api.routing.IdConverter``): any text, percent-encoded in the URL."""
-    schema: Schema = {"type": "string", "minLength": 1, "maxLength": max_length}
+    schema: Schema = {"type": "string", "minLength": 1}
+    if max_length is not None:  # a longer one is refused (404: nothing has it); else simply matches nothing
+        schema["maxLength"] = max_length
     return path(name, f"{description}: any text, percent-encoded (a slash as %2F, a newline as %0A)", schema)
 
 
@@ -182,7 +184,12 @@ ROUTES: list[Route] = [
         "parameters": [
             query(
                 "bbox",
-                {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4},
+                {
+                    "type": "array",
+                    "items": {"type": "number", "minimum": -180, "maximum": 180},
+                    "minItems": 4,
+                    "maxItems": 4,
+                },
                 "south,west,north,east in degrees (-90 <= south < north <= 90, -180 <= west < east <= 180)",
                 style="form",
                 explode=False,
@@ -190,8 +197,9 @@ ROUTES: list[Route] = [
             ),
             query(
                 "type",
-                {"type": "string", "enum": list(VEHICLE_TYPES)},
-                "only vehicles of this type (another value matches none)",
+                {"type": "string", "examples": list(VEHICLE_TYPES)},
+                f"only vehicles of this type: {', '.join(VEHICLE_TYPES)}, or another simulator's (a type no "
+                "vehicle has matches none)",
             ),
             limit(1000, 1, 20_000, "vehicles"),
         ],
@@ -299,7 +307,7 @@ ROUTES: list[Route] = [
         "tag": "history",
         "summary": "One vehicle's positions over a time range, in time order",
         "roles": READ,
-        "parameters": [entity_id("vehicle_id", "the vehicle's device_id", DEVICE_ID_LENGTH), *_RANGE],
+        "parameters": [entity_id("vehicle_id", "the vehicle's device_id"), *_RANGE],
         "responses": {200: _downloads("Route", "the positions (none for an unknown vehicle)"), 400: _RANGE_ERROR},
     },
     {
@@ -399,6 +407,7 @@ ROUTES: list[Route] = [
         "responses": {
             302: redirect("signed in: the session cookie is set, on to next"),
             200: page("unknown user or wrong password: the page again, saying so"),
+            400: page("no user or no password field in the form: the page again, saying so"),
         },
     },
     {
