@@ -132,3 +132,18 @@ def test_a_100_kb_query_token_is_refused_for_the_urls_size_before_its_credential
     resp = c.get(f"/api/system?token={'x' * 100_000}")
     assert resp.status_code == 414 and resp.is_json and resp.json["error"]["status"] == 414
     assert c.get(f"/login?token={'x' * 100_000}").status_code == 414
+
+
+def test_the_console_login_guard_lets_routing_errors_through(app: Flask) -> None:
+    c = app.test_client()  # signed out
+    assert c.open("/logout", method="TRACE").status_code == 405  # not a redirect to the login page
+    assert c.post("/logout").status_code == 405
+    assert c.get("/somewhere").status_code == 302  # a page, maybe: signing in comes first
+
+
+def test_a_login_post_without_the_forms_fields_is_a_400_page(app: Flask) -> None:
+    c = app.test_client()
+    for form in ({}, {"user": "olga"}, {"password": "pw-o"}):
+        resp = c.post("/login", data=form)
+        assert resp.status_code == 400 and resp.mimetype == "text/html" and b"Send a user" in resp.data
+    assert c.post("/login", data={"user": "", "password": ""}).status_code == 200  # the form, sent empty
