@@ -69,10 +69,12 @@ class Credentials:
         return creds
 
     def token_role(self, token: str | None) -> str | None:
+        """The role of ``token``; None for no token, an unknown one, or any text at all a client sent."""
         if not token:
             return None
+        sent = _utf8(token)
         for known, role in self.tokens.items():
-            if hmac.compare_digest(known, token):
+            if hmac.compare_digest(_utf8(known), sent):
                 return role
         return None
 
@@ -86,6 +88,12 @@ class Credentials:
         """A one-click console login for the generated admin (None when not generated)."""
         token = self.generated.get("admin_token")
         return f"{base}/login?token={quote(token)}" if token else None
+
+
+def _utf8(text: str) -> bytes:
+    # compare_digest refuses str with non-ASCII characters (TypeError: a 500), so compare bytes;
+    # surrogatepass: a lone surrogate (from a lossily decoded request) is bytes too, not an error
+    return text.encode("utf-8", "surrogatepass")
 
 
 def _items(raw: str | None) -> list[str]:
@@ -190,7 +198,7 @@ def safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> Response | str:
+def login() -> Response:
     creds = _creds()
     next_url = safe_next(request.values.get("next"))
     if request.method == "GET" and "token" in request.args:
@@ -200,15 +208,18 @@ def login() -> Response | str:
             session.update(user=role, role=role)
             return redirect(next_url)  # type: ignore[return-value]
     error = ""
+    status = 200
     if request.method == "POST":
-        name = request.form.get("user", "")
-        role = creds.login(name, request.form.get("password", ""))
-        if role:
+        if "user" not in request.form or "password" not in request.form:  # not the form's own request
+            error, status = '<div class="alert alert-danger">Send a user and a password.</div>', 400
+        elif role := creds.login(request.form["user"], request.form["password"]):
             session.clear()
-            session.update(user=name, role=role)
+            session.update(user=request.form["user"], role=role)
             return redirect(next_url)  # type: ignore[return-value]
-        error = '<div class="alert alert-danger">Unknown user or wrong password.</div>'
-    return _LOGIN_PAGE.format(error=error, next=next_url.replace('"', "&quot;").replace("<", "&lt;"))
+        else:
+            error = '<div class="alert alert-danger">Unknown user or wrong password.</div>'
+    page = _LOGIN_PAGE.format(error=error, next=next_url.replace('"', "&quot;").replace("<", "&lt;"))
+    return Response(page, status, mimetype="text/html")
 
 
 @bp.get("/logout")
@@ -237,6 +248,8 @@ def init_auth(app: Flask, settings: Settings) -> Credentials:
     def _console_needs_login() -> Response | None:
         path = request.path
         if path.startswith(_PUBLIC_PREFIXES) or session.get("role"):
+            return None
+        if request.routing_exception is not None:  # no page here (404), or not for this method (405)
             return None
         if path.startswith("/_dash-"):  # Dash's data requests: answer, don't redirect
             return Response('{"error": {"status": 401, "message": "login required"}}', 401, mimetype="application/json")

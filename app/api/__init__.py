@@ -9,11 +9,15 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from pyarrow import fs as pafs
 
 from app import health as pipeline_health
+from app.api import routing
 from app.api.errors import ApiError
 from app.auth import READ, require
 from app.store import BBox, Store
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+bp.record_once(routing.add_converter)  # before the routes: the app's map needs it to add them
+bp.before_app_request(routing.check_url_size)
+bp.before_app_request(routing.route_api)
 
 
 def store() -> Store:
@@ -77,7 +81,7 @@ def vehicle_locations() -> Response:
     return Response(orjson.dumps({"count": len(vehicles), "vehicles": vehicles}), mimetype="application/json")
 
 
-@bp.get("/vehicles/<vehicle_id>")
+@bp.get("/vehicles/<id:vehicle_id>")
 @require(*READ)
 def vehicle(vehicle_id: str) -> Response:
     state = store().vehicle(vehicle_id)

@@ -35,8 +35,8 @@ def _range() -> tuple[datetime, datetime]:
 
 
 def _time(text: str | None) -> datetime | None:
-    """An ISO-8601 time in UTC (no zone means UTC), or None for no text."""
-    return utc(_iso(text)) if text else None
+    """An ISO-8601 time in UTC (no zone means UTC); None when absent (present but empty is a 400)."""
+    return None if text is None else utc(_iso(text))
 
 
 def _iso(text: str) -> datetime:
@@ -86,7 +86,7 @@ def history(view: str) -> Response:
     return _respond(rows, f"{view}-hourly", start=start.isoformat(), end=end.isoformat())
 
 
-@bp.get("/history/vehicles/<vehicle_id>/route")
+@bp.get("/history/vehicles/<id:vehicle_id>/route")
 @require(*READ)
 def vehicle_route(vehicle_id: str) -> Response:
     start, end = _range()

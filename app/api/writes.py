@@ -12,13 +12,13 @@ from app.ingest import posted_events
 from pipeline.validation import DeadLetter, Validator
 
 
-@bp.post("/emergency/incidents/<incident_id>/acknowledge")
+@bp.post("/emergency/incidents/<id:incident_id>/acknowledge")
 @require(*ACT)
 def acknowledge(incident_id: str) -> Response:
     return jsonify(actions.acknowledge_incident(incident_id, current_user() or "unknown"))
 
 
-@bp.post("/emergency/incidents/<incident_id>/resolve")
+@bp.post("/emergency/incidents/<id:incident_id>/resolve")
 @require(*ACT)
 def resolve(incident_id: str) -> tuple[Response, int]:
     event = actions.resolve_incident(incident_id, current_user() or "unknown")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
@@ -86,3 +87,63 @@ def test_unknown_api_routes_and_methods_are_json(client: FlaskClient) -> None:
     assert resp.status_code == 404 and resp.is_json and resp.json["error"]["status"] == 404
     resp = client.post("/api/analytics/summary")
     assert resp.status_code == 405 and resp.is_json
+
+
+UTF8_E = "é".encode().decode("latin-1")  # "é" as a WSGI server hands over its UTF-8 bytes (latin-1 text)
+BAD_AUTHORIZATION = [
+    "", "Bearer", "Bearer ", "Bearer é", f"Bearer {UTF8_E}", "Bearer \x00\x7f\x1b", "Bearer " + "x" * 100_000,
+    "Basic dmlld2VyOnZpZXdlci10b2tlbg==", "Basic viewer-token", "Token viewer-token", "bearer nope",
+    "BEARER nope", "viewer-token", "Bearer viewer-token-but-longer", "Bearer viewer-toke", "\ud800",
+    "Bearer \ud800\udfff",
+]  # fmt: skip
+BAD_QUERY_TOKENS = ["", "%C3%A9", "%E9", "%FF%FE%00", "%F0%9F%98%80", "x" * 10_000, "%ED%A0%80", "a%0Ab", "%00"]
+
+
+@pytest.mark.parametrize("header", BAD_AUTHORIZATION, ids=lambda h: repr(h[:30]))
+def test_a_malformed_authorization_header_is_a_json_401(app: Flask, header: str) -> None:
+    c = app.test_client()
+    c.environ_base["HTTP_AUTHORIZATION"] = header  # as the server decoded it: any text, not only ASCII
+    for url in ("/api/system", "/api/vehicles/car-1", "/api/audit"):
+        resp = c.get(url)
+        assert resp.status_code == 401 and resp.is_json and resp.json["error"]["status"] == 401, url
+    posted = c.post("/api/ingest/gps_data", json={})
+    assert posted.status_code == 401 and posted.is_json
+
+
+@pytest.mark.parametrize("token", BAD_QUERY_TOKENS, ids=lambda t: t[:20])
+def test_a_malformed_query_token_is_a_json_401_and_the_login_page_still_answers(app: Flask, token: str) -> None:
+    c = app.test_client()
+    resp = c.get(f"/api/system?token={token}")
+    assert resp.status_code == 401 and resp.is_json and resp.json["error"]["status"] == 401
+    page = c.get(f"/login?token={token}")
+    assert page.status_code == 200 and b"Sign in" in page.data  # no session: the form again
+    assert c.get("/api/system").status_code == 401
+
+
+def test_the_bearer_scheme_is_case_insensitive_and_the_token_is_not(app: Flask) -> None:
+    c = app.test_client()
+    for header in ("Bearer viewer-token", "bearer viewer-token", "BEARER  viewer-token "):
+        assert c.get("/api/system", headers={"Authorization": header}).status_code == 200, header
+    assert c.get("/api/system", headers={"Authorization": "Bearer VIEWER-TOKEN"}).status_code == 401
+
+
+def test_a_100_kb_query_token_is_refused_for_the_urls_size_before_its_credentials(app: Flask) -> None:
+    c = app.test_client()
+    resp = c.get(f"/api/system?token={'x' * 100_000}")
+    assert resp.status_code == 414 and resp.is_json and resp.json["error"]["status"] == 414
+    assert c.get(f"/login?token={'x' * 100_000}").status_code == 414
+
+
+def test_the_console_login_guard_lets_routing_errors_through(app: Flask) -> None:
+    c = app.test_client()  # signed out
+    assert c.open("/logout", method="TRACE").status_code == 405  # not a redirect to the login page
+    assert c.post("/logout").status_code == 405
+    assert c.get("/somewhere").status_code == 302  # a page, maybe: signing in comes first
+
+
+def test_a_login_post_without_the_forms_fields_is_a_400_page(app: Flask) -> None:
+    c = app.test_client()
+    for form in ({}, {"user": "olga"}, {"password": "pw-o"}):
+        resp = c.post("/login", data=form)
+        assert resp.status_code == 400 and resp.mimetype == "text/html" and b"Send a user" in resp.data
+    assert c.post("/login", data={"user": "", "password": ""}).status_code == 200  # the form, sent empty

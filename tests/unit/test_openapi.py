@@ -153,6 +153,8 @@ CASES: list[tuple[str | None, str, str, str, Any, int]] = [
     (None, "GET", "/login", "/login?token=viewer-token&next=/docs", None, 302),
     (None, "POST", "/login", "/login", {"user": "olga", "password": "pw-o"}, 302),
     (None, "POST", "/login", "/login", {"user": "olga", "password": "wrong"}, 200),
+    (None, "POST", "/login", "/login", {"user": "olga"}, 400),
+    ("viewer", "GET", P_HISTORY, "/api/history/traffic?start=", None, 400),
     (None, "GET", "/logout", "/logout", None, 302),
 ]  # fmt: skip
 
@@ -218,6 +220,7 @@ def test_each_documented_status_is_seen_in_these_tests(doc: dict[str, Any]) -> N
     seen |= {(m, t, s) for m, t, op in operations(doc) if "x-roles" in op for s in (401, 403)}
     seen |= {("GET", "/ws/realtime", 101), ("GET", "/api/health", 503)}  # tests of their own below
     seen |= {("POST", P_INGEST, 503), ("POST", P_INCIDENT + "/resolve", 503)}
+    seen |= {(m, t, 503) for m, t, op in operations(doc) if "x-roles" in op and "503" in op["responses"]}  # below
     documented = {(m, t, int(s)) for m, t, op in operations(doc) for s in op["responses"]}
     assert documented <= seen, sorted(documented - seen)
 
@@ -295,6 +298,27 @@ def test_the_health_of_an_unreachable_speed_layer_is_a_documented_503(doc: dict[
     resp = down.test_client().get("/api/health")
     assert resp.status_code == 503 and resp.json["components"]["speed_layer"]["ok"] is False
     check(doc, "GET", "/api/health", resp)
+
+
+def test_each_operation_needing_the_speed_layer_answers_a_documented_503_without_it(
+    doc: dict[str, Any], tmp_path: Path
+) -> None:
+    server = fakeredis.FakeServer()
+    speed = SpeedLayer(fakeredis.FakeRedis(server=server))
+    seed(speed)
+    down = create_app(api_settings(tmp_path), store=Store(speed))
+    server.connected = False  # Redis went away after the app started (ingest: the processor retries, then
+    # keeps the events for the lake; the bus's 503 has a test of its own)
+    checked = []
+    for method, template, op in operations(doc):
+        if "503" not in op["responses"] or "x-roles" not in op or template in ("/ws/realtime", P_INGEST):
+            continue
+        resp = call(down, method, url_of(template), "admin", body_of(template))
+        assert resp.status_code == 503, (method, template, resp.data[:200])
+        assert resp.json["error"]["message"].startswith("speed layer unavailable"), (method, template)
+        check(doc, method, template, resp)
+        checked.append(template)
+    assert "/api/vehicles/{vehicle_id}" in checked and len(checked) == 9
 
 
 def test_a_bus_that_does_not_take_events_is_a_documented_503(doc: dict[str, Any], tmp_path: Path) -> None:

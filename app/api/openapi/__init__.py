@@ -28,6 +28,8 @@ _AUTH_ERRORS = {
     403: "the caller's role may not do this; or, signed in with the console's session cookie, a request that "
     "changes something came without an Origin (or Referer) naming this server (a cross-site request)",
 }
+_SPEED_LAYER_DOWN = "the speed layer (Redis) does not answer: ask again after Retry-After seconds"
+_RETRY_AFTER = {"description": "seconds to wait before asking again", "schema": {"type": "integer", "minimum": 1}}
 _INFO = """The live state of the city, its history, incident actions and HTTP ingest.
 
 **Credentials**: an API token (`SMARTCITY_API_TOKENS`, `role:token` pairs) as
@@ -56,6 +58,8 @@ def _operation(entry: Route) -> dict[str, Any]:
     if "body" in entry:
         op["requestBody"] = entry["body"]
     answers: dict[int, Any] = dict(entry["responses"])
+    if entry.get("speed_layer"):
+        answers[503] = f"{answers[503]}; or {_SPEED_LAYER_DOWN}" if 503 in answers else _SPEED_LAYER_DOWN.capitalize()
     if roles and not entry.get("websocket"):
         for status, text in _AUTH_ERRORS.items():
             answers.setdefault(status, text)
@@ -66,6 +70,8 @@ def _operation(entry: Route) -> dict[str, Any]:
 def _response(status: int, answer: str | dict[str, Any]) -> dict[str, Any]:
     if isinstance(answer, dict):
         return answer
+    if status == 503:
+        return {**_response(500, answer), "headers": {"Retry-After": _RETRY_AFTER}}
     if status >= 400:
         return {"description": answer, "content": {"application/json": {"schema": ref("Error")}}}
     return {"description": answer}

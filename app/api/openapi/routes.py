@@ -7,7 +7,9 @@ Keys of an entry:
   the security schemes and the 401/403 answers added by ``app.api.openapi.build``;
 - ``parameters``, ``body`` (an OpenAPI requestBody), ``responses``: ``{status: text}`` for an
   error (the shared ``Error`` body) or a plain answer, ``{status: response object}`` otherwise;
-- ``websocket``: True for a WebSocket route (refused sockets are closed, not answered 401/403).
+- ``websocket``: True for a WebSocket route (refused sockets are closed, not answered 401/403);
+- ``speed_layer``: True when it needs the speed layer: ``build`` adds the 503 (with ``Retry-After``)
+  it answers while Redis does not.
 
 tests/unit/test_openapi.py fails when a route of the app is missing here, when one is here
 that the app does not serve, and when an answer does not match what is written here.
@@ -21,7 +23,11 @@ from app.api.history import MAX_RANGE
 from app.api.openapi.schemas import STRING, Schema, ref
 from app.auth import ACT, ADMIN, INGEST, READ
 from pipeline import views
-from pipeline.schemas import STREAMS, VEHICLE_TYPES
+from pipeline.schemas import COMMON, STREAMS, VEHICLE_TYPES, fields
+
+# the longest ids the validator lets through (a longer one names nothing: a 404)
+DEVICE_ID_LENGTH = next(f.max_length for f in COMMON if f.name == "device_id")
+INCIDENT_ID_LENGTH = next(f.max_length for f in fields("emergency_data") if f.name == "incidentId")
 
 Route = dict[str, Any]
 PARQUET = "application/vnd.apache.parquet"
@@ -41,10 +47,16 @@ def query(name: str, schema: Schema, description: str, **extra: Any) -> dict[str
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description, **extra}
 
 
-def path(name: str, description: str, schema: Schema | None = None) -> dict[str, Any]:
-    # Flask's default converter: any text without a slash
-    schema = schema or {"type": "string", "pattern": "^[^/]+$"}
+def path(name: str, description: str, schema: Schema) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
+
+
+def entity_id(name: str, description: str, max_length: int | None = None) -> dict[str, Any]:
+    """An id as devices send it (``app.api.routing.IdConverter``): any text, percent-encoded in the URL."""
+    schema: Schema = {"type": "string", "minLength": 1}
+    if max_length is not None:  # a longer one is refused (404: nothing has it); else simply matches nothing
+        schema["maxLength"] = max_length
+    return path(name, f"{description}: any text, percent-encoded (a slash as %2F, a newline as %0A)", schema)
 
 
 def limit(default: int, low: int, high: int | None, what: str) -> dict[str, Any]:
@@ -165,13 +177,19 @@ ROUTES: list[Route] = [
     },
     {
         "route": "GET /api/vehicles/locations",
+        "speed_layer": True,
         "tag": "city",
         "summary": "Active vehicles, most recently seen first",
         "roles": READ,
         "parameters": [
             query(
                 "bbox",
-                {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4},
+                {
+                    "type": "array",
+                    "items": {"type": "number", "minimum": -180, "maximum": 180},
+                    "minItems": 4,
+                    "maxItems": 4,
+                },
                 "south,west,north,east in degrees (-90 <= south < north <= 90, -180 <= west < east <= 180)",
                 style="form",
                 explode=False,
@@ -179,8 +197,9 @@ ROUTES: list[Route] = [
             ),
             query(
                 "type",
-                {"type": "string", "enum": list(VEHICLE_TYPES)},
-                "only vehicles of this type (another value matches none)",
+                {"type": "string", "examples": list(VEHICLE_TYPES)},
+                f"only vehicles of this type: {', '.join(VEHICLE_TYPES)}, or another simulator's (a type no "
+                "vehicle has matches none)",
             ),
             limit(1000, 1, 20_000, "vehicles"),
         ],
@@ -188,14 +207,16 @@ ROUTES: list[Route] = [
     },
     {
         "route": "GET /api/vehicles/{vehicle_id}",
+        "speed_layer": True,
         "tag": "city",
         "summary": "One vehicle's latest state with its recent track",
         "roles": READ,
-        "parameters": [path("vehicle_id", "the vehicle's device_id")],
+        "parameters": [entity_id("vehicle_id", "the vehicle's device_id", DEVICE_ID_LENGTH)],
         "responses": {200: json("Vehicle", "the vehicle"), 404: "no such vehicle in the speed layer"},
     },
     {
         "route": "GET /api/emergency/incidents",
+        "speed_layer": True,
         "tag": "incidents",
         "summary": "Incidents: active ones oldest first, resolved ones newest first",
         "roles": READ,
@@ -211,20 +232,22 @@ ROUTES: list[Route] = [
     },
     {
         "route": "POST /api/emergency/incidents/{incident_id}/acknowledge",
+        "speed_layer": True,
         "tag": "incidents",
         "summary": "Acknowledge an incident (who and when are kept, and audited)",
         "roles": ACT,
-        "parameters": [path("incident_id", "the incident's incidentId")],
+        "parameters": [entity_id("incident_id", "the incident's incidentId", INCIDENT_ID_LENGTH)],
         "responses": {200: json("AcknowledgedIncident", "the incident, acknowledged"), 404: "no such incident"},
     },
     {
         "route": "POST /api/emergency/incidents/{incident_id}/resolve",
+        "speed_layer": True,
         "tag": "incidents",
         "summary": "Resolve an incident",
         "description": "Sends a Resolved emergency_data event through the ingest path, so the resolution "
         "reaches the speed layer and the lake like any event; audited.",
         "roles": ACT,
-        "parameters": [path("incident_id", "the incident's incidentId")],
+        "parameters": [entity_id("incident_id", "the incident's incidentId", INCIDENT_ID_LENGTH)],
         "responses": {
             202: json("Resolution", "the Resolved event, accepted"),
             404: "no such incident",
@@ -234,6 +257,7 @@ ROUTES: list[Route] = [
     },
     {
         "route": "GET /api/audit",
+        "speed_layer": True,
         "tag": "incidents",
         "summary": "Who acknowledged or resolved what, and when, newest first",
         "roles": ADMIN,
@@ -242,6 +266,7 @@ ROUTES: list[Route] = [
     },
     {
         "route": "GET /api/traffic/conditions",
+        "speed_layer": True,
         "tag": "city",
         "summary": "Traffic sensors, most congested first",
         "roles": READ,
@@ -249,6 +274,7 @@ ROUTES: list[Route] = [
     },
     {
         "route": "GET /api/weather/current",
+        "speed_layer": True,
         "tag": "city",
         "summary": "Weather stations' latest readings",
         "roles": READ,
@@ -256,6 +282,7 @@ ROUTES: list[Route] = [
     },
     {
         "route": "GET /api/analytics/summary",
+        "speed_layer": True,
         "tag": "city",
         "summary": "City summary counters",
         "roles": READ,
@@ -280,7 +307,7 @@ ROUTES: list[Route] = [
         "tag": "history",
         "summary": "One vehicle's positions over a time range, in time order",
         "roles": READ,
-        "parameters": [path("vehicle_id", "the vehicle's device_id"), *_RANGE],
+        "parameters": [entity_id("vehicle_id", "the vehicle's device_id"), *_RANGE],
         "responses": {200: _downloads("Route", "the positions (none for an unknown vehicle)"), 400: _RANGE_ERROR},
     },
     {
@@ -380,6 +407,7 @@ ROUTES: list[Route] = [
         "responses": {
             302: redirect("signed in: the session cookie is set, on to next"),
             200: page("unknown user or wrong password: the page again, saying so"),
+            400: page("no user or no password field in the form: the page again, saying so"),
         },
     },
     {

@@ -306,7 +306,8 @@ def components(validator: Validator) -> dict[str, Schema]:
             track={
                 "type": "array",
                 "description": "recent positions, newest first: [latitude, longitude, epoch ms]",
-                "items": {"type": "array", "prefixItems": [NUMBER, NUMBER, INTEGER], "minItems": 3, "maxItems": 3},
+                # not prefixItems (a tuple): generic tools (schemathesis, code generators) cannot read it
+                "items": {"type": "array", "items": NUMBER, "minItems": 3, "maxItems": 3},
             },
         ),
         "Incident": incident,
