@@ -92,11 +92,6 @@ def test_the_routes_beside_an_id_keep_their_own_handlers(client: FlaskClient) ->
         assert resp.status_code == 404 and resp.is_json, empty  # an empty id names nothing
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the speed layer's entity key sc:v:<id> is its index sc:v:active for the id 'active' (a WRONGTYPE, "
-    "a 500); the key layout is being changed in pipeline/speed_layer.py",
-)
 def test_an_id_that_names_a_speed_layer_index_is_just_an_id(odd_app: Flask) -> None:
     resp = odd_app.test_client().get("/api/vehicles/active", headers=ADMIN)
     assert resp.status_code == 404 and "'active'" in resp.json["error"]["message"]
