@@ -33,6 +33,15 @@ def city(start: str) -> list[str]:
             "--duration", str(DURATION_S), "--status-interval", "1"]  # fmt: skip
 
 
+def state(port: int) -> dict[str, Any]:
+    """The speed layer without ``src``: which of a vehicle's two same-instant reports (telemetry and
+    GPS, on two topics) was applied last depends on scheduling, by design."""
+    snap = SpeedLayer(redis.Redis(host="127.0.0.1", port=port), "sc:").snapshot()
+    for vehicle in snap["vehicles"].values():
+        vehicle.pop("src", None)
+    return snap
+
+
 def shown_within(demo: Demo, fault: Callable[[tuple[int, dict[str, Any]]], bool], timeout: float = 15) -> float:
     """Seconds until ``/api/health`` shows the fault."""
     began = time.monotonic()
@@ -97,7 +106,8 @@ def test_redis_killed_and_s3_gone_under_load_lose_nothing(tmp_path: Path) -> Non
             if counts["valid"]
         )
         assert rows == totals["valid"]
-        faulted = SpeedLayer(redis.Redis(host="127.0.0.1", port=faulty_redis.port), "sc:").snapshot()
-        uninterrupted = SpeedLayer(redis.Redis(host="127.0.0.1", port=ref_redis.port), "sc:").snapshot()
+        faulted, uninterrupted = state(faulty_redis.port), state(ref_redis.port)
     assert len(faulted["vehicles"]) == len(uninterrupted["vehicles"]) > VEHICLES / 2
-    assert faulted == uninterrupted
+    for kind, entities in uninterrupted.items():
+        differ = {k for k in entities.keys() | faulted[kind].keys() if entities.get(k) != faulted[kind].get(k)}
+        assert not differ, (kind, len(differ), [(entities.get(k), faulted[kind].get(k)) for k in sorted(differ)[:2]])
