@@ -65,7 +65,12 @@ class Server:
 
 class RequestHandler(WSGIRequestHandler):
     """Werkzeug's handler, with a socket timeout (``timeout``, read by socketserver's ``setup``)
-    for every connection but an upgraded WebSocket."""
+    for every connection but an upgraded WebSocket. What it refuses before the app sees the
+    request (a 64 kB request line: 414; oversized headers: 431) is answered in the API's JSON
+    error shape, not an HTML page."""
+
+    error_message_format = '{"error": {"status": %(code)d, "message": "%(message)s"}}'
+    error_content_type = "application/json"
 
     def run_wsgi(self) -> None:
         if self.headers.get("Upgrade", "").lower() == "websocket":

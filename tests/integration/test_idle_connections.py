@@ -4,6 +4,7 @@ upgraded WebSockets, quiet or not, stay open."""
 from __future__ import annotations
 
 import contextlib
+import json
 import runpy
 import socket
 import time
@@ -90,3 +91,14 @@ def test_gunicorn_closes_idle_connections_but_not_quiet_websockets(
             assert [closed_by_server(s) for s in idle] == [True] * IDLE
             assert status_of(f"http://127.0.0.1:{port}/api/vehicles/locations", "vt") == 200
         assert stays_open(ws, 2)  # by now quiet for longer than keepalive
+
+
+def test_what_the_demo_server_refuses_before_the_app_is_json(demo_server: Server) -> None:
+    with socket.create_connection(("127.0.0.1", demo_server.port), timeout=10) as sock:
+        sock.sendall(b"GET /api/health?x=" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 414") and b"Content-Type: application/json" in head
+    assert json.loads(body)["error"]["status"] == 414

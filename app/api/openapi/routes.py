@@ -315,15 +315,18 @@ ROUTES: list[Route] = [
         "tag": "ingest",
         "summary": "Ingest one event or an array of events",
         "description": "Valid events go to the bus (and on to the speed layer and the lake); invalid ones make "
-        "the answer a 422 naming each problem, and are recorded as dead letters.",
+        "the answer a 422 naming each problem, and are recorded as dead letters. Each event is judged on its own "
+        "(one holding a number out of range, e.g. 1e400, is dead-lettered and the others go on), and every event "
+        "the body carried is counted: received = valid + dead letters.",
         "roles": INGEST,
         "parameters": [path("stream", "the stream", {"type": "string", "enum": list(STREAMS)})],
         "body": _INGEST_BODY,
         "responses": {
             202: json("IngestAccepted", "every event valid, all sent on"),
-            400: "the body is not JSON",
-            404: "no such stream",
-            413: "too many events, or too many bytes, in one request",
+            400: "the body is not JSON: it is counted as one event and dead-lettered, with the body (up to the "
+            "payload limit) as its raw payload",
+            404: "no such stream (nothing counted)",
+            413: "too many events, or too many bytes, in one request: refused whole, nothing counted",
             422: json("IngestRejected", "some events invalid (the valid ones were sent on)"),
             503: "the bus did not take the events (Kafka unreachable or did not acknowledge within 5 s, or the "
             "embedded bus full): send them again later",
