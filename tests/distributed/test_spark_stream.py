@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 import pyarrow as pa
@@ -47,6 +48,7 @@ from pipeline.validation import Validator
 from tests import city
 from tests.city import TOKENS, USERS
 from tests.services import RedisServer
+from tests.unit import test_poison_ids as poison
 
 pytestmark = pytest.mark.distributed
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,6 +62,9 @@ BAD: list[tuple[str, bytes]] = [  # what the embedded tests inject, and faults o
     ("gps_data", b'{"device_id": "car-x", "timestamp": "2026-01-01T00:00:00", "location": [52.4, 13.5], "speed": "9"}'),
     ("emergency_data", b'{"device_id": "u", "description": "' + b"x" * 70_000 + b'"}'),
 ]  # fmt: skip
+
+
+POISONED = [(stream, i) for stream in poison.ID_FIELD for i in poison.ids_for(stream)]
 
 
 @dataclass
@@ -131,9 +136,13 @@ def topics(cluster: ClusterState) -> Topics:
     producer = Producer({"bootstrap.servers": cluster.bootstrap_servers, "message.max.bytes": 1_000_000})
     for stream, value in BAD:  # any client, no key: whatever partition Kafka picks
         producer.produce(f"{prefix}{stream}", value=value)
+    for stream, entity_id in POISONED:  # ids shaped like the speed layer's keys, random message keys
+        producer.produce(
+            f"{prefix}{stream}", key=uuid.uuid4().bytes, value=orjson.dumps(poison.event(stream, entity_id))
+        )
     assert producer.flush(30) == 0
     summary = next(line for line in reversed(done.stderr.splitlines()) if line.startswith("{"))
-    produced = orjson.loads(summary)["events"]
+    produced = orjson.loads(summary)["events"] + len(POISONED)
     records = consume_all(cluster.bootstrap_servers, [f"{prefix}{s}" for s in STREAMS], produced + len(BAD))
     assert len(records) == produced + len(BAD)
     validator = Validator()
@@ -345,9 +354,23 @@ def test_the_api_serves_the_simulated_vehicles_from_redis_and_history_from_s3(
     body = client.get("/api/vehicles/locations?limit=20000", headers=auth).json
     simulated = {orjson.loads(v)["device_id"] for t, _, _, v in topics.records
                  if topics.stream(t) == "vehicle_data" and v.startswith(b'{"id"')}  # fmt: skip
-    assert {v["id"] for v in body["vehicles"]} == simulated
+    poisoned = {i for stream, i in POISONED if stream == "vehicle_data"}
+    assert {v["id"] for v in body["vehicles"]} == simulated | poisoned
     traffic = client.get("/api/history/traffic", headers=auth).json
     assert sum(r["reports"] for r in traffic["rows"]) == len(topics.valid_ids["traffic_data"])
+
+
+def test_the_poison_corpus_through_kafka_and_spark_is_just_ids(uninterrupted: Run) -> None:
+    client = console(uninterrupted)
+    auth = {"Authorization": "Bearer viewer-token"}
+    for path in poison.READS:
+        assert client.get(path, headers=auth).status_code == 200, path
+    for stream, entity_id in POISONED:
+        if stream == "vehicle_data":
+            vehicle = client.get(f"/api/vehicles/{quote(entity_id, safe='')}", headers=auth)
+            assert vehicle.status_code == 200 and vehicle.json["id"] == entity_id, entity_id
+    incidents = client.get("/api/emergency/incidents?limit=5000", headers=auth).json["incidents"]
+    assert {i for s, i in POISONED if s == "emergency_data"} <= {i["id"] for i in incidents}
 
 
 def test_the_console_alone_reads_the_spark_jobs_health_from_redis(uninterrupted: Run, topics: Topics) -> None:
