@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import redis
 
@@ -106,7 +107,8 @@ def validator(settings: Settings) -> Validator:
         Limits(
             max_payload_bytes=settings.max_payload_bytes,
             max_future=timedelta(seconds=settings.max_future_seconds),
-        )
+        ),
+        naive_zone=ZoneInfo(settings.naive_timezone),
     )
 
 

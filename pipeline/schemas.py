@@ -5,9 +5,12 @@ Everything else is derived from the ``Field`` lists below: the validator
 and the Spark schema (``spark_schema``). Add a field here and every layer gets it.
 
 The wire format is the flat JSON of the public smart-city Kafka simulators:
-``id``, ``device_id``, ``timestamp`` (ISO-8601, no zone means UTC), ``location`` as
-``[latitude, longitude]`` plus per-stream fields. Our own producers send more; those
-extra fields are optional so that any simulator's events validate unchanged.
+``id``, ``device_id``, ``timestamp`` (ISO-8601 or epoch seconds/milliseconds; no zone means
+the configured naive zone), ``location`` as ``[latitude, longitude]`` (optional for
+``LOCATION_OPTIONAL`` streams) plus per-stream fields, in snake_case or camelCase: each
+``Field`` declares the other names it is sent under (``aliases``). Our own producers send
+more; those extra fields are optional so that any simulator's events validate unchanged,
+and fields no schema names are kept as JSON in the ``extra`` column.
 Units follow FIWARE Smart Data Models where they have a name for the field;
 speeds are km/h.
 """
@@ -56,13 +59,29 @@ class Field:
     unit: str | None = None
     doc: str = ""
     identifier: bool = False  # an id: must not be blank (empty or only whitespace); any other text is fine
+    # other names producers send it under (the other case family, other simulators' names): the validator
+    # accepts each (the canonical ``name`` wins when both are sent), the lake stores ``name`` only
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every name the field is accepted under, the canonical one first."""
+        return (self.name, *self.aliases)
 
 
 # Fields every stream carries. ``timestamp`` and ``location`` are special-cased by the
 # validator (ISO string -> UTC datetime, [lat, lon] -> two double columns).
 COMMON: tuple[Field, ...] = (
     Field("id", "str", identifier=True, doc="event id; derived from the payload when a producer omits it"),
-    Field("device_id", "str", required=True, max_length=128, identifier=True, doc="sending device (Kafka key)"),
+    Field(
+        "device_id",
+        "str",
+        required=True,
+        max_length=128,
+        identifier=True,
+        doc="sending device (Kafka key)",
+        aliases=("deviceId",),
+    ),
 )
 
 SCHEMAS: dict[str, tuple[Field, ...]] = {
@@ -72,24 +91,24 @@ SCHEMAS: dict[str, tuple[Field, ...]] = {
         Field("make", "str"),
         Field("model", "str"),
         Field("year", "int", ge=1900, le=2100),
-        Field("fuel_type", "str", max_length=32),
-        Field("vehicle_type", "str", choices=VEHICLE_TYPES),
+        Field("fuel_type", "str", max_length=32, aliases=("fuelType",)),
+        Field("vehicle_type", "str", choices=VEHICLE_TYPES, aliases=("vehicleType",)),
         Field("heading", "float", ge=0, le=360, unit="deg", doc="FIWARE Vehicle.heading"),
-        Field("road_segment", "str", doc="road segment (network edge) id"),
-        Field("road_name", "str"),
+        Field("road_segment", "str", doc="road segment (network edge) id", aliases=("roadSegment",)),
+        Field("road_name", "str", aliases=("roadName",)),
         Field("status", "str", max_length=32, doc="e.g. patrolling, responding, on_scene"),
-        Field("incident_id", "str", doc="incident an emergency vehicle responds to"),
+        Field("incident_id", "str", doc="incident an emergency vehicle responds to", aliases=("incidentId",)),
     ),
     "gps_data": (
         Field("speed", "float", required=True, ge=0, le=MAX_SPEED_KMH, unit="km/h"),
         Field("direction", "str", max_length=32),
-        Field("vehicle_type", "str", max_length=32),
+        Field("vehicle_type", "str", max_length=32, aliases=("vehicleType",)),
         Field("heading", "float", ge=0, le=360, unit="deg"),
         Field("accuracy", "float", ge=0, le=10_000, unit="m"),
-        Field("road_segment", "str"),
+        Field("road_segment", "str", aliases=("roadSegment",)),
     ),
     "traffic_data": (
-        Field("camera_id", "str", required=True, identifier=True),
+        Field("camera_id", "str", required=True, identifier=True, aliases=("cameraId",)),
         Field(
             "speed",
             "float",
@@ -99,36 +118,40 @@ SCHEMAS: dict[str, tuple[Field, ...]] = {
             doc="average speed of vehicles on the segment (FIWARE averageVehicleSpeed)",
         ),
         Field("snapshot", "str", max_length=4096, doc="image reference or base64 thumbnail"),
-        Field("segment_id", "str", doc="road segment (network edge) observed"),
-        Field("road_name", "str"),
-        Field("vehicle_count", "int", ge=0, le=100_000, doc="vehicles on the segment now"),
+        Field("segment_id", "str", doc="road segment (network edge) observed", aliases=("segmentId",)),
+        Field("road_name", "str", aliases=("roadName",)),
+        Field("vehicle_count", "int", ge=0, le=100_000, doc="vehicles on the segment now", aliases=("vehicleCount",)),
         Field("intensity", "int", ge=0, le=1_000_000, unit="vehicles/h"),
         Field("occupancy", "float", ge=0, le=1, doc="fraction of the segment occupied"),
-        Field("congestion_level", "str", choices=CONGESTION_LEVELS),
-        Field("speed_limit", "float", ge=0, le=MAX_SPEED_KMH, unit="km/h"),
+        Field("congestion_level", "str", choices=CONGESTION_LEVELS, aliases=("congestionLevel",)),
+        Field("speed_limit", "float", ge=0, le=MAX_SPEED_KMH, unit="km/h", aliases=("speedLimit",)),
     ),
     "weather_data": (
         Field("temperature", "float", required=True, ge=-90, le=70, unit="Cel"),
-        Field("weather_condition", "str", max_length=32),
+        Field("weather_condition", "str", max_length=32, aliases=("weatherCondition",)),
         Field("humidity", "float", ge=0, le=100, unit="%"),
-        Field("wind_speed", "float", ge=0, le=500, unit="km/h"),
+        Field("wind_speed", "float", ge=0, le=500, unit="km/h", aliases=("windSpeed",)),
         Field("precipitation", "float", ge=0, le=500, unit="mm/h"),
-        Field("airQualityIndex", "float", ge=0, le=1000, doc="AQI (US EPA scale)"),
+        Field("airQualityIndex", "float", ge=0, le=1000, doc="AQI (US EPA scale)", aliases=("air_quality_index",)),
         Field("visibility", "float", ge=0, le=100_000, unit="m"),
         Field("pm25", "float", ge=0, le=5000, unit="ug/m3"),
         Field("no2", "float", ge=0, le=5000, unit="ug/m3"),
     ),
     "emergency_data": (
-        Field("incidentId", "str", required=True, identifier=True),
-        Field("incident_type", "str", required=True, max_length=64),
+        Field("incidentId", "str", required=True, identifier=True, aliases=("incident_id",)),
+        Field("incident_type", "str", required=True, max_length=64, aliases=("incidentType", "type")),
         Field("status", "str", required=True, choices=INCIDENT_STATUSES),
         Field("description", "str", max_length=2048),
         Field("severity", "str", choices=SEVERITIES, doc="FIWARE Alert.severity"),
-        Field("road_segment", "str"),
-        Field("road_name", "str"),
+        Field("road_segment", "str", aliases=("roadSegment",)),
+        Field("road_name", "str", aliases=("roadName",)),
         Field("responders", "int", ge=0, le=1000, doc="emergency vehicles dispatched"),
     ),
 }
+
+# Streams whose events may come without a location: a GPS fix without a position still updates
+# a vehicle's speed and heading (public simulators' clones send such events).
+LOCATION_OPTIONAL: frozenset[str] = frozenset({"gps_data"})
 
 # Columns every lake table starts with, in this order.
 BASE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
@@ -138,6 +161,13 @@ BASE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("ingest_time", pa.timestamp("us", tz="UTC")),
     ("latitude", pa.float64()),
     ("longitude", pa.float64()),
+)
+
+# Columns every lake table ends with, after its stream's fields; null unless the event needed them.
+TRAILING_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
+    ("device_time", pa.timestamp("us", tz="UTC")),  # the device's own time, when it ran ahead and was replaced
+    ("clock_skew_s", pa.float64()),  # how far ahead it ran (device time - receive time), seconds
+    ("extra", pa.string()),  # the fields no schema names, as one JSON object
 )
 
 _ARROW_TYPES: dict[Kind, pa.DataType] = {
@@ -165,18 +195,22 @@ def fields(stream: str) -> tuple[Field, ...]:
 
 def columns(stream: str) -> list[str]:
     """Lake column names of ``stream``, in schema order."""
-    return [name for name, _ in BASE_COLUMNS] + [f.name for f in SCHEMAS[stream]]
+    return [name for name, _ in BASE_COLUMNS] + [f.name for f in SCHEMAS[stream]] + [n for n, _ in TRAILING_COLUMNS]
 
 
 def arrow_schema(stream: str) -> pa.Schema:
     """The Parquet/Arrow schema of ``stream``'s lake table."""
-    extra = [pa.field(f.name, _ARROW_TYPES[f.kind], nullable=not f.required) for f in SCHEMAS[stream]]
-    base = [pa.field(n, t, nullable=n == "ingest_time") for n, t in BASE_COLUMNS]
-    return pa.schema(base + extra)
+    nullable = {"ingest_time"} | ({"latitude", "longitude"} if stream in LOCATION_OPTIONAL else set())
+    base = [pa.field(n, t, nullable=n in nullable) for n, t in BASE_COLUMNS]
+    own = [pa.field(f.name, _ARROW_TYPES[f.kind], nullable=not f.required) for f in SCHEMAS[stream]]
+    trailing = [pa.field(n, t) for n, t in TRAILING_COLUMNS]
+    return pa.schema(base + own + trailing)
 
 
 def spark_schema(stream: str) -> StructType:
-    """The Spark schema of ``stream``'s wire format (JSON as producers send it)."""
+    """The Spark schema of ``stream``'s wire format (JSON as producers send it), every alias a
+    column of its own; ``timestamp`` is text (Spark reads a JSON number into it as its digits).
+    The Spark job itself validates with ``pipeline.validation``; this is for other Spark readers."""
     from pyspark.sql import types as T
 
     spark_types: dict[Kind, Any] = {
@@ -185,10 +219,10 @@ def spark_schema(stream: str) -> StructType:
         "int": T.LongType(),
         "bool": T.BooleanType(),
     }
-    wire = [T.StructField(f.name, spark_types[f.kind], True) for f in COMMON]
+    wire = [T.StructField(name, spark_types[f.kind], True) for f in COMMON for name in f.names]
     wire.append(T.StructField("timestamp", T.StringType(), True))
     wire.append(T.StructField("location", T.ArrayType(T.DoubleType()), True))
-    wire += [T.StructField(f.name, spark_types[f.kind], True) for f in SCHEMAS[stream]]
+    wire += [T.StructField(name, spark_types[f.kind], True) for f in SCHEMAS[stream] for name in f.names]
     return T.StructType(wire)
 
 
@@ -197,14 +231,14 @@ def describe() -> dict[str, Any]:
     out: dict[str, Any] = {}
     for stream, stream_fields in SCHEMAS.items():
         items = [
-            {"name": "timestamp", "type": "string", "format": "date-time", "required": True},
-            {"name": "location", "type": "[latitude, longitude]", "required": True},
+            {"name": "timestamp", "type": "string | number", "format": "date-time or epoch s/ms", "required": True},
+            {"name": "location", "type": "[latitude, longitude]", "required": stream not in LOCATION_OPTIONAL},
         ]
         for f in COMMON + stream_fields:
             item: dict[str, Any] = {"name": f.name, "type": f.kind, "required": f.required}
-            for key in ("ge", "le", "choices", "unit", "doc"):
+            for key in ("ge", "le", "choices", "unit", "doc", "aliases"):
                 value = getattr(f, key)
-                if value not in (None, ""):
+                if value not in (None, "", ()):
                     item[key] = value
             items.append(item)
         out[stream] = items

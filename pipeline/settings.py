@@ -7,8 +7,9 @@ Every setting is documented in ``.env.example``.
 from __future__ import annotations
 
 from typing import Literal
+from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.schemas import STREAMS
@@ -63,7 +64,12 @@ class Settings(BaseSettings):
         256, ge=1, description="speed-layer writes kept in memory while Redis is away, at most (MiB)"
     )
     max_payload_bytes: int = Field(64 * 1024, ge=256)
-    max_future_seconds: float = Field(300.0, ge=0, description="how far ahead of now a timestamp may be")
+    max_future_seconds: float = Field(
+        300.0, ge=0, description="timestamps further ahead are replaced by the receive time (and the skew kept)"
+    )
+    naive_timezone: str = Field(
+        "Europe/Berlin", description="IANA zone of timestamps sent without one (the simulated cities' zone)"
+    )
     active_window_seconds: float = Field(120.0, gt=0, description="vehicles unseen this long leave the map")
     track_length: int = Field(30, ge=0, description="recent positions kept per vehicle")
 
@@ -92,6 +98,15 @@ class Settings(BaseSettings):
     fleet_cache_seconds: float = Field(1.0, ge=0, description="vehicle lists served from a fleet read this old")
 
     log_level: str = "INFO"
+
+    @field_validator("naive_timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (KeyError, ValueError):  # ZoneInfoNotFoundError is a KeyError
+            raise ValueError(f"unknown time zone {name!r} (an IANA name, e.g. Europe/Berlin or UTC)") from None
+        return name
 
     def topics(self) -> dict[str, str]:
         """Stream name -> topic name."""

@@ -3,6 +3,14 @@
 Errors are data, not exceptions: ``Validator.validate`` never raises for any input,
 it returns either a ``dict`` record (the lake row) or a ``DeadLetter``. The pydantic
 validators are generated from ``pipeline.schemas`` so the contract lives in one place.
+
+Time rules: an ISO-8601 timestamp without a zone is read in the validator's ``naive_zone``
+(a time in a repeated or skipped hour resolves with ``fold=0``: the offset in force before the
+change); a JSON number is epoch seconds, or milliseconds from ``EPOCH_MS_FROM`` on. An event
+whose time is more than ``Limits.max_future`` ahead of the receive time is kept: its event time
+becomes the receive time, its own time and the skew go to ``device_time`` and ``clock_skew_s``.
+Fields no schema names are kept as one JSON object in ``extra``; when a field is sent under two
+of its names, the canonical one wins and the other, if it differs, is kept in ``extra``.
 """
 
 from __future__ import annotations
@@ -13,20 +21,24 @@ import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Annotated, Any, Literal, NotRequired
 
 import orjson
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Strict, TypeAdapter, ValidationError
+from pydantic import AfterValidator, AliasChoices, BeforeValidator, ConfigDict, Strict, TypeAdapter, ValidationError
 from pydantic import Field as PydanticField
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
-from pipeline.schemas import COMMON, SCHEMAS, Field
+from pipeline.schemas import COMMON, LOCATION_OPTIONAL, SCHEMAS, Field
 
 Record = dict[str, Any]
 _EVENT_NS = uuid.UUID("6f1d3c52-1f7e-4b5e-9b1e-0c7a4a3f9d10")
 _MIN_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A numeric timestamp from here on is epoch milliseconds, below it epoch seconds: 1e11 s is the
+# year 5138, 1e11 ms is 1973 (before any valid time), so no valid time reads both ways.
+EPOCH_MS_FROM = 1e11
 # a date and a time of day: pydantic alone also takes "2026-12-07" (as midnight) and "1700000000"
 _DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt _][0-9]{2}:[0-9]{2}")
 
@@ -61,11 +73,23 @@ class Limits:
 
 
 def _require_date_time(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return _epoch(value)
     if not isinstance(value, str):
-        raise ValueError("timestamp must be an ISO-8601 string")
+        raise ValueError("timestamp must be an ISO-8601 string or epoch seconds/milliseconds (a number)")
     if not _DATE_TIME.match(value):
         raise PydanticCustomError("date_time", "needs a date and a time of day, e.g. 2026-12-07T08:30:00Z (ISO-8601)")
     return value
+
+
+def _epoch(value: float) -> datetime:
+    """Epoch seconds or milliseconds (see ``EPOCH_MS_FROM``) as a UTC datetime."""
+    try:
+        if abs(value) >= EPOCH_MS_FROM:
+            return _EPOCH + timedelta(milliseconds=value)
+        return _EPOCH + timedelta(seconds=value)
+    except (OverflowError, ValueError):  # beyond the year 9999, or not a finite number
+        raise PydanticCustomError("epoch", "epoch time out of range: {value}", {"value": value}) from None
 
 
 def _not_blank(value: str) -> str:
@@ -89,12 +113,15 @@ def _annotation(f: Field) -> Any:
 def _adapter(stream: str) -> TypeAdapter[Any]:
     lat = Annotated[float, Strict(), PydanticField(ge=-90, le=90)]
     lon = Annotated[float, Strict(), PydanticField(ge=-180, le=180)]
+    location: Any = tuple[lat, lon]
     spec: dict[str, Any] = {
         "timestamp": Annotated[datetime, BeforeValidator(_require_date_time)],
-        "location": tuple[lat, lon],
+        "location": NotRequired[location | None] if stream in LOCATION_OPTIONAL else location,
     }
     for f in COMMON + SCHEMAS[stream]:
         ann = _annotation(f)
+        if f.aliases:  # the canonical name first: it wins when a producer sends two of them
+            ann = Annotated[ann, PydanticField(validation_alias=AliasChoices(*f.names))]
         spec[f.name] = ann if f.required else NotRequired[ann]
     make_typed_dict: Any = TypedDict  # built from the field list at run time, not a static type
     td = make_typed_dict(f"{stream}_event", spec)
@@ -162,24 +189,57 @@ def _constant(literal: str) -> _Unrepresentable:
     return _Unrepresentable(literal, finite=False)
 
 
-def _format_errors(exc: ValidationError) -> str:
+def _format_errors(exc: ValidationError, aliases: Mapping[str, tuple[str, ...]]) -> str:
     parts = []
     for err in exc.errors(include_url=False, include_input=False):
         loc = ".".join(str(p) for p in err["loc"]) or "event"
-        parts.append(f"{loc}: {err['msg']}")
+        msg = err["msg"]
+        if err["type"] == "missing" and aliases.get(loc):
+            msg += f" (also accepted as {', '.join(aliases[loc])})"
+        parts.append(f"{loc}: {msg}")
     return "; ".join(parts)
 
 
 class Validator:
     """Validates raw events of every stream against the shared schemas."""
 
-    def __init__(self, limits: Limits | None = None) -> None:
+    def __init__(self, limits: Limits | None = None, naive_zone: tzinfo = UTC) -> None:
+        """``naive_zone``: the zone of timestamps sent without one (deployments set the city's,
+        ``SMARTCITY_NAIVE_TIMEZONE``; UTC when none is given)."""
         self.limits = limits or Limits()
+        self.naive_zone = naive_zone
         self._adapters = {stream: _adapter(stream) for stream in SCHEMAS}
+        self._fields = {stream: COMMON + SCHEMAS[stream] for stream in SCHEMAS}
+        self._aliases = {s: {f.name: f.aliases for f in fs if f.aliases} for s, fs in self._fields.items()}
+        self._known = {
+            s: frozenset({"timestamp", "location"}.union(*(f.names for f in fs))) for s, fs in self._fields.items()
+        }
+        # alias -> the names before it (which win over it when sent too)
+        self._outranked = {
+            s: {name: f.names[:i] for f in fs for i, name in enumerate(f.names) if i} for s, fs in self._fields.items()
+        }
 
     def json_schema(self, stream: str) -> dict[str, Any]:
-        """The JSON Schema of ``stream``'s events, as this validator checks them (for the API docs)."""
+        """The JSON Schema of ``stream``'s events, as this validator checks them (for the API docs):
+        every alias a property of its own, a required field satisfied by any of its names."""
         schema: dict[str, Any] = self._adapters[stream].json_schema()
+        props: dict[str, Any] = schema["properties"]
+        props["timestamp"] = {
+            "anyOf": [
+                {"type": "string", "format": "date-time"},
+                {"type": "number", "description": f"epoch seconds, or milliseconds from {EPOCH_MS_FROM:.0e} on"},
+            ]
+        }
+        required: list[str] = schema.get("required", [])
+        either = []
+        for f in self._fields[stream]:
+            for alias in f.aliases:
+                props[alias] = {**props[f.name], "title": alias, "description": f"another name of `{f.name}`"}
+            if f.aliases and f.name in required:
+                required.remove(f.name)
+                either.append({"anyOf": [{"required": [name]} for name in f.names]})
+        if either:
+            schema["allOf"] = either
         return schema
 
     def validate(
@@ -244,22 +304,42 @@ class Validator:
         try:
             event = adapter.validate_python(obj)
         except ValidationError as exc:
-            raise _Reject(_format_errors(exc)) from None
+            raise _Reject(_format_errors(exc, self._aliases[stream])) from None
         # the validated dict becomes the lake record in place (cheaper than a copy)
-        ts: datetime = event.pop("timestamp")
-        ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-        if ts > now + self.limits.max_future:
-            raise _Reject(f"timestamp: {ts.isoformat()} is in the future (now {now.isoformat()})")
-        if ts < _MIN_TIME:
-            raise _Reject(f"timestamp: {ts.isoformat()} is before {_MIN_TIME.date()}")
-        event["latitude"], event["longitude"] = event.pop("location")
+        sent: datetime = event.pop("timestamp")
+        # a naive time in the zone: replace() keeps fold=0, so a repeated or skipped hour resolves one way
+        sent = (sent.replace(tzinfo=self.naive_zone) if sent.tzinfo is None else sent).astimezone(UTC)
+        if sent < _MIN_TIME:
+            raise _Reject(f"timestamp: {sent.isoformat()} is before {_MIN_TIME.date()}")
+        ts = sent
+        if sent > now + self.limits.max_future:  # the device's clock runs ahead: kept, timed on arrival
+            event["device_time"], event["clock_skew_s"] = sent, (sent - now).total_seconds()
+            ts = now
+        event["latitude"], event["longitude"] = event.pop("location", None) or (None, None)
         event["event_id"] = event.pop("id", None) or str(
-            uuid.uuid5(_EVENT_NS, f"{stream}|{event['device_id']}|{ts.isoformat()}")
+            uuid.uuid5(_EVENT_NS, f"{stream}|{event['device_id']}|{sent.isoformat()}")
         )
         event["event_time"] = ts
         event["ingest_time"] = now
+        extra = self._extra(stream, obj)
+        if extra:
+            try:
+                event["extra"] = orjson.dumps(extra).decode()
+            except TypeError as exc:  # a mapping handed in holding what JSON cannot
+                raise _Reject(f"extra fields: {exc}") from None
         record: Record = event
         return record
+
+    def _extra(self, stream: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """What ``obj`` sent that no field took: unknown names, and an alias a higher-ranked name
+        of its field outranked (unless both said the same)."""
+        unknown = obj.keys() - self._known[stream]
+        outranked = self._outranked[stream]
+        for alias in obj.keys() & outranked.keys():
+            winner = next((name for name in outranked[alias] if name in obj), None)
+            if winner is not None and obj[winner] != obj[alias]:
+                unknown.add(alias)
+        return {key: obj[key] for key in obj if key in unknown} if unknown else {}
 
     def _check_depth(self, obj: dict[str, Any]) -> None:
         limit = self.limits.max_depth

@@ -63,7 +63,7 @@ BAD: list[tuple[str, bytes]] = [
     ("gps_data", b'{"device_id": "car-x", "location": [52.4, 13.5], "speed": 5}'),
     ("gps_data", b'{"device_id": "car-x", "timestamp": "2026-01-01T00:00:00", "location": [52.4, 13.5], "speed": 900}'),
     ("traffic_data", b"[]"),
-    ("weather_data", b'{"device_id": "w", "timestamp": "2999-01-01T00:00:00", "location": [52, 13], "temperature": 5}'),
+    ("weather_data", b'{"device_id": "w", "timestamp": "1999-06-01T00:00:00", "location": [52, 13], "temperature": 5}'),
     (
         "emergency_data",
         b'{"device_id": "u", "incidentId": "i", "incident_type": "fire", "status": "Maybe",'

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import orjson
 import pyarrow as pa
 import pytest
 
-from pipeline.schemas import STREAMS, arrow_schema, columns, describe
+from pipeline import runtime
+from pipeline.schemas import COMMON, LOCATION_OPTIONAL, SCHEMAS, STREAMS, Field, arrow_schema, columns, describe
+from pipeline.settings import Settings
 from pipeline.validation import DeadLetter, Limits, Validator
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
@@ -80,7 +83,7 @@ def test_public_simulator_events_validate_unchanged(validator: Validator, stream
     assert isinstance(rec, dict), rec
     assert rec["device_id"] == "Vehicle-CodeWithYu-123"
     assert (rec["latitude"], rec["longitude"]) == (51.5074, -0.1278)
-    # naive timestamps are UTC
+    # naive timestamps are read in the validator's zone: UTC unless one is given
     assert rec["event_time"].replace(microsecond=0) == datetime(2026, 11, 27, 11, 59, 58, tzinfo=UTC)
     # every record key is a lake column, and the record converts to the Arrow schema
     assert set(rec) <= set(columns(stream))
@@ -94,11 +97,17 @@ def test_zoned_timestamps_are_converted_to_utc(validator: Validator) -> None:
     assert rec["event_time"] == datetime(2026, 11, 27, 11, 0, tzinfo=UTC)
 
 
-def test_unknown_extra_fields_are_tolerated(validator: Validator) -> None:
+def test_unknown_fields_are_kept_as_one_json_object(validator: Validator) -> None:
     ev = dict(PUBLIC["vehicle_data"], firmware="1.2.3", extra={"a": [1, 2]})
     rec = validator.validate("vehicle_data", ev, now=NOW)
     assert isinstance(rec, dict)
-    assert "firmware" not in rec
+    assert "firmware" not in rec  # not a column: one JSON object holds them, in the order sent
+    assert rec["extra"] == '{"firmware":"1.2.3","extra":{"a":[1,2]}}'
+
+
+def test_an_event_with_only_known_fields_has_no_extra(validator: Validator) -> None:
+    rec = validator.validate("gps_data", PUBLIC["gps_data"], now=NOW)
+    assert isinstance(rec, dict) and "extra" not in rec
 
 
 def test_missing_id_gets_a_deterministic_one(validator: Validator) -> None:
@@ -144,9 +153,16 @@ BAD: list[tuple[str, object, str]] = [
     ("vehicle_data", _with("vehicle_data", speed=-3), "speed: Input should be greater than or equal to 0"),
     ("vehicle_data", _with("vehicle_data", speed=1200), "speed: Input should be less than or equal to 400"),
     ("vehicle_data", _with("vehicle_data", timestamp="yesterday"), "timestamp"),
-    ("vehicle_data", _with("vehicle_data", timestamp=1764244798), "timestamp must be an ISO-8601 string"),
-    ("vehicle_data", _with("vehicle_data", timestamp="2027-01-01T00:00:00"), "in the future"),
+    ("vehicle_data", _with("vehicle_data", timestamp=True), "timestamp must be an ISO-8601 string or epoch"),
+    ("vehicle_data", _with("vehicle_data", timestamp=[2026, 11, 27]), "timestamp must be an ISO-8601 string"),
     ("vehicle_data", _with("vehicle_data", timestamp="1970-01-01T00:00:00"), "before 2000"),
+    ("vehicle_data", _with("vehicle_data", timestamp=946_684_799), "before 2000"),  # epoch s, 1999-12-31
+    ("vehicle_data", _with("vehicle_data", timestamp=946_684_799_000), "before 2000"),  # epoch ms
+    ("vehicle_data", _with("vehicle_data", timestamp=1e300), "timestamp: epoch time out of range"),
+    ("vehicle_data", _with("vehicle_data", timestamp=1_795_780_798_000_000), "out of range"),  # microseconds
+    ("vehicle_data", _with("vehicle_data", location=_DROP), "location: Field required"),
+    ("vehicle_data", _with("vehicle_data", location=None), "location"),
+    ("gps_data", _with("gps_data", location=[91.0, 0.0]), "location.0"),
     ("vehicle_data", _with("vehicle_data", make="x" * 300), "make: String should have at most 256 characters"),
     ("vehicle_data", _with("vehicle_data", timestamp="2026-11-27"), "timestamp: needs a date and a time of day"),
     ("vehicle_data", _with("vehicle_data", timestamp="1764244798"), "timestamp: needs a date and a time of day"),
@@ -197,9 +213,11 @@ def test_odd_but_not_blank_ids_stay_valid(validator: Validator, odd: str) -> Non
 
 def test_future_tolerance_is_configurable() -> None:
     ev = _with("gps_data", timestamp=(NOW + timedelta(minutes=30)).isoformat())
-    assert isinstance(Validator().validate("gps_data", ev, now=NOW), DeadLetter)
-    lenient = Validator(Limits(max_future=timedelta(hours=1)))
-    assert isinstance(lenient.validate("gps_data", ev, now=NOW), dict)
+    strict = Validator().validate("gps_data", ev, now=NOW)
+    assert isinstance(strict, dict) and strict["event_time"] == NOW and strict["clock_skew_s"] == 1800
+    lenient = Validator(Limits(max_future=timedelta(hours=1))).validate("gps_data", ev, now=NOW)
+    assert isinstance(lenient, dict) and lenient["event_time"] == NOW + timedelta(minutes=30)
+    assert "device_time" not in lenient and "clock_skew_s" not in lenient
 
 
 def test_validate_batch_splits_oks_and_errors(validator: Validator) -> None:
@@ -213,7 +231,177 @@ def test_schema_description_covers_every_stream_field() -> None:
     described = describe()
     for stream in STREAMS:
         names = {f["name"] for f in described[stream]}
-        assert (
-            set(arrow_schema(stream).names) - {"event_id", "event_time", "ingest_time", "latitude", "longitude"}
-            <= names
-        )
+        assert set(arrow_schema(stream).names) - set(columns("gps_data")[:6]) - set(columns("gps_data")[-3:]) <= names
+
+
+# -- field names: snake_case and camelCase are one schema ------------------------------------------------------------
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def _sample(f: Field) -> object:
+    """A valid value of ``f``."""
+    if f.choices:
+        return f.choices[-1]
+    if f.kind == "str":
+        return "sent-under-an-alias"
+    value = (f.ge or 0) + 1
+    return int(value) if f.kind == "int" else float(value)
+
+
+ALIASES = [(stream, f, alias) for stream in STREAMS for f in COMMON + SCHEMAS[stream] for alias in f.aliases]
+
+
+@pytest.mark.parametrize(("stream", "field", "alias"), ALIASES, ids=[f"{s}-{a}" for s, _, a in ALIASES])
+def test_every_alias_is_accepted_and_stored_under_the_canonical_name(
+    validator: Validator, stream: str, field: Field, alias: str
+) -> None:
+    ev = {k: v for k, v in PUBLIC[stream].items() if k not in field.names}
+    ev[alias] = _sample(field)
+    rec = validator.validate(stream, orjson.dumps(ev), now=NOW)
+    assert isinstance(rec, dict), rec
+    assert rec[field.name] == _sample(field)
+    assert alias not in rec and "extra" not in rec  # the lake has the canonical column only
+    assert set(rec) <= set(columns(stream))
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+def test_each_multi_word_field_answers_to_both_case_families(stream: str) -> None:
+    for f in COMMON + SCHEMAS[stream]:
+        snake = {n for n in f.names if "_" in n}
+        camel = {n for n in f.names if n != n.lower()}
+        if snake or camel:  # a name of several words: the other family's spelling is a name too
+            assert {_camel(n) for n in snake} <= camel and snake, f"{stream}.{f.name}: {f.names}"
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+def test_no_name_means_two_fields(stream: str) -> None:
+    names = [n for f in COMMON + SCHEMAS[stream] for n in f.names] + ["timestamp", "location"]
+    assert len(names) == len(set(names))
+
+
+def test_when_both_names_are_sent_the_canonical_one_wins_and_a_different_other_is_kept(validator: Validator) -> None:
+    same = validator.validate("gps_data", _with("gps_data", deviceId="Vehicle-CodeWithYu-123"), now=NOW)
+    assert isinstance(same, dict) and same["device_id"] == "Vehicle-CodeWithYu-123" and "extra" not in same
+    other = validator.validate("gps_data", _with("gps_data", deviceId="someone-else"), now=NOW)
+    assert isinstance(other, dict) and other["device_id"] == "Vehicle-CodeWithYu-123"
+    assert orjson.loads(other["extra"]) == {"deviceId": "someone-else"}  # nothing sent is dropped
+    # emergency `type` ranks after `incident_type` and `incidentType`
+    fire = validator.validate("emergency_data", _with("emergency_data", incident_type=_DROP, incidentType="Flood"))
+    assert (
+        isinstance(fire, dict) and fire["incident_type"] == "Flood" and orjson.loads(fire["extra"]) == {"type": "Fire"}
+    )
+
+
+def test_a_missing_required_field_names_its_other_names(validator: Validator) -> None:
+    out = validator.validate("traffic_data", _with("traffic_data", camera_id=_DROP), now=NOW)
+    assert isinstance(out, DeadLetter) and "camera_id: Field required (also accepted as cameraId)" in out.reason
+
+
+def test_a_bad_value_under_an_alias_is_reported_under_that_alias(validator: Validator) -> None:
+    out = validator.validate("weather_data", _with("weather_data", wind_speed=_DROP, windSpeed=-4), now=NOW)
+    assert isinstance(out, DeadLetter) and out.reason.startswith("windSpeed: Input should be greater than")
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+def test_the_json_schema_lists_every_alias_and_takes_any_name_of_a_required_field(
+    validator: Validator, stream: str
+) -> None:
+    schema = validator.json_schema(stream)
+    for f in COMMON + SCHEMAS[stream]:
+        for alias in f.aliases:
+            assert schema["properties"][alias]["description"] == f"another name of `{f.name}`"
+        if f.required and f.aliases:
+            assert {"anyOf": [{"required": [n]} for n in f.names]} in schema["allOf"]
+            assert f.name not in schema["required"]
+    assert ("location" in schema["required"]) == (stream not in LOCATION_OPTIONAL)
+
+
+# -- time ----------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sent", "utc"),
+    [
+        ("2026-11-27T12:59:58", datetime(2026, 11, 27, 11, 59, 58, tzinfo=UTC)),  # CET, +01:00
+        ("2026-07-01T12:00:00", datetime(2026, 7, 1, 10, 0, tzinfo=UTC)),  # CEST, +02:00
+        ("2026-07-01T12:00:00Z", datetime(2026, 7, 1, 12, 0, tzinfo=UTC)),  # a zone is a zone
+        ("2026-07-01T12:00:00-04:00", datetime(2026, 7, 1, 16, 0, tzinfo=UTC)),
+        # the hour repeated when clocks go back (03:00 CEST -> 02:00 CET): fold=0, the first one, CEST
+        ("2026-10-25T02:30:00", datetime(2026, 10, 25, 0, 30, tzinfo=UTC)),
+        # the hour skipped when clocks go forward (02:00 CET -> 03:00 CEST): fold=0, the offset before, CET
+        ("2026-03-29T02:30:00", datetime(2026, 3, 29, 1, 30, tzinfo=UTC)),
+    ],
+)
+def test_naive_timestamps_are_read_in_the_configured_zone(sent: str, utc: datetime) -> None:
+    berlin = Validator(naive_zone=BERLIN)
+    rec = berlin.validate("gps_data", _with("gps_data", timestamp=sent), now=datetime(2026, 12, 1, tzinfo=UTC))
+    assert isinstance(rec, dict), rec
+    assert rec["event_time"] == utc
+
+
+def test_the_naive_zone_comes_from_the_settings() -> None:
+    settings = Settings(_env_file=None, naive_timezone="America/New_York")
+    rec = runtime.validator(settings).validate("gps_data", PUBLIC["gps_data"], now=NOW + timedelta(hours=6))
+    assert isinstance(rec, dict) and rec["event_time"] == datetime(2026, 11, 27, 16, 59, 58, tzinfo=UTC)
+    assert Settings(_env_file=None).naive_timezone == "Europe/Berlin"  # the simulated cities' zone
+    with pytest.raises(ValueError, match="unknown time zone"):
+        Settings(_env_file=None, naive_timezone="Europe/Atlantis")
+
+
+@pytest.mark.parametrize(
+    "epoch",
+    [1_795_780_798, 1_795_780_798.0, 1_795_780_798_000, 1_795_780_798_000.0, "2026-11-27T11:59:58Z"],
+    ids=["s", "s-float", "ms", "ms-float", "iso"],
+)
+def test_epoch_seconds_and_milliseconds_are_one_instant(validator: Validator, epoch: object) -> None:
+    rec = validator.validate("gps_data", orjson.dumps(_with("gps_data", timestamp=epoch)), now=NOW)
+    assert isinstance(rec, dict), rec
+    assert rec["event_time"] == datetime(2026, 11, 27, 11, 59, 58, tzinfo=UTC)
+
+
+def test_epoch_keeps_milliseconds_exactly(validator: Validator) -> None:
+    rec = validator.validate("gps_data", _with("gps_data", timestamp=1_795_780_798_123), now=NOW)
+    assert isinstance(rec, dict) and rec["event_time"].microsecond == 123_000
+
+
+def test_a_clock_ahead_beyond_the_tolerance_is_kept_at_the_receive_time_with_its_own_time(validator: Validator) -> None:
+    ahead = NOW + timedelta(minutes=5, seconds=1)
+    rec = validator.validate("gps_data", _with("gps_data", timestamp=ahead.isoformat()), now=NOW)
+    assert isinstance(rec, dict), rec
+    assert (rec["event_time"], rec["device_time"], rec["clock_skew_s"]) == (NOW, ahead, 301.0)
+    within = validator.validate(
+        "gps_data", _with("gps_data", timestamp=(NOW + timedelta(minutes=5)).isoformat()), now=NOW
+    )
+    assert (
+        isinstance(within, dict) and within["event_time"] == NOW + timedelta(minutes=5) and "device_time" not in within
+    )
+    far = validator.validate("gps_data", _with("gps_data", timestamp="2999-01-01T00:00:00Z"), now=NOW)
+    assert isinstance(far, dict) and far["event_time"] == NOW  # a clock far ahead never freezes the device's state
+    assert far["device_time"] == datetime(2999, 1, 1, tzinfo=UTC)
+
+
+def test_a_skewed_event_keeps_its_id_whenever_it_is_received(validator: Validator) -> None:
+    ev = _with("gps_data", id=_DROP, timestamp="2999-01-01T00:00:00Z")
+    first, again = (
+        validator.validate("gps_data", ev, now=NOW),
+        validator.validate("gps_data", ev, now=NOW + timedelta(1)),
+    )
+    assert isinstance(first, dict) and isinstance(again, dict)
+    assert first["event_id"] == again["event_id"] and first["event_time"] != again["event_time"]
+
+
+# -- location ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("location", [_DROP, None], ids=["absent", "null"])
+def test_a_gps_event_without_a_location_is_valid(validator: Validator, location: object) -> None:
+    rec = validator.validate("gps_data", _with("gps_data", location=location, heading=90.0), now=NOW)
+    assert isinstance(rec, dict), rec
+    assert (rec["latitude"], rec["longitude"], rec["speed"], rec["heading"]) == (None, None, 33.1, 90.0)
+    assert pa.Table.from_pylist([rec], schema=arrow_schema("gps_data")).num_rows == 1
