@@ -2,7 +2,7 @@
 -- current state of the city is", run atomically inside Redis (or the embedded store).
 --
 -- ARGV[1] key layout (``Keys.lua()``): fixed keys by name, entity key prefixes by kind
--- ARGV[2] batch:  {"v": [[id, ts_ms, lat, lon, {field: value}, type], ...],
+-- ARGV[2] batch:  {"v": [[id, ts_ms, lat, lon, {field: value}, type], ...] (lat, lon null: no position),
 --                  "t": [...], "w": [...], "i": [...],
 --                  "d": [dead letter as a JSON string, ...] (optional, oldest first)}
 -- ARGV[3] config: {"ttl_ms", "active_ms", "sensor_ms", "track_len", "resolved_ms",
@@ -13,7 +13,9 @@
 --
 -- Rules: an entity's state only moves forward in event time (an older event is
 -- ignored, an equal one merges its fields), so replays and out-of-order delivery
--- are harmless; the whole batch is applied atomically. Returns the number of
+-- are harmless; the whole batch is applied atomically. A vehicle event without a position
+-- merges its fields and keeps the vehicle active, but leaves its position, track and GEO
+-- entry as they were (a vehicle that never had one has none). Returns the number of
 -- entities changed per kind: {v, t, w, i, stale_removed}.
 
 local K = cjson.decode(ARGV[1])
@@ -33,7 +35,11 @@ local function chunked(cmd, key, items, width)
 end
 
 local function hset_args(key, id, ts, lat, lon, fields)
-  local args = {'HSET', key, 'id', id, 'ts', ts, 'lat', lat, 'lon', lon}
+  local args = {'HSET', key, 'id', id, 'ts', ts}
+  if lat ~= cjson.null then
+    args[#args + 1] = 'lat'; args[#args + 1] = lat
+    args[#args + 1] = 'lon'; args[#args + 1] = lon
+  end
   for k, v in pairs(fields) do
     if type(v) == 'boolean' then v = v and '1' or '0' end
     args[#args + 1] = k
@@ -73,13 +79,18 @@ for _, e in ipairs(batch.v or {}) do
     redis.call(unpack(hset_args(key, id, e[2], lat, lon, fields)))
     redis.call('PEXPIRE', key, cfg.ttl_ms)
     if not cts or ts > cts then
-      if cfg.track_len > 0 then  -- recent positions, newest first, as "lat,lon,ts_ms"
-        local tkey = K.track .. id
-        redis.call('LPUSH', tkey, lat .. ',' .. lon .. ',' .. e[2])
-        redis.call('LTRIM', tkey, 0, cfg.track_len - 1)
-        redis.call('PEXPIRE', tkey, cfg.ttl_ms)
+      if lat ~= cjson.null then
+        if cfg.track_len > 0 then  -- recent positions, newest first, as "lat,lon,ts_ms"
+          local tkey = K.track .. id
+          redis.call('LPUSH', tkey, lat .. ',' .. lon .. ',' .. e[2])
+          redis.call('LTRIM', tkey, 0, cfg.track_len - 1)
+          redis.call('PEXPIRE', tkey, cfg.ttl_ms)
+        end
+        geo[#geo + 1] = lon; geo[#geo + 1] = lat; geo[#geo + 1] = id
+      else  -- active again at its last known position, if it ever had one (it may have gone stale)
+        local pos = redis.call('HMGET', key, 'lat', 'lon')
+        if pos[1] then geo[#geo + 1] = pos[2]; geo[#geo + 1] = pos[1]; geo[#geo + 1] = id end
       end
-      geo[#geo + 1] = lon; geo[#geo + 1] = lat; geo[#geo + 1] = id
       active[#active + 1] = ts; active[#active + 1] = id
       if vtype ~= '' then
         by_type[vtype] = by_type[vtype] or {}

@@ -40,6 +40,10 @@ ENTITY: dict[str, tuple[str, str]] = {
 }
 _SOURCE = {"vehicle_data": "vehicle", "gps_data": "gps"}
 _TYPES = set(VEHICLE_TYPES)
+# An entity's hash keeps its newest event's extra fields (``extra``, a JSON object) up to this
+# many bytes of JSON: beyond it, the first fields that fit and ``"_more": <fields left out>``.
+# The lake keeps them all.
+EXTRA_BYTES = 1024
 
 
 @dataclass(frozen=True)
@@ -127,22 +131,24 @@ def entries(records: Iterable[tuple[str, Record]]) -> dict[str, list[list[Any]]]
     """Group records by entity kind in the shape the Lua script takes.
 
     Values travel as JSON numbers and strings; Lua formats numbers the same way (Lua 5.1,
-    ``%.14g``) on Redis and on the embedded store, so both hold the same text.
+    ``%.14g``) on Redis and on the embedded store, so both hold the same text. A record without
+    a position (a GPS fix without a location) travels with null coordinates. ``clock_skew_s``
+    is always sent (0: the device's clock was within tolerance) so that a stale skew never
+    outlives the event that had it.
     """
     batch: dict[str, list[list[Any]]] = {"v": [], "t": [], "w": [], "i": []}
     types = _TYPES
     for stream, rec in records:
         kind, id_field = ENTITY[stream]
-        fields = rec.copy()  # a C-level copy and six deletes beat filtering every key
-        del fields["event_id"], fields["device_id"], fields["event_time"]
-        del fields["ingest_time"], fields["latitude"], fields["longitude"]
-        entry = [
-            rec[id_field],
-            int(rec["event_time"].timestamp() * 1000),
-            rec["latitude"],
-            rec["longitude"],
-            fields,
-        ]
+        fields = rec.copy()  # a C-level copy and a few deletes beat filtering every key
+        del fields["event_id"], fields["device_id"], fields["event_time"], fields["ingest_time"]
+        lat, lon = fields.pop("latitude", None), fields.pop("longitude", None)
+        fields.pop("device_time", None)  # ts + clock_skew_s says it
+        fields["clock_skew_s"] = fields.get("clock_skew_s") or 0
+        extra = fields.get("extra")
+        if extra is not None and len(extra) > EXTRA_BYTES:
+            fields["extra"] = bounded_extra(extra)
+        entry = [rec[id_field], int(rec["event_time"].timestamp() * 1000), lat, lon, fields]
         if kind == "v":
             fields["src"] = _SOURCE[stream]
             vtype = fields.get("vehicle_type")
@@ -153,6 +159,22 @@ def entries(records: Iterable[tuple[str, Record]]) -> dict[str, list[list[Any]]]
             entry.append(vtype or "")
         batch[kind].append(entry)
     return batch
+
+
+def bounded_extra(text: str, limit: int = EXTRA_BYTES) -> str:
+    """``text`` (a JSON object) cut to its first fields that fit in ``limit`` bytes, with
+    ``"_more"``: how many were left out."""
+    fields: dict[str, Any] = orjson.loads(text)
+    kept: dict[str, Any] = {}
+    size = len('{"_more":000000}')
+    for key, value in fields.items():
+        item = len(orjson.dumps({key: value})) - 1  # '"key":value,' less the braces, plus a comma
+        if size + item > limit:
+            break
+        kept[key] = value
+        size += item
+    kept["_more"] = len(fields) - len(kept)
+    return orjson.dumps(kept).decode()
 
 
 def dead_letter_entries(letters: Sequence[DeadLetter], keep: int, raw_chars: int) -> list[str]:

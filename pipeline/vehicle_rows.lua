@@ -4,7 +4,8 @@
 -- ARGV[3] limit (used when no ids follow), ARGV[4..] vehicle ids.
 -- Without ids: the active vehicles, most recently seen first.
 -- Returns a JSON array of [id, ts_ms, lat, lon, speed, heading, vehicle_type, status, road_name]
--- (missing fields are null; expired vehicles are skipped). Coordinates are rounded to
+-- (missing fields are null; expired vehicles and vehicles that never reported a position are
+-- skipped: a map row has a place). Coordinates are rounded to
 -- 1e-6 degrees (~0.1 m) and speeds to 0.1 km/h: the map needs no more, and it halves the bytes.
 
 local V = ARGV[1]
@@ -31,7 +32,7 @@ local rows = {}
 for _, id in ipairs(ids) do
   local v = redis.call('HMGET', V .. id,
     'ts', 'lat', 'lon', 'speed', 'heading', 'vehicle_type', 'status', 'road_name')
-  if v[1] then
+  if v[1] and v[2] then
     rows[#rows + 1] = {id, tonumber(v[1]), round(v[2], 1e6), round(v[3], 1e6), round(v[4], 10),
       round(v[5], 1), str(v[6]), str(v[7]), str(v[8])}
   end

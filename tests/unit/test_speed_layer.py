@@ -14,7 +14,7 @@ import orjson
 import pytest
 import redis
 
-from pipeline.speed_layer import SpeedLayer, SpeedLayerConfig
+from pipeline.speed_layer import EXTRA_BYTES, SpeedLayer, SpeedLayerConfig
 from pipeline.validation import DeadLetter, Record, Validator
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -175,3 +175,72 @@ def test_the_newest_dead_letters_are_kept_newest_first_with_their_reasons(client
     assert shown[0] == {"stream": "gps_data", "reason": "reason 6", "source": "kafka:gps/0@6",
                         "received_ms": received_ms, "raw": "x" * 10}  # fmt: skip
     assert len(client.xrange(layer.keys.changes)) == 3  # the split write's chunks; dead letters change no state
+
+
+def gps_fix(seconds: float, device: str = "car-1", **fields: Any) -> tuple[str, Record]:
+    """A GPS report without a location, as some public simulators send them."""
+    return rec("gps_data", seconds, device_id=device, location=None, **fields)
+
+
+def test_a_gps_fix_without_a_position_updates_the_vehicle_but_not_its_place(layer: SpeedLayer) -> None:
+    layer.write([vehicle(0, lat=52.43)])
+    layer.write([gps_fix(5, speed=12.5, heading=90.0)])
+    state = layer.vehicle("car-1")
+    assert state is not None
+    assert (float(state["speed"]), float(state["heading"]), state["src"]) == (12.5, 90.0, "gps")
+    assert int(state["ts"]) == int((T0 + timedelta(seconds=5)).timestamp() * 1000)
+    assert float(state["lat"]) == 52.43 and [p[0] for p in state["track"]] == [52.43]  # no new point
+    (pos,) = layer.client.geopos(layer.keys.v_geo, "car-1")
+    assert pos is not None and round(pos[1], 5) == 52.43
+    (row,) = orjson.loads(layer.vehicle_rows())
+    assert row[:5] == ["car-1", int(state["ts"]), 52.43, 13.52, 12.5]
+
+
+def test_a_vehicle_that_never_had_a_position_is_kept_without_one(layer: SpeedLayer) -> None:
+    layer.write([gps_fix(0, device="blind", speed=20.0), vehicle(0, device="seen")])
+    state = layer.vehicle("blind")
+    assert state is not None and float(state["speed"]) == 20.0
+    assert "lat" not in state and "lon" not in state and state["track"] == []
+    assert layer.client.geopos(layer.keys.v_geo, "blind") == [None]
+    assert sorted(layer.active_vehicle_ids()) == ["blind", "seen"]  # it reports: it is active
+    # a map row has a place: the map and the locations list leave it out
+    assert [row[0] for row in orjson.loads(layer.vehicle_rows())] == ["seen"]
+    assert orjson.loads(layer.vehicle_rows(["blind"])) == []
+    layer.write([rec("gps_data", 1, device_id="blind", speed=21.0, location=[52.45, 13.5])])  # its first fix
+    assert [row[0] for row in orjson.loads(layer.vehicle_rows(["blind"]))] == ["blind"]
+
+
+def test_a_positionless_report_brings_a_stale_vehicle_back_where_it_was(layer: SpeedLayer) -> None:
+    layer.write([vehicle(0, lat=52.43), vehicle(0, device="other")])
+    layer.write([vehicle(61, device="other")])  # car-1 goes stale: off the map
+    assert layer.client.geopos(layer.keys.v_geo, "car-1") == [None]
+    layer.write([gps_fix(62, speed=3.0)])
+    (pos,) = layer.client.geopos(layer.keys.v_geo, "car-1")
+    assert pos is not None and round(pos[1], 5) == 52.43
+    assert "car-1" in layer.active_vehicle_ids()
+
+
+def test_extra_fields_are_kept_in_one_small_field(layer: SpeedLayer) -> None:
+    layer.write([rec("traffic_data", 0, device_id="cam", cameraId="cam", direction="North", lanes=[1, 2])])
+    (state,) = layer.states("t", ["cam"])
+    assert orjson.loads(state["extra"]) == {"direction": "North", "lanes": [1, 2]}
+    many = {f"field_{i:03d}": "x" * 20 for i in range(100)}  # ~3 KB of extras
+    layer.write([rec("traffic_data", 1, device_id="cam", camera_id="cam", **many)])
+    (state,) = layer.states("t", ["cam"])
+    kept = orjson.loads(state["extra"])
+    assert len(state["extra"]) <= EXTRA_BYTES and kept["_more"] == 100 - (len(kept) - 1)
+    assert list(kept)[:2] == ["field_000", "field_001"]  # the first ones, in the order sent
+
+
+def test_a_fast_clock_never_freezes_a_vehicle(layer: SpeedLayer) -> None:
+    received = T0 + timedelta(seconds=10)
+    ahead = {"timestamp": "2999-01-01T00:00:00Z", "device_id": "car-1", "location": [52.41, 13.5], "speed": 5.0}
+    skewed = VALIDATOR.validate("gps_data", ahead, now=received)
+    assert isinstance(skewed, dict)
+    layer.write([vehicle(0), ("gps_data", skewed)])
+    state = layer.vehicle("car-1")
+    assert state is not None and int(state["ts"]) == int(received.timestamp() * 1000)
+    assert float(state["clock_skew_s"]) > 3e10 and float(state["lat"]) == 52.41
+    layer.write([vehicle(20, lat=52.42)])  # the next report on time moves it on
+    state = layer.vehicle("car-1")
+    assert state is not None and float(state["lat"]) == 52.42 and float(state["clock_skew_s"]) == 0
