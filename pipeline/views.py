@@ -90,7 +90,8 @@ _VIEWS: dict[str, tuple[str, str]] = {
                   count(*) AS reports
            FROM events GROUP BY ALL ORDER BY hour, station""",
     ),
-    # km between consecutive GPS reports of a vehicle (haversine), counted in the later one's hour
+    # km between consecutive GPS reports of a vehicle (haversine), counted in the later one's hour;
+    # reports without a position (valid GPS fixes) are no step, and not counted
     "distance": (
         "gps_data",
         f"""SELECT date_trunc('hour', event_time) AS hour, device_id AS vehicle, max(vehicle_type) AS vehicle_type,
@@ -100,7 +101,8 @@ _VIEWS: dict[str, tuple[str, str]] = {
                             pow(sin(radians(latitude - lag(latitude) OVER w) / 2), 2)
                             + cos(radians(lag(latitude) OVER w)) * cos(radians(latitude))
                               * pow(sin(radians(longitude - lag(longitude) OVER w) / 2), 2))) AS step_km
-                 FROM events WINDOW w AS (PARTITION BY device_id ORDER BY event_time, event_id))
+                 FROM events WHERE latitude IS NOT NULL
+                 WINDOW w AS (PARTITION BY device_id ORDER BY event_time, event_id))
            GROUP BY ALL ORDER BY hour, vehicle""",
     ),
 }
@@ -153,13 +155,15 @@ def route(
     filesystem: pafs.FileSystem, root: str, device_id: str, start: datetime, end: datetime, limit: int = 20_000
 ) -> list[dict[str, Any]]:
     """One vehicle's positions over ``[start, end)`` from GPS (or telemetry), in time order,
-    each event once however often it was delivered."""
+    each event once however often it was delivered (GPS reports without a position left out)."""
     for table in ("gps_data", "vehicle_data"):
         events = _events(filesystem, root, table, start, end, device_id)
         if events is not None and events.num_rows:
-            sql = f"SELECT {_ROUTE} FROM events ORDER BY event_time, event_id LIMIT {int(limit)}"
+            where = "WHERE latitude IS NOT NULL"
+            sql = f"SELECT {_ROUTE} FROM events {where} ORDER BY event_time, event_id LIMIT {int(limit)}"
             rows: list[dict[str, Any]] = _sql(events, _over_events(table, sql)).to_arrow_table().to_pylist()
-            return rows
+            if rows:
+                return rows
     return []
 
 

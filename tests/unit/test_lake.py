@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -105,3 +106,37 @@ def test_fixed_file_stem_makes_a_replayed_flush_overwrite(tmp_path: Path) -> Non
         writer.add("gps_data", [gps(0), gps(1)])
         writer.flush(file_stem="batch-00000007")
     assert read_table(fs, root, "gps_data").num_rows == 2
+
+
+def test_what_a_public_simulator_sends_reaches_the_lake_under_canonical_names(tmp_path: Path) -> None:
+    """camelCase names, no location, unknown fields and a clock far ahead, through the real writer."""
+    fs, root = open_lake(str(tmp_path))
+    received = T0 + timedelta(days=1)
+    sent = {"deviceId": "bus-7", "timestamp": "2999-01-01T00:00:00Z", "speed": 30.0, "vehicleType": "bus",
+            "direction": "North", "firmware": {"version": "1.2", "flags": [1, 2]}}  # fmt: skip
+    rec = VALIDATOR.validate("gps_data", sent, now=received)
+    assert isinstance(rec, dict), rec
+    writer = LakeWriter(fs, root)
+    writer.add("gps_data", [rec, gps(0)])
+    writer.flush()
+    rows = read_table(fs, root, "gps_data").sort_by("device_id").to_pylist()
+    bus, car = rows
+    assert (bus["device_id"], bus["vehicle_type"], bus["latitude"], bus["longitude"]) == ("bus-7", "bus", None, None)
+    assert "deviceId" not in bus and "vehicleType" not in bus  # canonical columns only
+    assert orjson.loads(bus["extra"]) == {"firmware": {"version": "1.2", "flags": [1, 2]}}
+    assert (bus["event_time"], bus["device_time"]) == (received, datetime(2999, 1, 1, tzinfo=UTC))
+    assert bus["clock_skew_s"] == (datetime(2999, 1, 1, tzinfo=UTC) - received).total_seconds()
+    assert (car["extra"], car["device_time"], car["clock_skew_s"], car["latitude"]) == (None, None, None, 52.44)
+    extra = duckdb.sql(f"SELECT extra->>'$.firmware.version' FROM read_parquet('{tmp_path}/gps_data/**/*.parquet')")
+    assert sorted(extra.fetchall(), key=str) == [("1.2",), (None,)]  # plain JSON text to any reader
+
+
+def test_files_written_before_the_new_columns_still_read(tmp_path: Path) -> None:
+    fs, root = open_lake(str(tmp_path))
+    writer = LakeWriter(fs, root)
+    writer.add("gps_data", [gps(0)])
+    writer.flush()
+    (old,) = tmp_path.rglob("*.parquet")  # rewrite it as the lake wrote it before: no extra, no clock columns
+    pq.write_table(pq.read_table(old).drop_columns(["device_time", "clock_skew_s", "extra"]), old)
+    (row,) = read_table(fs, root, "gps_data").to_pylist()
+    assert row["device_id"] == "car-1" and row["extra"] is None and row["clock_skew_s"] is None

@@ -12,7 +12,7 @@ from pyarrow import fs as pafs
 
 from pipeline.lake import LakeWriter, open_lake
 from pipeline.validation import Validator
-from pipeline.views import VIEWS, hourly, read_view, write_views
+from pipeline.views import VIEWS, hourly, read_view, route, write_views
 
 Lake = tuple[pafs.FileSystem, str, list[tuple[float, float]]]
 START = datetime(2026, 11, 26, 23, 0, tzinfo=UTC)  # two hours that straddle midnight
@@ -80,3 +80,17 @@ def test_written_views_partition_by_day_and_replace_on_rerun(lake: Lake) -> None
         assert read_view(fs, root, view).to_pylist() == expected
     days = sorted(info.base_name for info in fs.get_file_info(pafs.FileSelector(root + "/views/distance")))
     assert days == ["date=2026-11-26", "date=2026-11-27"]
+
+
+def test_gps_reports_without_a_position_are_no_step_and_no_route_point(lake: Lake, tmp_path: Path) -> None:
+    fs, root, points = lake
+    before = hourly("distance", fs, root, START, START + timedelta(hours=2))
+    blind = [{"device_id": "taxi-1", "timestamp": (START + timedelta(minutes=10 * i + 5)).isoformat(), "speed": 9.0}
+             for i in range(12)]  # fmt: skip
+    records = [Validator().validate("gps_data", event, now=START + timedelta(days=1)) for event in blind]
+    writer = LakeWriter(fs, root)
+    writer.add("gps_data", records)  # type: ignore[arg-type]
+    writer.flush()
+    assert hourly("distance", fs, root, START, START + timedelta(hours=2)) == before
+    track = route(fs, root, "taxi-1", START, START + timedelta(hours=2))
+    assert [(p["latitude"], p["longitude"]) for p in track] == points
