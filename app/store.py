@@ -21,7 +21,7 @@ from pipeline.speed_layer import VEHICLE_ROW, SpeedLayer, text
 _NUMERIC = {
     "ts", "lat", "lon", "speed", "heading", "year", "accuracy", "vehicle_count", "intensity", "occupancy",
     "speed_limit", "temperature", "humidity", "wind_speed", "precipitation", "airQualityIndex", "visibility",
-    "pm25", "no2", "responders", "first_seen", "resolved_at",
+    "pm25", "no2", "responders", "first_seen", "resolved_at", "clock_skew_s",
 }  # fmt: skip
 
 
@@ -66,12 +66,15 @@ _LAT, _LON, _SPEED, _TYPE = (VEHICLE_ROW.index(k) for k in ("lat", "lon", "speed
 
 
 def typed(state: dict[str, Any]) -> dict[str, Any]:
-    """Speed-layer strings to JSON types (numbers where the field is numeric)."""
+    """Speed-layer strings to JSON types (numbers where the field is numeric, the extra fields
+    the producer sent as the object they were)."""
     out: dict[str, Any] = {}
     for key, value in state.items():
         if key in _NUMERIC and isinstance(value, str):
             number = float(value)
             out[key] = int(number) if key in ("ts", "first_seen", "resolved_at", "year") else number
+        elif key == "extra" and isinstance(value, str):
+            out[key] = orjson.loads(value)
         else:
             out[key] = value
     return out

@@ -6,13 +6,14 @@ tests/integration/test_api_redis.py runs these same tests on a real redis-server
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from tests.city import api_settings
+from tests.city import NOW, api_settings
 
 
 def test_the_factory_builds_an_embedded_app_from_default_settings(tmp_path: Path) -> None:
@@ -147,3 +148,27 @@ def test_a_login_post_without_the_forms_fields_is_a_400_page(app: Flask) -> None
         resp = c.post("/login", data=form)
         assert resp.status_code == 400 and resp.mimetype == "text/html" and b"Send a user" in resp.data
     assert c.post("/login", data={"user": "", "password": ""}).status_code == 200  # the form, sent empty
+
+
+def test_a_public_simulators_events_show_with_their_extra_fields(app: Flask, client: FlaskClient) -> None:
+    """camelCase names, a naive local time (the default zone is the city's), unknown fields, and a GPS
+    fix without a location: posted as the simulator sends them, read back from the API."""
+    local = NOW.astimezone(ZoneInfo("Europe/Berlin")).replace(tzinfo=None).isoformat()
+    ingest = {"Authorization": "Bearer ingest-token"}
+    vehicle = {"deviceId": "clone-1", "timestamp": local, "location": [52.44, 13.52], "speed": 40.0,
+               "fuelType": "Hybrid", "vehicleType": "car", "firmware": "2.1", "sensors": {"obd": True}}  # fmt: skip
+    assert app.test_client().post("/api/ingest/vehicle_data", json=vehicle, headers=ingest).status_code == 202
+    fix = {"deviceId": "clone-2", "timestamp": int(NOW.timestamp() * 1000), "speed": 12.0, "satellites": 7}
+    assert app.test_client().post("/api/ingest/gps_data", json=fix, headers=ingest).status_code == 202
+
+    body = client.get("/api/vehicles/clone-1").json
+    assert body["ts"] == int(NOW.timestamp() * 1000)  # the naive time was read in Europe/Berlin
+    assert (body["fuel_type"], body["vehicle_type"], body["lat"]) == ("Hybrid", "car", 52.44)
+    assert body["extra"] == {"firmware": "2.1", "sensors": {"obd": True}}
+    assert body["clock_skew_s"] == 0
+
+    blind = client.get("/api/vehicles/clone-2").json  # stored, without a position
+    assert (blind["speed"], blind["extra"], blind["track"]) == (12.0, {"satellites": 7}, [])
+    assert "lat" not in blind
+    located = [v["id"] for v in client.get("/api/vehicles/locations").json["vehicles"]]
+    assert "clone-1" in located and "clone-2" not in located  # the locations list has positions only

@@ -37,7 +37,7 @@ from app.store import Store
 from pipeline import views
 from pipeline.exceptions import BusFull
 from pipeline.lake import LakeWriter, open_lake
-from pipeline.schemas import STREAMS
+from pipeline.schemas import COMMON, STREAMS, fields
 from pipeline.speed_layer import VEHICLE_ROW, SpeedLayer
 from tests.city import NOW, api_settings, seed, simulated_lake
 
@@ -437,3 +437,14 @@ def test_the_websocket_speaks_as_documented(doc: dict[str, Any], server: Server)
             with pytest.raises(ConnectionClosed) as closed:
                 ws.recv(timeout=5)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+def test_event_schemas_list_every_alias_and_a_camel_case_event_matches(doc: dict[str, Any]) -> None:
+    schemas = doc["components"]["schemas"]
+    for stream in STREAMS:
+        props = schemas[f"{stream}_event"]["properties"]
+        for f in COMMON + fields(stream):
+            assert set(f.names) <= set(props), f"{stream}: {f.names}"
+    camel = {"deviceId": "gps-1", "timestamp": 1_795_780_798_000, "speed": 3.0, "vehicleType": "bus", "x": 1}
+    assert schema_errors(doc, schemas["gps_data_event"], camel) == []
+    assert schema_errors(doc, schemas["gps_data_event"], {"timestamp": "2026-11-27T12:00:00", "speed": 3.0})

@@ -11,12 +11,13 @@ from typing import Any
 
 from pipeline.schemas import (
     COMMON,
+    LOCATION_OPTIONAL,
     STREAMS,
     VEHICLE_TYPES,
     Field,
     fields,
 )
-from pipeline.speed_layer import VEHICLE_ROW
+from pipeline.speed_layer import EXTRA_BYTES, VEHICLE_ROW
 from pipeline.validation import Validator
 
 Schema = dict[str, Any]
@@ -53,8 +54,25 @@ def _state_field(f: Field) -> Schema:
     return out
 
 
-def _state(description: str, streams: tuple[str, ...], **extra: Schema) -> Schema:
-    """A speed-layer entity: id, newest event time and position, plus its streams' fields."""
+_EXTRA_STATE: dict[str, Schema] = {
+    "extra": {
+        "type": "object",
+        "description": "fields the newest event that had any sent beyond the schema, as sent (at most "
+        f"{EXTRA_BYTES} bytes of JSON: past it the first that fit and `_more`, how many were left out)",
+    },
+    "clock_skew_s": {
+        "type": "number",
+        "description": "how far ahead of its receive time the newest event's own clock was, in seconds, "
+        "when beyond the tolerance (its event time is then the receive time); 0 otherwise",
+    },
+}
+
+
+def _state(
+    description: str, streams: tuple[str, ...], extra: dict[str, Schema] | None = None, positioned: bool = True
+) -> Schema:
+    """A speed-layer entity: id, newest event time and position (``positioned``: always there), plus its
+    streams' fields."""
     props: dict[str, Schema] = {
         "id": STRING,
         "ts": {**EPOCH_MS, "description": "time of the newest event (epoch ms)"},
@@ -64,8 +82,10 @@ def _state(description: str, streams: tuple[str, ...], **extra: Schema) -> Schem
     for stream in streams:
         for f in fields(stream):
             props.setdefault(f.name, _state_field(f))
-    props.update(extra)
-    return {"type": "object", "description": description, "required": ["id", "ts", "lat", "lon"], "properties": props}
+    props.update(_EXTRA_STATE)
+    props.update(extra or {})
+    required = ["id", "ts", "lat", "lon"] if positioned else ["id", "ts"]
+    return {"type": "object", "description": description, "required": required, "properties": props}
 
 
 def _listing(key: str, item: Schema, **extra: Schema) -> Schema:
@@ -126,13 +146,18 @@ def event_schema(validator: Validator, stream: str) -> Schema:
             props[f.name]["description"] = _describe(f)
     limits = validator.limits
     props["timestamp"]["description"] = (
-        f"ISO-8601; no zone means UTC; at most {int(limits.max_future.total_seconds())} s in the future, "
-        "not before 2000"
+        f"ISO-8601 (no zone means {validator.naive_zone}) or epoch seconds/milliseconds; not before 2000. "
+        f"A time more than {int(limits.max_future.total_seconds())} s ahead is kept: the event is timed on "
+        "arrival and its own time and the skew are stored with it"
     )
-    props["location"]["description"] = "[latitude, longitude] in degrees"
+    props["location"]["description"] = "[latitude, longitude] in degrees" + (
+        "; may be left out (a fix that updates speed and heading only)" if stream in LOCATION_OPTIONAL else ""
+    )
     schema["description"] = (
-        f"One `{stream}` event: a flat JSON object (fields not listed are ignored), at most "
-        f"{limits.max_payload_bytes} bytes and nested at most {limits.max_depth} levels."
+        f"One `{stream}` event: a flat JSON object, at most {limits.max_payload_bytes} bytes and nested at most "
+        f"{limits.max_depth} levels. Field names in snake_case or camelCase (each alias is listed; when two names "
+        "of one field are sent the canonical one wins). Fields not listed are kept, as JSON, in the lake's "
+        "`extra` column and the entity's `extra`."
     )
     return schema
 
@@ -186,7 +211,7 @@ def _row(view: str) -> Schema:
 def components(validator: Validator) -> dict[str, Schema]:
     """Every named schema of the document."""
     vehicle_streams = ("vehicle_data", "gps_data")
-    incident = _state("An incident and its lifecycle.", ("emergency_data",), **_INCIDENT_EXTRA)
+    incident = _state("An incident and its lifecycle.", ("emergency_data",), _INCIDENT_EXTRA)
     summary: Schema = {
         "type": "object",
         "required": ["active_vehicles", "active_incidents", "congested_segments", "traffic_sensors",
@@ -299,16 +324,20 @@ def components(validator: Validator) -> dict[str, Schema]:
         },
         "VehicleLocations": _listing("vehicles", ref("VehicleLocation")),
         "Vehicle": _state(
-            "A vehicle's latest state (telemetry and GPS merged) with its recent track.",
+            "A vehicle's latest state (telemetry and GPS merged) with its recent track; `lat`/`lon` are its last "
+            "known position (none until it reports one).",
             vehicle_streams,
-            src={"type": "string", "enum": ["vehicle", "gps"], "description": "stream of the newest event"},
-            vehicle_class={"type": "string", "description": "another simulator's vehicle type, kept as sent"},
-            track={
-                "type": "array",
-                "description": "recent positions, newest first: [latitude, longitude, epoch ms]",
-                # not prefixItems (a tuple): generic tools (schemathesis, code generators) cannot read it
-                "items": {"type": "array", "items": NUMBER, "minItems": 3, "maxItems": 3},
+            {
+                "src": {"type": "string", "enum": ["vehicle", "gps"], "description": "stream of the newest event"},
+                "vehicle_class": {"type": "string", "description": "another simulator's vehicle type, kept as sent"},
+                "track": {
+                    "type": "array",
+                    "description": "recent positions, newest first: [latitude, longitude, epoch ms]",
+                    # not prefixItems (a tuple): generic tools (schemathesis, code generators) cannot read it
+                    "items": {"type": "array", "items": NUMBER, "minItems": 3, "maxItems": 3},
+                },
             },
+            positioned=False,
         ),
         "Incident": incident,
         "Incidents": _listing("incidents", ref("Incident")),
