@@ -14,6 +14,11 @@ from pipeline.validation import DeadLetter, Limits, Validator
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 
+
+def _rename(event: dict[str, object], **names: str) -> dict[str, object]:
+    return {names.get(k, k): v for k, v in event.items()}
+
+
 # Events exactly as the public smart-city Kafka simulators send them: naive timestamps,
 # location as [lat, lon], their field names.
 PUBLIC = {
@@ -71,6 +76,19 @@ PUBLIC = {
     },
 }
 
+# The same events as the camelCase clones of those simulators send them.
+CAMEL = {
+    "vehicle_data": _rename(PUBLIC["vehicle_data"], device_id="deviceId", fuel_type="fuelType"),
+    "gps_data": _rename(PUBLIC["gps_data"], device_id="deviceId", vehicle_type="vehicleType"),
+    "traffic_data": _rename(PUBLIC["traffic_data"], device_id="deviceId", camera_id="cameraId"),
+    "weather_data": _rename(
+        PUBLIC["weather_data"], device_id="deviceId", weather_condition="weatherCondition", wind_speed="windSpeed"
+    ),
+    "emergency_data": {
+        k: v for k, v in _rename(PUBLIC["emergency_data"], device_id="deviceId").items() if k != "incident_type"
+    },  # the incident's kind under `type` alone
+}
+
 
 @pytest.fixture(scope="module")
 def validator() -> Validator:
@@ -88,6 +106,13 @@ def test_public_simulator_events_validate_unchanged(validator: Validator, stream
     # every record key is a lake column, and the record converts to the Arrow schema
     assert set(rec) <= set(columns(stream))
     assert pa.Table.from_pylist([rec], schema=arrow_schema(stream)).num_rows == 1
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+def test_the_camel_case_clones_events_make_the_same_records(validator: Validator, stream: str) -> None:
+    snake, camel = (validator.validate(stream, orjson.dumps(ev[stream]), now=NOW) for ev in (PUBLIC, CAMEL))
+    assert isinstance(camel, dict), camel
+    assert camel == snake
 
 
 def test_zoned_timestamps_are_converted_to_utc(validator: Validator) -> None:
