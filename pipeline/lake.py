@@ -222,7 +222,8 @@ def dataset(filesystem: pafs.FileSystem, root: str, table: str) -> ds.Dataset | 
 
 
 def utc(t: datetime) -> datetime:
-    """``t`` in UTC; a naive ``t`` is taken as UTC, as the wire format and the API document."""
+    """``t`` in UTC; a naive ``t`` is taken as UTC, as the API documents for its query times (events
+    are another matter: the validator reads their naive times in the configured zone)."""
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
