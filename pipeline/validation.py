@@ -214,9 +214,11 @@ class Validator:
         self._known = {
             s: frozenset({"timestamp", "location"}.union(*(f.names for f in fs))) for s, fs in self._fields.items()
         }
-        # alias -> the names before it (which win over it when sent too)
+        # alias -> the names before it (which win over it when sent too), and its field's check: a name
+        # outranked must still hold a valid value, as the published JSON Schema says of every property
         self._outranked = {
-            s: {name: f.names[:i] for f in fs for i, name in enumerate(f.names) if i} for s, fs in self._fields.items()
+            s: {name: (f.names[:i], TypeAdapter(_annotation(f))) for f in fs for i, name in enumerate(f.names) if i}
+            for s, fs in self._fields.items()
         }
 
     def json_schema(self, stream: str) -> dict[str, Any]:
@@ -332,13 +334,20 @@ class Validator:
 
     def _extra(self, stream: str, obj: dict[str, Any]) -> dict[str, Any]:
         """What ``obj`` sent that no field took: unknown names, and an alias a higher-ranked name
-        of its field outranked (unless both said the same)."""
+        of its field outranked (unless both said the same; an invalid value is refused all the same)."""
         unknown = obj.keys() - self._known[stream]
         outranked = self._outranked[stream]
         for alias in obj.keys() & outranked.keys():
-            winner = next((name for name in outranked[alias] if name in obj), None)
-            if winner is not None and obj[winner] != obj[alias]:
-                unknown.add(alias)
+            before, check = outranked[alias]
+            winner = next((name for name in before if name in obj), None)
+            if winner is None or obj[winner] == obj[alias]:
+                continue
+            try:
+                check.validate_python(obj[alias])
+            except ValidationError as exc:
+                msg = exc.errors(include_url=False, include_input=False)[0]["msg"]
+                raise _Reject(f"{alias}: {msg} (sent beside {winner}, which wins)") from None
+            unknown.add(alias)
         return {key: obj[key] for key in obj if key in unknown} if unknown else {}
 
     def _check_depth(self, obj: dict[str, Any]) -> None:

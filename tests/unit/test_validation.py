@@ -323,6 +323,14 @@ def test_when_both_names_are_sent_the_canonical_one_wins_and_a_different_other_i
     )
 
 
+def test_a_name_that_loses_must_still_hold_a_valid_value(validator: Validator) -> None:
+    out = validator.validate("gps_data", _with("gps_data", vehicleType={}), now=NOW)
+    assert isinstance(out, DeadLetter)
+    assert out.reason == "vehicleType: Input should be a valid string (sent beside vehicle_type, which wins)"
+    blank = validator.validate("gps_data", _with("gps_data", deviceId=" "), now=NOW)
+    assert isinstance(blank, DeadLetter) and blank.reason.startswith("deviceId: must not be blank")
+
+
 def test_a_missing_required_field_names_its_other_names(validator: Validator) -> None:
     out = validator.validate("traffic_data", _with("traffic_data", camera_id=_DROP), now=NOW)
     assert isinstance(out, DeadLetter) and "camera_id: Field required (also accepted as cameraId)" in out.reason
