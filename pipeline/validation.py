@@ -211,6 +211,9 @@ class Validator:
         self._adapters = {stream: _adapter(stream) for stream in SCHEMAS}
         self._fields = {stream: COMMON + SCHEMAS[stream] for stream in SCHEMAS}
         self._aliases = {s: {f.name: f.aliases for f in fs if f.aliases} for s, fs in self._fields.items()}
+        self._canonical = {
+            s: frozenset({"timestamp", "location", *(f.name for f in fs)}) for s, fs in self._fields.items()
+        }
         self._known = {
             s: frozenset({"timestamp", "location"}.union(*(f.names for f in fs))) for s, fs in self._fields.items()
         }
@@ -335,6 +338,8 @@ class Validator:
     def _extra(self, stream: str, obj: dict[str, Any]) -> dict[str, Any]:
         """What ``obj`` sent that no field took: unknown names, and an alias a higher-ranked name
         of its field outranked (unless both said the same; an invalid value is refused all the same)."""
+        if self._canonical[stream].issuperset(obj):  # the usual case: canonical names only
+            return {}
         unknown = obj.keys() - self._known[stream]
         outranked = self._outranked[stream]
         for alias in obj.keys() & outranked.keys():

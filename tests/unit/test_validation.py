@@ -438,3 +438,12 @@ def test_a_gps_event_without_a_location_is_valid(validator: Validator, location:
     assert isinstance(rec, dict), rec
     assert (rec["latitude"], rec["longitude"], rec["speed"], rec["heading"]) == (None, None, 33.1, 90.0)
     assert pa.Table.from_pylist([rec], schema=arrow_schema("gps_data")).num_rows == 1
+
+
+def test_the_spark_wire_schema_knows_every_name() -> None:
+    pytest.importorskip("pyspark")
+    from pipeline.schemas import spark_schema
+
+    for stream in STREAMS:
+        names = set(spark_schema(stream).fieldNames())
+        assert {n for f in COMMON + SCHEMAS[stream] for n in f.names} | {"timestamp", "location"} == names
