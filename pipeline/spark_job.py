@@ -4,7 +4,7 @@
     spark-submit --master spark://127.0.0.1:7077 --jars <Kafka connector jars> --py-files pipeline.zip \\
         --conf spark.driver.extraJavaOptions=-Xss16m pipeline/spark_job.py
 
-The job reads the five topics and, per micro-batch (``foreachBatch``), runs
+The job reads every topic of every stream (``Settings.stream_topics``) and, per micro-batch (``foreachBatch``), runs
 ``pipeline.spark_executor.PartitionJob`` on every partition (``mapInArrow``): validation,
 dead letters, the speed-layer script and the lake writer are the embedded mode's own code.
 Offsets live in the checkpoint; a batch interrupted by a crash is replayed with the same
@@ -94,7 +94,7 @@ def checkpoint_location(settings: Settings) -> str:
 
 
 def kafka_records(spark: SparkSession, settings: Settings) -> DataFrame:
-    """The five topics as a stream of Kafka records, plus the micro-batch's time.
+    """Every stream's topics as a stream of Kafka records, plus the micro-batch's time.
 
     ``current_timestamp()`` in a streaming plan is the batch time Spark records in its
     offset log, so a replayed batch sees the same value (the rows' ingest time).
@@ -106,7 +106,7 @@ def kafka_records(spark: SparkSession, settings: Settings) -> DataFrame:
     source = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", settings.kafka_bootstrap_servers)
-        .option("subscribe", ",".join(settings.topics().values()))
+        .option("subscribe", ",".join(settings.topic_streams()))  # every topic of every stream
         .option("startingOffsets", "earliest")  # a new checkpoint starts from what Kafka retains
         .option("maxOffsetsPerTrigger", settings.spark_max_offsets_per_trigger)
         # records deleted by retention before we read them are logged, not fatal: the job
@@ -416,7 +416,7 @@ def run_driver(settings: Settings) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
-    log.info("streaming %s -> checkpoint %s", ",".join(settings.topics().values()), checkpoint_location(settings))
+    log.info("streaming %s -> checkpoint %s", ",".join(settings.topic_streams()), checkpoint_location(settings))
     try:
         query.awaitTermination()
     except Exception:

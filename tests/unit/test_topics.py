@@ -1,0 +1,108 @@
+"""Topics: which topics each stream reads (settings), how a record's topic finds its stream
+(embedded bus and Spark partitions)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import fakeredis
+import orjson
+import pytest
+from pydantic import ValidationError
+
+from pipeline import runtime
+from pipeline.lake import open_lake, read_table
+from pipeline.settings import Settings
+from pipeline.spark_executor import PartitionJob
+from tests.unit.test_spark_executor import BATCH_TIME, kafka_batch, run
+
+
+def settings(**env: str) -> Settings:
+    return Settings(_env_file=None, **env)  # type: ignore[arg-type]
+
+
+def env_settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> Settings:
+    for name, value in env.items():
+        monkeypatch.setenv(f"SMARTCITY_{name}", value)
+    return Settings(_env_file=None)
+
+
+# -- settings -----------------------------------------------------------------------------
+
+
+def test_by_default_a_stream_reads_its_own_topic_and_the_public_simulators_one() -> None:
+    s = settings()
+    assert s.stream_topics() == {
+        "vehicle_data": ("vehicle_data",),
+        "gps_data": ("gps_data",),
+        "traffic_data": ("traffic_data", "traffic_camera_data"),
+        "weather_data": ("weather_data",),
+        "emergency_data": ("emergency_data", "emergency_incident_data"),
+    }
+    assert s.topics()["traffic_data"] == "traffic_data"  # where our producers and HTTP ingest write
+    assert s.topic_streams()["traffic_camera_data"] == "traffic_data"
+    assert s.topic_streams()["emergency_incident_data"] == "emergency_data"
+
+
+def test_a_topic_list_is_comma_separated_and_its_first_is_written_to(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = env_settings(monkeypatch, TOPICS_TRAFFIC_DATA=" city.traffic , cams,city.traffic,", TOPICS_GPS_DATA="")
+    assert s.stream_topics()["traffic_data"] == ("city.traffic", "cams")
+    assert s.topics()["traffic_data"] == "city.traffic"
+    assert s.topic_streams()["cams"] == "traffic_data" and "traffic_camera_data" not in s.topic_streams()
+    assert s.stream_topics()["gps_data"] == ("gps_data",)  # blank is unset
+
+
+def test_the_single_topic_setting_still_names_the_written_topic(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = env_settings(monkeypatch, TOPIC_TRAFFIC_DATA="city.traffic", TOPIC_GPS_DATA="city.gps")
+    assert s.topics()["gps_data"] == "city.gps" and s.stream_topics()["gps_data"] == ("city.gps",)
+    assert s.stream_topics()["traffic_data"] == ("city.traffic", "traffic_camera_data")
+    agreeing = env_settings(monkeypatch, TOPICS_TRAFFIC_DATA="city.traffic,cams")
+    assert agreeing.stream_topics()["traffic_data"] == ("city.traffic", "cams")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"TOPIC_TRAFFIC_DATA": "a", "TOPICS_TRAFFIC_DATA": "b,a"}, "is not the first of SMARTCITY_TOPICS_TRAFFIC"),
+        ({"TOPICS_GPS_DATA": "gps_data,traffic_camera_data"}, "read by two streams"),
+        ({"TOPICS_WEATHER_DATA": " , "}, "SMARTCITY_TOPICS_WEATHER_DATA names no topic"),
+        ({"TOPICS_WEATHER_DATA": "weather data"}, "is not a Kafka topic name"),
+    ],
+)
+def test_topic_settings_that_cannot_work_are_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        env_settings(monkeypatch, **env)
+
+
+# -- topic -> stream ----------------------------------------------------------------------
+
+
+def traffic(i: int) -> bytes:
+    ts = (BATCH_TIME - timedelta(seconds=30 - i)).isoformat()
+    return orjson.dumps({"id": f"tr-{i}", "device_id": f"cam-{i}", "camera_id": f"cam-{i}", "timestamp": ts,
+                         "location": [52.44, 13.52], "speed": 31.5})  # fmt: skip
+
+
+def test_spark_records_of_a_simulator_topic_land_in_their_stream(tmp_path: Path) -> None:
+    s = settings(lake_uri=str(tmp_path / "lake"), redis_prefix="x:")
+    records = kafka_batch("traffic_camera_data", 0, range(3), [traffic(i) for i in range(3)])
+    counts = run(PartitionJob(s, "r"), [records])
+    assert counts["totals"] == {"received": 3, "valid": 3, "dead_letters": 0, "speed_layer": 3, "lake_rows": 3}
+    fs, root = open_lake(s.lake_uri)
+    assert sorted(read_table(fs, root, "traffic_data").column("event_id").to_pylist()) == ["tr-0", "tr-1", "tr-2"]
+
+
+def test_the_embedded_bus_takes_the_simulator_topics_and_counts_their_lag_per_stream(tmp_path: Path) -> None:
+    bus, processor = runtime.embedded(settings(lake_uri=str(tmp_path / "lake")), fakeredis.FakeRedis())
+    bus.produce_many("traffic_data", [(b"k", traffic(0))])
+    bus.produce_many("traffic_camera_data", [(b"k", traffic(1)), (b"k", traffic(2))])
+    assert processor.lag()["traffic_data"] == 3
+    processor.start()
+    try:
+        assert processor.stop(30)
+    finally:
+        bus.close()
+    assert processor.accounting.stream("traffic_data").valid == 3
