@@ -36,6 +36,7 @@ import orjson
 from pipeline.accounting import Accounting, ProcessorStatus, StatusPublisher
 from pipeline.settings import Settings
 from pipeline.spark_executor import INPUT_COLUMNS, PartitionJob
+from pipeline.topics import TopicWatch
 
 if TYPE_CHECKING:  # pragma: no cover - pyspark is imported where a session exists
     from pyspark.sql import DataFrame, SparkSession
@@ -218,9 +219,21 @@ def _offsets(value: Any) -> dict[str, dict[str, int]]:
     return value if isinstance(value, dict) else {}
 
 
-def status_publisher(settings: Settings, query: StreamingQuery, accounting: Accounting) -> StatusPublisher | None:
-    """The driver's publisher of the job's status (its summed accounting, Kafka lag) to Redis,
-    for the console; None when no Redis is configured (nothing would read it)."""
+def topic_watch(settings: Settings) -> TopicWatch | None:
+    """The driver's watch over the cluster's topics that no stream reads (the dead-letter
+    topic is ours too); None without Kafka."""
+    if not settings.kafka_bootstrap_servers:
+        return None
+    skip = [settings.dead_letter_topic] if settings.dead_letter_topic else []
+    return TopicWatch(settings.kafka_bootstrap_servers, settings.topic_streams(), skip)
+
+
+def status_publisher(
+    settings: Settings, query: StreamingQuery, accounting: Accounting, watch: TopicWatch | None = None
+) -> StatusPublisher | None:
+    """The driver's publisher of the job's status (its summed accounting, Kafka lag, the topics
+    it reads and, from ``watch``, those it does not) to Redis, for the console; None when no
+    Redis is configured (nothing would read it)."""
     url = settings.secret("redis_url")
     if not url:
         return None
@@ -230,9 +243,10 @@ def status_publisher(settings: Settings, query: StreamingQuery, accounting: Acco
 
     # no ping: a Redis down when the driver starts must not stop the job; publishing retries each second
     client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
-    streams = {topic: stream for stream, topic in settings.topics().items()}
+    streams = settings.topic_streams()
     name = "spark:" + str(query.id).replace("-", "")[:8]  # as the lake files' run id: kept across restarts
-    status = ProcessorStatus(name, "spark", accounting, lambda: kafka_lag(query.lastProgress, streams))
+    status = ProcessorStatus(name, "spark", accounting, lambda: kafka_lag(query.lastProgress, streams),
+                             topics=streams, unread_topics=watch.current if watch else None)  # fmt: skip
     return StatusPublisher(runtime.speed_layer(settings, client), status)
 
 
@@ -395,12 +409,15 @@ def run_driver(settings: Settings) -> int:
     accounting = Accounting()
     query = start(spark, settings, accounting)
     stopping = threading.Event()
-    publisher = status_publisher(settings, query, accounting)
+    watch = topic_watch(settings)
+    publisher = status_publisher(settings, query, accounting, watch)
     # a thread, not each batch: an idle job (no batch runs without new records) still shows as up
     publishing = None
     if publisher is not None:
         publishing = threading.Thread(target=publisher.run, args=(stopping,), name="smartcity-status", daemon=True)
         publishing.start()
+        if watch is not None:  # its own thread: a slow broker answer must not delay the status
+            threading.Thread(target=watch.run, args=(stopping,), name="smartcity-topics", daemon=True).start()
 
     def stop_query() -> None:
         try:

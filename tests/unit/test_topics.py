@@ -1,20 +1,25 @@
 """Topics: which topics each stream reads (settings), how a record's topic finds its stream
-(embedded bus and Spark partitions)."""
+(embedded bus and Spark partitions), and the Kafka topics with messages that nobody reads."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import fakeredis
 import orjson
 import pytest
 from pydantic import ValidationError
 
+from app.console import system
 from pipeline import runtime
+from pipeline.accounting import Accounting, ProcessorStatus, combine
 from pipeline.lake import open_lake, read_table
 from pipeline.settings import Settings
 from pipeline.spark_executor import PartitionJob
+from pipeline.topics import TopicWatch, unread_topics, unwatched
+from tests.unit.test_console import texts
 from tests.unit.test_spark_executor import BATCH_TIME, kafka_batch, run
 
 
@@ -106,3 +111,75 @@ def test_the_embedded_bus_takes_the_simulator_topics_and_counts_their_lag_per_st
     finally:
         bus.close()
     assert processor.accounting.stream("traffic_data").valid == 3
+
+
+# -- topics nobody reads -----------------------------------------------------------------
+
+
+def test_internal_read_and_dead_letter_topics_are_not_reported() -> None:
+    read, skip = {"traffic_data", "traffic_camera_data"}, {"dead_letters"}
+    assert [t for t in ("__consumer_offsets", "_schemas", "traffic_camera_data", "dead_letters", "traffic_camra_data")
+            if not unwatched(t, read, skip)] == ["traffic_camra_data"]  # fmt: skip
+
+
+def test_unread_topics_have_messages_and_those_still_written_come_first() -> None:
+    first = unread_topics({"traffic_camra_data": 4, "empty": 0, "old": 900}, None, 0.0)
+    assert first == [{"topic": "old", "messages": 900, "messages_per_s": None},
+                     {"topic": "traffic_camra_data", "messages": 4, "messages_per_s": None}]  # fmt: skip
+    later = unread_topics({"traffic_camra_data": 64, "old": 900, "new": 3}, {"traffic_camra_data": 4, "old": 900}, 30)
+    assert [(t["topic"], t["messages_per_s"]) for t in later] == [("traffic_camra_data", 2.0), ("new", 0.1),
+                                                                   ("old", 0.0)]  # fmt: skip
+    assert len(unread_topics({f"t{i}": 1 for i in range(500)}, None, 0.0)) == 100  # a status stays small
+
+
+class Watch(TopicWatch):
+    """A watch over end offsets given by the test instead of a cluster."""
+
+    def __init__(self, answers: list[dict[str, int] | Exception]) -> None:
+        super().__init__("127.0.0.1:1", ["traffic_data"], clock=lambda: self.t)
+        self.answers, self.t = answers, 0.0
+
+    def end_offsets(self) -> dict[str, int]:
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def test_a_watch_keeps_its_last_answer_while_kafka_is_away() -> None:
+    from confluent_kafka import KafkaError, KafkaException
+
+    watch = Watch([{"typo": 5}, KafkaException(KafkaError(KafkaError._TRANSPORT)), {"typo": 35}])
+    assert watch.current() is None  # not looked yet: unknown, not "none"
+    watch.check()
+    watch.t = 10.0
+    assert watch.check() == [{"topic": "typo", "messages": 5, "messages_per_s": None}]
+    watch.t = 15.0
+    assert watch.check() == [{"topic": "typo", "messages": 35, "messages_per_s": 2.0}]  # over the 15 s since
+
+
+def status(unread: list[dict[str, Any]] | None, topics: tuple[str, ...]) -> dict[str, Any]:
+    return ProcessorStatus("p", "spark", Accounting(), topics=topics, unread_topics=lambda: unread).current()
+
+
+def test_a_topic_is_unread_when_no_processor_reads_it() -> None:
+    typo = {"topic": "traffic_camra_data", "messages": 4, "messages_per_s": None}
+    other = {"topic": "city2.gps", "messages": 50, "messages_per_s": 1.0}
+    one = status([typo, other], ("traffic_data",))
+    assert combine([one]) == one  # one processor: as it published
+    both = combine([one, status([typo], ("city2.gps",)), status(None, ("x",))])
+    assert both is not None
+    assert both["unread_topics"] == [typo]  # city2.gps is read by the second job
+    assert both["topics"] == ["city2.gps", "traffic_data", "x"]
+    assert (combine([status(None, ("x",))]) or {})["unread_topics"] is None  # nobody looks: unknown
+
+
+def test_the_system_tab_lists_unread_topics_only_when_a_processor_looks() -> None:
+    typo = {"topic": "traffic_camra_data", "messages": 1234, "messages_per_s": None}
+    _, streams = system.render({"accounting": {"streams": {}, "unread_topics": [typo]}})
+    shown = texts(streams)
+    assert shown[shown.index("traffic_camra_data") + 1 : shown.index("traffic_camra_data") + 3] == ["1,234", "–"]
+    _, none = system.render({"accounting": {"streams": {}, "unread_topics": []}})
+    assert "Every Kafka topic with messages is read by a stream." in texts(none)
+    _, embedded = system.render({"accounting": {"streams": {}, "unread_topics": None}})
+    assert "Unread Kafka topics" not in texts(embedded)
