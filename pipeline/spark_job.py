@@ -36,7 +36,7 @@ import orjson
 from pipeline.accounting import Accounting, ProcessorStatus, StatusPublisher
 from pipeline.settings import Settings
 from pipeline.spark_executor import INPUT_COLUMNS, PartitionJob
-from pipeline.topics import TopicWatch
+from pipeline.topics import TopicWatch, create_topics
 
 if TYPE_CHECKING:  # pragma: no cover - pyspark is imported where a session exists
     from pyspark.sql import DataFrame, SparkSession
@@ -104,6 +104,12 @@ def kafka_records(spark: SparkSession, settings: Settings) -> DataFrame:
 
     if not settings.kafka_bootstrap_servers:
         raise SystemExit("the Spark job reads Kafka: set SMARTCITY_KAFKA_BOOTSTRAP_SERVERS")
+    # A subscribed topic the broker does not host fails every micro-batch (UnknownTopicOrPartition,
+    # measured), and the default lists name topics only the public simulators write to: create them.
+    created = create_topics(settings.kafka_bootstrap_servers, settings.topic_streams(), settings.kafka_partitions,
+                            settings.kafka_replication_factor)  # fmt: skip
+    if created:
+        log.info("created the topics %s (read, not there yet)", ",".join(created))
     source = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", settings.kafka_bootstrap_servers)
