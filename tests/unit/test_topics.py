@@ -10,16 +10,19 @@ from typing import Any
 import fakeredis
 import orjson
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from pydantic import ValidationError
 
 from app.console import system
 from pipeline import runtime
-from pipeline.accounting import Accounting, ProcessorStatus, combine
+from pipeline.accounting import Accounting, ProcessorStatus, StatusPublisher, combine
 from pipeline.lake import open_lake, read_table
 from pipeline.settings import Settings
 from pipeline.spark_executor import PartitionJob
 from pipeline.topics import TopicWatch, unread_topics, unwatched
 from tests.unit.test_console import texts
+from tests.unit.test_openapi import schema_errors
 from tests.unit.test_spark_executor import BATCH_TIME, kafka_batch, run
 
 
@@ -183,3 +186,15 @@ def test_the_system_tab_lists_unread_topics_only_when_a_processor_looks() -> Non
     assert "Every Kafka topic with messages is read by a stream." in texts(none)
     _, embedded = system.render({"accounting": {"streams": {}, "unread_topics": None}})
     assert "Unread Kafka topics" not in texts(embedded)
+
+
+def test_api_system_lists_the_unread_topics_as_documented(app: Flask, client: FlaskClient) -> None:
+    typo = {"topic": "traffic_camra_data", "messages": 3, "messages_per_s": 0.1}
+    status = ProcessorStatus("spark:1", "spark", Accounting(), topics=["traffic_data"], unread_topics=lambda: [typo])
+    assert StatusPublisher(app.extensions["smartcity.store"].speed, status).publish()
+    body = client.get("/api/system").json or {}
+    assert body["accounting"]["unread_topics"] == [typo] and body["accounting"]["topics"] == ["traffic_data"]
+    doc = client.get("/openapi.json").json or {}
+    schema = doc["paths"]["/api/system"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert schema_errors(doc, schema, body) == []
+    assert schema_errors(doc, schema, body | {"accounting": {"unread_topics": [{"topic": "t"}]}})  # it does check
