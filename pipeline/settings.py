@@ -30,6 +30,7 @@ def _comma_list(value: object) -> object:
 
 
 KAFKA_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
+TOPICS_DOC = "comma-separated topics the stream reads, the one written to first; unset = TOPIC_ + SIMULATOR_TOPICS"
 TopicList = Annotated[tuple[str, ...] | None, NoDecode, BeforeValidator(_comma_list)]
 
 
@@ -56,11 +57,11 @@ class Settings(BaseSettings):
     topic_traffic_data: str = "traffic_data"
     topic_weather_data: str = "weather_data"
     topic_emergency_data: str = "emergency_data"
-    topics_vehicle_data: TopicList = Field(None, description="comma-separated topics read; the first is written to")
-    topics_gps_data: TopicList = None
-    topics_traffic_data: TopicList = None
-    topics_weather_data: TopicList = None
-    topics_emergency_data: TopicList = None
+    topics_vehicle_data: TopicList = Field(None, description=TOPICS_DOC)
+    topics_gps_data: TopicList = Field(None, description=TOPICS_DOC)
+    topics_traffic_data: TopicList = Field(None, description=TOPICS_DOC)
+    topics_weather_data: TopicList = Field(None, description=TOPICS_DOC)
+    topics_emergency_data: TopicList = Field(None, description=TOPICS_DOC)
 
     # Distributed mode: Kafka (the bus) and Spark (the processing). Unset = embedded.
     kafka_bootstrap_servers: str | None = Field(None, description="host:port[,host:port…]; unset = in-process bus")
