@@ -47,7 +47,7 @@ from pipeline.topics import create_topics
 from pipeline.validation import Validator
 from tests import city
 from tests.city import TOKENS, USERS
-from tests.services import RedisServer
+from tests.services import Forwarder, RedisServer
 from tests.unit import test_poison_ids as poison
 
 pytestmark = pytest.mark.distributed
@@ -299,6 +299,32 @@ def redis_outage(topics: Topics, cluster: ClusterState, tmp_path_factory: pytest
 
 
 @pytest.fixture(scope="module")
+def s3_outage(topics: Topics, cluster: ClusterState, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    """Small micro-batches through an S3 endpoint of the run's own (a forwarder to the cluster's
+    S3) that goes away for 20 s once two batches are committed: the lake and the checkpoint."""
+    work = tmp_path_factory.mktemp("spark-s3-outage")
+    assert cluster.s3_endpoint_url
+    with Forwarder(work / "s3-endpoint", int(cluster.s3_endpoint_url.rsplit(":", 1)[1])) as endpoint:
+        env = settings_for(cluster, topics, "s3outage", SMARTCITY_SPARK_MAX_OFFSETS_PER_TRIGGER="1500",
+                           SMARTCITY_S3_ENDPOINT_URL=f"http://127.0.0.1:{endpoint.port}")  # fmt: skip
+        run = run_of("S3 outage", env, work / "job.log")
+        assert run.log is not None
+        job = SparkJob(cluster, env, run.log)
+        try:
+            wait_for(lambda: len(checkpoint_batches(run, "commits")) >= 2, "two committed micro-batches", job)
+            run.rows_at_kill = lake_rows(run)  # type: ignore[attr-defined]
+            endpoint.kill()
+            time.sleep(20)
+            assert job.alive(), run.log.read_text()[-4000:]
+            endpoint.start()
+            wait_for(complete(run, topics), "every record in the lake after S3 came back", job)
+            time.sleep(2)
+        finally:
+            assert job.stop() == 0, run.log.read_text()[-4000:]
+    yield run
+
+
+@pytest.fixture(scope="module")
 def embedded(cluster: ClusterState, topics: Topics) -> Run:
     """The same Kafka records through the embedded processor, in partition order."""
     run = run_of("embedded", settings_for(cluster, topics, "embedded"))
@@ -432,6 +458,15 @@ def test_a_redis_killed_mid_stream_loses_nothing_from_the_lake_or_the_live_state
     for stream in STREAMS:
         assert rows_by_id(redis_outage, stream) == rows_by_id(uninterrupted, stream), stream
     assert redis_outage.final_state == state(uninterrupted)  # type: ignore[attr-defined]
+
+
+def test_an_s3_gone_mid_stream_loses_and_duplicates_nothing(s3_outage: Run, uninterrupted: Run, topics: Topics) -> None:
+    expected = sum(map(len, topics.valid_ids.values())) + len(BAD)
+    assert 0 < s3_outage.rows_at_kill < expected  # type: ignore[attr-defined]  # went away mid-stream
+    for stream in STREAMS:
+        assert rows_by_id(s3_outage, stream) == rows_by_id(uninterrupted, stream), stream
+    assert dead_letters(s3_outage) == dead_letters(uninterrupted)
+    assert state(s3_outage) == state(uninterrupted)
 
 
 def test_embedded_and_distributed_modes_give_the_same_state_and_lake_rows(embedded: Run, uninterrupted: Run) -> None:
