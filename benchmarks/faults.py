@@ -36,9 +36,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow.dataset as ds
-from pyarrow import fs as pafs
-
 
 def _until(check: Callable[[], bool], timeout: float) -> float | None:
     """Seconds until ``check()`` holds (None: not within ``timeout``)."""
@@ -164,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from benchmarks.pipeline import machine
-    from tests.demo import Demo
+    from tests.demo import Demo, s3_lake, s3_lake_rows
     from tests.services import Forwarder, RedisServer, S3Server
 
     work = Path(tempfile.mkdtemp(prefix="smartcity-faults-"))
@@ -184,9 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         demo = Demo(
             work, "--vehicles", str(args.vehicles), "--time-scale", "1", "--duration", str(duration),
             "--status-interval", "1", "--redis-url", rs.url,
-            SMARTCITY_LAKE_URI="s3://lake/city", SMARTCITY_S3_ENDPOINT_URL=f"http://127.0.0.1:{endpoint.port}",
-            SMARTCITY_S3_REGION=s3.region, SMARTCITY_S3_ACCESS_KEY_ID=s3.access_key,
-            SMARTCITY_S3_SECRET_ACCESS_KEY=s3.secret_key,
+            **s3_lake(s3, endpoint.port),
         )  # fmt: skip
         try:
             if demo.log.first("events/s", timeout=180) is None:
@@ -219,13 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             report = demo.finish(timeout=duration + 180)
         finally:
             demo.stop()
-        s3fs = pafs.S3FileSystem(endpoint_override=f"127.0.0.1:{s3.port}", scheme="http", region=s3.region,
-                                 access_key=s3.access_key, secret_key=s3.secret_key)  # fmt: skip
-        lake_rows = sum(
-            ds.dataset(f"lake/city/{stream}", filesystem=s3fs, format="parquet", partitioning="hive").count_rows()
-            for stream, counts in report["streams"].items()
-            if counts["valid"]
-        )
+        lake_rows = s3_lake_rows(s3, report)
     totals = report["totals"]
     print(json.dumps({
         "benchmark": "faults",
