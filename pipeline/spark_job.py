@@ -416,7 +416,7 @@ def run_driver(settings: Settings) -> int:
     accounting = Accounting()
     current = QueryHandle(start(spark, settings, accounting))
     stopping = threading.Event()
-    publisher = status_publisher(settings, cast(StreamingQuery, current), accounting)
+    publisher = status_publisher(settings, cast("StreamingQuery", current), accounting)
     # a thread, not each batch: an idle job (no batch runs without new records) still shows as up
     publishing = None
     if publisher is not None:
