@@ -29,7 +29,7 @@ import time
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
@@ -402,8 +402,29 @@ def submit(settings: Settings, args: argparse.Namespace) -> int:
         return proc.wait()
 
 
+class QueryHandle:
+    """The query the driver runs now: a failed query is started again, and readers (the status
+    publisher's lag, the signal handler) must follow it to the new one."""
+
+    def __init__(self, query: StreamingQuery) -> None:
+        self.query = query
+
+    @property
+    def id(self) -> Any:  # kept across restarts: it lives in the checkpoint
+        return self.query.id
+
+    @property
+    def lastProgress(self) -> Any:  # StreamingQuery's name: status_publisher reads it
+        return self.query.lastProgress
+
+
 def run_driver(settings: Settings) -> int:
-    """The driver itself (under spark-submit): start the query and wait until it stops.
+    """The driver itself (under spark-submit): start the query and keep it running until stopped.
+
+    A query that fails (S3 or Kafka away longer than their clients retry, a task failed past
+    Spark's retries) is started again from its checkpoint, after a pause that doubles up to a
+    minute: its batches are replayed exactly (lake files named by offsets, an idempotent speed
+    layer), so nothing is lost or doubled, and the job never ends on its own.
 
     SIGTERM/SIGINT stop the query; a batch cut short is replayed from the checkpoint on the
     next start. A signal to the whole process group also reaches the JVM, whose shutdown
@@ -413,10 +434,10 @@ def run_driver(settings: Settings) -> int:
     if "-Xss16m" not in (spark.sparkContext.getConf().get("spark.driver.extraJavaOptions") or ""):
         log.warning("driver started without -Xss16m: stopping the query may overflow its stack")
     accounting = Accounting()
-    query = start(spark, settings, accounting)
+    current = QueryHandle(start(spark, settings, accounting))
     stopping = threading.Event()
     watch = topic_watch(settings)
-    publisher = status_publisher(settings, query, accounting, watch)
+    publisher = status_publisher(settings, cast("StreamingQuery", current), accounting, watch)
     # a thread, not each batch: an idle job (no batch runs without new records) still shows as up
     publishing = None
     if publisher is not None:
@@ -427,7 +448,7 @@ def run_driver(settings: Settings) -> int:
 
     def stop_query() -> None:
         try:
-            query.stop()
+            current.query.stop()
         except Exception as exc:  # Spark may already be shutting down
             log.debug("stopping the query: %s", exc)
 
@@ -441,10 +462,7 @@ def run_driver(settings: Settings) -> int:
         signal.signal(sig, on_signal)
     log.info("streaming %s -> checkpoint %s", ",".join(settings.topic_streams()), checkpoint_location(settings))
     try:
-        query.awaitTermination()
-    except Exception:
-        if not stopping.is_set():
-            raise
+        supervise(current, lambda: start(spark, settings, accounting), stopping, accounting)
     finally:
         stopping.set()
         if publishing is not None:
@@ -452,6 +470,39 @@ def run_driver(settings: Settings) -> int:
         with contextlib.suppress(Exception):
             spark.stop()
     return 0
+
+
+def supervise(
+    current: QueryHandle,
+    restart: Callable[[], StreamingQuery],
+    stopping: threading.Event,
+    accounting: Accounting,
+    first_delay: float = 2.0,
+) -> None:
+    """Wait for ``current``'s query; when it fails (and no stop was asked), start it again after
+    a pause (``first_delay`` doubling to 60 s), until ``stopping`` is set."""
+    delay = first_delay
+    while not stopping.is_set():
+        began = time.monotonic()
+        try:
+            current.query.awaitTermination()
+            return  # stopped
+        except Exception as exc:
+            if stopping.is_set():
+                return
+            if time.monotonic() - began > 300:  # it ran well for a while: a new trouble, a short pause
+                delay = first_delay
+            reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            with accounting.lock:
+                accounting.last_error = f"query failed, restarting: {reason}"
+            log.error("the streaming query failed (%s); starting it again from its checkpoint in %.0f s", reason, delay)
+        while not stopping.wait(delay):
+            delay = min(60.0, delay * 2)
+            try:
+                current.query = restart()
+                break
+            except Exception as exc:
+                log.error("the streaming query did not start again (%s); next try in %.0f s", exc, delay)
 
 
 def main(argv: list[str] | None = None) -> int:
