@@ -21,7 +21,7 @@ import signal
 import socket
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import redis
@@ -50,8 +50,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, help="simulation seed (default 42)")
     p.add_argument("--time-scale", type=float, help="simulated seconds per wall second; 0 = flat out")
     p.add_argument("--duration", type=float, help="stop after this many simulated seconds")
-    p.add_argument("--start", type=_instant, help="simulated clock's start, ISO-8601 (default: now); the same "
-                   "--seed and --start replay the same city")  # fmt: skip
+    p.add_argument(
+        "--start", type=datetime.fromisoformat, help="simulated start, ISO-8601 UTC (default now); same seed, same city"
+    )
     p.add_argument("--replay", metavar="FILE", help="feed a recorded JSON-lines run instead of simulating")
     p.add_argument("--host", help="address to serve the console on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to serve the console on (default 8050; 0 = any free port)")
@@ -60,14 +61,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--status-interval", type=float, default=5.0, help="seconds between status lines")
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING…")
     return p.parse_args(argv)
-
-
-def _instant(text: str) -> datetime:
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {text!r}") from None
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

@@ -115,7 +115,9 @@ class Rates:
 
 class ProcessorStatus:
     """What one processor says about itself: its accounting snapshot plus ``name``, ``mode``,
-    ``rates_per_s`` (received per stream) and ``lag`` (events waiting per stream, or None)."""
+    ``rates_per_s`` (received per stream), ``lag`` (events waiting per stream, or None),
+    ``topics`` (the topics it reads) and ``unread_topics`` (the cluster's topics with messages
+    that it does not read, see ``pipeline.topics.TopicWatch``; None: it does not look)."""
 
     def __init__(
         self,
@@ -124,12 +126,16 @@ class ProcessorStatus:
         accounting: Accounting,
         lag: Callable[[], dict[str, int] | None] | None = None,
         clock: Callable[[], float] = time.time,
+        topics: Iterable[str] = (),
+        unread_topics: Callable[[], list[dict[str, Any]] | None] | None = None,
     ) -> None:
         self.name = name
         self.mode = mode
         self.accounting = accounting
         self.lag = lag
         self.clock = clock
+        self.topics = sorted(topics)
+        self.unread_topics = unread_topics
         self._rates = Rates()
 
     def current(self) -> dict[str, Any]:
@@ -143,7 +149,9 @@ class ProcessorStatus:
             except Exception as exc:  # e.g. Spark's progress while the query stops: no lag, not a crash
                 log.debug("lag of %s: %s", self.name, exc)
         rates = self._rates.update(now, received)
-        snap.update(name=self.name, mode=self.mode, now_ms=int(now * 1000), rates_per_s=rates, lag=lag)
+        unread = self.unread_topics() if self.unread_topics is not None else None
+        snap.update(name=self.name, mode=self.mode, now_ms=int(now * 1000), rates_per_s=rates, lag=lag,
+                    topics=self.topics, unread_topics=unread)  # fmt: skip
         return snap
 
 
@@ -197,7 +205,8 @@ class StatusPublisher:
 
 def combine(snapshots: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
     """Several processors' statuses as one: counters, rates and lag summed, newest event and
-    lake write the latest, latency the worst of each percentile. None when there are none."""
+    lake write the latest, latency the worst of each percentile, a topic unread when no
+    processor reads it. None when there are none."""
     snaps = list(snapshots)
     if not snaps:
         return None
@@ -227,7 +236,29 @@ def combine(snapshots: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
         "latency_ms": latency,
         "rates_per_s": _sum_maps(s.get("rates_per_s") for s in snaps) or {},
         "lag": _sum_maps(s.get("lag") for s in snaps),
+        "topics": sorted({t for s in snaps for t in s.get("topics") or ()}),
+        "unread_topics": _unread(snaps),
     }
+
+
+def busiest_first(topics: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Unread topics, those still written to first, then by messages."""
+    return sorted((dict(t) for t in topics), key=lambda t: (-(t["messages_per_s"] or 0), -t["messages"], t["topic"]))
+
+
+def _unread(snaps: list[Mapping[str, Any]]) -> list[dict[str, Any]] | None:
+    """Topics some processor saw unread and none reads; None when no processor looks."""
+    seen = [s["unread_topics"] for s in snaps if s.get("unread_topics") is not None]
+    if not seen:
+        return None
+    read = {t for s in snaps for t in s.get("topics") or ()}
+    newest: dict[str, Mapping[str, Any]] = {}
+    for listing in seen:
+        for entry in listing:
+            mine = newest.get(entry["topic"])
+            if entry["topic"] not in read and (mine is None or entry["messages"] > mine["messages"]):
+                newest[entry["topic"]] = entry
+    return busiest_first(newest.values())
 
 
 def _sum_maps(maps: Iterable[Mapping[str, float] | None]) -> dict[str, float] | None:

@@ -238,8 +238,12 @@ class Processor(threading.Thread):
         return self.batch.accounting
 
     def lag(self) -> dict[str, int]:
-        """Events waiting on the bus per stream."""
-        return {self.topic_streams.get(t, t): n for t, n in self.bus.depth().items()}
+        """Events waiting on the bus per stream (a stream may read several topics)."""
+        lag: dict[str, int] = {}
+        for topic, n in self.bus.depth().items():
+            stream = self.topic_streams.get(topic, topic)
+            lag[stream] = lag.get(stream, 0) + n
+        return lag
 
     def run(self) -> None:
         self._writer.start()

@@ -117,13 +117,14 @@ def batch_processor(settings: Settings, client: redis.Redis, accounting: Account
 
 
 def embedded(settings: Settings, client: redis.Redis) -> tuple[InProcessBus, Processor]:
-    """The embedded pipeline: an in-process bus and a processor thread reading it."""
-    topics = settings.topics()
-    bus = InProcessBus(list(topics.values()), capacity=settings.bus_capacity)
+    """The embedded pipeline: an in-process bus and a processor thread reading it. The bus has
+    every topic a stream reads, so a producer naming a simulator's topic is read too."""
+    streams = settings.topic_streams()
+    bus = InProcessBus(list(streams), capacity=settings.bus_capacity)
     processor = Processor(
         bus,
         batch_processor(settings, client),
-        topic_streams={topic: stream for stream, topic in topics.items()},
+        topic_streams=streams,
         max_batch=settings.max_batch,
         backlog_bytes=settings.speed_layer_backlog_mb << 20,
     )
@@ -139,7 +140,7 @@ class DirectIngest:
 
     def __init__(self, settings: Settings, speed: SpeedLayer) -> None:
         self.batch = BatchProcessor(speed, lake_writer(settings), validator(settings))
-        self.streams = {topic: stream for stream, topic in settings.topics().items()}
+        self.streams = settings.topic_streams()
         self._lock = threading.Lock()
 
     def __call__(self, topic: str, items: Sequence[tuple[bytes | None, bytes]]) -> None:

@@ -6,13 +6,33 @@ Every setting is documented in ``.env.example``.
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from pipeline.schemas import STREAMS
+
+# The topic names the public "smart city" simulators write to, read by default besides each
+# stream's own topic, so that their producers work unchanged.
+SIMULATOR_TOPICS: dict[str, tuple[str, ...]] = {
+    "traffic_data": ("traffic_camera_data",),
+    "emergency_data": ("emergency_incident_data",),
+}
+
+
+def _comma_list(value: object) -> object:
+    """``"a, b"`` -> ``("a", "b")``: a list setting is comma-separated in the environment; blank is unset."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip()) if value.strip() else None
+    return value
+
+
+KAFKA_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
+TOPICS_DOC = "comma-separated topics the stream reads, the one written to first; unset = TOPIC_ + SIMULATOR_TOPICS"
+TopicList = Annotated[tuple[str, ...] | None, NoDecode, BeforeValidator(_comma_list)]
 
 
 class Settings(BaseSettings):
@@ -31,12 +51,18 @@ class Settings(BaseSettings):
     s3_access_key_id: SecretStr | None = None
     s3_secret_access_key: SecretStr | None = None
 
-    # Topics (one per stream); the defaults are the names other simulators use.
+    # Topics. Each stream reads a list of topics: its TOPICS_ setting when set, else its TOPIC_
+    # plus SIMULATOR_TOPICS. The first of the list is the one our producers and HTTP ingest write to.
     topic_vehicle_data: str = "vehicle_data"
     topic_gps_data: str = "gps_data"
     topic_traffic_data: str = "traffic_data"
     topic_weather_data: str = "weather_data"
     topic_emergency_data: str = "emergency_data"
+    topics_vehicle_data: TopicList = Field(None, description=TOPICS_DOC)
+    topics_gps_data: TopicList = Field(None, description=TOPICS_DOC)
+    topics_traffic_data: TopicList = Field(None, description=TOPICS_DOC)
+    topics_weather_data: TopicList = Field(None, description=TOPICS_DOC)
+    topics_emergency_data: TopicList = Field(None, description=TOPICS_DOC)
 
     # Distributed mode: Kafka (the bus) and Spark (the processing). Unset = embedded.
     kafka_bootstrap_servers: str | None = Field(None, description="host:port[,host:port…]; unset = in-process bus")
@@ -108,9 +134,40 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {name!r} (an IANA name, e.g. Europe/Berlin or UTC)") from None
         return name
 
+    @model_validator(mode="after")
+    def _one_stream_per_topic(self) -> Settings:
+        for stream in STREAMS:
+            listed, single, name = getattr(self, f"topics_{stream}"), f"topic_{stream}", stream.upper()
+            if listed is not None and not listed:
+                raise ValueError(f"SMARTCITY_TOPICS_{name} names no topic")
+            if listed and single in self.model_fields_set and getattr(self, single) != listed[0]:
+                raise ValueError(f"SMARTCITY_TOPIC_{name} ({getattr(self, single)}) is not the first of "
+                                 f"SMARTCITY_TOPICS_{name} ({','.join(listed)}): set one of them")  # fmt: skip
+        seen: dict[str, str] = {}
+        for stream, topics in self.stream_topics().items():
+            for topic in topics:
+                if not KAFKA_TOPIC_NAME.fullmatch(topic):
+                    raise ValueError(f"{topic!r} ({stream}) is not a Kafka topic name: letters, digits, . _ -")
+                if seen.setdefault(topic, stream) != stream:
+                    raise ValueError(f"topic {topic!r} is read by two streams, {seen[topic]} and {stream}")
+        return self
+
+    def stream_topics(self) -> dict[str, tuple[str, ...]]:
+        """Stream name -> every topic it reads, the one written to first."""
+        out = {}
+        for stream in STREAMS:
+            listed = getattr(self, f"topics_{stream}")
+            topics = listed or (getattr(self, f"topic_{stream}"), *SIMULATOR_TOPICS.get(stream, ()))
+            out[stream] = tuple(dict.fromkeys(topics))
+        return out
+
     def topics(self) -> dict[str, str]:
-        """Stream name -> topic name."""
-        return {stream: getattr(self, f"topic_{stream}") for stream in STREAMS}
+        """Stream name -> the topic our producers and HTTP ingest write to."""
+        return {stream: topics[0] for stream, topics in self.stream_topics().items()}
+
+    def topic_streams(self) -> dict[str, str]:
+        """Topic name -> the stream it carries, for every topic read."""
+        return {topic: stream for stream, topics in self.stream_topics().items() for topic in topics}
 
     def secret(self, name: str) -> str | None:
         value = getattr(self, name)

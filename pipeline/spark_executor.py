@@ -140,7 +140,7 @@ class PartitionJob:
     _streams: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_streams", {topic: stream for stream, topic in self.settings.topics().items()})
+        object.__setattr__(self, "_streams", self.settings.topic_streams())
 
     def __call__(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         res = resources(self.settings)

@@ -4,7 +4,7 @@
     spark-submit --master spark://127.0.0.1:7077 --jars <Kafka connector jars> --py-files pipeline.zip \\
         --conf spark.driver.extraJavaOptions=-Xss16m pipeline/spark_job.py
 
-The job reads the five topics and, per micro-batch (``foreachBatch``), runs
+The job reads every topic of every stream (``Settings.stream_topics``) and, per micro-batch (``foreachBatch``), runs
 ``pipeline.spark_executor.PartitionJob`` on every partition (``mapInArrow``): validation,
 dead letters, the speed-layer script and the lake writer are the embedded mode's own code.
 Offsets live in the checkpoint; a batch interrupted by a crash is replayed with the same
@@ -29,13 +29,14 @@ import time
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
 from pipeline.accounting import Accounting, ProcessorStatus, StatusPublisher
 from pipeline.settings import Settings
 from pipeline.spark_executor import INPUT_COLUMNS, PartitionJob
+from pipeline.topics import TopicWatch, create_topics
 
 if TYPE_CHECKING:  # pragma: no cover - pyspark is imported where a session exists
     from pyspark.sql import DataFrame, SparkSession
@@ -94,7 +95,7 @@ def checkpoint_location(settings: Settings) -> str:
 
 
 def kafka_records(spark: SparkSession, settings: Settings) -> DataFrame:
-    """The five topics as a stream of Kafka records, plus the micro-batch's time.
+    """Every stream's topics as a stream of Kafka records, plus the micro-batch's time.
 
     ``current_timestamp()`` in a streaming plan is the batch time Spark records in its
     offset log, so a replayed batch sees the same value (the rows' ingest time).
@@ -103,10 +104,16 @@ def kafka_records(spark: SparkSession, settings: Settings) -> DataFrame:
 
     if not settings.kafka_bootstrap_servers:
         raise SystemExit("the Spark job reads Kafka: set SMARTCITY_KAFKA_BOOTSTRAP_SERVERS")
+    # A subscribed topic the broker does not host fails every micro-batch (UnknownTopicOrPartition,
+    # measured), and the default lists name topics only the public simulators write to: create them.
+    created = create_topics(settings.kafka_bootstrap_servers, settings.topic_streams(), settings.kafka_partitions,
+                            settings.kafka_replication_factor)  # fmt: skip
+    if created:
+        log.info("created the topics %s (read, not there yet)", ",".join(created))
     source = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", settings.kafka_bootstrap_servers)
-        .option("subscribe", ",".join(settings.topics().values()))
+        .option("subscribe", ",".join(settings.topic_streams()))  # every topic of every stream
         .option("startingOffsets", "earliest")  # a new checkpoint starts from what Kafka retains
         .option("maxOffsetsPerTrigger", settings.spark_max_offsets_per_trigger)
         # records deleted by retention before we read them are logged, not fatal: the job
@@ -218,9 +225,21 @@ def _offsets(value: Any) -> dict[str, dict[str, int]]:
     return value if isinstance(value, dict) else {}
 
 
-def status_publisher(settings: Settings, query: StreamingQuery, accounting: Accounting) -> StatusPublisher | None:
-    """The driver's publisher of the job's status (its summed accounting, Kafka lag) to Redis,
-    for the console; None when no Redis is configured (nothing would read it)."""
+def topic_watch(settings: Settings) -> TopicWatch | None:
+    """The driver's watch over the cluster's topics that no stream reads (the dead-letter
+    topic is ours too); None without Kafka."""
+    if not settings.kafka_bootstrap_servers:
+        return None
+    skip = [settings.dead_letter_topic] if settings.dead_letter_topic else []
+    return TopicWatch(settings.kafka_bootstrap_servers, settings.topic_streams(), skip)
+
+
+def status_publisher(
+    settings: Settings, query: StreamingQuery, accounting: Accounting, watch: TopicWatch | None = None
+) -> StatusPublisher | None:
+    """The driver's publisher of the job's status (its summed accounting, Kafka lag, the topics
+    it reads and, from ``watch``, those it does not) to Redis, for the console; None when no
+    Redis is configured (nothing would read it)."""
     url = settings.secret("redis_url")
     if not url:
         return None
@@ -230,9 +249,10 @@ def status_publisher(settings: Settings, query: StreamingQuery, accounting: Acco
 
     # no ping: a Redis down when the driver starts must not stop the job; publishing retries each second
     client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
-    streams = {topic: stream for stream, topic in settings.topics().items()}
+    streams = settings.topic_streams()
     name = "spark:" + str(query.id).replace("-", "")[:8]  # as the lake files' run id: kept across restarts
-    status = ProcessorStatus(name, "spark", accounting, lambda: kafka_lag(query.lastProgress, streams))
+    status = ProcessorStatus(name, "spark", accounting, lambda: kafka_lag(query.lastProgress, streams),
+                             topics=streams, unread_topics=watch.current if watch else None)  # fmt: skip
     return StatusPublisher(runtime.speed_layer(settings, client), status)
 
 
@@ -382,8 +402,29 @@ def submit(settings: Settings, args: argparse.Namespace) -> int:
         return proc.wait()
 
 
+class QueryHandle:
+    """The query the driver runs now: a failed query is started again, and readers (the status
+    publisher's lag, the signal handler) must follow it to the new one."""
+
+    def __init__(self, query: StreamingQuery) -> None:
+        self.query = query
+
+    @property
+    def id(self) -> Any:  # kept across restarts: it lives in the checkpoint
+        return self.query.id
+
+    @property
+    def lastProgress(self) -> Any:  # StreamingQuery's name: status_publisher reads it
+        return self.query.lastProgress
+
+
 def run_driver(settings: Settings) -> int:
-    """The driver itself (under spark-submit): start the query and wait until it stops.
+    """The driver itself (under spark-submit): start the query and keep it running until stopped.
+
+    A query that fails (S3 or Kafka away longer than their clients retry, a task failed past
+    Spark's retries) is started again from its checkpoint, after a pause that doubles up to a
+    minute: its batches are replayed exactly (lake files named by offsets, an idempotent speed
+    layer), so nothing is lost or doubled, and the job never ends on its own.
 
     SIGTERM/SIGINT stop the query; a batch cut short is replayed from the checkpoint on the
     next start. A signal to the whole process group also reaches the JVM, whose shutdown
@@ -393,18 +434,21 @@ def run_driver(settings: Settings) -> int:
     if "-Xss16m" not in (spark.sparkContext.getConf().get("spark.driver.extraJavaOptions") or ""):
         log.warning("driver started without -Xss16m: stopping the query may overflow its stack")
     accounting = Accounting()
-    query = start(spark, settings, accounting)
+    current = QueryHandle(start(spark, settings, accounting))
     stopping = threading.Event()
-    publisher = status_publisher(settings, query, accounting)
+    watch = topic_watch(settings)
+    publisher = status_publisher(settings, cast("StreamingQuery", current), accounting, watch)
     # a thread, not each batch: an idle job (no batch runs without new records) still shows as up
     publishing = None
     if publisher is not None:
         publishing = threading.Thread(target=publisher.run, args=(stopping,), name="smartcity-status", daemon=True)
         publishing.start()
+        if watch is not None:  # its own thread: a slow broker answer must not delay the status
+            threading.Thread(target=watch.run, args=(stopping,), name="smartcity-topics", daemon=True).start()
 
     def stop_query() -> None:
         try:
-            query.stop()
+            current.query.stop()
         except Exception as exc:  # Spark may already be shutting down
             log.debug("stopping the query: %s", exc)
 
@@ -416,12 +460,9 @@ def run_driver(settings: Settings) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
-    log.info("streaming %s -> checkpoint %s", ",".join(settings.topics().values()), checkpoint_location(settings))
+    log.info("streaming %s -> checkpoint %s", ",".join(settings.topic_streams()), checkpoint_location(settings))
     try:
-        query.awaitTermination()
-    except Exception:
-        if not stopping.is_set():
-            raise
+        supervise(current, lambda: start(spark, settings, accounting), stopping, accounting)
     finally:
         stopping.set()
         if publishing is not None:
@@ -429,6 +470,39 @@ def run_driver(settings: Settings) -> int:
         with contextlib.suppress(Exception):
             spark.stop()
     return 0
+
+
+def supervise(
+    current: QueryHandle,
+    restart: Callable[[], StreamingQuery],
+    stopping: threading.Event,
+    accounting: Accounting,
+    first_delay: float = 2.0,
+) -> None:
+    """Wait for ``current``'s query; when it fails (and no stop was asked), start it again after
+    a pause (``first_delay`` doubling to 60 s), until ``stopping`` is set."""
+    delay = first_delay
+    while not stopping.is_set():
+        began = time.monotonic()
+        try:
+            current.query.awaitTermination()
+            return  # stopped
+        except Exception as exc:
+            if stopping.is_set():
+                return
+            if time.monotonic() - began > 300:  # it ran well for a while: a new trouble, a short pause
+                delay = first_delay
+            reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            with accounting.lock:
+                accounting.last_error = f"query failed, restarting: {reason}"
+            log.error("the streaming query failed (%s); starting it again from its checkpoint in %.0f s", reason, delay)
+        while not stopping.wait(delay):
+            delay = min(60.0, delay * 2)
+            try:
+                current.query = restart()
+                break
+            except Exception as exc:
+                log.error("the streaming query did not start again (%s); next try in %.0f s", exc, delay)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,11 @@ import urllib.request
 from pathlib import Path
 from typing import IO, Any
 
+import pyarrow.dataset as ds
+from pyarrow import fs as pafs
+
+from cluster.services import S3Server
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -99,3 +104,21 @@ class Demo:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def s3_lake(s3: S3Server, endpoint_port: int) -> dict[str, str]:
+    """Settings that put a demo's lake at ``s3://lake/city`` through the endpoint on ``endpoint_port``."""
+    return {"SMARTCITY_LAKE_URI": "s3://lake/city", "SMARTCITY_S3_ENDPOINT_URL": f"http://127.0.0.1:{endpoint_port}",
+            "SMARTCITY_S3_REGION": s3.region, "SMARTCITY_S3_ACCESS_KEY_ID": s3.access_key,
+            "SMARTCITY_S3_SECRET_ACCESS_KEY": s3.secret_key}  # fmt: skip
+
+
+def s3_lake_rows(s3: S3Server, report: dict[str, Any]) -> int:
+    """Rows in ``s3://lake/city`` (read from S3 itself) of the streams the demo's report names."""
+    s3fs = pafs.S3FileSystem(endpoint_override=f"127.0.0.1:{s3.port}", scheme="http", region=s3.region,
+                             access_key=s3.access_key, secret_key=s3.secret_key)  # fmt: skip
+    return sum(
+        ds.dataset(f"lake/city/{stream}", filesystem=s3fs, format="parquet", partitioning="hive").count_rows()
+        for stream, counts in report["streams"].items()
+        if counts["valid"]
+    )

@@ -1,5 +1,6 @@
 """System tab: pipeline health — processors, per-stream rate, lag and counters, age of the newest
-events, the latest dead letters with their reasons, speed-layer and lake status, sockets.
+events, the latest dead letters with their reasons, Kafka topics with messages that no stream
+reads, speed-layer and lake status, sockets.
 
 Its data is ``feed.system_status`` (``app.health.system``): the same whether the processor runs
 in this process or elsewhere (published to the speed layer). Every string from a device (dead
@@ -146,6 +147,24 @@ def stream_table(accounting: dict[str, Any] | None, now_ms: float | None = None)
     return html.Div([dbc.Table([head, html.Tbody(body)], size="sm", responsive=True), extra])
 
 
+def unread_topic_table(topics: list[dict[str, Any]] | None) -> Component | None:
+    """The Kafka topics with messages that no stream reads (a producer writing to a misspelt
+    topic, say); None when no processor looks at the cluster (the embedded mode)."""
+    if topics is None:
+        return None
+    if not topics:
+        return html.P("Every Kafka topic with messages is read by a stream.", className="small text-body-secondary")
+    head = html.Thead(html.Tr([html.Th(h) for h in ("Topic", "messages", "messages/s")]))
+    rows = [
+        html.Tr([html.Td(str(t["topic"])), html.Td(f"{t['messages']:,}"), html.Td(_fmt(t.get("messages_per_s")))])
+        for t in topics
+    ]
+    note = "Messages on these topics reach no stream: set SMARTCITY_TOPICS_<STREAM> to read them, or fix the producer."
+    return html.Div(
+        [html.P(note, className="small text-warning-emphasis"), dbc.Table([head, html.Tbody(rows)], size="sm")]
+    )
+
+
 def dead_letter_table(letters: list[dict[str, Any]] | None) -> Component:
     """The newest dead letters: when, which stream, why, from where, and the start of the payload."""
     if not letters:
@@ -181,14 +200,12 @@ def render(system: dict[str, Any] | None) -> tuple[Component, Component]:
     s = system or {}
     acc = s.get("accounting") or {}
     status = html.Div([status_list(s), html.H6("Processors"), processor_table(acc.get("processors"))])
-    streams = html.Div(
-        [
-            stream_table(acc, s.get("now_ms")),
-            html.H6("Latest dead letters"),
-            dead_letter_table(s.get("dead_letters")),
-        ]
-    )
-    return status, streams
+    streams: list[Component] = [stream_table(acc, s.get("now_ms"))]
+    unread = unread_topic_table(acc.get("unread_topics"))
+    if unread is not None:
+        streams += [html.H6("Unread Kafka topics"), unread]
+    streams += [html.H6("Latest dead letters"), dead_letter_table(s.get("dead_letters"))]
+    return status, html.Div(streams)
 
 
 @callback(

@@ -47,7 +47,7 @@ from pipeline.topics import create_topics
 from pipeline.validation import Validator
 from tests import city
 from tests.city import TOKENS, USERS
-from tests.services import RedisServer
+from tests.services import Forwarder, RedisServer, Service
 from tests.unit import test_poison_ids as poison
 
 pytestmark = pytest.mark.distributed
@@ -262,7 +262,7 @@ def restarted(cluster: ClusterState, topics: Topics, tmp_path_factory: pytest.Te
         wait_for(mid_batch, "a micro-batch in flight", job)
     finally:
         job.kill()
-    run.killed_at_rows = lake_rows(run)  # type: ignore[attr-defined]
+    run.rows_at_fault = lake_rows(run)  # type: ignore[attr-defined]
     job = SparkJob(cluster, env, run.log)
     try:
         wait_for(complete(run, topics), "every record in the lake after the restart", job)
@@ -272,30 +272,48 @@ def restarted(cluster: ClusterState, topics: Topics, tmp_path_factory: pytest.Te
     yield run
 
 
+def through_an_outage(
+    cluster: ClusterState, topics: Topics, name: str, env: dict[str, str], log: Path, server: Service
+) -> Run:
+    """A run in small micro-batches whose ``server`` is SIGKILLed once two batches are committed
+    and started again on the same port 20 s later; the job must live through it and finish."""
+    env = env | {"SMARTCITY_SPARK_MAX_OFFSETS_PER_TRIGGER": "1500"}
+    run = run_of(name, env, log)
+    job = SparkJob(cluster, env, log)
+    try:
+        wait_for(lambda: len(checkpoint_batches(run, "commits")) >= 2, "two committed micro-batches", job)
+        run.rows_at_fault = lake_rows(run)  # type: ignore[attr-defined]
+        server.kill()
+        time.sleep(20)
+        assert job.alive(), log.read_text()[-4000:]
+        server.start()
+        wait_for(complete(run, topics), f"every record in the lake after {server.name} came back", job)
+        time.sleep(2)
+    finally:
+        assert job.stop() == 0, log.read_text()[-4000:]
+    return run
+
+
 @pytest.fixture(scope="module")
 def redis_outage(topics: Topics, cluster: ClusterState, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
-    """Small micro-batches into a Redis of the run's own (append-only file, as production),
-    SIGKILLed for 20 s once two batches are committed, then started again on the same port."""
+    """A Redis of the run's own (append-only file, as production) away for 20 s mid-stream."""
     work = tmp_path_factory.mktemp("spark-redis-outage")
     with RedisServer(work / "redis", persist=True) as own:
-        env = settings_for(cluster, topics, "outage", SMARTCITY_SPARK_MAX_OFFSETS_PER_TRIGGER="1500",
-                           SMARTCITY_REDIS_URL=own.url)  # fmt: skip
-        run = run_of("redis outage", env, work / "job.log")
-        assert run.log is not None
-        job = SparkJob(cluster, env, run.log)
-        try:
-            wait_for(lambda: len(checkpoint_batches(run, "commits")) >= 2, "two committed micro-batches", job)
-            own.kill()
-            run.rows_at_kill = lake_rows(run)  # type: ignore[attr-defined]
-            time.sleep(20)
-            assert job.alive(), run.log.read_text()[-4000:]
-            own.start()
-            wait_for(complete(run, topics), "every record in the lake after Redis came back", job)
-            time.sleep(2)
-        finally:
-            assert job.stop() == 0, run.log.read_text()[-4000:]
+        env = settings_for(cluster, topics, "outage", SMARTCITY_REDIS_URL=own.url)
+        run = through_an_outage(cluster, topics, "Redis outage", env, work / "job.log", own)
         run.final_state = state(run)  # type: ignore[attr-defined]
     yield run
+
+
+@pytest.fixture(scope="module")
+def s3_outage(topics: Topics, cluster: ClusterState, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    """An S3 endpoint of the run's own (a forwarder to the cluster's S3: the lake and the
+    checkpoint) away for 20 s mid-stream."""
+    work = tmp_path_factory.mktemp("spark-s3-outage")
+    assert cluster.s3_endpoint_url
+    with Forwarder(work / "s3-endpoint", int(cluster.s3_endpoint_url.rsplit(":", 1)[1])) as endpoint:
+        env = settings_for(cluster, topics, "s3outage", SMARTCITY_S3_ENDPOINT_URL=f"http://127.0.0.1:{endpoint.port}")
+        yield through_an_outage(cluster, topics, "S3 outage", env, work / "job.log", endpoint)
 
 
 @pytest.fixture(scope="module")
@@ -413,25 +431,20 @@ def test_bad_events_written_to_kafka_become_dead_letters_with_reasons(uninterrup
     assert sorted(orjson.loads(v)["raw"] for *_, v in sent) == sorted(d["raw"] for d in letters)
 
 
-def test_a_job_killed_mid_batch_and_restarted_loses_and_duplicates_nothing(
-    restarted: Run, uninterrupted: Run, topics: Topics
+@pytest.mark.parametrize("fault", ["restarted", "redis_outage", "s3_outage"])
+def test_a_fault_mid_stream_loses_and_duplicates_nothing(
+    fault: str, request: pytest.FixtureRequest, uninterrupted: Run, topics: Topics
 ) -> None:
+    """The job SIGKILLed mid-batch and restarted; its Redis, or its S3 (lake and checkpoint),
+    SIGKILLed for 20 s: each ends with the uninterrupted run's lake rows and live state."""
+    run: Run = request.getfixturevalue(fault)
     expected = sum(map(len, topics.valid_ids.values())) + len(BAD)
-    assert 0 < restarted.killed_at_rows < expected  # type: ignore[attr-defined]  # killed mid-stream
+    assert 0 < run.rows_at_fault < expected  # type: ignore[attr-defined]  # the fault came mid-stream
     for stream in STREAMS:
-        assert rows_by_id(restarted, stream) == rows_by_id(uninterrupted, stream), stream
-    assert dead_letters(restarted) == dead_letters(uninterrupted)
-    assert state(restarted) == state(uninterrupted)
-
-
-def test_a_redis_killed_mid_stream_loses_nothing_from_the_lake_or_the_live_state(
-    redis_outage: Run, uninterrupted: Run, topics: Topics
-) -> None:
-    expected = sum(map(len, topics.valid_ids.values())) + len(BAD)
-    assert 0 < redis_outage.rows_at_kill < expected  # type: ignore[attr-defined]  # killed mid-stream
-    for stream in STREAMS:
-        assert rows_by_id(redis_outage, stream) == rows_by_id(uninterrupted, stream), stream
-    assert redis_outage.final_state == state(uninterrupted)  # type: ignore[attr-defined]
+        assert rows_by_id(run, stream) == rows_by_id(uninterrupted, stream), stream
+    assert dead_letters(run) == dead_letters(uninterrupted)
+    final = getattr(run, "final_state", None) or state(run)  # a Redis of the run's own is gone by now
+    assert final == state(uninterrupted)
 
 
 def test_embedded_and_distributed_modes_give_the_same_state_and_lake_rows(embedded: Run, uninterrupted: Run) -> None:

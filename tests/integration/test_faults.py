@@ -14,12 +14,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pyarrow.dataset as ds
 import redis
-from pyarrow import fs as pafs
 
 from pipeline.speed_layer import SpeedLayer
-from tests.demo import Demo
+from tests.demo import Demo, s3_lake, s3_lake_rows
 from tests.services import Forwarder, RedisServer, S3Server
 
 VEHICLES = 2000
@@ -64,9 +62,7 @@ def test_redis_killed_and_s3_gone_under_load_lose_nothing(tmp_path: Path) -> Non
         ref = Demo(tmp_path / "ref", *city(start), "--redis-url", ref_redis.url)
         run = Demo(
             tmp_path / "run", *city(start), "--redis-url", faulty_redis.url,
-            SMARTCITY_LAKE_URI="s3://lake/city", SMARTCITY_S3_ENDPOINT_URL=f"http://127.0.0.1:{endpoint.port}",
-            SMARTCITY_S3_REGION=s3.region, SMARTCITY_S3_ACCESS_KEY_ID=s3.access_key,
-            SMARTCITY_S3_SECRET_ACCESS_KEY=s3.secret_key,
+            **s3_lake(s3, endpoint.port),
         )  # fmt: skip
         try:
             assert run.log.first("events/s", timeout=120) is not None, run.log.text()[-3000:]
@@ -98,13 +94,7 @@ def test_redis_killed_and_s3_gone_under_load_lose_nothing(tmp_path: Path) -> Non
         assert totals["lake_rows"] == totals["valid"] == totals["speed_layer"], totals
         assert report["speed_layer_pending"] == report["speed_layer_dropped"] == 0
         assert totals == reference["totals"]  # the same city, every event accounted for in both
-        s3fs = pafs.S3FileSystem(endpoint_override=f"127.0.0.1:{s3.port}", scheme="http", region=s3.region,
-                                 access_key=s3.access_key, secret_key=s3.secret_key)  # fmt: skip
-        rows = sum(
-            ds.dataset(f"lake/city/{stream}", filesystem=s3fs, format="parquet", partitioning="hive").count_rows()
-            for stream, counts in report["streams"].items()
-            if counts["valid"]
-        )
+        rows = s3_lake_rows(s3, report)
         assert rows == totals["valid"]
         faulted, uninterrupted = state(faulty_redis.port), state(ref_redis.port)
     assert len(faulted["vehicles"]) == len(uninterrupted["vehicles"]) > VEHICLES / 2

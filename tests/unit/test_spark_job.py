@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import threading
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import orjson
+import pytest
 
 from pipeline.accounting import Accounting
 from pipeline.settings import Settings
-from pipeline.spark_job import checkpoint_location, kafka_lag, merge, package_zip, parser, submit_command
+from pipeline.spark_job import (
+    QueryHandle,
+    checkpoint_location,
+    kafka_lag,
+    merge,
+    package_zip,
+    parser,
+    submit_command,
+    supervise,
+)
 
 
 def test_submit_command_carries_the_driver_stack_the_package_and_the_jars(tmp_path: Path) -> None:
@@ -67,3 +79,42 @@ def test_kafka_lag_is_the_offsets_behind_latest_per_stream() -> None:
     assert kafka_lag({"sources": [as_dicts]}, streams) == {"gps_data": 10, "weather_data": 0}
     assert kafka_lag(None, streams) is None  # before the first batch
     assert kafka_lag({"sources": [{"endOffset": source["endOffset"], "latestOffset": None}]}, streams) is None
+
+
+class _Query:
+    """A stand-in for a StreamingQuery: awaitTermination raises ``fails`` or returns (stopped)."""
+
+    def __init__(self, fails: Exception | None = None) -> None:
+        self.fails = fails
+        self.id = "q1"
+        self.lastProgress = None
+
+    def awaitTermination(self) -> None:
+        if self.fails is not None:
+            raise self.fails
+
+
+def test_a_failed_query_is_started_again_from_its_checkpoint_until_it_stops() -> None:
+    starts: list[str] = []
+    outcomes: list[Exception | _Query] = [RuntimeError("S3 unreachable"), _Query()]  # one restart fails, one runs
+
+    def restart() -> Any:
+        starts.append("start")
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    acc = Accounting()
+    current = QueryHandle(_Query(RuntimeError("StreamingQueryException: Connection refused\n\tat …")))  # type: ignore[arg-type]
+    supervise(current, restart, threading.Event(), acc, first_delay=0.01)
+    assert starts == ["start", "start"]
+    assert acc.last_error == "query failed, restarting: StreamingQueryException: Connection refused"
+    assert current.query.fails is None  # the handle follows the running query
+
+
+def test_a_stop_asked_while_the_query_fails_ends_the_supervision() -> None:
+    stopping = threading.Event()
+    stopping.set()
+    current = QueryHandle(_Query(RuntimeError("stopped under a batch")))  # type: ignore[arg-type]
+    supervise(current, lambda: pytest.fail("no restart after a stop"), stopping, Accounting(), first_delay=0.01)

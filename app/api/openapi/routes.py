@@ -169,7 +169,7 @@ ROUTES: list[Route] = [
     {
         "route": "GET /api/system",
         "tag": "operations",
-        "summary": "Pipeline health: processors, per-stream counters and lag, the latest dead letters",
+        "summary": "Pipeline health: processors, per-stream counters and lag, the latest dead letters, unread topics",
         "description": "What the console's System tab shows. Processors (the embedded one, the Spark job's driver) "
         "publish their status to the speed layer each second, so any console process answers the same.",
         "roles": READ,

@@ -129,6 +129,15 @@ _DEAD_LETTER: Schema = {
                    "raw": {**STRING, "description": "the payload as received, cut to 300 characters"}},
 }  # fmt: skip
 
+_UNREAD_TOPIC: Schema = {
+    "type": "object",
+    "description": "a Kafka topic with messages that no stream reads (checked by the Spark job every 30 s)",
+    "required": ["topic", "messages", "messages_per_s"],
+    "properties": {"topic": STRING,
+                   "messages": {**INTEGER, "description": "written since the topic was created (its end offsets)"},
+                   "messages_per_s": {"type": ["number", "null"], "description": "since the check before"}},
+}  # fmt: skip
+
 
 def _nullable(schema: Schema) -> Schema:
     out = {**schema, "type": [schema["type"], "null"]}
@@ -299,6 +308,13 @@ def components(validator: Validator) -> dict[str, Schema]:
                         "lag": {**_nullable({"type": "object"}), "additionalProperties": INTEGER},
                         "latency_ms": {"type": "object", "additionalProperties": _nullable(NUMBER)},
                         "processors": {"type": "array", "items": _PROCESSOR_LINE},
+                        "topics": {"type": "array", "items": STRING, "description": "Kafka topics the processors read"},
+                        "unread_topics": {
+                            **_nullable({"type": "array"}),
+                            "items": _UNREAD_TOPIC,
+                            "description": "the cluster's topics with messages that no processor reads, still "
+                            "written to first (null: no processor looks at a Kafka cluster, e.g. embedded)",
+                        },
                     },
                 },
                 "data_age_s": {"type": "object", "additionalProperties": NUMBER},
