@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import time
+import urllib.request
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +17,7 @@ from flask.testing import FlaskClient
 from google.transit import gtfs_realtime_pb2
 
 from producers.gtfs_rt import Poller
+from tests.demo import Demo
 from tests.gtfs import FeedServer, feed
 
 NOW = int(time.time())
@@ -146,3 +150,29 @@ def test_events_the_bus_refused_are_sent_again_at_the_next_poll(app: Flask, clie
         assert poller.poll() == 3  # read again in full (no If-None-Match), none counted as sent before
     assert server.statuses == [200, 200] and server.requests[1]["If-None-Match"] is None
     assert set(gtfs_vehicles(client)) == IDS
+
+
+def test_the_demo_polls_the_feeds_it_is_given(tmp_path: Path) -> None:
+    """``python app/main.py`` with SMARTCITY_GTFS_RT_URLS: the feed's buses on its API, its counts at the end."""
+    buses = [{**b, "ts": int(time.time()) - 5} for b in BUSES]
+    with FeedServer(feed(buses)).running() as server:
+        settings = {"SMARTCITY_GTFS_RT_URLS": server.url, "SMARTCITY_GTFS_RT_POLL_SECONDS": "0.5"}
+        demo = Demo(tmp_path, "--vehicles", "5", SMARTCITY_API_TOKENS="viewer:demo-viewer", **settings)
+        try:
+            url, shown = demo.url(), set()
+            deadline = time.monotonic() + 60
+            while shown != IDS and time.monotonic() < deadline:
+                request = urllib.request.Request(f"{url}/api/vehicles/locations?type=bus",
+                                                 headers={"Authorization": "Bearer demo-viewer"})  # fmt: skip
+                with urllib.request.urlopen(request, timeout=5) as answer:
+                    shown = {v["id"] for v in json.loads(answer.read())["vehicles"]} & IDS
+                time.sleep(0.2)
+            assert shown == IDS, demo.log.text()[-3000:]
+            while len(server.statuses) < 3 and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            demo.stop()
+    assert len(server.statuses) >= 3 and set(server.statuses[1:]) == {304}  # polled on; an unchanged feed read once
+    assert "GTFS-RT: polling 1 feed(s) every 0.5 s" in demo.log.text()
+    assert "'events': 3" in demo.log.text()  # its counts, logged as it stops
+    assert "secret-key" not in demo.log.text() + demo.out.text()
