@@ -7,12 +7,22 @@ A feed that did not change answers 304 to ``If-None-Match``/``If-Modified-Since`
 a vehicle report already sent (same vehicle, same timestamp) is not sent again. Failures (a feed
 down, a body that is no FeedMessage, a bus that refuses) are counted, logged when a feed's state
 changes, and never end the polling thread.
+
+Without the demo (the distributed mode), ``python -m producers.gtfs_rt`` polls the feeds into
+Kafka, or to JSON lines::
+
+    python -m producers.gtfs_rt https://agency.example/vehicle-positions.pb --kafka 127.0.0.1:9092
+    python -m producers.gtfs_rt --once --output -      # the feeds of SMARTCITY_GTFS_RT_URLS, once, to stdout
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import logging
 import math
+import signal
+import sys
 import threading
 import uuid
 from collections import Counter
@@ -27,9 +37,13 @@ import orjson
 from google.protobuf.message import DecodeError
 from google.transit import gtfs_realtime_pb2
 
+from pipeline.exceptions import KafkaUnavailable
 from pipeline.schemas import MAX_SPEED_KMH
+from pipeline.settings import Settings
+from producers import sinks
+from producers.kafka import KafkaSink
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("producers.gtfs_rt")  # the same name when run as python -m
 
 Sink = Callable[[str, Sequence[tuple[bytes | None, bytes]]], None]
 Fetch = Callable[[str, str | None, str | None, float], "Fetched"]
@@ -283,3 +297,58 @@ class Poller:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+
+
+def as_ingest(sink: sinks.Sink) -> Sink:
+    """A producers' sink (Kafka, JSON lines) as the poller's ingest callable: the poller's topic
+    is then the stream's name, which the sink maps to its topic."""
+
+    def send(stream: str, items: Sequence[tuple[bytes | None, bytes]]) -> None:
+        sink.send([(stream, (key or b"").decode(), orjson.loads(value)) for key, value in items])
+
+    return send
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m producers.gtfs_rt", description=__doc__.split("\n")[0])
+    p.add_argument("urls", nargs="*", help="VehiclePositions feeds (default: SMARTCITY_GTFS_RT_URLS)")
+    p.add_argument("--kafka", metavar="HOST:PORT", help="Kafka (default: SMARTCITY_KAFKA_BOOTSTRAP_SERVERS)")
+    p.add_argument("--output", help="JSON-lines file, or - for stdout (default, unless Kafka is set)")
+    p.add_argument("--once", action="store_true", help="poll each feed once, then exit")
+    args = p.parse_args(argv)
+    if args.kafka and args.output:
+        p.error("choose --kafka or --output, not both")
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    urls = args.urls or settings.gtfs_rt_feeds()
+    if not urls:
+        p.error("no feeds: name them, or set SMARTCITY_GTFS_RT_URLS")
+    bootstrap = args.kafka or (settings.kafka_bootstrap_servers if args.output is None else None)
+    sink: sinks.Sink
+    if bootstrap:
+        kafka = KafkaSink(bootstrap, settings.topics(), settings.kafka_linger_ms, settings.kafka_compression)
+        try:
+            kafka.connect()
+        except KafkaUnavailable as exc:
+            print(f"gtfs_rt: {exc}", file=sys.stderr)
+            return 2
+        sink = kafka
+    else:
+        sink = sinks.JsonLinesSink(args.output or "-")
+    poller = Poller(urls, as_ingest(sink), "gps_data", settings.gtfs_rt_poll_seconds)
+    try:
+        if args.once:
+            poller.poll()
+        else:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: poller.stop())
+            poller.run()
+    finally:
+        sink.close()
+    print(json.dumps(dict(poller.counts)), file=sys.stderr)
+    failed = sink.stats.failed if isinstance(sink, KafkaSink) else 0
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

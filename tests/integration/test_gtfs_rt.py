@@ -16,7 +16,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from google.transit import gtfs_realtime_pb2
 
+from pipeline.validation import Validator
 from producers.gtfs_rt import Poller
+from producers.gtfs_rt import main as gtfs_rt_main
+from producers.sinks import read_jsonl
 from tests.demo import Demo
 from tests.gtfs import FeedServer, feed
 
@@ -176,3 +179,14 @@ def test_the_demo_polls_the_feeds_it_is_given(tmp_path: Path) -> None:
     assert "GTFS-RT: polling 1 feed(s) every 0.5 s" in demo.log.text()
     assert "'events': 3" in demo.log.text()  # its counts, logged as it stops
     assert "secret-key" not in demo.log.text() + demo.out.text()
+
+
+def test_the_command_polls_feeds_to_json_lines_that_replay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``python -m producers.gtfs_rt`` (what the distributed mode runs, with --kafka): here to a file."""
+    out = tmp_path / "gtfs.jsonl"
+    with FeedServer(feed(BUSES)).running() as server:
+        monkeypatch.setenv("SMARTCITY_GTFS_RT_URLS", server.url)
+        assert gtfs_rt_main(["--once", "--output", str(out)]) == 0
+    events = list(read_jsonl(out))
+    assert {(stream, key) for stream, key, _ in events} == {("gps_data", i) for i in IDS}
+    assert all(isinstance(Validator().validate(stream, event), dict) for stream, _, event in events)
