@@ -10,7 +10,7 @@ from flask import Flask
 
 from app import api, metrics
 from app.actions import Ingest
-from app.api import errors, openapi
+from app.api import errors, gtfs, openapi
 from app.auth import Credentials, init_auth
 from app.ingest import http_ingest
 from app.store import Store
@@ -55,6 +55,7 @@ def create_app(
     )
     init_auth(app, settings)
     app.register_blueprint(api.bp)
+    app.register_blueprint(gtfs.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(metrics.bp)
     errors.register(app)

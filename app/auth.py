@@ -35,7 +35,7 @@ bp = Blueprint("auth", __name__)
 # paths a browser may fetch before logging in (static code, no city data)
 _PUBLIC_PREFIXES = (
     "/login", "/assets/", "/_dash-component-suites/", "/_favicon",
-    "/api/", "/metrics", "/ws/", "/openapi.json", "/docs",
+    "/api/", "/metrics", "/ws/", "/openapi.json", "/docs", "/gtfs-rt/",
 )  # fmt: skip
 
 

@@ -35,6 +35,7 @@ from pipeline.exceptions import ConfigError
 from pipeline.processor import Processor
 from pipeline.settings import Settings
 from pipeline.speed_layer import SpeedLayer
+from producers.gtfs_rt import Poller, Sink
 from producers.network import load_network
 from producers.runner import default_start, run
 from producers.simulation import CitySimulation, SimulationConfig
@@ -118,6 +119,16 @@ def status_line(processor: Processor, speed: SpeedLayer, previous: dict[str, Any
     return line
 
 
+def gtfs_poller(settings: Settings, ingest: Sink) -> Poller | None:
+    """Polls ``SMARTCITY_GTFS_RT_URLS`` into ``ingest`` as GPS events (None when unset)."""
+    feeds = settings.gtfs_rt_feeds()
+    if not feeds:
+        return None
+    log.info("GTFS-RT: polling %d feed(s) every %g s", len(feeds), settings.gtfs_rt_poll_seconds)
+    topic = settings.topics()["gps_data"]
+    return Poller(feeds, ingest, topic, settings.gtfs_rt_poll_seconds).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = settings_from(args)
@@ -190,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
 
     done, failed = threading.Event(), threading.Event()
     threading.Thread(target=produce, name="smartcity-producer", daemon=True).start()
+    gtfs_rt = gtfs_poller(settings, runtime.bus_ingest(bus))  # the same path as HTTP ingest
     previous: dict[str, Any] = {}
     last = time.monotonic()
     while not stop.is_set() and not done.is_set():
@@ -204,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     stop.set()
     log.info("stopping: closing the server, draining the bus and flushing the lake…")
     server.stop()
+    if gtfs_rt is not None:
+        gtfs_rt.stop(timeout=15)
+        log.info("GTFS-RT: %s", dict(gtfs_rt.counts))
     if not processor.stop(timeout=60):
         log.error("processor did not stop within 60 s; some lake rows may be unwritten")
     print(json.dumps(processor.accounting.snapshot()), flush=True)

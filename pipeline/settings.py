@@ -123,6 +123,12 @@ class Settings(BaseSettings):
     max_ingest_events: int = Field(1000, ge=1, description="events per POST /api/ingest request")
     fleet_cache_seconds: float = Field(1.0, ge=0, description="vehicle lists served from a fleet read this old")
 
+    # GTFS-Realtime: transit feeds polled into the city (the demo, python app/main.py)
+    gtfs_rt_urls: SecretStr | None = Field(
+        None, description="comma-separated VehiclePositions feed URLs to poll (may hold API keys); unset = none"
+    )
+    gtfs_rt_poll_seconds: float = Field(15.0, gt=0, description="seconds between polls of each GTFS-RT feed")
+
     log_level: str = "INFO"
 
     @field_validator("naive_timezone")
@@ -168,6 +174,10 @@ class Settings(BaseSettings):
     def topic_streams(self) -> dict[str, str]:
         """Topic name -> the stream it carries, for every topic read."""
         return {topic: stream for stream, topics in self.stream_topics().items() for topic in topics}
+
+    def gtfs_rt_feeds(self) -> list[str]:
+        """The GTFS-Realtime feed URLs to poll (``gtfs_rt_urls``), in order, blanks dropped."""
+        return [url.strip() for url in (self.secret("gtfs_rt_urls") or "").split(",") if url.strip()]
 
     def secret(self, name: str) -> str | None:
         value = getattr(self, name)

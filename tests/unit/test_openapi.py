@@ -111,6 +111,7 @@ P_INCIDENT = "/api/emergency/incidents/{incident_id}"
 P_HISTORY = "/api/history/{view}"
 P_ROUTE = "/api/history/vehicles/{vehicle_id}/route"
 P_INGEST = "/api/ingest/{stream}"
+P_GTFS = "/gtfs-rt/vehicle-positions"
 
 # (role, method, documented path, request, body, expected status)
 CASES: list[tuple[str | None, str, str, str, Any, int]] = [
@@ -146,6 +147,9 @@ CASES: list[tuple[str | None, str, str, str, Any, int]] = [
     ("ingest", "POST", P_INGEST, "/api/ingest/gps_data", b"{oops", 400),
     ("admin", "POST", P_INGEST, "/api/ingest/spaceships", GPS, 404),
     ("ingest", "POST", P_INGEST, "/api/ingest/gps_data", [GPS] * 1001, 413),
+    ("viewer", "GET", P_GTFS, P_GTFS, None, 200),
+    ("viewer", "GET", P_GTFS, P_GTFS + "?format=json", None, 200),
+    ("viewer", "GET", P_GTFS, P_GTFS + "?format=xml", None, 400),
     (None, "GET", "/metrics", "/metrics", None, 200),
     (None, "GET", "/openapi.json", "/openapi.json", None, 200),
     (None, "GET", "/docs", "/docs", None, 200),
@@ -318,7 +322,7 @@ def test_each_operation_needing_the_speed_layer_answers_a_documented_503_without
         assert resp.json["error"]["message"].startswith("speed layer unavailable"), (method, template)
         check(doc, method, template, resp)
         checked.append(template)
-    assert "/api/vehicles/{vehicle_id}" in checked and len(checked) == 9
+    assert "/api/vehicles/{vehicle_id}" in checked and len(checked) == 10
 
 
 def test_a_bus_that_does_not_take_events_is_a_documented_503(doc: dict[str, Any], tmp_path: Path) -> None:

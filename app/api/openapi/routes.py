@@ -145,6 +145,53 @@ _INGEST_BODY = {
     },
 }
 
+_EPOCH_S = {"type": "string", "pattern": "^[0-9]+$", "description": "epoch seconds (uint64: a string in JSON)"}
+_GTFS_RT_JSON = {
+    "type": "object",
+    "description": "A GTFS-Realtime FeedMessage in protobuf's canonical JSON, with the specification's field names",
+    "required": ["header", "entity"],
+    "properties": {
+        "header": {
+            "type": "object",
+            "required": ["gtfs_realtime_version", "incrementality", "timestamp"],
+            "properties": {
+                "gtfs_realtime_version": {"const": "2.0"},
+                "incrementality": {"const": "FULL_DATASET"},
+                "timestamp": _EPOCH_S,
+            },
+        },
+        "entity": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "vehicle"],
+                "properties": {
+                    "id": STRING,
+                    "vehicle": {
+                        "type": "object",
+                        "required": ["vehicle", "position", "timestamp"],
+                        "properties": {
+                            "vehicle": {"type": "object", "required": ["id"], "properties": {"id": STRING}},
+                            "position": {
+                                "type": "object",
+                                "required": ["latitude", "longitude"],
+                                "properties": {
+                                    "latitude": {"type": "number", "minimum": -90, "maximum": 90},
+                                    "longitude": {"type": "number", "minimum": -180, "maximum": 180},
+                                    "bearing": {"type": "number", "description": "degrees clockwise from north"},
+                                    "speed": {"type": "number", "minimum": 0, "description": "m/s"},
+                                },
+                            },
+                            "timestamp": _EPOCH_S,
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+GTFS_RT = "application/x-protobuf"
+
 _WS_DESCRIPTION = """A WebSocket (RFC 6455): the server pushes JSON text messages, the client sends nothing.
 
 The first message is a `snapshot` of the whole city; then, at most once a second, a `delta` with only
@@ -330,6 +377,33 @@ ROUTES: list[Route] = [
             422: json("IngestRejected", "some events invalid (the valid ones were sent on)"),
             503: "the bus did not take the events (Kafka unreachable or did not acknowledge within 5 s, or the "
             "embedded bus full): send them again later",
+        },
+    },
+    {
+        "route": "GET /gtfs-rt/vehicle-positions",
+        "speed_layer": True,
+        "tag": "city",
+        "summary": "The city's buses as a GTFS-Realtime VehiclePositions feed, for trip planners",
+        "description": "A FeedMessage (gtfs_realtime_version 2.0, incrementality FULL_DATASET): one entity per "
+        "active bus with its id, position, bearing, speed in m/s and the time of its latest report (epoch "
+        "seconds). Binary protobuf by default; `?format=json` for people.",
+        "roles": READ,
+        "parameters": [
+            query(
+                "format",
+                {"type": "string", "enum": ["protobuf", "json"], "default": "protobuf"},
+                "protobuf (application/x-protobuf), or json: the same feed in protobuf's JSON",
+            )
+        ],
+        "responses": {
+            200: {
+                "description": "the feed",
+                "content": {
+                    GTFS_RT: {"schema": {"type": "string", "contentMediaType": GTFS_RT}},
+                    "application/json": {"schema": _GTFS_RT_JSON},
+                },
+            },
+            400: "format is neither protobuf nor json",
         },
     },
     {
