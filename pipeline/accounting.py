@@ -13,6 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -24,6 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 COUNTERS = ("received", "valid", "dead_letters", "speed_layer", "lake_rows")
+CLOCKS_KEPT = 50  # devices with clocks ahead listed, at most
 
 
 @dataclass
@@ -50,7 +52,18 @@ class Accounting:
     last_error: str = ""
     lake_written_ms: int = 0  # wall time of the last lake flush that wrote rows (epoch ms)
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=20_000))
+    # devices whose clocks ran ahead past the tolerance (their events kept at the receive time):
+    # (stream, device_id) -> (seconds ahead, when seen, epoch ms), the CLOCKS_KEPT seen last
+    clocks_ahead: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def clock_ahead(self, stream: str, device_id: str, skew_s: float, seen: datetime) -> None:
+        """Note a device whose clock ran ``skew_s`` ahead (call with ``lock`` held)."""
+        ahead = self.clocks_ahead
+        ahead.pop((stream, device_id), None)  # re-inserted: the dict keeps the most recent last
+        ahead[(stream, device_id)] = (round(skew_s, 1), int(seen.timestamp() * 1000))
+        if len(ahead) > CLOCKS_KEPT:
+            del ahead[next(iter(ahead))]
 
     def stream(self, name: str) -> StreamCounts:
         counts = self.streams.get(name)
@@ -83,6 +96,10 @@ class Accounting:
                 "lake_errors": self.lake_errors,
                 "last_error": self.last_error,
                 "lake_written_ms": self.lake_written_ms,
+                "clocks_ahead": _clock_rows(
+                    {"stream": st, "device_id": dev, "skew_s": skew, "seen_ms": seen}
+                    for (st, dev), (skew, seen) in self.clocks_ahead.items()
+                ),
             }
         out["totals"] = {key: sum(s[key] for s in streams.values()) for key in COUNTERS}
         out["latency_ms"] = self.latency_percentiles()
@@ -232,6 +249,7 @@ def combine(snapshots: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
         "lake_errors": sum(s.get("lake_errors", 0) for s in snaps),
         "last_error": next((s["last_error"] for s in snaps if s.get("last_error")), ""),
         "lake_written_ms": max(s.get("lake_written_ms", 0) for s in snaps),
+        "clocks_ahead": _clock_rows(row for s in snaps for row in s.get("clocks_ahead") or []),
         "totals": {key: sum(c.get(key, 0) for c in streams.values()) for key in COUNTERS},
         "latency_ms": latency,
         "rates_per_s": _sum_maps(s.get("rates_per_s") for s in snaps) or {},
@@ -259,6 +277,11 @@ def _unread(snaps: list[Mapping[str, Any]]) -> list[dict[str, Any]] | None:
             if entry["topic"] not in read and (mine is None or entry["messages"] > mine["messages"]):
                 newest[entry["topic"]] = entry
     return busiest_first(newest.values())
+
+
+def _clock_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Devices whose clocks run ahead, furthest ahead first, at most ``CLOCKS_KEPT``."""
+    return sorted((dict(r) for r in rows), key=lambda r: -r["skew_s"])[:CLOCKS_KEPT]
 
 
 def _sum_maps(maps: Iterable[Mapping[str, float] | None]) -> dict[str, float] | None:

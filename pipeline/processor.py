@@ -97,12 +97,15 @@ class BatchProcessor:
         prepared = Prepared()
         oks, per_stream, dead = prepared.oks, prepared.per_stream, prepared.dead
         received: dict[str, int] = defaultdict(int)
+        skewed: list[tuple[str, Record]] = []  # kept with their clocks running ahead
         for ev in events:
             received[ev.stream] += 1
             out = validate(ev.stream, ev.value, ev.source, now)
             if isinstance(out, dict):
                 oks.append((ev.stream, out))
                 per_stream[ev.stream].append(out)
+                if out.get("clock_skew_s"):
+                    skewed.append((ev.stream, out))
             else:
                 dead.append(out)
         prepared.produced_at = [ev.produced_at for ev in events if ev.produced_at]
@@ -123,6 +126,8 @@ class BatchProcessor:
                 counts.valid += len(records)
                 newest = int(max(r["event_time"] for r in records).timestamp() * 1000)
                 counts.last_event_ms = max(counts.last_event_ms, newest)
+            for stream, rec in skewed:
+                acc.clock_ahead(stream, rec["device_id"], rec["clock_skew_s"], rec["event_time"])
         return prepared
 
     def commit(self, prepared: Prepared) -> None:

@@ -28,6 +28,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -144,6 +145,9 @@ def merge(total: Accounting, snapshot: dict[str, Any], latencies: list[float]) -
         total.last_error = snapshot["last_error"] or total.last_error
         total.lake_written_ms = max(total.lake_written_ms, snapshot.get("lake_written_ms", 0))
         total.latencies_ms.extend(latencies)
+        for row in snapshot.get("clocks_ahead") or []:
+            seen = datetime.fromtimestamp(row["seen_ms"] / 1000, UTC)
+            total.clock_ahead(row["stream"], row["device_id"], row["skew_s"], seen)
 
 
 class MicroBatch:

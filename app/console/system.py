@@ -165,6 +165,29 @@ def unread_topic_table(topics: list[dict[str, Any]] | None) -> Component | None:
     )
 
 
+def clock_table(devices: list[dict[str, Any]] | None) -> Component | None:
+    """Devices whose clocks ran ahead past the tolerance (their events were kept at the time they
+    arrived, their own time stored beside it); None when there are none."""
+    if not devices:
+        return None
+    head = html.Thead(html.Tr([html.Th(h) for h in ("Device", "Stream", "Clock ahead by", "Seen (UTC)")]))
+    rows = [
+        html.Tr(
+            [
+                html.Td(str(d["device_id"])),
+                html.Td(str(d["stream"])),
+                html.Td(age(d["skew_s"])),
+                html.Td(datetime.fromtimestamp(d["seen_ms"] / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")),
+            ]
+        )
+        for d in devices
+    ]
+    note = "These devices' clocks run ahead: their events are kept at the time they arrived. Set their clocks (NTP)."
+    return html.Div(
+        [html.P(note, className="small text-warning-emphasis"), dbc.Table([head, html.Tbody(rows)], size="sm")]
+    )
+
+
 def dead_letter_table(letters: list[dict[str, Any]] | None) -> Component:
     """The newest dead letters: when, which stream, why, from where, and the start of the payload."""
     if not letters:
@@ -204,6 +227,9 @@ def render(system: dict[str, Any] | None) -> tuple[Component, Component]:
     unread = unread_topic_table(acc.get("unread_topics"))
     if unread is not None:
         streams += [html.H6("Unread Kafka topics"), unread]
+    clocks = clock_table(acc.get("clocks_ahead"))
+    if clocks is not None:
+        streams += [html.H6("Devices with clocks ahead"), clocks]
     streams += [html.H6("Latest dead letters"), dead_letter_table(s.get("dead_letters"))]
     return status, html.Div(streams)
 

@@ -5,6 +5,11 @@ Those simulators write traffic to ``traffic_camera_data`` and incidents to
 random UUID, and let the broker create the topics. A few messages go to a misspelt topic,
 ``traffic_camra_data``, which no stream reads: ``/api/system`` must list it with its count.
 Every topic here has this module's own prefix.
+
+Two dialects: the original's (snake_case, UTC times ending in the past) and the one most of its
+clones emit: camelCase fields (``deviceId``, ``cameraId``, ``fuelType``, incident ``type``…), GPS
+fixes with no location at all, and naive local times from the producer's clock, which starts at
+its local "now" and runs 30-60 s ahead per loop, so its later events are minutes in the future.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
@@ -49,17 +55,31 @@ class Sent:
         return f"{self.prefix}traffic_camra_data"
 
 
-def simulate(bootstrap: str, prefix: str, seed: int = 11) -> Sent:
+# the clones' names for our fields
+CAMEL = {"device_id": "deviceId", "camera_id": "cameraId", "fuel_type": "fuelType", "vehicle_type": "vehicleType",
+         "weather_condition": "weatherCondition", "wind_speed": "windSpeed", "incident_type": "type"}  # fmt: skip
+CLONES_ZONE = "America/New_York"  # where the clone's machine is: its naive times are read in this zone
+
+
+def simulate(bootstrap: str, prefix: str, seed: int = 11, clone: bool = False) -> Sent:
     """The simulator's loop: each step a vehicle report, its GPS fix, a camera, the weather and
-    an incident, the event clock 30-60 s ahead of the step before (starting far enough back to
-    end in the past: this schema rejects future times), every message keyed by a random UUID."""
+    an incident, the event clock 30-60 s ahead of the step before, every message keyed by a
+    random UUID. The original's clock is UTC and starts far enough back to end in the past; a
+    ``clone``'s starts at its local now (naive) and so runs into the future."""
     rng = random.Random(seed)
     producer = Producer({"bootstrap.servers": bootstrap})  # the simulators' whole configuration
     sent = Sent(prefix)
-    clock = datetime.now(UTC) - timedelta(seconds=LOOPS * 60 + 120)
+    if clone:
+        clock = datetime.now(ZoneInfo(CLONES_ZONE)).replace(tzinfo=None, microsecond=0)
+    else:
+        clock = datetime.now(UTC) - timedelta(seconds=LOOPS * 60 + 120)
     lat, lon = 51.5074, -0.1278
 
     def send(topic: str, stream: str, event: dict[str, Any]) -> None:
+        if clone:
+            event = {CAMEL.get(k, k): v for k, v in event.items()}
+            if stream == "gps_data":
+                del event["location"]
         producer.produce(f"{prefix}{topic}", key=str(uuid.uuid4()), value=orjson.dumps(event))
         sent.events[stream] += 1
 
@@ -93,24 +113,27 @@ def simulate(bootstrap: str, prefix: str, seed: int = 11) -> Sent:
     return sent
 
 
-def job_env(cluster: ClusterState, prefix: str) -> dict[str, str]:
+def job_env(cluster: ClusterState, prefix: str, **overrides: str) -> dict[str, str]:
     """The job's settings: this module's own prefix on the default topic lists, set the new way
     (SMARTCITY_TOPICS_*; settings_for sets the old single topic too, which agrees with it)."""
     lists = Settings(_env_file=None).stream_topics()
     assert lists["traffic_data"][1:] == ("traffic_camera_data",)  # the simulators' names are read by default
     topics = {f"SMARTCITY_TOPICS_{s.upper()}": ",".join(prefix + t for t in lists[s]) for s in STREAMS}
-    return settings_for(cluster, Topics(prefix, [], {}), "sim", **topics)
+    return settings_for(cluster, Topics(prefix, [], {}), "sim", **topics, **overrides)
 
 
-@pytest.fixture(scope="module")
-def simulated(cluster: ClusterState, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Run, Sent, Any]]:
+@pytest.fixture(scope="module", params=["original", "clone"])
+def simulated(
+    request: pytest.FixtureRequest, cluster: ClusterState, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Run, Sent, Any]]:
     """The simulator's events sent, the job run until they are all in the lake and the unread
     topic shows in ``/api/system`` (the job looks at the cluster at start, then every 30 s)."""
     assert cluster.bootstrap_servers
+    clone = request.param == "clone"
     prefix = f"sim{uuid.uuid4().hex[:6]}_"
-    sent = simulate(cluster.bootstrap_servers, prefix)
-    env = job_env(cluster, prefix)
-    run = run_of("simulator", env, Path(tmp_path_factory.mktemp("spark")) / "simulator.log")
+    sent = simulate(cluster.bootstrap_servers, prefix, clone=clone)
+    env = job_env(cluster, prefix, **({"SMARTCITY_NAIVE_TIMEZONE": CLONES_ZONE} if clone else {}))
+    run = run_of(f"simulator ({request.param})", env, Path(tmp_path_factory.mktemp("spark")) / "simulator.log")
     assert run.log is not None
     job = SparkJob(cluster, env, run.log)
     system: dict[str, Any] = {}
@@ -158,3 +181,23 @@ def test_the_system_view_lists_the_unread_topic_with_its_messages(simulated: tup
     assert {f"{sent.prefix}traffic_camera_data", f"{sent.prefix}emergency_incident_data"} <= read
     assert not read & set(unread)  # a topic the job reads is never listed as unread
     assert not [t for t in unread if t.startswith("__")]  # Kafka's own topics are not ours to report
+
+
+def test_the_clones_dialect_lands_under_the_canonical_names_with_its_clock_skew_kept(
+    simulated: tuple[Run, Sent, Any],
+) -> None:
+    run, sent, _ = simulated
+    vehicles = run.table("vehicle_data").to_pylist()
+    assert {"device_id", "fuel_type"} <= set(vehicles[0]) and "deviceId" not in vehicles[0]
+    assert {r["device_id"] for r in vehicles} == {"Vehicle-CodeWithYu-123"}
+    ahead = [r for r in vehicles if r["clock_skew_s"]]
+    if run.name.endswith("(original)"):
+        assert not ahead  # its clock ended in the past
+        return
+    # the clone's clock ran minutes ahead: those events are kept at their receive time, with their own
+    assert ahead and all(r["clock_skew_s"] > 300 and r["device_time"] > r["event_time"] for r in ahead)
+    assert all(r["event_time"] <= r["ingest_time"] + timedelta(seconds=300) for r in vehicles)
+    gps = run.table("gps_data").to_pylist()
+    assert len(gps) == sent.events["gps_data"] and all(r["latitude"] is None for r in gps)  # no location sent
+    types = {r["incident_type"] for r in run.table("emergency_data").to_pylist()}
+    assert types <= {"Accident", "Fire", "Police"} and types  # "type" read as incident_type

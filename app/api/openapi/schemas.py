@@ -315,6 +315,34 @@ def components(validator: Validator) -> dict[str, Schema]:
                             "description": "the cluster's topics with messages that no processor reads, still "
                             "written to first (null: no processor looks at a Kafka cluster, e.g. embedded)",
                         },
+                        "clocks_ahead": {
+                            "type": "array",
+                            "description": "devices whose clocks ran ahead past the tolerance, furthest first (their "
+                            "events were kept at the time they arrived)",
+                            "items": {
+                                "type": "object",
+                                "required": ["stream", "device_id", "skew_s", "seen_ms"],
+                                "properties": {
+                                    "stream": STRING,
+                                    "device_id": STRING,
+                                    "skew_s": NUMBER,
+                                    "seen_ms": INTEGER,
+                                },
+                            },
+                        },
+                        "speed_layer_pending": INTEGER,
+                        "speed_layer_dropped": INTEGER,
+                    },
+                },
+                "speed_layer": {
+                    "type": "object",
+                    "description": "whether this server reaches the speed layer; events the processors keep for "
+                    "it while it is away, and those it never got (the lake has them)",
+                    "properties": {
+                        "ok": BOOLEAN,
+                        "pending_events": INTEGER,
+                        "dropped_events": INTEGER,
+                        "unreachable_for_s": _nullable(NUMBER),
                     },
                 },
                 "data_age_s": {"type": "object", "additionalProperties": NUMBER},
