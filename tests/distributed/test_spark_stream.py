@@ -38,6 +38,7 @@ from pydantic import SecretStr
 from app import create_app
 from app.store import Store
 from cluster.topology import ClusterState
+from pipeline import runtime
 from pipeline.lake import DEADLETTER, LakeWriter, open_lake, read_table
 from pipeline.processor import BatchProcessor, RawEvent
 from pipeline.schemas import STREAMS
@@ -320,7 +321,7 @@ def s3_outage(topics: Topics, cluster: ClusterState, tmp_path_factory: pytest.Te
 def embedded(cluster: ClusterState, topics: Topics) -> Run:
     """The same Kafka records through the embedded processor, in partition order."""
     run = run_of("embedded", settings_for(cluster, topics, "embedded"))
-    batch = BatchProcessor(run.speed, LakeWriter(run.filesystem, run.root), Validator())
+    batch = BatchProcessor(run.speed, LakeWriter(run.filesystem, run.root), runtime.validator(run.settings))
     events = [RawEvent(topics.stream(t), v, f"kafka:{t}/{p}@{o}") for t, p, o, v in topics.records]
     for start in range(0, len(events), 2000):
         batch.process(events[start : start + 2000])

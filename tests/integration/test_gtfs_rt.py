@@ -23,14 +23,24 @@ from producers.sinks import read_jsonl
 from tests.demo import Demo
 from tests.gtfs import FeedServer, feed
 
-NOW = int(time.time())
-BUSES = [
-    {"id": "gtfs-bus-1", "lat": 52.4410, "lon": 13.5210, "speed": 10.0, "bearing": 90.0, "ts": NOW - 20,
-     "trip_id": "t1", "route_id": "r7"},
-    {"id": "gtfs-bus-2", "lat": 52.4420, "lon": 13.5220, "speed": 0.0, "bearing": 180.0, "ts": NOW - 15},
-    {"id": "gtfs-bus-3", "lat": 52.4430, "lon": 13.5230, "speed": 5.5, "bearing": 359.0, "ts": NOW - 10},
-]  # fmt: skip
-IDS = {b["id"] for b in BUSES}
+IDS = {"gtfs-bus-1", "gtfs-bus-2", "gtfs-bus-3"}
+
+
+@pytest.fixture
+def now() -> int:
+    """This test's now (epoch s): the feed's reports are seconds old when the test runs, however
+    long the session has been going (the city's active window is in event time)."""
+    return int(time.time())
+
+
+@pytest.fixture
+def buses(now: int) -> list[dict[str, Any]]:
+    return [
+        {"id": "gtfs-bus-1", "lat": 52.4410, "lon": 13.5210, "speed": 10.0, "bearing": 90.0, "ts": now - 20,
+         "trip_id": "t1", "route_id": "r7"},
+        {"id": "gtfs-bus-2", "lat": 52.4420, "lon": 13.5220, "speed": 0.0, "bearing": 180.0, "ts": now - 15},
+        {"id": "gtfs-bus-3", "lat": 52.4430, "lon": 13.5230, "speed": 5.5, "bearing": 359.0, "ts": now - 10},
+    ]  # fmt: skip
 
 
 class Counting:
@@ -51,8 +61,10 @@ def gtfs_vehicles(client: FlaskClient) -> dict[str, dict[str, Any]]:
     return {v["id"]: v for v in resp.json["vehicles"] if v["id"].startswith("gtfs-")}
 
 
-def test_a_feeds_buses_appear_on_the_map(app: Flask, client: FlaskClient) -> None:
-    with FeedServer(feed(BUSES, header_ts=NOW)).running() as server:
+def test_a_feeds_buses_appear_on_the_map(
+    app: Flask, client: FlaskClient, now: int, buses: list[dict[str, Any]]
+) -> None:
+    with FeedServer(feed(buses, header_ts=now)).running() as server:
         poller = Poller([server.url], Counting(app))
         assert poller.poll() == 3
     shown = gtfs_vehicles(client)
@@ -61,19 +73,19 @@ def test_a_feeds_buses_appear_on_the_map(app: Flask, client: FlaskClient) -> Non
     assert one["speed"] == pytest.approx(36.0)  # 10 m/s
     assert one["heading"] == pytest.approx(90.0) and one["vehicle_type"] == "bus"
     assert (one["lat"], one["lon"]) == pytest.approx((52.4410, 13.5210), abs=1e-5)  # float32 in GTFS-RT
-    assert one["ts"] == (NOW - 20) * 1000
+    assert one["ts"] == (now - 20) * 1000
     assert shown["gtfs-bus-3"]["speed"] == pytest.approx(19.8)
     # and back out, to a trip planner, as they came in
     out = gtfs_realtime_pb2.FeedMessage()
     out.ParseFromString(client.get("/gtfs-rt/vehicle-positions").data)
     back = {e.vehicle.vehicle.id: e.vehicle for e in out.entity if e.id in IDS}
     assert set(back) == IDS
-    assert back["gtfs-bus-1"].position.speed == pytest.approx(10.0) and back["gtfs-bus-1"].timestamp == NOW - 20
+    assert back["gtfs-bus-1"].position.speed == pytest.approx(10.0) and back["gtfs-bus-1"].timestamp == now - 20
 
 
-def test_a_feed_polled_again_adds_nothing(app: Flask, client: FlaskClient) -> None:
+def test_a_feed_polled_again_adds_nothing(app: Flask, client: FlaskClient, buses: list[dict[str, Any]]) -> None:
     sink = Counting(app)
-    with FeedServer(feed(BUSES)).running() as server:
+    with FeedServer(feed(buses)).running() as server:
         poller = Poller([server.url], sink)
         poller.poll()
         assert poller.poll() == 0  # unchanged: 304
@@ -82,13 +94,15 @@ def test_a_feed_polled_again_adds_nothing(app: Flask, client: FlaskClient) -> No
     assert sink.events == 3 and poller.counts["not_modified"] == 1
 
 
-def test_reports_already_sent_are_not_sent_again_by_a_feed_without_etags(app: Flask, client: FlaskClient) -> None:
+def test_reports_already_sent_are_not_sent_again_by_a_feed_without_etags(
+    app: Flask, client: FlaskClient, now: int, buses: list[dict[str, Any]]
+) -> None:
     sink = Counting(app)
-    with FeedServer(feed(BUSES), etag=False).running() as server:
+    with FeedServer(feed(buses), etag=False).running() as server:
         poller = Poller([server.url], sink)
         poller.poll()
         poller.poll()  # the same reports again: a 200 each time
-        moved = [*BUSES[:2], {**BUSES[2], "lat": 52.4440, "ts": NOW - 5}]
+        moved = [*buses[:2], {**buses[2], "lat": 52.4440, "ts": now - 5}]
         server.body = feed(moved)
         assert poller.poll() == 1  # only the bus with a new report
     assert server.statuses == [200, 200, 200]
@@ -119,14 +133,14 @@ def test_a_feed_that_is_down_is_logged_once_and_polled_on(app: Flask, caplog: py
 
 
 def test_a_body_that_is_no_feed_is_logged_once_until_the_feed_is_back(
-    app: Flask, client: FlaskClient, caplog: pytest.LogCaptureFixture
+    app: Flask, client: FlaskClient, caplog: pytest.LogCaptureFixture, buses: list[dict[str, Any]]
 ) -> None:
     caplog.set_level(logging.INFO, logger="producers.gtfs_rt")
     with FeedServer(b"<html>maintenance</html>").running() as server:
         poller = Poller([server.url], Counting(app))
         for _ in range(3):
             assert poller.poll() == 0
-        server.body = feed(BUSES)
+        server.body = feed(buses)
         assert poller.poll() == 3
         assert poller.poll() == 0
     messages = [r.getMessage() for r in caplog.records]
@@ -135,7 +149,9 @@ def test_a_body_that_is_no_feed_is_logged_once_until_the_feed_is_back(
     assert poller.counts["failures"] == 3 and set(gtfs_vehicles(client)) == IDS
 
 
-def test_events_the_bus_refused_are_sent_again_at_the_next_poll(app: Flask, client: FlaskClient) -> None:
+def test_events_the_bus_refused_are_sent_again_at_the_next_poll(
+    app: Flask, client: FlaskClient, buses: list[dict[str, Any]]
+) -> None:
     from pipeline.exceptions import BusFull
 
     refuse = [True]
@@ -146,7 +162,7 @@ def test_events_the_bus_refused_are_sent_again_at_the_next_poll(app: Flask, clie
             raise BusFull("no room")
         ingest(topic, items)
 
-    with FeedServer(feed(BUSES)).running() as server:
+    with FeedServer(feed(buses)).running() as server:
         poller = Poller([server.url], sink)
         assert poller.poll() == 0
         refuse[0] = False
@@ -155,9 +171,9 @@ def test_events_the_bus_refused_are_sent_again_at_the_next_poll(app: Flask, clie
     assert set(gtfs_vehicles(client)) == IDS
 
 
-def test_the_demo_polls_the_feeds_it_is_given(tmp_path: Path) -> None:
+def test_the_demo_polls_the_feeds_it_is_given(tmp_path: Path, buses: list[dict[str, Any]]) -> None:
     """``python app/main.py`` with SMARTCITY_GTFS_RT_URLS: the feed's buses on its API, its counts at the end."""
-    buses = [{**b, "ts": int(time.time()) - 5} for b in BUSES]
+    buses = [{**b, "ts": int(time.time()) - 5} for b in buses]
     with FeedServer(feed(buses)).running() as server:
         settings = {"SMARTCITY_GTFS_RT_URLS": server.url, "SMARTCITY_GTFS_RT_POLL_SECONDS": "0.5"}
         demo = Demo(tmp_path, "--vehicles", "5", SMARTCITY_API_TOKENS="viewer:demo-viewer", **settings)
@@ -181,10 +197,12 @@ def test_the_demo_polls_the_feeds_it_is_given(tmp_path: Path) -> None:
     assert "secret-key" not in demo.log.text() + demo.out.text()
 
 
-def test_the_command_polls_feeds_to_json_lines_that_replay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_command_polls_feeds_to_json_lines_that_replay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, buses: list[dict[str, Any]]
+) -> None:
     """``python -m producers.gtfs_rt`` (what the distributed mode runs, with --kafka): here to a file."""
     out = tmp_path / "gtfs.jsonl"
-    with FeedServer(feed(BUSES)).running() as server:
+    with FeedServer(feed(buses)).running() as server:
         monkeypatch.setenv("SMARTCITY_GTFS_RT_URLS", server.url)
         assert gtfs_rt_main(["--once", "--output", str(out)]) == 0
     events = list(read_jsonl(out))
