@@ -124,12 +124,15 @@ class ProcessorStatus:
         accounting: Accounting,
         lag: Callable[[], dict[str, int] | None] | None = None,
         clock: Callable[[], float] = time.time,
+        extra: Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
+        """``extra``: more of the processor's state to show with it, e.g. its MQTT ingest."""
         self.name = name
         self.mode = mode
         self.accounting = accounting
         self.lag = lag
         self.clock = clock
+        self.extra = extra
         self._rates = Rates()
 
     def current(self) -> dict[str, Any]:
@@ -144,6 +147,8 @@ class ProcessorStatus:
                 log.debug("lag of %s: %s", self.name, exc)
         rates = self._rates.update(now, received)
         snap.update(name=self.name, mode=self.mode, now_ms=int(now * 1000), rates_per_s=rates, lag=lag)
+        if self.extra is not None:
+            snap.update(self.extra())
         return snap
 
 

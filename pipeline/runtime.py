@@ -114,10 +114,14 @@ def batch_processor(settings: Settings, client: redis.Redis, accounting: Account
     return BatchProcessor(speed_layer(settings, client), lake_writer(settings), validator(settings), accounting)
 
 
-def embedded(settings: Settings, client: redis.Redis) -> tuple[InProcessBus, Processor]:
-    """The embedded pipeline: an in-process bus and a processor thread reading it."""
+def embedded(
+    settings: Settings, client: redis.Redis, extra_topics: Sequence[str] = ()
+) -> tuple[InProcessBus, Processor]:
+    """The embedded pipeline: an in-process bus and a processor thread reading it. ``extra_topics``
+    are bus topics that no stream owns (e.g. MQTT messages naming no stream): their events are
+    dead-lettered as of an unknown stream, and counted."""
     topics = settings.topics()
-    bus = InProcessBus(list(topics.values()), capacity=settings.bus_capacity)
+    bus = InProcessBus([*topics.values(), *extra_topics], capacity=settings.bus_capacity)
     processor = Processor(
         bus,
         batch_processor(settings, client),
