@@ -194,6 +194,13 @@ class MosquittoServer(Service):
     name = "mosquitto"
     marker = "mosquitto"
 
+    def __init__(self, workdir: Path, port: int | None = None, save_every: int = 1) -> None:
+        """``save_every``: changes (messages queued or acknowledged, subscriptions) between two saves
+        of the whole in-memory database. 1 survives a SIGKILL whole, at about 1,400 messages/s on
+        2 cores; more is faster and loses up to that many changes to a crash (not to SIGTERM)."""
+        super().__init__(workdir, port)
+        self.save_every = save_every
+
     @property
     def url(self) -> str:
         return f"mqtt://{HOST}:{self.port}"
@@ -215,7 +222,7 @@ class MosquittoServer(Service):
                     "allow_anonymous true",
                     "persistence true",
                     f"persistence_location {data}/",
-                    "autosave_interval 1",
+                    f"autosave_interval {self.save_every}",
                     "autosave_on_changes true",
                     "max_queued_messages 0",
                     "user root" if os.geteuid() == 0 else "",  # as root it would switch to user mosquitto

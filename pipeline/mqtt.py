@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -29,7 +30,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from pipeline.bus import InProcessBus
-from pipeline.exceptions import ConfigError
+from pipeline.exceptions import BusClosed, ConfigError
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -138,17 +139,70 @@ class Target(Protocol):
 
     def send(self, topic: str, key: bytes | None, value: bytes, done: Callable[[], None]) -> None: ...
 
+    def flush(self, timeout: float) -> None:
+        """Hand on what ``send`` got so far (and so acknowledge it), waiting up to ``timeout``."""
+
 
 class BusTarget:
-    """The embedded mode's target: the in-process bus. Waits while the bus is full, so the broker
-    queues for us meanwhile (in its persistent session), as backpressure."""
+    """The embedded mode's target: the in-process bus, in groups.
 
-    def __init__(self, bus: InProcessBus) -> None:
+    A thread hands the messages that arrived within ``linger_s`` of the first to the bus at once
+    (one ``produce_many`` per topic, in order), then acknowledges them: one message per bus call
+    woke the processor for batches of one or two, and the bridge reached only ~4,500 messages/s
+    into Redis. While the bus is full the thread waits, the broker stops sending once
+    ``receive_maximum`` messages are unacknowledged, and queues the rest for our session.
+    """
+
+    def __init__(self, bus: InProcessBus, linger_s: float = 0.002) -> None:
         self.bus = bus
+        self.linger_s = linger_s
+        self._pending: list[tuple[str, bytes | None, bytes, Callable[[], None]]] = []
+        self._cond = threading.Condition()
+        self._busy = False
+        self._thread: threading.Thread | None = None
 
     def send(self, topic: str, key: bytes | None, value: bytes, done: Callable[[], None]) -> None:
-        self.bus.produce(topic, key, value, timeout=None)
-        done()
+        if self.bus.closed:
+            raise BusClosed("bus is closed")
+        with self._cond:
+            self._pending.append((topic, key, value, done))
+            if len(self._pending) == 1:
+                self._cond.notify_all()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="smartcity-mqtt-bus", daemon=True)
+                self._thread.start()
+
+    def flush(self, timeout: float = 10.0) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._pending and not self._busy, timeout)
+
+    def _run(self) -> None:
+        while not self.bus.closed:
+            with self._cond:
+                self._cond.wait_for(lambda: bool(self._pending), 1.0)
+            time.sleep(self.linger_s)  # let a burst gather: one bus call for it
+            with self._cond:
+                batch, self._pending, self._busy = self._pending, [], True
+            try:
+                self._hand_on(batch)
+            except BusClosed:  # stopping: unacknowledged, the broker sends them again next time
+                return
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _hand_on(self, batch: list[tuple[str, bytes | None, bytes, Callable[[], None]]]) -> None:
+        start = 0
+        for i in range(1, len(batch) + 1):  # runs of one topic, in arrival order
+            if i == len(batch) or batch[i][0] != batch[start][0]:
+                self.bus.produce_many(batch[start][0], [(k, v) for _, k, v, _ in batch[start:i]], timeout=None)
+                for *_, done in batch[start:i]:
+                    try:
+                        done()
+                    except Exception:  # unacknowledged: the broker sends it again, never lost
+                        log.exception("MQTT acknowledgement failed")
+                start = i
 
 
 def _nothing() -> None:
@@ -205,6 +259,7 @@ class MqttBridge:
         client, self._stopping = self._client, True
         if client is None:
             return
+        self.target.flush(10.0)  # acknowledged before the DISCONNECT: not sent again next time
         client.disconnect()
         client.loop_stop()
         self._client = None
