@@ -185,10 +185,12 @@ def test_a_broker_restart_loses_no_acknowledged_message(tmp_path: Path, redis_se
             received = platform.received
             time.sleep(1.0)
     finally:
-        publisher.close()
-        accounting = platform.stop()
-        broker.stop()
-        client.close()
+        try:
+            publisher.close()
+            accounting = platform.stop()
+        finally:
+            broker.stop()
+            client.close()
 
     fs, root = open_lake(settings.lake_uri)
     ids = Counter(read_table(fs, root, "gps_data").column("event_id").to_pylist())
