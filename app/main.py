@@ -32,6 +32,7 @@ from app.store import Store
 from pipeline import runtime
 from pipeline.accounting import ProcessorStatus, StatusPublisher
 from pipeline.exceptions import ConfigError
+from pipeline.mqtt import UNROUTED_TOPIC, embedded_bridge
 from pipeline.processor import Processor
 from pipeline.settings import Settings
 from pipeline.speed_layer import SpeedLayer
@@ -143,7 +144,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     store = "embedded store" if settings.redis_url is None else runtime.describe_url(settings.secret("redis_url") or "")
     runtime.tune_gc()
-    bus, processor = runtime.embedded(settings, client)
+    bus, processor = runtime.embedded(settings, client, [UNROUTED_TOPIC] if settings.mqtt_url else [])
+    try:
+        mqtt = embedded_bridge(settings, bus)  # devices on MQTT feed the same bus (SMARTCITY_MQTT_URL)
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return 2
     speed = processor.batch.speed_layer
     log.info("speed layer: %s (prefix %r); lake: %s", store, settings.redis_prefix, settings.lake_uri)
 
@@ -151,10 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     # the processor's status, in this process and in the speed layer for consoles elsewhere
+    mqtt_status = None if mqtt is None else lambda: {"mqtt": mqtt.status()}
     status = ProcessorStatus(f"embedded:{socket.gethostname()}:{os.getpid()}", "embedded", processor.accounting,
-                             processor.lag)  # fmt: skip
+                             processor.lag, extra=mqtt_status)  # fmt: skip
     processor.publisher = StatusPublisher(speed, status)
     processor.start()
+    if mqtt is not None:
+        mqtt.start()
     sink = BusSink(bus, settings.topics(), timeout=None)  # a pipeline that falls behind slows the city down
     app = create_app(
         settings,
@@ -168,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         server = Server(app, settings.host, settings.port).start()
     except OSError as exc:
         log.error("cannot serve on %s:%s: %s", settings.host, settings.port, exc)
+        if mqtt is not None:
+            mqtt.stop()
         processor.stop()
         return 2
     login = credentials(app).login_url(server.url)
@@ -216,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     stop.set()
     log.info("stopping: closing the server, draining the bus and flushing the lake…")
     server.stop()
+    if mqtt is not None:  # first: what it acknowledged is on the bus, which the processor drains
+        mqtt.stop()
     if gtfs_rt is not None:
         gtfs_rt.stop(timeout=15)
         log.info("GTFS-RT: %s", dict(gtfs_rt.counts))

@@ -145,7 +145,9 @@ class ProcessorStatus:
         clock: Callable[[], float] = time.time,
         topics: Iterable[str] = (),
         unread_topics: Callable[[], list[dict[str, Any]] | None] | None = None,
+        extra: Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
+        """``extra``: more of the processor's state to show with it, e.g. its MQTT ingest."""
         self.name = name
         self.mode = mode
         self.accounting = accounting
@@ -153,6 +155,7 @@ class ProcessorStatus:
         self.clock = clock
         self.topics = sorted(topics)
         self.unread_topics = unread_topics
+        self.extra = extra
         self._rates = Rates()
 
     def current(self) -> dict[str, Any]:
@@ -169,6 +172,8 @@ class ProcessorStatus:
         unread = self.unread_topics() if self.unread_topics is not None else None
         snap.update(name=self.name, mode=self.mode, now_ms=int(now * 1000), rates_per_s=rates, lag=lag,
                     topics=self.topics, unread_topics=unread)  # fmt: skip
+        if self.extra is not None:
+            snap.update(self.extra())
         return snap
 
 

@@ -116,11 +116,15 @@ def batch_processor(settings: Settings, client: redis.Redis, accounting: Account
     return BatchProcessor(speed_layer(settings, client), lake_writer(settings), validator(settings), accounting)
 
 
-def embedded(settings: Settings, client: redis.Redis) -> tuple[InProcessBus, Processor]:
+def embedded(
+    settings: Settings, client: redis.Redis, extra_topics: Sequence[str] = ()
+) -> tuple[InProcessBus, Processor]:
     """The embedded pipeline: an in-process bus and a processor thread reading it. The bus has
-    every topic a stream reads, so a producer naming a simulator's topic is read too."""
+    every topic a stream reads, so a producer naming a simulator's topic is read too, and
+    ``extra_topics``, which no stream owns (e.g. MQTT messages naming no stream): their events
+    are dead-lettered as of an unknown stream, and counted."""
     streams = settings.topic_streams()
-    bus = InProcessBus(list(streams), capacity=settings.bus_capacity)
+    bus = InProcessBus([*streams, *extra_topics], capacity=settings.bus_capacity)
     processor = Processor(
         bus,
         batch_processor(settings, client),

@@ -81,6 +81,22 @@ class Settings(BaseSettings):
     spark_max_offsets_per_trigger: int = Field(200_000, ge=1, description="Kafka records per micro-batch, at most")
     dead_letter_topic: str | None = Field(None, description="Kafka topic that also receives dead letters")
 
+    # MQTT ingest: devices publish to <prefix>/<stream>/<device_id>, QoS 1. Unset = no MQTT.
+    mqtt_url: SecretStr | None = Field(
+        None, description="mqtt://[user[:password]@]host[:port], or mqtts:// for TLS; unset = no MQTT ingest"
+    )
+    mqtt_username: str | None = Field(None, description="broker user, when not in the URL")
+    mqtt_password: SecretStr | None = Field(None, description="broker password, when not in the URL")
+    mqtt_ca_file: str | None = Field(None, description="CA certificate (PEM) for mqtts://; unset = the system's CAs")
+    mqtt_topic_prefix: str = Field("smartcity", description="devices publish to <prefix>/<stream>/<device_id>")
+    mqtt_client_id: str = Field(
+        "smartcity-ingest",
+        description="fixed client id: the broker keeps its session (queued messages) across restarts",
+    )
+    mqtt_session_expiry_seconds: int = Field(
+        7 * 24 * 3600, ge=0, description="how long the broker keeps queueing for the bridge while it is away"
+    )
+
     # Processing.
     bus_capacity: int = Field(50_000, ge=100, description="messages per topic on the in-process bus")
     max_batch: int = Field(5000, ge=1, description="events per micro-batch")

@@ -13,10 +13,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cluster.services import RedisServer, S3Server, Service, free_port, http_ok, port_open
+from cluster.services import MosquittoServer, RedisServer, S3Server, Service, free_port, http_ok, port_open
 from cluster.topology import ClusterState
 
-__all__ = ["Forwarder", "Gunicorn", "RedisServer", "S3Server", "Service", "cluster_cli", "free_port", "native_cluster"]
+__all__ = [
+    "Forwarder",
+    "Gunicorn",
+    "MosquittoServer",
+    "RedisServer",
+    "S3Server",
+    "Service",
+    "cluster_cli",
+    "free_port",
+    "native_cluster",
+]
 
 
 class Gunicorn(Service):
