@@ -139,14 +139,18 @@ def simulated(
     system: dict[str, Any] = {}
     client = console(run)
 
-    def lists_the_typo() -> bool:
+    def lists_the_typo_and_counts_every_event() -> bool:
+        """The unread topic listed, and the job's published counts caught up with the lake (it
+        publishes once a second, so they may trail the lake's files by as much)."""
         system.update(client.get("/api/system", headers=AUTH).json or {})
-        unread = (system.get("accounting") or {}).get("unread_topics") or []
-        return any(t["topic"] == sent.typo_topic for t in unread)
+        acc = system.get("accounting") or {}
+        unread = acc.get("unread_topics") or []
+        counted = (acc.get("totals") or {}).get("received", 0) >= sum(sent.events.values())
+        return counted and any(t["topic"] == sent.typo_topic for t in unread)
 
     try:
         wait_for(lambda: sum(run.table(s).num_rows for s in STREAMS) >= sum(sent.events.values()), "the lake", job)
-        wait_for(lists_the_typo, "the unread topic in /api/system", job)
+        wait_for(lists_the_typo_and_counts_every_event, "the unread topic and every event in /api/system", job)
     finally:
         assert job.stop() == 0, run.log.read_text()[-4000:]
     yield run, sent, system
