@@ -204,11 +204,11 @@ def main(argv: list[str] | None = None) -> int:
                 log.info("simulating %s: %d vehicles, seed %d", settings.city, settings.vehicles, settings.seed)
                 # quarter-second steps spread each second's reports instead of one burst
                 run(sim, sink, args.duration, settings.time_scale, step_s=0.25, stop=stop)
-        except Exception:
-            log.exception("producer failed")
+        except Exception:  # the console, ingest, MQTT and the pipeline go on; the exit code says so
+            log.exception("the simulation stopped after an error; the console and ingest go on until Ctrl-C")
             failed.set()
-        finally:
-            done.set()
+        else:
+            done.set()  # a --duration or a recording ran to its end: the demo ends with it
 
     done, failed = threading.Event(), threading.Event()
     threading.Thread(target=produce, name="smartcity-producer", daemon=True).start()
@@ -220,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         now = time.monotonic()
         if now - last >= args.status_interval:
             try:
-                log.info("%s", status_line(processor, speed, previous, now - last))
+                line = status_line(processor, speed, previous, now - last)
+                log.info("%s%s", line, " | the simulation stopped (see above)" if failed.is_set() else "")
             except Exception:  # a status line is never worth the process
                 log.exception("status line failed")
             last = now

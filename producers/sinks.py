@@ -94,11 +94,18 @@ def read_jsonl(path: str | Path) -> Iterator[Event]:
 
 
 def batches(events: Iterable[Event], size: int) -> Iterator[list[Event]]:
+    """``events`` in lists of ``size``; when reading them fails (a recording cut short), the events
+    read before the failure still come out, then the error is raised."""
     batch: list[Event] = []
-    for ev in events:
-        batch.append(ev)
-        if len(batch) >= size:
+    try:
+        for ev in events:
+            batch.append(ev)
+            if len(batch) >= size:
+                yield batch
+                batch = []
+    except Exception:
+        if batch:
             yield batch
-            batch = []
+        raise
     if batch:
         yield batch

@@ -177,3 +177,25 @@ def post(url: str, token: str, body: Any) -> int:
     req = urllib.request.Request(url, data=data, method="POST", headers=headers)
     with urllib.request.urlopen(req, timeout=10) as resp:
         return int(resp.status)
+
+
+def test_a_producer_that_fails_stops_only_itself(tmp_path: Path) -> None:
+    """A recording cut short mid-line (a recorder that crashed): the replay stops with an error,
+    the console and the pipeline go on until SIGTERM, and the exit code says what happened."""
+    from tests.demo import Demo
+
+    event = {"device_id": "car-1", "timestamp": datetime.now(UTC).isoformat(), "location": [52.44, 13.52],
+             "speed": 20.0}  # fmt: skip
+    recording = tmp_path / "cut.jsonl"
+    good = [json.dumps({"stream": "gps_data", "key": "car-1", "event": event | {"id": f"e{i}"}}) for i in range(5)]
+    recording.write_text("\n".join(good) + '\n{"stream": "gps_data", "key": "car-1", "eve')
+    demo = Demo(tmp_path, "--replay", str(recording), "--status-interval", "1")
+    try:
+        assert demo.log.first("the simulation stopped after an error", timeout=120) is not None, demo.log.text()
+        assert demo.log.first("the simulation stopped (see above)", timeout=30) is not None  # the status line
+        assert demo.health()[0] == 200  # still serving
+    finally:
+        demo.stop()
+    assert demo.proc.returncode == 1
+    report = json.loads(demo.out.lines[-1][1])
+    assert report["totals"]["received"] == report["totals"]["lake_rows"] == 5
