@@ -78,25 +78,25 @@ for _, e in ipairs(batch.v or {}) do
   if not cts or ts >= cts then
     redis.call(unpack(hset_args(key, id, e[2], lat, lon, fields)))
     redis.call('PEXPIRE', key, cfg.ttl_ms)
-    if not cts or ts > cts then
-      if lat ~= cjson.null then
-        if cfg.track_len > 0 then  -- recent positions, newest first, as "lat,lon,ts_ms"
-          local tkey = K.track .. id
-          redis.call('LPUSH', tkey, lat .. ',' .. lon .. ',' .. e[2])
-          redis.call('LTRIM', tkey, 0, cfg.track_len - 1)
-          redis.call('PEXPIRE', tkey, cfg.ttl_ms)
-        end
-        geo[#geo + 1] = lon; geo[#geo + 1] = lat; geo[#geo + 1] = id
-      else  -- active again at its last known position, if it ever had one (it may have gone stale)
-        local pos = redis.call('HMGET', key, 'lat', 'lon')
-        if pos[1] then geo[#geo + 1] = pos[2]; geo[#geo + 1] = pos[1]; geo[#geo + 1] = id end
+    local newer = not cts or ts > cts
+    if lat ~= cjson.null then
+      if newer and cfg.track_len > 0 then  -- recent positions, newest first, as "lat,lon,ts_ms"
+        local tkey = K.track .. id
+        redis.call('LPUSH', tkey, lat .. ',' .. lon .. ',' .. e[2])
+        redis.call('LTRIM', tkey, 0, cfg.track_len - 1)
+        redis.call('PEXPIRE', tkey, cfg.ttl_ms)
       end
-      active[#active + 1] = ts; active[#active + 1] = id
-      if vtype ~= '' then
-        by_type[vtype] = by_type[vtype] or {}
-        local t = by_type[vtype]
-        t[#t + 1] = ts; t[#t + 1] = id
-      end
+      -- an equal time merged its position into the hash too: the map must show the same place
+      geo[#geo + 1] = lon; geo[#geo + 1] = lat; geo[#geo + 1] = id
+    elseif newer then  -- active again at its last known position, if it ever had one (it may have gone stale)
+      local pos = redis.call('HMGET', key, 'lat', 'lon')
+      if pos[1] then geo[#geo + 1] = pos[2]; geo[#geo + 1] = pos[1]; geo[#geo + 1] = id end
+    end
+    active[#active + 1] = ts; active[#active + 1] = id
+    if vtype ~= '' then
+      by_type[vtype] = by_type[vtype] or {}
+      local t = by_type[vtype]
+      t[#t + 1] = ts; t[#t + 1] = id
     end
     mark('v', id)
     counts[1] = counts[1] + 1

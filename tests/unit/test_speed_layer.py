@@ -69,6 +69,16 @@ def test_out_of_order_within_one_batch_keeps_the_newest(layer: SpeedLayer) -> No
     assert state is not None and float(state["lat"]) == 52.43
 
 
+def test_two_reports_of_one_instant_leave_the_map_where_the_state_is(layer: SpeedLayer) -> None:
+    """Equal times merge (e.g. a fast clock's reports, all re-timed to their arrival): the map's
+    position follows the merged state, and the track keeps one point for the instant."""
+    layer.write([vehicle(5, lat=52.41), vehicle(5, lat=52.45)])
+    state = layer.vehicle("car-1")
+    assert state is not None and float(state["lat"]) == 52.45 and len(state["track"]) == 1
+    (pos,) = layer.client.geopos(layer.keys.v_geo, "car-1")
+    assert pos is not None and pos[1] == pytest.approx(52.45, abs=1e-5)
+
+
 def test_replaying_a_batch_changes_nothing(layer: SpeedLayer) -> None:
     batch = [vehicle(i, device=f"car-{i % 3}", lat=52.43 + i / 1000) for i in range(9)]
     batch += [rec("traffic_data", 5, device_id="cam-1", camera_id="cam-1", speed=8.0, congestion_level="heavy")]
