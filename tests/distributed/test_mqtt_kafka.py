@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ import pytest
 
 from cluster.topology import ClusterState
 from pipeline.mqtt import UNROUTED_TOPIC
+from tests.demo import Lines
 from tests.distributed.test_producers_kafka import consume
 from tests.mqtt import Publisher, wait_for
 from tests.services import MosquittoServer
@@ -48,8 +50,13 @@ def test_acknowledged_messages_reach_kafka_keyed_by_device(cluster: ClusterState
         [sys.executable, "-m", "producers.mqtt", "--kafka", cluster.bootstrap_servers], cwd=ROOT, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
+    assert bridge.stderr is not None
+    log = Lines(bridge.stderr)
     publisher = Publisher(broker.port, f"{run}-device")
     try:
+        # a broker keeps nothing for a topic no session subscribes to yet: wait for the bridge's
+        assert log.first("connected", timeout=60) is not None, log.text()
+        time.sleep(1)  # its SUBSCRIBE follows the CONNACK
         for i in range(MESSAGES):
             event = {"id": f"{run}-{i}", "device_id": f"car-{i % 7}", "timestamp": datetime.now(UTC).isoformat(),
                      "location": [52.44, 13.52], "speed": 30.0}  # fmt: skip
@@ -63,7 +70,9 @@ def test_acknowledged_messages_reach_kafka_keyed_by_device(cluster: ClusterState
         publisher.close()
         if bridge.poll() is None:
             os.killpg(bridge.pid, signal.SIGTERM)
-        _, stderr = bridge.communicate(timeout=60)
+        bridge.wait(60)
+        log.join()
+    stderr = log.text()
     assert bridge.returncode == 0, stderr[-3000:]
     ids = Counter(orjson.loads(m.value())["id"] for m in on_kafka)
     assert set(ids) == publisher.acked - {"unrouted"}  # every acknowledged one; duplicates only if redelivered
