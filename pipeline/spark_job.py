@@ -434,6 +434,7 @@ def run_driver(settings: Settings) -> int:
     next start. A signal to the whole process group also reaches the JVM, whose shutdown
     hook stops Spark at the same time: errors from that race mean "stopped", not "failed".
     """
+    _die_with_parent(os.getppid())()  # the JVM that started us: if it dies (even SIGKILLed), so do we
     spark = session(settings)
     if "-Xss16m" not in (spark.sparkContext.getConf().get("spark.driver.extraJavaOptions") or ""):
         log.warning("driver started without -Xss16m: stopping the query may overflow its stack")
@@ -506,6 +507,8 @@ def supervise(
                 current.query = restart()
                 break
             except Exception as exc:
+                if isinstance(exc, ConnectionError) or type(exc).__name__ == "Py4JNetworkError":
+                    raise  # the JVM is gone: nothing to restart the query in, so the driver ends
                 log.error("the streaming query did not start again (%s); next try in %.0f s", exc, delay)
 
 

@@ -118,3 +118,16 @@ def test_a_stop_asked_while_the_query_fails_ends_the_supervision() -> None:
     stopping.set()
     current = QueryHandle(_Query(RuntimeError("stopped under a batch")))  # type: ignore[arg-type]
     supervise(current, lambda: pytest.fail("no restart after a stop"), stopping, Accounting(), first_delay=0.01)
+
+
+class Py4JNetworkError(Exception):
+    """py4j's name for a gateway whose JVM is gone."""
+
+
+def test_a_driver_whose_jvm_is_gone_ends_instead_of_restarting_for_ever() -> None:
+    def restart() -> Any:
+        raise Py4JNetworkError("Answer from Java side is empty")
+
+    current = QueryHandle(_Query(RuntimeError("query failed")))  # type: ignore[arg-type]
+    with pytest.raises(Py4JNetworkError):
+        supervise(current, restart, threading.Event(), Accounting(), first_delay=0.01)
