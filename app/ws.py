@@ -120,10 +120,17 @@ class Frames:
         self.msg = msg
         self._frames: dict[str, bytes] = {}
 
+    def json(self) -> bytes:
+        """The message as JSON (what the poll fallback serves), encoded once."""
+        payload = self._frames.get("json")
+        if payload is None:
+            payload = self._frames["json"] = orjson.dumps(self.msg)
+        return payload
+
     def get(self, encoding: str) -> bytes:
         built = self._frames.get(encoding)
         if built is None:  # two threads may both build it: harmless, same bytes
-            payload = orjson.dumps(self.msg)
+            payload = self.json()
             built = frame(gzip.compress(payload, 1), binary=True) if encoding == "gzip" else frame(payload)
             self._frames[encoding] = built
         return built

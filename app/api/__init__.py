@@ -120,4 +120,13 @@ def summary() -> Response:
     return jsonify(store().summary())
 
 
+@bp.get("/live")
+@require(*READ)
+def live() -> Response:
+    """The push hub's latest snapshot: the same message ``/ws/realtime`` sends first, for clients
+    whose socket is down (one shape, built in one place)."""
+    frames = current_app.extensions["smartcity.hub"].snapshot_frames()
+    return Response(frames.json(), mimetype="application/json")
+
+
 from app.api import history, writes  # noqa: E402,F401 - register their routes on bp

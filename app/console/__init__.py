@@ -13,7 +13,10 @@ import dash
 import flask
 from dash import _callback as dash_callbacks
 
+import orjson
+
 from app.console import feed, layout
+from pipeline import live_model
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
@@ -30,6 +33,15 @@ dash_callbacks.GLOBAL_INLINE_SCRIPTS.clear()
 
 def _not_found(path: str) -> NoReturn:
     flask.abort(404)
+
+
+def _with_live_model(index: str, server: flask.Flask) -> str:
+    """The page with the live read model in it, as the one JSON object the browser reads
+    (``pipeline.live_model.browser_config``; script tag ``smartcity-live-model``)."""
+    config = server.extensions["smartcity.store"].speed.config
+    model = orjson.dumps(live_model.browser_config(config.active_s, config.sensor_s)).decode().replace("</", "<\\/")
+    tag = f'<script id="smartcity-live-model" type="application/json">{model}</script>'
+    return index.replace("{%config%}", tag + "\n            {%config%}", 1)
 
 
 def init_console(server: flask.Flask) -> dash.Dash:
@@ -50,6 +62,7 @@ def init_console(server: flask.Flask) -> dash.Dash:
     # so unknown paths stay 404s, and the API's unknown routes keep their JSON 404.
     server.view_functions[f"{app.config.routes_pathname_prefix}<path:path>"] = _not_found
     app.layout = layout.build
+    app.index_string = _with_live_model(app.index_string, server)
     app.callback_map.update(_CALLBACK_MAP)
     app._callback_list.extend(_CALLBACK_LIST)
     app._inline_scripts.extend(_INLINE_SCRIPTS)

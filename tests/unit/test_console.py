@@ -441,3 +441,19 @@ def test_the_navbar_shows_the_user_and_role_and_logs_out(app: Flask) -> None:
     assert c.get("/_dash-layout").status_code == 401  # signed out
     with app.test_request_context("/"):
         assert layout.signed_in() == []  # nobody signed in: no name, no link
+
+
+def test_the_page_carries_the_live_read_model_once(app: Flask) -> None:
+    from pipeline import live_model
+
+    c = app.test_client()
+    c.get("/login?token=viewer-token")
+    page = c.get("/").get_data(as_text=True)
+    assert page.count('id="smartcity-live-model"') == 1
+    start = page.index('id="smartcity-live-model" type="application/json">') + len(
+        'id="smartcity-live-model" type="application/json">'
+    )
+    model = json.loads(page[start : page.index("</script>", start)])
+    config = app.extensions["smartcity.store"].speed.config
+    assert model == json.loads(json.dumps(live_model.browser_config(config.active_s, config.sensor_s)))
+    assert model["levels"] == list(live_model.LEVELS) and model["vehicle_fields"] == list(live_model.VEHICLE_ROW)

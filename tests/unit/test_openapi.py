@@ -135,6 +135,7 @@ CASES: list[tuple[str | None, str, str, str, Any, int]] = [
     ("viewer", "GET", "/api/traffic/conditions", "/api/traffic/conditions", None, 200),
     ("viewer", "GET", "/api/weather/current", "/api/weather/current", None, 200),
     ("viewer", "GET", "/api/analytics/summary", "/api/analytics/summary", None, 200),
+    ("viewer", "GET", "/api/live", "/api/live", None, 200),
     ("viewer", "GET", P_HISTORY, "/api/history/incidents?" + RANGE, None, 200),
     ("viewer", "GET", P_HISTORY, "/api/history/nope?" + RANGE, None, 404),
     ("viewer", "GET", P_HISTORY, "/api/history/traffic?start=yesterday", None, 400),
@@ -322,7 +323,7 @@ def test_each_operation_needing_the_speed_layer_answers_a_documented_503_without
         assert resp.json["error"]["message"].startswith("speed layer unavailable"), (method, template)
         check(doc, method, template, resp)
         checked.append(template)
-    assert "/api/vehicles/{vehicle_id}" in checked and len(checked) == 10
+    assert "/api/vehicles/{vehicle_id}" in checked and len(checked) == 11
 
 
 def test_a_bus_that_does_not_take_events_is_a_documented_503(doc: dict[str, Any], tmp_path: Path) -> None:

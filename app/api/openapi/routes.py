@@ -429,6 +429,16 @@ ROUTES: list[Route] = [
         "responses": {200: page("the page")},
     },
     {
+        "route": "GET /api/live",
+        "speed_layer": True,
+        "tag": "push",
+        "summary": "The live city as one message: the snapshot /ws/realtime sends first",
+        "description": "For clients whose socket is down (the console polls it then): the same message, "
+        "built by the same hub at most once a second.",
+        "roles": READ,
+        "responses": {200: json("RealtimeMessage", "a snapshot of the city")},
+    },
+    {
         "route": "GET /ws/realtime",
         "tag": "push",
         "summary": "Live deltas of the city (WebSocket)",

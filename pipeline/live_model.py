@@ -1,0 +1,75 @@
+"""The live read model: what the console and the API show of the city's current state.
+
+Declared once, here, beside the speed layer. The speed-layer script receives it in its config
+argument (``SpeedLayerConfig.as_lua``), the browser from the one config object the console's
+page carries (``browser_config``, emitted by the console as ``<script id="smartcity-live-model"
+type="application/json">``), and Python imports it. Nothing else declares congestion levels,
+row columns, the numeric fields or the time windows (a test fails on a second copy).
+
+All windows are in event time: "a vehicle unseen for ``active_s``" compares event timestamps,
+never the wall clock of whoever is looking.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.schemas import CONGESTION_LEVELS, SCHEMAS, SEVERITIES, VEHICLE_TYPES
+
+# kind names on the wire (push messages, the poll) -> kind in the speed layer's keys
+KINDS: dict[str, str] = {"vehicles": "v", "traffic": "t", "weather": "w", "incidents": "i"}
+
+# One wire shape per entity. Vehicles travel as rows with these columns (5,000 moving vehicles
+# a second are most of the bytes; rows halve them); the others as objects of their speed-layer
+# fields, typed by ``NUMERIC``.
+VEHICLE_ROW: tuple[str, ...] = ("id", "ts", "lat", "lon", "speed", "heading", "vehicle_type", "status", "road_name")
+
+# Congestion levels, least congested first (``pipeline.schemas`` validates them); a segment at
+# ``CONGESTED_FROM`` or above counts as congested.
+LEVELS: tuple[str, ...] = CONGESTION_LEVELS
+CONGESTED_FROM = "heavy"
+
+# Fields that are numbers on the wire: every numeric schema field, and what the speed layer adds.
+_DERIVED_NUMERIC = ("ts", "lat", "lon", "first_seen", "resolved_at", "clock_skew_s")
+_DERIVED_INTEGER = ("ts", "first_seen", "resolved_at")
+NUMERIC: frozenset[str] = frozenset(
+    [f.name for fields in SCHEMAS.values() for f in fields if f.kind in ("float", "int")] + list(_DERIVED_NUMERIC)
+)
+INTEGER: frozenset[str] = frozenset(
+    [f.name for fields in SCHEMAS.values() for f in fields if f.kind == "int"] + list(_DERIVED_INTEGER)
+)
+
+# Freshness of what the console shows, by the age of the newest data (event time against the
+# server's clock): amber past ``STALE_AMBER_S``, red past ``STALE_RED_S``. The push hub sends a
+# message at least every ``HEARTBEAT_S`` even when nothing changed, so a silent socket is a
+# broken one, not a quiet city.
+STALE_AMBER_S = 10.0
+STALE_RED_S = 30.0
+HEARTBEAT_S = 5.0
+
+
+def level_rank(level: str | None) -> int:
+    """0 for the least congested level; levels unknown sort after all known ones."""
+    return LEVELS.index(level) if level in LEVELS else len(LEVELS)
+
+
+def lua_config() -> dict[str, Any]:
+    """The part of the model the speed-layer scripts need, merged into their config argument."""
+    return {"types": list(VEHICLE_TYPES), "levels": list(LEVELS), "vehicle_row": list(VEHICLE_ROW)}
+
+
+def browser_config(active_s: float, sensor_s: float) -> dict[str, Any]:
+    """The model as the browser takes it (one JSON object in the page)."""
+    return {
+        "kinds": KINDS,
+        "vehicle_fields": list(VEHICLE_ROW),
+        "levels": list(LEVELS),
+        "congested_from": CONGESTED_FROM,
+        "severities": list(SEVERITIES),
+        "vehicle_types": list(VEHICLE_TYPES),
+        "numeric": sorted(NUMERIC),
+        "active_ms": int(active_s * 1000),
+        "sensor_ms": int(sensor_s * 1000),
+        "stale_ms": {"amber": int(STALE_AMBER_S * 1000), "red": int(STALE_RED_S * 1000)},
+        "heartbeat_ms": int(HEARTBEAT_S * 1000),
+    }
