@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from pipeline.speed_layer import VEHICLE_ROW
+from pipeline.live_model import VEHICLE_ROW
 
 _ID, _TS, _SPEED = (VEHICLE_ROW.index(k) for k in ("id", "ts", "speed"))
 

@@ -21,7 +21,6 @@ from app.store import Store
 from pipeline.accounting import combine
 
 STALE_AFTER_S = 5.0  # processors publish every second: this late means stuck or gone
-DATA_STALE_AFTER_S = 120.0
 KINDS = {"last_v": "vehicles", "last_t": "traffic", "last_w": "weather", "last_i": "incidents"}
 DEAD_LETTERS_SHOWN = 20
 
@@ -167,14 +166,15 @@ def system(
 def health(st: Store, now_ms: float, in_process: dict[str, Any] | None, probe: LakeProbe) -> tuple[dict[str, Any], int]:
     """``/api/health``'s body and status code: 503 only when the speed layer is unreachable;
     "degraded" also when the lake does not answer, every known processor stopped
-    publishing, or no vehicle reported for ``DATA_STALE_AFTER_S``."""
+    publishing, or no vehicle reported for the speed layer's active window (a city whose
+    vehicles all left the map)."""
     ok = st.ping()
     acc = pipeline_accounting(st, in_process, now_ms)  # this process's own even while Redis is away
     freshness = data_age(st.summary(), now_ms) if ok else {}
     procs = (acc or {}).get("processors") or []
     pipeline_ok = any(p["state"] == "running" for p in procs) if procs else None
     lake = lake_status(probe, acc, now_ms)
-    stale = freshness.get("vehicles", 0) > DATA_STALE_AFTER_S
+    stale = freshness.get("vehicles", 0) > st.windows().active_s
     healthy = ok and lake["reachable"] and pipeline_ok is not False and not stale
     lake_body = {"ok": lake["reachable"], "error": lake["error"], "last_write_age_seconds": lake["last_write_age_s"],
                  "errors": lake["errors"]}  # fmt: skip

@@ -10,19 +10,22 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import redis
 
+from pipeline.live_model import INTEGER, LEVELS, NUMERIC, VEHICLE_ROW, level_rank
 from pipeline.schemas import VEHICLE_TYPES
-from pipeline.speed_layer import VEHICLE_ROW, SpeedLayer, text
+from pipeline.speed_layer import SpeedLayer, text
 
-_NUMERIC = {
-    "ts", "lat", "lon", "speed", "heading", "year", "accuracy", "vehicle_count", "intensity", "occupancy",
-    "speed_limit", "temperature", "humidity", "wind_speed", "precipitation", "airQualityIndex", "visibility",
-    "pm25", "no2", "responders", "first_seen", "resolved_at", "clock_skew_s",
-}  # fmt: skip
+
+class Windows(NamedTuple):
+    """The speed layer's time windows (event time, seconds): the one source of them is
+    ``SpeedLayerConfig``."""
+
+    active_s: float  # a vehicle unseen this long leaves the active set and the map
+    sensor_s: float  # a sensor or station unseen this long leaves its index
 
 
 @dataclass(frozen=True)
@@ -70,9 +73,9 @@ def typed(state: dict[str, Any]) -> dict[str, Any]:
     the producer sent as the object they were)."""
     out: dict[str, Any] = {}
     for key, value in state.items():
-        if key in _NUMERIC and isinstance(value, str):
+        if key in NUMERIC and isinstance(value, str):
             number = float(value)
-            out[key] = int(number) if key in ("ts", "first_seen", "resolved_at", "year") else number
+            out[key] = int(number) if key in INTEGER else number
         elif key == "extra" and isinstance(value, str):
             out[key] = orjson.loads(value)
         else:
@@ -194,16 +197,23 @@ class Store:
         return [typed(s) for s in self.speed.states("i", ids[:limit])]
 
     def traffic(self) -> list[dict[str, Any]]:
-        """Every reporting sensor, most congested first."""
+        """Every reporting sensor, most congested first (then sensors of unknown level)."""
         rows = [typed(s) for s in self.speed.states("t", self.speed.index_ids("t"))]
-        levels = {"severe": 0, "heavy": 1, "moderate": 2, "light": 3, "free": 4}
-        return sorted(rows, key=lambda r: (levels.get(r.get("congestion_level", ""), 5), r["id"]))
+        unknown = len(LEVELS)  # level_rank of a level the model does not know
+        ranks = [(level_rank(r.get("congestion_level")), r["id"], r) for r in rows]
+        ranks.sort(key=lambda x: (x[0] == unknown, -x[0], x[1]))
+        return [r for _, _, r in ranks]
 
     def weather(self) -> list[dict[str, Any]]:
         return [typed(s) for s in self.speed.states("w", self.speed.index_ids("w"))]
 
     def summary(self) -> dict[str, Any]:
         return self.speed.summary()
+
+    def windows(self) -> Windows:
+        """The active and sensor windows the speed layer applies."""
+        config = self.speed.config
+        return Windows(config.active_s, config.sensor_s)
 
     def processors(self) -> list[dict[str, Any]]:
         """The processors' published statuses (``SpeedLayer.processor_statuses``)."""

@@ -23,6 +23,9 @@ KINDS: dict[str, str] = {"vehicles": "v", "traffic": "t", "weather": "w", "incid
 # a second are most of the bytes; rows halve them); the others as objects of their speed-layer
 # fields, typed by ``NUMERIC``.
 VEHICLE_ROW: tuple[str, ...] = ("id", "ts", "lat", "lon", "speed", "heading", "vehicle_type", "status", "road_name")
+# Row columns the map needs no finer than this (values rounded to 1/scale): coordinates to 1e-6
+# degrees (~0.1 m), speeds to 0.1 km/h, headings to the degree. It halves the bytes.
+ROW_SCALE: dict[str, float] = {"lat": 1e6, "lon": 1e6, "speed": 10.0, "heading": 1.0}
 
 # Congestion levels, least congested first (``pipeline.schemas`` validates them); a segment at
 # ``CONGESTED_FROM`` or above counts as congested.
@@ -56,6 +59,16 @@ def level_rank(level: str | None) -> int:
 def lua_config() -> dict[str, Any]:
     """The part of the model the speed-layer scripts need, merged into their config argument."""
     return {"types": list(VEHICLE_TYPES), "levels": list(LEVELS), "vehicle_row": list(VEHICLE_ROW)}
+
+
+def rows_config() -> dict[str, Any]:
+    """What ``vehicle_rows.lua`` needs to build map rows: the columns, which of them are numbers
+    and how finely each is kept (0: as stored)."""
+    return {
+        "columns": list(VEHICLE_ROW),
+        "numeric": {c: ROW_SCALE.get(c, 0) for c in VEHICLE_ROW if c in NUMERIC},
+        "required": ["ts", "lat"],  # a map row has a time and a place
+    }
 
 
 def browser_config(active_s: float, sensor_s: float) -> dict[str, Any]:

@@ -6,7 +6,9 @@
 --                  "t": [...], "w": [...], "i": [...],
 --                  "d": [dead letter as a JSON string, ...] (optional, oldest first)}
 -- ARGV[3] config: {"ttl_ms", "active_ms", "sensor_ms", "track_len", "resolved_ms",
---                  "changes_maxlen", "dead_letters_kept", "types": [...]}
+--                  "changes_maxlen", "dead_letters_kept", and the live read model's part
+--                  (``pipeline.live_model.lua_config``): "types": [...], "levels": [...] (least
+--                  congested first: a sensor's rank in the congestion index is its level's place)}
 -- ARGV[4] (optional) when one write is split into several calls: "<write id>:more" on
 --         every call but the last, "<write id>:last" on the last, so that readers of the
 --         change stream can wait for the whole write.
@@ -156,9 +158,10 @@ local function sensors(kind, items, extra)
   return #changed[kind]
 end
 
-local LEVELS = {free = 0, light = 1, moderate = 2, heavy = 3, severe = 4}
+local rank = {}
+for i, level in ipairs(cfg.levels) do rank[level] = i - 1 end
 counts[2] = sensors('t', batch.t, function(id, fields)
-  local level = LEVELS[fields.congestion_level or '']
+  local level = rank[fields.congestion_level or '']
   if level then redis.call('ZADD', K.t_congestion, level, id) end
 end)
 counts[3] = sensors('w', batch.w, nil)

@@ -22,13 +22,14 @@ from typing import Any
 import orjson
 import redis
 
+from pipeline import live_model
+from pipeline.live_model import CONGESTED_FROM, level_rank
+from pipeline.live_model import VEHICLE_ROW as VEHICLE_ROW  # the map rows' columns, for this module's readers
 from pipeline.schemas import VEHICLE_TYPES
 from pipeline.validation import DeadLetter, Record
 
 _LUA = resources.files("pipeline").joinpath("speed_layer.lua").read_text(encoding="utf-8")
 _ROWS_LUA = resources.files("pipeline").joinpath("vehicle_rows.lua").read_text(encoding="utf-8")
-# the columns of SpeedLayer.vehicle_rows, in order
-VEHICLE_ROW = ("id", "ts", "lat", "lon", "speed", "heading", "vehicle_type", "status", "road_name")
 
 # stream -> (kind in Redis, field holding the entity id)
 ENTITY: dict[str, tuple[str, str]] = {
@@ -70,8 +71,8 @@ class SpeedLayerConfig:
                 "resolved_ms": int(self.resolved_s * 1000),
                 "changes_maxlen": self.changes_maxlen,
                 "dead_letters_kept": self.dead_letters_kept,
-                "types": list(VEHICLE_TYPES),
             }
+            | live_model.lua_config()
         )
 
 
@@ -236,6 +237,9 @@ class SpeedLayer:
         self._rows_script = client.register_script(_ROWS_LUA)
         self._config_arg = self.config.as_lua()
         self._keys_arg = orjson.dumps(self.keys.lua())
+        self._rows_arg = orjson.dumps(
+            {"entity": self.keys.entity("v", ""), "active": self.keys.v_active} | live_model.rows_config()
+        )
 
     # -- write side ------------------------------------------------------------------
     def write(self, records: Sequence[tuple[str, Record]], dead_letters: Sequence[DeadLetter] = ()) -> WriteResult:
@@ -303,7 +307,7 @@ class SpeedLayer:
         """
         if ids is not None and not ids:
             return b"[]"
-        raw = self._rows_script(args=[self.keys.entity("v", ""), self.keys.v_active, limit, *(ids or ())])
+        raw = self._rows_script(args=[self._rows_arg, limit, *(ids or ())])
         return raw if isinstance(raw, bytes) else str(raw).encode()
 
     def active_vehicle_ids(self, limit: int | None = None) -> list[str]:
@@ -335,7 +339,7 @@ class SpeedLayer:
         pipe = self.client.pipeline(transaction=False)
         pipe.zcard(self.keys.v_active)
         pipe.zcard(self.keys.i_active)
-        pipe.zcount(self.keys.t_congestion, 3, "+inf")
+        pipe.zcount(self.keys.t_congestion, level_rank(CONGESTED_FROM), "+inf")
         pipe.zcard(self.keys.t_index)
         pipe.zcard(self.keys.w_index)
         pipe.hgetall(self.keys.summary)

@@ -38,7 +38,7 @@ def _not_found(path: str) -> NoReturn:
 def _with_live_model(index: str, server: flask.Flask) -> str:
     """The page with the live read model in it, as the one JSON object the browser reads
     (``pipeline.live_model.browser_config``; script tag ``smartcity-live-model``)."""
-    config = server.extensions["smartcity.store"].speed.config
+    config = server.extensions["smartcity.store"].windows()
     model = orjson.dumps(live_model.browser_config(config.active_s, config.sensor_s)).decode().replace("</", "<\\/")
     tag = f'<script id="smartcity-live-model" type="application/json">{model}</script>'
     return index.replace("{%config%}", tag + "\n            {%config%}", 1)

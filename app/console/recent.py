@@ -17,7 +17,8 @@ import pyarrow.dataset as ds
 from pyarrow import fs as pafs
 
 from pipeline.lake import partition_path, utc
-from pipeline.schemas import CONGESTION_LEVELS, arrow_schema
+from pipeline.live_model import CONGESTED_FROM, LEVELS, level_rank
+from pipeline.schemas import arrow_schema
 
 WINDOW = timedelta(hours=3)
 UNREADABLE = (OSError, pa.ArrowException, duckdb.Error)  # a lake that is down or a file being replaced
@@ -82,20 +83,21 @@ def congestion(
     filesystem: pafs.FileSystem, root: str, start: datetime, end: datetime, bucket_s: int = 60
 ) -> list[dict[str, Any]]:
     """Per time bucket: ``t``, ``sensors`` reporting, how many were at each congestion level
-    (each sensor's last report of the bucket), ``congested`` (heavy or severe) and
+    (each sensor's last report of the bucket), ``congested`` (at ``CONGESTED_FROM`` or above) and
     ``mean_speed`` (km/h, each sensor weighing the same)."""
     columns = ["event_time", "camera_id", "speed", "congestion_level"]
     table = events(filesystem, root, "traffic_data", start, end, columns)
     if table is None:
         return []
-    levels = ", ".join(f"count(*) FILTER (WHERE level = '{lvl}') AS {lvl}" for lvl in CONGESTION_LEVELS)
+    levels = ", ".join(f"count(*) FILTER (WHERE level = '{lvl}') AS {lvl}" for lvl in LEVELS)
+    congested = ", ".join(f"'{lvl}'" for lvl in LEVELS[level_rank(CONGESTED_FROM) :])
     sql = f"""
         WITH per_sensor AS (
             SELECT {_bucket(bucket_s)} AS t, camera_id, arg_max(congestion_level, event_time) AS level,
                    avg(speed) AS speed
             FROM events GROUP BY ALL)
         SELECT t, count(*) AS sensors, {levels},
-               count(*) FILTER (WHERE level IN ('heavy', 'severe')) AS congested,
+               count(*) FILTER (WHERE level IN ({congested})) AS congested,
                round(avg(speed), 1) AS mean_speed
         FROM per_sensor GROUP BY t ORDER BY t"""
     return _rows(table, sql)

@@ -15,7 +15,7 @@ from dash.development.base_component import Component
 from app.api import lake
 from app.console import chart, ids, recent
 from app.console.shown import EveryWhileShown, when_shown
-from pipeline.schemas import CONGESTION_LEVELS
+from pipeline.live_model import LEVELS
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +30,9 @@ COLUMNS = (
     ("camera_id", "Camera"),
 )
 WORST = 10
-LEVEL_COLOURS = {"free": "#2ca02c", "light": "#98df8a", "moderate": "#ffbf00", "heavy": "#ff7f0e",
-                 "severe": "#d62728"}  # fmt: skip  # as the map draws them (assets/smartcity.js CONGESTION)
+# a colour per level of the live model, least congested first (presentation only: the levels and
+# their order are the model's)
+LEVEL_COLOURS = dict(zip(LEVELS, ("#2ca02c", "#98df8a", "#ffbf00", "#ff7f0e", "#d62728"), strict=True))
 BUCKET_S = 60  # sensors report about every 10 s: a minute holds a few reports of each
 REFRESH_MS = 30_000  # the lake gets a file about every 10 s; reading it each second would gain nothing
 REFRESH = EveryWhileShown(ids.TAB_TRAFFIC, ids.TRAFFIC_RECENT, ids.TRAFFIC_RECENT_CLOCK, REFRESH_MS)
@@ -81,7 +82,7 @@ def congestion_figure(rows: list[dict[str, Any]], span: tuple[datetime, datetime
         {"type": "scatter", "mode": "lines", "name": level, "x": times, "y": [r[level] for r in rows],
          "stackgroup": "levels", "line": {"width": 0.5, "color": LEVEL_COLOURS[level]},
          "fillcolor": LEVEL_COLOURS[level]}
-        for level in reversed(CONGESTION_LEVELS)  # severe at the bottom, where a rise shows first
+        for level in reversed(LEVELS)  # severe at the bottom, where a rise shows first
     ]  # fmt: skip
     traces.append({"type": "scatter", "mode": "lines", "name": "mean km/h", "x": times, "yaxis": "y2",
                    "y": [r["mean_speed"] for r in rows], "line": {"color": "#0d6efd", "width": 2}})  # fmt: skip

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.live_model import VEHICLE_ROW
 from pipeline.schemas import (
     COMMON,
     LOCATION_OPTIONAL,
@@ -17,7 +18,7 @@ from pipeline.schemas import (
     Field,
     fields,
 )
-from pipeline.speed_layer import EXTRA_BYTES, VEHICLE_ROW
+from pipeline.speed_layer import EXTRA_BYTES
 from pipeline.validation import Validator
 
 Schema = dict[str, Any]
