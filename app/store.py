@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import orjson
 import redis
 
+from pipeline.changes import ChangeFollower
 from pipeline.live_model import INTEGER, LEVELS, NUMERIC, VEHICLE_ROW, level_rank
 from pipeline.schemas import VEHICLE_TYPES
 from pipeline.speed_layer import SpeedLayer, text
@@ -182,6 +183,19 @@ class Store:
             self.keys.v_geo, longitude=lon, latitude=lat, width=width_km, height=height_km, unit="km"
         )
         return [text(i) for i in found]
+
+    def vehicle_rows(self, ids: Iterable[str] | None = None, limit: int = 1_000_000) -> bytes:
+        """Map rows (``SpeedLayer.vehicle_rows``) as one JSON array: of ``ids``, or of the
+        active vehicles, most recently seen first."""
+        return self.speed.vehicle_rows(None if ids is None else list(ids), limit)
+
+    def states(self, kind: str, ids: Iterable[str]) -> list[dict[str, Any]]:
+        """The given entities of ``kind`` (v, t, w, i), typed (missing/expired ones skipped)."""
+        return [typed(s) for s in self.speed.states(kind, ids)]
+
+    def follower(self) -> ChangeFollower:
+        """A reader of the speed layer's change stream, from its newest entry."""
+        return ChangeFollower(self.speed.client, self.keys.changes)
 
     def vehicle(self, vehicle_id: str) -> dict[str, Any] | None:
         state = self.speed.vehicle(vehicle_id)

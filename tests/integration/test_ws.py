@@ -23,9 +23,10 @@ from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
 
 from app import create_app
+from app.hub import MIN_GAP_S, Frames, Hub, Mailbox, Pace, merge
 from app.server import Server
 from app.store import Store
-from app.ws import MIN_GAP_S, Frames, Hub, Mailbox, Pace, WholeSends, merge
+from app.ws import WholeSends
 from pipeline.speed_layer import VEHICLE_ROW, SpeedLayer, SpeedLayerConfig
 from tests.city import api_settings, rec, seed
 

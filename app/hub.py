@@ -1,0 +1,310 @@
+"""The push hub: one live message of the city, built once, delivered to every client's mailbox.
+
+One ``Hub`` per process follows the speed layer's change stream (``pipeline.changes``, through
+the ``Store``: the hub makes no Redis call of its own, so pushes work when the console runs as
+several processes) and, at most once a second, builds one delta: the changed vehicles,
+incidents, traffic sensors, weather stations and the summary. Each client has a ``Mailbox``
+holding at most one pending delta: a client that reads slowly gets later deltas merged into it
+(newest state per entity wins), so memory per client is bounded by the size of the city, never
+by how far behind it is.
+
+Messages: ``{"type": "snapshot" | "delta", "event_ms": newest vehicle event (epoch ms),
+"oldest_ms": oldest vehicle event, "ts": when the message was built, "vehicle_fields": [...],
+"vehicles": [[...], ...], "incidents": [...], "traffic": [...], "weather": [...],
+"summary": {...}}``.
+Vehicles travel as rows whose columns ``vehicle_fields`` names (``live_model.VEHICLE_ROW``);
+incidents, traffic sensors and weather stations as objects. The same message serves the socket
+(``app.ws``) and the poll (``GET /api/live``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import redis
+
+from app.fleet import FleetSpeeds
+from app.store import Store
+from pipeline.changes import nothing_changed
+from pipeline.live_model import VEHICLE_ROW
+
+log = logging.getLogger(__name__)
+INTERVAL_S = 1.0  # at most one delta a second per client
+MIN_GAP_S = 0.75  # a late delta may follow the previous one this soon (see Pace)
+
+
+def message(kind: str, vehicles: list[list[Any]], ts: int | None = None, **rest: Any) -> dict[str, Any]:
+    """A push message; ``vehicles`` are rows with the columns ``VEHICLE_ROW``. The head
+    carries the oldest and newest vehicle event it holds and when it was built (epoch ms),
+    so a client can tell from the first bytes how late the message is."""
+    stamps = [row[1] for row in vehicles if row[1] is not None]
+    return {"type": kind, "event_ms": max(stamps, default=None), "oldest_ms": min(stamps, default=None), "ts": ts,
+            "vehicle_fields": VEHICLE_ROW, "vehicles": vehicles, **rest}  # fmt: skip
+
+
+def merge(older: dict[str, Any], newer: dict[str, Any]) -> dict[str, Any]:
+    """One delta carrying both: per entity the newer state wins; the newer summary wins."""
+    rows = {row[0]: row for row in older.get("vehicles", [])}
+    rows.update({row[0]: row for row in newer.get("vehicles", [])})
+    out = message("delta", list(rows.values()), summary=newer.get("summary"), ts=newer.get("ts"))
+    for kind in ("incidents", "traffic", "weather"):
+        by_id = {e["id"]: e for e in older.get(kind, [])}
+        by_id.update({e["id"]: e for e in newer.get(kind, [])})
+        out[kind] = list(by_id.values())
+    return out
+
+
+def frame(payload: bytes, binary: bool = False) -> bytes:
+    """One unfragmented, unmasked server frame (RFC 6455 5.2): the same bytes suit every
+    client, so a delta is framed once per process, not once per socket."""
+    n = len(payload)
+    head = bytes([0x82 if binary else 0x81])
+    if n < 126:
+        head += bytes([n])
+    elif n < 1 << 16:
+        head += bytes([126]) + n.to_bytes(2, "big")
+    else:
+        head += bytes([127]) + n.to_bytes(8, "big")
+    return head + payload
+
+
+class Pace:
+    """At most one send per ``interval`` on average, never two closer than ``min_gap``.
+
+    A strict "a second since the last send" gate cannot keep up with a source that also
+    changes once a second: each delta that left late (a slow write, a busy process) makes
+    every later one wait for the gate, so lateness only ever accumulates. This is a token
+    bucket instead: a token a second, at most ``burst`` held, one spent per send. A late
+    delta is caught up by the next ones (sent ``min_gap`` apart) from the tokens saved, and
+    over any T seconds a client gets at most T / interval + burst deltas.
+    """
+
+    def __init__(self, interval: float, min_gap: float, burst: float = 2.0) -> None:
+        self.interval, self.min_gap, self.burst = interval, min_gap, burst
+        self._tokens = burst
+        self._at: float | None = None  # when the tokens were counted: the last send
+
+    def _tokens_at(self, now: float) -> float:
+        if self._at is None:
+            return self._tokens
+        return min(self.burst, self._tokens + (now - self._at) / self.interval)
+
+    def wait(self, now: float) -> float:
+        """Seconds until a send may go (0: now)."""
+        if self._at is None:
+            return 0.0
+        return max(0.0, (1.0 - self._tokens_at(now)) * self.interval, self._at + self.min_gap - now)
+
+    def spend(self, now: float) -> None:
+        self._tokens, self._at = self._tokens_at(now) - 1.0, now
+
+
+class Frames:
+    """One message and its frames per encoding, built on first use and shared by every client.
+
+    ``text``: JSON in a text frame (the default). ``gzip``: the same JSON gzipped in a binary
+    frame, a quarter of the bytes, for clients that ask (the console does, and inflates it
+    with the browser's DecompressionStream)."""
+
+    def __init__(self, msg: dict[str, Any]) -> None:
+        self.msg = msg
+        self._frames: dict[str, bytes] = {}
+
+    def json(self) -> bytes:
+        """The message as JSON (what the poll fallback serves), encoded once."""
+        payload = self._frames.get("json")
+        if payload is None:
+            payload = self._frames["json"] = orjson.dumps(self.msg)
+        return payload
+
+    def get(self, encoding: str) -> bytes:
+        built = self._frames.get(encoding)
+        if built is None:  # two threads may both build it: harmless, same bytes
+            payload = self.json()
+            built = frame(gzip.compress(payload, 1), binary=True) if encoding == "gzip" else frame(payload)
+            self._frames[encoding] = built
+        return built
+
+
+class Mailbox:
+    """At most one pending message per client; later deltas merge into it."""
+
+    def __init__(self, encoding: str = "text") -> None:
+        self.encoding = encoding
+        self._cond = threading.Condition()
+        self._pending: Frames | None = None
+        self.closed = False
+
+    def put(self, frames: Frames) -> None:
+        with self._cond:
+            if self._pending is None:
+                self._pending = frames  # the hub's frames, shared while nothing was merged
+            else:
+                self._pending = Frames(merge(self._pending.msg, frames.msg))
+            self._cond.notify()
+
+    def close(self) -> None:
+        """End this client's stream: a waiting ``take`` returns at once."""
+        with self._cond:
+            self.closed = True
+            self._cond.notify()
+
+    def take(self, timeout: float) -> bytes | None:
+        """The pending message as a frame in this client's encoding (None after the timeout)."""
+        with self._cond:
+            if self._pending is None and not self.closed:
+                self._cond.wait(timeout)
+            pending, self._pending = self._pending, None
+        return None if pending is None else pending.get(self.encoding)
+
+
+class Hub:
+    """Follows the change stream and posts one delta a second to every mailbox."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.summary: Callable[[], dict[str, Any]] = store.summary  # the console sets its own
+        self.fleet = FleetSpeeds(store.windows().active_s)  # from the rows pushed, for the summary
+        self.changes = store.follower()  # the change stream, from its newest entry when first read
+        self._boxes: set[Mailbox] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._snapshot: tuple[float, Frames | None] = (-INTERVAL_S, None)
+        self._snapshot_lock = threading.Lock()
+        self.closing = False
+
+    @property
+    def clients(self) -> int:
+        return len(self._boxes)
+
+    def subscribe(self, encoding: str = "text") -> Mailbox:
+        box = Mailbox(encoding)
+        with self._lock:
+            if self.closing:  # a socket that arrives during shutdown ends with the others
+                box.closed = True
+            self._boxes.add(box)
+            if self._thread is None:  # started by the first client, never at import
+                self._thread = threading.Thread(target=self._follow, name="smartcity-ws-hub", daemon=True)
+                self._thread.start()
+        return box
+
+    def unsubscribe(self, box: Mailbox) -> None:
+        with self._lock:
+            self._boxes.discard(box)
+
+    def close_all(self) -> None:
+        """Shutting down: every socket loop ends now and closes with 1001 (going away), and
+        the hub stops following changes. Servers wait for open requests to end before they
+        exit, and a socket's never does by itself."""
+        with self._lock:
+            self.closing = True
+            boxes = list(self._boxes)
+        for box in boxes:
+            box.close()
+
+    def snapshot_frames(self) -> Frames:
+        """The snapshot, built at most once per interval however many clients connect
+        (a burst of connections would otherwise read the whole city once per client)."""
+        with self._snapshot_lock:
+            built_at, frames = self._snapshot
+            if frames is None or time.monotonic() - built_at >= INTERVAL_S:
+                frames = Frames(self.snapshot())
+                self._snapshot = (time.monotonic(), frames)
+            return frames
+
+    def snapshot(self) -> dict[str, Any]:
+        st = self.store
+        rows = orjson.loads(st.vehicle_rows(limit=20_000))
+        self.fleet.update(rows)
+        return message(
+            "snapshot",
+            rows,
+            incidents=st.incidents("all", 500),
+            traffic=st.traffic(),
+            weather=st.weather(),
+            summary=self.summary(),
+            ts=int(time.time() * 1000),
+        )
+
+    def _follow(self) -> None:
+        """Run the hub until the server closes: an unexpected error restarts it after a pause
+        (logged once until it recovers), so live updates never end while sockets are open."""
+        failing = ""
+        while not self.closing:
+            try:
+                self._run()
+            except SystemExit:  # a test server's teardown stops its threads with SystemExit: stop quietly
+                log.debug("live updates stopped")
+                return
+            except Exception as exc:
+                if f"{exc!r}" != failing:
+                    log.exception("live updates failed; restarting them")
+                    failing = f"{exc!r}"
+                self.changes.restart()  # follow from the newest change again
+                time.sleep(INTERVAL_S)
+
+    def _run(self) -> None:
+        """Follow the change stream and post a delta as soon as the pace allows and no write is
+        half done (a write of more than one chunk notifies per chunk and marks its last), so
+        deltas leave right after the data lands, at most once a second, and whole."""
+        changed = nothing_changed()
+        pace = Pace(INTERVAL_S, MIN_GAP_S)
+        pending_since: float | None = None
+        while not self.closing:
+            block = INTERVAL_S
+            if pending_since is not None:
+                now = time.monotonic()
+                block = max(pace.wait(now), self.changes.hold(now))
+                if block <= 0:
+                    if self._post(changed):
+                        pace.spend(now)
+                        pending_since, changed = None, nothing_changed()
+                    else:
+                        time.sleep(INTERVAL_S)
+                    continue
+            try:
+                got = self.changes.read(changed, max(0.001, block))
+            except redis.RedisError as exc:
+                log.warning("live updates paused: %s", exc)
+                time.sleep(INTERVAL_S)
+                continue
+            if got and pending_since is None:
+                pending_since = time.monotonic()
+
+    def _post(self, changed: dict[str, set[str]]) -> bool:
+        """Build the delta of ``changed`` and put it in every mailbox; False when it could not
+        be built (kept for the next try: a bug building one delta must not end live updates)."""
+        try:
+            delta = self._delta(changed)
+        except redis.RedisError as exc:
+            log.warning("live updates paused: %s", exc)
+            return False
+        except Exception:
+            log.exception("live update failed; trying again")
+            return False
+        frames = Frames(delta)  # encoded and framed once for every client
+        with self._lock:
+            boxes = list(self._boxes)
+        for box in boxes:
+            box.put(frames)
+        return True
+
+    def _delta(self, changed: dict[str, set[str]]) -> dict[str, Any]:
+        st = self.store
+        rows = orjson.loads(st.vehicle_rows(sorted(changed["v"]))) if changed["v"] else []
+        self.fleet.update(rows)  # before the summary, which reads it
+        return message(
+            "delta",
+            rows,
+            incidents=st.states("i", sorted(changed["i"])),
+            traffic=st.states("t", sorted(changed["t"])),
+            weather=st.states("w", sorted(changed["w"])),
+            summary=self.summary(),
+            ts=int(time.time() * 1000),
+        )
