@@ -8,10 +8,15 @@ holding at most one pending delta: a client that reads slowly gets later deltas 
 (newest state per entity wins), so memory per client is bounded by the size of the city, never
 by how far behind it is.
 
-Messages: ``{"type": "snapshot" | "delta", "event_ms": newest vehicle event (epoch ms),
-"oldest_ms": oldest vehicle event, "ts": when the message was built, "vehicle_fields": [...],
-"vehicles": [[...], ...], "incidents": [...], "traffic": [...], "weather": [...],
-"summary": {...}}``.
+Messages: ``{"type": "snapshot" | "delta", "ts": the server's clock when the message was
+built (epoch ms), "event_ms": newest vehicle event, "oldest_ms": oldest vehicle event,
+"vehicle_fields": [...], "vehicles": [[...], ...], "incidents": [...], "traffic": [...],
+"weather": [...], "summary": {...}}``, and ``{"type": "status", "ts": ..., "error": ...}``.
+
+Honest about silence: a delta goes at least every ``live_model.HEARTBEAT_S`` even when nothing
+changed (no entities, the summary and ``ts``), so a client can tell a quiet city from a dead
+socket; when the speed layer stops answering every client gets one ``status`` message saying so,
+and when it answers again a fresh snapshot.
 Vehicles travel as rows whose columns ``vehicle_fields`` names (``live_model.VEHICLE_ROW``);
 incidents, traffic sensors and weather stations as objects. The same message serves the socket
 (``app.ws``) and the poll (``GET /api/live``).
@@ -32,27 +37,42 @@ import redis
 from app.fleet import FleetSpeeds
 from app.store import Store
 from pipeline.changes import nothing_changed
-from pipeline.live_model import VEHICLE_ROW
+from pipeline.live_model import HEARTBEAT_S, VEHICLE_ROW
 
 log = logging.getLogger(__name__)
 INTERVAL_S = 1.0  # at most one delta a second per client
 MIN_GAP_S = 0.75  # a late delta may follow the previous one this soon (see Pace)
+UNREACHABLE = "speed layer unreachable"
+
+
+def now_ms() -> int:
+    """The server's clock (epoch ms): what ``ts`` says in every message."""
+    return int(time.time() * 1000)
 
 
 def message(kind: str, vehicles: list[list[Any]], ts: int | None = None, **rest: Any) -> dict[str, Any]:
     """A push message; ``vehicles`` are rows with the columns ``VEHICLE_ROW``. The head
-    carries the oldest and newest vehicle event it holds and when it was built (epoch ms),
-    so a client can tell from the first bytes how late the message is."""
+    carries when it was built (the server's clock) and the oldest and newest vehicle event it
+    holds (epoch ms), so a client can tell from the first bytes how old its data is."""
     stamps = [row[1] for row in vehicles if row[1] is not None]
-    return {"type": kind, "event_ms": max(stamps, default=None), "oldest_ms": min(stamps, default=None), "ts": ts,
+    return {"type": kind, "ts": ts, "event_ms": max(stamps, default=None), "oldest_ms": min(stamps, default=None),
             "vehicle_fields": VEHICLE_ROW, "vehicles": vehicles, **rest}  # fmt: skip
 
 
+def status(error: str, ts: int | None = None) -> dict[str, Any]:
+    """A message saying what is wrong (no data follows until it is right again)."""
+    return {"type": "status", "ts": now_ms() if ts is None else ts, "error": error}
+
+
 def merge(older: dict[str, Any], newer: dict[str, Any]) -> dict[str, Any]:
-    """One delta carrying both: per entity the newer state wins; the newer summary wins."""
+    """One message carrying both: per entity the newer state wins; the newer summary wins.
+    A snapshot or status replaces whatever was pending; a delta merged into a snapshot leaves a
+    snapshot (the whole city, newer), into a status the delta alone."""
+    if newer["type"] != "delta" or older["type"] == "status":
+        return newer
     rows = {row[0]: row for row in older.get("vehicles", [])}
     rows.update({row[0]: row for row in newer.get("vehicles", [])})
-    out = message("delta", list(rows.values()), summary=newer.get("summary"), ts=newer.get("ts"))
+    out = message(older["type"], list(rows.values()), summary=newer.get("summary"), ts=newer.get("ts"))
     for kind in ("incidents", "traffic", "weather"):
         by_id = {e["id"]: e for e in older.get(kind, [])}
         by_id.update({e["id"]: e for e in newer.get(kind, [])})
@@ -143,8 +163,8 @@ class Mailbox:
 
     def put(self, frames: Frames) -> None:
         with self._cond:
-            if self._pending is None:
-                self._pending = frames  # the hub's frames, shared while nothing was merged
+            if self._pending is None or frames.msg["type"] != "delta" or self._pending.msg["type"] == "status":
+                self._pending = frames  # the hub's frames, shared while nothing was merged (see merge)
             else:
                 self._pending = Frames(merge(self._pending.msg, frames.msg))
             self._cond.notify()
@@ -177,6 +197,7 @@ class Hub:
         self._thread: threading.Thread | None = None
         self._snapshot: tuple[float, Frames | None] = (-INTERVAL_S, None)
         self._snapshot_lock = threading.Lock()
+        self.reachable = True  # the speed layer answered last time the hub asked
         self.closing = False
 
     @property
@@ -208,12 +229,12 @@ class Hub:
         for box in boxes:
             box.close()
 
-    def snapshot_frames(self) -> Frames:
+    def snapshot_frames(self, fresh: bool = False) -> Frames:
         """The snapshot, built at most once per interval however many clients connect
         (a burst of connections would otherwise read the whole city once per client)."""
         with self._snapshot_lock:
             built_at, frames = self._snapshot
-            if frames is None or time.monotonic() - built_at >= INTERVAL_S:
+            if fresh or frames is None or time.monotonic() - built_at >= INTERVAL_S:
                 frames = Frames(self.snapshot())
                 self._snapshot = (time.monotonic(), frames)
             return frames
@@ -229,7 +250,7 @@ class Hub:
             traffic=st.traffic(),
             weather=st.weather(),
             summary=self.summary(),
-            ts=int(time.time() * 1000),
+            ts=now_ms(),
         )
 
     def _follow(self) -> None:
@@ -252,26 +273,33 @@ class Hub:
     def _run(self) -> None:
         """Follow the change stream and post a delta as soon as the pace allows and no write is
         half done (a write of more than one chunk notifies per chunk and marks its last), so
-        deltas leave right after the data lands, at most once a second, and whole."""
+        deltas leave right after the data lands, at most once a second, and whole; and at least
+        every ``HEARTBEAT_S``, changed or not."""
         changed = nothing_changed()
         pace = Pace(INTERVAL_S, MIN_GAP_S)
         pending_since: float | None = None
+        last_post = time.monotonic()
         while not self.closing:
-            block = INTERVAL_S
+            now = time.monotonic()
+            if pending_since is None and now - last_post >= HEARTBEAT_S:
+                pending_since = now  # nothing changed for a while: say so
+            block = min(INTERVAL_S, max(0.0, last_post + HEARTBEAT_S - now))
             if pending_since is not None:
-                now = time.monotonic()
                 block = max(pace.wait(now), self.changes.hold(now))
                 if block <= 0:
                     if self._post(changed):
                         pace.spend(now)
-                        pending_since, changed = None, nothing_changed()
+                        pending_since, changed, last_post = None, nothing_changed(), now
                     else:
                         time.sleep(INTERVAL_S)
                     continue
             try:
                 got = self.changes.read(changed, max(0.001, block))
             except redis.RedisError as exc:
-                log.warning("live updates paused: %s", exc)
+                self._unreachable(exc)
+                time.sleep(INTERVAL_S)
+                continue
+            if not self.reachable and not self._recovered():
                 time.sleep(INTERVAL_S)
                 continue
             if got and pending_since is None:
@@ -283,16 +311,39 @@ class Hub:
         try:
             delta = self._delta(changed)
         except redis.RedisError as exc:
-            log.warning("live updates paused: %s", exc)
+            self._unreachable(exc)
             return False
         except Exception:
             log.exception("live update failed; trying again")
             return False
-        frames = Frames(delta)  # encoded and framed once for every client
+        self._broadcast(Frames(delta))  # encoded and framed once for every client
+        return True
+
+    def _broadcast(self, frames: Frames) -> None:
         with self._lock:
             boxes = list(self._boxes)
         for box in boxes:
             box.put(frames)
+
+    def _unreachable(self, exc: Exception) -> None:
+        """The speed layer stopped answering: tell every client once (not at each retry)."""
+        if self.reachable:
+            self.reachable = False
+            log.warning("live updates paused: %s", exc)
+            self._broadcast(Frames(status(UNREACHABLE)))
+
+    def _recovered(self) -> bool:
+        """The speed layer answers again: every client gets a fresh snapshot (what changed
+        meanwhile is in it), and the change stream is followed from its newest entry. False
+        when the snapshot could not be read."""
+        try:
+            self.changes.start()  # before the snapshot: a change landing after it is read as news
+            frames = self.snapshot_frames(fresh=True)
+        except redis.RedisError:
+            return False
+        self.reachable = True
+        log.warning("live updates resumed")
+        self._broadcast(frames)
         return True
 
     def _delta(self, changed: dict[str, set[str]]) -> dict[str, Any]:
@@ -306,5 +357,5 @@ class Hub:
             traffic=st.states("t", sorted(changed["t"])),
             weather=st.states("w", sorted(changed["w"])),
             summary=self.summary(),
-            ts=int(time.time() * 1000),
+            ts=now_ms(),
         )

@@ -62,8 +62,14 @@ class ChangeFollower:
     _last_id: str | None = None  # the newest entry read (None: not started)
     _open: dict[str, float] = field(default_factory=dict)  # split writes begun, not ended: id -> first seen
 
+    def start(self) -> None:
+        """Follow from the stream's newest entry now. Raises ``redis.RedisError``."""
+        newest: Any = self.client.xrevrange(self.stream, count=1)
+        self._last_id = _text(newest[0][0]) if newest else "0-0"
+        self._open.clear()
+
     def restart(self) -> None:
-        """Follow from the newest entry again (after an error: what was missed is re-read whole)."""
+        """Follow from the newest entry again, at the next read."""
         self._last_id = None
         self._open.clear()
 
@@ -74,9 +80,9 @@ class ChangeFollower:
             # a concrete id, never "$": XREAD ... $ means "after the newest entry when this call
             # starts", so a change landing between two calls before the first entry was lost
             # (a new incident never pushed); "0-0" when the stream is empty reads only new entries
-            newest: Any = self.client.xrevrange(self.stream, count=1)
-            self._last_id = _text(newest[0][0]) if newest else "0-0"
-        streams: Any = self.client.xread({self.stream: self._last_id}, count=1000, block=int(block_s * 1000))
+            self.start()
+        last: str = self._last_id or "0-0"  # set by start()
+        streams: Any = self.client.xread({self.stream: last}, count=1000, block=int(block_s * 1000))
         got = False
         for _, entries in streams or []:
             for entry_id, fields in entries:

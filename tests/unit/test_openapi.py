@@ -32,6 +32,7 @@ from werkzeug.test import TestResponse
 
 from app import create_app
 from app.api.openapi.routes import EXAMPLE_EVENTS
+from app.hub import UNREACHABLE, status
 from app.server import Server
 from app.store import Store
 from pipeline import views
@@ -442,6 +443,17 @@ def test_the_websocket_speaks_as_documented(doc: dict[str, Any], server: Server)
             with pytest.raises(ConnectionClosed) as closed:
                 ws.recv(timeout=5)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+def test_the_heartbeat_and_the_status_messages_are_documented(doc: dict[str, Any], app: Flask) -> None:
+    hub = app.extensions["smartcity.hub"]
+    beat = hub._delta({"v": set(), "t": set(), "w": set(), "i": set()})  # what a quiet city gets
+    for message in (beat, status(UNREACHABLE)):
+        errors = schema_errors(
+            doc, {"$ref": "#/components/schemas/RealtimeMessage"}, orjson.loads(orjson.dumps(message))
+        )
+        assert not errors, (message["type"], errors[:5])
+    assert schema_errors(doc, {"$ref": "#/components/schemas/RealtimeMessage"}, {"type": "status", "ts": 1})
 
 
 def test_event_schemas_list_every_alias_and_a_camel_case_event_matches(doc: dict[str, Any]) -> None:

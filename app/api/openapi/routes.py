@@ -436,7 +436,7 @@ ROUTES: list[Route] = [
         "description": "For clients whose socket is down (the console polls it then): the same message, "
         "built by the same hub at most once a second.",
         "roles": READ,
-        "responses": {200: json("RealtimeMessage", "a snapshot of the city")},
+        "responses": {200: json("RealtimeData", "a snapshot of the city")},
     },
     {
         "route": "GET /ws/realtime",

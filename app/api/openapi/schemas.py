@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.live_model import VEHICLE_ROW
+from app.hub import UNREACHABLE
+from pipeline.live_model import HEARTBEAT_S, VEHICLE_ROW
 from pipeline.schemas import (
     COMMON,
     LOCATION_OPTIONAL,
@@ -442,15 +443,26 @@ def components(validator: Validator) -> dict[str, Schema]:
             },
         },
         "RealtimeMessage": {
+            "description": "A /ws/realtime message (and GET /api/live's body): the first is a snapshot of the "
+            "whole city, then deltas (only what changed since the previous message; at least one every "
+            f"{HEARTBEAT_S:g} s, without entities when nothing changed, so that silence means a broken "
+            "connection), and a status when the speed layer stops answering (a fresh snapshot follows when it "
+            "answers again).",
+            "anyOf": [ref("RealtimeData"), ref("RealtimeStatus")],
+        },
+        "RealtimeData": {
             "type": "object",
-            "description": "A /ws/realtime message: the first is a snapshot of the whole city, then deltas "
-            "(only what changed since the previous message).",
-            "required": ["type", "vehicle_fields", "vehicles"],
+            "description": "A snapshot (the whole city: replace what you hold) or a delta (what changed).",
+            "required": ["type", "ts", "vehicle_fields", "vehicles"],
             "properties": {
                 "type": {"type": "string", "enum": ["snapshot", "delta"]},
+                "ts": {
+                    **INTEGER,
+                    "description": "the server's clock when the message was built (epoch ms): "
+                    "the age of the data is ts - event_ms",
+                },
                 "event_ms": {**_nullable(INTEGER), "description": "newest vehicle event in the message (epoch ms)"},
                 "oldest_ms": {**_nullable(INTEGER), "description": "oldest vehicle event in the message (epoch ms)"},
-                "ts": {**_nullable(INTEGER), "description": "when the message was built (epoch ms)"},
                 "vehicle_fields": {"const": list(VEHICLE_ROW), "description": "the columns of each vehicle row"},
                 "vehicles": {
                     "type": "array",
@@ -467,6 +479,16 @@ def components(validator: Validator) -> dict[str, Schema]:
                 "traffic": {"type": "array", "items": ref("TrafficSensor")},
                 "weather": {"type": "array", "items": ref("WeatherStation")},
                 "summary": {**ref("Summary"), "description": "the city summary (the console adds its own figures)"},
+            },
+        },
+        "RealtimeStatus": {
+            "type": "object",
+            "description": "Something on the server's side is wrong; sent once when it goes wrong.",
+            "required": ["type", "ts", "error"],
+            "properties": {
+                "type": {"const": "status"},
+                "ts": {**INTEGER, "description": "the server's clock when the message was built (epoch ms)"},
+                "error": {"type": "string", "enum": [UNREACHABLE]},
             },
         },
     }
