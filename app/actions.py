@@ -2,7 +2,8 @@
 
 A resolution is an ``emergency_data`` event like any other: it goes through the same
 ingest path (bus -> validation -> speed layer + lake), so it is in the lake's history
-and the speed layer's lifecycle rules apply. Acknowledgements are state on the incident.
+and the speed layer's lifecycle rules apply. Acknowledgements are state on the incident,
+written by the speed-layer script like every change of the city's state (``Store.acknowledge``).
 Both are written to the audit log (a capped Redis stream) with who and when.
 """
 
@@ -19,9 +20,8 @@ from flask import current_app
 
 from app.api.errors import ApiError
 from app.auth import ACT, current_role
-from app.store import Store, typed
+from app.store import Store
 from pipeline.exceptions import PipelineError
-from pipeline.speed_layer import text
 
 Ingest = Callable[[str, Sequence[tuple[bytes | None, bytes]]], None]
 AUDIT_MAXLEN = 100_000
@@ -38,10 +38,10 @@ def _store() -> Store:
 
 
 def _incident(incident_id: str) -> dict[str, Any]:
-    states = _store().speed.states("i", [incident_id])
-    if not states:
+    state = _store().incident(incident_id)
+    if state is None:
         raise ApiError(404, f"no incident {incident_id!r}")
-    return states[0]
+    return state
 
 
 def _check_role() -> None:
@@ -50,23 +50,12 @@ def _check_role() -> None:
 
 
 def audit(store: Store, action: str, user: str, **details: str) -> None:
-    entry: dict[Any, Any] = {"action": action, "user": user, "at": datetime.now(UTC).isoformat(), **details}
-    store.client.xadd(store.keys.audit, entry, maxlen=AUDIT_MAXLEN, approximate=True)
+    store.audit({"action": action, "user": user, "at": datetime.now(UTC).isoformat(), **details}, AUDIT_MAXLEN)
 
 
 def audit_log(store: Store, limit: int = 200) -> list[dict[str, str]]:
     """Newest first."""
-    entries: Any = store.client.xrevrange(store.keys.audit, count=limit)
-    return [{text(k): text(v) for k, v in fields.items()} for _, fields in entries]
-
-
-def notify_changed(client: Any, store: Store, kind: str, ids: Sequence[str]) -> None:
-    """Add a change notification for ``ids`` of ``kind`` (v, t, w or i) to the speed layer's
-    change stream, in the speed-layer script's format, so every console's push hub sends
-    them within a second (``client``: the store's client or a pipeline of it)."""
-    fields: dict[Any, Any] = {k: orjson.dumps(list(ids) if k == kind else []) for k in ("v", "t", "w", "i")}
-    client.xadd(store.keys.changes, {**fields, "part": ""}, maxlen=store.speed.config.changes_maxlen,
-                approximate=True)  # fmt: skip
+    return store.audit_log(limit)
 
 
 def acknowledge_incident(incident_id: str, user: str) -> dict[str, Any]:
@@ -75,12 +64,10 @@ def acknowledge_incident(incident_id: str, user: str) -> dict[str, Any]:
     state = _incident(incident_id)
     st = _store()
     now = datetime.now(UTC).isoformat()
-    pipe = st.client.pipeline(transaction=True)  # the state and its notification land together
-    pipe.hset(st.keys.entity("i", incident_id), mapping={"acknowledged_by": user, "acknowledged_at": now})
-    notify_changed(pipe, st, "i", [incident_id])
-    pipe.execute()
+    if not st.acknowledge(incident_id, user, now):  # it expired meanwhile
+        raise ApiError(404, f"no incident {incident_id!r}")
     audit(st, "acknowledge", user, incident=incident_id)
-    return typed({**state, "acknowledged_by": user, "acknowledged_at": now})  # numbers as GET answers them
+    return {**state, "acknowledged_by": user, "acknowledged_at": now}
 
 
 def resolve_incident(incident_id: str, user: str) -> dict[str, Any]:

@@ -237,6 +237,27 @@ class Store:
         """The newest dead letters, newest first."""
         return self.speed.dead_letters(limit)
 
+    def incident(self, incident_id: str) -> dict[str, Any] | None:
+        """One incident, active or resolved (None: unknown or expired)."""
+        states = self.states("i", [incident_id])
+        return states[0] if states else None
+
+    def acknowledge(self, incident_id: str, user: str, at: str) -> bool:
+        """Note on the incident that ``user`` acknowledged it ``at`` (ISO time), through the
+        speed-layer script; False when there is no such incident."""
+        return self.speed.annotate_incident(incident_id, {"acknowledged_by": user, "acknowledged_at": at})
+
+    def audit(self, entry: dict[str, str], maxlen: int) -> None:
+        """Add one operator action to the audit log (a capped stream beside the speed layer's
+        state, not part of it: nothing the console shows live is derived from it)."""
+        fields: dict[Any, Any] = dict(entry)
+        self.client.xadd(self.keys.audit, fields, maxlen=maxlen, approximate=True)
+
+    def audit_log(self, limit: int) -> list[dict[str, str]]:
+        """The newest ``limit`` operator actions, newest first."""
+        entries: Any = self.client.xrevrange(self.keys.audit, count=limit)
+        return [{text(k): text(v) for k, v in fields.items()} for _, fields in entries]
+
     def ping(self) -> bool:
         try:
             return bool(self.client.ping())

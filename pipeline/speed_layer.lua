@@ -4,7 +4,9 @@
 -- ARGV[1] key layout (``Keys.lua()``): fixed keys by name, entity key prefixes by kind
 -- ARGV[2] batch:  {"v": [[id, ts_ms, lat, lon, {field: value}, type], ...] (lat, lon null: no position),
 --                  "t": [...], "w": [...], "i": [...],
---                  "d": [dead letter as a JSON string, ...] (optional, oldest first)}
+--                  "d": [dead letter as a JSON string, ...] (optional, oldest first),
+--                  "a": [[incident id, {field: value}], ...] (optional: operators' notes on an
+--                        incident, e.g. who acknowledged it; they never move its event time)}
 -- ARGV[3] config: {"ttl_ms", "active_ms", "sensor_ms", "track_len", "resolved_ms",
 --                  "changes_maxlen", "dead_letters_kept", and the live read model's part
 --                  (``pipeline.live_model.lua_config``): "types": [...], "levels": [...] (least
@@ -17,8 +19,9 @@
 -- ignored, an equal one merges its fields), so replays and out-of-order delivery
 -- are harmless; the whole batch is applied atomically. A vehicle event without a position
 -- merges its fields and keeps the vehicle active, but leaves its position, track and GEO
--- entry as they were (a vehicle that never had one has none). Returns the number of
--- entities changed per kind: {v, t, w, i, stale_removed}.
+-- entry as they were (a vehicle that never had one has none). A note ("a") lands only on an
+-- incident the speed layer holds. Returns the number of entities changed per kind:
+-- {v, t, w, i, stale_removed}.
 
 local K = cjson.decode(ARGV[1])
 local batch = cjson.decode(ARGV[2])
@@ -203,6 +206,21 @@ end
 if imax > 0 then
   local wm = bump('last_i', imax)
   redis.call('ZREMRANGEBYSCORE', K.i_resolved, '-inf', '(' .. string.format('%.0f', wm - cfg.resolved_ms))
+end
+
+-- Operators' notes on incidents (an acknowledgement): fields merged into the incident as it is.
+for _, e in ipairs(batch.a or {}) do
+  local id, fields = e[1], e[2]
+  local key = K.entity.i .. id
+  if redis.call('EXISTS', key) == 1 then
+    local args = {'HSET', key}
+    for k, v in pairs(fields) do args[#args + 1] = k; args[#args + 1] = v end
+    if #args > 2 then
+      redis.call(unpack(args))
+      if not seen.i[id] then counts[4] = counts[4] + 1 end
+      mark('i', id)
+    end
+  end
 end
 
 -- The newest dead letters, newest first, for the console (the lake keeps every one).

@@ -273,6 +273,14 @@ class SpeedLayer:
         counts: list[int] = self._script(args=[self._keys_arg, chunk.batch, self._config_arg, chunk.part])
         return counts
 
+    def annotate_incident(self, incident_id: str, fields: dict[str, str]) -> bool:
+        """Merge operators' ``fields`` (e.g. who acknowledged it, and when) into an incident,
+        through the script like every write of the city's state (with its change notification);
+        False when the speed layer holds no such incident."""
+        batch = orjson.dumps({"a": [[incident_id, fields]]})
+        counts: list[int] = self._script(args=[self._keys_arg, batch, self._config_arg, ""])
+        return int(counts[3]) > 0
+
     def publish_status(self, name: str, status: dict[str, Any], ttl_s: float, keep_gone_s: float) -> None:
         """Store one processor's status under ``<prefix>pipeline:<name>`` for ``ttl_s``, and
         index it in ``<prefix>pipeline`` (scored by publish time, pruned after ``keep_gone_s``)

@@ -254,3 +254,15 @@ def test_a_fast_clock_never_freezes_a_vehicle(layer: SpeedLayer) -> None:
     layer.write([vehicle(20, lat=52.42)])  # the next report on time moves it on
     state = layer.vehicle("car-1")
     assert state is not None and float(state["lat"]) == 52.42 and float(state["clock_skew_s"]) == 0
+
+
+def test_an_acknowledgement_is_a_script_write_with_its_change_notification(layer: SpeedLayer) -> None:
+    layer.write([rec("emergency_data", 0, device_id="u1", incidentId="i-1", incident_type="fire", status="Active")])
+    before = layer.client.xlen(layer.keys.changes)
+    assert layer.annotate_incident("i-1", {"acknowledged_by": "olga", "acknowledged_at": "2026-11-27T12:01:00+00:00"})
+    state = layer.states("i", ["i-1"])[0]
+    assert state["acknowledged_by"] == "olga" and state["ts"] == str(int(T0.timestamp() * 1000))  # time unmoved
+    ((_, change),) = layer.client.xrange(layer.keys.changes)[before:]
+    assert orjson.loads(change[b"i"]) == ["i-1"] and change[b"part"] == b""
+    assert not layer.annotate_incident("nowhere", {"acknowledged_by": "olga"})  # no incident is made up
+    assert layer.states("i", ["nowhere"]) == [] and layer.client.xlen(layer.keys.changes) == before + 1
