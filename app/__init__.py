@@ -39,7 +39,7 @@ def create_app(
     if store is None:
         store = Store(runtime.speed_layer(settings, runtime.redis_client(settings)), settings.fleet_cache_seconds)
     app.extensions["smartcity.store"] = store
-    app.extensions["smartcity.ingest"] = ingest or http_ingest(settings, store.speed)  # Kafka when configured
+    app.extensions["smartcity.ingest"] = ingest or http_ingest(settings, store.writer())  # Kafka when configured
     app.extensions["smartcity.validator"] = runtime.validator(settings)
     app.extensions["smartcity.lake"] = open_lake(settings.lake_uri, runtime.s3_options(settings))
     if accounting is not None:

@@ -184,6 +184,11 @@ class Store:
         )
         return [text(i) for i in found]
 
+    def writer(self) -> SpeedLayer:
+        """The speed layer's write side, for a processor running in this process (ingest without
+        Kafka): it writes through the speed-layer script, as every processor does."""
+        return self.speed
+
     def vehicle_rows(self, ids: Iterable[str] | None = None, limit: int = 1_000_000) -> bytes:
         """Map rows (``SpeedLayer.vehicle_rows``) as one JSON array: of ``ids``, or of the
         active vehicles, most recently seen first."""
