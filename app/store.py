@@ -6,8 +6,6 @@ for the hashes. Values come back typed (numbers as numbers) for JSON.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -15,6 +13,7 @@ from typing import Any, NamedTuple
 import orjson
 import redis
 
+from app.fleet import FleetCache
 from pipeline.changes import ChangeFollower
 from pipeline.live_model import INTEGER, LEVELS, NUMERIC, VEHICLE_ROW, level_rank
 from pipeline.schemas import VEHICLE_TYPES
@@ -89,17 +88,14 @@ class Store:
 
     def __init__(self, speed: SpeedLayer, fleet_cache_s: float = 0.0) -> None:
         """``fleet_cache_s`` > 0 serves vehicle lists from one in-process read of the whole
-        active fleet, refreshed at most that often: many map clients then cost one Redis
-        round trip a second instead of one each (vehicles report about once a second)."""
+        active fleet, refreshed that often in the background (``FleetCache``): many map clients
+        then cost one Redis round trip a second instead of one each (vehicles report about once
+        a second), and no request waits for a read."""
         self.speed = speed
         self.client: redis.Redis = speed.client
         self.keys = speed.keys
         self.fleet_cache_s = fleet_cache_s
-        # when the fleet was read (None: never; monotonic time starts near 0 at boot), its rows,
-        # and each row as a dict once a caller wanted it: making all 5,000 dicts at each refresh
-        # took 12-17 ms of CPU in one go, which a gevent worker spent blocking every request
-        self._fleet: tuple[float | None, list[list[Any]], list[dict[str, Any] | None]] = (None, [], [])
-        self._fleet_lock = threading.Lock()
+        self._fleet = FleetCache(lambda: speed.vehicle_rows(limit=1_000_000), fleet_cache_s)
 
     def vehicle_locations(
         self, bbox: BBox | None = None, vehicle_type: str | None = None, limit: int = 1000
@@ -133,23 +129,7 @@ class Store:
         return round(sum(speeds) / len(speeds), 1) if speeds else None
 
     def _cached_fleet(self) -> tuple[list[list[Any]], list[dict[str, Any] | None]]:
-        """The fleet read at most ``fleet_cache_s`` ago: its rows, and the dicts made of them so
-        far. One caller refreshes it; the others keep being served the previous read meanwhile
-        instead of queueing behind the refresh (only the very first read is waited for)."""
-        read_at, rows, dicts = self._fleet
-        if read_at is not None and time.monotonic() - read_at < self.fleet_cache_s:
-            return rows, dicts
-        if not self._fleet_lock.acquire(blocking=read_at is None):
-            return rows, dicts  # someone is refreshing: the previous read is at most a moment older
-        try:
-            read_at, rows, dicts = self._fleet
-            if read_at is None or time.monotonic() - read_at >= self.fleet_cache_s:
-                rows = orjson.loads(self.speed.vehicle_rows(limit=1_000_000))
-                dicts = [None] * len(rows)
-                self._fleet = (time.monotonic(), rows, dicts)
-            return rows, dicts
-        finally:
-            self._fleet_lock.release()
+        return self._fleet.rows()
 
     def _read_locations(self, bbox: BBox | None, vehicle_type: str | None, limit: int) -> list[dict[str, Any]]:
         if bbox is None and vehicle_type is None:
