@@ -8,8 +8,8 @@ holding at most one pending delta: a client that reads slowly gets later deltas 
 (newest state per entity wins), so memory per client is bounded by the size of the city, never
 by how far behind it is.
 
-Messages: ``{"type": "snapshot" | "delta", "ts": the server's clock when the message was
-built (epoch ms), "event_ms": newest vehicle event, "oldest_ms": oldest vehicle event,
+Messages: ``{"type": "snapshot" | "delta", "event_ms": newest vehicle event (epoch ms),
+"oldest_ms": oldest vehicle event, "ts": the server's clock when the message was built,
 "vehicle_fields": [...], "vehicles": [[...], ...], "incidents": [...], "traffic": [...],
 "weather": [...], "summary": {...}}``, and ``{"type": "status", "ts": ..., "error": ...}``.
 
@@ -52,10 +52,11 @@ def now_ms() -> int:
 
 def message(kind: str, vehicles: list[list[Any]], ts: int | None = None, **rest: Any) -> dict[str, Any]:
     """A push message; ``vehicles`` are rows with the columns ``VEHICLE_ROW``. The head
-    carries when it was built (the server's clock) and the oldest and newest vehicle event it
-    holds (epoch ms), so a client can tell from the first bytes how old its data is."""
+    carries the newest and oldest vehicle event it holds and when it was built (the server's
+    clock; epoch ms), so a client can tell from the first bytes how old its data is (readers
+    match this head's order)."""
     stamps = [row[1] for row in vehicles if row[1] is not None]
-    return {"type": kind, "ts": ts, "event_ms": max(stamps, default=None), "oldest_ms": min(stamps, default=None),
+    return {"type": kind, "event_ms": max(stamps, default=None), "oldest_ms": min(stamps, default=None), "ts": ts,
             "vehicle_fields": VEHICLE_ROW, "vehicles": vehicles, **rest}  # fmt: skip
 
 
@@ -280,6 +281,9 @@ class Hub:
         pending_since: float | None = None
         last_post = time.monotonic()
         while not self.closing:
+            if not self.reachable and not self._recovered():
+                time.sleep(INTERVAL_S)
+                continue
             now = time.monotonic()
             if pending_since is None and now - last_post >= HEARTBEAT_S:
                 pending_since = now  # nothing changed for a while: say so
@@ -297,9 +301,6 @@ class Hub:
                 got = self.changes.read(changed, max(0.001, block))
             except redis.RedisError as exc:
                 self._unreachable(exc)
-                time.sleep(INTERVAL_S)
-                continue
-            if not self.reachable and not self._recovered():
                 time.sleep(INTERVAL_S)
                 continue
             if got and pending_since is None:

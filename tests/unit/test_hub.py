@@ -98,3 +98,9 @@ def test_a_status_replaces_a_pending_delta_and_a_delta_joins_a_pending_snapshot(
     box.put(Frames(message("delta", [["b", 2, 0, 0, 0, 0, "bus", None, None]], ts=4, incidents=[])))
     merged = payload(box.take(0) or b"")
     assert merged["type"] == "snapshot" and [r[0] for r in merged["vehicles"]] == ["a", "b"] and merged["ts"] == 4
+
+
+def test_the_head_of_a_message_says_how_old_it_is_in_its_first_bytes() -> None:
+    """Readers (the console benchmark, clients that skip a stale message unparsed) match it."""
+    head = Frames(message("delta", [["a", 7, 0, 0, 0, 0, "car", None, None]], ts=9)).json()
+    assert head.startswith(b'{"type":"delta","event_ms":7,"oldest_ms":7,"ts":9,')
