@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 import orjson
 import redis
+from redis.cluster import RedisCluster
 
 from app.fleet import FleetCache
 from pipeline.changes import ChangeFollower
@@ -92,7 +93,7 @@ class Store:
         then cost one Redis round trip a second instead of one each (vehicles report about once
         a second), and no request waits for a read."""
         self.speed = speed
-        self.client: redis.Redis = speed.client
+        self.client: redis.Redis | RedisCluster = speed.client
         self.keys = speed.keys
         self.fleet_cache_s = fleet_cache_s
         self._fleet = FleetCache(lambda: speed.vehicle_rows(limit=1_000_000), fleet_cache_s)
@@ -134,16 +135,12 @@ class Store:
     def _read_locations(self, bbox: BBox | None, vehicle_type: str | None, limit: int) -> list[dict[str, Any]]:
         if bbox is None and vehicle_type is None:
             return row_dicts(self.speed.vehicle_rows(limit=limit))
-        index = self.keys.v_active_type(vehicle_type) if vehicle_type else self.keys.v_active
         if bbox is None:
-            ids = [text(i) for i in self.client.zrevrange(index, 0, limit - 1)]
+            ids = self.speed.active_vehicle_ids(limit, vehicle_type)
         else:
             ids = self._in_box(bbox)
             if vehicle_type:
-                pipe = self.client.pipeline(transaction=False)
-                for vid in ids:
-                    pipe.zscore(index, vid)
-                ids = [vid for vid, score in zip(ids, pipe.execute(), strict=True) if score is not None]
+                ids = self.speed.vehicle_type_of(ids, vehicle_type)
         out = [v for v in self.vehicles(ids) if bbox is None or bbox.contains(v["lat"], v["lon"])]
         if bbox is not None:  # GEO answers by distance; callers get the newest first
             out.sort(key=lambda v: -v["ts"])
@@ -159,10 +156,7 @@ class Store:
         # GEO boxes are metric: cover the degree box generously, then filter exactly
         height_km = (bbox.north - bbox.south) * 111.32 + 0.01
         width_km = (bbox.east - bbox.west) * 111.32 + 0.01
-        found = self.client.geosearch(
-            self.keys.v_geo, longitude=lon, latitude=lat, width=width_km, height=height_km, unit="km"
-        )
-        return [text(i) for i in found]
+        return self.speed.vehicles_near(lat, lon, width_km, height_km)
 
     def writer(self) -> SpeedLayer:
         """The speed layer's write side, for a processor running in this process (ingest without
@@ -180,7 +174,7 @@ class Store:
 
     def follower(self) -> ChangeFollower:
         """A reader of the speed layer's change stream, from its newest entry."""
-        return ChangeFollower(self.speed.client, self.keys.changes)
+        return ChangeFollower(self.speed.client, self.speed.change_streams())
 
     def vehicle(self, vehicle_id: str) -> dict[str, Any] | None:
         state = self.speed.vehicle(vehicle_id)
@@ -190,7 +184,7 @@ class Store:
         """Active incidents (oldest first), resolved ones (newest first), or both."""
         ids: list[str] = []
         if status in ("active", "all"):
-            ids += [text(i) for i in self.client.zrange(self.keys.i_active, 0, limit - 1)]
+            ids += self.speed.index_ids("i", limit)
         if status in ("resolved", "all"):
             ids += self.speed.resolved_incident_ids(limit)
         return [typed(s) for s in self.speed.states("i", ids[:limit])]

@@ -32,6 +32,7 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--workers", type=int, default=2, help="Spark workers, 1 core and 1 GiB each (default 2)")
     up.add_argument("--only", default=",".join(SERVICES), help=f"services to start (default {','.join(SERVICES)})")
     up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for health")
+    up.add_argument("--redis-cluster", action="store_true", help="Redis as a Redis Cluster of 3 masters")
     sub.add_parser("down", parents=[common], help="stop the processes `up` started (only those)")
     status = sub.add_parser("status", parents=[common], help="health of each service; exit 1 if any is unhealthy")
     status.add_argument("--json", action="store_true")
@@ -48,7 +49,8 @@ def up(args: argparse.Namespace) -> int:
     settings = Settings()
     services = tuple(s.strip() for s in args.only.split(",") if s.strip())
     t0 = time.monotonic()
-    state = Cluster(args.dir, args.brokers, args.workers, services).up(args.timeout)
+    cluster = Cluster(args.dir, args.brokers, args.workers, services, redis_cluster=args.redis_cluster)
+    state = cluster.up(args.timeout)
     if state.bootstrap_servers:
         created = create_topics(state.bootstrap_servers, settings.topics().values(), settings.kafka_partitions)
         if created:

@@ -44,11 +44,28 @@ def spark_health(state: ClusterState) -> Health:
 
 
 def redis_health(state: ClusterState) -> Health:
-    client = redis.Redis.from_url(state.redis_url or "", socket_connect_timeout=2, socket_timeout=2)
+    url = state.redis_url or ""
+    if "+cluster://" in url:
+        return redis_cluster_health(url)
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
     try:
         return Health("redis", bool(client.ping()), state.redis_url or "", "PING answered")
     except redis.RedisError as exc:
         return Health("redis", False, state.redis_url or "", f"PING failed: {exc}")
+    finally:
+        client.close()
+
+
+def redis_cluster_health(url: str) -> Health:
+    """The node the URL names says the cluster is ok (every slot served)."""
+    client = redis.Redis.from_url(url.replace("+cluster://", "://", 1), socket_connect_timeout=2, socket_timeout=2)
+    try:
+        info = client.execute_command("CLUSTER", "INFO")
+        text = info.decode() if isinstance(info, bytes) else str(info)
+        ok = "cluster_state:ok" in text
+        return Health("redis", ok, url, "cluster_state:ok" if ok else "cluster not ok")
+    except redis.RedisError as exc:
+        return Health("redis", False, url, f"CLUSTER INFO failed: {exc}")
     finally:
         client.close()
 

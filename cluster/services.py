@@ -155,6 +155,86 @@ class RedisServer(Service):
             client.close()
 
 
+class RedisClusterNode(RedisServer):
+    """One master of a :class:`RedisClusterServer`: a ``redis-server`` in cluster mode."""
+
+    def __init__(self, workdir: Path, name: str, port: int | None = None) -> None:
+        super().__init__(workdir, port)
+        self.name = name
+        self.bus_port = free_port()  # its own: port + 10000 (the default) may be taken or past 65535
+
+    def command(self) -> list[str]:
+        return [*super().command(), "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                "--cluster-port", str(self.bus_port), "--cluster-node-timeout", "5000"]  # fmt: skip
+
+    def cluster_ok(self) -> bool:
+        client = redis.Redis(host=HOST, port=self.port, socket_connect_timeout=1)
+        try:
+            return b"cluster_state:ok" in client.execute_command("CLUSTER", "INFO")
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
+
+class RedisClusterServer:
+    """A Redis Cluster of ``masters`` native ``redis-server`` nodes (no replicas) on loopback,
+    joined with ``redis-cli --cluster create``; each node is a :class:`Service` stopped by its
+    record. ``url`` (``redis+cluster://host:port``) is what ``SMARTCITY_REDIS_URL`` takes."""
+
+    name = "redis-cluster"
+
+    def __init__(self, workdir: Path, masters: int = 3) -> None:
+        self.workdir = Path(workdir)
+        self.nodes = [RedisClusterNode(self.workdir / f"node-{i}", f"redis-cluster-{i}") for i in range(1, masters + 1)]
+
+    @property
+    def url(self) -> str:
+        return f"redis+cluster://{HOST}:{self.nodes[0].port}"
+
+    def launch(self) -> None:
+        for node in self.nodes:
+            node.launch()
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Wait for every node, join them (slots split evenly) and wait for the cluster to be ok."""
+        deadline = time.monotonic() + timeout
+        for node in self.nodes:
+            node.wait_ready(max(1.0, deadline - time.monotonic()))
+        cli = shutil.which("redis-cli")
+        if cli is None:
+            raise ClusterError("redis-cli is not installed: run `make test` (it installs it with apt)")
+        addresses = [f"{HOST}:{node.port}" for node in self.nodes]
+        create = [cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"]
+        left = max(1.0, deadline - time.monotonic())
+        created = subprocess.run(create, capture_output=True, text=True, timeout=left)
+        if created.returncode != 0:
+            raise ClusterError(f"redis-cli --cluster create failed:\n{created.stdout}\n{created.stderr}")
+        while not all(node.cluster_ok() for node in self.nodes):
+            if time.monotonic() > deadline:
+                raise ClusterError(f"the Redis Cluster is not ok after {timeout:.0f} s; logs in {self.workdir}")
+            time.sleep(0.1)
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.launch()
+        try:
+            self.wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 class S3Server(Service):
     """An S3-compatible server (moto) bound to loopback; any access key is accepted."""
 

@@ -20,7 +20,7 @@ from cluster.exceptions import ClusterError
 from cluster.jars import CACHE, fetch_all, spark_jars, spark_jars_option
 from cluster.kafka import KafkaNode, kafka_nodes
 from cluster.process import ProcessRecord, stop_all
-from cluster.services import RedisServer, S3Server, Service
+from cluster.services import RedisClusterServer, RedisServer, S3Server, Service
 from cluster.spark import SparkMaster, SparkWorker, spark_env, spark_home
 from pipeline.topics import broker_count
 
@@ -115,7 +115,7 @@ class Cluster:
 
     def __init__(
         self, root: Path, brokers: int = 1, workers: int = 2, services: tuple[str, ...] = SERVICES,
-        partitions: int = 3, progress: Progress = print,
+        partitions: int = 3, progress: Progress = print, redis_cluster: bool = False,
     ) -> None:  # fmt: skip
         unknown = set(services) - set(SERVICES)
         if unknown:
@@ -128,6 +128,7 @@ class Cluster:
         self.services = services
         self.partitions = partitions
         self.progress = progress
+        self.redis_cluster = redis_cluster  # Redis as a Redis Cluster of three masters
 
     def up(self, timeout: float = 180.0) -> ClusterState:
         """Start every service and wait until each is healthy; on failure stop what started."""
@@ -161,7 +162,9 @@ class Cluster:
         new KRaft cluster id cannot reuse the old data). Only the folders ``up`` makes go."""
         if self.root.is_dir():
             for path in self.root.iterdir():
-                if path.is_dir() and (path.name in ("redis", "s3") or path.name.startswith(("kafka-", "spark-"))):
+                if path.is_dir() and (
+                    path.name in ("redis", "redis-cluster", "s3") or path.name.startswith(("kafka-", "spark-"))
+                ):
                     shutil.rmtree(path)
 
     def _start(self, state: ClusterState, started: list[Service], deadline: float) -> None:
@@ -181,11 +184,22 @@ class Cluster:
             self.progress(f"cluster: formatting {self.brokers} Kafka KRaft node(s)")
             nodes = [launch(n) for n in kafka_nodes(self.root, self.brokers, self.partitions)]
         master = launch(SparkMaster(self.root)) if "spark" in self.services else None
-        redis_server = launch(RedisServer(self.root / "redis")) if "redis" in self.services else None
+        redis_server = None
+        redis_cluster = None
+        if "redis" in self.services and self.redis_cluster:
+            redis_cluster = RedisClusterServer(self.root / "redis-cluster")
+            for member in redis_cluster.nodes:
+                launch(member)
+        elif "redis" in self.services:
+            redis_server = launch(RedisServer(self.root / "redis"))
         s3 = launch(S3Server(self.root / "s3")) if "s3" in self.services else None
         if redis_server is not None:
             wait(redis_server, "redis-server")
             state.redis_url = redis_server.url
+        if redis_cluster is not None:
+            self.progress(f"cluster: joining {len(redis_cluster.nodes)} redis-server nodes into a Redis Cluster")
+            redis_cluster.wait_ready(max(1.0, deadline - time.monotonic()))
+            state.redis_url = redis_cluster.url
         if s3 is not None:
             wait(s3, "the S3 API (moto_server)")
             s3.create_bucket(BUCKET)

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import redis
+from redis.cluster import RedisCluster
 
 from pipeline.accounting import Accounting
 from pipeline.bus import InProcessBus
@@ -41,8 +42,12 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-def redis_client(settings: Settings) -> redis.Redis:
-    """A client for ``SMARTCITY_REDIS_URL``, or the embedded in-process store when unset.
+CLUSTER_SCHEME = "redis+cluster://"  # SMARTCITY_REDIS_URL of a Redis Cluster: any one node of it
+
+
+def redis_client(settings: Settings) -> redis.Redis | RedisCluster:
+    """A client for ``SMARTCITY_REDIS_URL``, or the embedded in-process store when unset; a
+    ``redis+cluster://host:port`` URL gives a Redis Cluster client (``cluster_client``).
 
     Its connections are a bounded pool that callers queue for: a gevent worker serves up to
     1,000 requests at once, and redis-py's default pool (100, then ``MaxConnectionsError`` at
@@ -54,7 +59,11 @@ def redis_client(settings: Settings) -> redis.Redis:
         import fakeredis  # the embedded store: Redis-compatible, Lua and GEO included
 
         return fakeredis.FakeRedis()
-    client = redis.Redis.from_pool(connection_pool(settings, url))  # closing the client closes the pool
+    client: redis.Redis | RedisCluster
+    if url.startswith(CLUSTER_SCHEME):
+        client = cluster_client(settings, url)
+    else:
+        client = redis.Redis.from_pool(connection_pool(settings, url))  # closing the client closes the pool
     try:
         client.ping()
     except redis.RedisError as exc:
@@ -75,6 +84,22 @@ def connection_pool(settings: Settings, url: str) -> redis.BlockingConnectionPoo
     )
 
 
+def cluster_client(settings: Settings, url: str) -> RedisCluster:
+    """A Redis Cluster client found from the node ``url`` names (``redis+cluster://``, or
+    ``rediss+cluster://`` for TLS): a bounded pool per node, as ``connection_pool``."""
+    try:
+        return RedisCluster.from_url(
+            url.replace("+cluster://", "://", 1),
+            connection_pool_class=redis.BlockingConnectionPool,
+            max_connections=settings.redis_max_connections,
+            timeout=settings.redis_pool_wait_seconds,
+            socket_timeout=10,
+            socket_connect_timeout=5,
+        )
+    except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:  # it reads the slots at once
+        raise ConfigError(f"cannot reach the Redis Cluster at {describe_url(url)}: {exc}") from exc
+
+
 def describe_url(url: str) -> str:
     """A URL with any password removed, safe to log."""
     parts = urlsplit(url)
@@ -92,9 +117,9 @@ def s3_options(settings: Settings) -> S3Options:
     )
 
 
-def speed_layer(settings: Settings, client: redis.Redis) -> SpeedLayer:
+def speed_layer(settings: Settings, client: redis.Redis | RedisCluster) -> SpeedLayer:
     config = SpeedLayerConfig(active_s=settings.active_window_seconds, track_len=settings.track_length)
-    return SpeedLayer(client, settings.redis_prefix, config)
+    return SpeedLayer(client, settings.redis_prefix, config, settings.redis_shards)
 
 
 def lake_writer(settings: Settings) -> LakeWriter:
@@ -112,12 +137,14 @@ def validator(settings: Settings) -> Validator:
     )
 
 
-def batch_processor(settings: Settings, client: redis.Redis, accounting: Accounting | None = None) -> BatchProcessor:
+def batch_processor(
+    settings: Settings, client: redis.Redis | RedisCluster, accounting: Accounting | None = None
+) -> BatchProcessor:
     return BatchProcessor(speed_layer(settings, client), lake_writer(settings), validator(settings), accounting)
 
 
 def embedded(
-    settings: Settings, client: redis.Redis, extra_topics: Sequence[str] = ()
+    settings: Settings, client: redis.Redis | RedisCluster, extra_topics: Sequence[str] = ()
 ) -> tuple[InProcessBus, Processor]:
     """The embedded pipeline: an in-process bus and a processor thread reading it. The bus has
     every topic a stream reads, so a producer naming a simulator's topic is read too, and

@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     # Where state and history live. Unset -> embedded store / local folder.
     redis_url: SecretStr | None = Field(None, description="redis://[:password@]host:port/db; unset = embedded")
     redis_prefix: str = Field("sc:", description="prefix of every speed-layer key")
+    redis_shards: int | None = Field(
+        None,
+        ge=1,
+        le=1024,
+        description="parts the speed layer is split into, by entity id (every process of one city uses the same);"
+        " unset = 1 on one Redis, 12 on a Redis Cluster",
+    )
     redis_max_connections: int = Field(100, ge=1, description="Redis connections per process, at most")
     redis_pool_wait_seconds: float = Field(
         3.0, gt=0, description="how long a request waits for a free Redis connection before a 503"

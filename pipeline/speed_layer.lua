@@ -6,7 +6,12 @@
 --                  "t": [...], "w": [...], "i": [...],
 --                  "d": [dead letter as a JSON string, ...] (optional, oldest first),
 --                  "a": [[incident id, {field: value}], ...] (optional: operators' notes on an
---                        incident, e.g. who acknowledged it; they never move its event time)}
+--                        incident, e.g. who acknowledged it; they never move its event time),
+--                  "m": {"v": ts_ms, "t": ..., "w": ..., "i": ...} (optional: the newest event
+--                        time per kind of the whole write, when it is split into shards: each
+--                        shard's windows move with it, as if the write were one call)}
+-- KEYS[1] any key of the shard written (its summary): it names the cluster slot of the call;
+--         every key the script touches carries the same hash tag (ARGV[1]).
 -- ARGV[3] config: {"ttl_ms", "active_ms", "sensor_ms", "track_len", "resolved_ms",
 --                  "changes_maxlen", "dead_letters_kept", and the live read model's part
 --                  (``pipeline.live_model.lua_config``): "types": [...], "levels": [...] (least
@@ -27,6 +32,7 @@ local K = cjson.decode(ARGV[1])
 local batch = cjson.decode(ARGV[2])
 local cfg = cjson.decode(ARGV[3])
 local CHUNK = 200
+local M = batch.m or {}
 
 local function chunked(cmd, key, items, width)
   -- items is a flat list; send at most CHUNK members per call (Lua's unpack limit)
@@ -75,7 +81,7 @@ end
 
 -- Vehicles (vehicle_data and gps_data merge into one state per device).
 local geo, active, by_type = {}, {}, {}
-local vmax = 0
+local vmax = tonumber(M.v) or 0
 for _, e in ipairs(batch.v or {}) do
   local id, ts, lat, lon, fields, vtype = e[1], tonumber(e[2]), e[3], e[4], e[5], e[6]
   local key = K.entity.v .. id
@@ -129,7 +135,7 @@ end
 
 -- Fixed sensors: traffic cameras and weather stations, latest reading each.
 local function sensors(kind, items, extra)
-  local sgeo, sidx, smax = {}, {}, 0
+  local sgeo, sidx, smax = {}, {}, tonumber(M[kind]) or 0
   for _, e in ipairs(items or {}) do
     local id, ts, lat, lon, fields = e[1], tonumber(e[2]), e[3], e[4], e[5]
     local key = K.entity[kind] .. id
@@ -170,7 +176,7 @@ end)
 counts[3] = sensors('w', batch.w, nil)
 
 -- Incidents: Active -> Resolved lifecycle, ordered by event time.
-local imax = 0
+local imax = tonumber(M.i) or 0
 for _, e in ipairs(batch.i or {}) do
   local id, ts, lat, lon, fields = e[1], tonumber(e[2]), e[3], e[4], e[5]
   local key = K.entity.i .. id

@@ -7,20 +7,33 @@ The same class runs against a real Redis and the embedded in-process store, and
 from Spark executors. The read helpers are O(result): sorted sets, GEO, hashes.
 Beside the city's state it keeps what the console needs to judge the pipeline: each batch's
 newest dead letters (written by the same script call) and the processors' published statuses.
+
+Shards: the state is split into ``shards`` parts by entity id (``crc32(id) % shards``), each
+with its own indexes, summary counters and change stream, all its keys carrying the shard's hash
+tag (``<prefix>{<tag>}...``) so that every key of a shard lives in one Redis Cluster slot. A
+write is one script call (or a few, of ``config.chunk`` entities) per shard, each touching one
+slot; a read of one entity goes to its shard, lists and counts read every shard and merge. One
+shard (the default on a single Redis) keeps the untagged layout; a cluster client defaults to
+``CLUSTER_SHARDS``. Every process reading or writing one speed layer must use the same count.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import time
 import uuid
+import zlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 import orjson
 import redis
+from redis.cluster import RedisCluster
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 from pipeline import live_model
 from pipeline.live_model import CONGESTED_FROM, level_rank
@@ -45,6 +58,9 @@ _TYPES = set(VEHICLE_TYPES)
 # many bytes of JSON: beyond it, the first fields that fit and ``"_more": <fields left out>``.
 # The lake keeps them all.
 EXTRA_BYTES = 1024
+# Shards on a Redis Cluster unless told otherwise: four per master of a 3-master cluster, so
+# that a cluster grown to 4, 6 or 12 masters still spreads them evenly by moving slots.
+CLUSTER_SHARDS = 12
 
 
 @dataclass(frozen=True)
@@ -85,12 +101,19 @@ class Keys:
     for an entity's hash and ``<prefix><kind>:track:<id>`` for a vehicle's recent positions.
     Every index key is ``<prefix><kind>:<name>`` with a fixed name that is never ``id`` or
     ``track``, so no id can name or collide with an index, another entity or another kind.
+
+    One shard's layout: with a ``tag`` every key starts ``<prefix>{<tag>}`` (one cluster slot for
+    the whole shard; Redis hashes only the first ``{...}``, so the prefix holds no brace).
     """
 
     KINDS = ("v", "t", "w", "i")
 
-    def __init__(self, prefix: str = "sc:") -> None:
-        self.prefix = p = prefix
+    def __init__(self, prefix: str = "sc:", tag: str | None = None) -> None:
+        if tag is not None and ("{" in prefix or "}" in prefix):
+            raise ValueError(f"a sharded speed layer's key prefix holds no brace: {prefix!r}")
+        self.prefix = prefix
+        self.tag = tag
+        self.base = p = prefix if tag is None else f"{prefix}{{{tag}}}"
         self.v_geo, self.v_active = f"{p}v:geo", f"{p}v:active"
         self.t_geo, self.t_index, self.t_congestion = f"{p}t:geo", f"{p}t:index", f"{p}t:congestion"
         self.w_geo, self.w_index = f"{p}w:geo", f"{p}w:index"
@@ -100,15 +123,15 @@ class Keys:
 
     def entity(self, kind: str, entity_id: str) -> str:
         """The hash of one vehicle (v), traffic sensor (t), weather station (w) or incident (i)."""
-        return f"{self.prefix}{kind}:id:{entity_id}"
+        return f"{self.base}{kind}:id:{entity_id}"
 
     def track(self, vehicle_id: str) -> str:
         """A vehicle's recent positions, newest first."""
-        return f"{self.prefix}v:track:{vehicle_id}"
+        return f"{self.base}v:track:{vehicle_id}"
 
     def index(self, kind: str) -> str:
         """The ids of the reporting sensors (t, w) or the active incidents (i), by event time."""
-        return self.i_active if kind == "i" else f"{self.prefix}{kind}:index"
+        return self.i_active if kind == "i" else f"{self.base}{kind}:index"
 
     def v_active_type(self, vehicle_type: str) -> str:
         """The active vehicles of one type (types are ``VEHICLE_TYPES`` only, never an id)."""
@@ -120,12 +143,33 @@ class Keys:
 
     def lua(self) -> dict[str, Any]:
         """The layout as the Lua scripts take it: fixed keys by name, entity key prefixes by kind."""
-        fixed = {k: v for k, v in vars(self).items() if k != "prefix"}
+        fixed = {k: v for k, v in vars(self).items() if k not in ("prefix", "tag", "base")}
         return fixed | {
             "entity": {kind: self.entity(kind, "") for kind in self.KINDS},
             "track": self.track(""),
             "v_active_type": self.v_active_type(""),
         }
+
+
+def shard_tags(shards: int) -> list[str]:
+    """One hash tag per shard, spreading the shards evenly over the cluster's slots: shard ``s``
+    gets the first of ``s``, ``s.1``, ``s.2``... hashing into the ``s``-th of ``shards`` equal slot
+    ranges, so the masters of a cluster created with equal slot ranges (``redis-cli --cluster
+    create``) hold equal numbers of shards. Plain numbers hashed unevenly: 4/5/3 of 12 shards."""
+    tags = []
+    for s in range(shards):
+        low, high = s * REDIS_CLUSTER_HASH_SLOTS // shards, (s + 1) * REDIS_CLUSTER_HASH_SLOTS // shards
+        for j in itertools.count():
+            tag = f"{s}.{j}" if j else str(s)
+            if low <= key_slot(tag.encode()) < high:
+                tags.append(tag)
+                break
+    return tags
+
+
+def shard_of(entity_id: str, shards: int) -> int:
+    """The shard holding an entity (every kind alike)."""
+    return zlib.crc32(entity_id.encode("utf-8", "surrogatepass")) % shards if shards > 1 else 0
 
 
 def entries(records: Iterable[tuple[str, Record]]) -> dict[str, list[list[Any]]]:
@@ -215,11 +259,12 @@ class Chunk:
     """One script call of a write, encoded: what a writer keeps while Redis is away.
 
     ``streams``: how many valid events of each stream it carries (its dead letters are the
-    console's copy only; the lake has every one)."""
+    console's copy only; the lake has every one); ``shard``: the shard it writes."""
 
     batch: bytes
     part: str
     streams: dict[str, int]
+    shard: int = 0
 
     @property
     def events(self) -> int:
@@ -229,17 +274,39 @@ class Chunk:
 class SpeedLayer:
     """Writes micro-batches into Redis and reads the current state back."""
 
-    def __init__(self, client: redis.Redis, prefix: str = "sc:", config: SpeedLayerConfig | None = None) -> None:
+    def __init__(
+        self,
+        client: redis.Redis | RedisCluster,
+        prefix: str = "sc:",
+        config: SpeedLayerConfig | None = None,
+        shards: int | None = None,
+    ) -> None:
+        """``shards``: how many parts the state is split into (see the module's docstring);
+        None: 1 on a single Redis, ``CLUSTER_SHARDS`` on a Redis Cluster."""
         self.client = client
-        self.keys = Keys(prefix)
+        self.cluster = isinstance(client, RedisCluster)
+        self.shards = shards or (CLUSTER_SHARDS if self.cluster else 1)
+        tagged = self.cluster or self.shards > 1
+        tags: list[str | None] = list(shard_tags(self.shards)) if tagged else [None]
+        self.shard_keys = [Keys(prefix, tag) for tag in tags]
+        # shard 0 also holds what belongs to no entity: dead letters, statuses, the audit log
+        self.keys = self.shard_keys[0]
         self.config = config or SpeedLayerConfig()
         self._script = client.register_script(_LUA)
         self._rows_script = client.register_script(_ROWS_LUA)
         self._config_arg = self.config.as_lua()
-        self._keys_arg = orjson.dumps(self.keys.lua())
-        self._rows_arg = orjson.dumps(
-            {"entity": self.keys.entity("v", ""), "active": self.keys.v_active} | live_model.rows_config()
-        )
+        self._keys_args = [orjson.dumps(k.lua()) for k in self.shard_keys]
+        self._rows_args = [
+            orjson.dumps({"entity": k.entity("v", ""), "active": k.v_active} | live_model.rows_config())
+            for k in self.shard_keys
+        ]
+
+    def shard(self, entity_id: str) -> int:
+        return shard_of(entity_id, self.shards)
+
+    def keys_of(self, entity_id: str) -> Keys:
+        """The key layout of the shard holding ``entity_id``."""
+        return self.shard_keys[shard_of(entity_id, self.shards)]
 
     # -- write side ------------------------------------------------------------------
     def write(self, records: Sequence[tuple[str, Record]], dead_letters: Sequence[DeadLetter] = ()) -> WriteResult:
@@ -251,34 +318,57 @@ class SpeedLayer:
         return result
 
     def encode(self, records: Sequence[tuple[str, Record]], dead_letters: Sequence[DeadLetter] = ()) -> list[Chunk]:
-        """The script calls that write ``records`` (``config.chunk`` entities each, so Redis is
-        never blocked for long), the batch's newest dead letters riding with the last one."""
+        """The script calls that write ``records``: per shard, ``config.chunk`` entities each (so
+        Redis is never blocked for long), shard 0 last with the batch's newest dead letters.
+
+        With several shards every shard gets a call (an empty one when none of its entities is
+        in the batch) carrying the batch's newest event time per kind: each shard's windows
+        (active vehicles, sensors, resolved incidents) then move as one store's would."""
+        if not records and not dead_letters:
+            return []
         step = self.config.chunk
-        starts = range(0, len(records), step) if records else range(1 if dead_letters else 0)
-        write_id = uuid.uuid4().hex[:16] if len(starts) > 1 else ""
+        if self.shards == 1:
+            parts: list[tuple[int, Sequence[tuple[str, Record]]]] = [(0, records)]
+            marks: dict[str, int] | None = None
+        else:
+            split: list[list[tuple[str, Record]]] = [[] for _ in range(self.shards)]
+            for item in records:
+                split[shard_of(item[1][ENTITY[item[0]][1]], self.shards)].append(item)
+            parts = [(s, split[s]) for s in (*range(1, self.shards), 0)] if records else [(0, [])]
+            marks = newest_times(records)
+        calls = [(s, part[i : i + step]) for s, part in parts for i in (range(0, len(part), step) or range(1))]
+        write_id = uuid.uuid4().hex[:16] if len(calls) > 1 else ""
         chunks = []
-        for start in starts:
-            part_records = records[start : start + step]
+        for n, (s, part_records) in enumerate(calls):
             batch: dict[str, Any] = entries(part_records)
-            last = start + step >= len(records)
+            last = n == len(calls) - 1
             if last and dead_letters:
                 cfg = self.config
                 batch["d"] = dead_letter_entries(dead_letters, cfg.dead_letters_kept, cfg.dead_letter_raw_chars)
+            if marks:
+                batch["m"] = marks
             part = f"{write_id}:{'last' if last else 'more'}" if write_id else ""
-            chunks.append(Chunk(orjson.dumps(batch), part, dict(Counter(stream for stream, _ in part_records))))
+            streams = dict(Counter(stream for stream, _ in part_records))
+            chunks.append(Chunk(orjson.dumps(batch), part, streams, s))
         return chunks
 
     def apply(self, chunk: Chunk) -> list[int]:
         """Run one encoded call; returns the entities changed per kind (see the script)."""
-        counts: list[int] = self._script(args=[self._keys_arg, chunk.batch, self._config_arg, chunk.part])
+        keys = self.shard_keys[chunk.shard]
+        counts: list[int] = self._script(
+            keys=[keys.summary], args=[self._keys_args[chunk.shard], chunk.batch, self._config_arg, chunk.part]
+        )
         return counts
 
     def annotate_incident(self, incident_id: str, fields: dict[str, str]) -> bool:
         """Merge operators' ``fields`` (e.g. who acknowledged it, and when) into an incident,
         through the script like every write of the city's state (with its change notification);
         False when the speed layer holds no such incident."""
+        s = self.shard(incident_id)
         batch = orjson.dumps({"a": [[incident_id, fields]]})
-        counts: list[int] = self._script(args=[self._keys_arg, batch, self._config_arg, ""])
+        counts: list[int] = self._script(
+            keys=[self.shard_keys[s].summary], args=[self._keys_args[s], batch, self._config_arg, ""]
+        )
         return int(counts[3]) > 0
 
     def publish_status(self, name: str, status: dict[str, Any], ttl_s: float, keep_gone_s: float) -> None:
@@ -295,11 +385,20 @@ class SpeedLayer:
         pipe.execute()
 
     # -- read side (O(result)) ------------------------------------------------------------
+    def each_shard(self, command: Callable[[Any, Keys], Any]) -> list[Any]:
+        """``command(pipeline, keys)`` for every shard, in one pipelined round trip (per node on
+        a cluster); the replies in shard order."""
+        pipe = self.client.pipeline(transaction=False)
+        for keys in self.shard_keys:
+            command(pipe, keys)
+        return list(pipe.execute())
+
     def vehicle(self, vehicle_id: str) -> dict[str, Any] | None:
         """Latest state of one vehicle with its recent track: [lat, lon, ts_ms], newest first."""
+        keys = self.keys_of(vehicle_id)
         pipe = self.client.pipeline(transaction=False)
-        pipe.hgetall(self.keys.entity("v", vehicle_id))
-        pipe.lrange(self.keys.track(vehicle_id), 0, -1)
+        pipe.hgetall(keys.entity("v", vehicle_id))
+        pipe.lrange(keys.track(vehicle_id), 0, -1)
         raw, track = pipe.execute()
         if not raw:
             return None
@@ -308,60 +407,110 @@ class SpeedLayer:
         return state
 
     def vehicle_rows(self, ids: Sequence[str] | None = None, limit: int = 1_000_000) -> bytes:
-        """Map rows (columns ``VEHICLE_ROW``) as one JSON array, built inside Redis in one call.
+        """Map rows (columns ``VEHICLE_ROW``) as one JSON array, built inside Redis, one call
+        per shard.
 
         ``ids=None``: the active vehicles, most recently seen first, at most ``limit``. Callers
         that fan the same rows out to many clients forward these bytes without re-encoding.
         """
         if ids is not None and not ids:
             return b"[]"
-        raw = self._rows_script(args=[self._rows_arg, limit, *(ids or ())])
+        if self.shards == 1:
+            return self._rows(0, limit, ids or ())
+        if ids is None:
+            parts = [orjson.loads(self._rows(s, limit, ())) for s in range(self.shards)]
+            newest = heapq.merge(*parts, key=lambda row: -(row[_ROW_TS] or 0))
+            return orjson.dumps(list(itertools.islice(newest, limit)))
+        by_shard: dict[int, list[str]] = {}
+        for vid in ids:
+            by_shard.setdefault(self.shard(vid), []).append(vid)
+        found = {row[0]: row for s, part in by_shard.items() for row in orjson.loads(self._rows(s, limit, part))}
+        return orjson.dumps([found[vid] for vid in ids if vid in found])
+
+    def _rows(self, shard: int, limit: int, ids: Sequence[str]) -> bytes:
+        keys = self.shard_keys[shard]
+        raw = self._rows_script(keys=[keys.v_active], args=[self._rows_args[shard], limit, *ids])
         return raw if isinstance(raw, bytes) else str(raw).encode()
 
-    def active_vehicle_ids(self, limit: int | None = None) -> list[str]:
-        """Vehicles seen within the active window, most recent first."""
+    def active_vehicle_ids(self, limit: int | None = None, vehicle_type: str | None = None) -> list[str]:
+        """Vehicles seen within the active window (of one type), most recent first."""
         args: dict[str, Any] = {"start": 0, "num": limit} if limit else {}
-        ids = self.client.zrevrangebyscore(self.keys.v_active, "+inf", "-inf", **args)
-        return [text(i) for i in ids]
+
+        def newest(pipe: Any, keys: Keys) -> None:
+            index = keys.v_active_type(vehicle_type) if vehicle_type else keys.v_active
+            pipe.zrevrangebyscore(index, "+inf", "-inf", withscores=True, **args)
+
+        return _merged(self.each_shard(newest), reverse=True, limit=limit)
 
     def active_count(self, vehicle_type: str | None = None) -> int:
-        key = self.keys.v_active_type(vehicle_type) if vehicle_type else self.keys.v_active
-        return int(self.client.zcard(key))
+        def count(pipe: Any, keys: Keys) -> None:
+            pipe.zcard(keys.v_active_type(vehicle_type) if vehicle_type else keys.v_active)
+
+        return sum(int(n) for n in self.each_shard(count))
+
+    def vehicle_type_of(self, vehicle_ids: Sequence[str], vehicle_type: str) -> list[str]:
+        """Those of ``vehicle_ids`` that are active vehicles of ``vehicle_type``, in order."""
+        pipe = self.client.pipeline(transaction=False)
+        for vid in vehicle_ids:
+            pipe.zscore(self.keys_of(vid).v_active_type(vehicle_type), vid)
+        return [vid for vid, score in zip(vehicle_ids, pipe.execute(), strict=True) if score is not None]
+
+    def vehicles_near(self, lat: float, lon: float, width_km: float, height_km: float) -> list[str]:
+        """Ids of the vehicles on the map within a box (metric: GEO boxes are), every shard's."""
+
+        def search(pipe: Any, keys: Keys) -> None:
+            pipe.geosearch(keys.v_geo, longitude=lon, latitude=lat, width=width_km, height=height_km, unit="km")
+
+        return [text(i) for found in self.each_shard(search) for i in found]
 
     def states(self, kind: str, ids: Iterable[str]) -> list[dict[str, Any]]:
         """Hashes of the given entities (missing/expired ones skipped), in one round trip."""
         pipe = self.client.pipeline(transaction=False)
         for entity_id in ids:
-            pipe.hgetall(self.keys.entity(kind, entity_id))
+            pipe.hgetall(self.keys_of(entity_id).entity(kind, entity_id))
         return [_decode(raw) for raw in pipe.execute() if raw]
 
-    def index_ids(self, kind: str) -> list[str]:
-        """Ids in a sensor index ("t", "w") or the active incidents ("i")."""
-        return [text(i) for i in self.client.zrange(self.keys.index(kind), 0, -1)]
+    def index_ids(self, kind: str, limit: int | None = None) -> list[str]:
+        """Ids in a sensor index ("t", "w") or the active incidents ("i"), oldest first."""
+        end = limit - 1 if limit else -1
+        replies = self.each_shard(lambda pipe, keys: pipe.zrange(keys.index(kind), 0, end, withscores=True))
+        return _merged(replies, reverse=False, limit=limit)
 
     def resolved_incident_ids(self, limit: int = 100) -> list[str]:
-        return [text(i) for i in self.client.zrevrange(self.keys.i_resolved, 0, limit - 1)]
+        replies = self.each_shard(lambda pipe, keys: pipe.zrevrange(keys.i_resolved, 0, limit - 1, withscores=True))
+        return _merged(replies, reverse=True, limit=limit)
 
     def summary(self) -> dict[str, Any]:
         """City summary: counts and the newest event time per kind (epoch ms)."""
-        pipe = self.client.pipeline(transaction=False)
-        pipe.zcard(self.keys.v_active)
-        pipe.zcard(self.keys.i_active)
-        pipe.zcount(self.keys.t_congestion, level_rank(CONGESTED_FROM), "+inf")
-        pipe.zcard(self.keys.t_index)
-        pipe.zcard(self.keys.w_index)
-        pipe.hgetall(self.keys.summary)
-        for vtype in VEHICLE_TYPES:
-            pipe.zcard(self.keys.v_active_type(vtype))
-        res = pipe.execute()
-        last = {text(k): int(float(v)) for k, v in res[5].items()}
+
+        def counts(pipe: Any, keys: Keys) -> None:
+            pipe.zcard(keys.v_active)
+            pipe.zcard(keys.i_active)
+            pipe.zcount(keys.t_congestion, level_rank(CONGESTED_FROM), "+inf")
+            pipe.zcard(keys.t_index)
+            pipe.zcard(keys.w_index)
+            pipe.hgetall(keys.summary)
+            for vtype in VEHICLE_TYPES:
+                pipe.zcard(keys.v_active_type(vtype))
+
+        replies = self.each_shard(counts)
+        width = len(replies) // self.shards
+        shards = [replies[i : i + width] for i in range(0, len(replies), width)]
+        last: dict[str, int] = {}
+        for res in shards:
+            for k, v in res[5].items():
+                last[text(k)] = max(last.get(text(k), 0), int(float(v)))
+
+        def total(i: int) -> int:
+            return sum(int(res[i]) for res in shards)
+
         return {
-            "active_vehicles": int(res[0]),
-            "active_incidents": int(res[1]),
-            "congested_segments": int(res[2]),
-            "traffic_sensors": int(res[3]),
-            "weather_stations": int(res[4]),
-            "vehicles_by_type": {t: int(n) for t, n in zip(VEHICLE_TYPES, res[6:], strict=True)},
+            "active_vehicles": total(0),
+            "active_incidents": total(1),
+            "congested_segments": total(2),
+            "traffic_sensors": total(3),
+            "weather_stations": total(4),
+            "vehicles_by_type": {t: total(6 + n) for n, t in enumerate(VEHICLE_TYPES)},
             "last_event_ms": last,
         }
 
@@ -381,6 +530,10 @@ class SpeedLayer:
         """The newest dead letters (stream, reason, source, received_ms, raw cut short), newest first."""
         return [orjson.loads(raw) for raw in self.client.lrange(self.keys.deadletters, 0, limit - 1)]
 
+    def change_streams(self) -> list[str]:
+        """Every shard's change stream (``pipeline.changes`` reads them)."""
+        return [keys.changes for keys in self.shard_keys]
+
     def snapshot(self) -> dict[str, Any]:
         """The whole current state, for tests and rebuild checks (O(state), not for requests)."""
         out: dict[str, Any] = {"vehicles": {}, "traffic": {}, "weather": {}, "incidents": {}}
@@ -396,6 +549,30 @@ class SpeedLayer:
                 if state:
                     out[name][state["id"]] = state
         return out
+
+
+_ROW_TS = VEHICLE_ROW.index("ts")
+
+
+def newest_times(records: Sequence[tuple[str, Record]]) -> dict[str, int]:
+    """The newest event time (epoch ms) per entity kind in ``records``."""
+    newest: dict[str, int] = {}
+    for stream, rec in records:
+        kind = ENTITY[stream][0]
+        ts = int(rec["event_time"].timestamp() * 1000)
+        if ts > newest.get(kind, 0):
+            newest[kind] = ts
+    return newest
+
+
+def _merged(replies: list[Any], reverse: bool, limit: int | None) -> list[str]:
+    """Members of several ``(member, score)`` replies, each sorted by score, merged in score order."""
+    if len(replies) == 1:
+        members = [text(m) for m, _ in replies[0]]
+    else:
+        merged = heapq.merge(*replies, key=lambda pair: pair[1], reverse=reverse)
+        members = [text(m) for m, _ in merged]
+    return members[:limit] if limit else members
 
 
 def text(value: Any) -> str:

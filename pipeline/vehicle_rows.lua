@@ -5,6 +5,7 @@
 --         (``pipeline.live_model.rows_config``): "columns" (the first is the id),
 --         "numeric": {column: scale} (a number, rounded to 1/scale when scale > 0),
 --         "required": columns a row cannot go without}
+-- KEYS[1] the shard's active set (the cluster slot of the call; ARGV[1] names the keys read).
 -- ARGV[2] limit (used when no ids follow), ARGV[3..] vehicle ids.
 -- Without ids: the active vehicles, most recently seen first.
 -- Returns a JSON array of rows with the configured columns (missing fields are null; expired

@@ -13,13 +13,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cluster.services import MosquittoServer, RedisServer, S3Server, Service, free_port, http_ok, port_open
+from cluster.services import (
+    MosquittoServer,
+    RedisClusterServer,
+    RedisServer,
+    S3Server,
+    Service,
+    free_port,
+    http_ok,
+    port_open,
+)
 from cluster.topology import ClusterState
 
 __all__ = [
     "Forwarder",
     "Gunicorn",
     "MosquittoServer",
+    "RedisClusterServer",
     "RedisServer",
     "S3Server",
     "Service",

@@ -1,4 +1,5 @@
-"""The city simulation through the embedded pipeline into a real redis-server and a lake.
+"""The city simulation through the embedded pipeline into a real redis-server (and a Redis
+Cluster of three masters) and a lake.
 
 Checks that the speed layer holds what the events imply, that the lake holds every valid
 event and every injected bad one as a dead letter, and that the embedded store ends in
@@ -90,12 +91,18 @@ def expected_state(events: list[Event]) -> dict[str, Any]:
     return {"vehicles": vehicles, "active": active, "traffic": traffic, "incidents": incidents}
 
 
-@pytest.fixture(scope="module")
-def real_run(events: list[Event], redis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    client = redis.Redis(host="127.0.0.1", port=redis_server.port)
+@pytest.fixture(scope="module", params=["redis", "redis-cluster"])
+def real_run(
+    events: list[Event], request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """The pipeline run into one redis-server, or into a Redis Cluster of three masters."""
+    if request.param == "redis-cluster":
+        client: Any = request.getfixturevalue("cluster_redis")
+    else:
+        client = redis.Redis(host="127.0.0.1", port=request.getfixturevalue("redis_server").port)
     lake = tmp_path_factory.mktemp("lake-real")
     proc = run_pipeline(client, "itest:", lake, events)
-    return {"proc": proc, "speed": SpeedLayer(client, "itest:"), "lake": lake}
+    return {"proc": proc, "speed": SpeedLayer(client, "itest:"), "lake": lake, "client": client}
 
 
 def test_accounting_adds_up(real_run: dict[str, Any], events: list[Event]) -> None:
@@ -172,9 +179,8 @@ def test_embedded_store_ends_in_the_same_state_as_redis(
         assert a.equals(b), stream
 
 
-def test_speed_layer_rebuilds_from_the_lake(real_run: dict[str, Any], redis_server: Any) -> None:
-    client = redis.Redis(host="127.0.0.1", port=redis_server.port)
-    rebuilt = SpeedLayer(client, "rebuilt:", SpeedLayerConfig(active_s=120))
+def test_speed_layer_rebuilds_from_the_lake(real_run: dict[str, Any]) -> None:
+    rebuilt = SpeedLayer(real_run["client"], "rebuilt:", SpeedLayerConfig(active_s=120))
     fs, root = open_lake(str(real_run["lake"]))
     counts = rebuild(rebuilt, fs, root)
     assert sum(counts.values()) == real_run["proc"].accounting.snapshot()["totals"]["valid"]

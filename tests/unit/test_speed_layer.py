@@ -1,7 +1,7 @@
-"""Speed-layer semantics on the embedded store.
+"""Speed-layer semantics on the embedded store, in one shard and split into three.
 
 tests/integration/test_speed_layer_redis.py runs these same tests against a real
-redis-server by overriding the ``client`` fixture.
+redis-server and a Redis Cluster by overriding the ``client`` and ``shards`` fixtures.
 """
 
 from __future__ import annotations
@@ -26,9 +26,23 @@ def client(fake_redis: fakeredis.FakeRedis) -> redis.Redis:
     return fake_redis
 
 
+@pytest.fixture(params=[None, 3], ids=["1-shard", "3-shards"])
+def shards(request: pytest.FixtureRequest) -> int | None:
+    """Shards of the speed layer (None: the client's default)."""
+    return request.param
+
+
 @pytest.fixture
-def layer(client: redis.Redis, prefix: str) -> SpeedLayer:
-    return SpeedLayer(client, prefix, SpeedLayerConfig(active_s=60, track_len=5))
+def layer(client: redis.Redis, prefix: str, shards: int | None) -> SpeedLayer:
+    return SpeedLayer(client, prefix, SpeedLayerConfig(active_s=60, track_len=5), shards)
+
+
+def changes(layer: SpeedLayer) -> list[dict[bytes, bytes]]:
+    """Every change notification of every shard's stream, oldest first (entry ids are times)."""
+    replies: list[Any] = [layer.client.xrange(stream) for stream in layer.change_streams()]
+    entries = [e for reply in replies for e in reply]
+    entries.sort(key=lambda e: tuple(int(n) for n in e[0].split(b"-")))
+    return [fields for _, fields in entries]
 
 
 def rec(stream: str, seconds: float, **fields: Any) -> tuple[str, Record]:
@@ -51,7 +65,7 @@ def test_latest_vehicle_state_with_geo_and_track(layer: SpeedLayer) -> None:
     assert float(state["lat"]) == 52.432
     assert [p[0] for p in state["track"]] == [52.432, 52.431, 52.430]
     assert layer.active_vehicle_ids() == ["car-1"]
-    near = layer.client.geosearch(layer.keys.v_geo, longitude=13.52, latitude=52.432, radius=50, unit="m")
+    near = layer.client.geosearch(layer.keys_of("car-1").v_geo, longitude=13.52, latitude=52.432, radius=50, unit="m")
     assert near == [b"car-1"]
 
 
@@ -75,7 +89,7 @@ def test_two_reports_of_one_instant_leave_the_map_where_the_state_is(layer: Spee
     layer.write([vehicle(5, lat=52.41), vehicle(5, lat=52.45)])
     state = layer.vehicle("car-1")
     assert state is not None and float(state["lat"]) == 52.45 and len(state["track"]) == 1
-    (pos,) = layer.client.geopos(layer.keys.v_geo, "car-1")
+    (pos,) = layer.client.geopos(layer.keys_of("car-1").v_geo, "car-1")
     assert pos is not None and pos[1] == pytest.approx(52.45, abs=1e-5)
 
 
@@ -103,9 +117,9 @@ def test_stale_vehicles_leave_the_active_set_and_the_map(layer: SpeedLayer) -> N
     layer.write([vehicle(61, device="moving")])  # 61 s of event time later; window is 60 s
     assert layer.active_vehicle_ids() == ["moving"]
     assert layer.active_count("car") == 1
-    assert layer.client.zscore(layer.keys.v_geo, "parked") is None
+    assert layer.client.zscore(layer.keys_of("parked").v_geo, "parked") is None
     assert layer.vehicle("parked") is not None  # state kept (with a TTL) for lookups
-    assert layer.client.ttl(layer.keys.entity("v", "parked")) > 0
+    assert layer.client.ttl(layer.keys_of("parked").entity("v", "parked")) > 0
 
 
 def test_incident_lifecycle(layer: SpeedLayer) -> None:
@@ -134,44 +148,54 @@ def test_traffic_congestion_and_summary(layer: SpeedLayer) -> None:
     assert summary["congested_segments"] == 1
     assert summary["traffic_sensors"] == 2 and summary["weather_stations"] == 1
     assert summary["vehicles_by_type"]["bus"] == 1
-    worst = layer.client.zrevrange(layer.keys.t_congestion, 0, 0)
+    worst = layer.client.zrevrange(layer.keys_of("s1").t_congestion, 0, 0)
     assert worst == [b"s1"]
     layer.write([rec("traffic_data", 10, device_id="s1", camera_id="s1", speed=40.0, congestion_level="free")])
     assert layer.summary()["congested_segments"] == 0
 
 
 def test_change_notifications_name_what_changed(layer: SpeedLayer) -> None:
-    layer.write([vehicle(0, device="a"), vehicle(1, device="a"), vehicle(0, device="b")])
-    entries = layer.client.xrange(layer.keys.changes)
-    assert len(entries) == 1
-    changed = orjson.loads(entries[0][1][b"v"])
+    batch = [vehicle(0, device="a"), vehicle(1, device="a"), vehicle(0, device="b")]
+    layer.write(batch)
+    entries = changes(layer)
+    # one per call that changed state (one per shard written), and a split write's last call
+    calls = layer.encode(batch)
+    assert len(entries) == len({layer.shard("a"), layer.shard("b")}) + (len(calls) > 1 and not calls[-1].events)
+    changed = [vid for fields in entries for vid in orjson.loads(fields[b"v"])]
     assert sorted(changed) == ["a", "b"]
 
 
-def test_large_batches_are_chunked(client: redis.Redis, prefix: str) -> None:
-    layer = SpeedLayer(client, prefix, SpeedLayerConfig(chunk=100))
+def test_large_batches_are_chunked(client: redis.Redis, prefix: str, shards: int | None) -> None:
+    layer = SpeedLayer(client, prefix, SpeedLayerConfig(chunk=100), shards)
     layer.write([vehicle(0, device=f"v{i}") for i in range(450)])
     assert layer.active_count() == 450
 
 
-def test_a_write_split_into_chunks_marks_its_last_chunk(client: redis.Redis, prefix: str) -> None:
-    layer = SpeedLayer(client, prefix, SpeedLayerConfig(chunk=2))
+def test_a_write_split_into_chunks_marks_its_last_chunk(client: redis.Redis, prefix: str, shards: int | None) -> None:
+    layer = SpeedLayer(client, prefix, SpeedLayerConfig(chunk=2), shards)
     layer.write([vehicle(0, device=f"v{i}") for i in range(5)])
-    layer.write([vehicle(0, device="alone")])  # one chunk: nothing to wait for
+    first = changes(layer)
+    assert first[-1][b"part"].endswith(b":last")  # the last call of the write is the last written
+    states = [f[b"part"].decode().split(":") for f in first]
+    assert len({write_id for write_id, _ in states}) == 1  # one write, however many calls
+    assert sorted(state for _, state in states) == ["last"] + ["more"] * (len(states) - 1)
+    assert layer.shards > 1 or len(states) == 3  # 5 vehicles, 2 a call
+    layer.write([vehicle(0, device="alone")])
+    if layer.shards == 1:  # one call: nothing to wait for
+        assert changes(layer)[len(first)][b"part"] == b""
+    before = len(changes(layer))
     layer.write([vehicle(-5, device="v0"), vehicle(-5, device="v1"), vehicle(-5, device="v2")])  # older: a no-op
-    parts = [fields[b"part"].decode() for _, fields in client.xrange(layer.keys.changes)]
-    first = {p.split(":")[0] for p in parts[:3]}
-    assert len(first) == 1 and [p.split(":")[1] for p in parts[:3]] == ["more", "more", "last"]
-    assert parts[3] == ""
-    # the older events changed nothing, yet its last chunk still tells readers the write ended
-    (end,) = parts[4:]
-    assert end.endswith(":last") and end.split(":")[0] not in first
-    changed = orjson.loads(client.xrange(layer.keys.changes)[-1][1][b"v"])
-    assert changed in ([], {})
+    # the older events changed nothing, yet its last call still tells readers the write ended
+    (end,) = changes(layer)[before:]
+    assert end[b"part"].endswith(b":last") and end[b"part"].split(b":")[0] != states[0][0].encode()
+    assert orjson.loads(end[b"v"]) in ([], {})
 
 
-def test_the_newest_dead_letters_are_kept_newest_first_with_their_reasons(client: redis.Redis, prefix: str) -> None:
-    layer = SpeedLayer(client, prefix, SpeedLayerConfig(chunk=2, dead_letters_kept=4, dead_letter_raw_chars=10))
+def test_the_newest_dead_letters_are_kept_newest_first_with_their_reasons(
+    client: redis.Redis, prefix: str, shards: int | None
+) -> None:
+    config = SpeedLayerConfig(chunk=2, dead_letters_kept=4, dead_letter_raw_chars=10)
+    layer = SpeedLayer(client, prefix, config, shards)
 
     def letter(i: int) -> DeadLetter:
         return DeadLetter("gps_data", f"reason {i}", "x" * 50, f"kafka:gps/0@{i}", T0 + timedelta(seconds=i))
@@ -184,7 +208,10 @@ def test_the_newest_dead_letters_are_kept_newest_first_with_their_reasons(client
     received_ms = int((T0 + timedelta(seconds=6)).timestamp() * 1000)
     assert shown[0] == {"stream": "gps_data", "reason": "reason 6", "source": "kafka:gps/0@6",
                         "received_ms": received_ms, "raw": "x" * 10}  # fmt: skip
-    assert len(client.xrange(layer.keys.changes)) == 3  # the split write's chunks; dead letters change no state
+    # one notification per call that changed state, and the write's last; dead letters change no state
+    calls = layer.encode([vehicle(0, device=f"v{i}") for i in range(5)])  # the split write's calls
+    assert len(changes(layer)) == sum(1 for c in calls if c.events) + (0 if calls[-1].events else 1)
+    assert layer.shards > 1 or len(calls) == 3
 
 
 def gps_fix(seconds: float, device: str = "car-1", **fields: Any) -> tuple[str, Record]:
@@ -200,7 +227,7 @@ def test_a_gps_fix_without_a_position_updates_the_vehicle_but_not_its_place(laye
     assert (float(state["speed"]), float(state["heading"]), state["src"]) == (12.5, 90.0, "gps")
     assert int(state["ts"]) == int((T0 + timedelta(seconds=5)).timestamp() * 1000)
     assert float(state["lat"]) == 52.43 and [p[0] for p in state["track"]] == [52.43]  # no new point
-    (pos,) = layer.client.geopos(layer.keys.v_geo, "car-1")
+    (pos,) = layer.client.geopos(layer.keys_of("car-1").v_geo, "car-1")
     assert pos is not None and round(pos[1], 5) == 52.43
     (row,) = orjson.loads(layer.vehicle_rows())
     assert row[:5] == ["car-1", int(state["ts"]), 52.43, 13.52, 12.5]
@@ -211,7 +238,7 @@ def test_a_vehicle_that_never_had_a_position_is_kept_without_one(layer: SpeedLay
     state = layer.vehicle("blind")
     assert state is not None and float(state["speed"]) == 20.0
     assert "lat" not in state and "lon" not in state and state["track"] == []
-    assert layer.client.geopos(layer.keys.v_geo, "blind") == [None]
+    assert layer.client.geopos(layer.keys_of("blind").v_geo, "blind") == [None]
     assert sorted(layer.active_vehicle_ids()) == ["blind", "seen"]  # it reports: it is active
     # a map row has a place: the map and the locations list leave it out
     assert [row[0] for row in orjson.loads(layer.vehicle_rows())] == ["seen"]
@@ -223,9 +250,9 @@ def test_a_vehicle_that_never_had_a_position_is_kept_without_one(layer: SpeedLay
 def test_a_positionless_report_brings_a_stale_vehicle_back_where_it_was(layer: SpeedLayer) -> None:
     layer.write([vehicle(0, lat=52.43), vehicle(0, device="other")])
     layer.write([vehicle(61, device="other")])  # car-1 goes stale: off the map
-    assert layer.client.geopos(layer.keys.v_geo, "car-1") == [None]
+    assert layer.client.geopos(layer.keys_of("car-1").v_geo, "car-1") == [None]
     layer.write([gps_fix(62, speed=3.0)])
-    (pos,) = layer.client.geopos(layer.keys.v_geo, "car-1")
+    (pos,) = layer.client.geopos(layer.keys_of("car-1").v_geo, "car-1")
     assert pos is not None and round(pos[1], 5) == 52.43
     assert "car-1" in layer.active_vehicle_ids()
 
@@ -258,11 +285,11 @@ def test_a_fast_clock_never_freezes_a_vehicle(layer: SpeedLayer) -> None:
 
 def test_an_acknowledgement_is_a_script_write_with_its_change_notification(layer: SpeedLayer) -> None:
     layer.write([rec("emergency_data", 0, device_id="u1", incidentId="i-1", incident_type="fire", status="Active")])
-    before = layer.client.xlen(layer.keys.changes)
+    before = len(changes(layer))
     assert layer.annotate_incident("i-1", {"acknowledged_by": "olga", "acknowledged_at": "2026-11-27T12:01:00+00:00"})
     state = layer.states("i", ["i-1"])[0]
     assert state["acknowledged_by"] == "olga" and state["ts"] == str(int(T0.timestamp() * 1000))  # time unmoved
-    ((_, change),) = layer.client.xrange(layer.keys.changes)[before:]
+    (change,) = changes(layer)[before:]
     assert orjson.loads(change[b"i"]) == ["i-1"] and change[b"part"] == b""
     assert not layer.annotate_incident("nowhere", {"acknowledged_by": "olga"})  # no incident is made up
-    assert layer.states("i", ["nowhere"]) == [] and layer.client.xlen(layer.keys.changes) == before + 1
+    assert layer.states("i", ["nowhere"]) == [] and len(changes(layer)) == before + 1
