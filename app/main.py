@@ -98,15 +98,15 @@ def simulation(settings: Settings, duration: float | None, start: datetime | Non
     )
 
 
-def simulation_status(pace: RunStats | None, time_scale: float) -> dict[str, Any] | None:
+def simulation_status(pace: RunStats | None, time_scale: float, now: float | None = None) -> dict[str, Any] | None:
     """Whether the simulated city keeps up with its clock: ``realtime_factor`` (simulated
     seconds per wall second, last 10 s), ``behind_s`` (how far its clock is behind schedule),
     ``behind`` (true past ``BEHIND_AFTER_S``). None for a replay, or flat out (time scale 0)."""
     if pace is None or time_scale <= 0:
         return None
-    now = pace.pace()
-    behind = now["behind_s"] is not None and now["behind_s"] >= BEHIND_AFTER_S
-    return {**now, "time_scale": time_scale, "behind": behind}
+    current = pace.pace(now)
+    behind = current["behind_s"] is not None and current["behind_s"] >= BEHIND_AFTER_S
+    return {**current, "time_scale": time_scale, "behind": behind}
 
 
 def pace_text(sim: dict[str, Any] | None) -> str:
