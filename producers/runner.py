@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from producers.simulation import CitySimulation
@@ -22,8 +22,11 @@ class RunStats:
     behind_seconds: float = 0.0  # how far the run lagged real time at its worst
     time_scale: float = 1.0
     started: float | None = None  # monotonic time of the first step
-    # (monotonic time, simulated seconds it had reached on schedule) after each step
-    _marks: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=512), repr=False)
+
+    def __post_init__(self) -> None:
+        # (monotonic time, simulated seconds reached on schedule) after each step; not a field,
+        # so that asdict() (a run's JSON summary) leaves it out
+        self._marks: deque[tuple[float, float]] = deque(maxlen=512)
 
     def _on_schedule(self, at: float) -> float:
         """Simulated seconds done by ``at``, counting a run that waits for its next step as
