@@ -120,7 +120,7 @@ def pace_text(sim: dict[str, Any] | None) -> str:
     factor = sim["realtime_factor"] / sim["time_scale"]
     if sim["behind"]:
         return (f" | CITY BEHIND REAL TIME: {factor:.2f}x, {sim['behind_s']:.1f} s behind "
-                "(the pipeline cannot keep up: fewer vehicles, or SMARTCITY_REDIS_URL)")  # fmt: skip
+                "(this machine or the pipeline cannot keep up: queued events wait, latency grows)")  # fmt: skip
     return f" | city {factor:.2f}x real time"
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import sys
@@ -45,6 +46,20 @@ def cpu_seconds(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def runqueue_wait_seconds(pid: int | None) -> float | None:
+    """Seconds ``pid``'s threads have spent runnable but waiting for a CPU (``schedstat``):
+    on a shared machine, how much other processes held this one back."""
+    if pid is None:
+        return None
+    total = 0.0
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            total += int(stat.read_text().split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
 def system(base_url: str) -> dict[str, Any]:
     request = urllib.request.Request(f"{base_url}/api/system", headers={"Authorization": f"Bearer {TOKEN}"})
     with urllib.request.urlopen(request, timeout=10) as answer:
@@ -65,6 +80,7 @@ def run_demo(vehicles: int, seconds: float, store: str, workdir: Path) -> dict[s
         child = int(match.group(1)) if match else None
         t0 = time.monotonic()
         cpu0 = (cpu_seconds(demo.proc.pid), cpu_seconds(child))
+        wait0 = (runqueue_wait_seconds(demo.proc.pid), runqueue_wait_seconds(child))
         while time.monotonic() - t0 < seconds:
             time.sleep(1.0)
             try:
@@ -76,6 +92,7 @@ def run_demo(vehicles: int, seconds: float, store: str, workdir: Path) -> dict[s
                             **(acc.get("simulation") or {})})  # fmt: skip
         wall = time.monotonic() - t0
         cpu1 = (cpu_seconds(demo.proc.pid), cpu_seconds(child))
+        wait1 = (runqueue_wait_seconds(demo.proc.pid), runqueue_wait_seconds(child))
     finally:
         demo.stop()
     demo.out.join()
@@ -88,6 +105,10 @@ def run_demo(vehicles: int, seconds: float, store: str, workdir: Path) -> dict[s
     cores = {
         name: round((b - a) / wall, 3) if a is not None and b is not None else None
         for name, a, b in (("demo", cpu0[0], cpu1[0]), ("store_child", cpu0[1], cpu1[1]))
+    }
+    waited = {
+        name: round((b - a) / wall, 3) if a is not None and b is not None else None
+        for name, a, b in (("demo", wait0[0], wait1[0]), ("store_child", wait0[1], wait1[1]))
     }
     totals = report.get("totals", {})
     return {
@@ -103,6 +124,9 @@ def run_demo(vehicles: int, seconds: float, store: str, workdir: Path) -> dict[s
         "behind_s_max": max((s["behind_s"] for s in ok), default=None),
         "bus_backlog_max": max((s["backlog"] for s in ok), default=None),
         "cpu_cores": cores,
+        # threads runnable but not running, per wall second: > 0.1 means other processes held it back
+        "runqueue_wait_per_s": waited,
+        "machine_load_1min": round(os.getloadavg()[0], 2),
         "samples_failed": sum(1 for s in samples if "error" in s),
         "exit_code": demo.proc.returncode,
     }
