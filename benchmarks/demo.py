@@ -124,6 +124,11 @@ def run_demo(vehicles: int, seconds: float, store: str, workdir: Path) -> dict[s
         "behind_s_max": max((s["behind_s"] for s in ok), default=None),
         "bus_backlog_max": max((s["backlog"] for s in ok), default=None),
         "cpu_cores": cores,
+        # CPU per event received, which a busy machine distorts far less than latency or pace
+        "cpu_us_per_event": {
+            name: round(c * wall / totals["received"] * 1e6, 1) if c is not None and totals.get("received") else None
+            for name, c in cores.items()
+        },
         # threads runnable but not running, per wall second: > 0.1 means other processes held it back
         "runqueue_wait_per_s": waited,
         "machine_load_1min": round(os.getloadavg()[0], 2),
