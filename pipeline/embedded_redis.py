@@ -72,13 +72,43 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+RUNDIR_PREFIX = "smartcity-store-"
+
+
+def remove_stale_rundirs(parent: Path) -> int:
+    """Remove the socket directories of embedded servers whose owner is gone (a demo killed
+    with SIGKILL cannot remove its own); returns how many."""
+    removed = 0
+    for rundir in parent.glob(f"{RUNDIR_PREFIX}*"):
+        try:
+            owner = int((rundir / "owner.pid").read_text())
+        except (OSError, ValueError):
+            continue  # not ours, or still being set up
+        if not _pid_alive(owner):
+            shutil.rmtree(rundir, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
 class EmbeddedRedis:
     """A Redis-compatible server run as a child process; ``url`` is its unix socket."""
 
     def __init__(self, binary: Path, persist_dir: Path | None = None) -> None:
         self.binary = binary
         self.persist_dir = persist_dir
-        self.rundir = Path(tempfile.mkdtemp(prefix="smartcity-store-"))  # short: socket paths are <108 bytes
+        remove_stale_rundirs(Path(tempfile.gettempdir()))
+        self.rundir = Path(tempfile.mkdtemp(prefix=RUNDIR_PREFIX))  # short: socket paths are <108 bytes
+        (self.rundir / "owner.pid").write_text(str(os.getpid()))
         self.socket = self.rundir / "redis.sock"
         self.logfile = self.rundir / "server.log"
         self.proc: subprocess.Popen[bytes] | None = None

@@ -101,9 +101,15 @@ def test_sigkill_of_the_demo_takes_its_server_with_it(tmp_path: Path) -> None:
     try:
         pid = child_pid(demo)
         assert demo.health()[0] == 200
+        rundir = Path(re.findall(r"pid \d+\) on (\S+)/redis.sock", demo.log.text())[0])
         demo.proc.send_signal(signal.SIGKILL)
         demo.proc.wait(30)
         assert gone_within(pid, 10), f"the embedded server (pid {pid}) outlived a SIGKILLed demo"
+        assert rundir.is_dir()  # it could not clean up after itself: the next start does
+        binary = find_binary()
+        assert binary is not None
+        EmbeddedRedis(binary).stop()
+        assert not rundir.exists()
     finally:
         demo.stop()
         if alive(pid):  # never leave one behind, even when the test fails
