@@ -1,8 +1,9 @@
 """``python app/main.py``: the whole city in one process.
 
-Wires the city simulation -> in-process bus -> stream processor -> speed layer (embedded
-store, or Redis with ``SMARTCITY_REDIS_URL``) + Parquet lake (``SMARTCITY_LAKE_URI``),
-and reports progress. Ctrl-C (SIGINT) or SIGTERM drains the bus and flushes the lake.
+Wires the city simulation -> in-process bus -> stream processor -> speed layer (an embedded
+Valkey server run as a child process, or Redis with ``SMARTCITY_REDIS_URL``) + Parquet lake
+(``SMARTCITY_LAKE_URI``), and reports progress, including whether the city keeps up with real
+time. Ctrl-C (SIGINT) or SIGTERM drains the bus, flushes the lake, then stops the child.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from app.server import Server, url_for
 from app.store import Store
 from pipeline import runtime
 from pipeline.accounting import ProcessorStatus, StatusPublisher
+from pipeline.embedded_redis import EmbeddedRedis
 from pipeline.exceptions import ConfigError
 from pipeline.mqtt import UNROUTED_TOPIC, embedded_bridge
 from pipeline.processor import Processor
@@ -38,11 +40,16 @@ from pipeline.settings import Settings
 from pipeline.speed_layer import SpeedLayer
 from producers.gtfs_rt import Poller, Sink
 from producers.network import load_network
-from producers.runner import default_start, run
+from producers.runner import RunStats, default_start, run
 from producers.simulation import CitySimulation, SimulationConfig
 from producers.sinks import BusSink, batches, read_jsonl
 
 log = logging.getLogger("smartcity")
+# Simulated seconds per step. A step's reports reach the bus as one burst that the processor
+# takes as one batch: 10,000 vehicles make 5,000 events per quarter second, whose last event
+# waits for the whole batch; tenth-second steps cost the simulation no more and cut that wait.
+STEP_S = 0.1
+BEHIND_AFTER_S = 2.0  # a simulated clock this far behind its schedule: the city runs behind real time
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -95,8 +102,38 @@ def simulation(settings: Settings, duration: float | None, start: datetime | Non
     )
 
 
-def status_line(processor: Processor, speed: SpeedLayer, previous: dict[str, Any], dt: float) -> str:
-    """One progress line; says in words when the speed layer or the lake is failing."""
+def simulation_status(pace: RunStats | None, time_scale: float, now: float | None = None) -> dict[str, Any] | None:
+    """Whether the simulated city keeps up with its clock: ``realtime_factor`` (simulated
+    seconds per wall second, last 10 s), ``behind_s`` (how far its clock is behind schedule),
+    ``behind`` (true past ``BEHIND_AFTER_S``). None for a replay, or flat out (time scale 0)."""
+    if pace is None or time_scale <= 0:
+        return None
+    current = pace.pace(now)
+    behind = current["behind_s"] is not None and current["behind_s"] >= BEHIND_AFTER_S
+    return {**current, "time_scale": time_scale, "behind": behind}
+
+
+def pace_text(sim: dict[str, Any] | None) -> str:
+    """`` | city 1.00x real time``, or in words how far behind it runs."""
+    if sim is None or sim["realtime_factor"] is None:
+        return ""
+    factor = sim["realtime_factor"] / sim["time_scale"]
+    if sim["behind"]:
+        return (f" | CITY BEHIND REAL TIME: {factor:.2f}x, {sim['behind_s']:.1f} s behind "
+                "(this machine or the pipeline cannot keep up: queued events wait, latency grows)")  # fmt: skip
+    return f" | city {factor:.2f}x real time"
+
+
+def status_line(
+    processor: Processor,
+    speed: SpeedLayer,
+    previous: dict[str, Any],
+    dt: float,
+    sim: dict[str, Any] | None = None,
+    whole_run: dict[str, Any] | None = None,
+) -> str:
+    """One progress line; says in words when the speed layer or the lake is failing, or the
+    simulation falls behind real time (``sim``: ``simulation_status``)."""
     acc = processor.accounting.snapshot()
     totals = acc["totals"]
     rate = (totals["received"] - previous.get("received", 0)) / dt if dt > 0 else 0.0
@@ -111,7 +148,10 @@ def status_line(processor: Processor, speed: SpeedLayer, previous: dict[str, Any
     line = (
         f"events/s {rate:7.0f} | received {totals['received']} valid {totals['valid']} "
         f"dead {totals['dead_letters']} lake {totals['lake_rows']} | {city} | "
-        f"latency p50 {lat['p50']} ms p99 {lat['p99']} ms | queued {sum(processor.bus.depth().values())}"
+        f"latency p50 {lat['p50']} ms p99 {lat['p99']} ms"
+        + (f" (whole run p99 {whole_run['p99']} ms)" if whole_run and whole_run.get("p99") is not None else "")
+        + f" | queued {sum(processor.bus.depth().values())}"
+        + pace_text(sim)
     )
     if acc["speed_layer_pending"]:
         line += f" | {acc['speed_layer_pending']} events wait for the speed layer"
@@ -138,11 +178,28 @@ def main(argv: list[str] | None = None) -> int:
         log.error("no such recording: %s", args.replay)
         return 2
     try:
-        client = runtime.redis_client(settings)
+        client, child = runtime.store_client(settings)  # before any thread: the child is forked
     except ConfigError as exc:
         log.error("%s", exc)
         return 2
-    store = "embedded store" if settings.redis_url is None else runtime.describe_url(settings.secret("redis_url") or "")
+    try:
+        return serve(args, settings, client, child)
+    finally:
+        if child is not None:  # last: the processor has drained the bus into it
+            child.stop()
+
+
+def store_name(settings: Settings, child: EmbeddedRedis | None) -> str:
+    if settings.redis_url is not None:
+        return runtime.describe_url(settings.secret("redis_url") or "")
+    if child is not None:
+        return f"embedded server {child.binary.name} (pid {child.pid}, {child.socket})"
+    return "embedded in-process store (fakeredis)"
+
+
+def serve(args: argparse.Namespace, settings: Settings, client: redis.Redis, child: EmbeddedRedis | None) -> int:
+    """Runs the demo on ``client``'s store until a signal, or the end of a --duration or recording."""
+    store = store_name(settings, child)
     runtime.tune_gc()
     bus, processor = runtime.embedded(settings, client, [UNROUTED_TOPIC] if settings.mqtt_url else [])
     try:
@@ -157,9 +214,19 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     # the processor's status, in this process and in the speed layer for consoles elsewhere
-    mqtt_status = None if mqtt is None else lambda: {"mqtt": mqtt.status()}
+    pace = None if args.replay else RunStats()  # the simulation's, kept current as it runs
+    whole_run = runtime.keep_whole_run(processor.accounting)
+
+    def extra_status() -> dict[str, Any]:
+        extra: dict[str, Any] = {"store": store, "simulation": simulation_status(pace, settings.time_scale)}
+        if whole_run is not None:
+            extra["latency_ms_run"] = whole_run.percentiles()
+        if mqtt is not None:
+            extra["mqtt"] = mqtt.status()
+        return extra
+
     status = ProcessorStatus(f"embedded:{socket.gethostname()}:{os.getpid()}", "embedded", processor.accounting,
-                             processor.lag, extra=mqtt_status)  # fmt: skip
+                             processor.lag, extra=extra_status)  # fmt: skip
     processor.publisher = StatusPublisher(speed, status)
     processor.start()
     if mqtt is not None:
@@ -202,8 +269,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 sim = simulation(settings, args.duration, args.start)
                 log.info("simulating %s: %d vehicles, seed %d", settings.city, settings.vehicles, settings.seed)
-                # quarter-second steps spread each second's reports instead of one burst
-                run(sim, sink, args.duration, settings.time_scale, step_s=0.25, stop=stop)
+                # short steps spread each second's reports instead of one burst
+                run(sim, sink, args.duration, settings.time_scale, step_s=STEP_S, stop=stop, stats=pace)
         except Exception:  # the console, ingest, MQTT and the pipeline go on; the exit code says so
             log.exception("the simulation stopped after an error; the console and ingest go on until Ctrl-C")
             failed.set()
@@ -220,8 +287,11 @@ def main(argv: list[str] | None = None) -> int:
         now = time.monotonic()
         if now - last >= args.status_interval:
             try:
-                line = status_line(processor, speed, previous, now - last)
-                log.info("%s%s", line, " | the simulation stopped (see above)" if failed.is_set() else "")
+                sim_now = simulation_status(pace, settings.time_scale)
+                run_lat = whole_run.percentiles() if whole_run is not None else None
+                line = status_line(processor, speed, previous, now - last, sim_now, run_lat)
+                level = logging.WARNING if sim_now is not None and sim_now["behind"] else logging.INFO
+                log.log(level, "%s%s", line, " | the simulation stopped (see above)" if failed.is_set() else "")
             except Exception:  # a status line is never worth the process
                 log.exception("status line failed")
             last = now
@@ -235,7 +305,11 @@ def main(argv: list[str] | None = None) -> int:
         log.info("GTFS-RT: %s", dict(gtfs_rt.counts))
     if not processor.stop(timeout=60):
         log.error("processor did not stop within 60 s; some lake rows may be unwritten")
-    print(json.dumps(processor.accounting.snapshot()), flush=True)
+    final = processor.accounting.snapshot()
+    final |= {"store": store, "simulation": simulation_status(pace, settings.time_scale)}
+    if whole_run is not None:
+        final["latency_ms_run"] = whole_run.percentiles()
+    print(json.dumps(final), flush=True)
     return 1 if failed.is_set() else 0
 
 

