@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 import redis
+from redis.cluster import RedisCluster
 
 from app import create_app, credentials
 from app.server import Server, url_for
@@ -197,7 +198,9 @@ def store_name(settings: Settings, child: EmbeddedRedis | None) -> str:
     return "embedded in-process store (fakeredis)"
 
 
-def serve(args: argparse.Namespace, settings: Settings, client: redis.Redis, child: EmbeddedRedis | None) -> int:
+def serve(
+    args: argparse.Namespace, settings: Settings, client: redis.Redis | RedisCluster, child: EmbeddedRedis | None
+) -> int:
     """Runs the demo on ``client``'s store until a signal, or the end of a --duration or recording."""
     store = store_name(settings, child)
     runtime.tune_gc()

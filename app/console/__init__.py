@@ -11,9 +11,8 @@ from typing import Any, NoReturn
 
 import dash
 import flask
-from dash import _callback as dash_callbacks
-
 import orjson
+from dash import _callback as dash_callbacks
 
 from app.console import feed, layout
 from pipeline import live_model
