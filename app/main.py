@@ -21,6 +21,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +37,7 @@ from pipeline.mqtt import UNROUTED_TOPIC, embedded_bridge
 from pipeline.processor import Processor
 from pipeline.settings import Settings
 from pipeline.speed_layer import SpeedLayer
+from producers.backfill import BackgroundBackfill, life_config
 from producers.gtfs_rt import Poller, Sink
 from producers.network import load_network
 from producers.runner import default_start, run
@@ -60,6 +62,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--port", type=int, help="port to serve the console on (default 8050; 0 = any free port)")
     p.add_argument("--redis-url", help="use this Redis instead of the embedded store")
     p.add_argument("--lake-uri", help="lake folder or s3://bucket/prefix (default ./data/lake)")
+    p.add_argument(
+        "--history-days",
+        type=float,
+        help="write this many days of simulated history to the lake, "
+        "in the background (default 0; SMARTCITY_HISTORY_DAYS)",
+    )
     p.add_argument("--status-interval", type=float, default=5.0, help="seconds between status lines")
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING…")
     return p.parse_args(argv)
@@ -76,6 +84,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "log_level": args.log_level,
         "host": args.host,
         "port": args.port,
+        "history_days": args.history_days,
     }
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
@@ -91,6 +100,7 @@ def simulation(settings: Settings, duration: float | None, start: datetime | Non
             report_interval_s=settings.report_interval_seconds,
             seed=settings.seed,
             start=start or default_start(settings.time_scale, duration),
+            life=life_config(settings),
         )
     )
 
@@ -118,6 +128,19 @@ def status_line(processor: Processor, speed: SpeedLayer, previous: dict[str, Any
     if acc["speed_layer_dropped"]:
         line += f" | {acc['speed_layer_dropped']} never reached the speed layer (rebuild from the lake)"
     return line
+
+
+def status_extra(mqtt: Any, history: BackgroundBackfill | None) -> Callable[[], dict[str, Any]] | None:
+    """More of the demo's state for the published processor status: MQTT ingest, the history backfill."""
+    if mqtt is None and history is None:
+        return None
+
+    def extra() -> dict[str, Any]:
+        return ({} if mqtt is None else {"mqtt": mqtt.status()}) | (
+            {} if history is None else {"backfill": history.status()}
+        )
+
+    return extra
 
 
 def gtfs_poller(settings: Settings, ingest: Sink) -> Poller | None:
@@ -156,8 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    # days of simulated history, written to the lake by a child process once the console serves
+    history = BackgroundBackfill(settings, settings.history_days) if settings.history_days > 0 else None
     # the processor's status, in this process and in the speed layer for consoles elsewhere
-    mqtt_status = None if mqtt is None else lambda: {"mqtt": mqtt.status()}
+    mqtt_status = status_extra(mqtt, history)
     status = ProcessorStatus(f"embedded:{socket.gethostname()}:{os.getpid()}", "embedded", processor.accounting,
                              processor.lag, extra=mqtt_status)  # fmt: skip
     processor.publisher = StatusPublisher(speed, status)
@@ -212,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
 
     done, failed = threading.Event(), threading.Event()
     threading.Thread(target=produce, name="smartcity-producer", daemon=True).start()
+    if history is not None:
+        log.info("writing %g days of simulated history to the lake in the background", history.days)
+        history.start()
     gtfs_rt = gtfs_poller(settings, runtime.bus_ingest(bus))  # the same path as HTTP ingest
     previous: dict[str, Any] = {}
     last = time.monotonic()
@@ -221,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         if now - last >= args.status_interval:
             try:
                 line = status_line(processor, speed, previous, now - last)
+                line += f" | {history.describe()}" if history is not None else ""
                 log.info("%s%s", line, " | the simulation stopped (see above)" if failed.is_set() else "")
             except Exception:  # a status line is never worth the process
                 log.exception("status line failed")
@@ -228,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     stop.set()
     log.info("stopping: closing the server, draining the bus and flushing the lake…")
     server.stop()
+    if history is not None:
+        history.stop()
     if mqtt is not None:  # first: what it acknowledged is on the bus, which the processor drains
         mqtt.stop()
     if gtfs_rt is not None:

@@ -76,6 +76,7 @@ def test_nights_are_quiet_and_days_busy(day: dict[str, Any]) -> None:
 def test_parked_and_off_shift_vehicles_stop_reporting(day: dict[str, Any]) -> None:
     sim: CitySimulation = day["sim"]
     reporting = day["reporting"]
+    assert sim.life is not None
     buses = {d for d, t in zip(sim.vehicles.device_id, sim.vehicles.type, strict=True) if t == "bus"}
     assert buses and not (buses & reporting[3])  # no bus service at 03:00
     assert buses <= reporting[12] | set(np.array(sim.vehicles.device_id)[sim.life.gps_dead(12 * 3600.0)])
