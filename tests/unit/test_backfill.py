@@ -3,7 +3,7 @@ what History then shows of it (day and night), with the heatmap and route fixes.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from pipeline.lake import LakeWriter, open_lake, read_table
 from pipeline.settings import Settings
 from pipeline.speed_layer import SpeedLayer
 from pipeline.validation import Validator
-from pipeline.views import read_view
+from pipeline.views import hourly, read_view
 from producers.backfill import BackgroundBackfill, backfill
 from producers.daylife import LifeConfig
 from producers.simulation import CitySimulation, SimulationConfig
@@ -147,6 +147,17 @@ def test_the_history_tab_charts_the_fleet_by_hour(history_app: Flask) -> None:
     assert len(bars["x"]) == 24 and max(bars["y"]) <= 40 and min(bars["y"]) < max(bars["y"]) / 2
     assert line["yaxis"] == "y2" and max(line["y"]) > 0
     assert "/api/history/distance?" in links[0].href
+
+
+def test_the_history_tab_reads_whole_hours_from_the_written_views(history_app: Flask, backfilled: Any) -> None:
+    root, _, _ = backfilled
+    fs, lake = open_lake(str(root / "lake"))
+    start, end = END - timedelta(days=2, minutes=30), END  # a part-hour, then whole hours
+    with history_app.test_request_context("/"):
+        rows = history_tab.hourly_rows("distance", start, end)
+    direct = hourly("distance", fs, lake, start, end)  # every hour from the events
+    assert Counter(r["hour"] for r in rows) == Counter(r["hour"] for r in direct)
+    assert len(rows) == len(direct) > 0
 
 
 def test_the_speed_heatmap_is_red_when_slow_and_green_when_fast() -> None:
