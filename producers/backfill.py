@@ -32,8 +32,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+from pyarrow import fs as pafs
+
 from pipeline import runtime, views
 from pipeline.lake import open_lake
+from pipeline.schemas import STREAMS
 from pipeline.settings import Settings
 from producers.config import SimulationConfig
 from producers.daylife import CITY_ZONES, LifeConfig
@@ -66,6 +71,32 @@ def _config(settings: Settings, start: datetime) -> SimulationConfig:
         start=start,
         life=replace(life_config(settings), enabled=True),  # a history is always a living one
     )
+
+
+def _folders(filesystem: pafs.FileSystem, path: str, prefix: str) -> list[str]:
+    """Sub-folders of ``path`` named ``prefix…``, in name order (partition order)."""
+    infos = filesystem.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+    return sorted(i.path for i in infos if i.type == pafs.FileType.Directory and i.base_name.startswith(prefix))
+
+
+def earliest_event(settings: Settings) -> datetime | None:
+    """The earliest event time in the lake's event tables (None: the lake has no events yet).
+    Only the first non-empty ``date=``/``hour=`` partition of each table is read."""
+    filesystem, root = open_lake(settings.lake_uri, runtime.s3_options(settings))
+    found: list[datetime] = []
+    for stream in STREAMS:
+        for day in _folders(filesystem, f"{root}/{stream}", "date="):
+            hours = _folders(filesystem, day, "hour=")
+            part = (
+                ds.dataset(hours[0], filesystem=filesystem, format="parquet", ignore_prefixes=[".", "_"])
+                if hours
+                else None
+            )
+            times = part.to_table(columns=["event_time"])["event_time"] if part is not None else None
+            if times is not None and len(times):
+                found.append(pc.min(times).as_py())
+                break
+    return min(found) if found else None
 
 
 def _hour_count(start: datetime, end: datetime) -> int:
@@ -144,6 +175,10 @@ def backfill(
     processes share the hours (default: up to 2, as CPUs allow)."""
     end = (end or datetime.now(UTC)).astimezone(UTC).replace(second=0, microsecond=0)
     start = end - timedelta(days=days)
+    # History goes before what the lake holds already (live or an earlier backfill), never on top of it.
+    first = earliest_event(settings)
+    if first is not None and first < end:
+        end = max(start, first.replace(second=0, microsecond=0))
     workers = workers or min(2, os.cpu_count() or 1)
     t0 = time.monotonic()
     status: dict[str, Any] = {"state": "running", "days": days, "start": start.isoformat(), "end": end.isoformat(),
@@ -151,6 +186,10 @@ def backfill(
                               "workers": workers}  # fmt: skip
     report = progress or (lambda _: None)
     report(dict(status))
+    if end <= start:  # the lake already has this history
+        status.update(state="done", fraction=1.0, views={}, note="the lake already holds these days")
+        report(dict(status))
+        return status
     load_network(settings.city)  # once, before any worker starts
     total, done = _hour_count(start, end), 0
     rows: dict[str, int] = defaultdict(int)

@@ -200,3 +200,22 @@ def test_the_background_backfill_says_how_far_it_is() -> None:
     job._status = {"state": "done", "days": 7, "fraction": 1.0, "events": 99, "seconds": 80.2}
     assert job.describe() == "history backfilled: 7 days, 99 events in 80 s"
     assert job.status()["state"] == "done"
+
+
+def test_history_goes_before_what_the_lake_holds_never_on_top(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, lake_uri=str(tmp_path / "lake"), vehicles=10, traffic_sensors=2)
+    live_from = END - timedelta(hours=2)
+    live = Validator().validate("gps_data", {"device_id": "car-0001", "timestamp": live_from.isoformat(),
+                                             "location": [52.44, 13.52], "speed": 20.0})  # fmt: skip
+    assert isinstance(live, dict)
+    writer = LakeWriter(*open_lake(settings.lake_uri))
+    writer.add("gps_data", [live])
+    writer.flush()
+    first = backfill(settings, 0.25, END, workers=1)  # 6 hours asked for, up to where the live city began
+    assert first["end"] == live_from.isoformat() and first["events"] > 0
+    fs, lake = open_lake(settings.lake_uri)
+    times = read_table(fs, lake, "gps_data")["event_time"].to_pylist()
+    assert sum(t >= live_from for t in times) == 1  # the live report alone
+    again = backfill(settings, 0.25, END, workers=1)  # a restart: the lake has these hours already
+    assert again["state"] == "done" and again["events"] == 0
+    assert read_table(fs, lake, "gps_data").num_rows == len(times)
