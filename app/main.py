@@ -39,6 +39,7 @@ from pipeline.mqtt import UNROUTED_TOPIC, embedded_bridge
 from pipeline.processor import Processor
 from pipeline.settings import Settings
 from pipeline.speed_layer import SpeedLayer
+from producers.backfill import BackgroundBackfill, life_config
 from producers.gtfs_rt import Poller, Sink
 from producers.network import load_network
 from producers.runner import RunStats, default_start, run
@@ -68,6 +69,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--port", type=int, help="port to serve the console on (default 8050; 0 = any free port)")
     p.add_argument("--redis-url", help="use this Redis instead of the embedded store")
     p.add_argument("--lake-uri", help="lake folder or s3://bucket/prefix (default ./data/lake)")
+    p.add_argument(
+        "--history-days",
+        type=float,
+        help="write this many days of simulated history to the lake, "
+        "in the background (default 0; SMARTCITY_HISTORY_DAYS)",
+    )
     p.add_argument("--status-interval", type=float, default=5.0, help="seconds between status lines")
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING…")
     return p.parse_args(argv)
@@ -84,6 +91,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "log_level": args.log_level,
         "host": args.host,
         "port": args.port,
+        "history_days": args.history_days,
     }
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
@@ -99,6 +107,7 @@ def simulation(settings: Settings, duration: float | None, start: datetime | Non
             report_interval_s=settings.report_interval_seconds,
             seed=settings.seed,
             start=start or default_start(settings.time_scale, duration),
+            life=life_config(settings),
         )
     )
 
@@ -216,6 +225,8 @@ def serve(
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    # days of simulated history, written to the lake by a child process once the console serves
+    history = BackgroundBackfill(settings, settings.history_days) if settings.history_days > 0 else None
     # the processor's status, in this process and in the speed layer for consoles elsewhere
     pace = None if args.replay else RunStats()  # the simulation's, kept current as it runs
     whole_run = runtime.keep_whole_run(processor.accounting)
@@ -226,6 +237,8 @@ def serve(
             extra["latency_ms_run"] = whole_run.percentiles()
         if mqtt is not None:
             extra["mqtt"] = mqtt.status()
+        if history is not None:
+            extra["backfill"] = history.status()
         return extra
 
     status = ProcessorStatus(f"embedded:{socket.gethostname()}:{os.getpid()}", "embedded", processor.accounting,
@@ -282,6 +295,9 @@ def serve(
 
     done, failed = threading.Event(), threading.Event()
     threading.Thread(target=produce, name="smartcity-producer", daemon=True).start()
+    if history is not None:
+        log.info("writing %g days of simulated history to the lake in the background", history.days)
+        history.start()
     gtfs_rt = gtfs_poller(settings, runtime.bus_ingest(bus))  # the same path as HTTP ingest
     previous: dict[str, Any] = {}
     last = time.monotonic()
@@ -293,6 +309,7 @@ def serve(
                 sim_now = simulation_status(pace, settings.time_scale)
                 run_lat = whole_run.percentiles() if whole_run is not None else None
                 line = status_line(processor, speed, previous, now - last, sim_now, run_lat)
+                line += f" | {history.describe()}" if history is not None else ""
                 level = logging.WARNING if sim_now is not None and sim_now["behind"] else logging.INFO
                 log.log(level, "%s%s", line, " | the simulation stopped (see above)" if failed.is_set() else "")
             except Exception:  # a status line is never worth the process
@@ -301,6 +318,8 @@ def serve(
     stop.set()
     log.info("stopping: closing the server, draining the bus and flushing the lake…")
     server.stop()
+    if history is not None:
+        history.stop()
     if mqtt is not None:  # first: what it acknowledged is on the bus, which the processor drains
         mqtt.stop()
     if gtfs_rt is not None:

@@ -138,7 +138,19 @@ class Settings(BaseSettings):
     vehicles: int = Field(1000, ge=0)
     traffic_sensors: int = Field(40, ge=0)
     weather_stations: int = Field(4, ge=0)
-    incidents_per_hour: float = Field(6.0, ge=0)
+    incidents_per_hour: float = Field(
+        20.0, ge=0, description="incidents starting per hour, a daily mean (more by day, fewer at night)"
+    )
+    city_life: bool = Field(
+        True, description="vehicles park at night, work shifts, lose GPS; false = every vehicle always reports"
+    )
+    parked_offline_after_seconds: float = Field(
+        300.0, ge=0, description="a parked car's tracker stops reporting this long after it parks"
+    )
+    dead_gps_share: float = Field(0.005, ge=0, le=1, description="share of vehicles with a failing GPS unit")
+    history_days: float = Field(
+        0.0, ge=0, le=31, description="days of simulated history written to the lake at start (0 = none)"
+    )
     report_interval_seconds: float = Field(1.0, gt=0)
     seed: int = 42
     time_scale: float = Field(1.0, ge=0, description="simulated seconds per wall second; 0 = flat out")

@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from pipeline.exceptions import KafkaUnavailable
 from pipeline.settings import Settings
 from pipeline.topics import create_topics
+from producers.backfill import life_config
+from producers.daylife import LifeConfig
 from producers.kafka import KafkaSink
 from producers.runner import default_start, run
 from producers.simulation import CitySimulation, SimulationConfig
@@ -36,6 +38,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--sensors", type=int, default=40, help="traffic sensors (default 40)")
     p.add_argument("--stations", type=int, default=4, help="weather stations (default 4)")
     p.add_argument("--incidents-per-hour", type=float, default=6.0, help="incident rate (default 6)")
+    p.add_argument(
+        "--city-life",
+        action="store_true",
+        help="a living city: night parking, shifts, dead GPS units; default: every vehicle always reports",
+    )
     p.add_argument("--rate", type=float, default=1.0, help="telemetry+GPS reports per vehicle per second")
     p.add_argument("--seed", type=int, default=42, help="same seed and --start, same events")
     p.add_argument(
@@ -89,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         report_interval_s=1.0 / args.rate,
         seed=args.seed,
         start=start,
+        life=life_config(settings) if args.city_life else LifeConfig(enabled=False),
     )
     sink: Sink
     if bootstrap:

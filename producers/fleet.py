@@ -87,6 +87,8 @@ class Fleet:
         self.responding: BoolArray = np.zeros(n, dtype=bool)
         self.parks: BoolArray = np.array([VEHICLE_SPECS[t].parks for t in types], dtype=bool)
         self.trip_start: FloatArray = np.full(n, np.nan)
+        self.off_duty: BoolArray = np.zeros(n, dtype=bool)  # off shift: parked at the depot, tracker off
+        self.parked_since: FloatArray = np.full(n, np.nan)  # parked until woken (a living city's cars)
         self.route: list[list[int]] = [[] for _ in types]
         self.route_pos: list[int] = [0] * n
         self.dest_s: list[float] = [0.0] * n

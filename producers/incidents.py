@@ -101,6 +101,7 @@ class IncidentGenerator:
     def __init__(self, network: RoadNetwork, rate_per_hour: float, rng: np.random.Generator) -> None:
         self.network = network
         self.rate_per_hour = rate_per_hour
+        self.rate_factor = 1.0  # time of day: more traffic, more incidents (set by the simulation)
         self.rng = rng
         self._edge_p = network.length / network.length.sum()
         self._kind_p = np.array([k.weight for k in INCIDENT_KINDS])
@@ -112,7 +113,7 @@ class IncidentGenerator:
         """How many incidents start in the next ``dt`` seconds."""
         if self.rate_per_hour <= 0:
             return 0
-        return int(self.rng.poisson(self.rate_per_hour * dt / 3600.0))
+        return int(self.rng.poisson(self.rate_per_hour * self.rate_factor * dt / 3600.0))
 
     def create(
         self, now: float, kind: str | None = None, severity: str | None = None, edge: int | None = None

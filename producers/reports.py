@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,7 @@ class Reporter:
         self.clock = clock
         self._id_rng = id_rng  # event ids only, so ids never perturb the city
         self._aux_rng = aux_rng  # measurement noise
+        self.silent: Callable[[], BoolArray] | None = None  # vehicles whose tracker is off now
         edges = traffic.network.edges
         self._edge_ids = [e.id for e in edges]
         self._edge_names = [e.name for e in edges]
@@ -97,6 +99,10 @@ class Reporter:
             return
         late = t - fleet.next_report[due]
         fleet.next_report[due] += interval * (np.floor(late / interval + 1e-9) + 1.0)
+        if self.silent is not None:
+            due = due[~self.silent()[due]]
+            if len(due) == 0:
+                return
         edges = fleet.edge[due]
         lat, lon, head = self.traffic.network.positions(edges, fleet.s[due])
         heading = np.round(head, 1)
@@ -143,7 +149,10 @@ class Reporter:
             }
             duty = status[i]
             if duty is None:
-                vehicle["status"] = ("at_stop" if types[i] == "bus" else "parked") if stopped else "driving"
+                if stopped:
+                    vehicle["status"] = "at_stop" if types[i] == "bus" else "parked"
+                else:  # at a red light or in a queue: standing, not driving
+                    vehicle["status"] = "driving" if speed >= 0.5 else "stopped"
             else:
                 vehicle["status"] = duty
                 if incident[i] is not None:

@@ -17,6 +17,7 @@ import numpy as np
 
 from producers.clock import Clock
 from producers.config import SimulationConfig
+from producers.daylife import DayLife, LifeConfig, awake_share, wake_probability
 from producers.dispatch import Dispatcher
 from producers.fleet import Fleet, fleet_mix, new_fleet
 from producers.incidents import Incident, IncidentGenerator
@@ -27,7 +28,7 @@ from producers.signals import TrafficLights
 from producers.traffic import Traffic
 from producers.weather import CityWeather, place_stations
 
-__all__ = ["CitySimulation", "Event", "SimulationConfig", "fleet_mix"]
+__all__ = ["CitySimulation", "Event", "LifeConfig", "SimulationConfig", "fleet_mix"]
 
 
 class CitySimulation:
@@ -43,7 +44,7 @@ class CitySimulation:
         self.network = net = network if network is not None else load_network(config.city)
         start = config.start or datetime.now(UTC).replace(microsecond=0)
         self.clock = Clock(start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC))
-        seeds = np.random.SeedSequence(config.seed).spawn(5)
+        seeds = np.random.SeedSequence(config.seed).spawn(6)  # the first five as before: same city
         rng = np.random.default_rng(seeds[0])  # vehicles and routing
         id_rng = np.random.default_rng(seeds[1])  # event ids only, so ids never perturb the city
         aux_rng = np.random.default_rng(seeds[2])  # signals, stations, measurement noise
@@ -53,13 +54,18 @@ class CitySimulation:
         self.weather = CityWeather(np.random.default_rng(seeds[3]), self.now, (net.bbox[1] + net.bbox[3]) / 2)
         self.incident_generator = IncidentGenerator(net, config.incidents_per_hour, np.random.default_rng(seeds[4]))
         fleet = new_fleet(config.vehicles, rng, self.start.year)
-        self.traffic = Traffic(net, fleet, lights, self.clock, rng, config.report_interval_s)
+        self._life_rng = np.random.default_rng(seeds[5])  # the day's rhythm, apart from the traffic's draws
+        self.life = DayLife(config.life, fleet.type, self.start, self._life_rng) if config.life.enabled else None
+        share = self.life.driving_share(0.0) if self.life is not None else None
+        self.traffic = Traffic(net, fleet, lights, self.clock, rng, config.report_interval_s, share)
         self.dispatcher = Dispatcher(self.traffic, self.incident_generator, self.clock)
         self.sensors = place_sensors(net, config.traffic_sensors, config.sensor_interval_s)
         self.stations = place_stations(net, config.weather_stations, aux_rng, config.weather_interval_s)
         self.reporter = Reporter(
             config, self.traffic, self.sensors, self.stations, self.weather, self.clock, id_rng, aux_rng
         )
+        if self.life is not None:
+            self._start_life()
 
     @property
     def start(self) -> datetime:
@@ -102,6 +108,8 @@ class CitySimulation:
         if dt <= 0:
             raise ValueError("dt must be positive")
         self.clock.advance(dt)
+        if self.life is not None:
+            self._live(dt)
         events: list[Event] = []
         self.weather.advance(dt, self.now)
         self.traffic.update_edge_speeds(self.edge_counts())
@@ -119,6 +127,66 @@ class CitySimulation:
         self.reporter.report_sensors(moving, counts, events)
         self.reporter.report_weather(counts, events)
         return events
+
+    # -- a day in the city --------------------------------------------------------------
+
+    def _start_life(self) -> None:
+        """The fleet as the hour finds it: the parked parked for a while already, shifts as they are."""
+        fleet, life = self.vehicles, self.life
+        assert life is not None
+        parked = fleet.parks & (fleet.hold_until > 0)
+        fleet.hold_until[parked] = np.inf
+        fleet.speed[parked] = 0.0
+        # parking ages are as long-tailed as parking times (memoryless): most trackers already sleep
+        ages = self._life_rng.exponential(max(self.traffic.parking_time(), 1.0), int(parked.sum()))
+        fleet.parked_since[parked] = -ages
+        self._shifts(0.0)
+        self.reporter.silent = self.silent
+
+    def _shifts(self, t: float) -> None:
+        """Vehicles whose shift ended park where they are; those whose shift began set off."""
+        fleet, life = self.vehicles, self.life
+        assert life is not None
+        duty = life.on_duty(t)
+        ending = ~duty & ~fleet.off_duty & ~fleet.responding
+        starting = duty & fleet.off_duty
+        if ending.any():
+            fleet.off_duty[ending] = True
+            fleet.hold_until[ending] = np.inf
+            fleet.speed[ending] = 0.0
+            fleet.parked_since[ending] = t
+        if starting.any():
+            fleet.off_duty[starting] = False
+            fleet.hold_until[starting] = t
+            fleet.trip_start[starting] = t
+            fleet.parked_since[starting] = np.nan
+
+    def _live(self, dt: float) -> None:
+        """The hour's demand, shifts and incident rate; parked cars set off as demand calls them."""
+        life, fleet, t = self.life, self.vehicles, self.elapsed
+        assert life is not None
+        self.traffic.demand_share = life.driving_share(t)
+        self.incident_generator.rate_factor = life.incident_factor(t)
+        self._shifts(t)
+        waiting = fleet.parks & ~fleet.off_duty & np.isinf(fleet.hold_until)
+        if waiting.any():
+            traffic = self.traffic
+            parking = traffic.parking_time()  # what demand and the roads' capacity allow
+            share = traffic.trip_time / (parking + traffic.trip_time)
+            p = wake_probability(dt, share, awake_share(life.local(t)), traffic.trip_time)
+            wake = waiting & life.awake(t) & (self._life_rng.random(len(fleet)) < p)
+            fleet.hold_until[wake] = t
+            fleet.trip_start[wake] = t
+            fleet.parked_since[wake] = np.nan
+
+    def silent(self) -> BoolArray:
+        """Vehicles not reporting now: off shift, a dead GPS unit, or parked long enough for the tracker to sleep."""
+        fleet, t = self.vehicles, self.elapsed
+        if self.life is None:
+            return np.zeros(len(fleet), dtype=bool)
+        asleep = (t - fleet.parked_since) > self.config.life.parked_offline_after_s  # NaN (not parked): False
+        out: BoolArray = fleet.off_duty | self.life.gps_dead(t) | asleep
+        return out
 
     # -- introspection -----------------------------------------------------------------
 

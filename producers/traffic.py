@@ -39,6 +39,7 @@ class Traffic:
         clock: Clock,
         rng: np.random.Generator,
         report_interval_s: float,
+        demand_share: float | None = None,
     ) -> None:
         self.network = network
         self.vehicles = fleet
@@ -58,6 +59,10 @@ class Traffic:
         self.incident_factor = np.ones(len(net))  # per-edge speed factor, set by the dispatcher
         self._lane_km = float((net.length * net.lanes).sum()) / 1000.0
         self.trip_time = 120.0  # running estimate of a trip's driving time, s
+        # Share of private vehicles that want to drive now (the day's demand curve); None: as many
+        # as the roads carry. With it, parked cars stay parked until woken (see ``DayLife``).
+        self.demand_share = demand_share
+        self.park_until_woken = demand_share is not None
         self._place(report_interval_s)
 
     # -- setup -------------------------------------------------------------------------
@@ -94,14 +99,17 @@ class Traffic:
         if parkers == 0:
             return 0.0
         driving_share = (DEMAND_PER_LANE_KM * self._lane_km - (len(fleet) - parkers)) / parkers
+        floor = 0.1
+        if self.demand_share is not None:
+            driving_share, floor = min(max(driving_share, 0.1), self.demand_share), 0.005
         if driving_share >= 1.0:
             return 0.0
-        return self.trip_time * (1.0 / max(driving_share, 0.1) - 1.0)
+        return self.trip_time * (1.0 / max(driving_share, floor) - 1.0)
 
     def in_traffic(self) -> BoolArray:
         """Vehicles on the carriageway now (everyone except those parked at the kerb)."""
         fleet = self.vehicles
-        parked: BoolArray = fleet.parks & (fleet.hold_until > self.clock.elapsed)
+        parked: BoolArray = (fleet.parks | fleet.off_duty) & (fleet.hold_until > self.clock.elapsed)
         return ~parked
 
     def edge_counts(self, moving: BoolArray | None = None) -> IntArray:
@@ -288,10 +296,16 @@ class Traffic:
         fleet = self.vehicles
         fleet.stop_s[i] = np.inf
         elapsed = self.clock.elapsed
-        if fleet.parks[i] and not math.isnan(fleet.trip_start[i]):
+        if fleet.parks[i] and math.isfinite(fleet.trip_start[i]):
             self.trip_time += 0.02 * (elapsed - float(fleet.trip_start[i]) - self.trip_time)
         lo, hi = VEHICLE_SPECS[fleet.type[i]].dwell_s
         dwell = float(self.rng.uniform(lo, hi)) if hi > 0 else 0.0
+        if fleet.parks[i] and self.park_until_woken:  # parked until the day's demand wakes it
+            fleet.hold_until[i] = np.inf
+            fleet.speed[i] = 0.0
+            fleet.parked_since[i] = elapsed
+            self.new_trip(i)
+            return
         if fleet.parks[i]:
             dwell += float(self.rng.exponential(max(self.parking_time(), 1e-9)))
         if dwell > 0:

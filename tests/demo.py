@@ -57,7 +57,9 @@ class Demo:
 
     def __init__(self, workdir: Path, *args: str, **settings: str) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTCITY_")}
-        env |= {"SMARTCITY_LAKE_URI": str(workdir / "lake"), "PYTHONUNBUFFERED": "1", **settings}
+        # a steady fleet (every vehicle reports) unless a test asks for the living city
+        env |= {"SMARTCITY_LAKE_URI": str(workdir / "lake"), "PYTHONUNBUFFERED": "1", "SMARTCITY_CITY_LIFE": "false"}
+        env |= settings
         self.proc = subprocess.Popen(
             [sys.executable, "app/main.py", "--port", "0", *args], cwd=ROOT, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -1,7 +1,8 @@
 """History tab: a time range from the lake.
 
-Hourly traffic speed per segment, incidents per type, weather trends, and one vehicle's route
-over the range replayed on a map. Every chart exports as PNG or SVG from Plotly's modebar and
+Hourly traffic speed per segment, incidents per type, weather trends, vehicles reporting and
+distance driven per hour (the city's day and night), and one vehicle's route over the range
+replayed on a map. Every chart exports as PNG or SVG from Plotly's modebar and
 its data downloads as CSV or Parquet from the history API (the console's login is accepted).
 Times are UTC.
 """
@@ -14,8 +15,12 @@ from urllib.parse import quote, urlencode
 
 import dash_bootstrap_components as dbc
 import dash_leaflet as dl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 from dash import Input, Output, State, callback, dcc, html, no_update
 from dash.development.base_component import Component
+from pyarrow import fs as pafs
 
 from app.api import lake
 from app.console import chart, ids
@@ -30,6 +35,45 @@ CHARTS = {  # graph id -> view it draws
     ids.HISTORY_INCIDENTS: "incidents",
     ids.HISTORY_WEATHER: "weather",
 }
+FLEET = "history-fleet"  # vehicles reporting and km driven per hour (the distance view)
+FLEET_LINKS = "history-fleet-links"
+# Speed, slow to fast: red, orange, yellow, light green, green (ColorBrewer RdYlGn, which the
+# bundled plotly.js does not name: an unknown name fell back to a scale with grey at 0 km/h).
+SPEED_COLORSCALE = [[0.0, "#d73027"], [0.25, "#fc8d59"], [0.5, "#fee08b"], [0.75, "#91cf60"], [1.0, "#1a9850"]]
+ROUTE_ZOOM = 17  # a route that never moved: the map centres on its one point at street level
+
+
+def _written(view: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Rows of the written batch view (``<lake>/views/<view>``) with hours in ``[start, end)``."""
+    filesystem, root = lake()
+    base = f"{root}/{views.VIEWS_DIR}/{view}"
+    if filesystem.get_file_info(base).type == pafs.FileType.NotFound:
+        return []
+    days = ds.partitioning(pa.schema([("date", pa.string())]), flavor="hive")
+    data = ds.dataset(base, filesystem=filesystem, format="parquet", partitioning=days, ignore_prefixes=[".", "_"])
+    first, last = start.strftime("%Y-%m-%d"), (end - timedelta(microseconds=1)).strftime("%Y-%m-%d")
+    flt = (pc.field("date") >= first) & (pc.field("date") <= last)
+    flt &= (pc.field("hour") >= start) & (pc.field("hour") < end)
+    rows: list[dict[str, Any]] = data.to_table(filter=flt).drop_columns(["date"]).to_pylist()
+    return rows
+
+
+def hourly_rows(view: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """One hourly view over ``[start, end)``: whole hours from the written batch views where they
+    are (a backfilled week reads in a blink), the rest computed from the lake's events: the
+    hours after the last written one (and that one again: events may have come since), and a
+    part-hour at the start."""
+    filesystem, root = lake()
+    first_full = start.replace(minute=0, second=0, microsecond=0)
+    first_full += timedelta(hours=1) if first_full < start else timedelta(0)
+    written = _written(view, first_full, end) if first_full < end else []
+    if not written:
+        return views.hourly(view, filesystem, root, start, end)
+    cutoff = max(r["hour"] for r in written)
+    rows = views.hourly(view, filesystem, root, start, first_full) if start < first_full else []
+    rows += [r for r in written if r["hour"] < cutoff]
+    rows += views.hourly(view, filesystem, root, cutoff, end)
+    return rows
 
 
 def preset_range(preset: str, now: datetime) -> tuple[datetime, datetime]:
@@ -103,7 +147,7 @@ def traffic_figure(rows: list[dict[str, Any]], span: tuple[datetime, datetime] |
         "x": [_hour_label(h) for h in hours],
         "y": [label[s] for s in segments],
         "z": z,
-        "colorscale": "RdYlGn",
+        "colorscale": SPEED_COLORSCALE,
         "colorbar": {"title": {"text": "km/h"}},
         "hoverongaps": False,
         "zmin": 0,
@@ -149,6 +193,29 @@ def weather_figure(rows: list[dict[str, Any]], span: tuple[datetime, datetime] |
                        "y": [p["avg_aqi"] for p in points], "line": {"dash": "dot"}})  # fmt: skip
     y2 = {"overlaying": "y", "side": "right", "showgrid": False, "title": {"text": "AQI"}}
     layout = chart.layout(title, 320, yaxis2=y2, legend={"orientation": "h"}, xaxis=_time_axis(span))
+    return {"data": traces, "layout": layout}
+
+
+def fleet_figure(rows: list[dict[str, Any]], span: tuple[datetime, datetime] | None = None) -> dict[str, Any]:
+    """Vehicles reporting per hour (bars, left axis) and the km they drove (line, right axis)."""
+    title = "Vehicles reporting and km driven per hour"
+    if not rows:
+        return _empty(title, "No vehicle positions in this range")
+    vehicles: dict[datetime, int] = {}
+    km: dict[datetime, float] = {}
+    for r in rows:
+        vehicles[r["hour"]] = vehicles.get(r["hour"], 0) + 1
+        km[r["hour"]] = km.get(r["hour"], 0.0) + float(r["distance_km"] or 0.0)
+    hours = sorted(vehicles)
+    traces = [
+        {"type": "bar", "name": "vehicles", "x": hours, "y": [vehicles[h] for h in hours], "width": 3_240_000,
+         "offset": 180_000, "marker": {"color": "#4c78a8"}},
+        {"type": "scatter", "mode": "lines", "name": "km driven", "x": hours, "y": [round(km[h], 1) for h in hours],
+         "yaxis": "y2", "line": {"color": "#f58518"}},
+    ]  # fmt: skip
+    y2 = {"overlaying": "y", "side": "right", "showgrid": False, "rangemode": "tozero", "title": {"text": "km"}}
+    layout = chart.layout(title, 300, yaxis={"title": {"text": "vehicles"}, "rangemode": "tozero"}, yaxis2=y2,
+                          legend={"orientation": "h"}, showlegend=True, xaxis=_time_axis(span))  # fmt: skip
     return {"data": traces, "layout": layout}
 
 
@@ -270,6 +337,7 @@ def layout() -> Component:
                     dbc.Col(_chart_card(ids.HISTORY_TRAFFIC, ids.HISTORY_TRAFFIC_LINKS), lg=12),
                     dbc.Col(_chart_card(ids.HISTORY_INCIDENTS, ids.HISTORY_INCIDENTS_LINKS), lg=6),
                     dbc.Col(_chart_card(ids.HISTORY_WEATHER, ids.HISTORY_WEATHER_LINKS), lg=6),
+                    dbc.Col(_chart_card(FLEET, FLEET_LINKS), lg=12),
                     dbc.Col(route_card, lg=12),
                 ],
                 className="g-2",
@@ -315,11 +383,41 @@ def load(start: str | None, end: str | None) -> tuple[Any, ...]:
     first, last = parsed
     figures, links = [], []
     for view in CHARTS.values():
-        filesystem, root = lake()
-        rows = views.hourly(view, filesystem, root, first, last)
+        rows = hourly_rows(view, first, last)
         figures.append(FIGURES[view](rows, parsed))
         links.append(download_links(f"/api/history/{view}", first, last))
     return (*figures, *links, "")
+
+
+@callback(
+    Output(FLEET, "figure"),
+    Output(FLEET_LINKS, "children"),
+    Input(ids.HISTORY_LOAD, "n_clicks"),
+    Input(ids.SHELL_TABS, "active_tab"),
+    Input(ids.HISTORY_START, "value"),
+    Input(ids.HISTORY_END, "value"),
+)
+def _load_fleet(_: int | None, tab: str | None, start: str | None, end: str | None) -> tuple[Any, Any]:
+    if tab != ids.TAB_HISTORY:
+        return no_update, no_update
+    return load_fleet(start, end)
+
+
+def load_fleet(start: str | None, end: str | None) -> tuple[Any, Any]:
+    """The fleet's day over the inputs' range: the figure and its download links."""
+    parsed = parse_range(start, end)
+    if isinstance(parsed, str):
+        return no_update, no_update
+    rows = hourly_rows("distance", *parsed)
+    return fleet_figure(rows, parsed), download_links("/api/history/distance", *parsed)
+
+
+@callback(
+    Output(FLEET, "config"),
+    Input(ids.HISTORY_IMAGE_FORMAT, "value"),
+)
+def _fleet_image_format(image_format: str | None) -> dict[str, Any]:
+    return graph_config("svg" if image_format == "svg" else "png")
 
 
 @callback(
@@ -363,7 +461,13 @@ def route(vehicle: str | None, start: str | None, end: str | None) -> tuple[Any,
     viewport: Any = no_update
     if positions:
         lats, lons = [p[0] for p in positions], [p[1] for p in positions]
-        viewport = {"bounds": [[min(lats), min(lons)], [max(lats), max(lons)]], "transition": "flyToBounds"}
+        if min(lats) == max(lats) and min(lons) == max(lons):
+            # One point (a vehicle that stood still): bounds of no size make Leaflet's zoom NaN
+            # ("Invalid LatLng object: (NaN, NaN)"). Centre on it; the replay marker draws it.
+            positions = []
+            viewport = {"center": [lats[0], lons[0]], "zoom": ROUTE_ZOOM, "transition": "flyTo"}
+        else:
+            viewport = {"bounds": [[min(lats), min(lons)], [max(lats), max(lons)]], "transition": "flyToBounds"}
     links = download_links(f"/api/history/vehicles/{quote(vehicle.strip(), safe='')}/route", *parsed)
     return {"vehicle": vehicle.strip(), "points": points}, positions, max(0, len(points) - 1), 0, links, viewport
 

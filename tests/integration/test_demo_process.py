@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def env(tmp_path: Path, **extra: str) -> dict[str, str]:
     out = {k: v for k, v in os.environ.items() if not k.startswith("SMARTCITY_")}
-    out.update({"SMARTCITY_LAKE_URI": str(tmp_path / "lake"), "PYTHONUNBUFFERED": "1", **extra})
+    # a steady fleet: these tests count every vehicle (the living city parks some: tests/unit/test_daylife.py)
+    out.update({"SMARTCITY_LAKE_URI": str(tmp_path / "lake"), "PYTHONUNBUFFERED": "1", "SMARTCITY_CITY_LIFE": "false"})
+    out.update(extra)
     return out
 
 
