@@ -134,9 +134,13 @@ class LakeWriter:
         """Buffer validated records of one stream."""
         with self._lock:
             buffers = self._buffers
+            by_time: dict[datetime, list[Record]] = {}  # a batch's events share few instants
             for rec in records:
                 t = rec["event_time"]
-                buffers[(stream, t.year, t.month, t.day, t.hour)].append(rec)
+                rows = by_time.get(t)
+                if rows is None:
+                    rows = by_time[t] = buffers[(stream, t.year, t.month, t.day, t.hour)]
+                rows.append(rec)
             self._grew(len(records))
 
     def add_dead_letters(self, letters: list[DeadLetter]) -> None:

@@ -13,11 +13,11 @@ import logging
 import queue
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 
@@ -32,9 +32,9 @@ from pipeline.validation import DeadLetter, Record, Validator
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class RawEvent:
-    """One event as it arrived: which stream (topic), the raw payload, who sent it."""
+class RawEvent(NamedTuple):
+    """One event as it arrived: which stream (topic), the raw payload, who sent it (a named
+    tuple: made per event, it costs a fifth of a frozen dataclass)."""
 
     stream: str
     value: bytes | str | Mapping[str, Any]
@@ -96,19 +96,19 @@ class BatchProcessor:
         validate = self.validator.validate
         prepared = Prepared()
         oks, per_stream, dead = prepared.oks, prepared.per_stream, prepared.dead
-        received: dict[str, int] = defaultdict(int)
         skewed: list[tuple[str, Record]] = []  # kept with their clocks running ahead
-        for ev in events:
-            received[ev.stream] += 1
-            out = validate(ev.stream, ev.value, ev.source, now)
+        for stream, value, source, _ in events:
+            out = validate(stream, value, source, now)
             if isinstance(out, dict):
-                oks.append((ev.stream, out))
-                per_stream[ev.stream].append(out)
+                oks.append((stream, out))
+                per_stream[stream].append(out)
                 if out.get("clock_skew_s"):
-                    skewed.append((ev.stream, out))
+                    skewed.append((stream, out))
             else:
                 dead.append(out)
         prepared.produced_at = [ev.produced_at for ev in events if ev.produced_at]
+        received = Counter({stream: len(records) for stream, records in per_stream.items()})
+        received.update(dl.stream for dl in dead)  # every event is valid or a dead letter of its stream
         self.lake.add_dead_letters(dead)
         if dead and self.dead_letter_sink is not None:
             self.dead_letter_sink(dead)
