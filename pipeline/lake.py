@@ -68,6 +68,7 @@ def partition_path(root: str, table: str, year: int, month: int, day: int, hour:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+CONVERT_ROWS = 4096  # rows per Arrow conversion call (a few ms of GIL each)
 
 
 def to_table(rows: list[Record], schema: pa.Schema) -> pa.Table:
@@ -79,7 +80,12 @@ def to_table(rows: list[Record], schema: pa.Schema) -> pa.Table:
     a batch's rows share few distinct instants, so each is converted once.
     """
     plain = [field.with_nullable(True) for field in schema if not pa.types.is_timestamp(field.type)]
-    columns = dict(zip((f.name for f in plain), pa.array(rows, pa.struct(plain)).flatten(), strict=True))
+    struct = pa.struct(plain)
+    # in slices: one conversion holds the GIL throughout, and the speed path shares it
+    parts = [pa.array(rows[i : i + CONVERT_ROWS], struct).flatten() for i in range(0, len(rows), CONVERT_ROWS)]
+    columns: dict[str, pa.Array | pa.ChunkedArray] = {
+        field.name: pa.chunked_array([part[i] for part in parts], field.type) for i, field in enumerate(plain)
+    }
     for field in schema:
         if not pa.types.is_timestamp(field.type):
             continue

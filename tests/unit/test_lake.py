@@ -11,7 +11,7 @@ import pytest
 from pyarrow import fs as pafs
 
 from pipeline.exceptions import LakeWriteError
-from pipeline.lake import DEADLETTER, LakeWriter, open_lake, read_table, to_table
+from pipeline.lake import CONVERT_ROWS, DEADLETTER, LakeWriter, open_lake, read_table, to_table
 from pipeline.validation import DeadLetter, Record, Validator
 
 T0 = datetime(2026, 11, 27, 9, 59, 58, tzinfo=UTC)
@@ -152,4 +152,6 @@ def test_rows_convert_to_the_same_table_as_row_by_row() -> None:
         {"id": "d", "n": 2, "x": -1.0, "at": T0},
     ]
     assert to_table(rows, schema).equals(pa.Table.from_pylist(rows, schema))
+    many = rows * (CONVERT_ROWS // 2)  # converted in slices
+    assert to_table(many, schema).equals(pa.Table.from_pylist(many, schema))
     assert to_table([], schema).num_rows == 0
