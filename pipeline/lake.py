@@ -107,8 +107,9 @@ def to_table(rows: list[Record], schema: pa.Schema) -> pa.Table:
 class LakeWriter:
     """Buffers rows per partition and writes bounded Parquet files.
 
-    Not thread-safe on its own: one processor thread owns it; ``flush`` may be
-    called from a signal handler's thread, hence the lock.
+    One thread adds rows while another flushes (the embedded processor's lake writer, or a
+    signal handler's thread): ``flush`` takes the buffered rows under the lock as one frozen
+    batch and encodes and writes it outside the lock, so ``add`` never waits for Parquet.
     """
 
     def __init__(
