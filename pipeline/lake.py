@@ -128,6 +128,7 @@ class LakeWriter:
         self._local = isinstance(filesystem, pafs.LocalFileSystem)
         self._buffers: dict[tuple[str, int, int, int, int], list[Record]] = defaultdict(list)
         self._rows = 0
+        self._writing = 0  # rows of the frozen batch a flush is writing
         self._oldest: float | None = None
         self._seq = 0
         self._lock = threading.Lock()
@@ -136,6 +137,11 @@ class LakeWriter:
     @property
     def buffered_rows(self) -> int:
         return self._rows
+
+    @property
+    def held_rows(self) -> int:
+        """Rows in memory: buffered, and being written by a flush."""
+        return self._rows + self._writing
 
     def add(self, stream: str, records: list[Record]) -> None:
         """Buffer validated records of one stream."""
@@ -176,23 +182,28 @@ class LakeWriter:
         """
         with self._lock:
             buffers, self._buffers = self._buffers, defaultdict(list)
-            self._rows, self._oldest = 0, None
+            self._writing += self._rows
+            frozen, self._rows, self._oldest = self._rows, 0, None
             if not buffers:
                 return {}
             self._seq += 1
             stem = file_stem or f"{self.writer_id}-{self._seq:08d}"
         written: dict[str, int] = defaultdict(int)
         items = sorted(buffers.items(), key=lambda kv: kv[0])
-        for i, ((table, y, m, d, h), rows) in enumerate(items):
-            schema = DEADLETTER_SCHEMA if table == DEADLETTER else arrow_schema(table)
-            try:
-                arrow = to_table(rows, schema)
-                self._write(arrow, partition_path(self.root, table, y, m, d, h), f"part-{stem}.parquet")
-            except Exception as exc:
-                self._rebuffer(items[i:])  # nothing lost: the next flush tries these again
-                raise LakeWriteError(str(exc), dict(written)) from exc
-            written[table] += len(rows)
-            self.files_written += 1
+        try:
+            for i, ((table, y, m, d, h), rows) in enumerate(items):
+                schema = DEADLETTER_SCHEMA if table == DEADLETTER else arrow_schema(table)
+                try:
+                    arrow = to_table(rows, schema)
+                    self._write(arrow, partition_path(self.root, table, y, m, d, h), f"part-{stem}.parquet")
+                except Exception as exc:
+                    self._rebuffer(items[i:])  # nothing lost: the next flush tries these again
+                    raise LakeWriteError(str(exc), dict(written)) from exc
+                written[table] += len(rows)
+                self.files_written += 1
+        finally:
+            with self._lock:
+                self._writing -= frozen
         return dict(written)
 
     def _rebuffer(self, items: list[tuple[tuple[str, int, int, int, int], list[Record]]]) -> None:

@@ -209,9 +209,9 @@ class Processor(threading.Thread):
     validating and buffering lake rows, and the speed layer catches up when Redis returns.
     A third thread writes the lake: a flush takes the buffered rows as one frozen batch
     (``LakeWriter.flush``) and encodes and writes it while this thread goes on, so the
-    speed path never waits for Parquet. One batch is written at a time and the buffer is
-    bounded: at ``3 * max_rows`` buffered rows (the lake failing, or slower than the
-    input) this thread stops reading, so the bus pushes back on producers.
+    speed path never waits for Parquet. One batch is written at a time and memory is
+    bounded: at ``3 * max_rows`` rows held (buffered or being written: the lake failing, or
+    slower than the input) this thread stops reading, so the bus pushes back on producers.
     A ``publisher``, when set, publishes the processor's status from this loop about once a
     second: a processor whose loop is stuck stops publishing and shows as stale.
     No exception ends either thread: an unexpected one is logged (once per kind) and the
@@ -336,13 +336,13 @@ class Processor(threading.Thread):
         if self.publisher is not None:
             self.publisher.maybe_publish()
         lake = self.batch.lake
-        if lake.buffered_rows >= 3 * lake.max_rows:
+        if lake.held_rows >= 3 * lake.max_rows:
             # The lake is failing or behind: stop taking events, so the bus pushes back on
             # producers instead of this process buffering without bound. Resume once a flush lands.
             self._lake_done.clear()
             self._lake_due.set()
             self._lake_done.wait(min(1.0, self.poll_timeout * 10))
-            if lake.buffered_rows >= 3 * lake.max_rows:
+            if lake.held_rows >= 3 * lake.max_rows:
                 return True
         messages = self.bus.consume(self.max_batch, self.poll_timeout)
         if messages:

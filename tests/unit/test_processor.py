@@ -129,3 +129,20 @@ def test_a_lake_flush_in_progress_never_holds_up_the_speed_layer(tmp_path: Path)
     assert s["received"] == s["valid"] == s["speed_layer"] == s["lake_rows"] == 200
     assert read_table(fs, root, "gps_data").num_rows == 200
     assert len(proc.accounting.latencies_ms) == 200  # a latency sample per event
+
+
+def test_a_slow_lake_pushes_back_counting_the_rows_it_is_writing(tmp_path: Path) -> None:
+    fs, root = open_lake(str(tmp_path))
+    lake = StuckLake(fs, root, max_rows=50, max_age_s=0)
+    bus = InProcessBus(list(STREAMS), capacity=100)
+    proc = Processor(bus, BatchProcessor(SpeedLayer(fakeredis.FakeRedis(), "p:"), lake), max_batch=50)
+    proc.start()
+    with pytest.raises(BusFull):  # the writing never ends: reading stops, the bus fills
+        for i in range(1000):
+            bus.produce("gps_data", b"car-1", gps(i), timeout=2)
+    assert lake.writing.is_set() and 0 < lake.held_rows <= 3 * 50 + 50
+    lake.release.set()
+    assert proc.stop(timeout=60)
+    s = proc.accounting.snapshot()["streams"]["gps_data"]
+    assert s["received"] == s["valid"] == s["speed_layer"] == s["lake_rows"] == i  # every accepted event landed
+    assert lake.held_rows == 0
