@@ -11,11 +11,12 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import redis
 
 from pipeline.schemas import STREAMS
@@ -26,6 +27,94 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 COUNTERS = ("received", "valid", "dead_letters", "speed_layer", "lake_rows")
 CLOCKS_KEPT = 50  # devices with clocks ahead listed, at most
+
+
+class LatencyHistogram:
+    """Every latency sample (ms) of a run, counted in log-spaced buckets: memory stays fixed
+    (~2,300 buckets from 1 µs to 1 h) however long the run, and counts are exact.
+
+    Bucket error: a bucket spans a ratio of 1.01, and a percentile is the mean of the samples
+    in its bucket, so it is within 1 % of the exact sample (the nearest-rank percentile of
+    every sample); ``max`` and ``min`` are exact. Samples under 1 µs share the first bucket and
+    samples over an hour the last (both still counted; ``max`` still exact).
+
+    It takes samples as ``deque.extend`` did (any iterable, or a numpy array), and iterates as
+    its samples, sorted, each bucket's samples as their mean (exact for a bucket of one).
+    Not thread-safe: callers hold ``Accounting.lock``.
+    """
+
+    LOWEST_MS = 0.001
+    HIGHEST_MS = 3_600_000.0
+    RATIO = 1.01
+    _LOG_RATIO = float(np.log(RATIO))
+    BUCKETS = int(np.log(HIGHEST_MS / LOWEST_MS) / _LOG_RATIO) + 2
+
+    def __init__(self, samples: Iterable[float] = ()) -> None:
+        self._counts = np.zeros(self.BUCKETS, np.int64)
+        self._sums = np.zeros(self.BUCKETS, np.float64)
+        self._n = 0
+        self.min = float("inf")
+        self.max = float("-inf")
+        self.extend(samples)
+
+    def extend(self, samples: Iterable[float]) -> None:
+        """Count ``samples`` (milliseconds)."""
+        if isinstance(samples, np.ndarray):
+            values = samples.astype(np.float64, copy=False).ravel()
+        elif isinstance(samples, list | tuple):
+            values = np.array(samples, np.float64)
+        else:
+            values = np.fromiter(samples, np.float64)
+        if not np.isfinite(values).all():
+            values = values[np.isfinite(values)]
+        if not values.size:
+            return
+        scaled = np.log(np.maximum(values, self.LOWEST_MS) * (1 / self.LOWEST_MS)) * (1 / self._LOG_RATIO)
+        index = np.minimum(scaled.astype(np.int64) + (values >= self.LOWEST_MS), self.BUCKETS - 1)
+        self._counts += np.bincount(index, minlength=self.BUCKETS)
+        self._sums += np.bincount(index, weights=values, minlength=self.BUCKETS)
+        self._n += int(values.size)
+        self.min = min(self.min, float(values.min()))
+        self.max = max(self.max, float(values.max()))
+
+    def append(self, sample: float) -> None:
+        self.extend((sample,))
+
+    def merge(self, other: LatencyHistogram) -> None:
+        """Add ``other``'s samples to these."""
+        if other._n:
+            self._counts += other._counts
+            self._sums += other._sums
+            self._n += other._n
+            self.min, self.max = min(self.min, other.min), max(self.max, other.max)
+
+    def clear(self) -> None:
+        self._counts[:] = 0
+        self._sums[:] = 0.0
+        self._n, self.min, self.max = 0, float("inf"), float("-inf")
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __iter__(self) -> Iterator[float]:
+        for i in np.flatnonzero(self._counts):
+            n = int(self._counts[i])
+            yield from [float(self._sums[i]) / n] * n
+
+    def percentile(self, q: float) -> float | None:
+        """The nearest-rank ``q`` quantile (0..1) of every sample, within 1 %; None when empty."""
+        if not self._n:
+            return None
+        rank = min(self._n - 1, int(q * self._n))
+        i = int(np.searchsorted(np.cumsum(self._counts), rank, side="right"))
+        return min(self.max, max(self.min, float(self._sums[i]) / int(self._counts[i])))
+
+    def percentiles(self) -> dict[str, float | None]:
+        """``p50``, ``p99`` and ``max`` in ms, rounded to 0.01 (None when empty)."""
+        if not self._n:
+            return {"p50": None, "p99": None, "max": None}
+        return {"p50": round(self.percentile(0.50) or 0.0, 2), "p99": round(self.percentile(0.99) or 0.0, 2),
+                "max": round(self.max, 2)}  # fmt: skip
 
 
 @dataclass
@@ -51,7 +140,8 @@ class Accounting:
     lake_errors: int = 0
     last_error: str = ""
     lake_written_ms: int = 0  # wall time of the last lake flush that wrote rows (epoch ms)
-    latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=20_000))
+    # every event -> speed layer sample of the run (a bounded histogram, see LatencyHistogram)
+    latencies_ms: LatencyHistogram | deque[float] = field(default_factory=LatencyHistogram)
     # devices whose clocks ran ahead past the tolerance (their events kept at the receive time):
     # (stream, device_id) -> (seconds ahead, when seen, epoch ms), the CLOCKS_KEPT seen last
     clocks_ahead: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
@@ -72,15 +162,12 @@ class Accounting:
         return counts
 
     def latency_percentiles(self) -> dict[str, float | None]:
+        """p50, p99 and max (ms) over every sample of the run (within 1 %, see ``LatencyHistogram``)."""
         with self.lock:
-            samples = sorted(self.latencies_ms)
-        if not samples:
-            return {"p50": None, "p99": None, "max": None}
-
-        def pick(q: float) -> float:
-            return round(samples[min(len(samples) - 1, int(q * len(samples)))], 2)
-
-        return {"p50": pick(0.50), "p99": pick(0.99), "max": round(samples[-1], 2)}
+            samples = self.latencies_ms
+            if not isinstance(samples, LatencyHistogram):  # a caller may keep plain samples (e.g. a deque)
+                samples = LatencyHistogram(samples)
+            return samples.percentiles()
 
     def snapshot(self) -> dict[str, Any]:
         """A JSON-friendly copy of every counter."""

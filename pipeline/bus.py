@@ -12,17 +12,18 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from pipeline.exceptions import BusClosed, BusFull
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(NamedTuple):
+    """One message on a topic (a named tuple: made per event, it costs a third of a dataclass)."""
+
     topic: str
     key: bytes | None
     value: bytes
-    produced_at: float = field(default=0.0)  # time.time() when produced, for latency
+    produced_at: float = 0.0  # time.time() when produced, for latency
 
 
 class InProcessBus:
@@ -87,11 +88,9 @@ class InProcessBus:
             self._rr = (self._rr + 1) % len(queues)
             share = max(1, max_messages // len(queues))
             for q in queues[self._rr :] + queues[: self._rr]:
-                take = min(len(q), share, max_messages - len(out))
-                out.extend(q.popleft() for _ in range(take))
+                _take(q, min(len(q), share, max_messages - len(out)), out)
             for q in queues:  # fill what other topics left unused
-                take = min(len(q), max_messages - len(out))
-                out.extend(q.popleft() for _ in range(take))
+                _take(q, min(len(q), max_messages - len(out)), out)
             if out:
                 self._cond.notify_all()
             return out
@@ -104,3 +103,12 @@ class InProcessBus:
     @property
     def closed(self) -> bool:
         return self._closed
+
+
+def _take(q: deque[Message], n: int, out: list[Message]) -> None:
+    """Move the first ``n`` messages of ``q`` to ``out`` (all of them in one C call when that is all)."""
+    if n >= len(q):
+        out.extend(q)
+        q.clear()
+    else:
+        out.extend(q.popleft() for _ in range(n))

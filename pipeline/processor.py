@@ -13,11 +13,11 @@ import logging
 import queue
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 
@@ -32,9 +32,9 @@ from pipeline.validation import DeadLetter, Record, Validator
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class RawEvent:
-    """One event as it arrived: which stream (topic), the raw payload, who sent it."""
+class RawEvent(NamedTuple):
+    """One event as it arrived: which stream (topic), the raw payload, who sent it (a named
+    tuple: made per event, it costs a fifth of a frozen dataclass)."""
 
     stream: str
     value: bytes | str | Mapping[str, Any]
@@ -96,19 +96,19 @@ class BatchProcessor:
         validate = self.validator.validate
         prepared = Prepared()
         oks, per_stream, dead = prepared.oks, prepared.per_stream, prepared.dead
-        received: dict[str, int] = defaultdict(int)
         skewed: list[tuple[str, Record]] = []  # kept with their clocks running ahead
-        for ev in events:
-            received[ev.stream] += 1
-            out = validate(ev.stream, ev.value, ev.source, now)
+        for stream, value, source, _ in events:
+            out = validate(stream, value, source, now)
             if isinstance(out, dict):
-                oks.append((ev.stream, out))
-                per_stream[ev.stream].append(out)
+                oks.append((stream, out))
+                per_stream[stream].append(out)
                 if out.get("clock_skew_s"):
-                    skewed.append((ev.stream, out))
+                    skewed.append((stream, out))
             else:
                 dead.append(out)
         prepared.produced_at = [ev.produced_at for ev in events if ev.produced_at]
+        received = Counter({stream: len(records) for stream, records in per_stream.items()})
+        received.update(dl.stream for dl in dead)  # every event is valid or a dead letter of its stream
         self.lake.add_dead_letters(dead)
         if dead and self.dead_letter_sink is not None:
             self.dead_letter_sink(dead)
@@ -206,7 +206,12 @@ class Processor(threading.Thread):
     Validation of batch N+1 overlaps the speed-layer write of batch N (a second thread
     waits on Redis while this one validates), so Python and Redis use both cores. The
     writer thread applies a ``SpeedBacklog``: while Redis is away this thread goes on
-    validating and writing the lake, and the speed layer catches up when Redis returns.
+    validating and buffering lake rows, and the speed layer catches up when Redis returns.
+    A third thread writes the lake: a flush takes the buffered rows as one frozen batch
+    (``LakeWriter.flush``) and encodes and writes it while this thread goes on, so the
+    speed path never waits for Parquet. One batch is written at a time and memory is
+    bounded: at ``3 * max_rows`` rows held (buffered or being written: the lake failing, or
+    slower than the input) this thread stops reading, so the bus pushes back on producers.
     A ``publisher``, when set, publishes the processor's status from this loop about once a
     second: a processor whose loop is stuck stops publishing and shows as stale.
     No exception ends either thread: an unexpected one is logged (once per kind) and the
@@ -234,6 +239,10 @@ class Processor(threading.Thread):
         self._stop_event = threading.Event()
         self._pending: queue.Queue[Prepared | None] = queue.Queue(maxsize=2)
         self._writer = threading.Thread(target=self._write_loop, name="smartcity-speed-writer", daemon=True)
+        self._lake_writer = threading.Thread(target=self._lake_loop, name="smartcity-lake-writer", daemon=True)
+        self._lake_due = threading.Event()  # set by this thread: the buffer is due (or full)
+        self._lake_done = threading.Event()  # set by the lake writer after each flush attempt
+        self._lake_stop = threading.Event()
         self.stopped = threading.Event()
         self.publisher: StatusPublisher | None = None
         self._failures = Failures()
@@ -252,6 +261,7 @@ class Processor(threading.Thread):
 
     def run(self) -> None:
         self._writer.start()
+        self._lake_writer.start()
         try:
             while not self._stop_event.is_set():
                 self._guarded(self._step)
@@ -260,6 +270,9 @@ class Processor(threading.Thread):
         finally:
             self._pending.put(None)
             self._writer.join()
+            self._lake_stop.set()
+            self._lake_due.set()
+            self._lake_writer.join()  # its batch in flight written (or back in the buffer)
             self._guarded(lambda: bool(self.batch.flush_lake(force=True)))
             if self.publisher is not None:
                 self.publisher.publish("stopped")
@@ -303,24 +316,41 @@ class Processor(threading.Thread):
             log.error("stopping with %d events never applied to the speed layer (Redis away); the lake has them",
                       self.accounting.speed_layer_pending)  # fmt: skip
 
+    def _lake_loop(self) -> None:
+        """Flush the lake when it is due (checked on a nudge, and every 0.1 s for its age)
+        until stopped; a failed flush leaves its rows buffered and backs off."""
+        lake = self.batch.lake
+        while not self._lake_stop.is_set():
+            self._lake_due.wait(0.1)
+            self._lake_due.clear()
+            if not self._lake_stop.is_set() and lake.due():
+                try:
+                    self.batch.flush_lake()
+                    self._failures.ok("lake writer")
+                except Exception as exc:
+                    self._failures.failed("lake writer", exc)
+                    time.sleep(0.5)
+                self._lake_done.set()
+
     def _step(self) -> bool:
         if self.publisher is not None:
             self.publisher.maybe_publish()
         lake = self.batch.lake
-        if lake.buffered_rows >= 3 * lake.max_rows:
-            # The lake is failing: stop taking events, so the bus pushes back on producers
-            # instead of this process buffering without bound. Resume once a flush lands.
-            self.batch.flush_lake()
-            if lake.buffered_rows >= 3 * lake.max_rows:
-                time.sleep(min(1.0, self.poll_timeout * 10))
+        if lake.held_rows >= 3 * lake.max_rows:
+            # The lake is failing or behind: stop taking events, so the bus pushes back on
+            # producers instead of this process buffering without bound. Resume once a flush lands.
+            self._lake_done.clear()
+            self._lake_due.set()
+            self._lake_done.wait(min(1.0, self.poll_timeout * 10))
+            if lake.held_rows >= 3 * lake.max_rows:
                 return True
         messages = self.bus.consume(self.max_batch, self.poll_timeout)
         if messages:
             streams = self.topic_streams
             events = [RawEvent(streams.get(m.topic, m.topic), m.value, "bus", m.produced_at) for m in messages]
             self._pending.put(self.batch.prepare(events))  # blocks while the writer is 2 behind
-        if self.batch.lake.due():
-            self.batch.flush_lake()
+            if lake.due():
+                self._lake_due.set()
         return bool(messages)
 
     def stop(self, timeout: float = 30.0) -> bool:

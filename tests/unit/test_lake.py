@@ -11,7 +11,7 @@ import pytest
 from pyarrow import fs as pafs
 
 from pipeline.exceptions import LakeWriteError
-from pipeline.lake import DEADLETTER, LakeWriter, open_lake, read_table
+from pipeline.lake import CONVERT_ROWS, DEADLETTER, LakeWriter, open_lake, read_table, to_table
 from pipeline.validation import DeadLetter, Record, Validator
 
 T0 = datetime(2026, 11, 27, 9, 59, 58, tzinfo=UTC)
@@ -140,3 +140,18 @@ def test_files_written_before_the_new_columns_still_read(tmp_path: Path) -> None
     pq.write_table(pq.read_table(old).drop_columns(["device_time", "clock_skew_s", "extra"]), old)
     (row,) = read_table(fs, root, "gps_data").to_pylist()
     assert row["device_id"] == "car-1" and row["extra"] is None and row["clock_skew_s"] is None
+
+
+def test_rows_convert_to_the_same_table_as_row_by_row() -> None:
+    schema = pa.schema([("id", pa.string(), False), ("n", pa.int64()), ("x", pa.float64()),
+                        ("at", pa.timestamp("us", tz="UTC"))])  # fmt: skip
+    rows: list[Record] = [
+        {"id": "a", "n": 1, "x": 2, "at": T0, "not_in_schema": "ignored"},
+        {"id": "b", "at": T0 + timedelta(microseconds=1)},  # missing keys: nulls
+        {"id": "c", "n": None, "x": 0.5, "at": None},
+        {"id": "d", "n": 2, "x": -1.0, "at": T0},
+    ]
+    assert to_table(rows, schema).equals(pa.Table.from_pylist(rows, schema))
+    many = rows * (CONVERT_ROWS // 2)  # converted in slices
+    assert to_table(many, schema).equals(pa.Table.from_pylist(many, schema))
+    assert to_table([], schema).num_rows == 0

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import fakeredis
 import orjson
+import pyarrow as pa
 import pytest
 import redis
 from pyarrow import fs as pafs
@@ -80,3 +84,65 @@ def test_a_failing_lake_pushes_back_instead_of_buffering_without_bound(tmp_path:
     assert proc.stop(timeout=60)
     s = proc.accounting.snapshot()["streams"]["gps_data"]
     assert s["received"] == s["valid"] == s["lake_rows"] == i  # every accepted event landed
+
+
+class StuckLake(LakeWriter):
+    """A lake whose file writes wait until released (a slow disk or S3)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.writing, self.release = threading.Event(), threading.Event()
+
+    def _write(self, table: pa.Table, directory: str, name: str) -> None:
+        self.writing.set()
+        self.release.wait(60)
+        super()._write(table, directory, name)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_a_lake_flush_in_progress_never_holds_up_the_speed_layer(tmp_path: Path) -> None:
+    fs, root = open_lake(str(tmp_path))
+    lake = StuckLake(fs, root, max_age_s=0)
+    bus = InProcessBus(list(STREAMS), capacity=1000)
+    proc = Processor(bus, BatchProcessor(SpeedLayer(fakeredis.FakeRedis(), "p:"), lake), max_batch=50)
+    proc.start()
+    bus.produce_many("gps_data", [(b"car-1", gps(i)) for i in range(100)])
+    assert lake.writing.wait(30)  # a flush is writing, and stays stuck
+    bus.produce_many("gps_data", [(b"car-2", gps(i, "car-2")) for i in range(100)])
+
+    def gps_counts() -> dict[str, int]:
+        return dict(proc.accounting.snapshot()["streams"]["gps_data"])
+
+    assert wait_for(lambda: gps_counts()["speed_layer"] == 200)  # the speed path went on
+    assert not lake.release.is_set() and gps_counts()["lake_rows"] < 200
+    lake.release.set()
+    assert proc.stop(timeout=60)
+    s = gps_counts()
+    assert s["received"] == s["valid"] == s["speed_layer"] == s["lake_rows"] == 200
+    assert read_table(fs, root, "gps_data").num_rows == 200
+    assert len(proc.accounting.latencies_ms) == 200  # a latency sample per event
+
+
+def test_a_slow_lake_pushes_back_counting_the_rows_it_is_writing(tmp_path: Path) -> None:
+    fs, root = open_lake(str(tmp_path))
+    lake = StuckLake(fs, root, max_rows=50, max_age_s=0)
+    bus = InProcessBus(list(STREAMS), capacity=100)
+    proc = Processor(bus, BatchProcessor(SpeedLayer(fakeredis.FakeRedis(), "p:"), lake), max_batch=50)
+    proc.start()
+    with pytest.raises(BusFull):  # the writing never ends: reading stops, the bus fills
+        for i in range(1000):
+            bus.produce("gps_data", b"car-1", gps(i), timeout=2)
+    assert lake.writing.is_set() and 0 < lake.held_rows <= 3 * 50 + 50
+    lake.release.set()
+    assert proc.stop(timeout=60)
+    s = proc.accounting.snapshot()["streams"]["gps_data"]
+    assert s["received"] == s["valid"] == s["speed_layer"] == s["lake_rows"] == i  # every accepted event landed
+    assert lake.held_rows == 0
