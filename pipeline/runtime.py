@@ -5,8 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -175,78 +174,6 @@ def embedded(
         backlog_bytes=settings.speed_layer_backlog_mb << 20,
     )
     return bus, processor
-
-
-def _latency_bin(ms: float) -> int:
-    """1-ms bins to 1 s, 10-ms bins to 10 s, 100-ms bins to 2 minutes (the last one open)."""
-    if ms < 1000:
-        return max(0, int(ms))
-    if ms < 10_000:
-        return 1000 + int(ms - 1000) // 10
-    return min(1900 + int(ms - 10_000) // 100, RunLatencies.BINS - 1)
-
-
-def _bin_upper_ms(index: int) -> float:
-    if index < 1000:
-        return float(index + 1)
-    if index < 1900:
-        return 1000.0 + (index - 999) * 10
-    return 10_000.0 + (index - 1899) * 100
-
-
-class RunLatencies(deque[float]):
-    """The accounting's recent latency samples (bounded, as before) that also count every
-    sample into a whole-run histogram, so that a long run's percentiles cover all of it and
-    not only its last ``maxlen`` samples. Install with ``keep_whole_run``."""
-
-    BINS = 3000  # see _latency_bin: 1 ms resolution below 1 s
-
-    def __init__(self, recent: Iterable[float] = (), maxlen: int | None = None) -> None:
-        super().__init__(recent, maxlen)
-        self.counts = [0] * self.BINS
-        self.n = 0
-        self.max_ms = 0.0
-
-    def extend(self, samples: Iterable[float]) -> None:
-        values = list(samples)
-        super().extend(values)
-        counts = self.counts
-        for v in values:
-            counts[_latency_bin(v)] += 1
-        if values:
-            self.n += len(values)
-            self.max_ms = max(self.max_ms, max(values))
-
-    def percentiles(self) -> dict[str, float | int | None]:
-        """``{"samples", "p50", "p99", "max"}`` over every sample so far, in ms (a percentile
-        is its bin's upper edge: at most 1 ms high below 1 s)."""
-        n = self.n
-        out: dict[str, float | int | None] = {"samples": n, "p50": None, "p99": None, "max": None}
-        if not n:
-            return out
-        wanted = [("p50", 0.50 * n), ("p99", 0.99 * n)]
-        seen = 0
-        for index, c in enumerate(self.counts):
-            seen += c
-            while wanted and seen >= wanted[0][1]:
-                out[wanted.pop(0)[0]] = min(_bin_upper_ms(index), round(self.max_ms, 2))
-            if not wanted:
-                break
-        out["max"] = round(self.max_ms, 2)
-        return out
-
-
-def keep_whole_run(accounting: Accounting) -> RunLatencies | None:
-    """Make ``accounting`` keep a whole-run latency histogram besides its recent samples
-    (None if its samples are not the bounded deque this expects)."""
-    recent = accounting.latencies_ms
-    if isinstance(recent, RunLatencies):
-        return recent
-    if type(recent) is not deque:
-        return None
-    with accounting.lock:
-        accounting.latencies_ms = keeper = RunLatencies(recent, recent.maxlen)
-    return keeper
 
 
 class DirectIngest:
