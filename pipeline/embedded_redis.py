@@ -14,14 +14,11 @@ server carries the same script at a fraction of a core. The child:
 
 from __future__ import annotations
 
-import ctypes
 import importlib.util
 import logging
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,10 +26,10 @@ from pathlib import Path
 import redis
 
 from pipeline.exceptions import ConfigError
+from pipeline.lifetime import die_with_parent
 
 log = logging.getLogger(__name__)
 
-PR_SET_PDEATHSIG = 1
 SERVER_NAMES = ("valkey-server", "redis-server")
 
 
@@ -62,14 +59,6 @@ def find_binary(explicit: str | None = None) -> Path | None:
         if on_path:
             return Path(on_path)
     return None
-
-
-def _die_with_parent(parent: int) -> None:
-    """Runs in the child between fork and exec: SIGKILL when the parent dies."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # the parent died before the line above armed the signal
-        os._exit(1)
 
 
 RUNDIR_PREFIX = "smartcity-store-"
@@ -138,7 +127,7 @@ class EmbeddedRedis:
         self.proc = subprocess.Popen(
             self.command(),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            preexec_fn=lambda: _die_with_parent(parent),  # call before starting threads (fork + preexec_fn)
+            preexec_fn=die_with_parent(parent),  # call before starting threads (fork + preexec_fn)
             start_new_session=True,  # Ctrl-C reaches us, not the store: we drain into it first
         )  # fmt: skip
         client = redis.Redis(unix_socket_path=str(self.socket), socket_connect_timeout=1)

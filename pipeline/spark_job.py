@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
-import ctypes
 import logging
 import os
 import shutil
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING, Any, cast
 import orjson
 
 from pipeline.accounting import Accounting, ProcessorStatus, StatusPublisher
+from pipeline.lifetime import die_with_parent
 from pipeline.settings import Settings
 from pipeline.spark_executor import INPUT_COLUMNS, PartitionJob
 from pipeline.topics import TopicWatch, create_topics
@@ -354,18 +354,6 @@ def submit_command(settings: Settings, args: argparse.Namespace, py_files: Path)
     return [*cmd, str(PACKAGE / "spark_job.py")]
 
 
-def _die_with_parent(parent: int) -> Callable[[], None]:
-    """A ``preexec_fn``: the child is killed when this process dies, even by SIGKILL (Linux)."""
-
-    def arm() -> None:
-        if sys.platform.startswith("linux"):
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        if os.getppid() != parent:  # died before the line above
-            os._exit(1)
-
-    return arm
-
-
 def driver_pid(jvm: int) -> int | None:
     """The Python driver spark-submit's JVM started for this file (Linux ``/proc``), if any."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -391,7 +379,7 @@ def submit(settings: Settings, args: argparse.Namespace) -> int:
     env = {"SPARK_HOME": _find_spark_home(), **os.environ}
     with tempfile.TemporaryDirectory(prefix="smartcity-spark-") as tmp:
         cmd = submit_command(settings, args, package_zip(Path(tmp)))
-        proc = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=_die_with_parent(os.getpid()))
+        proc = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=die_with_parent(os.getpid()))
 
         def forward(signum: int, _frame: Any) -> None:
             driver = driver_pid(proc.pid)
@@ -434,7 +422,7 @@ def run_driver(settings: Settings) -> int:
     next start. A signal to the whole process group also reaches the JVM, whose shutdown
     hook stops Spark at the same time: errors from that race mean "stopped", not "failed".
     """
-    _die_with_parent(os.getppid())()  # the JVM that started us: if it dies (even SIGKILLed), so do we
+    die_with_parent(os.getppid())()  # the JVM that started us: if it dies (even SIGKILLed), so do we
     spark = session(settings)
     if "-Xss16m" not in (spark.sparkContext.getConf().get("spark.driver.extraJavaOptions") or ""):
         log.warning("driver started without -Xss16m: stopping the query may overflow its stack")

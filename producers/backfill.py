@@ -38,6 +38,7 @@ from pyarrow import fs as pafs
 
 from pipeline import runtime, views
 from pipeline.lake import open_lake
+from pipeline.lifetime import die_with_parent
 from pipeline.schemas import STREAMS
 from pipeline.settings import Settings
 from producers.config import SimulationConfig
@@ -124,6 +125,7 @@ def _write_hours(settings: Settings, start: datetime, end: datetime, part: int, 
 
 
 def _worker(settings: Settings, start: datetime, end: datetime, part: int, parts: int, queue: Any) -> None:
+    die_with_parent(os.getppid())()  # a backfill killed outright takes its workers with it
     try:
         _write_hours(settings, start, end, part, parts, queue.put)
     except BaseException as exc:  # the parent says so and fails; nothing is retried
@@ -227,7 +229,10 @@ class BackgroundBackfill:
         self._proc: subprocess.Popen[str] | None = None
 
     def start(self) -> BackgroundBackfill:
-        self._proc = subprocess.Popen(self.args, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        # ends with the demo, even when the demo is SIGKILLed
+        self._proc = subprocess.Popen(
+            self.args, cwd=ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=die_with_parent(os.getpid())
+        )
         assert self._proc.stdout is not None
         threading.Thread(target=self._read, args=(self._proc.stdout,), name="smartcity-backfill", daemon=True).start()
         return self

@@ -69,3 +69,40 @@ def test_the_demo_backfills_a_day_while_the_live_city_runs(tmp_path: Path) -> No
     finally:
         demo.stop()
     assert demo.proc.returncode == 0, demo.log.text()[-3000:]
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (children of children too), from /proc."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                kids = {int(k) for k in (task / "children").read_text().split()}
+            except OSError:
+                continue
+            todo += sorted(kids - found)
+            found |= kids
+    return found
+
+
+def test_a_killed_demo_takes_its_backfill_with_it(tmp_path: Path) -> None:
+    from tests.integration.test_embedded_store import alive, gone_within
+
+    demo = Demo(tmp_path, "--vehicles", "300", "--history-days", "7", "--status-interval", "1",
+                SMARTCITY_API_TOKENS=f"viewer:{TOKEN}")  # fmt: skip
+    try:
+        base = demo.url()
+        deadline = time.monotonic() + 120
+        while backfill_status(base).get("state") != "running" and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert backfill_status(base).get("state") == "running", demo.log.text()[-3000:]
+        below = descendants(demo.proc.pid)
+        backfill = [p for p in below if b"producers.backfill" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        assert backfill and len(below) >= 3  # the backfill, its workers (and the embedded store)
+        demo.proc.kill()  # SIGKILL: no handler of the demo runs
+        demo.proc.wait(10)
+        assert all(gone_within(p, 15) for p in below), [p for p in below if alive(p)]
+    finally:
+        demo.stop()
