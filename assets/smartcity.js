@@ -377,6 +377,8 @@
         /** The page's first clientside callback (Dash is up, set_props works): the tab linked to. */
         tabOnLoad() {
             dashReady = true;
+            const live = window.smartcityLive;  // a city that arrived before Dash was up: draw it now
+            if (live && live.messages) setTimeout(() => mapBridge(mapSnapshot(live.city)), 0);
             return ns.tabFromHash();
         },
         tabFromHash() {
@@ -397,6 +399,50 @@
             return tab;
         },
     };
+
+    // --- map bridge: the map's GeoJSON layers (app/console/map.py) still read the stores named
+    // below; this feeds them from the live client until the map layers read it themselves
+    // (assets/smartcity_map.js). Inert once those functions or stores are gone: delete it then.
+    function mapBridge(detail) {
+        if (!dashReady || typeof ns.applyVehicles !== "function") return;
+        const city = detail.city;
+        const fields = window.smartcityLive.model.vehicle_fields;
+        const msg = detail.message;
+        const now = Date.now();
+        if (detail.snapshot) {
+            ns.live.vehicles = {};
+            ns.live.state = "live";
+            const features = [];
+            for (const row of city.vehicles.values()) {
+                const v = rowObject(fields, row);
+                if (v.lat === undefined || v.lon === undefined) continue;
+                const f = vehicleFeature(v);
+                ns.live.vehicles[v.id] = {feature: f, seen: now};
+                features.push(f);
+            }
+            setProps("feed-vehicles", {data: {type: "FeatureCollection", features: features}});
+        } else if (msg.vehicles && msg.vehicles.length) {
+            ns.applyVehicles({vehicle_fields: fields, vehicles: detail.changed.vehicles.map((id) => city.vehicles.get(id))}, now);
+        }
+        const layer = ns.vehicleLayer();
+        detail.removed.vehicles.forEach((id) => {  // silent for the active window, in event time
+            delete ns.live.vehicles[id];
+            if (ns.markers[id] && layer) layer.removeLayer(ns.markers[id]);
+            delete ns.markers[id];
+        });
+        const ch = detail.changed, rm = detail.removed, all = detail.snapshot;
+        if (all || ch.incidents.length || rm.incidents.length) {
+            setProps("feed-incidents", {data: Array.from(city.incidents.values())});
+        }
+        if (all || ch.traffic.length || rm.traffic.length) setProps("feed-traffic", {data: Array.from(city.traffic.values())});
+        if (all || ch.weather.length || rm.weather.length) setProps("feed-weather", {data: Array.from(city.weather.values())});
+        if (msg.summary && ns.mapSelected) setProps("feed-summary", {data: msg.summary});
+    }
+    function mapSnapshot(city) {
+        const none = {vehicles: [], incidents: [], traffic: [], weather: []};
+        return {message: {type: "snapshot", summary: city.summary}, city: city, changed: none, removed: none, snapshot: true};
+    }
+    window.addEventListener("smartcity:live", (e) => mapBridge(e.detail));
 
     window.dash_clientside = Object.assign({}, window.dash_clientside, {smartcity: ns});
     // a link to a tab followed from the page itself (or a hash typed in the address bar) opens it
