@@ -405,6 +405,7 @@
     // (assets/smartcity_map.js). Inert once those functions or stores are gone: delete it then.
     function mapBridge(detail) {
         if (!dashReady || typeof ns.applyVehicles !== "function") return;
+        ns.live.messages += 1;  // messages drawn (the browser benchmark counts updates by it)
         const city = detail.city;
         const fields = window.smartcityLive.model.vehicle_fields;
         const msg = detail.message;
@@ -552,8 +553,10 @@
         setText("system-live-rate", fmt(total));
         setText("system-live-received", fmt(s.events_received));
         const now = Date.now() + city.serverOffsetMs;
+        const kinds = live().model.kinds;  // wire name -> the speed layer's kind letter
+        const names = Object.fromEntries(Object.entries(kinds).map(([name, k]) => ["last_" + k, name]));
         const ages = Object.entries(s.last_event_ms || {}).sort().map(([k, ms]) =>
-            k.replace(/^last_/, "") + " " + live().ageText(now - ms) + " ago");
+            (names[k] || k) + " " + live().ageText(now - ms) + " ago");
         setText("system-live-newest", ages.length ? ages.join(" · ") : "–");
         setText("system-live-state", (live().status && live().status.text) || "–");
     }
