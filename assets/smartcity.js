@@ -460,9 +460,6 @@
 (function () {
     "use strict";
 
-    const ALERT_SEVERITIES = ["high", "critical"];  // app/console/emergency.py ALERT_SEVERITIES
-    const SEVERITY_RANK = {critical: 0, high: 1, medium: 2, low: 3};
-    const ALERT_COLOURS = {low: "secondary", medium: "info", high: "warning", critical: "danger"};
     let seen = null;  // incident ids known (null until the first message: those raise no alert)
     let stale = false;
     const dirty = new Set();  // figures whose data changed since they were drawn
@@ -529,7 +526,7 @@
                 .map(([t, c]) => c + " " + t).join(", ")],
             speed: [fmt(n ? round(speeds / n, 1) : null, " km/h"), ""],
             congestion: [String(congested), "of " + city.traffic.size + " sensors"],
-            incidents: [String(city.incidents.size), ["critical", "high", "medium", "low"]
+            incidents: [String(city.incidents.size), model.severities.slice().reverse()  // most severe first
                 .filter((k) => bySeverity[k]).map((k) => bySeverity[k] + " " + k).join(", ")],
             weather: [fmt(temps.length ? round(temps.reduce((a, b) => a + b, 0) / temps.length, 1) : null, " °C"),
                       "max AQI " + fmt(maxAqi) + (maxAqi !== null && maxAqi > 150 ? " — unhealthy" : "")],
@@ -644,19 +641,24 @@
 
     // --- alerts for new severe incidents -------------------------------------------------------
     function alerts(detail) {
+        const area = document.getElementById("emergency-alert");
+        // which severities alert, and their colours: app/console/emergency.py, on the alert area
+        const policy = area ? JSON.parse(area.dataset.alerts || "{}") : {};
+        const alerting = policy.severities || [];
         const fresh = [];
         detail.changed.incidents.forEach((id) => {
             const inc = detail.city.incidents.get(id);
-            if (seen !== null && !seen.has(id) && inc && ALERT_SEVERITIES.indexOf(inc.severity) >= 0) fresh.push(inc);
+            if (seen !== null && !seen.has(id) && inc && alerting.indexOf(inc.severity) >= 0) fresh.push(inc);
         });
         if (seen === null) seen = new Set();
         detail.changed.incidents.forEach((id) => seen.add(id));
         if (!fresh.length) return;
-        fresh.sort((a, b) => SEVERITY_RANK[a.severity] - SEVERITY_RANK[b.severity]);
+        const rank = live().model.severities;
+        fresh.sort((a, b) => rank.indexOf(b.severity) - rank.indexOf(a.severity));  // most severe first
         setPropsSafe("emergency-alert", {children: fresh.map((i) => ({
             type: "Alert", namespace: "dash_bootstrap_components",
             props: {children: "New " + i.severity + " incident: " + (i.incident_type || "") + " — " + (i.description || ""),
-                    color: ALERT_COLOURS[i.severity] || "warning", dismissable: true, duration: 15000},
+                    color: (policy.colours || {})[i.severity] || "warning", dismissable: true, duration: 15000},
         }))});
     }
 

@@ -5,6 +5,7 @@ so are the alerts; the actions here act on the grid's selected row."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import dash_ag_grid as dag
@@ -84,7 +85,8 @@ def actions(can_act: bool) -> Component:
 
 def alert_area() -> Component:
     """Where alerts pop up, above every tab (the live client raises them)."""
-    return html.Div(id=ids.EMERGENCY_ALERT, className="smartcity-alerts")
+    policy = json.dumps({"severities": ALERT_SEVERITIES, "colours": SEVERITY_COLOURS})
+    return html.Div(id=ids.EMERGENCY_ALERT, className="smartcity-alerts", **{"data-alerts": policy})  # type: ignore[arg-type]
 
 
 def layout() -> Component:
