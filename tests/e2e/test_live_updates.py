@@ -97,16 +97,16 @@ def test_the_console_reconnects_by_itself_after_the_server_restarts(
         dash_duo.wait_for_contains_text("#shell-badge", "live via push", timeout=15)
         dash_duo._wait_for(lambda d: d.execute_script(CAR_AT) is not None, timeout=10, msg="car-1 in the city")
     # the server is gone: the page says so (red, "reconnecting") and keeps trying
-    dash_duo._wait_for(lambda d: "reconnecting" in d.find_element(By.ID, "shell-badge").text, timeout=10,
+    dash_duo._wait_for(lambda d: "reconnecting" in d.find_element(By.ID, "shell-badge").text, timeout=15,
                        msg="the badge shows the lost connection")  # fmt: skip
     assert "bg-danger" in dash_duo.find_element("#shell-badge").get_attribute("class")
     with Gunicorn(tmp_path / "second", port):
         # connected again (the poll sees the server back first); the seeded city is old by now, so the
         # badge says how old until new data arrives
-        dash_duo.wait_for_contains_text("#shell-badge", "via push", timeout=15)
+        dash_duo.wait_for_contains_text("#shell-badge", "via push", timeout=30)
         speed.write([rec("vehicle_data", 0, device_id="car-1", location=[52.452, 13.541], speed=40.0,
                          vehicle_type="car")])  # fmt: skip
-        dash_duo.wait_for_contains_text("#shell-badge", "live via push", timeout=10)
+        dash_duo.wait_for_contains_text("#shell-badge", "live via push", timeout=15)
         dash_duo._wait_for(lambda d: d.execute_script(CAR_AT) == pytest.approx([52.452, 13.541]), timeout=10,
                            msg="deltas move car-1 again after the reconnect")  # fmt: skip
         assert driver.execute_script("return location.search") == "?fresh=1"  # reconnected without a reload
