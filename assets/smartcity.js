@@ -9,8 +9,12 @@
     const TABS = ["overview", "map", "emergency", "traffic", "weather", "history", "system"];  // ids.TAB_* without "tab-"
     const VEHICLE_PANE = "smartcity-vehicles";  // map.py creates these panes
     const INCIDENT_PANE = "smartcity-incidents";  // above the vehicles
-    const STALE_MS = 120000;  // a vehicle not heard of for this long leaves the map
-    const SENSOR_STALE_MS = 900000;  // a sensor or station likewise (the speed layer's sensor_s)
+    // a vehicle not heard of for the live model's active window leaves the map (the live client
+    // prunes it in event time first; this wall-clock check is the map's own backstop)
+    const STALE_MS = (() => {
+        const el = document.getElementById("smartcity-live-model");
+        return el ? JSON.parse(el.textContent).active_ms : Infinity;
+    })();
     let dashReady = false;  // set_props works only once Dash has rendered the page
     let reconcileQueued = false;
     let adding = false;  // true while this file adds markers itself: that must not queue a reconcile
