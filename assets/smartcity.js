@@ -9,18 +9,13 @@
     const TABS = ["overview", "map", "emergency", "traffic", "weather", "history", "system"];  // ids.TAB_* without "tab-"
     const VEHICLE_PANE = "smartcity-vehicles";  // map.py creates these panes
     const INCIDENT_PANE = "smartcity-incidents";  // above the vehicles
-    const POLL_RETRY_MS = 10000;
-    const CONNECT_GRACE_MS = 3000;
-    const POLL_MS = {live: 5000, down: 1000};  // while push is live the poll only fills what push lacks
-    const LEVEL_ORDER = {severe: 0, heavy: 1, moderate: 2, light: 3, free: 4};
-    const STALE_MS = 120000;  // a vehicle not heard of for this long leaves the map
-    const SENSOR_STALE_MS = 900000;  // a sensor or station likewise (the speed layer's sensor_s)
-    const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000, 30000];
-    let lastFeedAt = null;
-    let lastSummary = null;
+    // a vehicle not heard of for the live model's active window leaves the map (the live client
+    // prunes it in event time first; this wall-clock check is the map's own backstop)
+    const STALE_MS = (() => {
+        const el = document.getElementById("smartcity-live-model");
+        return el ? JSON.parse(el.textContent).active_ms : Infinity;
+    })();
     let dashReady = false;  // set_props works only once Dash has rendered the page
-    const early = [];  // push messages that arrived before that
-    let pollSince = null;  // when the poll in flight was sent; null when none is
     let reconcileQueued = false;
     let adding = false;  // true while this file adds markers itself: that must not queue a reconcile
 
@@ -138,91 +133,6 @@
         return {type: "FeatureCollection", features: located.map((r) => ({
             type: "Feature", geometry: {type: "Point", coordinates: [r.lon, r.lat]}, properties: r,
         }))};
-    }
-
-    /** Incidents, traffic sensors and weather stations by id, as pushed: the feed stores are
-     * rebuilt from these. */
-    const pushed = {incidents: {}, traffic: {}, weather: {}};
-    const fed = {traffic: null, weather: null};  // what the map last drew of them (a signature)
-
-    /** The tab shown (the address follows it: resizeOnTab). */
-    function shownTab() {
-        return "tab-" + ((location.hash || "").replace(/^#/, "") || "overview");
-    }
-
-    /** Active incidents oldest first, as the poll lists them. */
-    function activeIncidents() {
-        return Object.values(pushed.incidents).filter((i) => i.status !== "Resolved").sort((a, b) =>
-            (a.first_seen || a.ts || 0) - (b.first_seen || b.ts || 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    }
-
-    /** Sensors most congested first, as the poll lists them. */
-    function trafficRows() {
-        const level = (r) => (r.congestion_level in LEVEL_ORDER ? LEVEL_ORDER[r.congestion_level] : 5);
-        return Object.values(pushed.traffic).sort((a, b) =>
-            level(a) - level(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    }
-
-    /** Fill the feed stores from a push message. Every store set runs all the callbacks reading
-     * it (tens of ms in Dash's renderer), so a store is set only when something shown needs it:
-     * incidents on every change (alerts work on any tab); traffic and weather when their tab is
-     * shown or what the map draws of them changed (tooltips read the newest rows without it);
-     * the summary while a tab shows it each second (Overview, System, a selection on the Map). */
-    function feedStores(msg) {
-        const snap = msg.type === "snapshot";
-        const tab = shownTab();
-        if (snap) {
-            pushed.incidents = {};
-            pushed.traffic = {};
-            pushed.weather = {};
-        }
-        (msg.incidents || []).forEach((i) => { pushed.incidents[i.id] = i; });
-        if (snap || (msg.incidents || []).length) {
-            for (const id in pushed.incidents) {
-                if (pushed.incidents[id].status === "Resolved") delete pushed.incidents[id];
-            }
-            setProps("feed-incidents", {data: activeIncidents()});
-        }
-        [["traffic", "sensors", "tab-traffic", trafficRows],
-         ["weather", "stations", "tab-weather", () => Object.values(pushed.weather)]].forEach(([kind, layer, own, rows]) => {
-            const changed = msg[kind] || [];
-            changed.forEach((r) => { pushed[kind][r.id] = r; latest[layer][r.id] = r; });
-            let gone = false;  // a sensor silent for SENSOR_STALE_MS has left the speed layer's index too
-            const newest = Math.max(0, ...Object.values(pushed[kind]).map((r) => r.ts || 0));
-            for (const id in pushed[kind]) {
-                if (newest - (pushed[kind][id].ts || 0) > SENSOR_STALE_MS) { delete pushed[kind][id]; gone = true; }
-            }
-            if (!snap && !changed.length && !gone) return;
-            const all = rows();
-            const drawn = JSON.stringify(all.map((r) => DRAWN_BY[layer].map((k) => r[k])));
-            if (snap || tab === own || tab === "tab-overview" || drawn !== fed[kind]) {
-                fed[kind] = drawn;
-                setProps("feed-" + kind, {data: all});
-            }
-        });
-        if (msg.summary) {
-            lastSummary = msg.summary;
-            lastFeedAt = Date.now();
-            if (snap || tab === "tab-overview" || tab === "tab-system" || (tab === "tab-map" && ns.mapSelected)) {
-                setProps("feed-summary", {data: msg.summary});
-            }
-        }
-    }
-
-    /** [text, colour] of the connection badge. */
-    function freshness(push) {
-        const pushed = push === "live";
-        const recent = lastFeedAt !== null && Date.now() - lastFeedAt <= 5000;
-        if (!pushed && lastFeedAt === null) return ["connecting…", "secondary"];
-        if (!pushed && !recent) return ["disconnected", "danger"];
-        const mode = pushed ? "live via push" : "polling fallback";
-        const summary = lastSummary;
-        const last = summary && summary.last_event_ms && summary.last_event_ms.last_v;
-        if (!recent || !summary) return [mode, pushed ? "success" : "warning"];
-        if (!last) return [mode + " · no vehicle data", "warning"];
-        const age = Math.max(0, (summary.now_ms - last) / 1000);
-        const colour = age < 5 ? "success" : age < 60 ? "warning" : "danger";
-        return [mode + " · data " + age.toFixed(1) + " s old", colour];
     }
 
     const ns = {
@@ -397,82 +307,6 @@
                 setProps("feed-vehicles", {data: {type: "FeatureCollection", features: features}});
             }
         },
-        onMessage(msg) {
-            const now = Date.now();
-            ns.live.messages += 1;  // messages applied (the browser benchmark counts updates by it)
-            if (msg.type === "snapshot") {
-                ns.live.vehicles = {};
-                ns.live.attempt = 0;
-                ns.setPush("live");
-                const features = rowObjects(msg).filter((v) => v.lat !== undefined && v.lon !== undefined)
-                    .map((v) => {
-                        const f = vehicleFeature(v);
-                        ns.live.vehicles[v.id] = {feature: f, seen: now};
-                        return f;
-                    });
-                // one rebuild per connection; every later message moves markers in place
-                setProps("feed-vehicles", {data: {type: "FeatureCollection", features: features}});
-            } else if (msg.type === "delta") {
-                ns.applyVehicles(msg, now);
-            } else {
-                return;
-            }
-            feedStores(msg);
-        },
-        setPush(state) {
-            if (ns.live.state === state) return;
-            ns.live.state = state;
-            setProps("shell-push", {data: state});
-            ns.badge();
-        },
-        /** Dash is up (the page's first clientside callback): take the messages that came before
-         * it, then keep the socket open (opened when this file loaded, see the end). */
-        connect() {
-            dashReady = true;
-            if (ns.live.state) setProps("shell-push", {data: ns.live.state});  // a state set before Dash was up
-            early.splice(0).forEach((msg) => ns.onMessage(msg));
-            if (ns.live.socket === null && ns.live.state !== "down") ns.openSocket();
-            return window.dash_clientside.no_update;
-        },
-        /** Open /ws/realtime (same origin, the session cookie authenticates); reconnects with backoff. */
-        openSocket() {
-            if (ns.live.socket || typeof WebSocket === "undefined") return;
-            // gzip: the server compresses each delta once for every client (a quarter of the bytes)
-            const gzip = typeof DecompressionStream !== "undefined";
-            const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/realtime"
-                + (gzip ? "?encoding=gzip" : "");
-            let ws;
-            try {
-                ws = new WebSocket(url);
-            } catch (e) {
-                ns.retry();
-                return;
-            }
-            ns.live.socket = ws;
-            ws.binaryType = "blob";
-            let inOrder = Promise.resolve();  // inflating is asynchronous: apply messages in arrival order
-            ws.onmessage = (event) => {
-                const text = typeof event.data === "string" ? Promise.resolve(event.data)
-                    : new Response(event.data.stream().pipeThrough(new DecompressionStream("gzip"))).text();
-                inOrder = inOrder.then(() => text).then((t) => {
-                    const msg = JSON.parse(t);
-                    if (dashReady) ns.onMessage(msg);
-                    else early.push(msg);  // applied in order once Dash is up
-                }).catch(() => { /* one bad message: keep the socket */ });
-            };
-            ws.onclose = () => {
-                ns.live.socket = null;
-                early.length = 0;
-                ns.setPush("down");
-                ns.retry();
-            };
-        },
-        retry() {
-            const base = BACKOFF_MS[Math.min(ns.live.attempt, BACKOFF_MS.length - 1)];
-            ns.live.attempt += 1;
-            setTimeout(() => ns.openSocket(), base + Math.random() * base * 0.3);
-        },
-
         // --- clientside callbacks ------------------------------------------------------------
         passThrough(data) {
             ns.markers = {};  // the layer is rebuilt from this data
@@ -544,6 +378,13 @@
             return dark ? "dark" : "light";
         },
         /** A link to a tab: /#map opens the Map tab (read once, when the page loads). */
+        /** The page's first clientside callback (Dash is up, set_props works): the tab linked to. */
+        tabOnLoad() {
+            dashReady = true;
+            const live = window.smartcityLive;  // a city that arrived before Dash was up: draw it now
+            if (live && live.messages) setTimeout(() => mapBridge(mapSnapshot(live.city)), 0);
+            return ns.tabFromHash();
+        },
         tabFromHash() {
             const name = (location.hash || "").replace(/^#/, "");
             return TABS.indexOf(name) >= 0 ? "tab-" + name : window.dash_clientside.no_update;
@@ -553,23 +394,6 @@
             ns.mapSelected = selected || null;  // push then keeps the summary coming (feedStores)
             return selected && active === "tab-map" ? summary : window.dash_clientside.no_update;
         },
-        /** Polling only for what push lacks on the tab shown; none at all on the other tabs. */
-        pollPlan(push, tab, polledTabs) {  // polledTabs: app/console/feed.py polled_tabs()
-            const live = push === "live";
-            // System's counters and rates stay per second; Emergency only needs its ages to move on
-            return [live && (polledTabs || []).indexOf(tab) < 0, live && tab !== "tab-system" ? POLL_MS.live : POLL_MS.down];
-        },
-        /** A poll answered (push feeds lastSummary itself): the next one may go. */
-        polled(summary) {
-            const triggered = (window.dash_clientside.callback_context.triggered || []).map((t) => t.prop_id);
-            if (summary && triggered.indexOf("feed-summary.data") >= 0) {
-                lastSummary = summary;
-                lastFeedAt = Date.now();
-            }
-            pollSince = null;
-            ns.badge();
-            return window.dash_clientside.no_update;
-        },
         resizeOnTab(tab) {
             if (tab && tab.indexOf("tab-") === 0 && history.replaceState) {
                 history.replaceState(null, "", "#" + tab.slice(4));  // the address names the tab shown
@@ -578,42 +402,302 @@
             setTimeout(() => window.dispatchEvent(new Event("resize")), 50);
             return tab;
         },
-        tick(n) {
-            // while the page's socket is still connecting (it usually brings everything a moment
-            // later), polling would build the 5,000-vehicle layer twice: poll only once it failed
-            // or after CONNECT_GRACE_MS
-            if (ns.live.state === null && performance.now() < CONNECT_GRACE_MS) return window.dash_clientside.no_update;
-            // one poll at a time: a slow or failing server is asked again only after it answered
-            // (or after POLL_RETRY_MS, in case an answer was lost)
-            if (pollSince !== null && Date.now() - pollSince < POLL_RETRY_MS) return window.dash_clientside.no_update;
-            pollSince = Date.now();
-            return n || 0;
-        },
-        /** The connection badge, written by this file each second (outside Dash: a store set
-         * each second would cost every callback reading it). */
-        badge() {
-            const el = document.getElementById("shell-badge");
-            if (!el) return;
-            const [text, colour] = freshness(ns.live.state);
-            if (el.textContent !== text) el.textContent = text;
-            const cls = "badge me-3 bg-" + colour;
-            if (el.className !== cls) el.className = cls;
-        },
     };
 
-    // app/console/shown.py: a tab's view store takes new data only while that tab is shown
-    const shown = {};
-    TABS.forEach((name) => {
-        shown["tab-" + name] = (data, active) => (active === "tab-" + name ? data : window.dash_clientside.no_update);
-    });
-    window.dash_clientside = Object.assign({}, window.dash_clientside, {smartcity: ns, smartcity_shown: shown});
-    setInterval(() => ns.badge(), 1000);
+    // --- map bridge: the map's GeoJSON layers (app/console/map.py) still read the stores named
+    // below; this feeds them from the live client until the map layers read it themselves
+    // (assets/smartcity_map.js). Inert once those functions or stores are gone: delete it then.
+    function mapBridge(detail) {
+        if (!dashReady || typeof ns.applyVehicles !== "function") return;
+        ns.live.messages += 1;  // messages drawn (the browser benchmark counts updates by it)
+        const city = detail.city;
+        const fields = window.smartcityLive.model.vehicle_fields;
+        const msg = detail.message;
+        const now = Date.now();
+        if (detail.snapshot) {
+            ns.live.vehicles = {};
+            ns.live.state = "live";
+            const features = [];
+            for (const row of city.vehicles.values()) {
+                const v = rowObject(fields, row);
+                if (v.lat === undefined || v.lon === undefined) continue;
+                const f = vehicleFeature(v);
+                ns.live.vehicles[v.id] = {feature: f, seen: now};
+                features.push(f);
+            }
+            setProps("feed-vehicles", {data: {type: "FeatureCollection", features: features}});
+        } else if (msg.vehicles && msg.vehicles.length) {
+            ns.applyVehicles({vehicle_fields: fields, vehicles: detail.changed.vehicles.map((id) => city.vehicles.get(id))}, now);
+        }
+        const layer = ns.vehicleLayer();
+        detail.removed.vehicles.forEach((id) => {  // silent for the active window, in event time
+            delete ns.live.vehicles[id];
+            if (ns.markers[id] && layer) layer.removeLayer(ns.markers[id]);
+            delete ns.markers[id];
+        });
+        const ch = detail.changed, rm = detail.removed, all = detail.snapshot;
+        if (all || ch.incidents.length || rm.incidents.length) {
+            setProps("feed-incidents", {data: Array.from(city.incidents.values())});
+        }
+        if (all || ch.traffic.length || rm.traffic.length) setProps("feed-traffic", {data: Array.from(city.traffic.values())});
+        if (all || ch.weather.length || rm.weather.length) setProps("feed-weather", {data: Array.from(city.weather.values())});
+        if (msg.summary && ns.mapSelected) setProps("feed-summary", {data: msg.summary});
+    }
+    function mapSnapshot(city) {
+        const none = {vehicles: [], incidents: [], traffic: [], weather: []};
+        return {message: {type: "snapshot", summary: city.summary}, city: city, changed: none, removed: none, snapshot: true};
+    }
+    window.addEventListener("smartcity:live", (e) => mapBridge(e.detail));
+
+    window.dash_clientside = Object.assign({}, window.dash_clientside, {smartcity: ns});
     // a link to a tab followed from the page itself (or a hash typed in the address bar) opens it
     window.addEventListener("hashchange", () => {
         const tab = ns.tabFromHash();
         if (typeof tab === "string") setProps("shell-tabs", {active_tab: tab});  // app/console/ids.py SHELL_TABS
     });
-    // connect while Dash is still starting (loading Plotly alone keeps the page busy for most of a
-    // second): the snapshot is then here when the map is
-    ns.openSocket();
+})();
+
+/* The console's live figures, drawn in the browser from the live client's city
+ * (assets/smartcity_live.js): the navbar badge, the Overview cards, System's live counters, the
+ * Emergency, Traffic and Weather grids (AG Grid, filled through its API) and their charts, and
+ * alerts for new severe incidents. A stale figure is marked (class "stale", "(stale)"). */
+(function () {
+    "use strict";
+
+    let seen = null;  // incident ids known (null until the first message: those raise no alert)
+    let stale = false;
+    const dirty = new Set();  // figures whose data changed since they were drawn
+    const filled = new WeakSet();  // grid elements given their rows (a remounted grid is a new element)
+
+    const live = () => window.smartcityLive;
+    const shown = (el) => !!el && el.offsetParent !== null;
+    const fmt = (v, suffix) => (v === null || v === undefined ? "–" : v + (suffix || ""));
+    const round = (v, digits) => (typeof v === "number" ? Math.round(v * 10 ** digits) / 10 ** digits : v);
+    const plotlyText = (v) => String(v).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+
+    function setText(id, text) {
+        const el = document.getElementById(id);
+        if (el && el.textContent !== text) el.textContent = text;
+    }
+
+    function setPropsSafe(id, props) {
+        const dc = window.dash_clientside;
+        if (dc && dc.set_props && document.getElementById(id)) dc.set_props(id, props);
+    }
+
+    // --- badge and stale marks ---------------------------------------------------------------
+    function onStatus(st) {
+        const el = document.getElementById("shell-badge");
+        if (el) {
+            if (el.textContent !== st.text) el.textContent = st.text;
+            const cls = "badge me-3 bg-" + st.colour;
+            if (el.className !== cls) el.className = cls;
+            el.title = st.reason || "";
+        }
+        const nowStale = st.state !== "live";
+        document.querySelectorAll(".live-figure").forEach((fig) => fig.classList.toggle("stale", nowStale));
+        const note = nowStale ? " (stale)" : "";  // in each live figure's heading
+        document.querySelectorAll(".stale-note").forEach((n) => { if (n.textContent !== note) n.textContent = note; });
+        stale = nowStale;
+        draw(true);
+    }
+
+    // --- overview cards and system counters ----------------------------------------------------
+    function cards(city, model) {
+        const speedAt = model.vehicle_fields.indexOf("speed");
+        const typeAt = model.vehicle_fields.indexOf("vehicle_type");
+        const byType = {};
+        let speeds = 0, n = 0;
+        for (const row of city.vehicles.values()) {
+            byType[row[typeAt]] = (byType[row[typeAt]] || 0) + 1;
+            if (typeof row[speedAt] === "number") { speeds += row[speedAt]; n += 1; }
+        }
+        const congestedFrom = model.levels.indexOf(model.congested_from);
+        let congested = 0;
+        for (const t of city.traffic.values()) if (model.levels.indexOf(t.congestion_level) >= congestedFrom) congested += 1;
+        const bySeverity = {};
+        for (const i of city.incidents.values()) bySeverity[i.severity] = (bySeverity[i.severity] || 0) + 1;
+        const temps = [], aqi = [];
+        for (const w of city.weather.values()) {
+            if (typeof w.temperature === "number") temps.push(w.temperature);
+            if (typeof w.airQualityIndex === "number") aqi.push(w.airQualityIndex);
+        }
+        const rates = (city.summary && city.summary.events_per_s) || null;
+        const total = rates ? round(Object.values(rates).reduce((a, b) => a + b, 0), 1) : null;
+        const maxAqi = aqi.length ? Math.max(...aqi) : null;
+        return {
+            vehicles: [String(city.vehicles.size), Object.entries(byType).sort((a, b) => b[1] - a[1]).slice(0, 3)
+                .map(([t, c]) => c + " " + t).join(", ")],
+            speed: [fmt(n ? round(speeds / n, 1) : null, " km/h"), ""],
+            congestion: [String(congested), "of " + city.traffic.size + " sensors"],
+            incidents: [String(city.incidents.size), model.severities.slice().reverse()  // most severe first
+                .filter((k) => bySeverity[k]).map((k) => bySeverity[k] + " " + k).join(", ")],
+            weather: [fmt(temps.length ? round(temps.reduce((a, b) => a + b, 0) / temps.length, 1) : null, " °C"),
+                      "max AQI " + fmt(maxAqi) + (maxAqi !== null && maxAqi > 150 ? " — unhealthy" : "")],
+            events: [fmt(total), rates ? Object.entries(rates).sort((a, b) => b[1] - a[1])
+                .map(([s, r]) => s.replace(/_data$/, "") + " " + r).join(", ") : "no processor publishing"],
+        };
+    }
+
+    function drawCards(city, model) {
+        const values = cards(city, model);
+        for (const key in values) {
+            setText("overview-card-" + key, values[key][0]);
+            setText("overview-card-" + key + "-detail", values[key][1]);
+        }
+    }
+
+    function drawSystem(city) {
+        const s = city.summary || {};
+        const rates = s.events_per_s || null;
+        const total = rates ? round(Object.values(rates).reduce((a, b) => a + b, 0), 1) : null;
+        setText("system-live-rate", fmt(total));
+        setText("system-live-received", fmt(s.events_received));
+        const now = Date.now() + city.serverOffsetMs;
+        const kinds = live().model.kinds;  // wire name -> the speed layer's kind letter
+        const names = Object.fromEntries(Object.entries(kinds).map(([name, k]) => ["last_" + k, name]));
+        const ages = Object.entries(s.last_event_ms || {}).sort().map(([k, ms]) =>
+            (names[k] || k) + " " + live().ageText(now - ms) + " ago");
+        setText("system-live-newest", ages.length ? ages.join(" · ") : "–");
+        setText("system-live-state", (live().status && live().status.text) || "–");
+    }
+
+    // --- grids ---------------------------------------------------------------------------------
+    function ageOf(ms, now) {
+        if (typeof ms !== "number") return "";
+        const s = Math.max(0, Math.floor((now - ms) / 1000));
+        return s < 120 ? s + " s" : s < 7200 ? Math.floor(s / 60) + " min" : Math.floor(s / 3600) + " h";
+    }
+
+    const GRIDS = {
+        "emergency-table": (city) => {
+            const now = Date.now() + city.serverOffsetMs;
+            return Array.from(city.incidents.values())
+                .sort((a, b) => (a.first_seen || a.ts || 0) - (b.first_seen || b.ts || 0) || (a.id < b.id ? -1 : 1))
+                .map((i) => Object.assign({}, i, {
+                    status: i.acknowledged_by ? "acknowledged" : i.status,
+                    age: ageOf(i.first_seen !== undefined ? i.first_seen : i.ts, now),
+                }));
+        },
+        "traffic-table": (city, model) => Array.from(city.traffic.values())
+            .sort((a, b) => model.levels.indexOf(b.congestion_level) - model.levels.indexOf(a.congestion_level)
+                || (a.id < b.id ? -1 : 1))
+            .map((t) => Object.assign({}, t, {speed: round(t.speed, 1), speed_limit: round(t.speed_limit, 1),
+                                              occupancy: round(t.occupancy, 2)})),
+        "weather-table": (city) => Array.from(city.weather.values()).sort((a, b) => (a.id < b.id ? -1 : 1)),
+    };
+
+    function fillGrid(id, rows) {
+        const el = document.getElementById(id);
+        const grids = window.dash_ag_grid;
+        if (!el || !grids || !grids.getApiAsync) return;
+        grids.getApiAsync(id).then((api) => {
+            api.setGridOption("rowData", rows);  // by id (getRowId): selection and scroll stay
+            filled.add(el);
+        }).catch(() => { /* the grid is not mounted (yet) */ });
+    }
+
+    // --- charts of the city now (Plotly is on the page once these tabs are) ---------------------
+    function react(id, data) {
+        const gd = document.querySelector("#" + id + " .js-plotly-plot");
+        if (!gd || !window.Plotly) return false;
+        window.Plotly.react(gd, data, gd.layout);
+        return true;
+    }
+
+    function drawTrafficChart(city) {
+        const worst = Array.from(city.traffic.values()).filter((s) => typeof s.speed === "number")
+            .sort((a, b) => a.speed / (a.speed_limit || 50) - b.speed / (b.speed_limit || 50)).slice(0, 10);
+        return react("traffic-worst", [{type: "bar", orientation: "h", x: worst.map((s) => s.speed),
+            y: worst.map((s) => plotlyText((s.road_name || s.segment_id || s.id) + " (" + s.id + ")"))}]);
+    }
+
+    function drawWeather(city) {
+        const stations = GRIDS["weather-table"](city);
+        const drawn = react("weather-chart", [["temperature", "°C"], ["precipitation", "mm/h"], ["wind_speed", "wind km/h"],
+            ["airQualityIndex", "AQI"]].map(([key, label]) => ({type: "bar", name: label,
+            x: stations.map((s) => plotlyText(s.id)), y: stations.map((s) => s[key])})));
+        const box = document.getElementById("weather-advisories");
+        if (!box) return drawn;
+        const t = JSON.parse(box.dataset.thresholds || "{}");  // app/console/weather.py THRESHOLDS
+        const items = [];
+        stations.forEach((s) => {
+            if ((s.precipitation || 0) >= t.heavy_rain_mm_h) items.push(s.id + ": Heavy rain: " + s.precipitation + " mm/h");
+            const fog = (s.visibility !== undefined && s.visibility < t.fog_visibility_m)
+                || String(s.weather_condition || "").toLowerCase().indexOf("fog") >= 0;
+            if (fog) items.push(s.id + ": Fog: visibility " + (s.visibility !== undefined ? s.visibility : "?") + " m");
+            if ((s.airQualityIndex || 0) > t.aqi_unhealthy) items.push(s.id + ": Unhealthy air: AQI " + s.airQualityIndex);
+            if ((s.wind_speed || 0) >= t.strong_wind_kmh) items.push(s.id + ": Gale: wind " + s.wind_speed + " km/h");
+        });
+        const lines = items.length ? items : ["No weather advisories."];
+        const key = JSON.stringify(lines);
+        if (box.dataset.drawn !== key) {
+            box.dataset.drawn = key;
+        box.replaceChildren(...lines.map((text) => {
+            const div = document.createElement("div");
+            div.className = "alert py-2 mb-1 " + (items.length ? "alert-warning" : "alert-success");
+            div.textContent = text;  // device strings as text
+            return div;
+        }));
+        }
+        return drawn;
+    }
+
+    // --- alerts for new severe incidents -------------------------------------------------------
+    function alerts(detail) {
+        const area = document.getElementById("emergency-alert");
+        // which severities alert, and their colours: app/console/emergency.py, on the alert area
+        const policy = area ? JSON.parse(area.dataset.alerts || "{}") : {};
+        const alerting = policy.severities || [];
+        const fresh = [];
+        detail.changed.incidents.forEach((id) => {
+            const inc = detail.city.incidents.get(id);
+            if (seen !== null && !seen.has(id) && inc && alerting.indexOf(inc.severity) >= 0) fresh.push(inc);
+        });
+        if (seen === null) seen = new Set();
+        detail.changed.incidents.forEach((id) => seen.add(id));
+        if (!fresh.length) return;
+        const rank = live().model.severities;
+        fresh.sort((a, b) => rank.indexOf(b.severity) - rank.indexOf(a.severity));  // most severe first
+        setPropsSafe("emergency-alert", {children: fresh.map((i) => ({
+            type: "Alert", namespace: "dash_bootstrap_components",
+            props: {children: "New " + i.severity + " incident: " + (i.incident_type || "") + " — " + (i.description || ""),
+                    color: (policy.colours || {})[i.severity] || "warning", dismissable: true, duration: 15000},
+        }))});
+    }
+
+    // --- drawing, at most once a second per figure ------------------------------------------------
+    function draw(everything) {
+        const lc = live();
+        if (!lc || !lc.model) return;
+        const city = lc.city, model = lc.model;
+        if (shown(document.getElementById("overview-cards"))) drawCards(city, model);
+        if (shown(document.getElementById("system-live"))) drawSystem(city);
+        for (const id in GRIDS) {
+            const el = document.getElementById(id);
+            if (!el) continue;
+            // an unfilled grid (just mounted) at once; Emergency each second while shown (ages move on)
+            const due = !filled.has(el) || (shown(el) && (dirty.has(id) || (everything && id === "emergency-table")));
+            if (due) { fillGrid(id, GRIDS[id](city, model)); dirty.delete(id); }
+        }
+        if (dirty.has("traffic-worst") && shown(document.getElementById("traffic-worst"))) {
+            if (drawTrafficChart(city)) dirty.delete("traffic-worst");
+        }
+        if (dirty.has("weather") && shown(document.getElementById("weather-advisories"))) {
+            if (drawWeather(city)) dirty.delete("weather");
+        }
+    }
+
+    function onLive(detail) {
+        const ch = detail.changed, rm = detail.removed, all = detail.snapshot;
+        if (all || ch.incidents.length || rm.incidents.length) dirty.add("emergency-table");
+        if (all || ch.traffic.length || rm.traffic.length) { dirty.add("traffic-table"); dirty.add("traffic-worst"); }
+        if (all || ch.weather.length || rm.weather.length) { dirty.add("weather-table"); dirty.add("weather"); }
+        alerts(detail);
+        draw(false);
+    }
+
+    window.addEventListener("smartcity:live", (e) => onLive(e.detail));
+    window.addEventListener("smartcity:status", (e) => onStatus(e.detail));
+    window.smartcityFigures = {draw: draw, stale: () => stale};
 })();

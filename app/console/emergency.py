@@ -1,17 +1,21 @@
-"""Emergency tab: active incidents, operator actions, and alerts for new severe incidents."""
+"""Emergency tab: active incidents, operator actions, and alerts for new severe incidents.
+
+The incident grid is filled in the browser from the live message (``assets/smartcity.js``), and
+so are the alerts; the actions here act on the grid's selected row."""
 
 from __future__ import annotations
 
-import time
+import json
 from typing import Any
 
+import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
-from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import ALL, Input, Output, State, callback, ctx, html, no_update
 from dash.development.base_component import Component
 
 from app.api import store
 from app.console import ids
-from app.console.shown import when_shown
+from app.console.grids import grid
 
 ALERT_SEVERITIES = ("high", "critical")
 ACTING_ROLES = ("operator", "admin")
@@ -35,80 +39,63 @@ def user() -> str | None:
     return current_user()
 
 
-def age(ts_ms: float | None, now_ms: float) -> str:
-    """A short human age: ``42 s``, ``5 min``, ``3 h``."""
-    if ts_ms is None:
-        return ""
-    seconds = max(0, int((now_ms - ts_ms) / 1000))
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    return f"{seconds // 3600} h"
+# (field, header, extra column options): what the live client puts in each row
+COLUMNS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("incident_type", "Type", {}),
+    (
+        "severity",
+        "Severity",
+        {"cellClassRules": {f"severity-{s}": {"function": f"params.value == '{s}'"} for s in SEVERITY_COLOURS}},
+    ),
+    ("status", "Status", {}),
+    ("age", "Age", {"sortable": False}),
+    ("description", "Description", {"flex": 3, "wrapText": True, "autoHeight": True}),
+)
 
 
-def _button(kind: str, label: str, incident_id: str, colour: str) -> Component:
-    return dbc.Button(label, id={"type": kind, "index": incident_id}, size="sm", color=colour, className="me-1")
+def incident_grid() -> dag.AgGrid:
+    columns = [{"field": f, "headerName": h, **extra} for f, h, extra in COLUMNS]
+    selection = {"mode": "singleRow", "checkboxes": False, "enableClickSelection": True}
+    return grid(ids.EMERGENCY_TABLE, columns, "No active incidents.", rowSelection=selection)
 
 
-def incident_rows(incidents: list[dict[str, Any]], now_ms: float, can_act: bool) -> list[Component]:
-    """One table row per incident; every device string goes in as text (Dash escapes it)."""
-    rows: list[Component] = []
-    for inc in incidents:
-        iid = str(inc.get("id", ""))
-        severity = str(inc.get("severity", ""))
-        status = "acknowledged" if inc.get("acknowledged_by") else str(inc.get("status", ""))
-        buttons = [_button(ids.EMERGENCY_LOCATE, "Map", iid, "outline-primary")]
-        if can_act:
-            if not inc.get("acknowledged_by"):
-                buttons.append(_button(ids.EMERGENCY_ACK, "Acknowledge", iid, "outline-warning"))
-            buttons.append(_button(ids.EMERGENCY_RESOLVE, "Resolve", iid, "outline-success"))
-        rows.append(
-            html.Tr(
-                [
-                    html.Td(str(inc.get("incident_type", ""))),
-                    html.Td(dbc.Badge(severity, color=SEVERITY_COLOURS.get(severity, "secondary"))),
-                    html.Td(status),
-                    html.Td(age(inc.get("first_seen", inc.get("ts")), now_ms)),
-                    html.Td(str(inc.get("description", "")), className="text-break"),
-                    html.Td(buttons, className="text-nowrap"),
-                ],
-                className="incident-row",
-            )
-        )
-    return rows
-
-
-def incident_table(incidents: list[dict[str, Any]], now_ms: float, can_act: bool) -> Component:
-    if not incidents:
-        return html.P("No active incidents.", className="text-body-secondary")
-    head = html.Thead(html.Tr([html.Th(h) for h in ("Type", "Severity", "Status", "Age", "Description", "")]))
-    body = html.Tbody(incident_rows(incidents, now_ms, can_act))
-    return dbc.Table([head, body], hover=True, size="sm", responsive=True, className="align-middle")
-
-
-def new_alerts(incidents: list[dict[str, Any]], seen: list[str] | None) -> tuple[list[dict[str, Any]], list[str]]:
-    """Severe incidents not seen before, and the ids seen now (first call: remember, don't alert)."""
-    current = [str(i.get("id")) for i in incidents]
-    if seen is None:
-        return [], current
-    known = set(seen)
-    fresh = [i for i in incidents if str(i.get("id")) not in known and i.get("severity") in ALERT_SEVERITIES]
-    return fresh, current
+def actions(can_act: bool) -> Component:
+    """The buttons acting on the selected incident (Acknowledge and Resolve for operators)."""
+    buttons = [dbc.Button("Show on map", id=ids.EMERGENCY_LOCATE, size="sm", color="outline-primary", className="me-1")]
+    if can_act:
+        buttons += [
+            dbc.Button(
+                "Acknowledge",
+                id={"type": ids.EMERGENCY_ACT, "index": ids.EMERGENCY_ACK},
+                size="sm",
+                color="outline-warning",
+                className="me-1",
+            ),
+            dbc.Button(
+                "Resolve",
+                id={"type": ids.EMERGENCY_ACT, "index": ids.EMERGENCY_RESOLVE},
+                size="sm",
+                color="outline-success",
+                className="me-1",
+            ),
+        ]
+    note = html.Span("Select an incident, then:", className="small text-body-secondary me-2")
+    return html.Div([note, *buttons], className="mb-2 d-flex align-items-center flex-wrap")
 
 
 def alert_area() -> Component:
-    """Where alerts pop up, above every tab."""
-    return html.Div(
-        [html.Div(id=ids.EMERGENCY_ALERT, className="smartcity-alerts"), dcc.Store(id=ids.EMERGENCY_SEEN)],
-    )
+    """Where alerts pop up, above every tab (the live client raises them)."""
+    policy = json.dumps({"severities": ALERT_SEVERITIES, "colours": SEVERITY_COLOURS})
+    return html.Div(id=ids.EMERGENCY_ALERT, className="smartcity-alerts", **{"data-alerts": policy})  # type: ignore[arg-type]
 
 
 def layout() -> Component:
     return html.Div(
         [
             html.Div(id=ids.EMERGENCY_FEEDBACK),
-            html.Div(id=ids.EMERGENCY_TABLE),
+            html.H6(["Active incidents", html.Span(className="stale-note")]),
+            actions(role() in ACTING_ROLES),
+            incident_grid(),
             html.Div(id=ids.EMERGENCY_AUDIT, className="mt-3"),
         ]
     )
@@ -127,19 +114,8 @@ def audit_table(entries: list[dict[str, str]]) -> Component:
     return html.Div([html.H6("Audit log"), dbc.Table([head, body], size="sm", responsive=True)])
 
 
-def _alert(incident: dict[str, Any]) -> Component:
-    severity = str(incident.get("severity", ""))
-    text = f"New {severity} incident: {incident.get('incident_type', '')} — {incident.get('description', '')}"
-    return dbc.Alert(text, color=SEVERITY_COLOURS.get(severity, "warning"), dismissable=True, duration=15000)
-
-
-@callback(Output(ids.EMERGENCY_TABLE, "children"), Input(ids.EMERGENCY_VIEW, "data"))
-def _table(incidents: list[dict[str, Any]] | None) -> Component:
-    return incident_table(incidents or [], time.time() * 1000, role() in ACTING_ROLES)
-
-
-@callback(Output(ids.EMERGENCY_AUDIT, "children"), Input(ids.EMERGENCY_VIEW, "data"))
-def _audit(_incidents: Any) -> Component | None:
+@callback(Output(ids.EMERGENCY_AUDIT, "children"), Input(ids.EMERGENCY_FEEDBACK, "children"))
+def _audit(_feedback: Any) -> Component | None:
     if role() != "admin":
         return None
     from app.actions import audit_log
@@ -147,15 +123,9 @@ def _audit(_incidents: Any) -> Component | None:
     return audit_table(audit_log(store(), 50))
 
 
-@callback(
-    Output(ids.EMERGENCY_ALERT, "children"),
-    Output(ids.EMERGENCY_SEEN, "data"),
-    Input(ids.FEED_INCIDENTS, "data"),
-    State(ids.EMERGENCY_SEEN, "data"),
-)
-def _alerts(incidents: list[dict[str, Any]] | None, seen: list[str] | None) -> Any:
-    fresh, current = new_alerts(incidents or [], seen)
-    return ([_alert(i) for i in fresh] if fresh else no_update), current
+def selected_id(rows: list[dict[str, Any]] | None) -> str | None:
+    """The id of the grid's selected incident (None when none is)."""
+    return str(rows[0]["id"]) if rows and rows[0].get("id") is not None else None
 
 
 def act(kind: str, incident_id: str) -> tuple[str, str]:
@@ -179,15 +149,18 @@ def act(kind: str, incident_id: str) -> tuple[str, str]:
 
 @callback(
     Output(ids.EMERGENCY_FEEDBACK, "children"),
-    Input({"type": ids.EMERGENCY_ACK, "index": ALL}, "n_clicks"),
-    Input({"type": ids.EMERGENCY_RESOLVE, "index": ALL}, "n_clicks"),
+    Input({"type": ids.EMERGENCY_ACT, "index": ALL}, "n_clicks"),  # none for a viewer
+    State(ids.EMERGENCY_TABLE, "selectedRows"),
     prevent_initial_call=True,
 )
-def _act(_acks: list[int | None], _resolves: list[int | None]) -> Any:
+def _act(_clicks: list[int | None], rows: list[dict[str, Any]] | None) -> Any:
     trigger = ctx.triggered_id
     if not isinstance(trigger, dict) or not ctx.triggered or not ctx.triggered[0]["value"]:
-        return no_update  # the table re-rendered; nobody clicked
-    message, colour = act(trigger["type"], trigger["index"])
+        return no_update
+    incident_id = selected_id(rows)
+    if incident_id is None:
+        return dbc.Alert("Select an incident in the list first.", color="secondary", dismissable=True, duration=6000)
+    message, colour = act(trigger["index"], incident_id)
     return dbc.Alert(message, color=colour, dismissable=True, duration=6000)
 
 
@@ -195,19 +168,14 @@ def _act(_acks: list[int | None], _resolves: list[int | None]) -> Any:
     Output(ids.SHELL_TABS, "active_tab"),
     Output(ids.MAP, "viewport"),
     Output(ids.MAP_SELECTED, "data", allow_duplicate=True),
-    Input({"type": ids.EMERGENCY_LOCATE, "index": ALL}, "n_clicks"),
-    State(ids.FEED_INCIDENTS, "data"),
+    Input(ids.EMERGENCY_LOCATE, "n_clicks"),
+    State(ids.EMERGENCY_TABLE, "selectedRows"),
     prevent_initial_call=True,
 )
-def _locate(_clicks: list[int | None], incidents: list[dict[str, Any]] | None) -> Any:
-    trigger = ctx.triggered_id
-    if not isinstance(trigger, dict) or not ctx.triggered or not ctx.triggered[0]["value"]:
+def _locate(clicks: int | None, rows: list[dict[str, Any]] | None) -> Any:
+    incident_id = selected_id(rows)
+    if not clicks or incident_id is None or rows[0].get("lat") is None:  # type: ignore[index]
         return no_update, no_update, no_update
-    match = next((i for i in incidents or [] if str(i.get("id")) == trigger["index"]), None)
-    if match is None:
-        return no_update, no_update, no_update
+    match = rows[0]  # type: ignore[index]
     viewport = {"center": [match["lat"], match["lon"]], "zoom": 18, "transition": "flyTo"}
-    return ids.TAB_MAP, viewport, f"incident:{trigger['index']}"
-
-
-when_shown(ids.TAB_EMERGENCY, ids.FEED_INCIDENTS, ids.EMERGENCY_VIEW)
+    return ids.TAB_MAP, viewport, f"incident:{incident_id}"

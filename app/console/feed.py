@@ -1,13 +1,9 @@
-"""The per-second data the console shows: one snapshot, split into the ``feed-*`` stores.
+"""What the server adds to the console's live message: the summary the push hub sends (and
+``GET /api/live`` serves), and the System tab's pipeline status.
 
-A ``dcc.Interval`` (``shell-clock``) polls :func:`snapshot` through ``shell-tick``, which
-lets a tick through only when the previous poll has answered (a slow server never gets a
-pile of requests). While the WebSocket client in ``assets/smartcity.js`` is connected it
-sets ``shell-push``, moves the vehicle markers in place itself and fills the incident,
-traffic, weather and summary stores from the pushed deltas (only when something shown needs
-them); the poll then runs only on the tabs showing what push does not carry (System each
-second, Emergency every 5 s) and brings only that. When the socket is
-down polling is the fallback for everything, once a second.
+The live city itself reaches the browser only as the hub's message (``/ws/realtime``, or
+``GET /api/live`` while the socket is down); ``assets/smartcity_live.js`` applies it and the
+tabs draw from it there. No Dash callback carries live data.
 """
 
 from __future__ import annotations
@@ -17,57 +13,14 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from dash import Input, Output, State, callback, no_update
 from flask import Flask, current_app
 
 from app import health
 from app.api import store
-from app.console import ids, overview
+from app.console import overview
 from app.store import Store
 
 VEHICLE_LIMIT = 5000
-FEED_OUTPUTS = (
-    ids.FEED_SUMMARY,
-    ids.FEED_VEHICLES,
-    ids.FEED_INCIDENTS,
-    ids.FEED_TRAFFIC,
-    ids.FEED_WEATHER,
-    ids.FEED_SYSTEM,
-)
-
-
-def vehicles_geojson(vehicles: list[dict[str, Any]]) -> dict[str, Any]:
-    """Vehicle states as a GeoJSON FeatureCollection of Points for the map."""
-    features = [
-        {
-            "type": "Feature",
-            "geometry": {"type": "Point", "coordinates": [v["lon"], v["lat"]]},
-            "properties": {
-                "id": v["id"],
-                "type": v.get("vehicle_type", "car"),
-                "speed": round(float(v.get("speed", 0.0)), 1),
-                "status": v.get("status", ""),
-                "road": v.get("road_name", ""),
-            },
-        }
-        for v in vehicles
-        if "lat" in v and "lon" in v
-    ]
-    return {"type": "FeatureCollection", "features": features}
-
-
-def points_geojson(rows: list[dict[str, Any]], fields: tuple[str, ...]) -> dict[str, Any]:
-    """Rows with ``lat``/``lon`` as GeoJSON Points carrying ``fields`` as properties."""
-    features = [
-        {
-            "type": "Feature",
-            "geometry": {"type": "Point", "coordinates": [r["lon"], r["lat"]]},
-            "properties": {k: r[k] for k in fields if k in r},
-        }
-        for r in rows
-        if "lat" in r and "lon" in r
-    ]
-    return {"type": "FeatureCollection", "features": features}
 
 
 def accounting() -> dict[str, Any] | None:
@@ -86,8 +39,8 @@ def console_summary(
     average_speed: Callable[[], float | None] | None = None,
 ) -> dict[str, Any]:
     """The speed layer's summary with what the console derives from it (average speed, active
-    incidents by severity, worst air quality, mean temperature, events received): what the
-    poll and the push hub both send as the summary. The average speed is of ``vehicles`` when
+    incidents by severity, worst air quality, mean temperature, events received): the summary
+    of the push hub's message. The average speed is of ``vehicles`` when
     given, else ``average_speed()`` (the push hub's), else the store's."""
     now_ms = time.time() * 1000 if now_ms is None else now_ms
     incidents = st.incidents("active", 500) if incidents is None else incidents
@@ -130,52 +83,3 @@ def pushed_summary(app: Flask) -> Callable[[], dict[str, Any]]:
 def system_status(st: Store, now_ms: float, acc: dict[str, Any] | None) -> dict[str, Any]:
     """The System tab's data (``health.system``); the socket count is this server process's."""
     return health.system(st, now_ms, acc, health.lake_probe(current_app), health.ws_clients(current_app))
-
-
-def snapshot(st: Store, now_ms: float | None = None, acc: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Everything the tabs need for one tick, keyed by feed store id: what the poll sends
-    while it is the only feed."""
-    now_ms = time.time() * 1000 if now_ms is None else now_ms
-    vehicles = st.vehicle_locations(limit=VEHICLE_LIMIT)
-    incidents = st.incidents("active", 500)
-    weather = st.weather()
-    return {
-        ids.FEED_SUMMARY: console_summary(st, now_ms, acc, vehicles, incidents, weather),
-        ids.FEED_VEHICLES: vehicles_geojson(vehicles),
-        ids.FEED_INCIDENTS: incidents,
-        ids.FEED_TRAFFIC: st.traffic(),
-        ids.FEED_WEATHER: weather,
-        ids.FEED_SYSTEM: system_status(st, now_ms, acc),
-    }
-
-
-# While push is live it brings the vehicles, incidents, traffic, weather and summary each
-# second; the poll then reads only what push does not carry, for the tab shown
-# (assets/smartcity.js stops the poll on the other tabs): store -> (tabs, its read).
-POLLED_WHILE_PUSHED: dict[str, tuple[tuple[str, ...], Callable[[Store, float, dict[str, Any] | None], Any]]] = {
-    ids.FEED_SYSTEM: ((ids.TAB_SYSTEM,), system_status),
-    ids.FEED_INCIDENTS: ((ids.TAB_EMERGENCY,), lambda st, _now, _acc: st.incidents("active", 500)),  # ages move on
-}
-
-
-def polled_tabs() -> list[str]:
-    """The tabs polled while push is live (the page reads this list)."""
-    return sorted({tab for tabs, _ in POLLED_WHILE_PUSHED.values() for tab in tabs})
-
-
-@callback(
-    [Output(i, "data") for i in FEED_OUTPUTS],
-    Input(ids.SHELL_TICK, "data"),
-    State(ids.SHELL_PUSH, "data"),
-    State(ids.SHELL_TABS, "active_tab"),
-    prevent_initial_call=True,
-)
-def _poll(_n: int | None, push: str | None, tab: str | None) -> list[Any]:
-    st, acc = store(), accounting()
-    if push != "live":  # the only feed: everything
-        data = snapshot(st, acc=acc)
-        overview.trend().record(data[ids.FEED_SUMMARY])
-        return [data[i] for i in FEED_OUTPUTS]
-    now_ms = time.time() * 1000
-    wanted = {i: read for i, (tabs, read) in POLLED_WHILE_PUSHED.items() if tab in tabs}
-    return [wanted[i](st, now_ms, acc) if i in wanted else no_update for i in FEED_OUTPUTS]

@@ -4,31 +4,27 @@ from __future__ import annotations
 
 # layout (shell)
 SHELL_TABS = "shell-tabs"
-SHELL_CLOCK = "shell-clock"
-SHELL_TICK = "shell-tick"  # a clock tick let through: at most one poll in flight
 SHELL_THEME = "shell-theme"
 SHELL_THEME_STORE = "shell-theme-store"
 SHELL_SOUND = "shell-sound"  # play a tone when a high-severity incident raises an alert
-SHELL_BADGE = "shell-badge"
+SHELL_BADGE = "shell-badge"  # the live data's state and age, written by assets/smartcity.js
 SHELL_USER = "shell-user"  # who is signed in, and their role
 SHELL_LOGOUT = "shell-logout"
-SHELL_POLLED = "shell-polled"
-SHELL_POLL_TABS = "shell-poll-tabs"  # the tabs polled while push is live (feed.polled_tabs)
 SHELL_MOUNTED = "shell-mounted"  # the lazy tabs built so far
-SHELL_PUSH = "shell-push"  # WebSocket state set by smartcity.js: "live" | "down" | None (never connected)
 SHELL_SINK = "shell-sink"  # output of side-effect-only clientside callbacks
 
-# feed: the per-second data every tab reads (polled; the map's vehicles move by push when it is up)
+# Live data is in no store: assets/smartcity_live.js holds the city. These ids are still read by
+# the map's callbacks (app/console/map.py) until its layers draw from the live client.
 FEED_SUMMARY = "feed-summary"
 FEED_VEHICLES = "feed-vehicles"
 FEED_INCIDENTS = "feed-incidents"
 FEED_TRAFFIC = "feed-traffic"
 FEED_WEATHER = "feed-weather"
-FEED_SYSTEM = "feed-system"
 
 # overview
-OVERVIEW_CARDS = "overview-cards"
-OVERVIEW_VIEW = "overview-view"
+OVERVIEW_CARDS = "overview-cards"  # each value: overview-card-<key>, its detail overview-card-<key>-detail
+OVERVIEW_RECENT_CLOCK = "overview-recent-clock"
+OVERVIEW_RECENT = "overview-recent"  # a tick let through while the tab is shown: redraw the trends
 OVERVIEW_TREND_VEHICLES = "overview-trend-vehicles"
 OVERVIEW_TREND_SPEED = "overview-trend-speed"
 OVERVIEW_TREND_CONGESTION = "overview-trend-congestion"
@@ -51,28 +47,25 @@ MAP_FOLLOW = "map-follow"
 MAP_REFRESH = "map-refresh"  # the summary, while a selection on the shown map needs refreshing
 
 # emergency
-EMERGENCY_TABLE = "emergency-table"
-EMERGENCY_VIEW = "emergency-view"
-EMERGENCY_SEEN = "emergency-seen"
+EMERGENCY_TABLE = "emergency-table"  # an AG Grid the live client fills; one row selected at a time
 EMERGENCY_ALERT = "emergency-alert"
 EMERGENCY_SOUND_SINK = "emergency-sound-sink"
 EMERGENCY_FEEDBACK = "emergency-feedback"
 EMERGENCY_AUDIT = "emergency-audit"
-EMERGENCY_ACK = "emergency-ack"  # pattern-matching type: {"type": EMERGENCY_ACK, "index": incident id}
+EMERGENCY_ACT = "emergency-act"  # pattern-matching type: {"type": EMERGENCY_ACT, "index": EMERGENCY_ACK | _RESOLVE}
+EMERGENCY_ACK = "emergency-ack"  # the actions on the grid's selected incident
 EMERGENCY_RESOLVE = "emergency-resolve"
 EMERGENCY_LOCATE = "emergency-locate"
 
 # traffic
-TRAFFIC_TABLE = "traffic-table"
-TRAFFIC_VIEW = "traffic-view"
+TRAFFIC_TABLE = "traffic-table"  # an AG Grid the live client fills
 TRAFFIC_WORST = "traffic-worst"
 TRAFFIC_CONGESTION = "traffic-congestion"  # congestion over the last hours, from the lake
 TRAFFIC_RECENT_CLOCK = "traffic-recent-clock"
 TRAFFIC_RECENT = "traffic-recent"  # a tick let through while the tab is shown: read the lake again
 
 # weather
-WEATHER_TABLE = "weather-table"
-WEATHER_VIEW = "weather-view"
+WEATHER_TABLE = "weather-table"  # an AG Grid the live client fills
 WEATHER_ADVISORIES = "weather-advisories"
 WEATHER_CHART = "weather-chart"
 WEATHER_TEMPERATURE = "weather-temperature"  # per station over the last hours, from the lake
@@ -109,8 +102,10 @@ HISTORY_CLOCK = "history-clock"
 
 # system
 SYSTEM_STREAMS = "system-streams"
-SYSTEM_VIEW = "system-view"
 SYSTEM_STATUS = "system-status"
+SYSTEM_LIVE = "system-live"  # the live counters, drawn in the browser from the live message
+SYSTEM_RECENT_CLOCK = "system-recent-clock"
+SYSTEM_RECENT = "system-recent"  # a tick let through while the tab is shown: read the pipeline's status
 
 # tab values (dbc.Tab tab_id)
 TAB_OVERVIEW = "tab-overview"

@@ -1,4 +1,8 @@
-"""The console's shell: navbar (title, data freshness, theme), tabs, feed stores and the clock."""
+"""The console's shell: navbar (title, the live data's state, theme) and tabs.
+
+Live data is in no Dash store: ``assets/smartcity_live.js`` holds the city (from the socket, or
+``GET /api/live`` while it is down) and ``assets/smartcity.js`` draws the badge, cards and grids
+from it."""
 
 from __future__ import annotations
 
@@ -10,10 +14,8 @@ from dash import ClientsideFunction, Input, Output, State, callback, clientside_
 from dash.development.base_component import Component
 from flask import session
 
-from app.console import emergency, feed, history, ids, overview, shown, system, traffic, weather
+from app.console import emergency, history, ids, overview, system, traffic, weather
 from app.console import map as map_tab
-
-POLL_MS = 1000
 
 
 def _switch(switch_id: str, label: str, extra_class: str = "") -> Component:
@@ -35,7 +37,7 @@ def signed_in() -> list[Component]:
 
 
 def navbar() -> Component:
-    """Title, the connection/data-freshness badge, the sound and theme switches, the user."""
+    """Title, the live data's badge (state, age, reason), the sound and theme switches, the user."""
     return dbc.Navbar(
         dbc.Container(
             [
@@ -67,6 +69,11 @@ LAZY: dict[str, Callable[[], Component]] = {
 }
 
 
+# What the map's layers read until they draw from the live client (assets/smartcity.js mapBridge
+# fills them in the browser; no server callback reads or writes them). Goes with the bridge.
+MAP_BRIDGE = (ids.FEED_VEHICLES, ids.FEED_INCIDENTS, ids.FEED_TRAFFIC, ids.FEED_WEATHER, ids.FEED_SUMMARY)
+
+
 def body_id(tab: str) -> str:
     return f"{tab}-body"
 
@@ -93,7 +100,6 @@ def tabs() -> Component:
 
 def build() -> Component:
     """The whole page (built per page load, inside a request, so it can read app config)."""
-    stores = [dcc.Store(id=i) for i in feed.FEED_OUTPUTS]
     return html.Div(
         [
             navbar(),
@@ -101,18 +107,12 @@ def build() -> Component:
                 [emergency.alert_area(), tabs()],
                 fluid=True,
             ),
-            dcc.Interval(id=ids.SHELL_CLOCK, interval=POLL_MS),
-            dcc.Store(id=ids.SHELL_TICK),
             dcc.Store(id=ids.SHELL_THEME_STORE),
             dcc.Store(id=ids.SHELL_SINK),
             dcc.Store(id=ids.EMERGENCY_SOUND_SINK),
-            dcc.Store(id=ids.SHELL_PUSH),
-            dcc.Store(id=ids.SHELL_POLLED),
             dcc.Store(id=ids.SHELL_MOUNTED),
-            dcc.Store(id=ids.SHELL_POLL_TABS, data=feed.polled_tabs()),
             dcc.Store(id=ids.MAP_REFRESH),
-            *[dcc.Store(id=i) for i in shown.VIEWS],  # what a shown tab's server callbacks read
-            *stores,
+            *[dcc.Store(id=i) for i in MAP_BRIDGE],
         ]
     )
 
@@ -135,36 +135,9 @@ clientside_callback(
     State(ids.SHELL_SOUND, "value"),
 )
 clientside_callback(
-    ClientsideFunction("smartcity", "tick"),
-    Output(ids.SHELL_TICK, "data"),
-    Input(ids.SHELL_CLOCK, "n_intervals"),
-)
-# the badge is written by assets/smartcity.js each second; these tell it a poll answered
-clientside_callback(
-    ClientsideFunction("smartcity", "polled"),
-    Output(ids.SHELL_POLLED, "data"),
-    Input(ids.FEED_SUMMARY, "data"),
-    Input(ids.FEED_SYSTEM, "data"),
-    Input(ids.FEED_INCIDENTS, "data"),
-)
-clientside_callback(
-    ClientsideFunction("smartcity", "pollPlan"),
-    Output(ids.SHELL_CLOCK, "disabled"),
-    Output(ids.SHELL_CLOCK, "interval"),
-    Input(ids.SHELL_PUSH, "data"),
-    Input(ids.SHELL_TABS, "active_tab"),
-    State(ids.SHELL_POLL_TABS, "data"),
-)
-clientside_callback(
-    ClientsideFunction("smartcity", "connect"),
-    Output(ids.SHELL_PUSH, "data", allow_duplicate=True),
-    Input(ids.SHELL_CLOCK, "id"),
-    prevent_initial_call="initial_duplicate",
-)
-clientside_callback(
-    ClientsideFunction("smartcity", "tabFromHash"),
+    ClientsideFunction("smartcity", "tabOnLoad"),
     Output(ids.SHELL_TABS, "active_tab", allow_duplicate=True),
-    Input(ids.SHELL_CLOCK, "id"),
+    Input(ids.SHELL_SINK, "id"),
     prevent_initial_call="initial_duplicate",
 )
 

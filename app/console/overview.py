@@ -1,8 +1,9 @@
-"""Overview tab: KPI cards and small live trends.
+"""Overview tab: KPI cards and small trends.
 
-The trends are kept per server process (``Trend``): whoever builds a console summary (the push
-hub each second, or a poll) records it, so the Overview shows the last minutes at once, also
-right after a page load, and a hidden Overview costs the browser nothing.
+The cards are drawn in the browser from the live message (``assets/smartcity.js``: their values
+have ids ``overview-card-<key>``). The trends are kept per server process (``Trend``): the push
+hub records each summary it builds, so the Overview shows the last minutes at once, also right
+after a page load; the tab redraws them every few seconds while it is shown.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dash.development.base_component import Component
 from flask import Flask, current_app
 
 from app.console import chart, ids
-from app.console.shown import when_shown
+from app.console.shown import EveryWhileShown
 
 HISTORY_POINTS = 120
 TRENDS = (
@@ -26,20 +27,28 @@ TRENDS = (
     (ids.OVERVIEW_TREND_EVENTS, "events_per_s", "Events / s"),
 )
 SEVERITY_ORDER = ("critical", "high", "medium", "low")
+# the cards (key, title); the browser fills overview-card-<key> and overview-card-<key>-detail
+CARDS = (
+    ("vehicles", "Active vehicles"),
+    ("speed", "Average speed"),
+    ("congestion", "Congested segments"),
+    ("incidents", "Active incidents"),
+    ("weather", "Weather"),
+    ("events", "Events / s"),
+)
+REFRESH_MS = 5000  # the trends gain a point a second; redrawing them each second would gain little
+REFRESH = EveryWhileShown(ids.TAB_OVERVIEW, ids.OVERVIEW_RECENT, ids.OVERVIEW_RECENT_CLOCK, REFRESH_MS)
 
 
-def _fmt(value: Any, suffix: str = "") -> str:
-    return "–" if value is None else f"{value}{suffix}"
-
-
-def _card(title: str, value: str, detail: str = "") -> Component:
+def _card(key: str, title: str) -> Component:
+    """One KPI card; its value and detail are written in the browser."""
     return dbc.Col(
         dbc.Card(
             dbc.CardBody(
                 [
-                    html.Div(title, className="small text-body-secondary"),
-                    html.Div(value, className="fs-3 fw-semibold kpi-value"),
-                    html.Div(detail, className="small text-body-secondary"),
+                    html.Div([title, html.Span(className="stale-note")], className="small text-body-secondary"),
+                    html.Div("–", id=f"overview-card-{key}", className="fs-3 fw-semibold kpi-value"),
+                    html.Div("", id=f"overview-card-{key}-detail", className="small text-body-secondary"),
                 ]
             ),
             className="h-100",
@@ -50,38 +59,13 @@ def _card(title: str, value: str, detail: str = "") -> Component:
     )
 
 
-def kpi_cards(summary: dict[str, Any] | None, history: dict[str, Any] | None = None) -> list[Component]:
-    """The KPI row for one summary (see ``feed.snapshot``)."""
-    s = summary or {}
-    by_severity = s.get("incidents_by_severity") or {}
-    severity_text = ", ".join(f"{by_severity[k]} {k}" for k in SEVERITY_ORDER if by_severity.get(k))
-    per_stream = s.get("events_per_s") or {}
-    total = round(sum(per_stream.values()), 1) if per_stream else None
-    aqi = s.get("max_aqi")
-    return [
-        _card("Active vehicles", _fmt(s.get("active_vehicles")), _by_type(s.get("vehicles_by_type") or {})),
-        _card("Average speed", _fmt(s.get("avg_speed"), " km/h")),
-        _card("Congested segments", _fmt(s.get("congested_segments")), f"of {_fmt(s.get('traffic_sensors'))} sensors"),
-        _card("Active incidents", _fmt(s.get("active_incidents")), severity_text),
-        _card(
-            "Weather",
-            _fmt(s.get("avg_temperature"), " °C"),
-            f"max AQI {_fmt(aqi)}" + (" — unhealthy" if aqi is not None and aqi > 150 else ""),
-        ),
-        _card("Events / s", _fmt(total), _by_stream(per_stream) if per_stream else "no processor publishing"),
-    ]
-
-
-def _by_stream(rates: dict[str, float]) -> str:
-    return ", ".join(f"{_short(name)} {rate:g}" for name, rate in sorted(rates.items(), key=lambda kv: -kv[1]))
+def kpi_cards() -> list[Component]:
+    """The KPI row, empty until the live client draws it."""
+    return [_card(key, title) for key, title in CARDS]
 
 
 def _short(stream: str) -> str:
     return stream.removesuffix("_data")
-
-
-def _by_type(counts: dict[str, Any]) -> str:
-    return ", ".join(f"{n} {t}" for t, n in sorted(counts.items(), key=lambda kv: -int(kv[1]))[:3])
 
 
 def append_point(
@@ -137,8 +121,9 @@ def layout() -> Component:
     ]
     return html.Div(
         [
-            dbc.Row(kpi_cards(None), id=ids.OVERVIEW_CARDS, className="g-2 mb-2"),
+            dbc.Row(kpi_cards(), id=ids.OVERVIEW_CARDS, className="g-2 mb-2 live-figure"),
             dbc.Row(graphs, className="g-2"),
+            *REFRESH.components(),  # the trends' clock, ticking while the tab is shown
         ]
     )
 
@@ -174,13 +159,9 @@ def trend(app: Flask | None = None) -> Trend:
 
 
 @callback(
-    Output(ids.OVERVIEW_CARDS, "children"),
     *[Output(gid, "figure") for gid, _, _ in TRENDS],
-    Input(ids.OVERVIEW_VIEW, "data"),
+    Input(ids.OVERVIEW_RECENT, "data"),
 )
-def _render(summary: dict[str, Any] | None) -> list[Any]:
+def _render(_: dict[str, Any] | None) -> list[Any]:
     history = trend().history()
-    return [kpi_cards(summary, history), *[trend_figure(history, key, title) for _, key, title in TRENDS]]
-
-
-when_shown(ids.TAB_OVERVIEW, ids.FEED_SUMMARY, ids.OVERVIEW_VIEW)
+    return [trend_figure(history, key, title) for _, key, title in TRENDS]

@@ -2,13 +2,17 @@
 events, the latest dead letters with their reasons, Kafka topics with messages that no stream
 reads, speed-layer and lake status, sockets.
 
-Its data is ``feed.system_status`` (``app.health.system``): the same whether the processor runs
-in this process or elsewhere (published to the speed layer). Every string from a device (dead
-letters' payloads and reasons, names) is a plain child string, which React renders as text.
+The live counters at the top (events/s, events received, the newest event of each kind, the live
+data's state) are drawn in the browser from the live message. The rest is ``feed.system_status``
+(``app.health.system``), read every few seconds while the tab is shown: the same whether the
+processor runs in this process or elsewhere (published to the speed layer). Every string from a
+device (dead letters' payloads and reasons, names) is a plain child string, which React renders
+as text.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,11 +20,21 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, html
 from dash.development.base_component import Component
 
-from app.console import ids
-from app.console.shown import when_shown
+from app.api import store
+from app.console import feed, ids
+from app.console.shown import EveryWhileShown
 
 STREAM_COLUMNS = ("received", "valid", "dead_letters", "speed_layer", "lake_rows")
 STATE_COLOURS = {"running": "success", "stale": "warning", "stopped": "secondary", "gone": "danger"}
+REFRESH_MS = 5000  # the pipeline's status: processors publish theirs every few seconds
+REFRESH = EveryWhileShown(ids.TAB_SYSTEM, ids.SYSTEM_RECENT, ids.SYSTEM_RECENT_CLOCK, REFRESH_MS)
+# the live counters: (element id, label); assets/smartcity.js drawSystem fills them
+LIVE_COUNTERS = (
+    ("system-live-state", "Live data"),
+    ("system-live-rate", "Events / s"),
+    ("system-live-received", "Events received"),
+    ("system-live-newest", "Newest event"),
+)
 NO_PIPELINE = "No processor publishes its status to this speed layer: is the pipeline running?"
 
 
@@ -208,13 +222,29 @@ def dead_letter_table(letters: list[dict[str, Any]] | None) -> Component:
     return dbc.Table([head, html.Tbody(rows)], size="sm", responsive=True, className="small")
 
 
+def live_counters() -> Component:
+    """The counters drawn in the browser from the live message (marked when stale)."""
+    items = [html.Li([f"{label}: ", html.Span("–", id=cid)]) for cid, label in LIVE_COUNTERS]
+    return html.Div(
+        [html.H6(["Live", html.Span(className="stale-note")]), html.Ul(items, className="mb-2")],
+        id=ids.SYSTEM_LIVE,
+        className="live-figure",
+    )
+
+
 def layout() -> Component:
-    return dbc.Row(
+    return html.Div(
         [
-            dbc.Col([html.H6("Status"), html.Div(id=ids.SYSTEM_STATUS)], lg=4, xs=12),
-            dbc.Col([html.H6("Streams"), html.Div(id=ids.SYSTEM_STREAMS)], lg=8, xs=12),
-        ],
-        className="g-2",
+            live_counters(),
+            dbc.Row(
+                [
+                    dbc.Col([html.H6("Status"), html.Div(id=ids.SYSTEM_STATUS)], lg=4, xs=12),
+                    dbc.Col([html.H6("Streams"), html.Div(id=ids.SYSTEM_STREAMS)], lg=8, xs=12),
+                ],
+                className="g-2",
+            ),
+            *REFRESH.components(),  # the status's clock, ticking while the tab is shown
+        ]
     )
 
 
@@ -237,11 +267,9 @@ def render(system: dict[str, Any] | None) -> tuple[Component, Component]:
 @callback(
     Output(ids.SYSTEM_STATUS, "children"),
     Output(ids.SYSTEM_STREAMS, "children"),
-    Input(ids.SYSTEM_VIEW, "data"),
+    Input(ids.SYSTEM_RECENT, "data"),
     prevent_initial_call=True,
 )
-def _render(system: dict[str, Any] | None) -> tuple[Component, Component]:
-    return render(system)
-
-
-when_shown(ids.TAB_SYSTEM, ids.FEED_SYSTEM, ids.SYSTEM_VIEW)
+def _render(_: dict[str, Any] | None) -> tuple[Component, Component]:
+    now_ms = time.time() * 1000
+    return render(feed.system_status(store(), now_ms, feed.accounting()))

@@ -1,5 +1,6 @@
-"""Traffic tab: every sensor's segment in a sortable, filterable table, congestion over the
-last hours (from the lake) and the worst segments now."""
+"""Traffic tab: every sensor's segment in a sortable, filterable grid and the worst segments
+now (both drawn in the browser from the live message), and congestion over the last hours (from
+the lake, read while the tab is shown)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, callback, dcc
-from dash.dash_table.DataTable import DataTable
+from dash import Input, Output, callback, dcc, html
 from dash.development.base_component import Component
 
 from app.api import lake
 from app.console import chart, ids, recent
-from app.console.shown import EveryWhileShown, when_shown
+from app.console.grids import grid
+from app.console.shown import EveryWhileShown
 from pipeline.live_model import LEVELS
 
 log = logging.getLogger(__name__)
@@ -37,19 +38,6 @@ BUCKET_S = 60  # sensors report about every 10 s: a minute holds a few reports o
 REFRESH_MS = 30_000  # the lake gets a file about every 10 s; reading it each second would gain nothing
 REFRESH = EveryWhileShown(ids.TAB_TRAFFIC, ids.TRAFFIC_RECENT, ids.TRAFFIC_RECENT_CLOCK, REFRESH_MS)
 CONGESTION_TITLE = "Congestion, last 3 h: sensors per level, mean speed"
-
-
-def table_rows(traffic: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Table rows: only the shown columns, numbers rounded."""
-    rows = []
-    for seg in traffic:
-        row = {key: seg.get(key) for key, _ in COLUMNS}
-        for key in ("speed", "speed_limit", "occupancy"):
-            value = row[key]
-            if isinstance(value, float):
-                row[key] = round(value, 2 if key == "occupancy" else 1)
-        rows.append(row)
-    return rows
 
 
 def worst_segments(traffic: list[dict[str, Any]], n: int = WORST) -> list[dict[str, Any]]:
@@ -107,24 +95,14 @@ def recent_figure(now: datetime) -> dict[str, Any]:
 
 
 def layout() -> Component:
-    table = DataTable(
-        id=ids.TRAFFIC_TABLE,
-        columns=[{"id": key, "name": name} for key, name in COLUMNS],
-        data=[],
-        sort_action="native",
-        filter_action="native",
-        page_size=20,
-        style_table={"overflowX": "auto"},
-        style_cell={"fontSize": "0.85rem", "padding": "4px", "textAlign": "left"},
-        css=[{"selector": ".dash-spreadsheet-container", "rule": "color: #212529"}],
-    )
+    table = grid(ids.TRAFFIC_TABLE, [{"field": key, "headerName": name} for key, name in COLUMNS], "No sensors.")
     return dbc.Row(
         [
-            dbc.Col(table, lg=7, xs=12),
+            dbc.Col([html.H6(["Sensors now", html.Span(className="stale-note")]), table], lg=7, xs=12),
             dbc.Col(
                 [
                     dcc.Graph(id=ids.TRAFFIC_CONGESTION, figure=chart.empty(CONGESTION_TITLE, "Loading…", 320)),
-                    dcc.Graph(id=ids.TRAFFIC_WORST, figure=worst_figure([])),
+                    dcc.Graph(id=ids.TRAFFIC_WORST, figure=worst_figure([]), className="live-figure"),
                     *REFRESH.components(),  # the lake charts' clock, ticking while the tab is shown
                 ],
                 lg=5,
@@ -135,18 +113,6 @@ def layout() -> Component:
     )
 
 
-@callback(
-    Output(ids.TRAFFIC_TABLE, "data"),
-    Output(ids.TRAFFIC_WORST, "figure"),
-    Input(ids.TRAFFIC_VIEW, "data"),
-)
-def _render(traffic: list[dict[str, Any]] | None) -> Any:
-    return table_rows(traffic or []), worst_figure(traffic or [])
-
-
 @callback(Output(ids.TRAFFIC_CONGESTION, "figure"), Input(ids.TRAFFIC_RECENT, "data"), prevent_initial_call=True)
 def _recent(_: dict[str, Any] | None) -> dict[str, Any]:
     return recent_figure(datetime.now(UTC))
-
-
-when_shown(ids.TAB_TRAFFIC, ids.FEED_TRAFFIC, ids.TRAFFIC_VIEW)

@@ -1,8 +1,9 @@
-"""Weather tab: stations, their readings now and over the last hours (from the lake), and
-advisories when thresholds are crossed."""
+"""Weather tab: stations, their readings now and advisories when thresholds are crossed (drawn
+in the browser from the live message), and their readings over the last hours (from the lake)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +14,8 @@ from dash.development.base_component import Component
 
 from app.api import lake
 from app.console import chart, ids, recent
-from app.console.shown import EveryWhileShown, when_shown
+from app.console.grids import grid
+from app.console.shown import EveryWhileShown
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +23,9 @@ HEAVY_RAIN_MM_H = 7.6  # AMS "heavy rain" rate
 FOG_VISIBILITY_M = 1000.0  # WMO definition of fog
 AQI_UNHEALTHY = 150.0  # US EPA: above 150 is "unhealthy"
 STRONG_WIND_KMH = 62.0  # Beaufort 8, gale
+# what the browser's advisories compare against (assets/smartcity.js drawWeather)
+THRESHOLDS = {"heavy_rain_mm_h": HEAVY_RAIN_MM_H, "fog_visibility_m": FOG_VISIBILITY_M,
+              "aqi_unhealthy": AQI_UNHEALTHY, "strong_wind_kmh": STRONG_WIND_KMH}  # fmt: skip
 BUCKET_S = 300  # stations report about once a minute
 REFRESH_MS = 30_000
 REFRESH = EveryWhileShown(ids.TAB_WEATHER, ids.WEATHER_RECENT, ids.WEATHER_RECENT_CLOCK, REFRESH_MS)
@@ -41,39 +46,6 @@ COLUMNS = (
     ("visibility", "Visibility m"),
     ("airQualityIndex", "AQI"),
 )
-
-
-def advisories(stations: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """(station id, advisory text) for each threshold a station crosses."""
-    out = []
-    for st in stations:
-        sid = str(st.get("id", "?"))
-        if float(st.get("precipitation", 0) or 0) >= HEAVY_RAIN_MM_H:
-            out.append((sid, f"Heavy rain: {st['precipitation']} mm/h"))
-        visibility = st.get("visibility")
-        condition = str(st.get("weather_condition", "")).lower()
-        if (visibility is not None and float(visibility) < FOG_VISIBILITY_M) or "fog" in condition:
-            out.append((sid, f"Fog: visibility {visibility if visibility is not None else '?'} m"))
-        if float(st.get("airQualityIndex", 0) or 0) > AQI_UNHEALTHY:
-            out.append((sid, f"Unhealthy air: AQI {st['airQualityIndex']}"))
-        if float(st.get("wind_speed", 0) or 0) >= STRONG_WIND_KMH:
-            out.append((sid, f"Gale: wind {st['wind_speed']} km/h"))
-    return out
-
-
-def advisory_list(stations: list[dict[str, Any]]) -> Component:
-    items = advisories(stations)
-    if not items:
-        return dbc.Alert("No weather advisories.", color="success", className="py-2")
-    return html.Div([dbc.Alert(f"{sid}: {text}", color="warning", className="py-2 mb-1") for sid, text in items])
-
-
-def station_rows(stations: list[dict[str, Any]]) -> Component:
-    head = html.Thead(html.Tr([html.Th(name) for _, name in COLUMNS]))
-    body = html.Tbody(
-        [html.Tr([html.Td("" if st.get(key) is None else str(st.get(key))) for key, _ in COLUMNS]) for st in stations]
-    )
-    return dbc.Table([head, body], size="sm", hover=True, responsive=True)
 
 
 def readings_figure(stations: list[dict[str, Any]]) -> dict[str, Any]:
@@ -135,9 +107,28 @@ def layout() -> Component:
         [
             dbc.Row(
                 [
-                    dbc.Col([html.H6("Advisories"), html.Div(id=ids.WEATHER_ADVISORIES)], lg=4, xs=12),
                     dbc.Col(
-                        [dcc.Graph(id=ids.WEATHER_CHART, figure=readings_figure([])), html.Div(id=ids.WEATHER_TABLE)],
+                        [
+                            html.H6(["Advisories", html.Span(className="stale-note")]),
+                            html.Div(
+                                id=ids.WEATHER_ADVISORIES,
+                                className="live-figure",
+                                **{"data-thresholds": json.dumps(THRESHOLDS)},  # type: ignore[arg-type]  # a data-* attribute
+                            ),
+                        ],
+                        lg=4,
+                        xs=12,
+                    ),
+                    dbc.Col(
+                        [
+                            dcc.Graph(id=ids.WEATHER_CHART, figure=readings_figure([]), className="live-figure"),
+                            html.H6(["Stations now", html.Span(className="stale-note")]),
+                            grid(
+                                ids.WEATHER_TABLE,
+                                [{"field": key, "headerName": name} for key, name in COLUMNS],
+                                "No stations.",
+                            ),
+                        ],
                         lg=8,
                         xs=12,
                     ),
@@ -151,23 +142,9 @@ def layout() -> Component:
 
 
 @callback(
-    Output(ids.WEATHER_ADVISORIES, "children"),
-    Output(ids.WEATHER_CHART, "figure"),
-    Output(ids.WEATHER_TABLE, "children"),
-    Input(ids.WEATHER_VIEW, "data"),
-)
-def _render(stations: list[dict[str, Any]] | None) -> Any:
-    rows = stations or []
-    return advisory_list(rows), readings_figure(rows), station_rows(rows)
-
-
-@callback(
     *[Output(gid, "figure") for gid in SERIES],
     Input(ids.WEATHER_RECENT, "data"),
     prevent_initial_call=True,
 )
 def _recent(_: dict[str, Any] | None) -> list[dict[str, Any]]:
     return recent_figures(datetime.now(UTC))
-
-
-when_shown(ids.TAB_WEATHER, ids.FEED_WEATHER, ids.WEATHER_VIEW)

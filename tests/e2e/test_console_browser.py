@@ -10,6 +10,7 @@ import dash
 import fakeredis
 import pytest
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
@@ -119,15 +120,42 @@ def test_an_incident_description_is_shown_as_text_and_runs_nothing(dash_duo: Any
     assert dash_duo.get_logs() == []
 
 
+def grid_row(driver: Any, grid: str, text: str) -> Any:
+    """The AG Grid row of ``grid`` showing a cell with exactly ``text``."""
+    assert "'" not in text
+    cell = driver.find_element(By.XPATH, f"//*[@id='{grid}']//div[@role='gridcell'][normalize-space()='{text}']")
+    return cell.find_element(By.XPATH, "./ancestor::div[@role='row'][1]")
+
+
+def mouse_click(driver: Any, element: Any) -> None:
+    """A real click where ``element`` is on screen (the mouse moves there and presses)."""
+    ActionChains(driver).move_to_element(element).click().perform()
+
+
+def select_row(dash_duo: Any, grid: str, text: str) -> None:
+    """Click the grid row showing ``text`` with the mouse until the grid says it is selected
+    (rows update in place as data arrives, so a row found may be redrawn meanwhile)."""
+
+    def selected(d: Any) -> bool:
+        try:
+            row = grid_row(d, grid, text)
+            if "ag-row-selected" not in (row.get_attribute("class") or ""):
+                mouse_click(d, row)
+            return "ag-row-selected" in (grid_row(d, grid, text).get_attribute("class") or "")
+        except (NoSuchElementException, StaleElementReferenceException):
+            return False
+
+    dash_duo._wait_for(selected, timeout=10, msg=f"{text} selected in {grid}")
+
+
 def test_an_operator_resolves_an_incident_and_it_leaves_the_list(dash_duo: Any, console: Any) -> None:
     app, _ = console
     dash_duo.start_server(app, navigate=False)
     login(dash_duo, "operator-token")
-    dash_duo.driver.find_element(By.LINK_TEXT, "Emergency").click()
+    mouse_click(dash_duo.driver, dash_duo.driver.find_element(By.LINK_TEXT, "Emergency"))
     dash_duo.wait_for_contains_text("#emergency-table", XSS, timeout=10)
-    row = f"//tr[td[text()='{XSS}']]"
-    # the table re-renders on every poll: retry when the row we found was just replaced
-    dash_duo._wait_for(lambda d: click(d, f"{row}//button[text()='Resolve']"), timeout=10, msg="Resolve clicked")
+    select_row(dash_duo, "emergency-table", XSS)
+    mouse_click(dash_duo.driver, dash_duo.driver.find_element(By.XPATH, "//button[text()='Resolve']"))
     dash_duo.wait_for_contains_text("#emergency-feedback", "resolved", timeout=10)
     dash_duo._wait_for(
         lambda d: XSS not in d.find_element(By.ID, "emergency-table").text, timeout=10, msg="incident left the list"
@@ -154,21 +182,13 @@ def test_a_new_critical_incident_raises_an_alert_with_sound_and_the_map_zooms_to
     )  # fmt: skip
     dash_duo.wait_for_contains_text(".smartcity-alerts", "bridge <b>down</b>", timeout=5)
     dash_duo._wait_for(lambda d: d.execute_script(chimes) == 1, timeout=5, msg="the alert chimed once")
-    dash_duo.driver.find_element(By.LINK_TEXT, "Emergency").click()
-    row = "//tr[td[text()='collapse']]"
-    dash_duo.driver.find_element(By.XPATH, f"{row}//button[text()='Map']").click()
+    mouse_click(dash_duo.driver, dash_duo.driver.find_element(By.LINK_TEXT, "Emergency"))
+    dash_duo.wait_for_contains_text("#emergency-table", "collapse", timeout=5)
+    select_row(dash_duo, "emergency-table", "collapse")
+    mouse_click(dash_duo.driver, dash_duo.driver.find_element(By.XPATH, "//button[text()='Show on map']"))
     dash_duo.wait_for_contains_text("#map-details", "i-new", timeout=10)
     assert dash_duo.driver.find_element(By.LINK_TEXT, "Map").get_attribute("class").count("active") == 1
     assert dash_duo.get_logs() == []
-
-
-def click(driver: Any, xpath: str) -> bool:
-    """Click the element now at ``xpath``; False (try again) if it is missing or was replaced."""
-    try:
-        driver.find_element(By.XPATH, xpath).click()
-    except (NoSuchElementException, StaleElementReferenceException):
-        return False
-    return True
 
 
 def test_the_history_tab_charts_the_lake_and_replays_a_route(dash_duo: Any, console: Any) -> None:

@@ -21,10 +21,12 @@ from pipeline.speed_layer import SpeedLayer
 from tests.city import TOKENS, api_settings, rec, seed
 from tests.services import Gunicorn, RedisServer, free_port
 
-# Incident markers on the map, by id (smartcity.js keeps them as it draws them)
-INCIDENT_ON_MAP = "const m = window.dash_clientside.smartcity.incidentMarkers[arguments[0]]; return !!(m && m._map);"
-CAR_AT = "const m = window.dash_clientside.smartcity.markers['car-1']; if (!m) return null; const ll = m.getLatLng();" \
-    "return [ll.lat, ll.lng];"  # fmt: skip
+# The live client's city (assets/smartcity_live.js), which every live figure and map layer draws from
+INCIDENT_IN_CITY = "return window.smartcityLive.city.incidents.has(arguments[0])"
+CAR_AT = (
+    "const c = window.smartcityLive; if (!c) return null; const f = c.model.vehicle_fields;"
+    "const row = c.city.vehicles.get('car-1'); return row ? [row[f.indexOf('lat')], row[f.indexOf('lon')]] : null;"
+)
 
 
 def post_incident(base: str, incident_id: str, description: str) -> None:
@@ -53,7 +55,7 @@ def console(tmp_path: Path) -> dash.Dash:
     return app
 
 
-def test_an_ingested_incident_appears_in_the_emergency_tab_and_on_the_map_within_2_s(
+def test_an_ingested_incident_appears_in_the_emergency_tab_and_the_live_city_within_2_s(
     dash_duo: Any, console: dash.Dash
 ) -> None:
     dash_duo.start_server(console, navigate=False)
@@ -64,11 +66,13 @@ def test_an_ingested_incident_appears_in_the_emergency_tab_and_on_the_map_within
     dash_duo.wait_for_contains_text("#emergency-table", "fire", timeout=10)  # the incidents known at load
     post_incident(base, "i-flood-1", "water in the underpass")
     dash_duo.wait_for_contains_text("#emergency-table", "water in the underpass", timeout=2)
-    # on the map too (drawn while the Emergency tab was shown), and one posted while the map is shown
+    # in the city the map draws from too, and one posted while the map is shown
+    assert dash_duo.driver.execute_script(INCIDENT_IN_CITY, "i-flood-1")
     dash_duo.driver.find_element(By.LINK_TEXT, "Map").click()
-    dash_duo._wait_for(lambda d: d.execute_script(INCIDENT_ON_MAP, "i-flood-1"), timeout=2, msg="i-flood-1 on map")
     post_incident(base, "i-flood-2", "second flood")
-    dash_duo._wait_for(lambda d: d.execute_script(INCIDENT_ON_MAP, "i-flood-2"), timeout=2, msg="i-flood-2 on map")
+    dash_duo._wait_for(
+        lambda d: d.execute_script(INCIDENT_IN_CITY, "i-flood-2"), timeout=2, msg="i-flood-2 in the city"
+    )
     assert dash_duo.driver.execute_script("return location.search") == "?fresh=1"  # never reloaded
     assert dash_duo.get_logs() == []
 
@@ -91,19 +95,24 @@ def test_the_console_reconnects_by_itself_after_the_server_restarts(
         driver.get(f"{base}/login?token=viewer-token")
         driver.get(f"{base}/?fresh=1#map")
         dash_duo.wait_for_contains_text("#shell-badge", "live via push", timeout=15)
-        dash_duo._wait_for(lambda d: d.execute_script(CAR_AT) is not None, timeout=10, msg="car-1 on the map")
-    # the server is gone: the page says so and keeps trying
-    dash_duo._wait_for(lambda d: "live via push" not in d.find_element(By.ID, "shell-badge").text, timeout=15,
+        dash_duo._wait_for(lambda d: d.execute_script(CAR_AT) is not None, timeout=10, msg="car-1 in the city")
+    # the server is gone: the page says so (red, "reconnecting") and keeps trying
+    dash_duo._wait_for(lambda d: "reconnecting" in d.find_element(By.ID, "shell-badge").text, timeout=15,
                        msg="the badge shows the lost connection")  # fmt: skip
+    assert "bg-danger" in dash_duo.find_element("#shell-badge").get_attribute("class")
     with Gunicorn(tmp_path / "second", port):
-        dash_duo.wait_for_contains_text("#shell-badge", "live via push", timeout=40)  # backoff: 1, 2, 4, 8… s
+        # connected again (the poll sees the server back first); the seeded city is old by now, so the
+        # badge says how old until new data arrives
+        dash_duo.wait_for_contains_text("#shell-badge", "via push", timeout=30)
         speed.write([rec("vehicle_data", 0, device_id="car-1", location=[52.452, 13.541], speed=40.0,
                          vehicle_type="car")])  # fmt: skip
+        dash_duo.wait_for_contains_text("#shell-badge", "live via push", timeout=15)
         dash_duo._wait_for(lambda d: d.execute_script(CAR_AT) == pytest.approx([52.452, 13.541]), timeout=10,
                            msg="deltas move car-1 again after the reconnect")  # fmt: skip
         assert driver.execute_script("return location.search") == "?fresh=1"  # reconnected without a reload
-    # while the server was down the browser logged its refused requests (socket, polls) and Dash
-    # said a callback got no answer; nothing else (the log's times are when Chrome flushed it)
-    expected = ("net::ERR_CONNECTION_REFUSED", "Callback failed: the server did not respond")
+    # while the server was down the browser logged its refused requests (socket, the live poll) and
+    # Dash said a callback got no answer; nothing else (the log's times are when Chrome flushed it)
+    expected = ("net::ERR_CONNECTION_REFUSED", "net::ERR_SOCKET_NOT_CONNECTED", "/api/live",
+                "Callback failed: the server did not respond")  # fmt: skip
     errors = [e["message"] for e in dash_duo.get_logs() or [] if not any(x in e["message"] for x in expected)]
     assert errors == []

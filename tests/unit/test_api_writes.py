@@ -241,8 +241,8 @@ def test_the_audit_limit_limits(app: Flask) -> None:
 def audit_in_console(client: Any) -> Any:
     """What the Emergency tab's audit area shows this console user (Dash's own request)."""
     body = {"output": f"{ids.EMERGENCY_AUDIT}.children", "outputs": {"id": ids.EMERGENCY_AUDIT, "property": "children"},
-            "inputs": [{"id": ids.EMERGENCY_VIEW, "property": "data", "value": []}],
-            "changedPropIds": [f"{ids.EMERGENCY_VIEW}.data"], "state": []}  # fmt: skip
+            "inputs": [{"id": ids.EMERGENCY_FEEDBACK, "property": "children", "value": None}],
+            "changedPropIds": [f"{ids.EMERGENCY_FEEDBACK}.children"], "state": []}  # fmt: skip
     resp = client.post("/_dash-update-component", json=body, headers={"Origin": "http://localhost"})
     assert resp.status_code in (200, 204), resp.get_data(as_text=True)
     return resp.json["response"][ids.EMERGENCY_AUDIT]["children"] if resp.status_code == 200 else None
