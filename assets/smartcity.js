@@ -4,16 +4,12 @@
 (function () {
     "use strict";
 
-    const SEVERITY = {low: "#6c757d", medium: "#0dcaf0", high: "#fd7e14", critical: "#dc3545"};
     const CONGESTION = {free: "#2ca02c", light: "#98df8a", moderate: "#ffbf00", heavy: "#ff7f0e", severe: "#d62728"};
     const TABS = ["overview", "map", "emergency", "traffic", "weather", "history", "system"];  // ids.TAB_* without "tab-"
-    const VEHICLE_PANE = "smartcity-vehicles";  // map.py creates these panes
-    const INCIDENT_PANE = "smartcity-incidents";  // above the vehicles
     const POLL_RETRY_MS = 10000;
     const CONNECT_GRACE_MS = 3000;
     const POLL_MS = {live: 5000, down: 1000};  // while push is live the poll only fills what push lacks
     const LEVEL_ORDER = {severe: 0, heavy: 1, moderate: 2, light: 3, free: 4};
-    const STALE_MS = 120000;  // a vehicle not heard of for this long leaves the map
     const SENSOR_STALE_MS = 900000;  // a sensor or station likewise (the speed layer's sensor_s)
     const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000, 30000];
     let lastFeedAt = null;
@@ -21,123 +17,10 @@
     let dashReady = false;  // set_props works only once Dash has rendered the page
     const early = [];  // push messages that arrived before that
     let pollSince = null;  // when the poll in flight was sent; null when none is
-    let reconcileQueued = false;
-    let adding = false;  // true while this file adds markers itself: that must not queue a reconcile
-
-    /** A tooltip element made of text lines: safe whatever the strings contain. */
-    function textTip(lines) {
-        const div = document.createElement("div");
-        lines.filter((l) => l !== null && l !== undefined && l !== "").forEach((line, i) => {
-            if (i > 0) div.appendChild(document.createElement("br"));
-            div.appendChild(document.createTextNode(String(line)));
-        });
-        return div;
-    }
-
-    function vehicleLines(p) {
-        return [p.id + " (" + p.type + ")", p.speed + " km/h", p.road, p.status];
-    }
-
-    /** One vehicle row of a push message as an object, by the message's column names. */
-    function rowObject(fields, row) {
-        if (!Array.isArray(row)) return row;
-        const v = {};
-        for (let i = 0; i < fields.length; i++) if (row[i] !== null) v[fields[i]] = row[i];
-        return v;
-    }
-
-    /** Vehicle rows of a push message as objects. */
-    function rowObjects(msg) {
-        const fields = msg.vehicle_fields || [];
-        return (msg.vehicles || []).map((row) => rowObject(fields, row));
-    }
-
-    /** Where each of the columns applyVehicles reads sits in this message's rows. */
-    function columns(msg) {
-        const f = msg.vehicle_fields || [];
-        return {id: f.indexOf("id"), lat: f.indexOf("lat"), lon: f.indexOf("lon"), speed: f.indexOf("speed"),
-                type: f.indexOf("vehicle_type"), status: f.indexOf("status"), road: f.indexOf("road_name")};
-    }
-
-    /** A vehicle state as the GeoJSON feature the map layer draws. */
-    function vehicleFeature(v) {
-        return {
-            type: "Feature",
-            geometry: {type: "Point", coordinates: [v.lon, v.lat]},
-            properties: {
-                id: v.id, type: v.vehicle_type || "car", speed: Math.round((Number(v.speed) || 0) * 10) / 10,
-                status: v.status || "", road: v.road_name || "",
-            },
-        };
-    }
-
-    // The vehicle layer's colouring, derived once per hideout (app/console/map.py vehicle_hideout),
-    // never per move: colour by type or by speed band, and one style object per band.
-    let vehicleStyle = {hideout: null, bySpeed: false, bands: [], styles: []};
-
-    function styleFor(hideout) {
-        if (hideout && vehicleStyle.hideout === hideout) return vehicleStyle;
-        const bands = (hideout && hideout.bands) || [];
-        vehicleStyle = {
-            hideout: hideout || null, bySpeed: !!hideout && hideout.colourBy === "speed" && bands.length > 0,
-            bands: bands, styles: bands.map((b) => ({fillColor: b.colour})),
-        };
-        return vehicleStyle;
-    }
-
-    /** The index of the speed band (slowest first) ``speed`` falls in. */
-    function speedBand(speed, bands) {
-        for (let i = 0; i < bands.length - 1; i++) {
-            if (bands[i].below !== null && bands[i].below !== undefined && speed < bands[i].below) return i;
-        }
-        return bands.length - 1;
-    }
-
-    /** A moved vehicle coloured by speed changes colour only when it changes band: the style
-     * objects are the shared ones, so 5,000 moves a second allocate nothing here. */
-    function restyle(marker, speed) {
-        const st = vehicleStyle;
-        if (!st.bySpeed) return;
-        const band = speedBand(speed, st.bands);
-        if (band === marker._smartcityBand) return;
-        marker._smartcityBand = band;
-        marker.setStyle(st.styles[band]);
-    }
 
     function setProps(id, props) {
         const dc = window.dash_clientside;
         if (dashReady && dc && dc.set_props) dc.set_props(id, props);
-    }
-
-    // the newest row per id of each point layer: tooltips read these, so new numbers need no redraw
-    const latest = {incidents: {}, sensors: {}, stations: {}};
-    const drawn = {incidents: null, sensors: null, stations: null};  // what each layer was drawn from
-    const DRAWN_BY = {  // the fields a point's drawing depends on
-        incidents: ["id", "lat", "lon", "severity"],
-        sensors: ["id", "lat", "lon", "congestion_level"],
-        stations: ["id", "lat", "lon"],
-    };
-
-    function circle(latlng, colour, radius, kind, id, lines) {
-        const marker = L.circleMarker(latlng, {
-            radius: radius, color: "#222", weight: 1, fillColor: colour, fillOpacity: 0.9,
-            pane: kind === "incidents" ? INCIDENT_PANE : "overlayPane",
-        });
-        marker.bindTooltip(() => textTip(lines(latest[kind][id] || {id: id})));
-        return marker;
-    }
-
-    /** Rows as GeoJSON points, or no_update when nothing the layer draws has changed. */
-    function points(kind, rows) {
-        const located = (rows || []).filter((r) => r.lat !== undefined && r.lon !== undefined);
-        latest[kind] = {};
-        located.forEach((r) => { latest[kind][r.id] = r; });
-        const signature = JSON.stringify(located.map((r) => DRAWN_BY[kind].map((k) => r[k])));
-        if (signature === drawn[kind]) return window.dash_clientside.no_update;
-        drawn[kind] = signature;
-        return {type: "FeatureCollection", features: located.map((r) => ({
-            type: "Feature", geometry: {type: "Point", coordinates: [r.lon, r.lat]}, properties: r,
-        }))};
     }
 
     /** Incidents, traffic sensors and weather stations by id, as pushed: the feed stores are
@@ -183,10 +66,10 @@
             }
             setProps("feed-incidents", {data: activeIncidents()});
         }
-        [["traffic", "sensors", "tab-traffic", trafficRows],
-         ["weather", "stations", "tab-weather", () => Object.values(pushed.weather)]].forEach(([kind, layer, own, rows]) => {
+        [["traffic", "tab-traffic", trafficRows],
+         ["weather", "tab-weather", () => Object.values(pushed.weather)]].forEach(([kind, own, rows]) => {
             const changed = msg[kind] || [];
-            changed.forEach((r) => { pushed[kind][r.id] = r; latest[layer][r.id] = r; });
+            changed.forEach((r) => { pushed[kind][r.id] = r; });
             let gone = false;  // a sensor silent for SENSOR_STALE_MS has left the speed layer's index too
             const newest = Math.max(0, ...Object.values(pushed[kind]).map((r) => r.ts || 0));
             for (const id in pushed[kind]) {
@@ -194,7 +77,7 @@
             }
             if (!snap && !changed.length && !gone) return;
             const all = rows();
-            const drawn = JSON.stringify(all.map((r) => DRAWN_BY[layer].map((k) => r[k])));
+            const drawn = JSON.stringify(all.map((r) => [r.id, r.lat, r.lon, r.congestion_level]));
             if (snap || tab === own || tab === "tab-overview" || drawn !== fed[kind]) {
                 fed[kind] = drawn;
                 setProps("feed-" + kind, {data: all});
@@ -225,71 +108,54 @@
         return [mode + " · data " + age.toFixed(1) + " s old", colour];
     }
 
-    const ns = {
-        // The live vehicle markers by id; the push client moves these in place.
-        markers: {},
-        // The incident markers by id, as last drawn.
-        incidentMarkers: {},
-        // Push state: the vehicles the socket told us about (id -> {feature, seen}), the socket.
-        live: {vehicles: {}, state: null, socket: null, attempt: 0, layer: null, messages: 0},
-
-        // --- dash-leaflet GeoJSON functions (feature, latlng, context) ---------------------
-        vehiclePoint(feature, latlng, context) {
-            const known = ns.live.state === "live" && ns.live.vehicles[feature.properties.id];
-            if (known) {  // the layer is rebuilt from older data (a filter change): use the pushed state
-                feature.properties = known.feature.properties;
-                const c = known.feature.geometry.coordinates;
-                latlng = L.latLng(c[1], c[0]);
+    // bridge: replaced by smartcity_live.js -- the live city (window.smartcityLive.city) kept
+    // from the socket's messages, announced with smartcity:live and smartcity:status events
+    function bridge(msg) {
+        let lv = window.smartcityLive;
+        if (!lv) {
+            const el = document.getElementById("smartcity-live-model");
+            const model = el ? JSON.parse(el.textContent) : {vehicle_fields: [], active_ms: 120000, sensor_ms: 900000};
+            lv = window.smartcityLive = {model: model, city: null, status: null, on: (name, fn) =>
+                window.addEventListener("smartcity:" + name, (e) => fn(e.detail))};
+        }
+        const snapshot = msg.type === "snapshot";
+        if (snapshot || !lv.city) {
+            lv.city = {vehicles: new Map(), incidents: new Map(), traffic: new Map(), weather: new Map(),
+                summary: null, newestEventMs: null, serverOffsetMs: 0};
+        }
+        const city = lv.city, fields = msg.vehicle_fields || lv.model.vehicle_fields, idAt = fields.indexOf("id");
+        const tsAt = fields.indexOf("ts");
+        const changed = {vehicles: [], incidents: [], traffic: [], weather: []};
+        const removed = {vehicles: [], incidents: [], traffic: [], weather: []};
+        (msg.vehicles || []).forEach((row) => {
+            city.vehicles.set(row[idAt], row);
+            changed.vehicles.push(row[idAt]);
+            if (row[tsAt] > (city.newestEventMs || 0)) city.newestEventMs = row[tsAt];
+        });
+        ["incidents", "traffic", "weather"].forEach((kind) => (msg[kind] || []).forEach((e) => {
+            if (kind === "incidents" && e.status === "Resolved") {
+                if (city.incidents.delete(e.id)) removed.incidents.push(e.id);
+                return;
             }
-            const p = feature.properties;
-            const hideout = context && context.hideout;
-            const colours = (hideout && hideout.colours) || {};
-            const st = styleFor(hideout);
-            const band = speedBand(Number(p.speed) || 0, st.bands);
-            // filled, not stroked: stroking 5,000 circles each second cost the page's main thread
-            // more than filling them (bare canvas, headless Chromium: 59 ms filled and stroked,
-            // 20-33 ms filled only)
-            const marker = L.circleMarker(latlng, {
-                radius: 5, stroke: false, fillOpacity: 0.9,
-                fillColor: st.bySpeed ? st.bands[band].colour : colours[p.type] || "#777",
-                pane: VEHICLE_PANE,  // a canvas of their own: moving them never redraws the roads
-            });
-            marker._smartcityBand = band;
-            // read when shown, so moving a marker never builds tooltip DOM
-            marker.bindTooltip((layer) => textTip(vehicleLines((layer.feature || feature).properties)));
-            ns.markers[p.id] = marker;
-            ns.queueReconcile();
-            return marker;
-        },
-        vehicleFilter(feature, context) {
-            ns.queueReconcile();
-            const types = context && context.hideout && context.hideout.types;
-            return !types || types.indexOf(feature.properties.type) >= 0;
-        },
-        incidentPoint(feature, latlng) {
-            const p = feature.properties;
-            const marker = circle(latlng, SEVERITY[p.severity] || "#dc3545", 9, "incidents", p.id, (q) => [
-                (q.incident_type || "incident") + " · " + (q.severity || "?"), q.description, q.status,
-            ]);
-            marker.setStyle({weight: 2, color: "#000"});
-            ns.incidentMarkers[p.id] = marker;  // the drawn incidents by id (the newest drawing wins)
-            return marker;
-        },
-        sensorPoint(feature, latlng) {
-            const p = feature.properties;
-            return circle(latlng, CONGESTION[p.congestion_level] || "#999", 5, "sensors", p.id, (q) => [
-                "sensor " + (q.camera_id || q.id), q.road_name, (q.congestion_level || "?") + " · " + q.speed + " km/h",
-            ]);
-        },
-        stationPoint(feature, latlng) {
-            const p = feature.properties;
-            const m = L.circleMarker(latlng, {radius: 7, color: "#0d6efd", weight: 2, fillColor: "#fff", fillOpacity: 1});
-            m.bindTooltip(() => {
-                const q = latest.stations[p.id] || p;
-                return textTip(["weather " + q.id, q.weather_condition, q.temperature + " °C", "AQI " + q.airQualityIndex]);
-            });
-            return m;
-        },
+            city[kind].set(e.id, e);
+            changed[kind].push(e.id);
+        }));
+        if (msg.summary) city.summary = msg.summary;
+        const newest = city.newestEventMs || 0;
+        city.vehicles.forEach((row, id) => {
+            if (newest - row[tsAt] > lv.model.active_ms) { city.vehicles.delete(id); removed.vehicles.push(id); }
+        });
+        ["traffic", "weather"].forEach((kind) => city[kind].forEach((e, id) => {
+            if (newest - (e.ts || 0) > lv.model.sensor_ms) { city[kind].delete(id); removed[kind].push(id); }
+        }));
+        window.dispatchEvent(new CustomEvent("smartcity:live",
+            {detail: {message: msg, city: city, changed: changed, removed: removed, snapshot: snapshot}}));
+    }
+
+    const ns = {
+        // Push state: the vehicles the socket told us about (id -> {feature, seen}), the socket.
+        live: {state: null, socket: null, attempt: 0, messages: 0},
+
         roadStyle(feature, context) {
             const levels = (context && context.hideout && context.hideout.levels) || {};
             const key = feature.id !== undefined ? feature.id : (feature.properties || {}).id;
@@ -299,130 +165,25 @@
         },
 
         // --- live updates over /ws/realtime ---------------------------------------------------
-        /** The dash-leaflet GeoJSON layer holding the vehicle markers (null until one was drawn). */
-        vehicleLayer() {
-            const cached = ns.live.layer;
-            if (cached && cached._map) return cached;
-            for (const id in ns.markers) {
-                const parents = ns.markers[id]._eventParents;
-                for (const key in parents || {}) {
-                    if (parents[key] instanceof L.GeoJSON) return (ns.live.layer = parents[key]);
-                }
-            }
-            return cached;
-        },
-        queueReconcile() {
-            if (adding || reconcileQueued || ns.live.state !== "live") return;
-            reconcileQueued = true;
-            setTimeout(() => { reconcileQueued = false; ns.reconcile(); }, 0);
-        },
-        /** After a layer rebuild: add pushed vehicles the rebuild missed, drop ones push forgot. */
-        reconcile() {
-            const layer = ns.vehicleLayer();
-            if (!layer || ns.live.state !== "live") return;
-            adding = true;
-            for (const id in ns.markers) {
-                if (!ns.live.vehicles[id]) { layer.removeLayer(ns.markers[id]); delete ns.markers[id]; }
-            }
-            for (const id in ns.live.vehicles) {
-                const m = ns.markers[id];
-                if (!m || !layer.hasLayer(m)) layer.addData(ns.live.vehicles[id].feature);
-            }
-            adding = false;
-        },
-        /** Apply a delta's vehicle rows in place: move known markers, add new ones, drop stale ones. */
-        applyVehicles(msg, now) {
-            const live = ns.live.vehicles;
-            const layer = ns.vehicleLayer();
-            const fields = msg.vehicle_fields || [];
-            const c = columns(msg);
-            let missing = false;
-            adding = true;
-            (msg.vehicles || []).forEach((row) => {
-                const lat = row[c.lat], lon = row[c.lon];
-                if (lat === null || lat === undefined || lon === null || lon === undefined) return;
-                const id = row[c.id];
-                const old = live[id];
-                const marker = ns.markers[id];
-                const sameType = old && old.feature.properties.type === (row[c.type] || "car");
-                if (sameType && marker && layer && marker.feature === old.feature && layer.hasLayer(marker)) {
-                    // the common case, 5,000 times a second: update the drawn state in place, no new objects
-                    const f = old.feature;
-                    f.geometry.coordinates[0] = lon;
-                    f.geometry.coordinates[1] = lat;
-                    f.properties.speed = Math.round((Number(row[c.speed]) || 0) * 10) / 10;
-                    f.properties.status = row[c.status] || "";
-                    if (row[c.road]) f.properties.road = row[c.road];
-                    old.seen = now;
-                    // setLatLng would make a LatLng and fire "move" for each: only an open tooltip listens
-                    const ll = marker._latlng;
-                    ll.lat = lat;
-                    ll.lng = lon;
-                    marker.redraw();
-                    if (marker._tooltip && marker.isTooltipOpen()) marker.fire("move", {latlng: ll});
-                    restyle(marker, f.properties.speed);
-                    return;
-                }
-                const v = rowObject(fields, row);
-                const feature = vehicleFeature(v);
-                if (old && !v.road_name) feature.properties.road = old.feature.properties.road;
-                live[v.id] = {feature: feature, seen: now};
-                if (marker && layer && layer.hasLayer(marker)) {
-                    marker.setLatLng([v.lat, v.lon]);
-                    if (marker.feature && marker.feature.properties.type !== feature.properties.type) {
-                        layer.removeLayer(marker);  // its colour and the type filter may differ: redraw it
-                        delete ns.markers[v.id];
-                        layer.addData(feature);
-                    } else if (marker.feature) {
-                        marker.feature = feature;  // later moves update it in place (above)
-                        restyle(marker, feature.properties.speed);
-                    }
-                } else if (layer) {
-                    layer.addData(feature);  // the layer's filter and pointToLayer see the current hideout
-                } else {
-                    missing = true;
-                }
-            });
-            for (const id in live) {
-                if (now - live[id].seen > STALE_MS) {
-                    delete live[id];
-                    const marker = ns.markers[id];
-                    if (marker && layer) layer.removeLayer(marker);
-                    delete ns.markers[id];
-                }
-            }
-            adding = false;
-            if (missing) {  // no layer drawn yet (an empty city until now): draw it once from the state
-                const features = Object.values(live).map((e) => e.feature);
-                setProps("feed-vehicles", {data: {type: "FeatureCollection", features: features}});
-            }
-        },
         onMessage(msg) {
-            const now = Date.now();
-            ns.live.messages += 1;  // messages applied (the browser benchmark counts updates by it)
+            ns.live.messages += 1;  // messages applied
             if (msg.type === "snapshot") {
-                ns.live.vehicles = {};
                 ns.live.attempt = 0;
                 ns.setPush("live");
-                const features = rowObjects(msg).filter((v) => v.lat !== undefined && v.lon !== undefined)
-                    .map((v) => {
-                        const f = vehicleFeature(v);
-                        ns.live.vehicles[v.id] = {feature: f, seen: now};
-                        return f;
-                    });
-                // one rebuild per connection; every later message moves markers in place
-                setProps("feed-vehicles", {data: {type: "FeatureCollection", features: features}});
-            } else if (msg.type === "delta") {
-                ns.applyVehicles(msg, now);
-            } else {
+            } else if (msg.type !== "delta") {
                 return;
             }
+            bridge(msg);  // bridge: replaced by smartcity_live.js
             feedStores(msg);
         },
         setPush(state) {
             if (ns.live.state === state) return;
             ns.live.state = state;
             setProps("shell-push", {data: state});
+            const live = state === "live";  // bridge: replaced by smartcity_live.js
+            window.dispatchEvent(new CustomEvent("smartcity:status", {detail: {state: live ? "live" : "down",
+                colour: live ? "success" : "danger", text: state, reason: live ? null : "reconnecting",
+                dataAgeMs: null, via: live ? "push" : null}}));
             ns.badge();
         },
         /** Dash is up (the page's first clientside callback): take the messages that came before
@@ -474,13 +235,6 @@
         },
 
         // --- clientside callbacks ------------------------------------------------------------
-        passThrough(data) {
-            ns.markers = {};  // the layer is rebuilt from this data
-            return data || {type: "FeatureCollection", features: []};
-        },
-        incidentPoints(rows) { return points("incidents", rows); },
-        sensorPoints(rows) { return points("sensors", rows); },
-        stationPoints(rows) { return points("stations", rows); },
         roadLevels(rows, hideout) {
             const levels = {};
             (rows || []).forEach((r) => {
@@ -489,12 +243,6 @@
             const old = (hideout && hideout.levels) || {};
             if (JSON.stringify(old) === JSON.stringify(levels)) return window.dash_clientside.no_update;
             return Object.assign({}, hideout, {levels: levels});
-        },
-        /** The vehicle types shown and the colouring (the layer redraws once from it), and
-         * whether the speed legend is hidden. */
-        vehicleView(types, colourBy, hideout) {
-            const by = colourBy === "speed" ? "speed" : "type";
-            return [Object.assign({}, hideout, {types: types || [], colourBy: by}), by !== "speed"];
         },
         /** A chart of the lake's last hours reads it again (its store changes) only while its tab
          * is shown: when the tab is opened, and then each clock tick, at most every ~every_ms

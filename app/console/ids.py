@@ -37,12 +37,9 @@ OVERVIEW_TREND_EVENTS = "overview-trend-events"
 # map
 MAP = "map-map"
 MAP_ROADS = "map-roads"
-MAP_VEHICLES = "map-vehicles"
-MAP_INCIDENTS = "map-incidents"
-MAP_SENSORS = "map-sensors"
-MAP_STATIONS = "map-stations"
-MAP_TRACK = "map-track"
 MAP_TYPES = "map-types"
+MAP_LAYERS = "map-layers"  # the point layers shown (vehicles, incidents, sensors, stations)
+MAP_STYLE = "map-style"  # what the points look like (map.map_style), read by smartcity_map.js
 MAP_COLOUR_BY = "map-colour-by"  # vehicles coloured by "type" or "speed"
 MAP_SPEED_LEGEND = "map-speed-legend"
 MAP_DETAILS = "map-details"

@@ -21,10 +21,9 @@ from pipeline.speed_layer import SpeedLayer
 from tests.city import TOKENS, api_settings, rec, seed
 from tests.services import Gunicorn, RedisServer, free_port
 
-# Incident markers on the map, by id (smartcity.js keeps them as it draws them)
-INCIDENT_ON_MAP = "const m = window.dash_clientside.smartcity.incidentMarkers[arguments[0]]; return !!(m && m._map);"
-CAR_AT = "const m = window.dash_clientside.smartcity.markers['car-1']; if (!m) return null; const ll = m.getLatLng();" \
-    "return [ll.lat, ll.lng];"  # fmt: skip
+# points on the map, by id (assets/smartcity_map.js draws them)
+INCIDENT_ON_MAP = "return window.smartcityMap.has('incidents', arguments[0])"
+CAR_AT = "return window.smartcityMap.position('vehicles', 'car-1')"
 
 
 def post_incident(base: str, incident_id: str, description: str) -> None:

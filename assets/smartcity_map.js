@@ -1,0 +1,670 @@
+/* The map's point layers: vehicles, incidents, traffic sensors, weather stations and the selected
+ * vehicle's track. This file is their one owner: it creates them, updates them by id from the live
+ * client's `smartcity:live` events (window.smartcityLive), and picks points under the mouse.
+ *
+ * Points are drawn by one small WebGL layer (one canvas in one Leaflet pane, one draw call per
+ * layer): 20,000 vehicles moving each second cost a typed-array write per vehicle and one buffer
+ * upload, where a canvas redraws every circle. Picking never asks a canvas: one mouse handler on
+ * the map looks up the nearest point in a spatial grid kept by id, incidents first.
+ * Every text shown comes from devices or users: tooltips are built with textContent only. */
+(function () {
+    "use strict";
+
+    const TILE = 256;  // Web Mercator: the world is TILE px wide at zoom 0
+    const CELL = 64 / 16384;  // grid cell in zoom-0 px: 64 screen px at zoom 14 (~370 m in Berlin)
+    const PICK_PX = 4;  // the mouse may miss a point's edge by this much
+    const TRACK_POINTS = 60;
+    // what each layer looks like; colours of fills come from the console (map.py map_style)
+    const LOOK = {
+        sensors: {size: 10, stroke: 1, strokeColour: "#222222"},
+        stations: {size: 14, stroke: 2, strokeColour: "#0d6efd"},
+        vehicles: {size: 10, stroke: 0, strokeColour: "#000000"},
+        incidents: {size: 18, stroke: 2, strokeColour: "#000000"},
+        selected: {size: 20, stroke: 3, strokeColour: "#ff00aa"},
+    };
+    const DRAW_ORDER = ["sensors", "stations", "vehicles", "incidents", "selected"];
+    const PICK_ORDER = ["vehicles", "sensors", "stations"];  // after incidents, nearest wins
+    const FEED = {vehicles: "vehicles", incidents: "incidents", sensors: "traffic", stations: "weather"};
+
+    /** Zoom-0 Web Mercator pixel of a position (as Leaflet's EPSG:3857 projects it). */
+    function mercX(lon) { return TILE * (0.5 + lon / 360); }
+    function mercY(lat) {
+        const s = Math.sin(Math.max(-85.0511, Math.min(85.0511, lat)) * Math.PI / 180);
+        return TILE * (0.5 - Math.log((1 + s) / (1 - s)) / (4 * Math.PI));
+    }
+
+    const rgbaCache = new Map();
+    /** "#rrggbb" as [r, g, b, 255]. */
+    function rgba(hex) {
+        let c = rgbaCache.get(hex);
+        if (!c) {
+            const n = parseInt(String(hex || "#777777").slice(1), 16) || 0x777777;
+            c = [(n >> 16) & 255, (n >> 8) & 255, n & 255, 235];
+            rgbaCache.set(hex, c);
+        }
+        return c;
+    }
+
+    /** One layer of points by id: positions and colours in typed arrays (what WebGL draws),
+     * and a grid of zoom-0 cells -> ids for picking, both updated in place by id. */
+    class PointSet {
+        constructor(look) {
+            this.look = look;
+            this.byId = new Map();  // id -> {slot, x, y, cell}
+            this.ids = [];  // slot -> id
+            this.cap = 0;
+            this.pos = new Float32Array(0);
+            this.col = new Uint8Array(0);
+            this.cells = new Map();  // cell key -> Set of ids
+            this.visible = true;
+            this.dirty = true;
+        }
+        get size() { return this.ids.length; }
+        grow(n) {
+            if (n <= this.cap) return;
+            this.cap = Math.max(n, this.cap * 2, 64);
+            const pos = new Float32Array(this.cap * 2), col = new Uint8Array(this.cap * 4);
+            pos.set(this.pos);
+            col.set(this.col);
+            this.pos = pos;
+            this.col = col;
+        }
+        /** Add or move a point; (x, y) in zoom-0 px, drawn relative to the shared origin. */
+        put(id, x, y, colour, origin) {
+            let p = this.byId.get(id);
+            if (!p) {
+                this.grow(this.ids.length + 1);
+                p = {slot: this.ids.length, x: x, y: y, cell: null};
+                this.ids.push(id);
+                this.byId.set(id, p);
+            }
+            p.x = x;
+            p.y = y;
+            const s = p.slot;
+            this.pos[2 * s] = x - origin[0];
+            this.pos[2 * s + 1] = y - origin[1];
+            this.col[4 * s] = colour[0];
+            this.col[4 * s + 1] = colour[1];
+            this.col[4 * s + 2] = colour[2];
+            this.col[4 * s + 3] = colour[3];
+            const cell = Math.floor(x / CELL) * 1e7 + Math.floor(y / CELL);
+            if (cell !== p.cell) {
+                if (p.cell !== null) this.unindex(id, p.cell);
+                let ids = this.cells.get(cell);
+                if (!ids) this.cells.set(cell, (ids = new Set()));
+                ids.add(id);
+                p.cell = cell;
+            }
+            this.dirty = true;
+        }
+        unindex(id, cell) {
+            const ids = this.cells.get(cell);
+            if (!ids) return;
+            ids.delete(id);
+            if (!ids.size) this.cells.delete(cell);
+        }
+        /** Remove a point: the last slot moves into its place. */
+        drop(id) {
+            const p = this.byId.get(id);
+            if (!p) return;
+            this.unindex(id, p.cell);
+            this.byId.delete(id);
+            const last = this.ids.length - 1;
+            if (p.slot !== last) {
+                const moved = this.ids[last];
+                this.ids[p.slot] = moved;
+                this.byId.get(moved).slot = p.slot;
+                this.pos.copyWithin(2 * p.slot, 2 * last, 2 * last + 2);
+                this.col.copyWithin(4 * p.slot, 4 * last, 4 * last + 4);
+            }
+            this.ids.pop();
+            this.dirty = true;
+        }
+        clear() {
+            this.byId.clear();
+            this.ids.length = 0;
+            this.cells.clear();
+            this.dirty = true;
+        }
+        /** The id nearest (wx, wy) within rw (zoom-0 px), with its squared distance, or null. */
+        nearest(wx, wy, rw) {
+            let best = null, bestD = rw * rw;
+            const x0 = Math.floor((wx - rw) / CELL), x1 = Math.floor((wx + rw) / CELL);
+            const y0 = Math.floor((wy - rw) / CELL), y1 = Math.floor((wy + rw) / CELL);
+            if ((x1 - x0 + 1) * (y1 - y0 + 1) > this.cells.size) {  // zoomed far out: fewer cells than the box
+                this.byId.forEach((p, id) => {
+                    const d = (p.x - wx) ** 2 + (p.y - wy) ** 2;
+                    if (d <= bestD) { bestD = d; best = id; }
+                });
+            } else {
+                for (let cx = x0; cx <= x1; cx++) {
+                    for (let cy = y0; cy <= y1; cy++) {
+                        const ids = this.cells.get(cx * 1e7 + cy);
+                        if (!ids) continue;
+                        ids.forEach((id) => {
+                            const p = this.byId.get(id);
+                            const d = (p.x - wx) ** 2 + (p.y - wy) ** 2;
+                            if (d <= bestD) { bestD = d; best = id; }
+                        });
+                    }
+                }
+            }
+            return best === null ? null : {id: best, d2: bestD};
+        }
+    }
+
+    const VERTEX = "attribute vec2 a_pos; attribute vec4 a_col;"
+        + "uniform vec2 u_shift; uniform float u_scale; uniform vec2 u_size; uniform float u_point;"
+        + "varying vec4 v_col;"
+        + "void main() { vec2 s = a_pos * u_scale - u_shift;"
+        + "  gl_Position = vec4(s.x / u_size.x * 2.0 - 1.0, 1.0 - s.y / u_size.y * 2.0, 0.0, 1.0);"
+        + "  gl_PointSize = u_point; v_col = a_col; }";
+    const FRAGMENT = "precision mediump float; varying vec4 v_col;"
+        + "uniform float u_point; uniform float u_stroke; uniform vec4 u_strokeColour; uniform float u_grey;"
+        + "void main() { float r = u_point * 0.5; float d = length(gl_PointCoord - 0.5) * u_point;"
+        + "  if (d > r) discard;"
+        + "  vec4 c = (u_stroke > 0.0 && d > r - u_stroke) ? u_strokeColour : v_col;"
+        + "  float g = dot(c.rgb, vec3(0.299, 0.587, 0.114));"
+        + "  c.rgb = mix(c.rgb, vec3(g), u_grey); c.a *= mix(1.0, 0.45, u_grey);"
+        + "  c.a *= clamp(r - d + 0.5, 0.0, 1.0);"  // a smooth edge
+        + "  gl_FragColor = vec4(c.rgb * c.a, c.a); }";
+
+    /** Draws PointSets on one canvas with WebGL (no Leaflet in here: the bare benchmark page
+     * uses it alone). */
+    class GLPoints {
+        constructor(canvas) {
+            this.canvas = canvas;
+            const gl = canvas.getContext("webgl", {antialias: false, alpha: true, premultipliedAlpha: true});
+            if (!gl) throw new Error("WebGL is not available");
+            this.gl = gl;
+            const program = gl.createProgram();
+            [[gl.VERTEX_SHADER, VERTEX], [gl.FRAGMENT_SHADER, FRAGMENT]].forEach(([kind, src]) => {
+                const sh = gl.createShader(kind);
+                gl.shaderSource(sh, src);
+                gl.compileShader(sh);
+                if (!gl.getShaderParameter(sh, gl.COMPILE_STATUS)) throw new Error(gl.getShaderInfoLog(sh));
+                gl.attachShader(program, sh);
+            });
+            gl.linkProgram(program);
+            gl.useProgram(program);
+            this.program = program;
+            this.loc = {};
+            ["a_pos", "a_col"].forEach((n) => { this.loc[n] = gl.getAttribLocation(program, n); });
+            ["u_shift", "u_scale", "u_size", "u_point", "u_stroke", "u_strokeColour", "u_grey"].forEach((n) => {
+                this.loc[n] = gl.getUniformLocation(program, n);
+            });
+            gl.enableVertexAttribArray(this.loc.a_pos);
+            gl.enableVertexAttribArray(this.loc.a_col);
+            gl.enable(gl.BLEND);
+            gl.blendFunc(gl.ONE, gl.ONE_MINUS_SRC_ALPHA);
+            this.buffers = new Map();  // PointSet -> {pos, col}
+        }
+        /** Draw ``sets`` in order. view: {width, height (CSS px), scale (2^zoom), shift: [x, y]
+         * (the view's top-left in px at that scale, relative to the origin), grey (0..1)}. */
+        draw(sets, view) {
+            const gl = this.gl, dpr = window.devicePixelRatio || 1;
+            const w = Math.max(1, Math.round(view.width * dpr)), h = Math.max(1, Math.round(view.height * dpr));
+            if (this.canvas.width !== w || this.canvas.height !== h) {
+                this.canvas.width = w;
+                this.canvas.height = h;
+            }
+            gl.viewport(0, 0, w, h);
+            gl.clearColor(0, 0, 0, 0);
+            gl.clear(gl.COLOR_BUFFER_BIT);
+            gl.uniform2f(this.loc.u_shift, view.shift[0], view.shift[1]);
+            gl.uniform1f(this.loc.u_scale, view.scale);
+            gl.uniform2f(this.loc.u_size, view.width, view.height);
+            gl.uniform1f(this.loc.u_grey, view.grey || 0);
+            sets.forEach((set) => {
+                if (!set.visible || !set.size) return;
+                let b = this.buffers.get(set);
+                if (!b) {
+                    b = {pos: gl.createBuffer(), col: gl.createBuffer()};
+                    this.buffers.set(set, b);
+                    set.dirty = true;
+                }
+                gl.bindBuffer(gl.ARRAY_BUFFER, b.pos);
+                if (set.dirty) gl.bufferData(gl.ARRAY_BUFFER, set.pos.subarray(0, set.size * 2), gl.DYNAMIC_DRAW);
+                gl.vertexAttribPointer(this.loc.a_pos, 2, gl.FLOAT, false, 0, 0);
+                gl.bindBuffer(gl.ARRAY_BUFFER, b.col);
+                if (set.dirty) gl.bufferData(gl.ARRAY_BUFFER, set.col.subarray(0, set.size * 4), gl.DYNAMIC_DRAW);
+                gl.vertexAttribPointer(this.loc.a_col, 4, gl.UNSIGNED_BYTE, true, 0, 0);
+                set.dirty = false;
+                const look = set.look, sc = rgba(look.strokeColour);
+                gl.uniform1f(this.loc.u_point, look.size * dpr);
+                gl.uniform1f(this.loc.u_stroke, look.stroke * dpr);
+                gl.uniform4f(this.loc.u_strokeColour, sc[0] / 255, sc[1] / 255, sc[2] / 255, 1);
+                gl.drawArrays(gl.POINTS, 0, set.size);
+            });
+        }
+    }
+
+    // ---- the live city on the map -------------------------------------------------------------
+    const sets = {};
+    DRAW_ORDER.forEach((name) => { sets[name] = new PointSet(LOOK[name]); });
+    const origin = [0, 0];  // zoom-0 px subtracted before float32: keeps positions exact when zoomed in
+    let originSet = false;
+    const state = {
+        map: null, gl: null, canvas: null, tip: null, track: null, frame: 0,
+        style: {vehicle_colours: {}, bands: [], level_colours: {}, severity_colours: {}},
+        colourBy: "type", types: null,  // null: every type shown
+        selected: null, following: false, trackPoints: [], grey: false, hovered: null,
+        stats: {updates: 0, frames: 0, drawnVehicles: 0},
+    };
+
+    function live() { return window.smartcityLive || null; }
+
+    function fieldIndex() {
+        const model = live() && live().model;
+        const f = (model && model.vehicle_fields) || [];
+        return {id: f.indexOf("id"), ts: f.indexOf("ts"), lat: f.indexOf("lat"), lon: f.indexOf("lon"),
+            speed: f.indexOf("speed"), type: f.indexOf("vehicle_type"), status: f.indexOf("status"),
+            road: f.indexOf("road_name")};
+    }
+    let F = null;
+
+    function place(x, y) {
+        if (!originSet) { origin[0] = x; origin[1] = y; originSet = true; }
+    }
+
+    function speedBand(speed) {
+        const bands = state.style.bands || [];
+        for (let i = 0; i < bands.length - 1; i++) {
+            if (bands[i].below !== null && bands[i].below !== undefined && speed < bands[i].below) return i;
+        }
+        return bands.length - 1;
+    }
+
+    function vehicleColour(row) {
+        if (state.colourBy === "speed" && state.style.bands.length) {
+            return rgba(state.style.bands[speedBand(Number(row[F.speed]) || 0)].colour);
+        }
+        return rgba(state.style.vehicle_colours[row[F.type]] || "#777777");
+    }
+
+    /** Put one vehicle on (or off) its layer from the live city's row. */
+    function putVehicle(id, row) {
+        const lat = row[F.lat], lon = row[F.lon];
+        if (lat === null || lat === undefined || lon === null || lon === undefined
+            || (state.types && !state.types.has(row[F.type]))) {
+            sets.vehicles.drop(id);
+            return;
+        }
+        const x = mercX(lon), y = mercY(lat);
+        place(x, y);
+        sets.vehicles.put(id, x, y, vehicleColour(row), origin);
+        if (id === state.selected) moveSelected(lat, lon, row[F.ts]);
+    }
+
+    function pointColour(layer, obj) {
+        if (layer === "incidents") return rgba(state.style.severity_colours[obj.severity] || "#dc3545");
+        if (layer === "sensors") return rgba(state.style.level_colours[obj.congestion_level] || "#999999");
+        return rgba("#ffffff");
+    }
+
+    function putPoint(layer, id, obj) {
+        if (!obj || obj.lat === undefined || obj.lon === undefined || obj.lat === null || obj.lon === null
+            || (layer === "incidents" && obj.status === "Resolved")) {
+            sets[layer].drop(id);
+            return;
+        }
+        const x = mercX(obj.lon), y = mercY(obj.lat);
+        place(x, y);
+        sets[layer].put(id, x, y, pointColour(layer, obj), origin);
+    }
+
+    /** Redraw every layer from the live city (a snapshot, a new map, a new colouring). */
+    function fromCity() {
+        const lv = live();
+        if (!lv || !lv.city) return;
+        F = fieldIndex();
+        ["vehicles", "incidents", "sensors", "stations"].forEach((layer) => sets[layer].clear());
+        lv.city.vehicles.forEach((row, id) => putVehicle(id, row));
+        ["incidents", "sensors", "stations"].forEach((layer) => {
+            lv.city[FEED[layer]].forEach((obj, id) => putPoint(layer, id, obj));
+        });
+        schedule();
+    }
+
+    function onLive(event) {
+        const d = event.detail || {};
+        state.stats.updates += 1;
+        if (d.snapshot || !F) { fromCity(); return; }
+        const city = d.city || live().city;
+        ["vehicles", "incidents", "sensors", "stations"].forEach((layer) => {
+            const kind = FEED[layer], store = city[kind];
+            ((d.removed && d.removed[kind]) || []).forEach((id) => {
+                sets[layer].drop(id);
+                if (layer === "vehicles" && id === state.selected) gone();
+            });
+            ((d.changed && d.changed[kind]) || []).forEach((id) => {
+                const v = store.get(id);
+                if (layer === "vehicles") { if (v) putVehicle(id, v); else sets.vehicles.drop(id); }
+                else putPoint(layer, id, v);
+            });
+        });
+        schedule();
+    }
+
+    function onStatus(event) {
+        const grey = !!event.detail && event.detail.state !== "live";
+        if (grey === state.grey) return;
+        state.grey = grey;
+        if (state.map) state.map.getContainer().classList.toggle("smartcity-map-stale", grey);
+        schedule();
+    }
+
+    // ---- drawing ---------------------------------------------------------------------------
+    function schedule() {
+        if (!state.map || state.frame) return;
+        state.frame = requestAnimationFrame(draw);
+    }
+
+    /** The view's top-left in world px at the current zoom, and the zoom's scale. */
+    function viewOf(map) {
+        const topLeft = map.containerPointToLayerPoint([0, 0]).add(map.getPixelOrigin());
+        const scale = Math.pow(2, map.getZoom());
+        return {topLeft: topLeft, scale: scale};
+    }
+
+    function draw() {
+        state.frame = 0;
+        const map = state.map;
+        if (!map || !state.gl) return;
+        const size = map.getSize();
+        const v = viewOf(map);
+        L.DomUtil.setPosition(state.canvas, map.containerPointToLayerPoint([0, 0]));
+        state.canvas.style.width = size.x + "px";
+        state.canvas.style.height = size.y + "px";
+        state.gl.draw(DRAW_ORDER.map((n) => sets[n]), {
+            width: size.x, height: size.y, scale: v.scale, grey: state.grey ? 1 : 0,
+            shift: [v.topLeft.x - origin[0] * v.scale, v.topLeft.y - origin[1] * v.scale],
+        });
+        state.stats.frames += 1;
+        state.stats.drawnVehicles = sets.vehicles.visible ? sets.vehicles.size : 0;
+        if (state.hovered) showTip(state.hovered.layer, state.hovered.id);  // it may have moved
+    }
+
+    // ---- picking, tooltip, selection ----------------------------------------------------------
+    /** The point under a container point: an incident if one is there, else the nearest. */
+    function pick(point) {
+        const map = state.map, v = viewOf(map);
+        const wx = (v.topLeft.x + point.x) / v.scale, wy = (v.topLeft.y + point.y) / v.scale;
+        const within = (layer) => (LOOK[layer].size / 2 + PICK_PX) / v.scale;
+        if (sets.incidents.visible) {
+            const hit = sets.incidents.nearest(wx, wy, within("incidents"));
+            if (hit) return {layer: "incidents", id: hit.id};
+        }
+        let best = null;
+        PICK_ORDER.forEach((layer) => {
+            if (!sets[layer].visible) return;
+            const hit = sets[layer].nearest(wx, wy, within(layer));
+            if (hit && (!best || hit.d2 < best.d2)) best = {layer: layer, id: hit.id, d2: hit.d2};
+        });
+        return best;
+    }
+
+    function tipLines(layer, id) {
+        const city = live() && live().city;
+        if (!city) return [id];
+        if (layer === "vehicles") {
+            const r = city.vehicles.get(id);
+            if (!r) return [id];
+            return [id + " (" + (r[F.type] || "?") + ")", Math.round(Number(r[F.speed]) || 0) + " km/h",
+                r[F.road], r[F.status]];
+        }
+        const q = city[FEED[layer]].get(id) || {id: id};
+        if (layer === "incidents") {
+            return [(q.incident_type || "incident") + " · " + (q.severity || "?"), q.description, q.status, id];
+        }
+        if (layer === "sensors") {
+            return ["sensor " + (q.camera_id || id), q.road_name,
+                (q.congestion_level || "?") + " · " + q.speed + " km/h"];
+        }
+        return ["weather " + id, q.weather_condition, q.temperature + " °C",
+            q.airQualityIndex === undefined ? null : "AQI " + q.airQualityIndex];
+    }
+
+    function where(layer, id) {
+        const p = sets[layer].byId.get(id);
+        if (!p) return null;
+        const v = viewOf(state.map);
+        return L.point(p.x * v.scale - v.topLeft.x, p.y * v.scale - v.topLeft.y);
+    }
+
+    function showTip(layer, id) {
+        const at = where(layer, id);
+        if (!at) { hideTip(); return; }
+        const tip = state.tip;
+        const lines = tipLines(layer, id).filter((l) => l !== null && l !== undefined && l !== "");
+        const text = lines.join("\n");
+        if (tip.textContent !== text) tip.textContent = text;  // pre-line: each line on its own
+        tip.style.left = (at.x + LOOK[layer].size / 2 + 6) + "px";
+        tip.style.top = (at.y - 12) + "px";
+        tip.hidden = false;
+        tip.dataset.layer = layer;
+        tip.dataset.id = id;
+        state.hovered = {layer: layer, id: id};
+    }
+
+    function hideTip() {
+        state.hovered = null;
+        if (state.tip) state.tip.hidden = true;
+    }
+
+    function onMouseMove(e) {
+        const hit = pick(e.containerPoint);
+        state.map.getContainer().style.cursor = hit && (hit.layer === "vehicles" || hit.layer === "incidents") ? "pointer" : "";
+        if (hit) showTip(hit.layer, hit.id);
+        else hideTip();
+    }
+
+    function onClick(e) {
+        const hit = pick(e.containerPoint);
+        if (!hit) return;
+        if (hit.layer === "vehicles") api.select(hit.id);
+        else if (hit.layer === "incidents") setSelectedStore("incident:" + hit.id);
+    }
+
+    function setSelectedStore(value) {
+        const dc = window.dash_clientside;
+        if (dc && dc.set_props) dc.set_props("map-selected", {data: value});  // app/console/ids.py MAP_SELECTED
+    }
+
+    /** The selected vehicle moved: ring, track and (when followed) the view follow it. */
+    function moveSelected(lat, lon, ts) {
+        const x = mercX(lon), y = mercY(lat);
+        sets.selected.put("selected", x, y, [0, 0, 0, 0], origin);
+        const pts = state.trackPoints, last = pts[pts.length - 1];
+        if (!last || last[0] !== lat || last[1] !== lon) {
+            pts.push([lat, lon, ts || 0]);
+            if (pts.length > TRACK_POINTS) pts.splice(0, pts.length - TRACK_POINTS);
+        }
+        if (state.track) state.track.setLatLngs(pts.map((p) => [p[0], p[1]]));
+        if (state.following && state.map) state.map.panTo([lat, lon], {animate: false});
+    }
+
+    function gone() {
+        sets.selected.clear();
+        state.trackPoints = [];
+        if (state.track) state.track.setLatLngs([]);
+    }
+
+    /** The selected vehicle's recent track from the speed layer, joined to the live updates since. */
+    function loadTrack(id) {
+        fetch("/api/vehicles/" + encodeURIComponent(id), {credentials: "same-origin"})
+            .then((r) => (r.ok ? r.json() : null))
+            .then((v) => {
+                if (!v || state.selected !== id) return;
+                const older = (v.track || []).map((p) => [Number(p[0]), Number(p[1]), Number(p[2]) || 0]).reverse();
+                const since = older.length ? older[older.length - 1][2] : 0;
+                const newer = state.trackPoints.filter((p) => p[2] > since);
+                state.trackPoints = older.concat(newer).slice(-TRACK_POINTS);
+                const row = live() && live().city.vehicles.get(id);
+                if (row) moveSelected(row[F.lat], row[F.lon], row[F.ts]);  // the track ends at the marker
+                else if (state.track) state.track.setLatLngs(state.trackPoints.map((p) => [p[0], p[1]]));
+            })
+            .catch(() => { /* no track: the live updates still draw one */ });
+    }
+
+    // ---- the Leaflet map --------------------------------------------------------------------
+    function attach(map) {
+        if (state.map === map) return;
+        if (state.map) detach();
+        state.map = map;
+        const pane = map.getPane("smartcity-points") || map.createPane("smartcity-points");
+        pane.style.zIndex = 450;
+        pane.style.pointerEvents = "none";  // the map's one handler picks (below)
+        const canvas = L.DomUtil.create("canvas", "smartcity-points leaflet-zoom-hide", pane);
+        canvas.style.pointerEvents = "none";
+        state.canvas = canvas;
+        try {
+            state.gl = new GLPoints(canvas);
+        } catch (err) {
+            state.gl = null;
+            console.warn("smartcity map: " + err.message);  // eslint-disable-line no-console
+        }
+        const tip = L.DomUtil.create("div", "smartcity-tip", map.getContainer());
+        Object.assign(tip.style, {
+            position: "absolute", zIndex: 1000, pointerEvents: "none", whiteSpace: "pre-line",
+            background: "var(--bs-body-bg)", color: "var(--bs-body-color)", border: "1px solid var(--bs-border-color)",
+            borderRadius: "4px", padding: "4px 8px", fontSize: "12px", boxShadow: "0 1px 3px rgba(0,0,0,0.4)",
+        });
+        tip.hidden = true;
+        state.tip = tip;
+        state.track = L.polyline([], {color: "#ff00aa", weight: 4, interactive: false}).addTo(map);
+        map.on("move zoom viewreset resize zoomend moveend", schedule);
+        map.on("mousemove", onMouseMove);
+        map.on("mouseout", hideTip);
+        map.on("click", onClick);
+        map.on("unload", detach);
+        if (state.selected && state.trackPoints.length) state.track.setLatLngs(state.trackPoints.map((p) => [p[0], p[1]]));
+        fromCity();
+    }
+
+    function detach() {
+        const map = state.map;
+        if (!map) return;
+        map.off("move zoom viewreset resize zoomend moveend", schedule);
+        map.off("mousemove", onMouseMove);
+        map.off("mouseout", hideTip);
+        map.off("click", onClick);
+        map.off("unload", detach);
+        if (state.frame) cancelAnimationFrame(state.frame);
+        state.frame = 0;
+        [state.canvas, state.tip].forEach((el) => { if (el && el.parentNode) el.parentNode.removeChild(el); });
+        if (state.track) state.track.remove();
+        Object.assign(state, {map: null, gl: null, canvas: null, tip: null, track: null, hovered: null});
+    }
+
+    function hookLeaflet() {
+        if (!window.L || !L.Map) return false;
+        L.Map.addInitHook(function () {
+            const map = this;
+            if (!map.getContainer().classList.contains("smartcity-map")) return;  // app/console/map.py className
+            map.whenReady(() => attach(map));
+        });
+        return true;
+    }
+
+    // ---- the console's API ------------------------------------------------------------------
+    const api = {
+        /** Select a vehicle (null: nothing); the details panel follows (Dash store map-selected). */
+        select(id) {
+            const was = state.selected;
+            state.selected = id || null;
+            if (id !== was) {
+                gone();
+                if (id) {
+                    const row = live() && live().city.vehicles.get(id);
+                    if (row && F) moveSelected(row[F.lat], row[F.lon], row[F.ts]);
+                    loadTrack(id);
+                    setSelectedStore("vehicle:" + id);
+                }
+                schedule();
+            }
+            return state.selected;
+        },
+        /** Keep the selected vehicle in the centre of the map (pans on each of its updates). */
+        follow(on) {
+            state.following = !!on;
+            const p = state.selected && sets.selected.byId.get("selected");
+            if (state.following && p && state.map) {
+                const row = live().city.vehicles.get(state.selected);
+                if (row) state.map.panTo([row[F.lat], row[F.lon]], {animate: false});
+            }
+            return state.following;
+        },
+        selected() { return state.selected; },
+        /** Show only these layers (names: vehicles, incidents, sensors, stations). */
+        show(layers) {
+            const on = new Set(layers || []);
+            ["vehicles", "incidents", "sensors", "stations"].forEach((n) => { sets[n].visible = on.has(n); });
+            sets.selected.visible = on.has("vehicles");
+            if (state.track) state.track.setStyle({opacity: on.has("vehicles") ? 1 : 0});
+            if (state.hovered && !sets[state.hovered.layer].visible) hideTip();
+            schedule();
+        },
+        /** The colours (app/console/map.py map_style), the colouring and the vehicle types shown. */
+        view(style, colourBy, types) {
+            state.style = Object.assign({vehicle_colours: {}, bands: [], level_colours: {}, severity_colours: {}}, style || {});
+            state.colourBy = colourBy === "speed" ? "speed" : "type";
+            state.types = Array.isArray(types) ? new Set(types) : null;
+            fromCity();
+        },
+        /** Where a point is drawn: its container point ({x, y}) on the map, or null. */
+        screenPoint(layer, id) {
+            if (!state.map) return null;
+            const at = where(layer, id);
+            return at ? {x: at.x, y: at.y} : null;
+        },
+        /** Where a point is drawn, as [lat, lon], or null. */
+        position(layer, id) {
+            const p = sets[layer] && sets[layer].byId.get(id);
+            if (!p) return null;
+            const n = Math.PI * (1 - 2 * p.y / TILE);
+            return [Math.atan(Math.sinh(n)) * 180 / Math.PI, p.x / TILE * 360 - 180];
+        },
+        count(layer) { return sets[layer] ? sets[layer].size : 0; },
+        has(layer, id) { return !!(sets[layer] && sets[layer].byId.has(id)); },
+        colour(layer, id) {
+            const p = sets[layer] && sets[layer].byId.get(id);
+            return p ? Array.from(sets[layer].col.subarray(4 * p.slot, 4 * p.slot + 3)) : null;
+        },
+        visible(layer) { return !!(sets[layer] && sets[layer].visible); },
+        track() { return state.trackPoints.map((p) => [p[0], p[1]]); },
+        stats() { return Object.assign({webgl: !!state.gl, grey: state.grey}, state.stats); },
+        // for the benchmark's bare page: the same layer without Leaflet or the live client
+        PointSet: PointSet, GLPoints: GLPoints, mercX: mercX, mercY: mercY,
+    };
+    window.smartcityMap = api;
+
+    // clientside callbacks (app/console/map.py)
+    const nu = () => (window.dash_clientside ? window.dash_clientside.no_update : undefined);
+    window.dash_clientside = Object.assign({}, window.dash_clientside, {
+        smartcity_map: {
+            /** The colours, colouring and types shown; and whether the speed legend is hidden. */
+            view(types, colourBy, style) {
+                api.view(style, colourBy, types);
+                return colourBy !== "speed";
+            },
+            layers(shown) { api.show(shown); return nu(); },
+            follow(on) { api.follow(on); return nu(); },
+            /** A selection made elsewhere (the Emergency tab's Map button, a click here). */
+            selected(value) {
+                const [kind, id] = String(value || "").split(/:(.*)/s);
+                if (kind === "vehicle" && id !== state.selected) api.select(id);
+                else if (kind !== "vehicle" && state.selected) api.select(null);
+                return nu();
+            },
+        },
+    });
+
+    if (typeof window.addEventListener === "function") {
+        window.addEventListener("smartcity:live", onLive);
+        window.addEventListener("smartcity:status", onStatus);
+    }
+    if (!hookLeaflet()) {
+        const wait = setInterval(() => { if (hookLeaflet()) clearInterval(wait); }, 20);
+    }
+})();
