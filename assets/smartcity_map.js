@@ -249,7 +249,7 @@
         style: {vehicle_colours: {}, bands: [], level_colours: {}, severity_colours: {}},
         colourBy: "type", types: null,  // null: every type shown
         selected: null, following: false, trackPoints: [], grey: false, hovered: null,
-        stats: {updates: 0, frames: 0, drawnVehicles: 0},
+        stats: {updates: 0, frames: 0, drawnVehicles: 0, mapAt: null, firstLiveAt: null},  // times: performance.now()
     };
 
     function live() { return window.smartcityLive || null; }
@@ -329,6 +329,7 @@
     function onLive(event) {
         const d = event.detail || {};
         state.stats.updates += 1;
+        if (state.stats.firstLiveAt === null) state.stats.firstLiveAt = performance.now();
         if (d.snapshot || !F) { fromCity(); return; }
         const city = d.city || live().city;
         ["vehicles", "incidents", "sensors", "stations"].forEach((layer) => {
@@ -512,6 +513,7 @@
         if (state.map === map) return;
         if (state.map) detach();
         state.map = map;
+        if (state.stats.mapAt === null) state.stats.mapAt = performance.now();
         const pane = map.getPane("smartcity-points") || map.createPane("smartcity-points");
         pane.style.zIndex = 450;
         pane.style.pointerEvents = "none";  // the map's one handler picks (below)
@@ -664,7 +666,8 @@
         window.addEventListener("smartcity:live", onLive);
         window.addEventListener("smartcity:status", onStatus);
     }
-    if (!hookLeaflet()) {
-        const wait = setInterval(() => { if (hookLeaflet()) clearInterval(wait); }, 20);
+    if (!hookLeaflet()) {  // Leaflet loads after this file: hook it as soon as it is there
+        let tries = 0;
+        const wait = setInterval(() => { if (hookLeaflet() || ++tries > 500) clearInterval(wait); }, 20);
     }
 })();

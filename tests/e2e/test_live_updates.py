@@ -94,6 +94,9 @@ def test_the_console_reconnects_by_itself_after_the_server_restarts(
     # the server is gone: the page says so and keeps trying
     dash_duo._wait_for(lambda d: "live via push" not in d.find_element(By.ID, "shell-badge").text, timeout=15,
                        msg="the badge shows the lost connection")  # fmt: skip
+    # and the map's points are greyed: what they show is no longer live
+    assert driver.execute_script("return window.smartcityMap.stats().grey")
+    assert driver.find_elements(By.CSS_SELECTOR, ".smartcity-map.smartcity-map-stale")
     with Gunicorn(tmp_path / "second", port):
         dash_duo.wait_for_contains_text("#shell-badge", "live via push", timeout=40)  # backoff: 1, 2, 4, 8… s
         speed.write([rec("vehicle_data", 0, device_id="car-1", location=[52.452, 13.541], speed=40.0,
@@ -101,6 +104,7 @@ def test_the_console_reconnects_by_itself_after_the_server_restarts(
         dash_duo._wait_for(lambda d: d.execute_script(CAR_AT) == pytest.approx([52.452, 13.541]), timeout=10,
                            msg="deltas move car-1 again after the reconnect")  # fmt: skip
         assert driver.execute_script("return location.search") == "?fresh=1"  # reconnected without a reload
+        assert not driver.execute_script("return window.smartcityMap.stats().grey")
     # while the server was down the browser logged its refused requests (socket, polls) and Dash
     # said a callback got no answer; nothing else (the log's times are when Chrome flushed it)
     expected = ("net::ERR_CONNECTION_REFUSED", "Callback failed: the server did not respond")
