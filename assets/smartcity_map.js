@@ -46,16 +46,18 @@
     }
 
     /** One layer of points by id: positions and colours in typed arrays (what WebGL draws),
-     * and a grid of zoom-0 cells -> ids for picking, both updated in place by id. */
+     * updated in place by id; a grid of zoom-0 cells -> slots for picking, rebuilt from the
+     * arrays only when the mouse asks after a change (a second's 20,000 moves cost no grid work). */
     class PointSet {
         constructor(look) {
             this.look = look;
-            this.byId = new Map();  // id -> {slot, x, y, cell}
+            this.slotOf = new Map();  // id -> slot
             this.ids = [];  // slot -> id
             this.cap = 0;
-            this.pos = new Float32Array(0);
+            this.xy = new Float64Array(0);  // zoom-0 px, exact (picking, tooltips)
+            this.pos = new Float32Array(0);  // the same relative to the origin (drawn)
             this.col = new Uint8Array(0);
-            this.cells = new Map();  // cell key -> Set of ids
+            this.grid = null;  // cell key -> [slots]; null when a point changed since it was built
             this.visible = true;
             this.dirty = true;
         }
@@ -63,93 +65,98 @@
         grow(n) {
             if (n <= this.cap) return;
             this.cap = Math.max(n, this.cap * 2, 64);
-            const pos = new Float32Array(this.cap * 2), col = new Uint8Array(this.cap * 4);
+            const xy = new Float64Array(this.cap * 2), pos = new Float32Array(this.cap * 2);
+            const col = new Uint8Array(this.cap * 4);
+            xy.set(this.xy);
             pos.set(this.pos);
             col.set(this.col);
+            this.xy = xy;
             this.pos = pos;
             this.col = col;
         }
         /** Add or move a point; (x, y) in zoom-0 px, drawn relative to the shared origin. */
         put(id, x, y, colour, origin) {
-            let p = this.byId.get(id);
-            if (!p) {
+            let s = this.slotOf.get(id);
+            if (s === undefined) {
                 this.grow(this.ids.length + 1);
-                p = {slot: this.ids.length, x: x, y: y, cell: null};
+                s = this.ids.length;
                 this.ids.push(id);
-                this.byId.set(id, p);
+                this.slotOf.set(id, s);
             }
-            p.x = x;
-            p.y = y;
-            const s = p.slot;
+            this.xy[2 * s] = x;
+            this.xy[2 * s + 1] = y;
             this.pos[2 * s] = x - origin[0];
             this.pos[2 * s + 1] = y - origin[1];
             this.col[4 * s] = colour[0];
             this.col[4 * s + 1] = colour[1];
             this.col[4 * s + 2] = colour[2];
             this.col[4 * s + 3] = colour[3];
-            const cell = Math.floor(x / CELL) * 1e7 + Math.floor(y / CELL);
-            if (cell !== p.cell) {
-                if (p.cell !== null) this.unindex(id, p.cell);
-                let ids = this.cells.get(cell);
-                if (!ids) this.cells.set(cell, (ids = new Set()));
-                ids.add(id);
-                p.cell = cell;
-            }
             this.dirty = true;
-        }
-        unindex(id, cell) {
-            const ids = this.cells.get(cell);
-            if (!ids) return;
-            ids.delete(id);
-            if (!ids.size) this.cells.delete(cell);
+            this.grid = null;
         }
         /** Remove a point: the last slot moves into its place. */
         drop(id) {
-            const p = this.byId.get(id);
-            if (!p) return;
-            this.unindex(id, p.cell);
-            this.byId.delete(id);
+            const s = this.slotOf.get(id);
+            if (s === undefined) return;
+            this.slotOf.delete(id);
             const last = this.ids.length - 1;
-            if (p.slot !== last) {
+            if (s !== last) {
                 const moved = this.ids[last];
-                this.ids[p.slot] = moved;
-                this.byId.get(moved).slot = p.slot;
-                this.pos.copyWithin(2 * p.slot, 2 * last, 2 * last + 2);
-                this.col.copyWithin(4 * p.slot, 4 * last, 4 * last + 4);
+                this.ids[s] = moved;
+                this.slotOf.set(moved, s);
+                this.xy.copyWithin(2 * s, 2 * last, 2 * last + 2);
+                this.pos.copyWithin(2 * s, 2 * last, 2 * last + 2);
+                this.col.copyWithin(4 * s, 4 * last, 4 * last + 4);
             }
             this.ids.pop();
             this.dirty = true;
+            this.grid = null;
         }
         clear() {
-            this.byId.clear();
+            this.slotOf.clear();
             this.ids.length = 0;
-            this.cells.clear();
             this.dirty = true;
+            this.grid = null;
+        }
+        has(id) { return this.slotOf.has(id); }
+        /** {x, y} in zoom-0 px of a point, or null. */
+        point(id) {
+            const s = this.slotOf.get(id);
+            return s === undefined ? null : {x: this.xy[2 * s], y: this.xy[2 * s + 1], slot: s};
+        }
+        cells() {
+            if (this.grid) return this.grid;
+            const grid = new Map();
+            for (let s = 0; s < this.ids.length; s++) {
+                const key = Math.floor(this.xy[2 * s] / CELL) * 1e7 + Math.floor(this.xy[2 * s + 1] / CELL);
+                const slots = grid.get(key);
+                if (slots) slots.push(s);
+                else grid.set(key, [s]);
+            }
+            return (this.grid = grid);
         }
         /** The id nearest (wx, wy) within rw (zoom-0 px), with its squared distance, or null. */
         nearest(wx, wy, rw) {
-            let best = null, bestD = rw * rw;
+            let best = -1, bestD = rw * rw;
+            const xy = this.xy;
+            const consider = (s) => {
+                const d = (xy[2 * s] - wx) ** 2 + (xy[2 * s + 1] - wy) ** 2;
+                if (d <= bestD) { bestD = d; best = s; }
+            };
+            const grid = this.cells();
             const x0 = Math.floor((wx - rw) / CELL), x1 = Math.floor((wx + rw) / CELL);
             const y0 = Math.floor((wy - rw) / CELL), y1 = Math.floor((wy + rw) / CELL);
-            if ((x1 - x0 + 1) * (y1 - y0 + 1) > this.cells.size) {  // zoomed far out: fewer cells than the box
-                this.byId.forEach((p, id) => {
-                    const d = (p.x - wx) ** 2 + (p.y - wy) ** 2;
-                    if (d <= bestD) { bestD = d; best = id; }
-                });
+            if ((x1 - x0 + 1) * (y1 - y0 + 1) > grid.size) {  // zoomed far out: fewer cells than the box
+                for (let s = 0; s < this.ids.length; s++) consider(s);
             } else {
                 for (let cx = x0; cx <= x1; cx++) {
                     for (let cy = y0; cy <= y1; cy++) {
-                        const ids = this.cells.get(cx * 1e7 + cy);
-                        if (!ids) continue;
-                        ids.forEach((id) => {
-                            const p = this.byId.get(id);
-                            const d = (p.x - wx) ** 2 + (p.y - wy) ** 2;
-                            if (d <= bestD) { bestD = d; best = id; }
-                        });
+                        const slots = grid.get(cx * 1e7 + cy);
+                        if (slots) slots.forEach(consider);
                     }
                 }
             }
-            return best === null ? null : {id: best, d2: bestD};
+            return best < 0 ? null : {id: this.ids[best], d2: bestD};
         }
     }
 
@@ -249,7 +256,7 @@
         style: {vehicle_colours: {}, bands: [], level_colours: {}, severity_colours: {}},
         colourBy: "type", types: null,  // null: every type shown
         selected: null, following: false, trackPoints: [], grey: false, hovered: null,
-        stats: {updates: 0, frames: 0, drawnVehicles: 0, mapAt: null, firstLiveAt: null},  // times: performance.now()
+        stats: {updates: 0, frames: 0, drawnVehicles: 0, mapAt: null, firstLiveAt: null, applyMs: 0, drawMs: 0},
     };
 
     function live() { return window.smartcityLive || null; }
@@ -327,7 +334,12 @@
     }
 
     function onLive(event) {
-        const d = event.detail || {};
+        const t0 = performance.now();
+        apply(event.detail || {});
+        state.stats.applyMs += performance.now() - t0;
+    }
+
+    function apply(d) {
         state.stats.updates += 1;
         if (state.stats.firstLiveAt === null) state.stats.firstLiveAt = performance.now();
         if (d.snapshot || !F) { fromCity(); return; }
@@ -372,6 +384,7 @@
         state.frame = 0;
         const map = state.map;
         if (!map || !state.gl) return;
+        const t0 = performance.now();
         const size = map.getSize();
         const v = viewOf(map);
         L.DomUtil.setPosition(state.canvas, map.containerPointToLayerPoint([0, 0]));
@@ -382,6 +395,7 @@
             shift: [v.topLeft.x - origin[0] * v.scale, v.topLeft.y - origin[1] * v.scale],
         });
         state.stats.frames += 1;
+        state.stats.drawMs += performance.now() - t0;
         state.stats.drawnVehicles = sets.vehicles.visible ? sets.vehicles.size : 0;
         if (state.hovered) showTip(state.hovered.layer, state.hovered.id);  // it may have moved
     }
@@ -427,7 +441,7 @@
     }
 
     function where(layer, id) {
-        const p = sets[layer].byId.get(id);
+        const p = sets[layer].point(id);
         if (!p) return null;
         const v = viewOf(state.map);
         return L.point(p.x * v.scale - v.topLeft.x, p.y * v.scale - v.topLeft.y);
@@ -590,7 +604,7 @@
         /** Keep the selected vehicle in the centre of the map (pans on each of its updates). */
         follow(on) {
             state.following = !!on;
-            const p = state.selected && sets.selected.byId.get("selected");
+            const p = state.selected && sets.selected.has("selected");
             if (state.following && p && state.map) {
                 const row = live().city.vehicles.get(state.selected);
                 if (row) state.map.panTo([row[F.lat], row[F.lon]], {animate: false});
@@ -622,15 +636,15 @@
         },
         /** Where a point is drawn, as [lat, lon], or null. */
         position(layer, id) {
-            const p = sets[layer] && sets[layer].byId.get(id);
+            const p = sets[layer] && sets[layer].point(id);
             if (!p) return null;
             const n = Math.PI * (1 - 2 * p.y / TILE);
             return [Math.atan(Math.sinh(n)) * 180 / Math.PI, p.x / TILE * 360 - 180];
         },
         count(layer) { return sets[layer] ? sets[layer].size : 0; },
-        has(layer, id) { return !!(sets[layer] && sets[layer].byId.has(id)); },
+        has(layer, id) { return !!(sets[layer] && sets[layer].has(id)); },
         colour(layer, id) {
-            const p = sets[layer] && sets[layer].byId.get(id);
+            const p = sets[layer] && sets[layer].point(id);
             return p ? Array.from(sets[layer].col.subarray(4 * p.slot, 4 * p.slot + 3)) : null;
         },
         visible(layer) { return !!(sets[layer] && sets[layer].visible); },
