@@ -255,7 +255,7 @@
         map: null, gl: null, canvas: null, tip: null, track: null, frame: 0,
         style: {vehicle_colours: {}, bands: [], level_colours: {}, severity_colours: {}},
         colourBy: "type", types: null,  // null: every type shown
-        selected: null, following: false, trackPoints: [], grey: false, hovered: null,
+        shown: null, selected: null, following: false, trackPoints: [], grey: false, hovered: null,
         stats: {updates: 0, frames: 0, drawnVehicles: 0, mapAt: null, firstLiveAt: null, applyMs: 0, drawMs: 0},
     };
 
@@ -555,6 +555,7 @@
         map.on("click", onClick);
         map.on("unload", detach);
         if (state.selected && state.trackPoints.length) state.track.setLatLngs(state.trackPoints.map((p) => [p[0], p[1]]));
+        if (state.shown) api.show(Array.from(state.shown));
         fromCity();
     }
 
@@ -612,9 +613,17 @@
             return state.following;
         },
         selected() { return state.selected; },
-        /** Show only these layers (names: vehicles, incidents, sensors, stations). */
+        /** Show only these layers (names: vehicles, incidents, sensors, stations; roads and tiles
+         * are dash-leaflet's: their panes are hidden). */
         show(layers) {
             const on = new Set(layers || []);
+            state.shown = on;
+            if (state.map) {
+                [["roads", "smartcity-roads"], ["tiles", "tilePane"]].forEach(([name, pane]) => {  // map.py ROADS_PANE
+                    const el = state.map.getPane(pane);
+                    if (el) el.style.display = on.has(name) ? "" : "none";
+                });
+            }
             ["vehicles", "incidents", "sensors", "stations"].forEach((n) => { sets[n].visible = on.has(n); });
             sets.selected.visible = on.has("vehicles");
             if (state.track) state.track.setStyle({opacity: on.has("vehicles") ? 1 : 0});

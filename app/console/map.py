@@ -46,9 +46,13 @@ SPEED_BANDS: tuple[dict[str, Any], ...] = (
 # incident markers, by severity (the model's severities, least severe first)
 SEVERITY_MARKER_COLOURS = dict(zip(SEVERITIES, ("#6c757d", "#0dcaf0", "#fd7e14", "#dc3545"), strict=True))
 COLOUR_BY = (("type", "Type"), ("speed", "Speed"))
-# the point layers smartcity_map.js draws, as the layer checklist names them
+# the layers the operator can switch off, as the layer checklist names them: the point layers
+# smartcity_map.js draws, and the panes of the roads and tiles (dash-leaflet layers; toggling
+# a GeoJSON in Leaflet's layer control threw inside dash-leaflet, hiding its pane does not)
 LAYERS = (("vehicles", "Vehicles"), ("incidents", "Incidents"), ("sensors", "Traffic sensors"),
-          ("stations", "Weather stations"))  # fmt: skip
+          ("stations", "Weather stations"), ("roads", "Roads"))  # fmt: skip
+TILES = ("tiles", "Tiles")
+ROADS_PANE = "smartcity-roads"  # smartcity_map.js hides it when Roads is unticked
 
 
 def _js(name: str) -> dict[str, str]:
@@ -113,7 +117,7 @@ def tile_layer() -> list[Component]:
     if not url:
         return []
     attribution = current_app.config.get("SMARTCITY_TILE_ATTRIBUTION", DEFAULT_ATTRIBUTION)
-    return [dl.Overlay(dl.TileLayer(url=url, attribution=attribution, maxZoom=19), name="Tiles", checked=True)]
+    return [dl.TileLayer(url=url, attribution=attribution, maxZoom=19)]
 
 
 def map_style() -> dict[str, Any]:
@@ -129,10 +133,12 @@ def map_style() -> dict[str, Any]:
 def layout() -> Component:
     roads = network()
     roads_layer = dl.GeoJSON(id=ids.MAP_ROADS, data=roads, style=_js("roadStyle"), hideout={"levels": {}})
-    overlays = [dl.Overlay(roads_layer, name="Roads", checked=True)]
+    tiles = tile_layer()
+    layers = [*LAYERS, TILES] if tiles else list(LAYERS)
     leaflet = dl.Map(
         [
-            dl.LayersControl([*tile_layer(), *overlays], collapsed=True),
+            *tiles,
+            dl.Pane(roads_layer, name=ROADS_PANE, style={"zIndex": 400}),
             dl.ScaleControl(position="bottomleft"),
         ],
         id=ids.MAP,
@@ -166,8 +172,8 @@ def layout() -> Component:
                 html.H6("Layers"),
                 dbc.Checklist(
                     id=ids.MAP_LAYERS,
-                    options=[{"label": label, "value": value} for value, label in LAYERS],
-                    value=[value for value, _ in LAYERS],
+                    options=[{"label": label, "value": value} for value, label in layers],
+                    value=[value for value, _ in layers],
                     className="mb-3",
                 ),
                 html.H6("Vehicle types"),

@@ -171,6 +171,13 @@ def test_layers_toggle_cleanly_and_hidden_layers_are_not_picked(dash_duo: Any, c
         dash_duo._wait_for(lambda d, x=layer: d.execute_script(visible, x), timeout=5, msg=f"{name} on")
     assert "fire" in tooltip_of(dash_duo, "incidents", "i-9")
     assert "sensor cam-9" in tooltip_of(dash_duo, "sensors", "cam-9")
+    # the roads (a dash-leaflet layer) toggle from the same list
+    roads = "//*[@id='map-layers']//label[normalize-space()='Roads']"
+    shown = "return getComputedStyle(document.querySelector('.leaflet-smartcity-roads-pane')).display"
+    driver.find_element(By.XPATH, roads).click()
+    dash_duo._wait_for(lambda d: d.execute_script(shown) == "none", timeout=5, msg="roads off")
+    driver.find_element(By.XPATH, roads).click()
+    dash_duo._wait_for(lambda d: d.execute_script(shown) != "none", timeout=5, msg="roads on")
     assert severe(dash_duo) == []
 
 

@@ -167,7 +167,7 @@ def test_the_map_centres_on_the_network_and_tiles_are_configurable(ctx: Flask) -
     assert map_tab.network() is roads
     assert map_tab.layout().children[0].children[0].children.center == (52.5, 13.5)
     ctx.config["SMARTCITY_TILE_URL"] = "http://tiles.local/{z}/{x}/{y}.png"
-    assert map_tab.tile_layer()[0].children.url == "http://tiles.local/{z}/{x}/{y}.png"
+    assert map_tab.tile_layer()[0].url == "http://tiles.local/{z}/{x}/{y}.png"
     ctx.config["SMARTCITY_TILE_URL"] = ""
     assert map_tab.tile_layer() == []  # roads only, nothing fetched from outside
 
@@ -380,7 +380,7 @@ def test_the_tile_credit_comes_from_the_settings(tmp_path: Path) -> None:
     for credit in (default, "Tiles &copy; Example Maps"):
         settings = api_settings(tmp_path, tile_attribution=credit)
         with create_app(settings, store=Store(SpeedLayer(fakeredis.FakeRedis()))).test_request_context("/"):
-            assert map_tab.tile_layer()[0].children.attribution == credit
+            assert map_tab.tile_layer()[0].attribution == credit
 
 
 NASTY = ["<b>bold</b>", XSS, "Tom & Jerry's"]
