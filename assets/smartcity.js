@@ -173,7 +173,6 @@
             } else if (msg.type !== "delta") {
                 return;
             }
-            bridge(msg);  // bridge: replaced by smartcity_live.js
             feedStores(msg);
         },
         setPush(state) {
@@ -217,6 +216,8 @@
                     : new Response(event.data.stream().pipeThrough(new DecompressionStream("gzip"))).text();
                 inOrder = inOrder.then(() => text).then((t) => {
                     const msg = JSON.parse(t);
+                    // bridge: replaced by smartcity_live.js (the map waits for no Dash callback)
+                    if (msg.type === "snapshot" || msg.type === "delta") bridge(msg);
                     if (dashReady) ns.onMessage(msg);
                     else early.push(msg);  // applied in order once Dash is up
                 }).catch(() => { /* one bad message: keep the socket */ });

@@ -261,6 +261,12 @@
 
     function live() { return window.smartcityLive || null; }
 
+    /** The live city's row of a vehicle (null when unknown or before the first message). */
+    function vehicleRow(id) {
+        const lv = live();
+        return (lv && lv.city && F && lv.city.vehicles.get(id)) || null;
+    }
+
     function fieldIndex() {
         const model = live() && live().model;
         const f = (model && model.vehicle_fields) || [];
@@ -515,7 +521,7 @@
                 const since = older.length ? older[older.length - 1][2] : 0;
                 const newer = state.trackPoints.filter((p) => p[2] > since);
                 state.trackPoints = older.concat(newer).slice(-TRACK_POINTS);
-                const row = live() && live().city.vehicles.get(id);
+                const row = vehicleRow(id);
                 if (row) moveSelected(row[F.lat], row[F.lon], row[F.ts]);  // the track ends at the marker
                 else if (state.track) state.track.setLatLngs(state.trackPoints.map((p) => [p[0], p[1]]));
             })
@@ -593,8 +599,8 @@
             if (id !== was) {
                 gone();
                 if (id) {
-                    const row = live() && live().city.vehicles.get(id);
-                    if (row && F) moveSelected(row[F.lat], row[F.lon], row[F.ts]);
+                    const row = vehicleRow(id);
+                    if (row) moveSelected(row[F.lat], row[F.lon], row[F.ts]);
                     loadTrack(id);
                     setSelectedStore("vehicle:" + id);
                 }
@@ -607,7 +613,7 @@
             state.following = !!on;
             const p = state.selected && sets.selected.has("selected");
             if (state.following && p && state.map) {
-                const row = live().city.vehicles.get(state.selected);
+                const row = vehicleRow(state.selected);
                 if (row) state.map.panTo([row[F.lat], row[F.lon]], {animate: false});
             }
             return state.following;
