@@ -18,7 +18,7 @@ cold cache (cleared and disabled through the DevTools protocol) and measures:
   average, a late one caught up by the next), over the seconds that held any;
 - ``long_tasks``: tasks over 50 ms seen by a ``PerformanceObserver`` during the same window;
 - ``reference_bare_layer``: the same busy time, in the same run, for a blank page holding only
-  the map's WebGL point layer (``assets/smartcity_map.js``, no Leaflet, no network, no Dash)
+  the map's WebGL point layer (``assets/smartcity_gl.js``, no Leaflet, no network, no Dash)
   with N points moved by id and redrawn once a second: what this machine's Chromium spends on
   the layer alone, so that a run can be compared with one on another day by
   ``per_update_vs_bare_layer``.
@@ -66,7 +66,7 @@ window.__bench = {firstRender: null, longTasks: [], status: null};
 })();
 """
 UPDATES = "return window.smartcityMap.stats().updates"
-ASSET = Path(__file__).resolve().parents[1] / "assets" / "smartcity_map.js"
+ASSET = Path(__file__).resolve().parents[1] / "assets" / "smartcity_gl.js"  # the map's WebGL layer
 
 
 def chrome() -> webdriver.Chrome:
@@ -89,7 +89,7 @@ BARE_LAYER = """<!doctype html><html><body style="margin:0">
 <canvas id="c" style="width:1400px;height:900px"></canvas>
 <script>%s</script>
 <script>
-const api = window.smartcityMap, n = %d, colours = [[43, 123, 186, 235], [242, 142, 43, 235], [229, 193, 0, 235]];
+const api = window.smartcityGL, n = %d, colours = [[43, 123, 186, 235], [242, 142, 43, 235], [229, 193, 0, 235]];
 const gl = new api.GLPoints(document.getElementById("c")), set = new api.PointSet({size: 10, stroke: 0,
   strokeColour: "#000000"});
 const x0 = api.mercX(13.512), y0 = api.mercY(52.455), w = api.mercX(13.549) - x0, h = api.mercY(52.424) - y0;
@@ -138,7 +138,10 @@ def bare_layer(vehicles: int, seconds: float) -> list[float]:
         driver.execute_cdp_cmd("Performance.enable", {})
         driver.get("data:text/html;charset=utf-8," + urllib.parse.quote(page))
         time.sleep(2)
-        return busy_per_second(driver, seconds)[0]
+        busy = busy_per_second(driver, seconds)[0]
+        if not driver.execute_script("return window.__updates"):
+            raise SystemExit("the bare layer page drew nothing (no WebGL?)")
+        return busy
     finally:
         driver.quit()
 

@@ -442,7 +442,8 @@ def test_map_colours_are_keyed_by_the_live_model() -> None:
 
 
 def test_the_map_script_declares_no_levels_types_or_private_leaflet_fields() -> None:
-    script = (Path(__file__).resolve().parents[2] / "assets" / "smartcity_map.js").read_text()
+    assets = Path(__file__).resolve().parents[2] / "assets"
+    script = (assets / "smartcity_map.js").read_text() + (assets / "smartcity_gl.js").read_text()
     for name in (*live_model.LEVELS, *VEHICLE_TYPES, "_latlng", "_eventParents", "_tooltip", "innerHTML"):
         assert f'"{name}"' not in script and f".{name}" not in script, name
 
