@@ -4,202 +4,16 @@
 (function () {
     "use strict";
 
-    const SEVERITY = {low: "#6c757d", medium: "#0dcaf0", high: "#fd7e14", critical: "#dc3545"};
     const CONGESTION = {free: "#2ca02c", light: "#98df8a", moderate: "#ffbf00", heavy: "#ff7f0e", severe: "#d62728"};
     const TABS = ["overview", "map", "emergency", "traffic", "weather", "history", "system"];  // ids.TAB_* without "tab-"
-    const VEHICLE_PANE = "smartcity-vehicles";  // map.py creates these panes
-    const INCIDENT_PANE = "smartcity-incidents";  // above the vehicles
-    // a vehicle not heard of for the live model's active window leaves the map (the live client
-    // prunes it in event time first; this wall-clock check is the map's own backstop)
-    const STALE_MS = (() => {
-        const el = document.getElementById("smartcity-live-model");
-        return el ? JSON.parse(el.textContent).active_ms : Infinity;
-    })();
     let dashReady = false;  // set_props works only once Dash has rendered the page
-    let reconcileQueued = false;
-    let adding = false;  // true while this file adds markers itself: that must not queue a reconcile
-
-    /** A tooltip element made of text lines: safe whatever the strings contain. */
-    function textTip(lines) {
-        const div = document.createElement("div");
-        lines.filter((l) => l !== null && l !== undefined && l !== "").forEach((line, i) => {
-            if (i > 0) div.appendChild(document.createElement("br"));
-            div.appendChild(document.createTextNode(String(line)));
-        });
-        return div;
-    }
-
-    function vehicleLines(p) {
-        return [p.id + " (" + p.type + ")", p.speed + " km/h", p.road, p.status];
-    }
-
-    /** One vehicle row of a push message as an object, by the message's column names. */
-    function rowObject(fields, row) {
-        if (!Array.isArray(row)) return row;
-        const v = {};
-        for (let i = 0; i < fields.length; i++) if (row[i] !== null) v[fields[i]] = row[i];
-        return v;
-    }
-
-    /** Vehicle rows of a push message as objects. */
-    function rowObjects(msg) {
-        const fields = msg.vehicle_fields || [];
-        return (msg.vehicles || []).map((row) => rowObject(fields, row));
-    }
-
-    /** Where each of the columns applyVehicles reads sits in this message's rows. */
-    function columns(msg) {
-        const f = msg.vehicle_fields || [];
-        return {id: f.indexOf("id"), lat: f.indexOf("lat"), lon: f.indexOf("lon"), speed: f.indexOf("speed"),
-                type: f.indexOf("vehicle_type"), status: f.indexOf("status"), road: f.indexOf("road_name")};
-    }
-
-    /** A vehicle state as the GeoJSON feature the map layer draws. */
-    function vehicleFeature(v) {
-        return {
-            type: "Feature",
-            geometry: {type: "Point", coordinates: [v.lon, v.lat]},
-            properties: {
-                id: v.id, type: v.vehicle_type || "car", speed: Math.round((Number(v.speed) || 0) * 10) / 10,
-                status: v.status || "", road: v.road_name || "",
-            },
-        };
-    }
-
-    // The vehicle layer's colouring, derived once per hideout (app/console/map.py vehicle_hideout),
-    // never per move: colour by type or by speed band, and one style object per band.
-    let vehicleStyle = {hideout: null, bySpeed: false, bands: [], styles: []};
-
-    function styleFor(hideout) {
-        if (hideout && vehicleStyle.hideout === hideout) return vehicleStyle;
-        const bands = (hideout && hideout.bands) || [];
-        vehicleStyle = {
-            hideout: hideout || null, bySpeed: !!hideout && hideout.colourBy === "speed" && bands.length > 0,
-            bands: bands, styles: bands.map((b) => ({fillColor: b.colour})),
-        };
-        return vehicleStyle;
-    }
-
-    /** The index of the speed band (slowest first) ``speed`` falls in. */
-    function speedBand(speed, bands) {
-        for (let i = 0; i < bands.length - 1; i++) {
-            if (bands[i].below !== null && bands[i].below !== undefined && speed < bands[i].below) return i;
-        }
-        return bands.length - 1;
-    }
-
-    /** A moved vehicle coloured by speed changes colour only when it changes band: the style
-     * objects are the shared ones, so 5,000 moves a second allocate nothing here. */
-    function restyle(marker, speed) {
-        const st = vehicleStyle;
-        if (!st.bySpeed) return;
-        const band = speedBand(speed, st.bands);
-        if (band === marker._smartcityBand) return;
-        marker._smartcityBand = band;
-        marker.setStyle(st.styles[band]);
-    }
 
     function setProps(id, props) {
         const dc = window.dash_clientside;
         if (dashReady && dc && dc.set_props) dc.set_props(id, props);
     }
 
-    // the newest row per id of each point layer: tooltips read these, so new numbers need no redraw
-    const latest = {incidents: {}, sensors: {}, stations: {}};
-    const drawn = {incidents: null, sensors: null, stations: null};  // what each layer was drawn from
-    const DRAWN_BY = {  // the fields a point's drawing depends on
-        incidents: ["id", "lat", "lon", "severity"],
-        sensors: ["id", "lat", "lon", "congestion_level"],
-        stations: ["id", "lat", "lon"],
-    };
-
-    function circle(latlng, colour, radius, kind, id, lines) {
-        const marker = L.circleMarker(latlng, {
-            radius: radius, color: "#222", weight: 1, fillColor: colour, fillOpacity: 0.9,
-            pane: kind === "incidents" ? INCIDENT_PANE : "overlayPane",
-        });
-        marker.bindTooltip(() => textTip(lines(latest[kind][id] || {id: id})));
-        return marker;
-    }
-
-    /** Rows as GeoJSON points, or no_update when nothing the layer draws has changed. */
-    function points(kind, rows) {
-        const located = (rows || []).filter((r) => r.lat !== undefined && r.lon !== undefined);
-        latest[kind] = {};
-        located.forEach((r) => { latest[kind][r.id] = r; });
-        const signature = JSON.stringify(located.map((r) => DRAWN_BY[kind].map((k) => r[k])));
-        if (signature === drawn[kind]) return window.dash_clientside.no_update;
-        drawn[kind] = signature;
-        return {type: "FeatureCollection", features: located.map((r) => ({
-            type: "Feature", geometry: {type: "Point", coordinates: [r.lon, r.lat]}, properties: r,
-        }))};
-    }
-
     const ns = {
-        // The live vehicle markers by id; the push client moves these in place.
-        markers: {},
-        // The incident markers by id, as last drawn.
-        incidentMarkers: {},
-        // Push state: the vehicles the socket told us about (id -> {feature, seen}), the socket.
-        live: {vehicles: {}, state: null, socket: null, attempt: 0, layer: null, messages: 0},
-
-        // --- dash-leaflet GeoJSON functions (feature, latlng, context) ---------------------
-        vehiclePoint(feature, latlng, context) {
-            const known = ns.live.state === "live" && ns.live.vehicles[feature.properties.id];
-            if (known) {  // the layer is rebuilt from older data (a filter change): use the pushed state
-                feature.properties = known.feature.properties;
-                const c = known.feature.geometry.coordinates;
-                latlng = L.latLng(c[1], c[0]);
-            }
-            const p = feature.properties;
-            const hideout = context && context.hideout;
-            const colours = (hideout && hideout.colours) || {};
-            const st = styleFor(hideout);
-            const band = speedBand(Number(p.speed) || 0, st.bands);
-            // filled, not stroked: stroking 5,000 circles each second cost the page's main thread
-            // more than filling them (bare canvas, headless Chromium: 59 ms filled and stroked,
-            // 20-33 ms filled only)
-            const marker = L.circleMarker(latlng, {
-                radius: 5, stroke: false, fillOpacity: 0.9,
-                fillColor: st.bySpeed ? st.bands[band].colour : colours[p.type] || "#777",
-                pane: VEHICLE_PANE,  // a canvas of their own: moving them never redraws the roads
-            });
-            marker._smartcityBand = band;
-            // read when shown, so moving a marker never builds tooltip DOM
-            marker.bindTooltip((layer) => textTip(vehicleLines((layer.feature || feature).properties)));
-            ns.markers[p.id] = marker;
-            ns.queueReconcile();
-            return marker;
-        },
-        vehicleFilter(feature, context) {
-            ns.queueReconcile();
-            const types = context && context.hideout && context.hideout.types;
-            return !types || types.indexOf(feature.properties.type) >= 0;
-        },
-        incidentPoint(feature, latlng) {
-            const p = feature.properties;
-            const marker = circle(latlng, SEVERITY[p.severity] || "#dc3545", 9, "incidents", p.id, (q) => [
-                (q.incident_type || "incident") + " · " + (q.severity || "?"), q.description, q.status,
-            ]);
-            marker.setStyle({weight: 2, color: "#000"});
-            ns.incidentMarkers[p.id] = marker;  // the drawn incidents by id (the newest drawing wins)
-            return marker;
-        },
-        sensorPoint(feature, latlng) {
-            const p = feature.properties;
-            return circle(latlng, CONGESTION[p.congestion_level] || "#999", 5, "sensors", p.id, (q) => [
-                "sensor " + (q.camera_id || q.id), q.road_name, (q.congestion_level || "?") + " · " + q.speed + " km/h",
-            ]);
-        },
-        stationPoint(feature, latlng) {
-            const p = feature.properties;
-            const m = L.circleMarker(latlng, {radius: 7, color: "#0d6efd", weight: 2, fillColor: "#fff", fillOpacity: 1});
-            m.bindTooltip(() => {
-                const q = latest.stations[p.id] || p;
-                return textTip(["weather " + q.id, q.weather_condition, q.temperature + " °C", "AQI " + q.airQualityIndex]);
-            });
-            return m;
-        },
         roadStyle(feature, context) {
             const levels = (context && context.hideout && context.hideout.levels) || {};
             const key = feature.id !== undefined ? feature.id : (feature.properties || {}).id;
@@ -208,113 +22,7 @@
                          : {color: "#7a8599", weight: 3, opacity: 0.7};
         },
 
-        // --- live updates over /ws/realtime ---------------------------------------------------
-        /** The dash-leaflet GeoJSON layer holding the vehicle markers (null until one was drawn). */
-        vehicleLayer() {
-            const cached = ns.live.layer;
-            if (cached && cached._map) return cached;
-            for (const id in ns.markers) {
-                const parents = ns.markers[id]._eventParents;
-                for (const key in parents || {}) {
-                    if (parents[key] instanceof L.GeoJSON) return (ns.live.layer = parents[key]);
-                }
-            }
-            return cached;
-        },
-        queueReconcile() {
-            if (adding || reconcileQueued || ns.live.state !== "live") return;
-            reconcileQueued = true;
-            setTimeout(() => { reconcileQueued = false; ns.reconcile(); }, 0);
-        },
-        /** After a layer rebuild: add pushed vehicles the rebuild missed, drop ones push forgot. */
-        reconcile() {
-            const layer = ns.vehicleLayer();
-            if (!layer || ns.live.state !== "live") return;
-            adding = true;
-            for (const id in ns.markers) {
-                if (!ns.live.vehicles[id]) { layer.removeLayer(ns.markers[id]); delete ns.markers[id]; }
-            }
-            for (const id in ns.live.vehicles) {
-                const m = ns.markers[id];
-                if (!m || !layer.hasLayer(m)) layer.addData(ns.live.vehicles[id].feature);
-            }
-            adding = false;
-        },
-        /** Apply a delta's vehicle rows in place: move known markers, add new ones, drop stale ones. */
-        applyVehicles(msg, now) {
-            const live = ns.live.vehicles;
-            const layer = ns.vehicleLayer();
-            const fields = msg.vehicle_fields || [];
-            const c = columns(msg);
-            let missing = false;
-            adding = true;
-            (msg.vehicles || []).forEach((row) => {
-                const lat = row[c.lat], lon = row[c.lon];
-                if (lat === null || lat === undefined || lon === null || lon === undefined) return;
-                const id = row[c.id];
-                const old = live[id];
-                const marker = ns.markers[id];
-                const sameType = old && old.feature.properties.type === (row[c.type] || "car");
-                if (sameType && marker && layer && marker.feature === old.feature && layer.hasLayer(marker)) {
-                    // the common case, 5,000 times a second: update the drawn state in place, no new objects
-                    const f = old.feature;
-                    f.geometry.coordinates[0] = lon;
-                    f.geometry.coordinates[1] = lat;
-                    f.properties.speed = Math.round((Number(row[c.speed]) || 0) * 10) / 10;
-                    f.properties.status = row[c.status] || "";
-                    if (row[c.road]) f.properties.road = row[c.road];
-                    old.seen = now;
-                    // setLatLng would make a LatLng and fire "move" for each: only an open tooltip listens
-                    const ll = marker._latlng;
-                    ll.lat = lat;
-                    ll.lng = lon;
-                    marker.redraw();
-                    if (marker._tooltip && marker.isTooltipOpen()) marker.fire("move", {latlng: ll});
-                    restyle(marker, f.properties.speed);
-                    return;
-                }
-                const v = rowObject(fields, row);
-                const feature = vehicleFeature(v);
-                if (old && !v.road_name) feature.properties.road = old.feature.properties.road;
-                live[v.id] = {feature: feature, seen: now};
-                if (marker && layer && layer.hasLayer(marker)) {
-                    marker.setLatLng([v.lat, v.lon]);
-                    if (marker.feature && marker.feature.properties.type !== feature.properties.type) {
-                        layer.removeLayer(marker);  // its colour and the type filter may differ: redraw it
-                        delete ns.markers[v.id];
-                        layer.addData(feature);
-                    } else if (marker.feature) {
-                        marker.feature = feature;  // later moves update it in place (above)
-                        restyle(marker, feature.properties.speed);
-                    }
-                } else if (layer) {
-                    layer.addData(feature);  // the layer's filter and pointToLayer see the current hideout
-                } else {
-                    missing = true;
-                }
-            });
-            for (const id in live) {
-                if (now - live[id].seen > STALE_MS) {
-                    delete live[id];
-                    const marker = ns.markers[id];
-                    if (marker && layer) layer.removeLayer(marker);
-                    delete ns.markers[id];
-                }
-            }
-            adding = false;
-            if (missing) {  // no layer drawn yet (an empty city until now): draw it once from the state
-                const features = Object.values(live).map((e) => e.feature);
-                setProps("feed-vehicles", {data: {type: "FeatureCollection", features: features}});
-            }
-        },
         // --- clientside callbacks ------------------------------------------------------------
-        passThrough(data) {
-            ns.markers = {};  // the layer is rebuilt from this data
-            return data || {type: "FeatureCollection", features: []};
-        },
-        incidentPoints(rows) { return points("incidents", rows); },
-        sensorPoints(rows) { return points("sensors", rows); },
-        stationPoints(rows) { return points("stations", rows); },
         roadLevels(rows, hideout) {
             const levels = {};
             (rows || []).forEach((r) => {
@@ -323,12 +31,6 @@
             const old = (hideout && hideout.levels) || {};
             if (JSON.stringify(old) === JSON.stringify(levels)) return window.dash_clientside.no_update;
             return Object.assign({}, hideout, {levels: levels});
-        },
-        /** The vehicle types shown and the colouring (the layer redraws once from it), and
-         * whether the speed legend is hidden. */
-        vehicleView(types, colourBy, hideout) {
-            const by = colourBy === "speed" ? "speed" : "type";
-            return [Object.assign({}, hideout, {types: types || [], colourBy: by}), by !== "speed"];
         },
         /** A chart of the lake's last hours reads it again (its store changes) only while its tab
          * is shown: when the tab is opened, and then each clock tick, at most every ~every_ms
@@ -381,18 +83,17 @@
         /** The page's first clientside callback (Dash is up, set_props works): the tab linked to. */
         tabOnLoad() {
             dashReady = true;
-            const live = window.smartcityLive;  // a city that arrived before Dash was up: draw it now
-            if (live && live.messages) setTimeout(() => mapBridge(mapSnapshot(live.city)), 0);
             return ns.tabFromHash();
         },
         tabFromHash() {
             const name = (location.hash || "").replace(/^#/, "");
             return TABS.indexOf(name) >= 0 ? "tab-" + name : window.dash_clientside.no_update;
         },
-        /** The summary, to refresh a selection's details, while one is selected on the shown map. */
-        mapRefresh(summary, selected, active) {
-            ns.mapSelected = selected || null;  // push then keeps the summary coming (feedStores)
-            return selected && active === "tab-map" ? summary : window.dash_clientside.no_update;
+        /** What is selected on the map ("vehicle:<id>" or "incident:<id>"): its details are drawn
+         * again when the live city changes it (mapDash). */
+        mapSelect(selected) {
+            ns.mapSelected = selected || null;
+            return window.dash_clientside.no_update;
         },
         resizeOnTab(tab) {
             if (tab && tab.indexOf("tab-") === 0 && history.replaceState) {
@@ -404,50 +105,27 @@
         },
     };
 
-    // --- map bridge: the map's GeoJSON layers (app/console/map.py) still read the stores named
-    // below; this feeds them from the live client until the map layers read it themselves
-    // (assets/smartcity_map.js). Inert once those functions or stores are gone: delete it then.
-    function mapBridge(detail) {
-        if (!dashReady || typeof ns.applyVehicles !== "function") return;
-        ns.live.messages += 1;  // messages drawn (the browser benchmark counts updates by it)
-        const city = detail.city;
-        const fields = window.smartcityLive.model.vehicle_fields;
-        const msg = detail.message;
-        const now = Date.now();
-        if (detail.snapshot) {
-            ns.live.vehicles = {};
-            ns.live.state = "live";
-            const features = [];
-            for (const row of city.vehicles.values()) {
-                const v = rowObject(fields, row);
-                if (v.lat === undefined || v.lon === undefined) continue;
-                const f = vehicleFeature(v);
-                ns.live.vehicles[v.id] = {feature: f, seen: now};
-                features.push(f);
+    // --- the map's Dash parts: the roads' congestion colours (their layer's hideout) and the
+    // selection's details, redrawn when the live city changes what they show (the points
+    // themselves are assets/smartcity_map.js's)
+    function mapDash(detail) {
+        if (!dashReady) return;
+        const changed = detail.changed, removed = detail.removed;
+        if (detail.snapshot || changed.traffic.length || removed.traffic.length) {
+            const hideout = ns.roadLevels(Array.from(detail.city.traffic.values()), ns.roadHideout);
+            if (hideout !== window.dash_clientside.no_update) {
+                ns.roadHideout = hideout;
+                setProps("map-roads", {hideout: hideout});  // app/console/ids.py MAP_ROADS
             }
-            setProps("feed-vehicles", {data: {type: "FeatureCollection", features: features}});
-        } else if (msg.vehicles && msg.vehicles.length) {
-            ns.applyVehicles({vehicle_fields: fields, vehicles: detail.changed.vehicles.map((id) => city.vehicles.get(id))}, now);
         }
-        const layer = ns.vehicleLayer();
-        detail.removed.vehicles.forEach((id) => {  // silent for the active window, in event time
-            delete ns.live.vehicles[id];
-            if (ns.markers[id] && layer) layer.removeLayer(ns.markers[id]);
-            delete ns.markers[id];
-        });
-        const ch = detail.changed, rm = detail.removed, all = detail.snapshot;
-        if (all || ch.incidents.length || rm.incidents.length) {
-            setProps("feed-incidents", {data: Array.from(city.incidents.values())});
-        }
-        if (all || ch.traffic.length || rm.traffic.length) setProps("feed-traffic", {data: Array.from(city.traffic.values())});
-        if (all || ch.weather.length || rm.weather.length) setProps("feed-weather", {data: Array.from(city.weather.values())});
-        if (msg.summary && ns.mapSelected) setProps("feed-summary", {data: msg.summary});
+        const selected = ns.mapSelected;
+        if (!selected) return;
+        const kind = selected.slice(0, selected.indexOf(":")), id = selected.slice(selected.indexOf(":") + 1);
+        const ids = kind === "vehicle" ? changed.vehicles.concat(removed.vehicles)
+                                       : changed.incidents.concat(removed.incidents);
+        if (detail.snapshot || ids.indexOf(id) >= 0) setProps("map-refresh", {data: Date.now()});  // ids.MAP_REFRESH
     }
-    function mapSnapshot(city) {
-        const none = {vehicles: [], incidents: [], traffic: [], weather: []};
-        return {message: {type: "snapshot", summary: city.summary}, city: city, changed: none, removed: none, snapshot: true};
-    }
-    window.addEventListener("smartcity:live", (e) => mapBridge(e.detail));
+    window.addEventListener("smartcity:live", (e) => mapDash(e.detail));
 
     window.dash_clientside = Object.assign({}, window.dash_clientside, {smartcity: ns});
     // a link to a tab followed from the page itself (or a hash typed in the address bar) opens it

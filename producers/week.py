@@ -40,7 +40,7 @@ SENSOR_EVERY_MIN = 5
 WEATHER_EVERY_MIN = 5
 TRIP_MEAN_MIN = 6.0  # a trip across this compact network
 TOURS = 64  # distinct road tours the fleet shares (each vehicle starts at its own point)
-TOUR_M = 120_000.0  # length of each tour: days of driving before a vehicle goes round again
+TOUR_M = 120.0 * 1000  # length of each tour (120 km): days of driving before a vehicle goes round again
 SHIFT_DRIVING = {"taxi": 0.6, "truck": 0.55}  # share of a shift spent driving (the rest: waiting, loading)
 
 

@@ -13,13 +13,7 @@ SHELL_LOGOUT = "shell-logout"
 SHELL_MOUNTED = "shell-mounted"  # the lazy tabs built so far
 SHELL_SINK = "shell-sink"  # output of side-effect-only clientside callbacks
 
-# Live data is in no store: assets/smartcity_live.js holds the city. These ids are still read by
-# the map's callbacks (app/console/map.py) until its layers draw from the live client.
-FEED_SUMMARY = "feed-summary"
-FEED_VEHICLES = "feed-vehicles"
-FEED_INCIDENTS = "feed-incidents"
-FEED_TRAFFIC = "feed-traffic"
-FEED_WEATHER = "feed-weather"
+# Live data is in no store: assets/smartcity_live.js holds the city.
 
 # overview
 OVERVIEW_CARDS = "overview-cards"  # each value: overview-card-<key>, its detail overview-card-<key>-detail
@@ -33,12 +27,9 @@ OVERVIEW_TREND_EVENTS = "overview-trend-events"
 # map
 MAP = "map-map"
 MAP_ROADS = "map-roads"
-MAP_VEHICLES = "map-vehicles"
-MAP_INCIDENTS = "map-incidents"
-MAP_SENSORS = "map-sensors"
-MAP_STATIONS = "map-stations"
-MAP_TRACK = "map-track"
 MAP_TYPES = "map-types"
+MAP_LAYERS = "map-layers"  # the point layers shown (vehicles, incidents, sensors, stations)
+MAP_STYLE = "map-style"  # what the points look like (map.map_style), read by smartcity_map.js
 MAP_COLOUR_BY = "map-colour-by"  # vehicles coloured by "type" or "speed"
 MAP_SPEED_LEGEND = "map-speed-legend"
 MAP_DETAILS = "map-details"

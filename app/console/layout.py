@@ -69,11 +69,6 @@ LAZY: dict[str, Callable[[], Component]] = {
 }
 
 
-# What the map's layers read until they draw from the live client (assets/smartcity.js mapBridge
-# fills them in the browser; no server callback reads or writes them). Goes with the bridge.
-MAP_BRIDGE = (ids.FEED_VEHICLES, ids.FEED_INCIDENTS, ids.FEED_TRAFFIC, ids.FEED_WEATHER, ids.FEED_SUMMARY)
-
-
 def body_id(tab: str) -> str:
     return f"{tab}-body"
 
@@ -112,7 +107,6 @@ def build() -> Component:
             dcc.Store(id=ids.EMERGENCY_SOUND_SINK),
             dcc.Store(id=ids.SHELL_MOUNTED),
             dcc.Store(id=ids.MAP_REFRESH),
-            *[dcc.Store(id=i) for i in MAP_BRIDGE],
         ]
     )
 

@@ -1,8 +1,11 @@
 """Map tab: road network, vehicles, incidents, traffic sensors and weather stations on Leaflet.
 
-Markers are canvas circle markers drawn by ``assets/smartcity.js``; vehicle-type filtering and
-the choice of colouring vehicles by type or by speed go through the GeoJSON ``hideout`` and
-never reach the server.
+The roads (and tiles) are dash-leaflet layers. Every point layer, and the selected vehicle's
+track, belongs to ``assets/smartcity_map.js``: it draws them with WebGL from the live city in the
+browser, picks them with the mouse and selects a vehicle by setting ``ids.MAP_SELECTED``. What
+the points look like is presentation and stays here (``map_style``, keyed by the live model's
+vehicle types, congestion levels and severities); layer toggles, vehicle types and the colouring
+go to the browser through clientside callbacks and never reach the server.
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ from typing import Any
 
 import dash_bootstrap_components as dbc
 import dash_leaflet as dl
-from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, callback, clientside_callback, dcc, html, no_update
 from dash.development.base_component import Component
 from flask import current_app
 
 from app.api import store
 from app.console import ids
-from pipeline.schemas import VEHICLE_TYPES
+from app.console.traffic import LEVEL_COLOURS
+from pipeline.live_model import LEVELS
+from pipeline.schemas import SEVERITIES, VEHICLE_TYPES
 
 DEFAULT_TILE_URL = "https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png"
 DEFAULT_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
@@ -38,8 +43,16 @@ SPEED_BANDS: tuple[dict[str, Any], ...] = (
     {"name": "slow", "below": 25.0, "colour": "#ff7f0e"},
     {"name": "moving", "below": None, "colour": "#2ca02c"},
 )
+# incident markers, by severity (the model's severities, least severe first)
+SEVERITY_MARKER_COLOURS = dict(zip(SEVERITIES, ("#6c757d", "#0dcaf0", "#fd7e14", "#dc3545"), strict=True))
 COLOUR_BY = (("type", "Type"), ("speed", "Speed"))
-TRACK_POINTS = 60
+# the layers the operator can switch off, as the layer checklist names them: the point layers
+# smartcity_map.js draws, and the panes of the roads and tiles (dash-leaflet layers; toggling
+# a GeoJSON in Leaflet's layer control threw inside dash-leaflet, hiding its pane does not)
+LAYERS = (("vehicles", "Vehicles"), ("incidents", "Incidents"), ("sensors", "Traffic sensors"),
+          ("stations", "Weather stations"), ("roads", "Roads"))  # fmt: skip
+TILES = ("tiles", "Tiles")
+ROADS_PANE = "smartcity-roads"  # smartcity_map.js hides it when Roads is unticked
 
 
 def _js(name: str) -> dict[str, str]:
@@ -104,61 +117,28 @@ def tile_layer() -> list[Component]:
     if not url:
         return []
     attribution = current_app.config.get("SMARTCITY_TILE_ATTRIBUTION", DEFAULT_ATTRIBUTION)
-    return [dl.Overlay(dl.TileLayer(url=url, attribution=attribution, maxZoom=19), name="Tiles", checked=True)]
+    return [dl.TileLayer(url=url, attribution=attribution, maxZoom=19)]
 
 
-def vehicle_hideout() -> dict[str, Any]:
-    """What the vehicle layer's JavaScript reads: the types shown, the colours, the colouring."""
-    return {"types": list(VEHICLE_TYPES), "colours": VEHICLE_COLOURS, "colourBy": "type", "bands": list(SPEED_BANDS)}
-
-
-def _empty() -> dict[str, Any]:
-    return {"type": "FeatureCollection", "features": []}
+def map_style() -> dict[str, Any]:
+    """What the map's points look like, keyed by the live model's names (smartcity_map.js reads it)."""
+    return {
+        "vehicle_colours": {t: VEHICLE_COLOURS[t] for t in VEHICLE_TYPES},
+        "bands": list(SPEED_BANDS),
+        "level_colours": {level: LEVEL_COLOURS[level] for level in LEVELS},
+        "severity_colours": SEVERITY_MARKER_COLOURS,
+    }
 
 
 def layout() -> Component:
     roads = network()
-    overlays = [
-        dl.Overlay(
-            dl.GeoJSON(id=ids.MAP_ROADS, data=roads, style=_js("roadStyle"), hideout={"levels": {}}),
-            name="Roads",
-            checked=True,
-        ),
-        dl.Overlay(
-            dl.GeoJSON(id=ids.MAP_SENSORS, data=_empty(), pointToLayer=_js("sensorPoint")),
-            name="Traffic sensors",
-            checked=True,
-        ),
-        dl.Overlay(
-            dl.GeoJSON(id=ids.MAP_STATIONS, data=_empty(), pointToLayer=_js("stationPoint")),
-            name="Weather stations",
-            checked=True,
-        ),
-        dl.Overlay(
-            dl.GeoJSON(
-                id=ids.MAP_VEHICLES,
-                data=_empty(),
-                pointToLayer=_js("vehiclePoint"),
-                filter=_js("vehicleFilter"),
-                hideout=vehicle_hideout(),
-            ),
-            name="Vehicles",
-            checked=True,
-        ),
-        dl.Overlay(
-            dl.GeoJSON(id=ids.MAP_INCIDENTS, data=_empty(), pointToLayer=_js("incidentPoint")),
-            name="Incidents",
-            checked=True,
-        ),
-    ]
+    roads_layer = dl.GeoJSON(id=ids.MAP_ROADS, data=roads, style=_js("roadStyle"), hideout={"levels": {}})
+    tiles = tile_layer()
+    layers = [*LAYERS, TILES] if tiles else list(LAYERS)
     leaflet = dl.Map(
         [
-            # vehicles get a canvas of their own (smartcity.js puts them in this pane), so the
-            # 1 Hz moves redraw only them and road or sensor updates never redraw 5,000 markers
-            dl.Pane(name="smartcity-vehicles", style={"zIndex": 450}),
-            dl.Pane(name="smartcity-incidents", style={"zIndex": 460}),
-            dl.LayersControl([*tile_layer(), *overlays], collapsed=True),
-            dl.Polyline(id=ids.MAP_TRACK, positions=[], color="#ff00aa", weight=4),
+            *tiles,
+            dl.Pane(roads_layer, name=ROADS_PANE, style={"zIndex": 400}),
             dl.ScaleControl(position="bottomleft"),
         ],
         id=ids.MAP,
@@ -189,6 +169,13 @@ def layout() -> Component:
                     className="d-flex align-items-center mb-1",
                 ),
                 speed_legend(),
+                html.H6("Layers"),
+                dbc.Checklist(
+                    id=ids.MAP_LAYERS,
+                    options=[{"label": label, "value": value} for value, label in layers],
+                    value=[value for value, _ in layers],
+                    className="mb-3",
+                ),
                 html.H6("Vehicle types"),
                 dbc.Checklist(id=ids.MAP_TYPES, options=legend, value=list(VEHICLE_TYPES), className="mb-3"),
                 html.Div(
@@ -206,6 +193,7 @@ def layout() -> Component:
         [
             dbc.Row([dbc.Col(leaflet, lg=9, md=8, xs=12), dbc.Col(panel, lg=3, md=4, xs=12)], className="g-2"),
             dcc.Store(id=ids.MAP_SELECTED),
+            dcc.Store(id=ids.MAP_STYLE, data=map_style()),
         ]
     )
 
@@ -232,10 +220,10 @@ def _row(label: str, value: Any) -> Component:
     return html.Tr([html.Th(label, className="pe-2"), html.Td("" if value is None else str(value))])
 
 
-def vehicle_details(state: dict[str, Any] | None, vehicle_id: str) -> tuple[Component, list[list[float]]]:
-    """The details panel for one vehicle and its recent track as polyline positions."""
+def vehicle_details(state: dict[str, Any] | None, vehicle_id: str) -> Component:
+    """The details panel for one vehicle (its track is drawn by smartcity_map.js)."""
     if state is None:
-        return html.Div(f"Vehicle {vehicle_id} is no longer reporting."), []
+        return html.Div(f"Vehicle {vehicle_id} is no longer reporting.")
     rows = [
         _row("Vehicle", state.get("id")),
         _row("Type", state.get("vehicle_type")),
@@ -244,8 +232,7 @@ def vehicle_details(state: dict[str, Any] | None, vehicle_id: str) -> tuple[Comp
         _row("Road", state.get("road_name")),
         _row("Status", state.get("status")),
     ]
-    track = [[float(p[0]), float(p[1])] for p in (state.get("track") or [])[:TRACK_POINTS]]
-    return dbc.Table(html.Tbody(rows), size="sm", borderless=True, className="mb-0"), track
+    return dbc.Table(html.Tbody(rows), size="sm", borderless=True, className="mb-0")
 
 
 def incident_details(incident: dict[str, Any] | None) -> Component:
@@ -262,82 +249,50 @@ def incident_details(incident: dict[str, Any] | None) -> Component:
 
 
 @callback(
-    Output(ids.MAP_SELECTED, "data"),
-    Input(ids.MAP_VEHICLES, "clickData"),
-    Input(ids.MAP_INCIDENTS, "clickData"),
-    prevent_initial_call=True,
-)
-def _select(vehicle: dict[str, Any] | None, incident: dict[str, Any] | None) -> Any:
-    feature = vehicle if ctx.triggered_id == ids.MAP_VEHICLES else incident
-    if not feature:
-        return no_update
-    kind = "vehicle" if ctx.triggered_id == ids.MAP_VEHICLES else "incident"
-    return f"{kind}:{feature['properties']['id']}"
-
-
-@callback(
     Output(ids.MAP_DETAILS, "children"),
-    Output(ids.MAP_TRACK, "positions"),
-    Output(ids.MAP, "viewport", allow_duplicate=True),
     Input(ids.MAP_SELECTED, "data"),
     Input(ids.MAP_REFRESH, "data"),
-    State(ids.FEED_INCIDENTS, "data"),
-    State(ids.MAP_FOLLOW, "value"),
     prevent_initial_call=True,
 )
-def _details(selected: str | None, _summary: Any, incidents: list[dict[str, Any]] | None, follow: bool) -> Any:
+def _details(selected: str | None, _changed: Any) -> Any:
     if not selected:
-        return no_update, no_update, no_update
+        return no_update
     kind, _, key = selected.partition(":")
     if kind == "vehicle":
-        panel, track = vehicle_details(store().vehicle(key), key)
-        viewport = {"center": track[0], "transition": "panTo"} if follow and track else no_update
-        return panel, track, viewport
-    match = next((i for i in incidents or [] if i.get("id") == key), None)
-    return incident_details(match), [], no_update
+        return vehicle_details(store().vehicle(key), key)
+    incident = store().incident(key)
+    return incident_details(incident if incident and incident.get("status") != "Resolved" else None)
 
 
+# the map's points live in the browser (assets/smartcity_map.js): these only pass it what the
+# operator chose, and a selection made elsewhere (the Emergency tab's Map button)
 clientside_callback(
-    ClientsideFunction("smartcity", "passThrough"),
-    Output(ids.MAP_VEHICLES, "data"),
-    Input(ids.FEED_VEHICLES, "data"),
-)
-clientside_callback(
-    ClientsideFunction("smartcity", "incidentPoints"),
-    Output(ids.MAP_INCIDENTS, "data"),
-    Input(ids.FEED_INCIDENTS, "data"),
-)
-clientside_callback(
-    ClientsideFunction("smartcity", "sensorPoints"),
-    Output(ids.MAP_SENSORS, "data"),
-    Input(ids.FEED_TRAFFIC, "data"),
-)
-clientside_callback(
-    ClientsideFunction("smartcity", "stationPoints"),
-    Output(ids.MAP_STATIONS, "data"),
-    Input(ids.FEED_WEATHER, "data"),
-)
-clientside_callback(
-    ClientsideFunction("smartcity", "roadLevels"),
-    Output(ids.MAP_ROADS, "hideout"),
-    Input(ids.FEED_TRAFFIC, "data"),
-    State(ids.MAP_ROADS, "hideout"),
-)
-clientside_callback(
-    ClientsideFunction("smartcity", "vehicleView"),
-    Output(ids.MAP_VEHICLES, "hideout"),
+    ClientsideFunction("smartcity_map", "view"),
     Output(ids.MAP_SPEED_LEGEND, "hidden"),
     Input(ids.MAP_TYPES, "value"),
     Input(ids.MAP_COLOUR_BY, "value"),
-    State(ids.MAP_VEHICLES, "hideout"),
+    Input(ids.MAP_STYLE, "data"),
 )
-
-# the details of a selection (and a followed vehicle's track) refresh with each summary, but
-# only while something is selected and the map is shown: otherwise no request each second
 clientside_callback(
-    ClientsideFunction("smartcity", "mapRefresh"),
+    ClientsideFunction("smartcity_map", "layers"),
+    Output(ids.MAP_LAYERS, "className"),
+    Input(ids.MAP_LAYERS, "value"),
+)
+clientside_callback(
+    ClientsideFunction("smartcity_map", "follow"),
+    Output(ids.MAP_FOLLOW, "className"),
+    Input(ids.MAP_FOLLOW, "value"),
+)
+clientside_callback(
+    ClientsideFunction("smartcity_map", "selected"),
+    Output(ids.MAP_DETAILS, "className"),
+    Input(ids.MAP_SELECTED, "data"),
+)
+# the roads' colours and a selection's details follow the live city in the browser
+# (assets/smartcity.js mapDash): road levels go straight into the roads' hideout, and a
+# selected vehicle or incident that changed sets MAP_REFRESH, which redraws its details
+clientside_callback(
+    ClientsideFunction("smartcity", "mapSelect"),
     Output(ids.MAP_REFRESH, "data"),
-    Input(ids.FEED_SUMMARY, "data"),
-    State(ids.MAP_SELECTED, "data"),
-    State(ids.SHELL_TABS, "active_tab"),
+    Input(ids.MAP_SELECTED, "data"),
 )

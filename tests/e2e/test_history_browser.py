@@ -23,13 +23,16 @@ STILL = [52.4401, 13.5202]
 # what the user sees where the map flew to.
 MAGENTA_AT_CENTRE = """
 const map = document.querySelector('.smartcity-history-map');
+if (!map) return 0;  // not drawn yet: nothing shown
 const r = map.getBoundingClientRect(), cx = r.left + r.width / 2, cy = r.top + r.height / 2;
 let hits = 0;
 for (const c of map.querySelectorAll('canvas')) {
   const b = c.getBoundingClientRect();
   if (!b.width || !b.height) continue;
   const x = Math.round((cx - b.left) * c.width / b.width), y = Math.round((cy - b.top) * c.height / b.height);
-  const d = c.getContext('2d').getImageData(x - 10, y - 10, 21, 21).data;
+  const ctx = c.getContext('2d');
+  if (!ctx) continue;  // a canvas another context (WebGL) owns
+  const d = ctx.getImageData(x - 10, y - 10, 21, 21).data;
   for (let i = 0; i < d.length; i += 4) if (d[i] > 200 && d[i + 1] < 90 && d[i + 2] > 120) hits++;
 }
 return hits;

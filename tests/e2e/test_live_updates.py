@@ -21,12 +21,11 @@ from pipeline.speed_layer import SpeedLayer
 from tests.city import TOKENS, api_settings, rec, seed
 from tests.services import Gunicorn, RedisServer, free_port
 
-# The live client's city (assets/smartcity_live.js), which every live figure and map layer draws from
+# The live client's city (assets/smartcity_live.js), which every live figure and map layer draws
+# from, and the points on the map by id (assets/smartcity_map.js draws them)
 INCIDENT_IN_CITY = "return window.smartcityLive.city.incidents.has(arguments[0])"
-CAR_AT = (
-    "const c = window.smartcityLive; if (!c) return null; const f = c.model.vehicle_fields;"
-    "const row = c.city.vehicles.get('car-1'); return row ? [row[f.indexOf('lat')], row[f.indexOf('lon')]] : null;"
-)
+INCIDENT_ON_MAP = "return window.smartcityMap.has('incidents', arguments[0])"
+CAR_AT = "return window.smartcityMap.position('vehicles', 'car-1')"
 
 
 def post_incident(base: str, incident_id: str, description: str) -> None:
@@ -73,6 +72,7 @@ def test_an_ingested_incident_appears_in_the_emergency_tab_and_the_live_city_wit
     dash_duo._wait_for(
         lambda d: d.execute_script(INCIDENT_IN_CITY, "i-flood-2"), timeout=2, msg="i-flood-2 in the city"
     )
+    dash_duo._wait_for(lambda d: d.execute_script(INCIDENT_ON_MAP, "i-flood-2"), timeout=2, msg="i-flood-2 drawn")
     assert dash_duo.driver.execute_script("return location.search") == "?fresh=1"  # never reloaded
     assert dash_duo.get_logs() == []
 
@@ -100,6 +100,9 @@ def test_the_console_reconnects_by_itself_after_the_server_restarts(
     dash_duo._wait_for(lambda d: "reconnecting" in d.find_element(By.ID, "shell-badge").text, timeout=15,
                        msg="the badge shows the lost connection")  # fmt: skip
     assert "bg-danger" in dash_duo.find_element("#shell-badge").get_attribute("class")
+    # and the map's points are greyed: what they show is no longer live
+    assert driver.execute_script("return window.smartcityMap.stats().grey")
+    assert driver.find_elements(By.CSS_SELECTOR, ".smartcity-map.smartcity-map-stale")
     with Gunicorn(tmp_path / "second", port):
         # connected again (the poll sees the server back first); the seeded city is old by now, so the
         # badge says how old until new data arrives
@@ -110,6 +113,7 @@ def test_the_console_reconnects_by_itself_after_the_server_restarts(
         dash_duo._wait_for(lambda d: d.execute_script(CAR_AT) == pytest.approx([52.452, 13.541]), timeout=10,
                            msg="deltas move car-1 again after the reconnect")  # fmt: skip
         assert driver.execute_script("return location.search") == "?fresh=1"  # reconnected without a reload
+        assert not driver.execute_script("return window.smartcityMap.stats().grey")
     # while the server was down the browser logged its refused requests (socket, the live poll) and
     # Dash said a callback got no answer; nothing else (the log's times are when Chrome flushed it)
     expected = ("net::ERR_CONNECTION_REFUSED", "net::ERR_SOCKET_NOT_CONNECTED", "/api/live",

@@ -22,9 +22,11 @@ from app import create_app
 from app.console import emergency, feed, history, ids, layout, overview, system, traffic, weather
 from app.console import map as map_tab
 from app.store import Store
+from pipeline import live_model
 from pipeline.accounting import ProcessorStatus, StatusPublisher
 from pipeline.lake import LakeWriter
 from pipeline.processor import BatchProcessor, RawEvent
+from pipeline.schemas import VEHICLE_TYPES
 from pipeline.settings import Settings
 from pipeline.speed_layer import SpeedLayer
 from producers.network import load_network
@@ -67,10 +69,9 @@ def test_the_layout_builds_with_unique_ids_and_every_tab(ctx: Flask) -> None:
     page = layout.build()
     found = [json.dumps(i, sort_keys=True) if isinstance(i, dict) else i for i in component_ids(page)]
     assert [i for i, n in Counter(found).items() if n > 1] == []
-    for needed in (ids.MAP, ids.MAP_VEHICLES, ids.MAP_ROADS, ids.EMERGENCY_TABLE, ids.SHELL_BADGE):
+    for needed in (ids.MAP, ids.MAP_LAYERS, ids.MAP_ROADS, ids.EMERGENCY_TABLE, ids.SHELL_BADGE):
         assert needed in found
-    # live data is in no store but the map's, filled in the browser until the map reads the live client
-    assert [i for i in found if str(i).startswith("feed-")] == list(layout.MAP_BRIDGE)
+    assert [i for i in found if str(i).startswith("feed-")] == []  # live data is in no store
     tabs = [t.tab_id for t in layout.tabs().children]
     assert tabs == [ids.TAB_OVERVIEW, ids.TAB_MAP, ids.TAB_EMERGENCY, ids.TAB_TRAFFIC, ids.TAB_WEATHER, ids.TAB_HISTORY,
                     ids.TAB_SYSTEM]  # fmt: skip
@@ -111,10 +112,12 @@ def test_no_dash_callback_carries_live_data(app: Flask) -> None:
     # the map's layers are drawn by their own module; every other output is checked here
     carried = [o for o in outputs if o.startswith(LIVE_FIGURES) and not o.startswith("map-")]
     assert carried == []
-    assert not [d for d in deps for i in d["inputs"] if i["id"].startswith("feed-") and d.get("clientside_function")
-                is None]  # fmt: skip
-    page = c.get("/").get_data(as_text=True)  # the live client, and the model it reads
-    assert "/assets/smartcity_live.js" in page and 'id="smartcity-live-model"' in page
+    page = c.get("/").get_data(as_text=True)  # the live client, the map's layers, and the model they read
+    assert (
+        "/assets/smartcity_live.js" in page
+        and "/assets/smartcity_map.js" in page
+        and 'id="smartcity-live-model"' in page
+    )
 
 
 def test_the_poll_needs_a_login(app: Flask) -> None:
@@ -150,7 +153,7 @@ def test_the_map_centres_on_the_network_and_tiles_are_configurable(ctx: Flask) -
     assert map_tab.network() is roads
     assert map_tab.layout().children[0].children[0].children.center == (52.5, 13.5)
     ctx.config["SMARTCITY_TILE_URL"] = "http://tiles.local/{z}/{x}/{y}.png"
-    assert map_tab.tile_layer()[0].children.url == "http://tiles.local/{z}/{x}/{y}.png"
+    assert map_tab.tile_layer()[0].url == "http://tiles.local/{z}/{x}/{y}.png"
     ctx.config["SMARTCITY_TILE_URL"] = ""
     assert map_tab.tile_layer() == []  # roads only, nothing fetched from outside
 
@@ -163,13 +166,12 @@ def test_the_default_network_is_the_simulated_city(ctx: Flask) -> None:
     assert 52.40 < lat < 52.47 and 13.50 < lon < 13.56
 
 
-def test_vehicle_details_show_the_state_and_the_track(ctx: Flask) -> None:
+def test_vehicle_details_show_the_state(ctx: Flask) -> None:
     store: Store = ctx.extensions["smartcity.store"]
-    panel, track = map_tab.vehicle_details(store.vehicle("car-1"), "car-1")
-    assert track[0] == [52.44, 13.52]
+    panel = map_tab.vehicle_details(store.vehicle("car-1"), "car-1")
     assert "car-1" in json.dumps(panel.to_plotly_json(), default=lambda c: c.to_plotly_json())
-    gone, no_track = map_tab.vehicle_details(None, "ghost")
-    assert "ghost" in gone.children and no_track == []
+    gone = map_tab.vehicle_details(None, "ghost")
+    assert "ghost" in gone.children
 
 
 def test_the_incident_grid_draws_text_and_its_buttons_follow_the_role(ctx: Flask) -> None:
@@ -326,7 +328,7 @@ def test_the_tile_credit_comes_from_the_settings(tmp_path: Path) -> None:
     for credit in (default, "Tiles &copy; Example Maps"):
         settings = api_settings(tmp_path, tile_attribution=credit)
         with create_app(settings, store=Store(SpeedLayer(fakeredis.FakeRedis()))).test_request_context("/"):
-            assert map_tab.tile_layer()[0].children.attribution == credit
+            assert map_tab.tile_layer()[0].attribution == credit
 
 
 NASTY = ["<b>bold</b>", XSS, "Tom & Jerry's"]
@@ -368,8 +370,7 @@ def test_speed_bands_cover_every_speed_and_the_legend_names_them(ctx: Flask) -> 
     bands = map_tab.SPEED_BANDS
     limits = [b["below"] for b in bands[:-1]]
     assert limits == sorted(limits) and bands[-1]["below"] is None  # slowest first, the last open-ended
-    hideout = map_tab.vehicle_hideout()
-    assert hideout["colourBy"] == "type" and hideout["bands"] == list(bands)  # what smartcity.js reads
+    assert map_tab.map_style()["bands"] == list(bands)  # what smartcity_map.js reads
     legend = map_tab.speed_legend()
     assert legend.hidden is True  # shown while vehicles are coloured by speed
     assert [row.children[1] for row in legend.children] == [
@@ -377,6 +378,22 @@ def test_speed_bands_cover_every_speed_and_the_legend_names_them(ctx: Flask) -> 
     ]  # fmt: skip
     page = json.dumps(map_tab.layout().to_plotly_json(), default=lambda c: c.to_plotly_json())
     assert ids.MAP_COLOUR_BY in page and ids.MAP_SPEED_LEGEND in page
+
+
+def test_map_colours_are_keyed_by_the_live_model() -> None:
+    style = map_tab.map_style()
+    assert list(style["vehicle_colours"]) == list(VEHICLE_TYPES)
+    assert list(style["level_colours"]) == list(live_model.LEVELS)
+    assert list(style["severity_colours"]) == list(live_model.browser_config(1, 1)["severities"])
+    assert all(re.fullmatch(r"#[0-9a-f]{6}", c) for part in ("vehicle_colours", "level_colours",
+               "severity_colours") for c in style[part].values())  # fmt: skip
+
+
+def test_the_map_script_declares_no_levels_types_or_private_leaflet_fields() -> None:
+    assets = Path(__file__).resolve().parents[2] / "assets"
+    script = (assets / "smartcity_map.js").read_text() + (assets / "smartcity_gl.js").read_text()
+    for name in (*live_model.LEVELS, *VEHICLE_TYPES, "_latlng", "_eventParents", "_tooltip", "innerHTML"):
+        assert f'"{name}"' not in script and f".{name}" not in script, name
 
 
 def test_the_navbar_shows_the_user_and_role_and_logs_out(app: Flask) -> None:

@@ -1,0 +1,239 @@
+/* The map's WebGL point layer, without Leaflet or the live city: layers of points kept by id
+ * in typed arrays (PointSet) and drawn on one canvas with one draw call each (GLPoints).
+ * assets/smartcity_map.js puts the live city on the map with it; the browser benchmark's bare
+ * reference page runs this file alone.
+ *
+ * Why WebGL, and this small layer rather than a library: 20,000 vehicles moving each second
+ * cost a typed-array write per vehicle and one buffer upload here, where a canvas redraws every
+ * circle (10,000 canvas markers stalled the page up to 0.7 s); leaflet.glify rebuilds its
+ * buffers from the whole data set on each update, deck.gl brings a view controller of its own
+ * beside Leaflet's, and MapLibre would replace Leaflet and the roads layer. */
+(function () {
+    "use strict";
+
+    const TILE = 256;  // Web Mercator: the world is TILE px wide at zoom 0
+    const CELL = 64 / 16384;  // grid cell in zoom-0 px: 64 screen px at zoom 14 (~370 m in Berlin)
+
+    /** Zoom-0 Web Mercator pixel of a position (as Leaflet's EPSG:3857 projects it). */
+    function mercX(lon) { return TILE * (0.5 + lon / 360); }
+    function mercY(lat) {
+        const s = Math.sin(Math.max(-85.0511, Math.min(85.0511, lat)) * Math.PI / 180);
+        return TILE * (0.5 - Math.log((1 + s) / (1 - s)) / (4 * Math.PI));
+    }
+
+    const rgbaCache = new Map();
+    /** "#rrggbb" as [r, g, b, 255]. */
+    function rgba(hex) {
+        let c = rgbaCache.get(hex);
+        if (!c) {
+            const n = parseInt(String(hex || "#777777").slice(1), 16) || 0x777777;
+            c = [(n >> 16) & 255, (n >> 8) & 255, n & 255, 235];
+            rgbaCache.set(hex, c);
+        }
+        return c;
+    }
+
+    /** One layer of points by id: positions and colours in typed arrays (what WebGL draws),
+     * updated in place by id; a grid of zoom-0 cells -> slots for picking, rebuilt from the
+     * arrays only when the mouse asks after a change (a second's 20,000 moves cost no grid work). */
+    class PointSet {
+        constructor(look) {
+            this.look = look;
+            this.slotOf = new Map();  // id -> slot
+            this.ids = [];  // slot -> id
+            this.cap = 0;
+            this.xy = new Float64Array(0);  // zoom-0 px, exact (picking, tooltips)
+            this.pos = new Float32Array(0);  // the same relative to the origin (drawn)
+            this.col = new Uint8Array(0);
+            this.grid = null;  // cell key -> [slots]; null when a point changed since it was built
+            this.visible = true;
+            this.dirty = true;
+        }
+        get size() { return this.ids.length; }
+        grow(n) {
+            if (n <= this.cap) return;
+            this.cap = Math.max(n, this.cap * 2, 64);
+            const xy = new Float64Array(this.cap * 2), pos = new Float32Array(this.cap * 2);
+            const col = new Uint8Array(this.cap * 4);
+            xy.set(this.xy);
+            pos.set(this.pos);
+            col.set(this.col);
+            this.xy = xy;
+            this.pos = pos;
+            this.col = col;
+        }
+        /** Add or move a point; (x, y) in zoom-0 px, drawn relative to the shared origin. */
+        put(id, x, y, colour, origin) {
+            let s = this.slotOf.get(id);
+            if (s === undefined) {
+                this.grow(this.ids.length + 1);
+                s = this.ids.length;
+                this.ids.push(id);
+                this.slotOf.set(id, s);
+            }
+            this.xy[2 * s] = x;
+            this.xy[2 * s + 1] = y;
+            this.pos[2 * s] = x - origin[0];
+            this.pos[2 * s + 1] = y - origin[1];
+            this.col[4 * s] = colour[0];
+            this.col[4 * s + 1] = colour[1];
+            this.col[4 * s + 2] = colour[2];
+            this.col[4 * s + 3] = colour[3];
+            this.dirty = true;
+            this.grid = null;
+        }
+        /** Remove a point: the last slot moves into its place. */
+        drop(id) {
+            const s = this.slotOf.get(id);
+            if (s === undefined) return;
+            this.slotOf.delete(id);
+            const last = this.ids.length - 1;
+            if (s !== last) {
+                const moved = this.ids[last];
+                this.ids[s] = moved;
+                this.slotOf.set(moved, s);
+                this.xy.copyWithin(2 * s, 2 * last, 2 * last + 2);
+                this.pos.copyWithin(2 * s, 2 * last, 2 * last + 2);
+                this.col.copyWithin(4 * s, 4 * last, 4 * last + 4);
+            }
+            this.ids.pop();
+            this.dirty = true;
+            this.grid = null;
+        }
+        clear() {
+            this.slotOf.clear();
+            this.ids.length = 0;
+            this.dirty = true;
+            this.grid = null;
+        }
+        has(id) { return this.slotOf.has(id); }
+        /** {x, y} in zoom-0 px of a point, or null. */
+        point(id) {
+            const s = this.slotOf.get(id);
+            return s === undefined ? null : {x: this.xy[2 * s], y: this.xy[2 * s + 1], slot: s};
+        }
+        cells() {
+            if (this.grid) return this.grid;
+            const grid = new Map();
+            for (let s = 0; s < this.ids.length; s++) {
+                const key = Math.floor(this.xy[2 * s] / CELL) * 1e7 + Math.floor(this.xy[2 * s + 1] / CELL);
+                const slots = grid.get(key);
+                if (slots) slots.push(s);
+                else grid.set(key, [s]);
+            }
+            return (this.grid = grid);
+        }
+        /** The id nearest (wx, wy) within rw (zoom-0 px), with its squared distance, or null. */
+        nearest(wx, wy, rw) {
+            let best = -1, bestD = rw * rw;
+            const xy = this.xy;
+            const consider = (s) => {
+                const d = (xy[2 * s] - wx) ** 2 + (xy[2 * s + 1] - wy) ** 2;
+                if (d <= bestD) { bestD = d; best = s; }
+            };
+            const grid = this.cells();
+            const x0 = Math.floor((wx - rw) / CELL), x1 = Math.floor((wx + rw) / CELL);
+            const y0 = Math.floor((wy - rw) / CELL), y1 = Math.floor((wy + rw) / CELL);
+            if ((x1 - x0 + 1) * (y1 - y0 + 1) > grid.size) {  // zoomed far out: fewer cells than the box
+                for (let s = 0; s < this.ids.length; s++) consider(s);
+            } else {
+                for (let cx = x0; cx <= x1; cx++) {
+                    for (let cy = y0; cy <= y1; cy++) {
+                        const slots = grid.get(cx * 1e7 + cy);
+                        if (slots) slots.forEach(consider);
+                    }
+                }
+            }
+            return best < 0 ? null : {id: this.ids[best], d2: bestD};
+        }
+    }
+
+    const VERTEX = "attribute vec2 a_pos; attribute vec4 a_col;"
+        + "uniform vec2 u_shift; uniform float u_scale; uniform vec2 u_size; uniform float u_point;"
+        + "varying vec4 v_col;"
+        + "void main() { vec2 s = a_pos * u_scale - u_shift;"
+        + "  gl_Position = vec4(s.x / u_size.x * 2.0 - 1.0, 1.0 - s.y / u_size.y * 2.0, 0.0, 1.0);"
+        + "  gl_PointSize = u_point; v_col = a_col; }";
+    const FRAGMENT = "precision mediump float; varying vec4 v_col;"
+        + "uniform float u_point; uniform float u_stroke; uniform vec4 u_strokeColour; uniform float u_grey;"
+        + "void main() { float r = u_point * 0.5; float d = length(gl_PointCoord - 0.5) * u_point;"
+        + "  if (d > r) discard;"
+        + "  vec4 c = (u_stroke > 0.0 && d > r - u_stroke) ? u_strokeColour : v_col;"
+        + "  float g = dot(c.rgb, vec3(0.299, 0.587, 0.114));"
+        + "  c.rgb = mix(c.rgb, vec3(g), u_grey); c.a *= mix(1.0, 0.45, u_grey);"
+        + "  c.a *= clamp(r - d + 0.5, 0.0, 1.0);"  // a smooth edge
+        + "  gl_FragColor = vec4(c.rgb * c.a, c.a); }";
+
+    /** Draws PointSets on one canvas with WebGL (no Leaflet in here: the bare benchmark page
+     * uses it alone). */
+    class GLPoints {
+        constructor(canvas) {
+            this.canvas = canvas;
+            const gl = canvas.getContext("webgl", {antialias: false, alpha: true, premultipliedAlpha: true});
+            if (!gl) throw new Error("WebGL is not available");
+            this.gl = gl;
+            const program = gl.createProgram();
+            [[gl.VERTEX_SHADER, VERTEX], [gl.FRAGMENT_SHADER, FRAGMENT]].forEach(([kind, src]) => {
+                const sh = gl.createShader(kind);
+                gl.shaderSource(sh, src);
+                gl.compileShader(sh);
+                if (!gl.getShaderParameter(sh, gl.COMPILE_STATUS)) throw new Error(gl.getShaderInfoLog(sh));
+                gl.attachShader(program, sh);
+            });
+            gl.linkProgram(program);
+            gl.useProgram(program);
+            this.program = program;
+            this.loc = {};
+            ["a_pos", "a_col"].forEach((n) => { this.loc[n] = gl.getAttribLocation(program, n); });
+            ["u_shift", "u_scale", "u_size", "u_point", "u_stroke", "u_strokeColour", "u_grey"].forEach((n) => {
+                this.loc[n] = gl.getUniformLocation(program, n);
+            });
+            gl.enableVertexAttribArray(this.loc.a_pos);
+            gl.enableVertexAttribArray(this.loc.a_col);
+            gl.enable(gl.BLEND);
+            gl.blendFunc(gl.ONE, gl.ONE_MINUS_SRC_ALPHA);
+            this.buffers = new Map();  // PointSet -> {pos, col}
+        }
+        /** Draw ``sets`` in order. view: {width, height (CSS px), scale (2^zoom), shift: [x, y]
+         * (the view's top-left in px at that scale, relative to the origin), grey (0..1)}. */
+        draw(sets, view) {
+            const gl = this.gl, dpr = window.devicePixelRatio || 1;
+            const w = Math.max(1, Math.round(view.width * dpr)), h = Math.max(1, Math.round(view.height * dpr));
+            if (this.canvas.width !== w || this.canvas.height !== h) {
+                this.canvas.width = w;
+                this.canvas.height = h;
+            }
+            gl.viewport(0, 0, w, h);
+            gl.clearColor(0, 0, 0, 0);
+            gl.clear(gl.COLOR_BUFFER_BIT);
+            gl.uniform2f(this.loc.u_shift, view.shift[0], view.shift[1]);
+            gl.uniform1f(this.loc.u_scale, view.scale);
+            gl.uniform2f(this.loc.u_size, view.width, view.height);
+            gl.uniform1f(this.loc.u_grey, view.grey || 0);
+            sets.forEach((set) => {
+                if (!set.visible || !set.size) return;
+                let b = this.buffers.get(set);
+                if (!b) {
+                    b = {pos: gl.createBuffer(), col: gl.createBuffer()};
+                    this.buffers.set(set, b);
+                    set.dirty = true;
+                }
+                gl.bindBuffer(gl.ARRAY_BUFFER, b.pos);
+                if (set.dirty) gl.bufferData(gl.ARRAY_BUFFER, set.pos.subarray(0, set.size * 2), gl.DYNAMIC_DRAW);
+                gl.vertexAttribPointer(this.loc.a_pos, 2, gl.FLOAT, false, 0, 0);
+                gl.bindBuffer(gl.ARRAY_BUFFER, b.col);
+                if (set.dirty) gl.bufferData(gl.ARRAY_BUFFER, set.col.subarray(0, set.size * 4), gl.DYNAMIC_DRAW);
+                gl.vertexAttribPointer(this.loc.a_col, 4, gl.UNSIGNED_BYTE, true, 0, 0);
+                set.dirty = false;
+                const look = set.look, sc = rgba(look.strokeColour);
+                gl.uniform1f(this.loc.u_point, look.size * dpr);
+                gl.uniform1f(this.loc.u_stroke, look.stroke * dpr);
+                gl.uniform4f(this.loc.u_strokeColour, sc[0] / 255, sc[1] / 255, sc[2] / 255, 1);
+                gl.drawArrays(gl.POINTS, 0, set.size);
+            });
+        }
+    }
+
+    window.smartcityGL = {TILE: TILE, CELL: CELL, PointSet: PointSet, GLPoints: GLPoints, mercX: mercX, mercY: mercY,
+        rgba: rgba};
+})();

@@ -1,0 +1,217 @@
+"""The live map under a real mouse: hover shows each layer's tooltip, a click selects a vehicle,
+layer toggles are clean, Follow keeps the vehicle centred (headless Chromium, real input events)."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import dash
+import fakeredis
+import pytest
+import selenium
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+
+from app import create_app
+from app.console import map as map_tab
+from app.store import Store
+from pipeline.speed_layer import SpeedLayer
+from tests.city import api_settings, rec
+
+# one of each kind, apart from each other (so the mouse can reach each), as offsets in px from the
+# centre of the map as the page opens (the network's centre, at the zoom that fits it)
+OFFSETS = {"car": (-150, 60), "bus": (100, -80), "sensor": (-50, 150), "station": (-250, -120),
+           "incident": (250, 40), "under_incident": (255, 45)}  # fmt: skip
+
+
+def where(server: Any) -> dict[str, tuple[float, float]]:
+    """Latitude/longitude of each of OFFSETS on the map as the page opens."""
+    with server.test_request_context("/"):
+        lat, lon = map_tab.bbox_centre(map_tab.network())
+        zoom = map_tab.fit_zoom(map_tab.network())
+    per_degree = 256 * 2**zoom / 360
+    return {
+        name: (lat - dy / (per_degree / math.cos(math.radians(lat))), lon + dx / per_degree)
+        for name, (dx, dy) in OFFSETS.items()
+    }
+
+
+SCREEN = "return window.smartcityMap.screenPoint(arguments[0], arguments[1])"
+TIP = "const t = document.querySelector('.smartcity-tip'); return t && !t.hidden ? t.textContent : null"
+
+
+@pytest.fixture
+def city(tmp_path: Path) -> tuple[dash.Dash, SpeedLayer, dict[str, tuple[float, float]]]:
+    speed = SpeedLayer(fakeredis.FakeRedis(), "e2e-map:")
+    server = create_app(api_settings(tmp_path, tile_url=""), store=Store(speed))  # tile_url "": no network
+    at = where(server)
+    speed.write(
+        [
+            rec("vehicle_data", 2, device_id="car-1", location=list(at["car"]), speed=31.0, vehicle_type="car"),
+            rec("vehicle_data", 2, device_id="bus-1", location=list(at["bus"]), speed=22.0, vehicle_type="bus"),
+            rec("vehicle_data", 2, device_id="taxi-under", location=list(at["under_incident"]), speed=10.0,
+                vehicle_type="taxi"),
+            rec("traffic_data", 2, device_id="cam-9", camera_id="cam-9", location=list(at["sensor"]), speed=12.0,
+                congestion_level="heavy", road_name="Bahnhofstraße"),
+            rec("weather_data", 2, device_id="ws-9", location=list(at["station"]), temperature=7.5,
+                weather_condition="Rain"),
+            rec("emergency_data", 30, device_id="u1", incidentId="i-9", incident_type="fire", status="Active",
+                location=list(at["incident"]), severity="high", description="smoke <b>seen</b>"),
+        ]
+    )  # fmt: skip
+    return server.extensions["smartcity.console"], speed, at
+
+
+def open_map(dash_duo: Any, app: dash.Dash, dark: bool = False) -> None:
+    dash_duo.start_server(app, navigate=False)
+    dash_duo.driver.set_window_size(1400, 1000)  # the whole map in view: the mouse can reach every point
+    dash_duo.driver.get(f"{dash_duo.server.url}/login?token=viewer-token")
+    dash_duo.driver.get(f"{dash_duo.server.url}/#map")
+    dash_duo.wait_for_contains_text("#shell-badge", "live", timeout=10)
+    drawn = "return window.smartcityMap.count('vehicles') === 3 && window.smartcityMap.count('incidents') === 1"
+    dash_duo._wait_for(lambda d: d.execute_script(drawn), timeout=10, msg="the city on the map")
+    assert dash_duo.driver.execute_script("return window.smartcityMap.stats().webgl")
+    if dark:
+        dash_duo.driver.find_element(By.XPATH, "//label[normalize-space()='Dark']").click()
+        dash_duo._wait_for(
+            lambda d: d.execute_script("return document.documentElement.getAttribute('data-bs-theme')") == "dark",
+            timeout=5, msg="dark theme",
+        )  # fmt: skip
+
+
+def mouse_at(dash_duo: Any, x: float, y: float) -> ActionChains:
+    """Real mouse moves to the container point (x, y) of the map."""
+    driver = dash_duo.driver
+    container = driver.find_element(By.CSS_SELECTOR, ".smartcity-map")
+    x, y = round(x), round(y)
+    if tuple(int(p) for p in selenium.__version__.split(".")[:2]) >= (4, 3):  # offsets from the centre
+        rect = container.rect
+        x, y = x - round(rect["width"] / 2), y - round(rect["height"] / 2)
+    chain = ActionChains(driver)
+    with warnings.catch_warnings():  # selenium 4.2 warns that 4.3 measures from the centre
+        warnings.simplefilter("ignore", DeprecationWarning)
+        chain.move_to_element_with_offset(container, x, y)
+    chain.perform()
+    return chain
+
+
+def mouse_to(dash_duo: Any, layer: str, entity_id: str) -> ActionChains:
+    """Real mouse moves to where ``entity_id`` of ``layer`` is drawn on the map (its projected
+    position is read from the page; the input itself is the browser's own)."""
+    point = dash_duo.driver.execute_script(SCREEN, layer, entity_id)
+    assert point is not None, f"{layer} {entity_id} is not on the map"
+    return mouse_at(dash_duo, point["x"], point["y"])
+
+
+def tooltip_of(dash_duo: Any, layer: str, entity_id: str) -> str:
+    mouse_at(dash_duo, 8, 200)  # off every point first: the tooltip closes
+    dash_duo._wait_for(lambda d: d.execute_script(TIP) is None, timeout=3, msg="no tooltip off the points")
+    mouse_to(dash_duo, layer, entity_id)
+    dash_duo._wait_for(lambda d: d.execute_script(TIP), timeout=3, msg=f"a tooltip for {layer} {entity_id}")
+    return str(dash_duo.driver.execute_script(TIP))
+
+
+def severe(dash_duo: Any) -> list[dict[str, Any]]:
+    return [e for e in dash_duo.get_logs() or [] if e.get("level") == "SEVERE"]
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+def test_the_mouse_picks_every_layer_with_an_incident_on_the_map(dash_duo: Any, city: Any, dark: bool) -> None:
+    app, _, at = city
+    open_map(dash_duo, app, dark)
+    assert "car-1 (car)" in tooltip_of(dash_duo, "vehicles", "car-1")
+    assert "31 km/h" in tooltip_of(dash_duo, "vehicles", "car-1")
+    incident = tooltip_of(dash_duo, "incidents", "i-9")
+    assert "fire · high" in incident and "smoke <b>seen</b>" in incident  # text, never markup
+    assert dash_duo.driver.execute_script("return document.querySelector('.smartcity-tip b')") is None
+    sensor = tooltip_of(dash_duo, "sensors", "cam-9")
+    assert "sensor cam-9" in sensor and "heavy · 12" in sensor
+    station = tooltip_of(dash_duo, "stations", "ws-9")
+    assert "weather ws-9" in station and "Rain" in station
+    # incidents are picked first: the mouse on the taxi under the incident shows the incident
+    assert "fire" in tooltip_of(dash_duo, "vehicles", "taxi-under")
+    # a real click on a vehicle selects it: the details panel shows it
+    mouse_to(dash_duo, "vehicles", "bus-1").click().perform()
+    dash_duo.wait_for_contains_text("#map-details", "bus-1", timeout=10)
+    assert dash_duo.driver.execute_script("return window.smartcityMap.selected()") == "bus-1"
+    # its track (fetched, then live) ends at its marker
+    dash_duo._wait_for(
+        lambda d: d.execute_script("return window.smartcityMap.track().length") >= 1, timeout=5, msg="a track"
+    )
+    end = dash_duo.driver.execute_script("const t = window.smartcityMap.track(); return t[t.length - 1]")
+    assert end == pytest.approx(list(at["bus"]))
+    assert severe(dash_duo) == []
+
+
+def test_layers_toggle_cleanly_and_hidden_layers_are_not_picked(dash_duo: Any, city: Any) -> None:
+    app, _, _ = city
+    open_map(dash_duo, app)
+    driver = dash_duo.driver
+    visible = "return window.smartcityMap.visible(arguments[0])"
+    alone = {"vehicles": "car-1", "sensors": "cam-9", "stations": "ws-9"}
+    for name, layer in (("Incidents", "incidents"), ("Vehicles", "vehicles"), ("Traffic sensors", "sensors"),
+                        ("Weather stations", "stations")):  # fmt: skip
+        label = f"//*[@id='map-layers']//label[normalize-space()='{name}']"
+        driver.find_element(By.XPATH, label).click()
+        dash_duo._wait_for(lambda d, x=layer: not d.execute_script(visible, x), timeout=5, msg=f"{name} off")
+        if layer == "incidents":  # the vehicle under the incident is picked now
+            assert "taxi-under" in tooltip_of(dash_duo, "vehicles", "taxi-under")
+        else:  # a hidden point shows nothing under the mouse
+            point = driver.execute_script(SCREEN, layer, alone[layer])
+            mouse_at(dash_duo, 8, 200)
+            mouse_at(dash_duo, point["x"], point["y"])
+            time.sleep(0.3)
+            assert driver.execute_script(TIP) is None
+        driver.find_element(By.XPATH, label).click()
+        dash_duo._wait_for(lambda d, x=layer: d.execute_script(visible, x), timeout=5, msg=f"{name} on")
+    assert "fire" in tooltip_of(dash_duo, "incidents", "i-9")
+    assert "sensor cam-9" in tooltip_of(dash_duo, "sensors", "cam-9")
+    # the roads (a dash-leaflet layer) toggle from the same list
+    roads = "//*[@id='map-layers']//label[normalize-space()='Roads']"
+    shown = "return getComputedStyle(document.querySelector('.leaflet-smartcity-roads-pane')).display"
+    driver.find_element(By.XPATH, roads).click()
+    dash_duo._wait_for(lambda d: d.execute_script(shown) == "none", timeout=5, msg="roads off")
+    driver.find_element(By.XPATH, roads).click()
+    dash_duo._wait_for(lambda d: d.execute_script(shown) != "none", timeout=5, msg="roads on")
+    assert severe(dash_duo) == []
+
+
+def test_follow_keeps_the_vehicle_in_the_centre(dash_duo: Any, city: Any) -> None:
+    app, speed, at = city
+    open_map(dash_duo, app)
+    mouse_to(dash_duo, "vehicles", "car-1").click().perform()
+    dash_duo.wait_for_contains_text("#map-details", "car-1", timeout=10)
+    dash_duo.driver.find_element(By.XPATH, "//label[normalize-space()='Follow']").click()
+    stop = threading.Event()
+
+    def drive() -> None:  # car-1 heads north-east, one report a second
+        step = 0
+        while not stop.wait(1.0):
+            step += 1
+            moved = [at["car"][0] + 0.0004 * step, at["car"][1] + 0.0006 * step]
+            speed.write([rec("vehicle_data", 0, device_id="car-1", location=moved, speed=36.0, vehicle_type="car")])
+
+    mover = threading.Thread(target=drive, daemon=True)
+    mover.start()
+    try:
+        track = "return window.smartcityMap.track().length"
+        dash_duo._wait_for(lambda d: d.execute_script(track) >= 6, timeout=15, msg="5 s of updates")
+    finally:
+        stop.set()
+        mover.join(5)
+    at = dash_duo.driver.execute_script(SCREEN, "vehicles", "car-1")
+    size = dash_duo.driver.find_element(By.CSS_SELECTOR, ".smartcity-map").rect
+    assert abs(at["x"] - size["width"] / 2) <= 3 and abs(at["y"] - size["height"] / 2) <= 3, (at, size)
+    # the track ends at the marker
+    end = dash_duo.driver.execute_script("const t = window.smartcityMap.track(); return t[t.length - 1]")
+    row = dash_duo.driver.execute_script(
+        "const live = window.smartcityLive, f = live.model.vehicle_fields, r = live.city.vehicles.get('car-1');"
+        "return [r[f.indexOf('lat')], r[f.indexOf('lon')]]"
+    )
+    assert end == pytest.approx(row)
+    assert severe(dash_duo) == []
