@@ -1,33 +1,22 @@
 """The operations console: Dash mounted on the Flask server at ``/``.
 
-Call :func:`init_console` from the application factory. Tabs register their callbacks
-with the global ``dash.callback``; they never import the Dash app.
+Call :func:`init_console` from the application factory. Tabs declare their callbacks with
+``app.console.callbacks``; they never import the Dash app.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import dash
 import flask
 import orjson
-from dash import _callback as dash_callbacks
 
-from app.console import feed, layout
+from app.console import callbacks, feed, layout
 from pipeline import live_model
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
-
-# Dash moves the global callbacks into the *first* app that serves a request and empties
-# the global registry, so a second app in the same process (tests, several create_app()
-# calls) would get none. Take them once here and give every console its own copy.
-_CALLBACK_MAP: dict[str, Any] = dict(dash_callbacks.GLOBAL_CALLBACK_MAP)
-_CALLBACK_LIST: list[Any] = list(dash_callbacks.GLOBAL_CALLBACK_LIST)
-_INLINE_SCRIPTS: list[Any] = list(dash_callbacks.GLOBAL_INLINE_SCRIPTS)  # none today; moved the same way
-dash_callbacks.GLOBAL_CALLBACK_MAP.clear()
-dash_callbacks.GLOBAL_CALLBACK_LIST.clear()
-dash_callbacks.GLOBAL_INLINE_SCRIPTS.clear()
 
 
 def _not_found(path: str) -> NoReturn:
@@ -62,9 +51,7 @@ def init_console(server: flask.Flask) -> dash.Dash:
     server.view_functions[f"{app.config.routes_pathname_prefix}<path:path>"] = _not_found
     app.layout = layout.build
     app.index_string = _with_live_model(app.index_string, server)
-    app.callback_map.update(_CALLBACK_MAP)
-    app._callback_list.extend(_CALLBACK_LIST)
-    app._inline_scripts.extend(_INLINE_SCRIPTS)
+    callbacks.register(app)
     server.extensions["smartcity.console"] = app
     hub = server.extensions.get("smartcity.hub")
     if hub is not None:  # pushes carry the console's summary, the one its tabs show

@@ -10,11 +10,12 @@ from typing import Any
 
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
-from dash import ALL, Input, Output, State, callback, ctx, html, no_update
+from dash import ALL, Input, Output, State, ctx, html, no_update
 from dash.development.base_component import Component
 
 from app.api import store
 from app.console import ids
+from app.console.callbacks import callback
 from app.console.grids import grid
 
 ALERT_SEVERITIES = ("high", "critical")

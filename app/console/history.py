@@ -18,13 +18,14 @@ import dash_leaflet as dl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-from dash import Input, Output, State, callback, dcc, html, no_update
+from dash import Input, Output, State, dcc, html, no_update
 from dash.development.base_component import Component
 from pyarrow import fs as pafs
 
 from app.api import lake
 from app.console import chart, ids
 from app.console import map as map_tab
+from app.console.callbacks import callback
 from pipeline import views
 
 PRESETS = {"1h": ("Last hour", 1), "6h": ("Last 6 hours", 6), "24h": ("Last 24 hours", 24), "7d": ("Last 7 days", 168)}

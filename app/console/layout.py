@@ -10,12 +10,13 @@ from collections.abc import Callable
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
 from dash.development.base_component import Component
 from flask import session
 
 from app.console import emergency, history, ids, overview, system, traffic, weather
 from app.console import map as map_tab
+from app.console.callbacks import callback, clientside_callback
 
 
 def _switch(switch_id: str, label: str, extra_class: str = "") -> Component:

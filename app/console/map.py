@@ -16,12 +16,13 @@ from typing import Any
 
 import dash_bootstrap_components as dbc
 import dash_leaflet as dl
-from dash import ClientsideFunction, Input, Output, callback, clientside_callback, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, dcc, html, no_update
 from dash.development.base_component import Component
 from flask import current_app
 
 from app.api import store
 from app.console import ids
+from app.console.callbacks import callback, clientside_callback
 from app.console.traffic import LEVEL_COLOURS
 from pipeline.live_model import LEVELS
 from pipeline.schemas import SEVERITIES, VEHICLE_TYPES

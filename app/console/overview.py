@@ -12,11 +12,12 @@ import threading
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, dcc, html
 from dash.development.base_component import Component
 from flask import Flask, current_app
 
 from app.console import chart, ids
+from app.console.callbacks import callback
 from app.console.shown import EveryWhileShown
 
 HISTORY_POINTS = 120

@@ -4,10 +4,11 @@ here: the browser draws it from the live message."""
 
 from __future__ import annotations
 
-from dash import ClientsideFunction, Input, Output, State, clientside_callback, dcc
+from dash import ClientsideFunction, Input, Output, State, dcc
 from dash.development.base_component import Component
 
 from app.console import ids
+from app.console.callbacks import clientside_callback
 
 
 class EveryWhileShown:

@@ -17,11 +17,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, callback, html
+from dash import Input, Output, html
 from dash.development.base_component import Component
 
 from app.api import store
 from app.console import feed, ids
+from app.console.callbacks import callback
 from app.console.shown import EveryWhileShown
 
 STREAM_COLUMNS = ("received", "valid", "dead_letters", "speed_layer", "lake_rows")

@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, dcc, html
 from dash.development.base_component import Component
 
 from app.api import lake
 from app.console import chart, ids, recent
+from app.console.callbacks import callback
 from app.console.grids import grid
 from app.console.shown import EveryWhileShown
 from pipeline.live_model import LEVELS
