@@ -39,11 +39,11 @@ from pipeline.mqtt import UNROUTED_TOPIC, embedded_bridge
 from pipeline.processor import Processor
 from pipeline.settings import Settings
 from pipeline.speed_layer import SpeedLayer
-from producers.backfill import BackgroundBackfill, life_config
+from producers.backfill import BackgroundBackfill, simulation_config
 from producers.gtfs_rt import Poller, Sink
 from producers.network import load_network
 from producers.runner import RunStats, default_start, run
-from producers.simulation import CitySimulation, SimulationConfig
+from producers.simulation import CitySimulation
 from producers.sinks import BusSink, batches, read_jsonl
 
 log = logging.getLogger("smartcity")
@@ -97,19 +97,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def simulation(settings: Settings, duration: float | None, start: datetime | None = None) -> CitySimulation:
-    return CitySimulation(
-        SimulationConfig(
-            city=settings.city,
-            vehicles=settings.vehicles,
-            traffic_sensors=settings.traffic_sensors,
-            weather_stations=settings.weather_stations,
-            incidents_per_hour=settings.incidents_per_hour,
-            report_interval_s=settings.report_interval_seconds,
-            seed=settings.seed,
-            start=start or default_start(settings.time_scale, duration),
-            life=life_config(settings),
-        )
-    )
+    return CitySimulation(simulation_config(settings, start or default_start(settings.time_scale, duration)))
 
 
 def simulation_status(pace: RunStats | None, time_scale: float, now: float | None = None) -> dict[str, Any] | None:

@@ -61,17 +61,24 @@ def life_config(settings: Settings) -> LifeConfig:
     )
 
 
-def _config(settings: Settings, start: datetime) -> SimulationConfig:
+def simulation_config(settings: Settings, start: datetime | None) -> SimulationConfig:
+    """The simulated city the settings ask for, starting at ``start`` (None: now)."""
     return SimulationConfig(
         city=settings.city,
         vehicles=settings.vehicles,
         traffic_sensors=settings.traffic_sensors,
         weather_stations=settings.weather_stations,
         incidents_per_hour=settings.incidents_per_hour,
+        report_interval_s=settings.report_interval_seconds,
         seed=settings.seed,
         start=start,
-        life=replace(life_config(settings), enabled=True),  # a history is always a living one
+        life=life_config(settings),
     )
+
+
+def _config(settings: Settings, start: datetime) -> SimulationConfig:
+    config = simulation_config(settings, start)
+    return replace(config, life=replace(config.life, enabled=True))  # a history is always a living one
 
 
 def _folders(filesystem: pafs.FileSystem, path: str, prefix: str) -> list[str]:
