@@ -207,6 +207,8 @@ def login() -> Response:
             session.clear()
             session.update(user=role, role=role)
             return redirect(next_url)  # type: ignore[return-value]
+    if request.method == "GET" and session.get("role") in READ:  # already signed in: no form to fill
+        return redirect(next_url)  # type: ignore[return-value]
     error = ""
     status = 200
     if request.method == "POST":

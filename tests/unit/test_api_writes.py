@@ -179,6 +179,15 @@ def test_login_returns_to_the_page_asked_for(app: Flask) -> None:
     assert resp.headers["Location"] == "/?tab=map"
 
 
+def test_the_login_page_of_someone_signed_in_goes_back_to_the_console(app: Flask) -> None:
+    client = app.test_client()
+    assert client.get("/login").status_code == 200  # the form, for someone not signed in
+    client.post("/login", data={"user": "olga", "password": "pw-o"})
+    again = client.get("/login", query_string={"next": "/#map"})
+    assert again.status_code == 302 and again.headers["Location"] == "/#map"
+    assert client.get("/logout").status_code == 302 and client.get("/login").status_code == 200
+
+
 def operator_session(app: Flask) -> Any:
     client = app.test_client()
     assert client.post("/login", data={"user": "olga", "password": "pw-o"}).status_code == 302
