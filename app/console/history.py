@@ -172,8 +172,15 @@ def incidents_figure(rows: list[dict[str, Any]], span: tuple[datetime, datetime]
     # bars an hour wide (less a gap), starting at their hour
     traces = [{"type": "bar", "name": kind, "width": 3_240_000, "offset": 180_000, **xy}
               for kind, xy in sorted(by_type.items())]  # fmt: skip
+    # whole counts: below 10 an hour Plotly's own ticks fall on halves (0.5 for a count of 1)
+    per_hour: dict[Any, int] = {}
+    for r in rows:
+        per_hour[r["hour"]] = per_hour.get(r["hour"], 0) + int(r["incidents"])
+    counts: dict[str, Any] = {"title": {"text": "incidents"}, "rangemode": "tozero", "tickformat": "d"}
+    if max(per_hour.values(), default=0) <= 10:
+        counts |= {"tick0": 0, "dtick": 1}
     layout = chart.layout(title, 300, barmode="stack", showlegend=True, legend={"orientation": "h"},
-                          xaxis=_time_axis(span))  # fmt: skip
+                          xaxis=_time_axis(span), yaxis=counts)  # fmt: skip
     return {"data": traces, "layout": layout}
 
 
@@ -223,16 +230,17 @@ def fleet_figure(rows: list[dict[str, Any]], span: tuple[datetime, datetime] | N
 FIGURES = {"traffic": traffic_figure, "incidents": incidents_figure, "weather": weather_figure}
 
 
-def graph_config(image_format: str) -> Any:
-    """Plotly's modebar with its image download in the chosen format (png or svg)."""
-    return {"displaylogo": False, "toImageButtonOptions": {"format": image_format, "filename": "smartcity"}}
+def graph_config(image_format: str, graph_id: str) -> Any:
+    """Plotly's modebar with its image download in the chosen format (png or svg), saved under
+    the chart's own name (``smartcity-history-traffic.png``…), not one name for every chart."""
+    return {"displaylogo": False, "toImageButtonOptions": {"format": image_format, "filename": f"smartcity-{graph_id}"}}
 
 
 def _chart_card(graph_id: str, links_id: str) -> Component:
     return dbc.Card(
         dbc.CardBody(
             [
-                dcc.Graph(id=graph_id, figure=_empty("", "Choose a range"), config=graph_config("png")),
+                dcc.Graph(id=graph_id, figure=_empty("", "Choose a range"), config=graph_config("png", graph_id)),
                 html.Div(["Data: ", html.Span(id=links_id)], className="small text-body-secondary"),
             ]
         ),
@@ -418,7 +426,7 @@ def load_fleet(start: str | None, end: str | None) -> tuple[Any, Any]:
     Input(ids.HISTORY_IMAGE_FORMAT, "value"),
 )
 def _fleet_image_format(image_format: str | None) -> dict[str, Any]:
-    return graph_config("svg" if image_format == "svg" else "png")
+    return graph_config("svg" if image_format == "svg" else "png", FLEET)
 
 
 @callback(
@@ -428,8 +436,8 @@ def _fleet_image_format(image_format: str | None) -> dict[str, Any]:
     Input(ids.HISTORY_IMAGE_FORMAT, "value"),
 )
 def _image_format(image_format: str | None) -> tuple[dict[str, Any], ...]:
-    config = graph_config("svg" if image_format == "svg" else "png")
-    return (config,) * len(CHARTS)
+    chosen = "svg" if image_format == "svg" else "png"
+    return tuple(graph_config(chosen, graph_id) for graph_id in CHARTS)
 
 
 @callback(

@@ -149,3 +149,23 @@ def test_the_history_tab_says_what_is_wrong_with_a_range(start: str, end: str, p
 def test_history_presets_end_at_the_next_minute() -> None:
     start, end = history_tab.preset_range("6h", datetime(2026, 11, 27, 8, 15, 30, tzinfo=UTC))
     assert end == datetime(2026, 11, 27, 8, 16, tzinfo=UTC) and end - start == timedelta(hours=6)
+
+
+def test_the_incidents_chart_ticks_whole_counts() -> None:
+    from app.console import history as tab
+
+    hour = "2026-12-07T10:00:00+00:00"
+    few = tab.incidents_figure([{"incident_type": "fire", "hour": hour, "incidents": 1}])["layout"]["yaxis"]
+    assert few["dtick"] == 1 and few["tick0"] == 0  # Plotly alone ticks 0, 0.5, 1 for one incident
+    many = tab.incidents_figure([{"incident_type": "fire", "hour": hour, "incidents": 40}])["layout"]["yaxis"]
+    assert "dtick" not in many and many["tickformat"] == "d"
+
+
+def test_each_history_chart_downloads_under_its_own_name() -> None:
+    from app.console import history as tab
+
+    names = {
+        tab.graph_config("png", graph_id)["toImageButtonOptions"]["filename"] for graph_id in (*tab.CHARTS, tab.FLEET)
+    }
+    assert names == {f"smartcity-{graph_id}" for graph_id in (*tab.CHARTS, tab.FLEET)} and len(names) == 4
+    assert tab.graph_config("svg", tab.FLEET)["toImageButtonOptions"]["format"] == "svg"
