@@ -516,7 +516,8 @@ def replay_position(index: int | None, route: dict[str, Any] | None) -> tuple[An
     prevent_initial_call=True,
 )
 def _play(_: int | None, stopped: bool) -> tuple[bool, str]:
-    return (False, "⏸ Pause") if stopped else (True, "▶ Replay")
+    # U+23F8 (pause) has no glyph in common Linux fonts and drew as a box; the bars are U+2016
+    return (False, "\u2016 Pause") if stopped else (True, "\u25b6 Replay")
 
 
 @callback(

@@ -169,3 +169,11 @@ def test_each_history_chart_downloads_under_its_own_name() -> None:
     }
     assert names == {f"smartcity-{graph_id}" for graph_id in (*tab.CHARTS, tab.FLEET)} and len(names) == 4
     assert tab.graph_config("svg", tab.FLEET)["toImageButtonOptions"]["format"] == "svg"
+
+
+def test_the_replay_button_labels_use_glyphs_every_font_has() -> None:
+    from app.console import history as tab
+
+    playing, paused = tab._play(1, True), tab._play(2, False)
+    assert playing == (False, "\u2016 Pause") and paused == (True, "\u25b6 Replay")
+    assert "\u23f8" not in playing[1]  # drew as a box in Chromium on Debian
