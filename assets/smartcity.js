@@ -261,7 +261,7 @@
             .sort((a, b) => model.levels.indexOf(b.congestion_level) - model.levels.indexOf(a.congestion_level)
                 || (a.id < b.id ? -1 : 1))
             .map((t) => Object.assign({}, t, {speed: round(t.speed, 1), speed_limit: round(t.speed_limit, 1),
-                                              occupancy: round(t.occupancy, 2)})),
+                                              occupancy: typeof t.occupancy === "number" ? Math.round(t.occupancy * 100) : null})),  // in %
         "weather-table": (city) => Array.from(city.weather.values()).sort((a, b) => (a.id < b.id ? -1 : 1)),
     };
 
@@ -286,7 +286,9 @@
     function drawTrafficChart(city) {
         const worst = Array.from(city.traffic.values()).filter((s) => typeof s.speed === "number")
             .sort((a, b) => a.speed / (a.speed_limit || 50) - b.speed / (b.speed_limit || 50)).slice(0, 10);
+        // each bar says its speed: a road standing still (0 km/h, the worst) has no bar to see
         return react("traffic-worst", [{type: "bar", orientation: "h", x: worst.map((s) => s.speed),
+            text: worst.map((s) => round(s.speed, 0) + " km/h"), textposition: "outside", cliponaxis: false,
             y: worst.map((s) => plotlyText((s.road_name || s.segment_id || s.id) + " (" + s.id + ")"))}]);
     }
 

@@ -23,12 +23,12 @@ log = logging.getLogger(__name__)
 
 COLUMNS = (
     ("road_name", "Road"),
-    ("segment_id", "Segment"),
+    ("segment_id", "Network segment"),  # the road network's own id: hidden until asked for
     ("congestion_level", "Congestion"),
     ("speed", "Speed (km/h)"),
     ("speed_limit", "Limit (km/h)"),
     ("vehicle_count", "Vehicles"),
-    ("occupancy", "Occupancy"),
+    ("occupancy", "Occupancy (%)"),
     ("camera_id", "Camera"),
 )
 WORST = 10
@@ -96,7 +96,8 @@ def recent_figure(now: datetime) -> dict[str, Any]:
 
 
 def layout() -> Component:
-    table = grid(ids.TRAFFIC_TABLE, [{"field": key, "headerName": name} for key, name in COLUMNS], "No sensors.")
+    columns = [{"field": key, "headerName": name, "hide": key == "segment_id"} for key, name in COLUMNS]
+    table = grid(ids.TRAFFIC_TABLE, columns, "No sensors.")
     return dbc.Row(
         [
             dbc.Col([html.H6(["Sensors now", html.Span(className="stale-note")]), table], lg=7, xs=12),

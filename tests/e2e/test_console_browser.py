@@ -218,6 +218,9 @@ def test_chart_tabs_are_built_when_first_shown_and_then_show_the_city(dash_duo: 
     assert dash_duo.driver.execute_script("return typeof window.Plotly") == "undefined"
     dash_duo.driver.find_element(By.LINK_TEXT, "Traffic").click()
     dash_duo.wait_for_contains_text("#traffic-table", "cam-2", timeout=10)
+    assert "Occupancy (%)" in dash_duo.find_element("#traffic-table").text  # a share, with its unit
+    assert "Network segment" not in dash_duo.find_element("#traffic-table").text  # raw ids hidden
+    dash_duo.wait_for_contains_text("#traffic-worst", "4 km/h", timeout=10)  # every bar says its speed
     dash_duo.driver.find_element(By.LINK_TEXT, "Weather").click()
     dash_duo.wait_for_contains_text("#weather-table", "ws-1", timeout=10)
     dash_duo.driver.find_element(By.LINK_TEXT, "Overview").click()
