@@ -65,20 +65,11 @@ def actions(can_act: bool) -> Component:
     buttons = [dbc.Button("Show on map", id=ids.EMERGENCY_LOCATE, size="sm", color="outline-primary", className="me-1")]
     if can_act:
         buttons += [
-            dbc.Button(
-                "Acknowledge",
-                id={"type": ids.EMERGENCY_ACT, "index": ids.EMERGENCY_ACK},
-                size="sm",
-                color="outline-warning",
-                className="me-1",
-            ),
-            dbc.Button(
-                "Resolve",
-                id={"type": ids.EMERGENCY_ACT, "index": ids.EMERGENCY_RESOLVE},
-                size="sm",
-                color="outline-success",
-                className="me-1",
-            ),
+            dbc.Button(label, id={"type": ids.EMERGENCY_ACT, "index": index}, size="sm", color=colour, className="me-1")
+            for label, index, colour in (
+                ("Acknowledge", ids.EMERGENCY_ACK, "outline-warning"),
+                ("Resolve", ids.EMERGENCY_RESOLVE, "outline-success"),
+            )
         ]
     note = html.Span("Select an incident, then:", className="small text-body-secondary me-2")
     return html.Div([note, *buttons], className="mb-2 d-flex align-items-center flex-wrap")
