@@ -1,5 +1,6 @@
-/* The map's WebGL point layer, without Leaflet or the live city: layers of points kept by id
- * in typed arrays (PointSet) and drawn on one canvas with one draw call each (GLPoints).
+/* The map's point layer, without Leaflet or the live city: layers of points kept by id in typed
+ * arrays (PointSet), drawn on one canvas with one WebGL draw call each (GLPoints) or, where WebGL
+ * is software, pixel by pixel into one Canvas 2D image (CanvasPoints); webglInfo() tells which.
  * assets/smartcity_map.js puts the live city on the map with it; the browser benchmark's bare
  * reference page runs this file alone.
  *
@@ -149,7 +150,7 @@
     }
 
     const VERTEX = "attribute vec2 a_pos; attribute vec4 a_col;"
-        + "uniform vec2 u_shift; uniform float u_scale; uniform vec2 u_size; uniform float u_point;"
+        + "uniform vec2 u_shift; uniform float u_scale; uniform vec2 u_size; uniform mediump float u_point;"
         + "varying vec4 v_col;"
         + "void main() { vec2 s = a_pos * u_scale - u_shift;"
         + "  gl_Position = vec4(s.x / u_size.x * 2.0 - 1.0, 1.0 - s.y / u_size.y * 2.0, 0.0, 1.0);"
@@ -180,7 +181,8 @@
                 if (!gl.getShaderParameter(sh, gl.COMPILE_STATUS)) throw new Error(gl.getShaderInfoLog(sh));
                 gl.attachShader(program, sh);
             });
-            gl.linkProgram(program);
+            gl.linkProgram(program);  // a uniform of both shaders needs one precision in both, or this fails
+            if (!gl.getProgramParameter(program, gl.LINK_STATUS)) throw new Error(gl.getProgramInfoLog(program));
             gl.useProgram(program);
             this.program = program;
             this.loc = {};
@@ -234,6 +236,125 @@
         }
     }
 
-    window.smartcityGL = {TILE: TILE, CELL: CELL, PointSet: PointSet, GLPoints: GLPoints, mercX: mercX, mercY: mercY,
+    /** A look's disc as pixel offsets from its centre, with each pixel's coverage (the edge
+     * smoothed) and whether it is the stroke. */
+    function discMask(look, dpr) {
+        const r = look.size * dpr / 2, stroke = look.stroke * dpr, R = Math.ceil(r + 0.5);
+        const dx = [], dy = [], cov = [], ring = [];
+        for (let y = -R; y <= R; y++) {
+            for (let x = -R; x <= R; x++) {
+                const d = Math.hypot(x, y), c = Math.min(1, r + 0.5 - d);
+                if (c <= 0) continue;
+                dx.push(x);
+                dy.push(y);
+                cov.push(c);
+                ring.push(stroke > 0 && d > r - stroke ? 1 : 0);
+            }
+        }
+        return {R: R, dx: Int16Array.from(dx), dy: Int16Array.from(dy), cov: Float32Array.from(cov),
+            ring: Uint8Array.from(ring)};
+    }
+
+    /** Draws PointSets into one ImageData, pixel by pixel, and puts it on a 2D canvas: the same
+     * arrays and the same draw(sets, view) as GLPoints, for browsers whose WebGL is software
+     * (see ``pointRenderer``). A frame costs a clear, ~80 pixel writes per visible point and one
+     * putImageData; no WebGL read-back. */
+    class CanvasPoints {
+        constructor(canvas) {
+            this.canvas = canvas;
+            this.ctx = canvas.getContext("2d");
+            if (!this.ctx) throw new Error("no 2D canvas");
+            this.image = null;
+            this.masks = new Map();  // look -> discMask at the current dpr
+            this.dpr = 0;
+        }
+        draw(sets, view) {
+            const dpr = window.devicePixelRatio || 1;
+            const w = Math.max(1, Math.round(view.width * dpr)), h = Math.max(1, Math.round(view.height * dpr));
+            if (!this.image || this.image.width !== w || this.image.height !== h || this.dpr !== dpr) {
+                this.canvas.width = w;
+                this.canvas.height = h;
+                this.image = this.ctx.createImageData(w, h);
+                this.masks.clear();
+                this.dpr = dpr;
+            }
+            const bytes = this.image.data, words = new Uint32Array(bytes.buffer);
+            words.fill(0);
+            const grey = !!view.grey, sc = view.scale * dpr, sx = view.shift[0] * dpr, sy = view.shift[1] * dpr;
+            const tone = (r, g, b) => {  // as the WebGL shader: grey and faded when the data is stale
+                if (!grey) return [r, g, b];
+                const l = 0.299 * r + 0.587 * g + 0.114 * b;
+                return [l, l, l];
+            };
+            sets.forEach((set) => {
+                if (!set.visible || !set.size) return;
+                const look = set.look;
+                let m = this.masks.get(look);
+                if (!m) this.masks.set(look, (m = discMask(look, dpr)));
+                const {R, dx, dy, cov, ring} = m, n = dx.length, pos = set.pos, col = set.col;
+                const strokeRgb = rgba(look.strokeColour), stroke = tone(strokeRgb[0], strokeRgb[1], strokeRgb[2]);
+                const fade = grey ? 0.45 : 1;
+                for (let s = 0; s < set.size; s++) {
+                    const cx = Math.round(pos[2 * s] * sc - sx), cy = Math.round(pos[2 * s + 1] * sc - sy);
+                    if (cx < -R || cy < -R || cx >= w + R || cy >= h + R) continue;
+                    const fill = tone(col[4 * s], col[4 * s + 1], col[4 * s + 2]), alpha = col[4 * s + 3] / 255 * fade;
+                    const inside = cx >= R && cy >= R && cx < w - R && cy < h - R;
+                    for (let k = 0; k < n; k++) {
+                        const px = cx + dx[k], py = cy + dy[k];
+                        if (!inside && (px < 0 || py < 0 || px >= w || py >= h)) continue;
+                        const c = ring[k] ? stroke : fill, a = ring[k] ? cov[k] * fade : cov[k] * alpha;
+                        const j = (py * w + px) * 4, da = bytes[j + 3] / 255;
+                        if (da === 0) {
+                            bytes[j] = c[0];
+                            bytes[j + 1] = c[1];
+                            bytes[j + 2] = c[2];
+                            bytes[j + 3] = a * 255;
+                        } else {  // "over", unpremultiplied
+                            const keep = da * (1 - a), out = a + keep;
+                            bytes[j] = (c[0] * a + bytes[j] * keep) / out;
+                            bytes[j + 1] = (c[1] * a + bytes[j + 1] * keep) / out;
+                            bytes[j + 2] = (c[2] * a + bytes[j + 2] * keep) / out;
+                            bytes[j + 3] = out * 255;
+                        }
+                    }
+                }
+                set.dirty = false;
+            });
+            this.ctx.putImageData(this.image, 0, 0);
+        }
+    }
+
+    let webglInfoCache = null;
+    /** What WebGL this browser has: {gpu: the renderer's name or "none", software: whether it is
+     * rasterised on the CPU (SwiftShader, llvmpipe), when every frame is also read back for the
+     * software compositor: a fixed ~25-45 ms of main thread per frame here, whatever the count}. */
+    function webglInfo() {
+        if (webglInfoCache) return webglInfoCache;
+        let gpu = "none";
+        const probe = document.createElement("canvas").getContext("webgl");
+        if (probe) {
+            const info = probe.getExtension("WEBGL_debug_renderer_info");
+            gpu = String(info ? probe.getParameter(info.UNMASKED_RENDERER_WEBGL) : probe.getParameter(probe.RENDERER));
+            const lose = probe.getExtension("WEBGL_lose_context");
+            if (lose) lose.loseContext();
+        }
+        return (webglInfoCache = {gpu: gpu, software: gpu === "none" || /swiftshader|llvmpipe|softpipe|software/i.test(gpu)});
+    }
+
+    /** A point renderer of ``kind`` ("webgl" | "canvas") on ``canvas``; Canvas 2D when WebGL fails. */
+    function pointRenderer(canvas, kind) {
+        if (kind !== "canvas") {
+            try {
+                return {points: new GLPoints(canvas), kind: "webgl"};
+            } catch (err) {
+                console.warn("smartcity map: " + err.message + "; drawing on a 2D canvas");  // eslint-disable-line no-console
+                canvas = canvas.cloneNode(false);  // a canvas keeps the first context kind asked of it
+            }
+        }
+        return {points: new CanvasPoints(canvas), kind: "canvas", canvas: canvas};
+    }
+
+    window.smartcityGL = {TILE: TILE, CELL: CELL, PointSet: PointSet, GLPoints: GLPoints, CanvasPoints: CanvasPoints,
+        pointRenderer: pointRenderer, webglInfo: webglInfo, mercX: mercX, mercY: mercY,
         rgba: rgba};
 })();

@@ -2,16 +2,19 @@
  * vehicle's track. This file is their one owner: it creates them, updates them by id from the live
  * client's `smartcity:live` events (window.smartcityLive), and picks points under the mouse.
  *
- * Points are drawn by the WebGL layer of assets/smartcity_gl.js (one canvas in one Leaflet pane,
- * one draw call per layer). Picking never asks a canvas: one mouse handler on the map looks up
+ * Points are drawn by assets/smartcity_gl.js on one canvas in one Leaflet pane: with WebGL (one
+ * draw call per layer) on a GPU, with Canvas 2D where WebGL is software (see renderer()). Picking never asks a canvas: one mouse handler on the map looks up
  * the nearest point in the layers' grids, incidents first.
  * Every text shown comes from devices or users: tooltips are built with textContent only. */
 (function () {
     "use strict";
 
-    const {TILE, PointSet, GLPoints, mercX, mercY, rgba} = window.smartcityGL;  // assets/smartcity_gl.js (loads first)
+    const {TILE, PointSet, pointRenderer, webglInfo, mercX, mercY, rgba} = window.smartcityGL;  // assets/smartcity_gl.js (loads first)
     const PICK_PX = 4;  // the mouse may miss a point's edge by this much
     const TRACK_POINTS = 60;
+    // "?renderer=webgl" or "=canvas" fixes the renderer (benchmarks, and a browser that draws badly)
+    const FORCED = ((asked) => (asked === "webgl" || asked === "canvas" ? asked : null))(
+        new URLSearchParams(window.location ? window.location.search : "").get("renderer"));
     // what each layer looks like; colours of fills come from the console (map.py map_style)
     const LOOK = {
         sensors: {size: 10, stroke: 1, strokeColour: "#222222"},
@@ -30,7 +33,7 @@
     const origin = [0, 0];  // zoom-0 px subtracted before float32: keeps positions exact when zoomed in
     let originSet = false;
     const state = {
-        map: null, gl: null, canvas: null, tip: null, track: null, frame: 0,
+        map: null, gl: null, drawnWith: null, canvas: null, tip: null, track: null, frame: 0,
         style: {vehicle_colours: {}, bands: [], level_colours: {}, severity_colours: {}},
         colourBy: "type", types: null,  // null: every type shown
         shown: null, selected: null, following: false, trackPoints: [], grey: false, hovered: null,
@@ -164,17 +167,36 @@
         return {topLeft: topLeft, scale: scale};
     }
 
+    /** The point renderer: WebGL on a GPU; Canvas 2D where WebGL is missing or software, where
+     * it costs more (its rasterising and read-back on the CPU: at 20,000 points 81 ms a second of
+     * main thread against Canvas 2D's 49 here; `python -m benchmarks.browser` measures both). */
+    function renderer() {
+        if (state.gl) return state.gl;
+        const kind = FORCED || (webglInfo().software ? "canvas" : "webgl");
+        const pane = state.map.getPane("smartcity-points");
+        let canvas = L.DomUtil.create("canvas", "smartcity-points leaflet-zoom-hide", pane);
+        canvas.style.pointerEvents = "none";
+        const made = pointRenderer(canvas, kind);
+        if (made.canvas && made.canvas !== canvas) {  // WebGL failed: its replacement canvas
+            pane.replaceChild(made.canvas, canvas);
+            canvas = made.canvas;
+        }
+        Object.assign(state, {canvas: canvas, gl: made.points, drawnWith: made.kind});
+        return state.gl;
+    }
+
     function draw() {
         state.frame = 0;
         const map = state.map;
-        if (!map || !state.gl) return;
+        if (!map) return;
+        const points = renderer();
         const t0 = performance.now();
         const size = map.getSize();
         const v = viewOf(map);
         L.DomUtil.setPosition(state.canvas, map.containerPointToLayerPoint([0, 0]));
         state.canvas.style.width = size.x + "px";
         state.canvas.style.height = size.y + "px";
-        state.gl.draw(DRAW_ORDER.map((n) => sets[n]), {
+        points.draw(DRAW_ORDER.map((n) => sets[n]), {
             width: size.x, height: size.y, scale: v.scale, grey: state.grey ? 1 : 0,
             shift: [v.topLeft.x - origin[0] * v.scale, v.topLeft.y - origin[1] * v.scale],
         });
@@ -315,15 +337,6 @@
         const pane = map.getPane("smartcity-points") || map.createPane("smartcity-points");
         pane.style.zIndex = 450;
         pane.style.pointerEvents = "none";  // the map's one handler picks (below)
-        const canvas = L.DomUtil.create("canvas", "smartcity-points leaflet-zoom-hide", pane);
-        canvas.style.pointerEvents = "none";
-        state.canvas = canvas;
-        try {
-            state.gl = new GLPoints(canvas);
-        } catch (err) {
-            state.gl = null;
-            console.warn("smartcity map: " + err.message);  // eslint-disable-line no-console
-        }
         const tip = L.DomUtil.create("div", "smartcity-tip", map.getContainer());
         Object.assign(tip.style, {
             position: "absolute", zIndex: 1000, pointerEvents: "none", whiteSpace: "pre-line",
@@ -355,7 +368,7 @@
         state.frame = 0;
         [state.canvas, state.tip].forEach((el) => { if (el && el.parentNode) el.parentNode.removeChild(el); });
         if (state.track) state.track.remove();
-        Object.assign(state, {map: null, gl: null, canvas: null, tip: null, track: null, hovered: null});
+        Object.assign(state, {map: null, gl: null, drawnWith: null, canvas: null, tip: null, track: null, hovered: null});
     }
 
     function hookLeaflet() {
@@ -442,7 +455,9 @@
         },
         visible(layer) { return !!(sets[layer] && sets[layer].visible); },
         track() { return state.trackPoints.map((p) => [p[0], p[1]]); },
-        stats() { return Object.assign({webgl: !!state.gl, grey: state.grey}, state.stats); },
+        stats() {
+            return Object.assign({renderer: state.drawnWith, gpu: webglInfo().gpu, grey: state.grey}, state.stats);
+        },
     };
     window.smartcityMap = api;
 

@@ -1,24 +1,27 @@
 """Console in a real browser: prints one JSON document.
 
-    python -m benchmarks.browser [--vehicles 20000]
+    python -m benchmarks.browser [--vehicles 20000] [--renderer webgl|canvas]
 
 Starts a real ``redis-server`` and the production server (gunicorn, gevent), puts N vehicles
 (default 5,000) in the speed layer and moves every one of them once a second, then opens the
 console's Map tab (``/#map``) in headless Chromium (Debian's chromium + chromedriver) with a
 cold cache (cleared and disabled through the DevTools protocol) and measures:
 
+- ``renderer`` / ``webgl_renderer``: which point renderer the page drew with, and the WebGL
+  renderer this browser has (``SwiftShader`` is software: then the page draws with Canvas 2D);
 - ``first_map_render_ms``: from navigation start until a frame of the map showed all N
   vehicles, taken in the page itself (a ``requestAnimationFrame`` probe installed before any
   page script runs, reading ``window.smartcityMap``);
 - ``main_thread_ms_per_second``: the renderer main thread's busy time per second (Chrome's
   ``TaskDuration`` metric via the DevTools protocol), sampled once a second while the
-  vehicles move (inflate, parse, apply, WebGL draw, and whatever else the page did that second);
+  vehicles move (inflate, parse, apply, draw, and whatever else the page did that second);
 - ``main_thread_ms_per_update``: the same busy time divided by the live updates the map
   applied in that second (a second may hold two: deltas are paced at one a second on
   average, a late one caught up by the next), over the seconds that held any;
 - ``long_tasks``: tasks over 50 ms seen by a ``PerformanceObserver`` during the same window;
 - ``reference_bare_layer``: the same busy time, in the same run, for a blank page holding only
-  the map's WebGL point layer (``assets/smartcity_gl.js``, no Leaflet, no network, no Dash)
+  the map's point layer (``assets/smartcity_gl.js``, the same renderer as the page: WebGL on a
+  GPU, Canvas 2D where WebGL is software; no Leaflet, no network, no Dash)
   with N points moved by id and redrawn once a second: what this machine's Chromium spends on
   the layer alone, so that a run can be compared with one on another day by
   ``per_update_vs_bare_layer``.
@@ -90,8 +93,9 @@ BARE_LAYER = """<!doctype html><html><body style="margin:0">
 <script>%s</script>
 <script>
 const api = window.smartcityGL, n = %d, colours = [[43, 123, 186, 235], [242, 142, 43, 235], [229, 193, 0, 235]];
-const gl = new api.GLPoints(document.getElementById("c")), set = new api.PointSet({size: 10, stroke: 0,
-  strokeColour: "#000000"});
+const kind = "%s" || (api.webglInfo().software ? "canvas" : "webgl");  // as the map chooses
+const gl = api.pointRenderer(document.getElementById("c"), kind).points;
+const set = new api.PointSet({size: 10, stroke: 0, strokeColour: "#000000"});
 const x0 = api.mercX(13.512), y0 = api.mercY(52.455), w = api.mercX(13.549) - x0, h = api.mercY(52.424) - y0;
 const scale = Math.min(1400 / w, 900 / h), origin = [x0, y0];
 const xs = Float64Array.from({length: n}, () => x0 + Math.random() * w);
@@ -130,9 +134,10 @@ def busy_per_second(
     return busy, per_update
 
 
-def bare_layer(vehicles: int, seconds: float) -> list[float]:
-    """Main-thread busy ms per second of the map's WebGL layer alone, moving ``vehicles`` points."""
-    page = BARE_LAYER % (ASSET.read_text(), vehicles)
+def bare_layer(vehicles: int, seconds: float, renderer: str = "") -> list[float]:
+    """Main-thread busy ms per second of the map's point layer alone (``renderer``: "webgl",
+    "canvas", or "" for the one the page would choose), moving ``vehicles`` points."""
+    page = BARE_LAYER % (ASSET.read_text(), vehicles, renderer)
     driver = chrome()
     try:
         driver.execute_cdp_cmd("Performance.enable", {})
@@ -160,7 +165,7 @@ def mover(speed: SpeedLayer, vehicles: int, stop: threading.Event) -> None:
         stop.wait(max(0.0, 1.0 - (time.monotonic() - tick)))
 
 
-def measure(base: str, vehicles: int, seconds: float) -> dict[str, Any]:
+def measure(base: str, vehicles: int, seconds: float, renderer: str = "") -> dict[str, Any]:
     driver = chrome()
     try:
         driver.execute_cdp_cmd("Performance.enable", {})
@@ -170,7 +175,7 @@ def measure(base: str, vehicles: int, seconds: float) -> dict[str, Any]:
         driver.execute_cdp_cmd("Network.clearBrowserCache", {})
         driver.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": True})
         driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": PROBE % vehicles})
-        driver.get(f"{base}/?bench=1#map")
+        driver.get(f"{base}/?bench=1{'&renderer=' + renderer if renderer else ''}#map")
         deadline = time.monotonic() + 60
         first = None
         while time.monotonic() < deadline and first is None:
@@ -196,7 +201,8 @@ def measure(base: str, vehicles: int, seconds: float) -> dict[str, Any]:
             "long_tasks": {"count": len(long_tasks), "max_ms": max((t["ms"] for t in long_tasks), default=0)},
             "live_state": state,
             "vehicles_on_map": stats["drawnVehicles"],
-            "webgl": stats["webgl"],
+            "renderer": stats["renderer"],
+            "webgl_renderer": stats["gpu"],
         }
     finally:
         driver.quit()
@@ -206,6 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.browser", description=__doc__.split("\n")[0])
     p.add_argument("--vehicles", type=int, default=5000)
     p.add_argument("--seconds", type=float, default=60.0)  # p95 of 20 samples would be their maximum
+    p.add_argument(
+        "--renderer",
+        choices=("webgl", "canvas"),
+        default="",
+        help="the map's point renderer (default: the one the page picks: Canvas 2D where WebGL is software)",
+    )
     args = p.parse_args(argv)
     from benchmarks.pipeline import machine
 
@@ -215,11 +227,11 @@ def main(argv: list[str] | None = None) -> int:
         moving = threading.Thread(target=mover, args=(speed, args.vehicles, stop), daemon=True)
         moving.start()
         try:
-            browser = measure(f"http://127.0.0.1:{port}", args.vehicles, args.seconds)
+            browser = measure(f"http://127.0.0.1:{port}", args.vehicles, args.seconds, args.renderer)
         finally:
             stop.set()
             moving.join(5)
-    reference = percentiles(bare_layer(args.vehicles, min(args.seconds, 20.0)))
+    reference = percentiles(bare_layer(args.vehicles, min(args.seconds, 20.0), browser["renderer"]))
     per_update, bare = browser["main_thread_ms_per_update"]["p50_ms"], reference["p50_ms"]
     result = {
         "benchmark": "browser",

@@ -42,6 +42,7 @@ def where(server: Any) -> dict[str, tuple[float, float]]:
 
 
 SCREEN = "return window.smartcityMap.screenPoint(arguments[0], arguments[1])"
+HIDDEN = "return !window.smartcityMap.visible(arguments[0])"
 TIP = "const t = document.querySelector('.smartcity-tip'); return t && !t.hidden ? t.textContent : null"
 
 
@@ -67,15 +68,16 @@ def city(tmp_path: Path) -> tuple[dash.Dash, SpeedLayer, dict[str, tuple[float, 
     return server.extensions["smartcity.console"], speed, at
 
 
-def open_map(dash_duo: Any, app: dash.Dash, dark: bool = False) -> None:
+def open_map(dash_duo: Any, app: dash.Dash, dark: bool = False, renderer: str = "") -> None:
     dash_duo.start_server(app, navigate=False)
     dash_duo.driver.set_window_size(1400, 1000)  # the whole map in view: the mouse can reach every point
     dash_duo.driver.get(f"{dash_duo.server.url}/login?token=viewer-token")
-    dash_duo.driver.get(f"{dash_duo.server.url}/#map")
+    dash_duo.driver.get(f"{dash_duo.server.url}/{'?renderer=' + renderer if renderer else ''}#map")
     dash_duo.wait_for_contains_text("#shell-badge", "live", timeout=10)
     drawn = "return window.smartcityMap.count('vehicles') === 3 && window.smartcityMap.count('incidents') === 1"
     dash_duo._wait_for(lambda d: d.execute_script(drawn), timeout=10, msg="the city on the map")
-    assert dash_duo.driver.execute_script("return window.smartcityMap.stats().webgl")
+    drawn_with = dash_duo.driver.execute_script("return window.smartcityMap.stats().renderer")
+    assert drawn_with == (renderer or drawn_with) and drawn_with in ("webgl", "canvas")
     if dark:
         dash_duo.driver.find_element(By.XPATH, "//label[normalize-space()='Dark']").click()
         dash_duo._wait_for(
@@ -98,6 +100,14 @@ def mouse_at(dash_duo: Any, x: float, y: float) -> ActionChains:
         chain.move_to_element_with_offset(container, x, y)
     chain.perform()
     return chain
+
+
+def pixels_at(dash_duo: Any, x: float, y: float) -> str:
+    """What the screen shows in the 3 x 3 px around the map's container point (x, y): a PNG
+    (base64) captured by the browser, compared as is."""
+    rect = dash_duo.driver.find_element(By.CSS_SELECTOR, ".smartcity-map").rect
+    clip = {"x": rect["x"] + x - 1, "y": rect["y"] + y - 1, "width": 3, "height": 3, "scale": 1}
+    return str(dash_duo.driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "clip": clip})["data"])
 
 
 def mouse_to(dash_duo: Any, layer: str, entity_id: str) -> ActionChains:
@@ -145,6 +155,27 @@ def test_the_mouse_picks_every_layer_with_an_incident_on_the_map(dash_duo: Any, 
     )
     end = dash_duo.driver.execute_script("const t = window.smartcityMap.track(); return t[t.length - 1]")
     assert end == pytest.approx(list(at["bus"]))
+    assert severe(dash_duo) == []
+
+
+@pytest.mark.parametrize("renderer", ["webgl", "canvas"])
+def test_each_renderer_draws_the_points_where_the_mouse_finds_them(dash_duo: Any, city: Any, renderer: str) -> None:
+    """WebGL (a GPU's) and Canvas 2D (chosen where WebGL is software and the city small) both put
+    each point on screen where picking finds it: the pixels there change when its layer goes off."""
+    app, _, _ = city
+    open_map(dash_duo, app, renderer=renderer)
+    driver = dash_duo.driver
+    for name, layer, entity in (("Vehicles", "vehicles", "car-1"), ("Weather stations", "stations", "ws-9")):
+        point = driver.execute_script(SCREEN, layer, entity)
+        assert f"{entity}" in tooltip_of(dash_duo, layer, entity)
+        mouse_at(dash_duo, 8, 200)  # the tooltip closed, off the point
+        dash_duo._wait_for(lambda d: d.execute_script(TIP) is None, timeout=3, msg="no tooltip")
+        shown = pixels_at(dash_duo, point["x"], point["y"])
+        label = f"//*[@id='map-layers']//label[normalize-space()='{name}']"
+        ActionChains(driver).move_to_element(driver.find_element(By.XPATH, label)).click().perform()
+        dash_duo._wait_for(lambda d, x=layer: d.execute_script(HIDDEN, x), timeout=5, msg=f"{name} off")
+        time.sleep(0.3)  # the next animation frame has drawn
+        assert pixels_at(dash_duo, point["x"], point["y"]) != shown, f"{renderer} drew no {layer} point there"
     assert severe(dash_duo) == []
 
 
