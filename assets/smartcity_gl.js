@@ -281,10 +281,26 @@
             const bytes = this.image.data, words = new Uint32Array(bytes.buffer);
             words.fill(0);
             const grey = !!view.grey, sc = view.scale * dpr, sx = view.shift[0] * dpr, sy = view.shift[1] * dpr;
+            const fade = grey ? 0.45 : 1, rgb = [0, 0, 0];
             const tone = (r, g, b) => {  // as the WebGL shader: grey and faded when the data is stale
-                if (!grey) return [r, g, b];
-                const l = 0.299 * r + 0.587 * g + 0.114 * b;
-                return [l, l, l];
+                if (grey) r = g = b = 0.299 * r + 0.587 * g + 0.114 * b;
+                rgb[0] = r;
+                rgb[1] = g;
+                rgb[2] = b;
+                return rgb;
+            };
+            /** One pixel of colour (r, g, b) at opacity a over what is there ("over", unpremultiplied). */
+            const blend = (i, r, g, b, a) => {
+                const j = 4 * i, da = bytes[j + 3] / 255;
+                if (da === 0) {
+                    words[i] = ((a * 255) << 24 | b << 16 | g << 8 | r) >>> 0;
+                    return;
+                }
+                const keep = da * (1 - a), out = a + keep;
+                bytes[j] = (r * a + bytes[j] * keep) / out;
+                bytes[j + 1] = (g * a + bytes[j + 1] * keep) / out;
+                bytes[j + 2] = (b * a + bytes[j + 2] * keep) / out;
+                bytes[j + 3] = out * 255;
             };
             sets.forEach((set) => {
                 if (!set.visible || !set.size) return;
@@ -292,30 +308,32 @@
                 let m = this.masks.get(look);
                 if (!m) this.masks.set(look, (m = discMask(look, dpr)));
                 const {R, dx, dy, cov, ring} = m, n = dx.length, pos = set.pos, col = set.col;
-                const strokeRgb = rgba(look.strokeColour), stroke = tone(strokeRgb[0], strokeRgb[1], strokeRgb[2]);
-                const fade = grey ? 0.45 : 1;
+                if (m.width !== w) {  // pixel index offsets at this width; the disc's solid interior apart
+                    m.width = w;
+                    m.off = Int32Array.from(dx, (x, k) => dy[k] * w + x);
+                    m.solid = Uint8Array.from(cov, (c, k) => (c >= 1 && !ring[k] ? 1 : 0));
+                }
+                const off = m.off, solid = m.solid;
+                const sr = rgba(look.strokeColour), stroke = tone(sr[0], sr[1], sr[2]).slice();
                 for (let s = 0; s < set.size; s++) {
                     const cx = Math.round(pos[2 * s] * sc - sx), cy = Math.round(pos[2 * s + 1] * sc - sy);
                     if (cx < -R || cy < -R || cx >= w + R || cy >= h + R) continue;
-                    const fill = tone(col[4 * s], col[4 * s + 1], col[4 * s + 2]), alpha = col[4 * s + 3] / 255 * fade;
-                    const inside = cx >= R && cy >= R && cx < w - R && cy < h - R;
+                    const [fr, fg, fb] = tone(col[4 * s], col[4 * s + 1], col[4 * s + 2]);
+                    const alpha = col[4 * s + 3] / 255 * fade;
+                    const packed = ((alpha * 255) << 24 | fb << 16 | fg << 8 | fr) >>> 0;
+                    const inside = cx >= R && cy >= R && cx < w - R && cy < h - R, centre = cy * w + cx;
                     for (let k = 0; k < n; k++) {
-                        const px = cx + dx[k], py = cy + dy[k];
-                        if (!inside && (px < 0 || py < 0 || px >= w || py >= h)) continue;
-                        const c = ring[k] ? stroke : fill, a = ring[k] ? cov[k] * fade : cov[k] * alpha;
-                        const j = (py * w + px) * 4, da = bytes[j + 3] / 255;
-                        if (da === 0) {
-                            bytes[j] = c[0];
-                            bytes[j + 1] = c[1];
-                            bytes[j + 2] = c[2];
-                            bytes[j + 3] = a * 255;
-                        } else {  // "over", unpremultiplied
-                            const keep = da * (1 - a), out = a + keep;
-                            bytes[j] = (c[0] * a + bytes[j] * keep) / out;
-                            bytes[j + 1] = (c[1] * a + bytes[j + 1] * keep) / out;
-                            bytes[j + 2] = (c[2] * a + bytes[j + 2] * keep) / out;
-                            bytes[j + 3] = out * 255;
+                        let i;
+                        if (inside) {
+                            i = centre + off[k];
+                        } else {
+                            const px = cx + dx[k], py = cy + dy[k];
+                            if (px < 0 || py < 0 || px >= w || py >= h) continue;
+                            i = py * w + px;
                         }
+                        if (solid[k]) words[i] = packed;  // most pixels: one write (a point hides the ones below)
+                        else if (ring[k]) blend(i, stroke[0], stroke[1], stroke[2], cov[k] * fade);
+                        else blend(i, fr, fg, fb, cov[k] * alpha);
                     }
                 }
                 set.dirty = false;
