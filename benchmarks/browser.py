@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 import threading
 import time
 import urllib.parse
@@ -47,6 +46,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 
+from benchmarks import run
 from benchmarks.console import TOKEN, console_server, fleet, percentiles
 from pipeline.speed_layer import SpeedLayer
 
@@ -247,4 +247,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

@@ -24,6 +24,7 @@ from typing import Any
 import redis
 from redis.cluster import RedisCluster
 
+from benchmarks import run
 from benchmarks.pipeline import Message, machine, simulate, throughput
 from pipeline.speed_layer import CLUSTER_SHARDS
 
@@ -77,4 +78,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

@@ -39,6 +39,7 @@ import redis
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from benchmarks import run
 from pipeline.speed_layer import SpeedLayer
 from pipeline.validation import Validator
 
@@ -309,4 +310,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

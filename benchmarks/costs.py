@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 import redis
 
+from benchmarks import run
 from benchmarks.console import fleet, percentiles
 from pipeline.settings import Settings
 from pipeline.speed_layer import SpeedLayer
@@ -85,4 +86,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

@@ -30,6 +30,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from benchmarks import run
+
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-viewer"
 CLOCK_TICKS = 100  # os.sysconf("SC_CLK_TCK") on Linux
@@ -169,4 +171,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     threading.current_thread().name = "bench"
-    sys.exit(main())
+    run(main)

@@ -37,6 +37,7 @@ from typing import Any
 
 import orjson
 
+from benchmarks import run
 from benchmarks.pipeline import machine
 from cluster.jars import java, kafka_classpath, spark_jars_option
 from cluster.spark import spark_env
@@ -289,4 +290,4 @@ def run_all(args: argparse.Namespace, base: Settings) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run(main)

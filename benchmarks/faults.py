@@ -36,6 +36,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks import run
+
 
 def _until(check: Callable[[], bool], timeout: float) -> float | None:
     """Seconds until ``check()`` holds (None: not within ``timeout``)."""
@@ -244,4 +246,4 @@ def _lake_age(demo: Any) -> float:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

@@ -32,6 +32,7 @@ import redis
 
 from app.gtfs_feed import as_json, city_feed, vehicle_positions
 from app.store import Store
+from benchmarks import run
 from benchmarks.console import percentiles
 from pipeline.speed_layer import SpeedLayer
 from pipeline.validation import Record, Validator
@@ -125,4 +126,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

@@ -39,6 +39,7 @@ import paho.mqtt.client as mqtt
 import redis
 from paho.mqtt.enums import CallbackAPIVersion
 
+from benchmarks import run
 from benchmarks.pipeline import machine
 from pipeline import runtime
 from pipeline.speed_layer import SpeedLayer
@@ -256,4 +257,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

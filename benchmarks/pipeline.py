@@ -39,6 +39,7 @@ import fakeredis
 import orjson
 import redis
 
+from benchmarks import run
 from pipeline import runtime
 from pipeline.bus import InProcessBus
 from pipeline.lake import LakeWriter, open_lake
@@ -233,4 +234,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     threading.current_thread().name = "bench"
-    sys.exit(main())
+    run(main)
