@@ -6,6 +6,7 @@ for the hashes. Values come back typed (numbers as numbers) for JSON.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -66,7 +67,24 @@ def row_dicts(raw: bytes) -> list[dict[str, Any]]:
     return [row_dict(row) for row in orjson.loads(raw)]
 
 
-_LAT, _LON, _SPEED, _TYPE = (VEHICLE_ROW.index(k) for k in ("lat", "lon", "speed", "vehicle_type"))
+_LAT, _LON, _SPEED, _TYPE, _ROAD, _TS = (
+    VEHICLE_ROW.index(k) for k in ("lat", "lon", "speed", "vehicle_type", "road_name", "ts")
+)
+PLATES_S = 60.0  # licence plates do not change: the finder reads them all at most this often
+
+
+def _folded(text: str) -> str:
+    """Text as the finder compares it: upper case, without spaces, dashes and dots."""
+    return "".join(ch for ch in text.upper() if ch not in " -._")
+
+
+def _rank(want: str, value: str) -> int | None:
+    """0: equal, 1: starts with it, 2: contains it, None: no match."""
+    if value == want:
+        return 0
+    if value.startswith(want):
+        return 1
+    return 2 if want in value else None
 
 
 def typed(state: dict[str, Any]) -> dict[str, Any]:
@@ -97,6 +115,7 @@ class Store:
         self.keys = speed.keys
         self.fleet_cache_s = fleet_cache_s
         self._fleet = FleetCache(lambda: speed.vehicle_rows(limit=1_000_000), fleet_cache_s)
+        self._plate_cache: tuple[dict[str, str], float] = ({}, 0.0)  # id -> plate, read at (monotonic)
 
     def vehicle_locations(
         self, bbox: BBox | None = None, vehicle_type: str | None = None, limit: int = 1000
@@ -119,6 +138,43 @@ class Store:
                         break
             return out
         return self._read_locations(bbox, vehicle_type, limit)
+
+    def find_vehicles(self, query: str, limit: int = 10) -> list[dict[str, Any]]:
+        """Active vehicles whose id, licence plate or road matches ``query`` (case, spaces and
+        dashes ignored), best match first: an exact id or plate, then ones that start with it,
+        then ones that contain it; each with ``match`` ("id", "plate" or "road") and its plate.
+        The plates are read for the whole fleet at most every ``PLATES_S`` seconds."""
+        want = _folded(query)
+        if not want:
+            return []
+        rows = self._cached_fleet()[0] if self.fleet_cache_s > 0 else orjson.loads(self.speed.vehicle_rows())
+        plates = self._plates([row[0] for row in rows])
+        scored = []
+        for row in rows:
+            vid, plate = row[0], plates.get(row[0])
+            fields = (("id", vid), ("plate", plate), ("road", row[_ROAD]))
+            hits = [
+                (rank * len(fields) + order, kind)
+                for order, (kind, value) in enumerate(fields)
+                if value and (rank := _rank(want, _folded(str(value)))) is not None
+            ]
+            if hits:
+                score, kind = min(hits)
+                scored.append((score, -(row[_TS] or 0), kind, row, plate))
+        scored.sort(key=lambda hit: hit[:2])
+        return [{**row_dict(row), "plate": plate, "match": kind} for _, _, kind, row, plate in scored[:limit]]
+
+    def _plates(self, ids: list[str]) -> dict[str, str]:
+        now = time.monotonic()
+        known, at = self._plate_cache
+        missing = [vid for vid in ids if vid not in known]
+        if now - at > PLATES_S:
+            missing, known = ids, {}
+        if missing:
+            read = self.speed.field_of("v", missing, "plate")
+            known = {**known, **{vid: p for vid, p in zip(missing, read, strict=True) if p}}
+            self._plate_cache = (known, now if len(missing) == len(ids) else at)
+        return known
 
     def average_speed(self, limit: int = 5000) -> float | None:
         """Mean speed (km/h) of the ``limit`` most recently seen active vehicles; None if none."""

@@ -33,7 +33,7 @@
     const origin = [0, 0];  // zoom-0 px subtracted before float32: keeps positions exact when zoomed in
     let originSet = false;
     const state = {
-        map: null, gl: null, drawnWith: null, canvas: null, tip: null, track: null, frame: 0,
+        map: null, gl: null, drawnWith: null, canvas: null, tip: null, track: null, frame: 0, resize: null,
         style: {vehicle_colours: {}, bands: [], level_colours: {}, severity_colours: {}},
         colourBy: "type", types: null,  // null: every type shown
         shown: null, selected: null, following: false, trackPoints: [], grey: false, hovered: null,
@@ -351,6 +351,12 @@
         map.on("mouseout", hideTip);
         map.on("click", onClick);
         map.on("unload", detach);
+        // the container can change size without a window resize (a scrollbar comes, a panel grows,
+        // the tab is shown): Leaflet would go on centring, flying and picking in the old size
+        if (typeof ResizeObserver !== "undefined") {
+            state.resize = new ResizeObserver(() => { if (state.map === map) map.invalidateSize({animate: false}); });
+            state.resize.observe(map.getContainer());
+        }
         if (state.selected && state.trackPoints.length) state.track.setLatLngs(state.trackPoints.map((p) => [p[0], p[1]]));
         if (state.shown) api.show(Array.from(state.shown));
         fromCity();
@@ -364,6 +370,8 @@
         map.off("mouseout", hideTip);
         map.off("click", onClick);
         map.off("unload", detach);
+        if (state.resize) state.resize.disconnect();
+        state.resize = null;
         if (state.frame) cancelAnimationFrame(state.frame);
         state.frame = 0;
         [state.canvas, state.tip].forEach((el) => { if (el && el.parentNode) el.parentNode.removeChild(el); });
@@ -397,6 +405,15 @@
                 }
                 schedule();
             }
+            return state.selected;
+        },
+        /** Select a vehicle and fly to it (zoomed in to at least street level); ``at`` [lat, lon]
+         * is where to go when it is not on the map (e.g. its type is filtered out). */
+        focus(id, at) {
+            api.select(id);
+            const row = vehicleRow(id), map = state.map;
+            const where = row ? [row[F.lat], row[F.lon]] : at;
+            if (map && where) map.flyTo(where, Math.max(map.getZoom(), 16), {duration: 0.5});
             return state.selected;
         },
         /** Keep the selected vehicle in the centre of the map (pans on each of its updates). */

@@ -90,6 +90,7 @@ SCHEMAS: dict[str, tuple[Field, ...]] = {
         Field("direction", "str", max_length=32, doc="compass direction, e.g. North-East"),
         Field("make", "str"),
         Field("model", "str"),
+        Field("plate", "str", max_length=32, doc="licence plate", aliases=("licensePlate", "license_plate")),
         Field("year", "int", ge=1900, le=2100),
         Field("fuel_type", "str", max_length=32, aliases=("fuelType",)),
         Field("vehicle_type", "str", choices=VEHICLE_TYPES, aliases=("vehicleType",)),

@@ -470,6 +470,13 @@ class SpeedLayer:
             pipe.hgetall(self.keys_of(entity_id).entity(kind, entity_id))
         return [_decode(raw) for raw in pipe.execute() if raw]
 
+    def field_of(self, kind: str, ids: Sequence[str], name: str) -> list[str | None]:
+        """One field of each of the given entities (None where missing), in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        for entity_id in ids:
+            pipe.hget(self.keys_of(entity_id).entity(kind, entity_id), name)
+        return [None if raw is None else text(raw) for raw in pipe.execute()]
+
     def index_ids(self, kind: str, limit: int | None = None) -> list[str]:
         """Ids in a sensor index ("t", "w") or the active incidents ("i"), oldest first."""
         end = limit - 1 if limit else -1

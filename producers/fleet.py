@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,6 +119,14 @@ class Fleet:
         }
 
 
+def plate(device_id: str, city_code: str = "B") -> str:
+    """A German-style licence plate for a device, the same on every run (``B-KX 4821``); drawn
+    from the id, not the fleet's random stream, so adding plates moved no simulated vehicle."""
+    h = zlib.crc32(device_id.encode())
+    letters = "ABCDEFGHJKLMNPRSTUVWXYZ"
+    return f"{city_code}-{letters[h % 23]}{letters[(h // 23) % 23]} {1 + (h // 529) % 9999}"
+
+
 def new_fleet(n: int, rng: np.random.Generator, year: int) -> Fleet:
     """A fleet of ``n`` vehicles (mixed as ``fleet_mix``) with makes, models, ages and desired
     speeds drawn from ``rng``; placing them on the roads is up to the traffic model."""
@@ -135,6 +144,7 @@ def new_fleet(n: int, rng: np.random.Generator, year: int) -> Fleet:
             {
                 "make": make,
                 "model": model,
+                "plate": plate(dev),
                 "year": year - int(rng.integers(0, spec.max_age + 1)),
                 "fuel_type": fuels[int(rng.integers(len(fuels)))],
                 "vehicle_type": t,

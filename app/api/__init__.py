@@ -81,6 +81,16 @@ def vehicle_locations() -> Response:
     return Response(orjson.dumps({"count": len(vehicles), "vehicles": vehicles}), mimetype="application/json")
 
 
+@bp.get("/find")
+@require(*READ)
+def find() -> Response:
+    query = request.args.get("q", "")
+    if not query.strip() or len(query) > 64:
+        raise ApiError(400, "q must be 1 to 64 characters: a vehicle id, a licence plate or a road name")
+    vehicles = store().find_vehicles(query, _int_arg("limit", 10, 1, 100))
+    return jsonify(count=len(vehicles), vehicles=vehicles)
+
+
 @bp.get("/vehicles/<id:vehicle_id>")
 @require(*READ)
 def vehicle(vehicle_id: str) -> Response:

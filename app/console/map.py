@@ -11,6 +11,7 @@ go to the browser through clientside callbacks and never reach the server.
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -152,9 +153,25 @@ def layout() -> Component:
         {"label": html.Span([html.Span(className="dot", style={"background": VEHICLE_COLOURS[t]}), t]), "value": t}
         for t in VEHICLE_TYPES
     ]
+    find = html.Div(
+        [
+            dbc.Label("Find a vehicle", html_for=ids.MAP_FIND, className="visually-hidden"),
+            dbc.InputGroup(
+                [
+                    dbc.Input(id=ids.MAP_FIND, type="search", placeholder="Vehicle id, plate or road",
+                              autoComplete="off", debounce=False),
+                    dbc.Button("Find", id=f"{ids.MAP_FIND}-go", color="secondary", outline=True),
+                ],
+                size="sm",
+            ),
+            html.Div(id=ids.MAP_FIND_RESULTS, className="small mt-1", role="status"),
+        ],
+        className="mb-2",
+    )  # fmt: skip
     panel = dbc.Card(
         dbc.CardBody(
             [
+                find,
                 html.Div(
                     [
                         html.H6("Colour by", className="mb-0 me-3"),
@@ -228,12 +245,23 @@ def vehicle_details(state: dict[str, Any] | None, vehicle_id: str) -> Component:
     rows = [
         _row("Vehicle", state.get("id")),
         _row("Type", state.get("vehicle_type")),
+        _row("Make", " ".join(str(state[k]) for k in ("make", "model") if state.get(k)) or None),
+        _row("Plate", state.get("plate")),
         _row("Speed", f"{state.get('speed', 0):.0f} km/h"),
-        _row("Heading", state.get("heading")),
+        _row("Heading", None if state.get("heading") is None else f"{state['heading']:.0f}°"),
         _row("Road", state.get("road_name")),
         _row("Status", state.get("status")),
+        _row("Last seen", last_seen(state.get("ts"))),
     ]
     return dbc.Table(html.Tbody(rows), size="sm", borderless=True, className="mb-0")
+
+
+def last_seen(ts_ms: float | None) -> str | None:
+    """When a vehicle last reported, as a time of day with its zone (a fixed time, not an age:
+    the panel is redrawn when the vehicle reports, so an age would freeze when it stops)."""
+    if ts_ms is None:
+        return None
+    return datetime.fromtimestamp(float(ts_ms) / 1000, UTC).strftime("%H:%M:%S UTC")
 
 
 def incident_details(incident: dict[str, Any] | None) -> Component:

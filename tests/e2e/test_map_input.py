@@ -16,6 +16,7 @@ import pytest
 import selenium
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 from app import create_app
 from app.console import map as map_tab
@@ -53,7 +54,8 @@ def city(tmp_path: Path) -> tuple[dash.Dash, SpeedLayer, dict[str, tuple[float, 
     at = where(server)
     speed.write(
         [
-            rec("vehicle_data", 2, device_id="car-1", location=list(at["car"]), speed=31.0, vehicle_type="car"),
+            rec("vehicle_data", 2, device_id="car-1", location=list(at["car"]), speed=31.0, vehicle_type="car",
+                make="Volkswagen", model="Golf", plate="B-KX 4821"),
             rec("vehicle_data", 2, device_id="bus-1", location=list(at["bus"]), speed=22.0, vehicle_type="bus"),
             rec("vehicle_data", 2, device_id="taxi-under", location=list(at["under_incident"]), speed=10.0,
                 vehicle_type="taxi"),
@@ -155,6 +157,32 @@ def test_the_mouse_picks_every_layer_with_an_incident_on_the_map(dash_duo: Any, 
     )
     end = dash_duo.driver.execute_script("const t = window.smartcityMap.track(); return t[t.length - 1]")
     assert end == pytest.approx(list(at["bus"]))
+    assert severe(dash_duo) == []
+
+
+def test_the_search_box_finds_a_vehicle_by_plate_selects_it_and_flies_there(dash_duo: Any, city: Any) -> None:
+    app, _, _ = city
+    open_map(dash_duo, app)
+    driver = dash_duo.driver
+    box = driver.find_element(By.ID, "map-find")
+    ActionChains(driver).move_to_element(box).click().send_keys("bkx 4821").send_keys(Keys.ENTER).perform()
+    dash_duo._wait_for(lambda d: d.execute_script("return window.smartcityMap.selected()") == "car-1",
+                       timeout=10, msg="car-1 selected")  # fmt: skip
+    dash_duo.wait_for_contains_text("#map-details", "B-KX 4821", timeout=10)
+    details = driver.find_element(By.ID, "map-details").text
+    assert "car-1" in details and "Volkswagen Golf" in details
+    assert "car-1 · B-KX 4821" in driver.find_element(By.ID, "map-find-results").text
+    rect = driver.find_element(By.CSS_SELECTOR, ".smartcity-map").rect
+
+    def centred(d: Any) -> bool:  # the flight has landed with the car in the middle of the map
+        point = d.execute_script(SCREEN, "vehicles", "car-1")
+        return abs(point["x"] - rect["width"] / 2) < 3 and abs(point["y"] - rect["height"] / 2) < 3
+
+    dash_duo._wait_for(centred, timeout=5, msg="the map centred on car-1")
+    # a road finds the vehicles on it; no match says so in words
+    box.clear()
+    ActionChains(driver).move_to_element(box).click().send_keys("no-such-thing").send_keys(Keys.ENTER).perform()
+    dash_duo.wait_for_contains_text("#map-find-results", "No active vehicle matches", timeout=10)
     assert severe(dash_duo) == []
 
 

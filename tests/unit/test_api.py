@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from tests.city import api_settings
+from tests.city import api_settings, rec
 
 
 def test_the_factory_builds_an_embedded_app_from_default_settings(tmp_path: Path) -> None:
@@ -174,3 +174,26 @@ def test_a_public_simulators_events_show_with_their_extra_fields(app: Flask, cli
     assert "lat" not in blind
     located = [v["id"] for v in client.get("/api/vehicles/locations").json["vehicles"]]
     assert "clone-1" in located and "clone-2" not in located  # the locations list has positions only
+
+
+def test_find_matches_ids_plates_and_roads_best_first(app: Flask, client: FlaskClient) -> None:
+    """A plate as a person types it (spaces, case), an id prefix, a road, as another client sends them."""
+    app.extensions["smartcity.store"].writer().write(
+        [
+            rec("vehicle_data", 2, device_id="taxi-7", location=[52.441, 13.521], speed=12.0, vehicle_type="taxi",
+                plate="B-KX 4821", road_name="Bahnhofstraße"),
+            rec("vehicle_data", 2, device_id="taxi-77", location=[52.442, 13.522], speed=0.0, vehicle_type="taxi",
+                licensePlate="B-TX 77", roadName="Adlergestell"),
+        ]
+    )  # fmt: skip
+    by_plate = client.get("/api/find", query_string={"q": "bkx4821"}).json
+    assert [(v["id"], v["match"], v["plate"]) for v in by_plate["vehicles"]] == [("taxi-7", "plate", "B-KX 4821")]
+    by_id = client.get("/api/find", query_string={"q": "TAXI-7"}).json["vehicles"]
+    assert [v["id"] for v in by_id] == ["taxi-7", "taxi-77"]  # the exact id before the one it starts
+    assert by_id[0]["lat"] == 52.441 and by_id[1]["plate"] == "B-TX 77"
+    by_road = client.get("/api/find", query_string={"q": "bahnhof"}).json["vehicles"]
+    assert [(v["id"], v["match"]) for v in by_road] == [("taxi-7", "road")]
+    assert client.get("/api/find", query_string={"q": "nothing-like-it"}).json == {"count": 0, "vehicles": []}
+    for bad in ("", "   ", "x" * 65):
+        resp = client.get("/api/find", query_string={"q": bad})
+        assert resp.status_code == 400 and "q must be" in resp.json["error"]["message"]

@@ -49,6 +49,7 @@ BOX = "bbox=52.43,13.51,52.45,13.54"
 GPS = {"device_id": "gps-9", "timestamp": NOW.isoformat(), "location": [52.44, 13.52], "speed": 12.0}
 # a value for each path parameter, naming something the seeded city has
 PATH_VALUES = {"vehicle_id": "car-1", "incident_id": "i-1", "view": "traffic", "stream": "gps_data"}
+REQUIRED_QUERY = {"/api/find": {"q": "car"}}  # operations that need a query parameter to answer
 FILES = "static"  # how the endpoints serving files end: Flask's, Dash's assets, Swagger UI's
 
 
@@ -149,6 +150,8 @@ CASES: list[tuple[str | None, str, str, str, Any, int]] = [
     ("ingest", "POST", P_INGEST, "/api/ingest/gps_data", b"{oops", 400),
     ("admin", "POST", P_INGEST, "/api/ingest/spaceships", GPS, 404),
     ("ingest", "POST", P_INGEST, "/api/ingest/gps_data", [GPS] * 1001, 413),
+    ("viewer", "GET", "/api/find", "/api/find?q=car-1", None, 200),
+    ("viewer", "GET", "/api/find", "/api/find?q=", None, 400),
     ("viewer", "GET", P_GTFS, P_GTFS, None, 200),
     ("viewer", "GET", P_GTFS, P_GTFS + "?format=json", None, 200),
     ("viewer", "GET", P_GTFS, P_GTFS + "?format=xml", None, 400),
@@ -192,6 +195,7 @@ def operations(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
 
 def url_of(template: str, query: dict[str, Any] | None = None) -> str:
     url = re.sub(r"\{(\w+)\}", lambda m: PATH_VALUES[m.group(1)], template)
+    query = {**REQUIRED_QUERY.get(template, {}), **(query or {})}
     return url + (f"?{urlencode(query)}" if query else "")
 
 
@@ -324,7 +328,7 @@ def test_each_operation_needing_the_speed_layer_answers_a_documented_503_without
         assert resp.json["error"]["message"].startswith("speed layer unavailable"), (method, template)
         check(doc, method, template, resp)
         checked.append(template)
-    assert "/api/vehicles/{vehicle_id}" in checked and len(checked) == 11
+    assert "/api/vehicles/{vehicle_id}" in checked and "/api/find" in checked and len(checked) >= 12
 
 
 def test_a_bus_that_does_not_take_events_is_a_documented_503(doc: dict[str, Any], tmp_path: Path) -> None:

@@ -253,6 +253,26 @@ ROUTES: list[Route] = [
         "responses": {200: json("VehicleLocations", "the vehicles"), 400: "a bad bbox or limit"},
     },
     {
+        "route": "GET /api/find",
+        "speed_layer": True,
+        "tag": "city",
+        "summary": "Find active vehicles by id, licence plate or road",
+        "description": "Case, spaces and dashes are ignored. An exact id or plate comes first, then ones that start "
+        "with the text, then ones that contain it; `match` says which field matched.",
+        "roles": READ,
+        "parameters": [
+            query(
+                "q",
+                {"type": "string", "minLength": 1, "maxLength": 64},
+                "id, plate or road name",
+                required=True,
+                example="B-KX 4821",
+            ),
+            limit(10, 1, 100, "vehicles"),
+        ],
+        "responses": {200: json("FoundVehicles", "the matches, best first"), 400: "no q, or q too long"},
+    },
+    {
         "route": "GET /api/vehicles/{vehicle_id}",
         "speed_layer": True,
         "tag": "city",

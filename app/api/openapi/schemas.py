@@ -369,6 +369,17 @@ def components(validator: Validator) -> dict[str, Schema]:
             "properties": _ROW_COLUMNS,
         },
         "VehicleLocations": _listing("vehicles", ref("VehicleLocation")),
+        "FoundVehicle": {
+            "type": "object",
+            "description": "A vehicle on the map that matched a search, with its plate and what matched.",
+            "required": ["id", "ts", "lat", "lon", "match"],
+            "properties": {
+                **_ROW_COLUMNS,
+                "plate": _nullable(STRING),
+                "match": {"type": "string", "enum": ["id", "plate", "road"]},
+            },
+        },
+        "FoundVehicles": _listing("vehicles", ref("FoundVehicle")),
         "Vehicle": _state(
             "A vehicle's latest state (telemetry and GPS merged) with its recent track; `lat`/`lon` are its last "
             "known position (none until it reports one).",
