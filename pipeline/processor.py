@@ -122,7 +122,7 @@ class BatchProcessor:
         for stream, records in per_stream.items():
             self.lake.add(stream, records)
         if self.rules is not None and oks:
-            alerts = self.rules.evaluate(oks, self.accounting)  # never raises: rules are best effort
+            alerts = self.rules.evaluate(per_stream, self.accounting)  # never raises: rules are best effort
             if alerts:
                 self.lake.add(ALERTS, lake_rows(alerts, now))
         acc = self.accounting

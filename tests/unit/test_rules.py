@@ -18,7 +18,7 @@ from pipeline.alerts import AlertLog
 from pipeline.lake import LakeWriter, open_lake, read_table
 from pipeline.processor import BatchProcessor, RawEvent
 from pipeline.rulebook import RuleBook
-from pipeline.rules import RuleEngine, alert_id
+from pipeline.rules import RuleEngine, alert_id, by_stream
 from pipeline.schemas import ALERTS
 from pipeline.speed_layer import SpeedLayer
 from pipeline.validation import Validator
@@ -56,7 +56,7 @@ class Setup:
         return RuleEngine(self.book, self.log, reload_s=0.0)
 
     def run(self, *records: Any, engine: RuleEngine | None = None) -> list[dict[str, Any]]:
-        return (engine or self.engine).evaluate(list(records), self.acc)
+        return (engine or self.engine).evaluate(by_stream(records), self.acc)
 
 
 @pytest.fixture
@@ -195,12 +195,12 @@ def test_a_bad_zone_or_rule_is_skipped_and_the_others_still_fire(s: Setup, caplo
 def test_a_change_of_the_rule_book_is_picked_up_within_the_reload_period(s: Setup) -> None:
     now = [0.0]
     engine = RuleEngine(s.book, s.log, reload_s=1.0, clock=lambda: now[0])
-    assert engine.evaluate([weather(0, 300)]) == []
+    assert engine.evaluate(by_stream([weather(0, 300)])) == []
     s.book.add_rule({"name": "smog", "kind": "aqi", "threshold": 150})
     now[0] = 0.5
-    assert engine.evaluate([weather(1, 300)]) == []  # not due to look yet
+    assert engine.evaluate(by_stream([weather(1, 300)])) == []  # not due to look yet
     now[0] = 1.0
-    assert kinds(engine.evaluate([weather(2, 300)])) == [("aqi", "ws-1")]
+    assert kinds(engine.evaluate(by_stream([weather(2, 300)]))) == [("aqi", "ws-1")]
 
 
 def test_redis_away_is_counted_and_the_batch_goes_on_to_the_lake(tmp_path: Path) -> None:
