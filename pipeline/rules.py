@@ -72,15 +72,20 @@ local known = {}
 for i, id in ipairs(ask[4]) do known[i] = redis.call('ZSCORE', KEYS[4], id) end
 return cjson.encode({hmget(KEYS[1], ask[1]), hmget(KEYS[2], ask[2]), hmget(KEYS[3], ask[3]), known})
 """
-# ARGV[1]: JSON [inside set, inside del, latch set, latch del, congestion set, congestion del,
-# incidents [[id, ms]], incidents kept]
+# ARGV[1]: JSON [vehicle changes [[vehicle, state as read or null, new state or null]], (unused),
+# latch set, latch del, congestion set, congestion del, incidents [[id, ms]], incidents kept]
 _WRITE = """
 local w = cjson.decode(ARGV[1])
 local function hset(key, items) for _, kv in ipairs(items) do redis.call('HSET', key, kv[1], kv[2]) end end
 local function hdel(key, fields)
   for i = 1, #fields, 1000 do redis.call('HDEL', key, unpack(fields, i, math.min(i + 999, #fields))) end
 end
-hset(KEYS[1], w[1]); hdel(KEYS[1], w[2]); hset(KEYS[2], w[3]); hdel(KEYS[2], w[4])
+for _, c in ipairs(w[1]) do  -- a vehicle's state changes only if no other processor changed it meanwhile
+  if (redis.call('HGET', KEYS[1], c[1]) or cjson.null) == c[2] then
+    if c[3] == cjson.null then redis.call('HDEL', KEYS[1], c[1]) else redis.call('HSET', KEYS[1], c[1], c[3]) end
+  end
+end
+hset(KEYS[2], w[3]); hdel(KEYS[2], w[4])
 hset(KEYS[3], w[5]); hdel(KEYS[3], w[6])
 if #w[7] > 0 then
   for _, item in ipairs(w[7]) do redis.call('ZADD', KEYS[4], item[2], item[1]) end
@@ -307,8 +312,8 @@ class _Batch:
         self.latched: dict[str, str] = {}
         self.congested: dict[str, Any] = {}
         self.incident_known: dict[str, bool] = {}
-        self.set_inside: dict[str, bytes] = {}
-        self.del_inside: list[str] = []
+        # (vehicle, its state as read, its new state or None): written only where still as read
+        self.inside_changes: list[tuple[str, str | None, str | None]] = []
         self.set_latch: dict[str, str] = {}
         self.del_latch: set[str] = set()
         self.set_congestion: dict[str, bytes] = {}
@@ -391,9 +396,9 @@ class _Batch:
         vehicles, zones_of, nowhere = self.vehicles, self.zones_of, frozenset[int]()
         for vehicle, indexes in self.by_vehicle.items():
             state = self.inside.get(vehicle)
-            if state is None and not any(i in zones_of for i in indexes):
-                continue  # outside every zone, before and now
-            # the state: time of the newest event it took in, the vehicle's type, the zones it is
+            if (state is None or state.endswith(SEP + SEP)) and not any(i in zones_of for i in indexes):
+                continue  # outside every zone with no speed rule fired, before and now
+            # the state: the newest event time when it last changed, the vehicle's type, the zones it is
             # in and the speed rules that fired for it (until it slows down or leaves their zone)
             parts = state.split(SEP) if state else []
             t_text, vtype, zone_text, latch_text = parts if len(parts) == 4 else ("0", "", "", "")
@@ -410,16 +415,17 @@ class _Batch:
                 if t < t0:
                     continue  # older than what the state already took in
                 newest = max(newest, t)
+                second = str(t // 1000)  # the vehicle and GPS streams report one crossing: one alert
                 vtype = rec.get("vehicle_type") or vtype
                 for z in inside - now:
                     for rule in book.enter.get(z, ()):
                         if rule.get("vehicle_type") in (None, vtype):
-                            self._hit(alert_id(rule["id"], vehicle, rec["event_id"]), "zone_enter", rule["severity"],
+                            self._hit(alert_id(rule["id"], vehicle, second), "zone_enter", rule["severity"],
                                       f"{vehicle} entered {names[z]}", rec, vehicle, rule["id"])  # fmt: skip
                 for z in now - inside:
                     for rule in book.exit.get(z, ()):
                         if rule.get("vehicle_type") in (None, vtype):
-                            self._hit(alert_id(rule["id"], vehicle, rec["event_id"]), "zone_exit", rule["severity"],
+                            self._hit(alert_id(rule["id"], vehicle, second), "zone_exit", rule["severity"],
                                       f"{vehicle} left {names[z]}", rec, vehicle, rule["id"])  # fmt: skip
                     for rule in book.speed.get(z, ()):  # left the zone: its speed rules start over
                         latched.discard(rule["id"])
@@ -430,17 +436,17 @@ class _Batch:
                             latched.discard(rule["id"])
                         elif rule["id"] not in latched and rule.get("vehicle_type") in (None, vtype):
                             latched.add(rule["id"])
-                            self._hit(alert_id(rule["id"], vehicle, rec["event_id"]), "speed_in_zone",
+                            self._hit(alert_id(rule["id"], vehicle, second), "speed_in_zone",
                                       rule["severity"], f"{vehicle} at {speed:.0f} km/h in {names[z]} "
                                       f"(above {rule['threshold']:g})", rec, vehicle, rule["id"])  # fmt: skip
                 now = inside
-            if not now and not latched:
-                if state:
-                    self.del_inside.append(vehicle)
-            elif (now, vtype, frozenset(latched)) != was:  # written when it changed, not for time alone
+            # Written when it changed (not for time alone), and kept when the vehicle left every
+            # zone: its time is what makes a late event of the vehicle's other stream (older than
+            # the change) harmless, instead of a second enter and exit.
+            if (now, vtype, frozenset(latched)) != was:
                 vtype = vtype.replace(SEP, " ").replace(LIST, " ")
-                zones_text = LIST.join(ids[z] for z in now)
-                self.set_inside[vehicle] = SEP.join((str(newest), vtype, zones_text, LIST.join(latched))).encode()
+                text = SEP.join((str(newest), vtype, LIST.join(ids[z] for z in now), LIST.join(latched)))
+                self.inside_changes.append((vehicle, state, text))
 
     def _latch(self, key: str) -> bool:
         """Mark ``key``'s rule as fired for its entity; True when it had not fired yet."""
@@ -526,12 +532,12 @@ class _Batch:
 
     def write(self) -> None:
         """One script call: what the batch changed."""
-        if not (self.set_inside or self.del_inside or self.set_latch or self.del_latch or self.set_congestion
+        if not (self.inside_changes or self.set_latch or self.del_latch or self.set_congestion
                 or self.del_congestion or self.new_incidents):  # fmt: skip
             return
         e = self.e
         change = [
-            [[k, v.decode()] for k, v in self.set_inside.items()], self.del_inside,
+            self.inside_changes, [],
             list(self.set_latch.items()), list(self.del_latch),
             [[k, v.decode()] for k, v in self.set_congestion.items()], list(self.del_congestion),
             [[i, str(ms)] for i, ms in self.new_incidents.items()], INCIDENTS_KEPT,

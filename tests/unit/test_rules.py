@@ -230,3 +230,33 @@ def test_redis_away_is_counted_and_the_batch_goes_on_to_the_lake(tmp_path: Path)
 def test_alert_ids_are_deterministic() -> None:
     assert alert_id("r-1", "car-1", "e-1") == alert_id("r-1", "car-1", "e-1") != alert_id("r-1", "car-1", "e-2")
     assert len(alert_id("x")) == 20
+
+
+def test_one_crossing_reported_by_both_vehicle_streams_is_one_alert_even_when_processed_apart(s: Setup) -> None:
+    """Two Spark tasks may take a vehicle's vehicle_data and gps_data of one micro-batch at once,
+    both reading the state from before the crossing: the crossing's alert id is the same."""
+    zone_id, _ = s.book.add_zone(zone())
+    s.book.add_rule({"name": "in", "kind": "zone_enter", "zone": zone_id})
+    s.run(car(0, OUTSIDE))
+    before: Any = s.client.hgetall(s.engine.inside_key)
+    assert kinds(s.run(car(1, INSIDE))) == [("zone_enter", "car-1")]
+    s.client.delete(s.engine.inside_key)
+    if before:
+        s.client.hset(s.engine.inside_key, mapping=before)  # the other task read the state before
+    gps = event("gps_data", 1.4, device_id="car-1", location=INSIDE, speed=30.0)
+    assert s.run(gps, engine=s.new_engine()) == []  # the same crossing: already in the log
+    assert s.log.unread_count() == 1
+
+
+def test_a_lagging_gps_stream_does_not_replay_a_crossing(s: Setup) -> None:
+    """The vehicle stream is ahead of the GPS stream (another topic, read in another batch): the
+    GPS fixes older than the vehicle's last crossing change nothing."""
+    zone_id, _ = s.book.add_zone(zone())
+    s.book.add_rule({"name": "in", "kind": "zone_enter", "zone": zone_id})
+    s.book.add_rule({"name": "out", "kind": "zone_exit", "zone": zone_id})
+    ahead = s.run(car(0, OUTSIDE), car(1, INSIDE), car(2, INSIDE), car(3, OUTSIDE))
+    assert kinds(ahead) == [("zone_enter", "car-1"), ("zone_exit", "car-1")]
+    lagging = [event("gps_data", t, device_id="car-1", location=where, speed=30.0)
+               for t, where in ((0, OUTSIDE), (1, INSIDE), (2, INSIDE))]  # fmt: skip
+    assert s.run(*lagging) == []
+    assert kinds(s.run(car(4, INSIDE))) == [("zone_enter", "car-1")]  # a new crossing still counts
