@@ -2,7 +2,8 @@
 
 One implementation for both modes: ``BatchProcessor.prepare`` calls ``RuleEngine.evaluate``, so
 the embedded processor and the Spark job's executors run the same code. Zone tests are shapely 2
-vectorised: an STRtree of the zones, queried with all the batch's GPS positions at once.
+vectorised over all the batch's GPS positions at once (``Compiled.locate``: prepared polygons
+tested with ``intersects_xy``, or an STRtree queried with ``shapely.points`` for many zones).
 
 Alerts fire on crossing, not on every event: a vehicle entering or leaving a zone, a vehicle
 going above a speed in a zone (once, until it drops back below or leaves), a segment staying at a

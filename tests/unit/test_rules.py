@@ -260,3 +260,21 @@ def test_a_lagging_gps_stream_does_not_replay_a_crossing(s: Setup) -> None:
                for t, where in ((0, OUTSIDE), (1, INSIDE), (2, INSIDE))]  # fmt: skip
     assert s.run(*lagging) == []
     assert kinds(s.run(car(4, INSIDE))) == [("zone_enter", "car-1")]  # a new crossing still counts
+
+
+def test_the_sweep_and_the_strtree_locate_the_same_zones(s: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    from pipeline import rules
+
+    for i in range(12):  # overlapping squares, one with a hole-like notch (a concave polygon)
+        x, y = 13.40 + 0.02 * i, 52.40 + 0.01 * (i % 3)
+        ring = [[x, y], [x + 0.05, y], [x + 0.05, y + 0.05], [x + 0.025, y + 0.01], [x, y + 0.05], [x, y]]
+        zone_id, _ = s.book.add_zone(zone(f"z{i}", ring))
+        s.book.add_rule({"name": f"in {i}", "kind": "zone_enter", "zone": zone_id})
+    book = s.engine.current()
+    rng = np.random.default_rng(3)
+    lons, lats = rng.uniform(13.38, 13.72, 5000), rng.uniform(52.38, 52.48, 5000)
+    swept = book.locate(lons, lats)
+    monkeypatch.setattr(rules, "SWEEP_ZONES", 0)
+    assert book.locate(lons, lats) == swept and 500 < len(swept) < 5000
