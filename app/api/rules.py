@@ -20,8 +20,7 @@ def rule_book() -> RuleBook:
     """The app's zones and rules, beside the speed layer (its prefix)."""
     book: RuleBook | None = current_app.extensions.get("smartcity.rulebook")
     if book is None:
-        st = store()
-        book = current_app.extensions["smartcity.rulebook"] = RuleBook(st.client, st.keys.prefix)
+        book = current_app.extensions["smartcity.rulebook"] = store().rule_book()
     return book
 
 
@@ -30,7 +29,7 @@ def alert_log() -> AlertLog:
     log: AlertLog | None = current_app.extensions.get("smartcity.alerts")
     if log is None:
         prefix = current_app.config.get("SMARTCITY_ALERTS_PREFIX", "")
-        log = current_app.extensions["smartcity.alerts"] = AlertLog(store().client, prefix)
+        log = current_app.extensions["smartcity.alerts"] = store().alert_log(prefix)
     return log
 
 
