@@ -283,9 +283,11 @@
         return true;
     }
 
+    /** The segments flowing slowest against their speed limit (pipeline/live_model.py WORST_SEGMENTS). */
     function drawTrafficChart(city) {
+        const rule = live().model.worst_segments, limit = (s) => s.speed_limit || rule.default_limit_kmh;
         const worst = Array.from(city.traffic.values()).filter((s) => typeof s.speed === "number")
-            .sort((a, b) => a.speed / (a.speed_limit || 50) - b.speed / (b.speed_limit || 50)).slice(0, 10);
+            .sort((a, b) => a.speed / limit(a) - b.speed / limit(b)).slice(0, rule.count);
         // each bar says its speed: a road standing still (0 km/h, the worst) has no bar to see
         return react("traffic-worst", [{type: "bar", orientation: "h", x: worst.map((s) => s.speed),
             text: worst.map((s) => round(s.speed, 0) + " km/h"), textposition: "outside", cliponaxis: false,

@@ -71,6 +71,11 @@ def rows_config() -> dict[str, Any]:
     }
 
 
+# The Traffic tab's "worst segments": this many, slowest against their speed limit (this one where
+# a sensor sends none). Ranked in the browser, from the live city.
+WORST_SEGMENTS = {"count": 10, "default_limit_kmh": 50.0}
+
+
 def browser_config(active_s: float, sensor_s: float) -> dict[str, Any]:
     """The model as the browser takes it (one JSON object in the page)."""
     return {
@@ -85,4 +90,5 @@ def browser_config(active_s: float, sensor_s: float) -> dict[str, Any]:
         "sensor_ms": int(sensor_s * 1000),
         "stale_ms": {"amber": int(STALE_AMBER_S * 1000), "red": int(STALE_RED_S * 1000)},
         "heartbeat_ms": int(HEARTBEAT_S * 1000),
+        "worst_segments": WORST_SEGMENTS,
     }

@@ -31,35 +31,20 @@ COLUMNS = (
     ("occupancy", "Occupancy (%)"),
     ("camera_id", "Camera"),
 )
-WORST = 10
 # a colour per level of the live model, least congested first (presentation only: the levels and
 # their order are the model's)
 LEVEL_COLOURS = dict(zip(LEVELS, ("#2ca02c", "#98df8a", "#ffbf00", "#ff7f0e", "#d62728"), strict=True))
 BUCKET_S = 60  # sensors report about every 10 s: a minute holds a few reports of each
 REFRESH_MS = 30_000  # the lake gets a file about every 10 s; reading it each second would gain nothing
 REFRESH = EveryWhileShown(ids.TAB_TRAFFIC, ids.TRAFFIC_RECENT, ids.TRAFFIC_RECENT_CLOCK, REFRESH_MS)
+WORST_TITLE = "Worst segments now (speed, km/h)"
 CONGESTION_TITLE = "Congestion, last 3 h: sensors per level, mean speed"
 
 
-def worst_segments(traffic: list[dict[str, Any]], n: int = WORST) -> list[dict[str, Any]]:
-    """The ``n`` segments flowing slowest relative to their speed limit."""
-
-    def ratio(seg: dict[str, Any]) -> float:
-        limit = seg.get("speed_limit") or 50.0
-        return float(seg.get("speed", limit)) / float(limit)
-
-    return sorted((s for s in traffic if "speed" in s), key=ratio)[:n]
-
-
-def worst_figure(traffic: list[dict[str, Any]]) -> dict[str, Any]:
-    worst = worst_segments(traffic)
-    labels = [chart.text(f"{s.get('road_name') or s.get('segment_id') or s.get('id')} ({s.get('id')})") for s in worst]
-    return {
-        "data": [{"type": "bar", "orientation": "h", "x": [s.get("speed") for s in worst], "y": labels}],
-        "layout": chart.layout(
-            "Worst segments now (speed, km/h)", 320, margin={"l": 220}, yaxis={"autorange": "reversed"}
-        ),
-    }
+def worst_figure() -> dict[str, Any]:
+    """The worst segments' chart as the page opens: empty; the browser ranks and draws them from
+    the live city (``assets/smartcity.js``, ``WORST_SEGMENTS`` of the live model)."""
+    return {"data": [], "layout": chart.layout(WORST_TITLE, 320, margin={"l": 220}, yaxis={"autorange": "reversed"})}
 
 
 def congestion_figure(rows: list[dict[str, Any]], span: tuple[datetime, datetime]) -> dict[str, Any]:
@@ -104,7 +89,7 @@ def layout() -> Component:
             dbc.Col(
                 [
                     dcc.Graph(id=ids.TRAFFIC_CONGESTION, figure=chart.empty(CONGESTION_TITLE, "Loading…", 320)),
-                    dcc.Graph(id=ids.TRAFFIC_WORST, figure=worst_figure([]), className="live-figure"),
+                    dcc.Graph(id=ids.TRAFFIC_WORST, figure=worst_figure(), className="live-figure"),
                     *REFRESH.components(),  # the lake charts' clock, ticking while the tab is shown
                 ],
                 lg=5,

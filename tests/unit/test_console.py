@@ -235,14 +235,12 @@ def test_the_trend_keeps_one_summary_a_second_for_the_overview(app: Flask) -> No
     assert app.extensions["smartcity.hub"].fleet.updated
 
 
-def test_worst_segments_are_slowest_against_their_limit() -> None:
-    rows = [
-        {"id": "a", "speed": 40.0, "speed_limit": 50.0},
-        {"id": "b", "speed": 10.0, "speed_limit": 50.0},
-        {"id": "c", "speed": 30.0, "speed_limit": 100.0},
-    ]
-    assert [s["id"] for s in traffic.worst_segments(rows, 2)] == ["b", "c"]
-    assert traffic.worst_figure(rows)["data"][0]["x"] == [10.0, 30.0, 40.0]
+def test_the_worst_segments_are_ranked_once_in_the_browser_by_the_live_models_rule() -> None:
+    """No Python copy of the ranking: the page opens with an empty chart the browser fills."""
+    assert traffic.worst_figure()["data"] == [] and not hasattr(traffic, "worst_segments")
+    assert live_model.browser_config(1, 1)["worst_segments"] == live_model.WORST_SEGMENTS
+    script = (Path(__file__).resolve().parents[2] / "assets" / "smartcity.js").read_text()
+    assert "model.worst_segments" in script and "|| 50" not in script and "slice(0, 10)" not in script
 
 
 def test_the_system_tab_shows_processors_rates_lag_and_dead_letters_as_text(ctx: Flask) -> None:
@@ -345,11 +343,8 @@ def plotly_texts(figure: dict[str, Any]) -> list[str]:
 
 
 def test_device_strings_in_charts_are_shown_literally() -> None:
-    segments = [{"id": f"cam-{i}", "road_name": name, "speed": 10.0 + i, "speed_limit": 50.0}
-                for i, name in enumerate(NASTY)]  # fmt: skip
     hour = datetime(2026, 11, 26, 10, tzinfo=UTC)
     figures = [
-        traffic.worst_figure(segments),
         weather.readings_figure([{"id": name, "temperature": 5.0} for name in NASTY]),
         history.traffic_figure(
             [{"camera_id": f"c{i}", "road_name": n, "hour": hour, "avg_speed_kmh": 30.0} for i, n in enumerate(NASTY)]
