@@ -183,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         log.error("%s", exc)
         return 2
+    if child is not None:
+        child.supervise()  # a store that dies is started again on the same socket
     try:
         return serve(args, settings, client, child)
     finally:
