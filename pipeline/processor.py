@@ -356,7 +356,7 @@ class Processor(threading.Thread):
         messages = self.bus.consume(self.max_batch, self.poll_timeout)
         if messages:
             streams = self.topic_streams
-            events = [RawEvent(streams.get(m.topic, m.topic), m.value, "bus", m.produced_at) for m in messages]
+            events = [RawEvent(streams.get(m.topic, m.topic), m.value, m.source, m.produced_at) for m in messages]
             self._pending.put(self.batch.prepare(events))  # blocks while the writer is 2 behind
             if lake.due():
                 self._lake_due.set()
