@@ -9,9 +9,10 @@
 (function () {
     "use strict";
 
-    const {TILE, PointSet, pointRenderer, webglInfo, mercX, mercY, rgba} = window.smartcityGL;  // assets/smartcity_gl.js (loads first)
+    const {TILE, PointSet, pointRenderer, webglInfo, mercX, mercY, rgba, sizeOf} = window.smartcityGL;  // assets/smartcity_gl.js (loads first)
     const PICK_PX = 4;  // the mouse may miss a point's edge by this much
     const TRACK_POINTS = 60;
+    const ARROW_ZOOM = 16;  // from this zoom in, vehicles are drawn larger with an arrow of their heading
     // "?renderer=webgl" or "=canvas" fixes the renderer (benchmarks, and a browser that draws badly)
     const FORCED = ((asked) => (asked === "webgl" || asked === "canvas" ? asked : null))(
         new URLSearchParams(window.location ? window.location.search : "").get("renderer"));
@@ -19,7 +20,7 @@
     const LOOK = {
         sensors: {size: 10, stroke: 1, strokeColour: "#222222"},
         stations: {size: 14, stroke: 2, strokeColour: "#0d6efd"},
-        vehicles: {size: 10, stroke: 0, strokeColour: "#000000"},
+        vehicles: {size: 10, stroke: 0, strokeColour: "#000000", arrows: 16},  // 16 px with heading arrows
         incidents: {size: 18, stroke: 2, strokeColour: "#000000"},
         selected: {size: 20, stroke: 3, strokeColour: "#ff00aa"},
     };
@@ -53,7 +54,7 @@
         const f = (model && model.vehicle_fields) || [];
         return {id: f.indexOf("id"), ts: f.indexOf("ts"), lat: f.indexOf("lat"), lon: f.indexOf("lon"),
             speed: f.indexOf("speed"), type: f.indexOf("vehicle_type"), status: f.indexOf("status"),
-            road: f.indexOf("road_name")};
+            road: f.indexOf("road_name"), heading: f.indexOf("heading")};
     }
     let F = null;
 
@@ -86,7 +87,7 @@
         }
         const x = mercX(lon), y = mercY(lat);
         place(x, y);
-        sets.vehicles.put(id, x, y, vehicleColour(row), origin);
+        sets.vehicles.put(id, x, y, vehicleColour(row), origin, row[F.heading]);
         if (id === state.selected) moveSelected(lat, lon, row[F.ts]);
     }
 
@@ -185,6 +186,11 @@
         return state.gl;
     }
 
+    function arrowsShown() { return !!state.map && state.map.getZoom() >= ARROW_ZOOM; }
+
+    /** A layer's point diameter (CSS px) as drawn now. */
+    function drawnSize(layer) { return sizeOf(LOOK[layer], {arrows: arrowsShown()}); }
+
     function draw() {
         state.frame = 0;
         const map = state.map;
@@ -197,7 +203,7 @@
         state.canvas.style.width = size.x + "px";
         state.canvas.style.height = size.y + "px";
         points.draw(DRAW_ORDER.map((n) => sets[n]), {
-            width: size.x, height: size.y, scale: v.scale, grey: state.grey ? 1 : 0,
+            width: size.x, height: size.y, scale: v.scale, grey: state.grey ? 1 : 0, arrows: arrowsShown(),
             shift: [v.topLeft.x - origin[0] * v.scale, v.topLeft.y - origin[1] * v.scale],
         });
         state.stats.frames += 1;
@@ -211,7 +217,7 @@
     function pick(point) {
         const map = state.map, v = viewOf(map);
         const wx = (v.topLeft.x + point.x) / v.scale, wy = (v.topLeft.y + point.y) / v.scale;
-        const within = (layer) => (LOOK[layer].size / 2 + PICK_PX) / v.scale;
+        const within = (layer) => (drawnSize(layer) / 2 + PICK_PX) / v.scale;
         if (sets.incidents.visible) {
             const hit = sets.incidents.nearest(wx, wy, within("incidents"));
             if (hit) return {layer: "incidents", id: hit.id};
@@ -260,7 +266,7 @@
         const lines = tipLines(layer, id).filter((l) => l !== null && l !== undefined && l !== "");
         const text = lines.join("\n");
         if (tip.textContent !== text) tip.textContent = text;  // pre-line: each line on its own
-        tip.style.left = (at.x + LOOK[layer].size / 2 + 6) + "px";
+        tip.style.left = (at.x + drawnSize(layer) / 2 + 6) + "px";
         tip.style.top = (at.y - 12) + "px";
         tip.hidden = false;
         tip.dataset.layer = layer;
