@@ -15,6 +15,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from app.fleet import FleetCache
+from app.webhooks import Webhooks
 from pipeline.changes import ChangeFollower
 from pipeline.live_model import INTEGER, LEVELS, NUMERIC, VEHICLE_ROW, level_rank
 from pipeline.schemas import VEHICLE_TYPES
@@ -236,6 +237,10 @@ class Store:
         """The newest ``limit`` operator actions, newest first."""
         entries: Any = self.client.xrevrange(self.keys.audit, count=limit)
         return [{text(k): text(v) for k, v in fields.items()} for _, fields in entries]
+
+    def webhooks(self) -> Webhooks:
+        """The webhooks, kept beside the speed layer under a hash tag of their own (``app.webhooks``)."""
+        return Webhooks(self.client)
 
     def ping(self) -> bool:
         try:
