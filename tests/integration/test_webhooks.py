@@ -252,3 +252,18 @@ def test_a_dead_letter_shows_in_the_api_and_the_system_tab(tmp_path: Path) -> No
         shown = texts(system.webhook_panel(*system.read_webhooks()))
     assert rx.url.removesuffix("/hook") in shown and "/hook" not in shown  # the URL's host only
     assert "failed" in shown and "HTTP 500" in shown and "high aqi: alert 9" in shown
+
+
+def test_on_a_redis_cluster_an_alert_is_delivered_and_a_failing_one_dead_lettered(
+    cluster_redis: Any, prefix: str, running: list[Dispatcher]
+) -> None:
+    city = City(cluster_redis, prefix)  # the hooks and the alert stream in two slots, each under its tag
+    with receiver(SECRET) as ok, receiver(SECRET, [500]) as failing:
+        delivered, dead = city.hook(ok), city.hook(failing, "critical")
+        start(running, city.dispatcher(tries=2))
+        city.raise_alert(alert(1, "high"))
+        city.raise_alert(alert(2, "critical"))
+        (letter,) = wait_for(city.hooks.dead_letters, what="a dead letter")
+        wait_for(lambda: city.pending() == 0 and len(ok.received()) == 2, what="both alerts handled")
+    assert all(d.signed for d in ok.received()) and letter["hook"] == dead and letter["alert"]["id"] == "a-2"
+    wait_for(lambda: status_of(city, delivered)["delivered"] == 2, what="the status")
