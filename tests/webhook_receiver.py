@@ -22,6 +22,7 @@ class Delivery:
     headers: dict[str, str]
     body: bytes
     signed: bool  # the signature header is the HMAC-SHA256 of the body with the receiver's secret
+    arrived: float = field(default_factory=time.time)
 
     @property
     def alert(self) -> Any:
