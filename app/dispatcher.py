@@ -98,6 +98,7 @@ class Dispatcher:
         self._threads: list[threading.Thread] = []
         self._started: set[str] = set()
         self._start_lock = threading.Lock()
+        self._count_lock = threading.Lock()
 
     @property
     def running(self) -> bool:
@@ -127,6 +128,10 @@ class Dispatcher:
         deadline = time.monotonic() + timeout
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
+
+    def _count(self, what: str) -> None:
+        with self._count_lock:  # senders count at once: += on a Counter is no atomic step
+            self.counts[what] += 1
 
     def request_stop(self) -> None:
         """Tell the threads to end, without waiting for them."""
@@ -162,7 +167,7 @@ class Dispatcher:
                 if isinstance(exc, redis.ResponseError) and "NOGROUP" in str(exc):
                     ready = False  # the stream or group went (a Redis restarted empty): made again
                 elif isinstance(exc, redis.RedisError) and transient(exc):
-                    self.counts["redis_errors"] += 1
+                    self._count("redis_errors")
                     if not down:
                         log.error("webhooks: Redis unreachable (%s): retrying; deliveries wait", exc)
                     down = True
@@ -218,7 +223,7 @@ class Dispatcher:
             start, entries = text(reply[0]), reply[1]
             for entry_id, fields in entries:
                 if fields is not None:  # an entry trimmed from the stream (Redis 6.2 answers nil)
-                    self.counts["claimed"] += 1
+                    self._count("claimed")
                     self._dispatch(text(entry_id), fields)
             if start == "0-0":
                 break
@@ -239,7 +244,7 @@ class Dispatcher:
             alert = None
         if raw is None or not isinstance(alert, dict):
             log.warning("webhooks: stream entry %s holds no alert object; skipped", entry)
-            self.counts["skipped"] += 1
+            self._count("skipped")
             self._outbox.append(lambda: self._ack(entry))
             return
         body = raw.encode() if isinstance(raw, str) else bytes(raw)
@@ -289,18 +294,18 @@ class Dispatcher:
         job.attempt += 1
         status, error = self._post(session, hook, job)
         if error is None:
-            self.counts["delivered"] += 1
+            self._count("delivered")
             self._outbox.append(lambda: self.webhooks.record(hook.id, "delivered", status, None))
             self._finished(job)
         elif job.attempt < self.tries:
-            self.counts["retried"] += 1
+            self._count("retried")
             self._outbox.append(lambda: self.webhooks.record(hook.id, "retrying", status, error))
             delay = self.retry_base_s * 2 ** (job.attempt - 1) * (0.5 + random.random() / 2)
             with self._cond:
                 heapq.heappush(self._due, (time.monotonic() + delay, next(self._seq), job))
                 self._cond.notify_all()
         else:
-            self.counts["failed"] += 1
+            self._count("failed")
             log.warning("webhooks: alert %s not delivered to hook %s after %d tries: %s",
                         job.alert_id, hook.id, job.attempt, error)  # fmt: skip
             attempts = job.attempt

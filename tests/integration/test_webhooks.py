@@ -153,7 +153,8 @@ def test_a_failing_hook_holds_up_neither_other_hooks_nor_later_alerts(city: City
         for n in range(3):
             city.raise_alert(alert(n))
         wait_for(lambda: len(up.received()) == 3, what="the healthy hook's deliveries")
-        assert len(down.received()) == 3  # each alert tried once; the retries wait their turn
+        wait_for(lambda: len(down.received()) == 3, what="each alert tried once at the failing hook")
+        assert city.pending() == 3  # their retries wait their turn (15 s at the earliest), held up by nothing
 
 
 def test_two_dispatchers_on_one_redis_send_each_alert_once(city: City, running: list[Dispatcher]) -> None:
@@ -185,10 +186,12 @@ def test_the_entries_of_a_dead_consumer_are_claimed_and_sent(city: City, running
 def test_an_alert_being_retried_is_not_claimed_by_another_dispatcher(city: City, running: list[Dispatcher]) -> None:
     with receiver(SECRET, [500, 500, 500, 200]) as rx:
         city.hook(rx)
-        start(running, city.dispatcher(consumer="worker-1", claim_idle_s=0.3, retry_base_s=0.4))
+        # its three retries take 1.4 to 2.8 s, longer than an entry may stay idle before a dead
+        # consumer's is claimed: only the claims of the consumer sending it keep it its own
+        start(running, city.dispatcher(consumer="worker-1", claim_idle_s=1.5, retry_base_s=0.4))
         city.raise_alert(alert(8))
         wait_for(rx.received, what="the first try")
-        start(running, city.dispatcher(consumer="worker-2", claim_idle_s=0.3, retry_base_s=0.4))
+        start(running, city.dispatcher(consumer="worker-2", claim_idle_s=1.5, retry_base_s=0.4))
         wait_for(lambda: city.pending() == 0, what="the entry acknowledged")
         assert [d.headers["X-Smartcity-Attempt"] for d in rx.received()] == ["1", "2", "3", "4"]
 
