@@ -433,6 +433,8 @@
             return state.following;
         },
         selected() { return state.selected; },
+        /** The Leaflet map the layers are on (null before it is mounted): for layers of their own. */
+        leafletMap() { return state.map; },
         /** Show only these layers (names: vehicles, incidents, sensors, stations; roads and tiles
          * are dash-leaflet's: their panes are hidden). */
         show(layers) {

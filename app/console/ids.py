@@ -35,6 +35,7 @@ MAP_SPEED_LEGEND = "map-speed-legend"
 MAP_DETAILS = "map-details"
 MAP_FIND = "map-find"  # the search box (assets/smartcity_find.js)
 MAP_FIND_RESULTS = "map-find-results"
+MAP_REPLAY = "map-replay"  # "Replay last hour" of the selected vehicle (assets/smartcity_replay.js)
 MAP_SELECTED = "map-selected"
 MAP_FOLLOW = "map-follow"
 MAP_REFRESH = "map-refresh"  # the summary, while a selection on the shown map needs refreshing

@@ -204,6 +204,22 @@ def layout() -> Component:
                     className="d-flex align-items-center mb-1",
                 ),
                 html.Div("Click a vehicle or an incident.", id=ids.MAP_DETAILS, className="small"),
+                html.Div(  # assets/smartcity_replay.js
+                    [
+                        dbc.Button(
+                            "Replay last hour",
+                            id=f"{ids.MAP_REPLAY}-go",
+                            size="sm",
+                            color="secondary",
+                            outline=True,
+                            className="me-2",
+                        ),
+                        dbc.Button("Stop", id=f"{ids.MAP_REPLAY}-stop", size="sm", color="secondary", outline=True),
+                        html.Div(id=f"{ids.MAP_REPLAY}-status", className="small mt-1", role="status"),
+                    ],
+                    id=ids.MAP_REPLAY,
+                    className="mt-2",
+                ),
             ]
         )
     )

@@ -21,6 +21,7 @@ from selenium.webdriver.common.keys import Keys
 from app import create_app
 from app.console import map as map_tab
 from app.store import Store
+from pipeline.lake import LakeWriter, open_lake
 from pipeline.speed_layer import SpeedLayer
 from tests.city import api_settings, rec
 
@@ -184,6 +185,34 @@ def test_the_search_box_finds_a_vehicle_by_plate_selects_it_and_flies_there(dash
     box.clear()
     ActionChains(driver).move_to_element(box).click().send_keys("no-such-thing").send_keys(Keys.ENTER).perform()
     dash_duo.wait_for_contains_text("#map-find-results", "No active vehicle matches", timeout=10)
+    assert severe(dash_duo) == []
+
+
+def test_replay_last_hour_runs_the_selected_vehicles_route_from_the_lake(
+    dash_duo: Any, city: Any, tmp_path: Path
+) -> None:
+    app, _, at = city
+    lat, lon = at["car"]
+    lake = LakeWriter(*open_lake(str(tmp_path / "lake")))  # the app's lake (api_settings)
+    lake.add("gps_data", [rec("gps_data", 3000 - 100 * i, device_id="car-1", location=[lat - 0.002 + 0.0001 * i, lon],
+                              speed=20.0 + i)[1] for i in range(30)])  # fmt: skip
+    lake.flush()
+    open_map(dash_duo, app)
+    driver = dash_duo.driver
+    mouse_to(dash_duo, "vehicles", "car-1").click().perform()
+    dash_duo._wait_for(lambda d: d.execute_script("return window.smartcityMap.selected()") == "car-1", timeout=10,
+                       msg="car-1 selected")  # fmt: skip
+    go = driver.find_element(By.ID, "map-replay-go")
+    ActionChains(driver).move_to_element(go).click().perform()
+    dash_duo.wait_for_contains_text("#map-replay-status", "Replaying car-1", timeout=15)
+    assert " of 30)" in driver.find_element(By.ID, "map-replay-status").text
+    time.sleep(0.5)  # the view fitted to the route has drawn
+    car = driver.execute_script(SCREEN, "vehicles", "car-1")  # the route runs due south of it
+    on_route = pixels_at(dash_duo, car["x"], car["y"] + 60, side=13)  # a dash of it, at least
+    ActionChains(driver).move_to_element(driver.find_element(By.ID, "map-replay-stop")).click().perform()
+    dash_duo.wait_for_text_to_equal("#map-replay-status", "Replay stopped.", timeout=5)
+    time.sleep(0.3)
+    assert pixels_at(dash_duo, car["x"], car["y"] + 60, side=13) != on_route, "no replay route was drawn there"
     assert severe(dash_duo) == []
 
 
