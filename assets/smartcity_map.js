@@ -16,15 +16,11 @@
     // "?renderer=webgl" or "=canvas" fixes the renderer (benchmarks, and a browser that draws badly)
     const FORCED = ((asked) => (asked === "webgl" || asked === "canvas" ? asked : null))(
         new URLSearchParams(window.location ? window.location.search : "").get("renderer"));
-    // what each layer looks like; colours of fills come from the console (map.py map_style)
-    const LOOK = {
-        sensors: {size: 10, stroke: 1, strokeColour: "#222222"},
-        stations: {size: 14, stroke: 2, strokeColour: "#0d6efd"},
-        vehicles: {size: 10, stroke: 0, strokeColour: "#000000", arrows: 16},  // 16 px with heading arrows
-        incidents: {size: 18, stroke: 2, strokeColour: "#000000"},
-        selected: {size: 20, stroke: 3, strokeColour: "#ff00aa"},
-    };
+    // what each layer looks like: size, stroke and fills come from the console (map.py LOOKS, in
+    // map_style), which also draws the legend from them; filled in by api.view
+    const LOOK = {};
     const DRAW_ORDER = ["sensors", "stations", "vehicles", "incidents", "selected"];
+    DRAW_ORDER.forEach((name) => { LOOK[name] = {size: 0, stroke: 0, strokeColour: "#000000"}; });
     const PICK_ORDER = ["vehicles", "sensors", "stations"];  // after incidents, nearest wins
     const FEED = {vehicles: "vehicles", incidents: "incidents", sensors: "traffic", stations: "weather"};
 
@@ -94,7 +90,7 @@
     function pointColour(layer, obj) {
         if (layer === "incidents") return rgba(state.style.severity_colours[obj.severity] || "#dc3545");
         if (layer === "sensors") return rgba(state.style.level_colours[obj.congestion_level] || "#999999");
-        return rgba("#ffffff");
+        return rgba(LOOK[layer].fill || "#ffffff");
     }
 
     function putPoint(layer, id, obj) {
@@ -455,6 +451,9 @@
         /** The colours (app/console/map.py map_style), the colouring and the vehicle types shown. */
         view(style, colourBy, types) {
             state.style = Object.assign({vehicle_colours: {}, bands: [], level_colours: {}, severity_colours: {}}, style || {});
+            Object.entries(state.style.looks || {}).forEach(([name, look]) => {
+                if (LOOK[name]) Object.assign(LOOK[name], look);
+            });
             state.colourBy = colourBy === "speed" ? "speed" : "type";
             state.types = Array.isArray(types) ? new Set(types) : null;
             fromCity();

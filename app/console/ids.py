@@ -32,6 +32,7 @@ MAP_LAYERS = "map-layers"  # the point layers shown (vehicles, incidents, sensor
 MAP_STYLE = "map-style"  # what the points look like (map.map_style), read by smartcity_map.js
 MAP_COLOUR_BY = "map-colour-by"  # vehicles coloured by "type" or "speed"
 MAP_SPEED_LEGEND = "map-speed-legend"
+MAP_LEGEND = "map-legend"  # what the roads', sensors', incidents' and stations' colours mean
 MAP_DETAILS = "map-details"
 MAP_FIND = "map-find"  # the search box (assets/smartcity_find.js)
 MAP_FIND_RESULTS = "map-find-results"
