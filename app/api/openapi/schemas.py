@@ -191,6 +191,24 @@ _INCIDENT_EXTRA: dict[str, Schema] = {
     "resolved_at": {**EPOCH_MS, "description": "time of the Resolved event (epoch ms)"},
     "acknowledged_by": {"type": "string", "description": "who acknowledged it: a user, or token:<role>"},
     "acknowledged_at": ISO_TIME,
+    "assigned_to": {"type": "string", "description": "who the incident is assigned to"},
+    "assigned_at": ISO_TIME,
+}
+_HISTORY_LINE: Schema = {
+    "type": "object",
+    "required": ["event", "by", "at"],
+    "properties": {
+        "event": {"type": "string", "enum": ["reported", "resolved", "reopened", "acknowledged", "assigned", "noted"]},
+        "by": {"type": "string", "description": "the operator, or the device that sent the event"},
+        "at": {**ISO_TIME, "description": "when (an event's own time, an operator's clock)"},
+        "to": {"type": "string", "description": "assigned: to whom"},
+        "text": {"type": "string", "description": "noted: the note"},
+    },
+}
+_NOTE: Schema = {
+    "type": "object",
+    "required": ["user", "at", "text"],
+    "properties": {"user": STRING, "at": ISO_TIME, "text": STRING},
 }
 
 # the columns of pipeline.views' SQL, per view (tests/unit/test_openapi.py checks them on real rows)
@@ -387,6 +405,19 @@ def components(validator: Validator) -> dict[str, Schema]:
         ),
         "Incident": incident,
         "Incidents": _listing("incidents", ref("Incident")),
+        "IncidentDetails": {
+            "allOf": [
+                ref("Incident"),
+                {
+                    "type": "object",
+                    "required": ["notes", "history"],
+                    "properties": {
+                        "notes": {"type": "array", "description": "oldest first", "items": _NOTE},
+                        "history": {"type": "array", "description": "oldest first", "items": _HISTORY_LINE},
+                    },
+                },
+            ]
+        },
         "AcknowledgedIncident": {"allOf": [ref("Incident"), {"required": ["acknowledged_by", "acknowledged_at"]}]},
         "Resolution": {
             "type": "object",
@@ -402,10 +433,12 @@ def components(validator: Validator) -> dict[str, Schema]:
             "type": "object",
             "required": ["action", "user", "at"],
             "properties": {
-                "action": {"type": "string", "enum": ["acknowledge", "resolve"]},
+                "action": {"type": "string", "enum": ["acknowledge", "assign", "note", "resolve"]},
                 "user": {"type": "string", "description": "a console user, or token:<role>"},
                 "at": ISO_TIME,
                 "incident": STRING,
+                "assignee": {"type": "string", "description": "assign: to whom"},
+                "note": {"type": "string", "description": "note: its text"},
             },
         },
         "AuditLog": _listing("entries", ref("AuditEntry")),
