@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import orjson
@@ -103,6 +104,33 @@ def typed(state: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+@dataclass(frozen=True)
+class IncidentFilter:
+    """Which incidents a list shows: since a time (resolved ones by when they were resolved,
+    active ones by when they were first seen), of a type, of a severity."""
+
+    since_ms: int | None = None
+    incident_type: str | None = None
+    severity: str | None = None
+
+    def empty(self) -> bool:
+        return self.since_ms is None and self.incident_type is None and self.severity is None
+
+    def accepts(self, state: dict[str, Any]) -> bool:
+        if self.incident_type is not None and state.get("incident_type") != self.incident_type:
+            return False
+        if self.severity is not None and state.get("severity") != self.severity:
+            return False
+        if self.since_ms is not None:
+            when = state.get("resolved_at") if state.get("status") == "Resolved" else state.get("first_seen")
+            return when is not None and float(when) >= self.since_ms
+        return True
+
+
+def _ms(iso: str) -> int:
+    return int(datetime.fromisoformat(iso).timestamp() * 1000)
 
 
 class Store:
@@ -239,14 +267,35 @@ class Store:
         state = self.speed.vehicle(vehicle_id)
         return typed(state) if state else None
 
-    def incidents(self, status: str = "active", limit: int = 200) -> list[dict[str, Any]]:
-        """Active incidents (oldest first), resolved ones (newest first), or both."""
-        ids: list[str] = []
+    def incidents(
+        self, status: str = "active", limit: int = 200, where: IncidentFilter | None = None
+    ) -> list[dict[str, Any]]:
+        """Active incidents (oldest first), resolved ones (most recently resolved first), or both;
+        only those ``where`` accepts when given (the speed layer lists resolved ones for
+        ``SpeedLayerConfig.resolved_s``: older ones are in the lake)."""
+        if where is None or where.empty():
+            ids: list[str] = []
+            if status in ("active", "all"):
+                ids += self.speed.index_ids("i", limit)
+            if status in ("resolved", "all"):
+                ids += self.speed.resolved_incident_ids(limit)
+            return [typed(s) for s in self.speed.states("i", ids[:limit])]
+        out: list[dict[str, Any]] = []
         if status in ("active", "all"):
-            ids += self.speed.index_ids("i", limit)
-        if status in ("resolved", "all"):
-            ids += self.speed.resolved_incident_ids(limit)
-        return [typed(s) for s in self.speed.states("i", ids[:limit])]
+            out += self._matching(self.speed.index_ids("i"), where, limit)
+        if status in ("resolved", "all") and len(out) < limit:
+            resolved = self.speed.resolved_incident_ids(1_000_000, where.since_ms)
+            out += self._matching(resolved, where, limit - len(out))
+        return out
+
+    def _matching(self, ids: list[str], where: IncidentFilter, limit: int, step: int = 500) -> list[dict[str, Any]]:
+        """The first ``limit`` incidents of ``ids`` that ``where`` accepts, read ``step`` at a time."""
+        out: list[dict[str, Any]] = []
+        for i in range(0, len(ids), step):
+            out += [s for s in map(typed, self.speed.states("i", ids[i : i + step])) if where.accepts(s)]
+            if len(out) >= limit:
+                break
+        return out[:limit]
 
     def traffic(self) -> list[dict[str, Any]]:
         """Every reporting sensor, most congested first (then sensors of unknown level)."""
@@ -281,9 +330,31 @@ class Store:
         return states[0] if states else None
 
     def acknowledge(self, incident_id: str, user: str, at: str) -> bool:
-        """Note on the incident that ``user`` acknowledged it ``at`` (ISO time), through the
+        """Note on the incident that ``user`` acknowledged it ``at`` (ISO time), and a line of its
+        history, through the speed-layer script; False when there is no such incident."""
+        line = {"event": "acknowledged", "by": user, "at": _ms(at)}
+        return self.speed.annotate_incident(incident_id, {"acknowledged_by": user, "acknowledged_at": at}, line)
+
+    def assign(self, incident_id: str, assignee: str, user: str, at: str) -> bool:
+        """Assign the incident to ``assignee`` (``user`` did, ``at``: ISO time), through the
         speed-layer script; False when there is no such incident."""
-        return self.speed.annotate_incident(incident_id, {"acknowledged_by": user, "acknowledged_at": at})
+        line = {"event": "assigned", "by": user, "at": _ms(at), "to": assignee}
+        return self.speed.annotate_incident(incident_id, {"assigned_to": assignee, "assigned_at": at}, line)
+
+    def note(self, incident_id: str, note: str, user: str, at: str) -> bool:
+        """Add ``user``'s note to the incident's history, through the speed-layer script; False
+        when there is no such incident."""
+        return self.speed.annotate_incident(
+            incident_id, {}, {"event": "noted", "by": user, "at": _ms(at), "text": note}
+        )
+
+    def incident_history(self, incident_id: str) -> list[dict[str, Any]]:
+        """The incident's history, oldest first: ``event``, ``by``, ``at`` (ISO time) and what
+        the event carries (``to``: the assignee, ``text``: a note)."""
+        return [
+            {**line, "at": datetime.fromtimestamp(int(line["at"]) / 1000, UTC).isoformat(timespec="milliseconds")}
+            for line in self.speed.incident_log(incident_id)
+        ]
 
     def audit(self, entry: dict[str, str], maxlen: int) -> None:
         """Add one operator action to the audit log (a capped stream beside the speed layer's

@@ -27,9 +27,9 @@ import orjson
 import redis
 from redis.cluster import RedisCluster
 
+from pipeline.schemas import SEVERITIES
 from pipeline.speed_layer import text
 
-SEVERITIES = ("low", "medium", "high", "critical")
 SIGNATURE_HEADER = "X-Smartcity-Signature"
 DELIVERY_HEADER = "X-Smartcity-Delivery"  # the same on every try of one alert to one hook
 MAX_URL_LENGTH = 2048

@@ -21,7 +21,6 @@ import redis
 from redis.cluster import RedisCluster
 
 KINDS = ("incident", "zone_enter", "zone_exit", "speed_in_zone", "congestion", "aqi", "advisory")
-SEVERITIES = ("low", "medium", "high", "critical")
 FIELDS = ("id", "kind", "severity", "message", "time", "entity", "rule", "acknowledged_by", "acknowledged_at")
 CAP = 10_000
 STREAM_MAXLEN = 100_000

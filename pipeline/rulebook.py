@@ -26,8 +26,7 @@ from redis.cluster import RedisCluster
 from shapely.geometry import shape
 from shapely.validation import explain_validity
 
-from pipeline.alerts import SEVERITIES
-from pipeline.schemas import CONGESTION_LEVELS, VEHICLE_TYPES
+from pipeline.schemas import CONGESTION_LEVELS, SEVERITIES, VEHICLE_TYPES
 
 ZONE_KINDS = ("zone_enter", "zone_exit", "speed_in_zone")
 RULE_KINDS = (*ZONE_KINDS, "congestion", "aqi")

@@ -43,9 +43,10 @@ import shapely
 from shapely.geometry import shape
 
 from pipeline.accounting import Accounting
-from pipeline.alerts import SEVERITIES, AlertLog, make_alert
+from pipeline.alerts import AlertLog, make_alert
 from pipeline.live_model import LEVELS, level_rank
 from pipeline.rulebook import Book, RuleBook
+from pipeline.schemas import SEVERITIES
 from pipeline.validation import Record
 
 log = logging.getLogger(__name__)

@@ -5,14 +5,16 @@
 -- ARGV[2] batch:  {"v": [[id, ts_ms, lat, lon, {field: value}, type], ...] (lat, lon null: no position),
 --                  "t": [...], "w": [...], "i": [...],
 --                  "d": [dead letter as a JSON string, ...] (optional, oldest first),
---                  "a": [[incident id, {field: value}], ...] (optional: operators' notes on an
---                        incident, e.g. who acknowledged it; they never move its event time),
+--                  "i" entries carry a sixth element: the device that sent the event (its history's "by"),
+--                  "a": [[incident id, {field: value}, history line or null], ...] (optional: what
+--                        operators do to an incident: who acknowledged it, who it is assigned to,
+--                        a note (a history line alone); they never move its event time),
 --                  "m": {"v": ts_ms, "t": ..., "w": ..., "i": ...} (optional: the newest event
 --                        time per kind of the whole write, when it is split into shards: each
 --                        shard's windows move with it, as if the write were one call)}
 -- KEYS[1] any key of the shard written (its summary): it names the cluster slot of the call;
 --         every key the script touches carries the same hash tag (ARGV[1]).
--- ARGV[3] config: {"ttl_ms", "active_ms", "sensor_ms", "track_len", "resolved_ms",
+-- ARGV[3] config: {"ttl_ms", "active_ms", "sensor_ms", "track_len", "resolved_ms", "incident_log_len",
 --                  "changes_maxlen", "dead_letters_kept", and the live read model's part
 --                  (``pipeline.live_model.lua_config``): "types": [...], "levels": [...] (least
 --                  congested first: a sensor's rank in the congestion index is its level's place)}
@@ -25,7 +27,10 @@
 -- are harmless; the whole batch is applied atomically. A vehicle event without a position
 -- merges its fields and keeps the vehicle active, but leaves its position, track and GEO
 -- entry as they were (a vehicle that never had one has none). A note ("a") lands only on an
--- incident the speed layer holds. Returns the number of entities changed per kind:
+-- incident the speed layer holds. An incident's history (reported, resolved, reopened, and the
+-- operators' lines) is a capped list beside its hash, newest first, that lives exactly as long as
+-- the hash: this script is its only writer, so a line and the change it records are one step.
+-- A replayed event adds no line (only a new incident or a change of status does). Returns the number of entities changed per kind:
 -- {v, t, w, i, stale_removed}.
 
 local K = cjson.decode(ARGV[1])
@@ -175,12 +180,22 @@ counts[2] = sensors('t', batch.t, function(id, fields)
 end)
 counts[3] = sensors('w', batch.w, nil)
 
+-- An incident's history: one JSON line more, the list capped, living as long as the hash.
+local function log_incident(id, line)
+  if (cfg.incident_log_len or 0) <= 0 then return end
+  local lkey = K.log .. id
+  redis.call('LPUSH', lkey, line)
+  redis.call('LTRIM', lkey, 0, cfg.incident_log_len - 1)
+  local ttl = redis.call('PTTL', K.entity.i .. id)
+  if ttl > 0 then redis.call('PEXPIRE', lkey, ttl) else redis.call('PERSIST', lkey) end
+end
+
 -- Incidents: Active -> Resolved lifecycle, ordered by event time.
 local imax = tonumber(M.i) or 0
 for _, e in ipairs(batch.i or {}) do
   local id, ts, lat, lon, fields = e[1], tonumber(e[2]), e[3], e[4], e[5]
   local key = K.entity.i .. id
-  local cur = redis.call('HMGET', key, 'ts', 'first_seen')
+  local cur = redis.call('HMGET', key, 'ts', 'first_seen', 'status')
   local cts = tonumber(cur[1])
   if not cts or ts >= cts then
     local args = hset_args(key, id, e[2], lat, lon, fields)
@@ -204,6 +219,14 @@ for _, e in ipairs(batch.i or {}) do
       redis.call('ZREM', K.i_resolved, id)
       redis.call('PERSIST', key)
     end
+    local by = type(e[6]) == 'string' and e[6] or ''
+    if not cts then
+      log_incident(id, cjson.encode({event = 'reported', by = by, at = ts}))
+    end
+    local before = cur[3] or 'Active'
+    if fields.status and fields.status ~= before then
+      log_incident(id, cjson.encode({event = fields.status == 'Resolved' and 'resolved' or 'reopened', by = by, at = ts}))
+    end
     mark('i', id)
     counts[4] = counts[4] + 1
   end
@@ -214,15 +237,17 @@ if imax > 0 then
   redis.call('ZREMRANGEBYSCORE', K.i_resolved, '-inf', '(' .. string.format('%.0f', wm - cfg.resolved_ms))
 end
 
--- Operators' notes on incidents (an acknowledgement): fields merged into the incident as it is.
+-- Operators' actions on incidents (acknowledge, assign, note): fields merged into the incident
+-- as it is, and a line of its history.
 for _, e in ipairs(batch.a or {}) do
-  local id, fields = e[1], e[2]
+  local id, fields, line = e[1], e[2], e[3]
   local key = K.entity.i .. id
   if redis.call('EXISTS', key) == 1 then
     local args = {'HSET', key}
     for k, v in pairs(fields) do args[#args + 1] = k; args[#args + 1] = v end
-    if #args > 2 then
-      redis.call(unpack(args))
+    if #args > 2 then redis.call(unpack(args)) end
+    if type(line) == 'string' then log_incident(id, line) end
+    if #args > 2 or type(line) == 'string' then
       if not seen.i[id] then counts[4] = counts[4] + 1 end
       mark('i', id)
     end

@@ -72,6 +72,7 @@ class SpeedLayerConfig:
     sensor_s: float = 900.0  # a sensor/station unseen this long leaves its index
     track_len: int = 30  # recent positions kept per vehicle
     resolved_s: float = 86_400.0  # resolved incidents stay listed this long
+    incident_log_len: int = 200  # lines of history kept per incident (notes among them)
     changes_maxlen: int = 1000  # change notifications kept in the Redis stream
     chunk: int = 2000  # entities per script call, so Redis is never blocked for long
     dead_letters_kept: int = 100  # the newest dead letters, for the console (the lake keeps all)
@@ -85,6 +86,7 @@ class SpeedLayerConfig:
                 "sensor_ms": int(self.sensor_s * 1000),
                 "track_len": self.track_len,
                 "resolved_ms": int(self.resolved_s * 1000),
+                "incident_log_len": self.incident_log_len,
                 "changes_maxlen": self.changes_maxlen,
                 "dead_letters_kept": self.dead_letters_kept,
             }
@@ -98,9 +100,10 @@ class Keys:
 
     Entity ids come from outside and may hold any text (``active``, ``geo``, ``x:track``,
     ``*``, newlines…), so entity keys live in namespaces of their own: ``<prefix><kind>:id:<id>``
-    for an entity's hash and ``<prefix><kind>:track:<id>`` for a vehicle's recent positions.
-    Every index key is ``<prefix><kind>:<name>`` with a fixed name that is never ``id`` or
-    ``track``, so no id can name or collide with an index, another entity or another kind.
+    for an entity's hash, ``<prefix>v:track:<id>`` for a vehicle's recent positions and
+    ``<prefix>i:log:<id>`` for an incident's history. Every index key is ``<prefix><kind>:<name>``
+    with a fixed name that is never ``id``, ``track`` or ``log``, so no id can name or collide
+    with an index, another entity or another kind.
 
     One shard's layout: with a ``tag`` every key starts ``<prefix>{<tag>}`` (one cluster slot for
     the whole shard; Redis hashes only the first ``{...}``, so the prefix holds no brace).
@@ -129,6 +132,10 @@ class Keys:
         """A vehicle's recent positions, newest first."""
         return f"{self.base}v:track:{vehicle_id}"
 
+    def incident_log(self, incident_id: str) -> str:
+        """An incident's history: JSON lines, newest first (``speed_layer.lua`` writes them)."""
+        return f"{self.base}i:log:{incident_id}"
+
     def index(self, kind: str) -> str:
         """The ids of the reporting sensors (t, w) or the active incidents (i), by event time."""
         return self.i_active if kind == "i" else f"{self.base}{kind}:index"
@@ -147,6 +154,7 @@ class Keys:
         return fixed | {
             "entity": {kind: self.entity(kind, "") for kind in self.KINDS},
             "track": self.track(""),
+            "log": self.incident_log(""),
             "v_active_type": self.v_active_type(""),
         }
 
@@ -202,6 +210,8 @@ def entries(records: Iterable[tuple[str, Record]]) -> dict[str, list[list[Any]]]
                 fields["vehicle_class"] = fields.pop("vehicle_type")
                 vtype = None
             entry.append(vtype or "")
+        elif kind == "i":
+            entry.append(rec["device_id"])  # who sent it: its history's "by"
         batch[kind].append(entry)
     return batch
 
@@ -360,12 +370,12 @@ class SpeedLayer:
         )
         return counts
 
-    def annotate_incident(self, incident_id: str, fields: dict[str, str]) -> bool:
-        """Merge operators' ``fields`` (e.g. who acknowledged it, and when) into an incident,
-        through the script like every write of the city's state (with its change notification);
-        False when the speed layer holds no such incident."""
+    def annotate_incident(self, incident_id: str, fields: dict[str, str], line: dict[str, Any] | None = None) -> bool:
+        """Merge operators' ``fields`` (e.g. who acknowledged it, and when) into an incident and
+        add ``line`` to its history, through the script like every write of the city's state (with
+        its change notification); False when the speed layer holds no such incident."""
         s = self.shard(incident_id)
-        batch = orjson.dumps({"a": [[incident_id, fields]]})
+        batch = orjson.dumps({"a": [[incident_id, fields, None if line is None else orjson.dumps(line).decode()]]})
         counts: list[int] = self._script(
             keys=[self.shard_keys[s].summary], args=[self._keys_args[s], batch, self._config_arg, ""]
         )
@@ -477,14 +487,25 @@ class SpeedLayer:
             pipe.hget(self.keys_of(entity_id).entity(kind, entity_id), name)
         return [None if raw is None else text(raw) for raw in pipe.execute()]
 
+    def incident_log(self, incident_id: str) -> list[dict[str, Any]]:
+        """An incident's history, oldest first: ``{"event", "by", "at"}`` (epoch ms) and what the
+        event carries (``to``: the assignee, ``text``: a note)."""
+        lines = self.client.lrange(self.keys_of(incident_id).incident_log(incident_id), 0, -1)
+        return [orjson.loads(line) for line in reversed(lines)]
+
     def index_ids(self, kind: str, limit: int | None = None) -> list[str]:
         """Ids in a sensor index ("t", "w") or the active incidents ("i"), oldest first."""
         end = limit - 1 if limit else -1
         replies = self.each_shard(lambda pipe, keys: pipe.zrange(keys.index(kind), 0, end, withscores=True))
         return _merged(replies, reverse=False, limit=limit)
 
-    def resolved_incident_ids(self, limit: int = 100) -> list[str]:
-        replies = self.each_shard(lambda pipe, keys: pipe.zrevrange(keys.i_resolved, 0, limit - 1, withscores=True))
+    def resolved_incident_ids(self, limit: int = 100, since_ms: int | None = None) -> list[str]:
+        """Resolved incidents still listed, most recently resolved first (resolved at or after
+        ``since_ms`` when given)."""
+        low = "-inf" if since_ms is None else since_ms
+        replies = self.each_shard(
+            lambda pipe, keys: pipe.zrevrangebyscore(keys.i_resolved, "+inf", low, start=0, num=limit, withscores=True)
+        )
         return _merged(replies, reverse=True, limit=limit)
 
     def summary(self) -> dict[str, Any]:

@@ -12,7 +12,8 @@ from app import health as pipeline_health
 from app.api import routing
 from app.api.errors import ApiError
 from app.auth import READ, require
-from app.store import BBox, Store
+from app.store import BBox, IncidentFilter, Store
+from pipeline.schemas import SEVERITIES
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 bp.record_once(routing.add_converter)  # before the routes: the app's map needs it to add them
@@ -106,8 +107,33 @@ def incidents() -> Response:
     status = request.args.get("status", "active")
     if status not in ("active", "resolved", "all"):
         raise ApiError(400, "status must be active, resolved or all")
-    rows = store().incidents(status, _int_arg("limit", 200, 1, 5000))
+    rows = store().incidents(status, _int_arg("limit", 200, 1, 5000), _incident_filter())
     return jsonify(count=len(rows), incidents=rows)
+
+
+def _incident_filter() -> IncidentFilter:
+    args = request.args
+    since_ms = None
+    if "since" in args:
+        from app.api.history import iso_time
+
+        try:
+            since_ms = int(iso_time(args["since"]).timestamp() * 1000)
+        except (ValueError, OverflowError) as exc:
+            raise ApiError(400, f"since must be an ISO-8601 time: {exc}") from None
+    severity = args.get("severity")
+    if severity is not None and severity not in SEVERITIES:
+        raise ApiError(400, f"severity must be one of {', '.join(SEVERITIES)}")
+    return IncidentFilter(since_ms, args.get("type"), severity)
+
+
+@bp.get("/emergency/incidents/<incident:incident_id>")
+@require(*READ)
+def incident(incident_id: str) -> Response:
+    """One incident with its assignee, acknowledgement, notes and history."""
+    from app import actions
+
+    return jsonify(actions.incident_details(incident_id))
 
 
 @bp.get("/traffic/conditions")

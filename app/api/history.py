@@ -36,7 +36,12 @@ def _range() -> tuple[datetime, datetime]:
 
 def _time(text: str | None) -> datetime | None:
     """An ISO-8601 time in UTC (no zone means UTC); None when absent (present but empty is a 400)."""
-    return None if text is None else utc(_iso(text))
+    return None if text is None else iso_time(text)
+
+
+def iso_time(text: str) -> datetime:
+    """An ISO-8601 time in UTC (no zone means UTC); raises ValueError (or OverflowError)."""
+    return utc(_iso(text))
 
 
 def _iso(text: str) -> datetime:

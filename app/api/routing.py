@@ -26,9 +26,21 @@ class IdConverter(BaseConverter):
     weight = 200  # like ``path``: a static rule of the same place (``/vehicles/locations``) wins
 
 
+INCIDENT_ACTIONS = ("acknowledge", "resolve", "assign", "notes")
+
+
+class IncidentConverter(IdConverter):
+    """``<incident:name>``: an incident id read on its own URL, as ``id`` but never ending in
+    ``/<action>`` (``INCIDENT_ACTIONS``): such a URL is the action's, so that a GET of it is a
+    405 naming POST, not a read of an incident called ``i-1/acknowledge``."""
+
+    regex = rf"(?![\s\S]*/(?:{'|'.join(INCIDENT_ACTIONS)})$)[\s\S]+?"
+
+
 def add_converter(state: BlueprintSetupState) -> None:
-    """Give the app's URL map the ``id`` converter."""
+    """Give the app's URL map the ``id`` and ``incident`` converters."""
     state.app.url_map.converters["id"] = IdConverter
+    state.app.url_map.converters["incident"] = IncidentConverter
 
 
 def api_map(app: Flask) -> Map:

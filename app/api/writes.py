@@ -18,6 +18,20 @@ def acknowledge(incident_id: str) -> Response:
     return jsonify(actions.acknowledge_incident(incident_id, current_user() or "unknown"))
 
 
+@bp.post("/emergency/incidents/<id:incident_id>/assign")
+@require(*ACT)
+def assign(incident_id: str) -> Response:
+    body = request.get_json(silent=True)
+    return jsonify(actions.assign_incident(incident_id, body, current_user() or "unknown"))
+
+
+@bp.post("/emergency/incidents/<id:incident_id>/notes")
+@require(*ACT)
+def note(incident_id: str) -> tuple[Response, int]:
+    body = request.get_json(silent=True)
+    return jsonify(actions.note_incident(incident_id, body, current_user() or "unknown")), 201
+
+
 @bp.post("/emergency/incidents/<id:incident_id>/resolve")
 @require(*ACT)
 def resolve(incident_id: str) -> tuple[Response, int]:

@@ -51,6 +51,24 @@ EMERGENCY_ACT = "emergency-act"  # pattern-matching type: {"type": EMERGENCY_ACT
 EMERGENCY_ACK = "emergency-ack"  # the actions on the grid's selected incident
 EMERGENCY_RESOLVE = "emergency-resolve"
 EMERGENCY_LOCATE = "emergency-locate"
+EMERGENCY_VIEW = "emergency-view"  # the Active / Resolved switch
+EMERGENCY_ACTIVE_PANE = "emergency-active-pane"
+EMERGENCY_RESOLVED_PANE = "emergency-resolved-pane"
+EMERGENCY_RESOLVED_TABLE = "emergency-resolved"  # an AG Grid the server fills from the speed layer
+EMERGENCY_RESOLVED_TYPE = "emergency-resolved-type"  # its filters
+EMERGENCY_RESOLVED_SEVERITY = "emergency-resolved-severity"
+EMERGENCY_RESOLVED_SINCE = "emergency-resolved-since"
+EMERGENCY_DETAILS = "emergency-details"  # the selected incident: notes and history
+EMERGENCY_EDIT = "emergency-edit"  # pattern-matching type: {"type": EMERGENCY_EDIT, "index": EMERGENCY_ASSIGN | _NOTE}
+EMERGENCY_ASSIGN = "emergency-assign"
+EMERGENCY_NOTE = "emergency-note"
+EMERGENCY_ASSIGNEE = "emergency-assignee"  # the user name typed for Assign
+EMERGENCY_NOTE_TEXT = "emergency-note-text"
+EMERGENCY_CONFIRM = "emergency-confirm"  # the dialog confirming a resolution
+EMERGENCY_CONFIRM_TEXT = "emergency-confirm-text"
+EMERGENCY_CONFIRM_YES = "emergency-confirm-yes"
+EMERGENCY_CONFIRM_NO = "emergency-confirm-no"
+EMERGENCY_CONFIRM_ID = "emergency-confirm-id"  # the incident the open dialog is about
 
 # traffic
 TRAFFIC_TABLE = "traffic-table"  # an AG Grid the live client fills

@@ -143,10 +143,79 @@ def test_an_operator_resolves_an_incident_and_it_leaves_the_list(dash_duo: Any, 
     dash_duo.wait_for_contains_text("#emergency-table", XSS, timeout=10)
     select_row(dash_duo, "emergency-table", XSS)
     mouse_click(dash_duo.driver, dash_duo.driver.find_element(By.XPATH, "//button[text()='Resolve']"))
+    mouse_click(dash_duo.driver, dialog_button(dash_duo, "emergency-confirm-yes"))  # asked first
     dash_duo.wait_for_contains_text("#emergency-feedback", "resolved", timeout=10)
     dash_duo._wait_for(
         lambda d: XSS not in d.find_element(By.ID, "emergency-table").text, timeout=10, msg="incident left the list"
     )
+    assert dash_duo.get_logs() == []
+
+
+def dialog_button(dash_duo: Any, button_id: str) -> Any:
+    """A button of the open dialog once it has slid into place (a click during its entrance
+    would land where the button was a moment before)."""
+    where = f"const r = document.getElementById('{button_id}').getBoundingClientRect(); return [r.x, r.y];"
+    seen: list[Any] = []
+
+    def steady(d: Any) -> bool:
+        if not d.find_elements(By.CSS_SELECTOR, f".modal.show #{button_id}"):
+            return False
+        seen.append(d.execute_script(where))
+        return len(seen) > 1 and seen[-1] == seen[-2]
+
+    dash_duo._wait_for(steady, timeout=10, msg=f"{button_id} in place")
+    return dash_duo.driver.find_element(By.ID, button_id)
+
+
+def type_into(driver: Any, element: Any, text: str) -> None:
+    """Click ``element`` with the mouse, then type ``text`` on the keyboard."""
+    ActionChains(driver).move_to_element(element).click().send_keys(text).perform()
+
+
+def button(driver: Any, label: str) -> Any:
+    return driver.find_element(By.XPATH, f"//button[normalize-space()='{label}']")
+
+
+def test_an_operator_assigns_notes_cancels_then_confirms_a_resolution(dash_duo: Any, console: Any) -> None:
+    app, speed = console
+    driver = dash_duo.driver
+    dash_duo.start_server(app, navigate=False)
+    login(dash_duo, "operator-token")
+    mouse_click(driver, driver.find_element(By.LINK_TEXT, "Emergency"))
+    dash_duo.wait_for_contains_text("#emergency-table", XSS, timeout=10)
+    select_row(dash_duo, "emergency-table", XSS)
+    dash_duo.wait_for_contains_text("#emergency-details", "i-xss", timeout=10)  # its details and history
+    dash_duo.wait_for_contains_text("#emergency-details", "Reported", timeout=5)
+
+    type_into(driver, driver.find_element(By.ID, "emergency-assignee"), "ada")
+    mouse_click(driver, button(driver, "Assign"))
+    dash_duo.wait_for_contains_text("#emergency-feedback", "assigned to ada", timeout=10)
+    dash_duo.wait_for_contains_text("#emergency-details", "Assigned to: ada", timeout=10)
+    dash_duo._wait_for(  # the grid's "Assigned to" column, by push
+        lambda d: "ada" in grid_row(d, "emergency-table", XSS).text, timeout=10, msg="assignee in the grid"
+    )
+    type_into(driver, driver.find_element(By.ID, "emergency-note-text"), "crew on site")
+    mouse_click(driver, button(driver, "Add note"))
+    dash_duo.wait_for_contains_text("#emergency-details", "crew on site", timeout=10)
+
+    mouse_click(driver, button(driver, "Resolve"))
+    dash_duo.wait_for_contains_text("#emergency-confirm-text", "i-xss", timeout=10)
+    mouse_click(driver, dialog_button(dash_duo, "emergency-confirm-no"))  # Cancel
+    dash_duo._wait_for(lambda d: not d.find_elements(By.CSS_SELECTOR, ".modal.show"), timeout=10, msg="closed")
+    time.sleep(1)  # a resolution would reach the speed layer and the grid well within this
+    assert XSS in driver.find_element(By.ID, "emergency-table").text
+    assert speed.states("i", ["i-xss"])[0]["status"] == "Active"
+
+    mouse_click(driver, button(driver, "Resolve"))
+    mouse_click(driver, dialog_button(dash_duo, "emergency-confirm-yes"))  # Confirm
+    dash_duo.wait_for_contains_text("#emergency-feedback", "resolved", timeout=10)
+    dash_duo._wait_for(
+        lambda d: XSS not in d.find_element(By.ID, "emergency-table").text, timeout=10, msg="incident left the list"
+    )
+    mouse_click(driver, driver.find_element(By.XPATH, "//*[@id='emergency-view']//label[normalize-space()='Resolved']"))
+    dash_duo.wait_for_contains_text("#emergency-resolved", "i-xss", timeout=10)
+    assert "ada" in grid_row(driver, "emergency-resolved", "i-xss").text
+    assert driver.find_elements(By.CSS_SELECTOR, "img[src='x']") == []
     assert dash_duo.get_logs() == []
 
 

@@ -87,9 +87,16 @@ def test_the_routes_beside_an_id_keep_their_own_handlers(client: FlaskClient) ->
     assert client.get("/api/vehicles/locations").json["count"] == 3  # not a vehicle named "locations"
     unknown_view = client.get("/api/history/vehicles")
     assert unknown_view.status_code == 404 and "unknown view 'vehicles'" in unknown_view.json["error"]["message"]
-    for empty in ("/api/vehicles/", "/api/emergency/incidents//acknowledge", "/api/history/vehicles//route"):
-        resp = client.open(empty, method="POST" if "acknowledge" in empty else "GET")
+    for empty in ("/api/vehicles/", "/api/emergency/incidents/", "/api/history/vehicles//route"):
+        resp = client.get(empty)
         assert resp.status_code == 404 and resp.is_json, empty  # an empty id names nothing
+    # with an empty id, //acknowledge merges into the URL of an incident called "acknowledge",
+    # which is read, never acted on: no action runs
+    resp = client.post("/api/emergency/incidents//acknowledge")
+    assert resp.status_code == 405 and resp.is_json and "POST" not in resp.headers["Allow"]
+    # an incident's own URL never swallows an action's: a GET of one is a 405 naming POST
+    resp = client.get("/api/emergency/incidents/i-1/notes")
+    assert resp.status_code == 405 and "POST" in resp.headers["Allow"]
 
 
 def test_an_id_that_names_a_speed_layer_index_is_just_an_id(odd_app: Flask) -> None:

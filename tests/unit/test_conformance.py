@@ -51,6 +51,8 @@ _UNSAID = [
     _may_refuse("/api/zones", 400),  # a self-intersecting or flat polygon
     _may_refuse("/api/rules", 400),  # a zone that does not exist, a threshold beyond the kind's range
     _may_refuse("/api/webhooks", 400),  # a URL's host must be a name or an address; a secret valid Unicode
+    _may_refuse("/api/emergency/incidents/{incident_id}/assign", 400),  # blank once trimmed; format characters
+    _may_refuse("/api/emergency/incidents/{incident_id}/notes", 400),  # blank once trimmed
 ]
 _CONFIG = SchemathesisConfig.from_dict(
     {"generation": {"max-examples": MAX_EXAMPLES, "deterministic": True}, "operations": _UNSAID}

@@ -416,3 +416,30 @@ def test_the_page_carries_the_live_read_model_once(app: Flask) -> None:
     config = app.extensions["smartcity.store"].speed.config
     assert model == json.loads(json.dumps(live_model.browser_config(config.active_s, config.sensor_s)))
     assert model["levels"] == list(live_model.LEVELS) and model["vehicle_fields"] == list(live_model.VEHICLE_ROW)
+
+
+def test_an_operator_assigns_and_notes_and_the_details_show_both(ctx: Flask) -> None:
+    session.update(user="olga", role="operator")
+    assert emergency.act(ids.EMERGENCY_ASSIGN, "i-1", " ada ") == ("Incident i-1 assigned to ada.", "success")
+    assert emergency.act(ids.EMERGENCY_NOTE, "i-1", "hydrant <b>dry</b>")[1] == "success"
+    message, colour = emergency.act(ids.EMERGENCY_NOTE, "i-1", "   ")
+    assert colour == "danger" and "1 to 2000 characters" in message  # the bound, said
+    from app.actions import incident_details
+
+    panel = json.dumps(
+        emergency.details(incident_details("i-1")).to_plotly_json(), default=lambda c: c.to_plotly_json()
+    )
+    assert "ada" in panel and "hydrant <b>dry</b>" in panel and "Assigned" in panel and "Reported" in panel
+    session.update(user="vic", role="viewer")
+    assert emergency.act(ids.EMERGENCY_ASSIGN, "i-1", "vic")[1] == "danger"
+
+
+def test_the_resolved_grid_lists_what_its_filters_let_through(ctx: Flask) -> None:
+    rows = emergency.resolved_rows(None, None, "24")
+    assert [r["id"] for r in rows] == ["i-2"] and rows[0]["resolved"].count(":") == 2  # UTC text
+    assert emergency.resolved_rows("medical", "low", "1")[0]["id"] == "i-2"
+    assert emergency.resolved_rows("fire", None, "24") == [] and emergency.resolved_rows(None, "high", "24") == []
+    columns = [c["field"] for c in emergency.incident_grid().to_plotly_json()["props"]["columnDefs"]]
+    assert "acknowledged_by" in columns and "assigned_to" in columns
+    assert emergency.chosen("resolved", [{"id": "i-1"}], [{"id": "i-2"}]) == "i-2"
+    assert emergency.chosen("active", [{"id": "i-1"}], None) == "i-1"

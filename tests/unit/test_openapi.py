@@ -143,6 +143,18 @@ CASES: list[tuple[str | None, str, str, str, Any, int]] = [
     ("viewer", "GET", "/api/vehicles/{vehicle_id}", "/api/vehicles/nope", None, 404),
     ("viewer", "GET", "/api/emergency/incidents", "/api/emergency/incidents?status=all", None, 200),
     ("viewer", "GET", "/api/emergency/incidents", "/api/emergency/incidents?status=maybe", None, 400),
+    ("viewer", "GET", "/api/emergency/incidents",
+     "/api/emergency/incidents?status=resolved&since=2020-01-01T00:00:00Z&type=medical&severity=low", None, 200),
+    ("viewer", "GET", "/api/emergency/incidents", "/api/emergency/incidents?severity=dire", None, 400),
+    ("viewer", "GET", "/api/emergency/incidents", "/api/emergency/incidents?since=yesterday", None, 400),
+    ("viewer", "GET", P_INCIDENT, "/api/emergency/incidents/i-1", None, 200),
+    ("viewer", "GET", P_INCIDENT, "/api/emergency/incidents/nope", None, 404),
+    ("operator", "POST", P_INCIDENT + "/assign", "/api/emergency/incidents/i-1/assign", {"user": "olga"}, 200),
+    ("operator", "POST", P_INCIDENT + "/assign", "/api/emergency/incidents/i-1/assign", {"user": ""}, 400),
+    ("operator", "POST", P_INCIDENT + "/assign", "/api/emergency/incidents/nope/assign", {"user": "olga"}, 404),
+    ("operator", "POST", P_INCIDENT + "/notes", "/api/emergency/incidents/i-1/notes", {"text": "on it"}, 201),
+    ("operator", "POST", P_INCIDENT + "/notes", "/api/emergency/incidents/i-1/notes", {"text": "x" * 2001}, 400),
+    ("operator", "POST", P_INCIDENT + "/notes", "/api/emergency/incidents/nope/notes", {"text": "on it"}, 404),
     ("operator", "POST", P_INCIDENT + "/acknowledge", "/api/emergency/incidents/i-1/acknowledge", None, 200),
     ("operator", "POST", P_INCIDENT + "/acknowledge", "/api/emergency/incidents/nope/acknowledge", None, 404),
     ("operator", "POST", P_INCIDENT + "/resolve", "/api/emergency/incidents/i-1/resolve", None, 202),
@@ -237,8 +249,18 @@ def url_of(template: str, query: dict[str, Any] | None = None) -> str:
     return url + (f"?{urlencode(query)}" if query else "")
 
 
+BODIES: dict[str, Any] = {
+    P_INGEST: [GPS],
+    "/api/zones": ZONE,
+    "/api/rules": RULE,
+    P_HOOKS: HOOK,
+    P_INCIDENT + "/assign": {"user": "olga"},
+    P_INCIDENT + "/notes": {"text": "on it"},
+}
+
+
 def body_of(template: str) -> Any:
-    return {P_INGEST: [GPS], "/api/zones": ZONE, "/api/rules": RULE, P_HOOKS: HOOK}.get(template)
+    return BODIES.get(template)
 
 
 def test_each_role_the_document_names_is_the_one_the_server_enforces(app: Flask, doc: dict[str, Any]) -> None:
@@ -368,7 +390,7 @@ def test_each_operation_needing_the_speed_layer_answers_a_documented_503_without
         assert resp.json["error"]["message"].startswith("speed layer unavailable"), (method, template)
         check(doc, method, template, resp)
         checked.append(template)
-    assert "/api/vehicles/{vehicle_id}" in checked and "/api/find" in checked and len(checked) >= 22
+    assert "/api/vehicles/{vehicle_id}" in checked and "/api/find" in checked and len(checked) >= 24
 
 
 def test_a_full_rule_book_is_a_documented_409(

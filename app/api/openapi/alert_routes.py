@@ -6,9 +6,9 @@ from typing import Any
 
 from app.api.openapi.schemas import INTEGER, NUMBER, STRING, Schema, ref
 from app.auth import ACT, ADMIN, READ
-from pipeline.alerts import KINDS, SEVERITIES
+from pipeline.alerts import KINDS
 from pipeline.rulebook import MAX_MINUTES, MAX_NAME, MAX_VERTICES, RULE_KINDS
-from pipeline.schemas import CONGESTION_LEVELS, VEHICLE_TYPES
+from pipeline.schemas import CONGESTION_LEVELS, SEVERITIES, VEHICLE_TYPES
 
 TAGS = {"alerts": "Zones, alert rules (admins) and the alert inbox (operators acknowledge)."}
 

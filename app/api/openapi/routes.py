@@ -19,13 +19,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.actions import NAME_CHARS, NOTE_CHARS
 from app.api.history import MAX_RANGE
 from app.api.openapi import alert_routes
 from app.api.openapi.schemas import STRING, Schema, ref
+from app.api.routing import INCIDENT_ACTIONS
 from app.auth import ACT, ADMIN, INGEST, READ
-from app.webhooks import DELIVERY_HEADER, MAX_HOOKS, MAX_SECRET_LENGTH, MAX_URL_LENGTH, SEVERITIES, SIGNATURE_HEADER
+from app.webhooks import DELIVERY_HEADER, MAX_HOOKS, MAX_SECRET_LENGTH, MAX_URL_LENGTH, SIGNATURE_HEADER
 from pipeline import views
-from pipeline.schemas import COMMON, STREAMS, VEHICLE_TYPES, fields
+from pipeline.schemas import COMMON, SEVERITIES, STREAMS, VEHICLE_TYPES, fields
+from pipeline.speed_layer import SpeedLayerConfig
 
 # the longest ids the validator lets through (a longer one names nothing: a 404)
 DEVICE_ID_LENGTH = next(f.max_length for f in COMMON if f.name == "device_id")
@@ -68,6 +71,12 @@ def limit(default: int, low: int, high: int | None, what: str) -> dict[str, Any]
     if high is not None:
         schema["maximum"] = high
     return query("limit", schema, f"at most this many {what}")
+
+
+def _body(props: dict[str, Schema], example: dict[str, Any]) -> dict[str, Any]:
+    """A JSON object body with exactly ``props``, all required."""
+    schema = {"type": "object", "required": list(props), "properties": props}
+    return {"required": True, "content": {"application/json": {"schema": schema, "example": example}}}
 
 
 def json(schema: str, description: str) -> dict[str, Any]:
@@ -311,8 +320,83 @@ ROUTES: list[Route] = [
                 "which incidents (resolved ones stay listed for a day)",
             ),
             limit(200, 1, 5000, "incidents"),
+            query(
+                "since",
+                {"type": "string", "format": "date-time"},
+                "only incidents resolved (active ones: first seen) at or after this time; ISO-8601, no zone means UTC",
+                example="2026-11-26T10:00:00Z",
+            ),
+            query("type", STRING, "only incidents of this incident_type"),
+            query("severity", {"type": "string", "enum": list(SEVERITIES)}, "only incidents of this severity"),
         ],
-        "responses": {200: json("Incidents", "the incidents"), 400: "a bad status or limit"},
+        "responses": {
+            200: json("Incidents", "the incidents"),
+            400: "a bad status, limit, since or severity",
+        },
+    },
+    {
+        "route": "GET /api/emergency/incidents/{incident_id}",
+        "speed_layer": True,
+        "tag": "incidents",
+        "summary": "One incident with its assignee, acknowledgement, notes and history",
+        "description": "The history is the incident's lifecycle, oldest first: reported, resolved or reopened "
+        "(by the device that sent the event), acknowledged, assigned and noted (by the operator), each with "
+        f"when. The newest {SpeedLayerConfig.incident_log_len} lines are kept, as long as the incident is. An id "
+        f"ending in /{', /'.join(INCIDENT_ACTIONS)} names that action's URL here (a 405): such an incident is "
+        "read from the list.",
+        "roles": READ,
+        "parameters": [entity_id("incident_id", "the incident's incidentId", INCIDENT_ID_LENGTH)],
+        "responses": {200: json("IncidentDetails", "the incident"), 404: "no such incident"},
+    },
+    {
+        "route": "POST /api/emergency/incidents/{incident_id}/assign",
+        "speed_layer": True,
+        "tag": "incidents",
+        "summary": "Assign an incident to a user (audited; a line of its history)",
+        "roles": ACT,
+        "parameters": [entity_id("incident_id", "the incident's incidentId", INCIDENT_ID_LENGTH)],
+        "body": _body(
+            {
+                "user": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": NAME_CHARS,
+                    "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]+$",
+                    "description": "who the incident is assigned to: one line of printable text "
+                    "(leading and trailing blanks are trimmed)",
+                }
+            },
+            {"user": "olga"},
+        ),
+        "responses": {
+            200: json("IncidentDetails", "the incident, assigned"),
+            400: f"no user, or not one line of 1 to {NAME_CHARS} printable characters once trimmed",
+            404: "no such incident",
+        },
+    },
+    {
+        "route": "POST /api/emergency/incidents/{incident_id}/notes",
+        "speed_layer": True,
+        "tag": "incidents",
+        "summary": "Add a note to an incident (audited; a line of its history)",
+        "roles": ACT,
+        "parameters": [entity_id("incident_id", "the incident's incidentId", INCIDENT_ID_LENGTH)],
+        "body": _body(
+            {
+                "text": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": NOTE_CHARS,
+                    "description": "the note (leading and trailing blanks are trimmed)",
+                }
+            },
+            {"text": "Second engine on its way"},
+        ),
+        "responses": {
+            201: json("IncidentDetails", "the incident with the note"),
+            400: f"no text, or not 1 to {NOTE_CHARS} characters once trimmed",
+            404: "no such incident",
+        },
     },
     {
         "route": "POST /api/emergency/incidents/{incident_id}/acknowledge",
@@ -343,7 +427,7 @@ ROUTES: list[Route] = [
         "route": "GET /api/audit",
         "speed_layer": True,
         "tag": "incidents",
-        "summary": "Who acknowledged or resolved what, and when, newest first",
+        "summary": "Who acknowledged, assigned, annotated or resolved what, and when, newest first",
         "roles": ADMIN,
         "parameters": [limit(200, 1, 10_000, "entries")],
         "responses": {200: json("AuditLog", "the audit log"), 400: "limit is not an integer from 1 to 10,000"},

@@ -33,6 +33,11 @@ EPOCH_MS: Schema = {"type": "integer", "description": "epoch milliseconds (UTC)"
 ISO_TIME: Schema = {"type": "string", "format": "date-time", "description": "ISO-8601, UTC"}
 
 
+# what the audit log records (app.actions.audit's first argument, at each of its callers)
+AUDIT_ACTIONS = ["acknowledge", "assign", "note", "resolve", "zone_add", "zone_delete", "rule_add", "rule_delete",
+                 "alert_acknowledge", "webhook_create", "webhook_delete"]  # fmt: skip
+
+
 def ref(name: str) -> Schema:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -192,6 +197,24 @@ _INCIDENT_EXTRA: dict[str, Schema] = {
     "resolved_at": {**EPOCH_MS, "description": "time of the Resolved event (epoch ms)"},
     "acknowledged_by": {"type": "string", "description": "who acknowledged it: a user, or token:<role>"},
     "acknowledged_at": ISO_TIME,
+    "assigned_to": {"type": "string", "description": "who the incident is assigned to"},
+    "assigned_at": ISO_TIME,
+}
+_HISTORY_LINE: Schema = {
+    "type": "object",
+    "required": ["event", "by", "at"],
+    "properties": {
+        "event": {"type": "string", "enum": ["reported", "resolved", "reopened", "acknowledged", "assigned", "noted"]},
+        "by": {"type": "string", "description": "the operator, or the device that sent the event"},
+        "at": {**ISO_TIME, "description": "when (an event's own time, an operator's clock)"},
+        "to": {"type": "string", "description": "assigned: to whom"},
+        "text": {"type": "string", "description": "noted: the note"},
+    },
+}
+_NOTE: Schema = {
+    "type": "object",
+    "required": ["user", "at", "text"],
+    "properties": {"user": STRING, "at": ISO_TIME, "text": STRING},
 }
 
 # the columns of pipeline.views' SQL, per view (tests/unit/test_openapi.py checks them on real rows)
@@ -399,6 +422,19 @@ def components(validator: Validator) -> dict[str, Schema]:
         ),
         "Incident": incident,
         "Incidents": _listing("incidents", ref("Incident")),
+        "IncidentDetails": {
+            "allOf": [
+                ref("Incident"),
+                {
+                    "type": "object",
+                    "required": ["notes", "history"],
+                    "properties": {
+                        "notes": {"type": "array", "description": "oldest first", "items": _NOTE},
+                        "history": {"type": "array", "description": "oldest first", "items": _HISTORY_LINE},
+                    },
+                },
+            ]
+        },
         "AcknowledgedIncident": {"allOf": [ref("Incident"), {"required": ["acknowledged_by", "acknowledged_at"]}]},
         "Resolution": {
             "type": "object",
@@ -414,13 +450,30 @@ def components(validator: Validator) -> dict[str, Schema]:
             "type": "object",
             "required": ["action", "user", "at"],
             "properties": {
-                "action": {"type": "string", "enum": ["acknowledge", "resolve", "webhook_create", "webhook_delete"]},
+                "action": {
+                    "type": "string",
+                    "enum": [
+                        "acknowledge",
+                        "assign",
+                        "note",
+                        "resolve",
+                        "zone_add",
+                        "zone_delete",
+                        "rule_add",
+                        "rule_delete",
+                        "alert_acknowledge",
+                        "webhook_create",
+                        "webhook_delete",
+                    ],
+                },
                 "user": {"type": "string", "description": "a console user, or token:<role>"},
                 "at": ISO_TIME,
                 "incident": STRING,
                 "webhook": {"type": "string", "description": "the webhook's id"},
                 "url": {"type": "string", "description": "the webhook URL's scheme, host and port (not its path)"},
                 "min_severity": STRING,
+                "assignee": {"type": "string", "description": "assign: to whom"},
+                "note": {"type": "string", "description": "note: its text"},
             },
         },
         "AuditLog": _listing("entries", ref("AuditEntry")),
