@@ -18,10 +18,10 @@ import dash_bootstrap_components as dbc
 import dash_leaflet as dl
 from dash import ClientsideFunction, Input, Output, dcc, html, no_update
 from dash.development.base_component import Component
-from flask import current_app
+from flask import current_app, session
 
 from app.api import store
-from app.console import ids
+from app.console import ids, zones
 from app.console.callbacks import callback, clientside_callback
 from app.console.traffic import LEVEL_COLOURS
 from pipeline.live_model import LEVELS
@@ -187,6 +187,7 @@ def layout() -> Component:
                     className="d-flex align-items-center mb-1",
                 ),
                 html.Div("Click a vehicle or an incident.", id=ids.MAP_DETAILS, className="small"),
+                *([zones.zone_panel()] if session.get("role") == "admin" else []),  # drawing zones: admins
             ]
         )
     )

@@ -19,9 +19,10 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import Input, Output, html
 from dash.development.base_component import Component
+from flask import session
 
 from app.api import store
-from app.console import feed, ids
+from app.console import feed, ids, zones
 from app.console.callbacks import callback
 from app.console.shown import EveryWhileShown
 
@@ -245,6 +246,7 @@ def layout() -> Component:
                 className="g-2",
             ),
             *REFRESH.components(),  # the status's clock, ticking while the tab is shown
+            *([zones.rules_section()] if session.get("role") == "admin" else []),  # alert rules: admins
         ]
     )
 
