@@ -51,6 +51,7 @@ def create_app(
         SMARTCITY_TILE_ATTRIBUTION=settings.tile_attribution,
         SMARTCITY_CITY=settings.city,  # the network drawn when none is given (gunicorn's create_app())
         SMARTCITY_NETWORK_GEOJSON=network_geojson,
+        SMARTCITY_ALERTS_PREFIX=settings.alerts_prefix,
         MAX_CONTENT_LENGTH=settings.max_ingest_events * settings.max_payload_bytes,
     )
     init_auth(app, settings)

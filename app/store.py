@@ -15,8 +15,10 @@ import redis
 from redis.cluster import RedisCluster
 
 from app.fleet import FleetCache
+from pipeline.alerts import AlertLog
 from pipeline.changes import ChangeFollower
 from pipeline.live_model import INTEGER, LEVELS, NUMERIC, VEHICLE_ROW, level_rank
+from pipeline.rulebook import RuleBook
 from pipeline.schemas import VEHICLE_TYPES
 from pipeline.speed_layer import SpeedLayer, text
 
@@ -236,6 +238,14 @@ class Store:
         """The newest ``limit`` operator actions, newest first."""
         entries: Any = self.client.xrevrange(self.keys.audit, count=limit)
         return [{text(k): text(v) for k, v in fields.items()} for _, fields in entries]
+
+    def rule_book(self) -> RuleBook:
+        """The city's zones and alert rules, beside the speed layer (under its prefix)."""
+        return RuleBook(self.client, self.keys.prefix)
+
+    def alert_log(self, prefix: str = "") -> AlertLog:
+        """The alert inbox (``prefix`` before its ``{alerts}`` keys: ``SMARTCITY_ALERTS_PREFIX``)."""
+        return AlertLog(self.client, prefix)
 
     def ping(self) -> bool:
         try:

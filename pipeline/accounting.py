@@ -138,6 +138,8 @@ class Accounting:
     speed_layer_dropped: int = 0  # valid events the speed layer never got (the lake has them)
     speed_layer_down_since_ms: int = 0  # wall time the current speed-layer outage began (0: none)
     lake_errors: int = 0
+    alerts: int = 0  # alerts raised by zones, rules and the built-in kinds (new ones only)
+    rules_errors: int = 0  # batches whose rules were not evaluated (rule state unreachable, a bad rule)
     last_error: str = ""
     lake_written_ms: int = 0  # wall time of the last lake flush that wrote rows (epoch ms)
     # every event -> speed layer sample of the run (a bounded histogram, see LatencyHistogram)
@@ -181,6 +183,8 @@ class Accounting:
                 "speed_layer_dropped": self.speed_layer_dropped,
                 "speed_layer_down_since_ms": self.speed_layer_down_since_ms,
                 "lake_errors": self.lake_errors,
+                "alerts": self.alerts,
+                "rules_errors": self.rules_errors,
                 "last_error": self.last_error,
                 "lake_written_ms": self.lake_written_ms,
                 "clocks_ahead": _clock_rows(
@@ -339,6 +343,8 @@ def combine(snapshots: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
         "speed_layer_dropped": sum(s.get("speed_layer_dropped", 0) for s in snaps),
         "speed_layer_down_since_ms": max(s.get("speed_layer_down_since_ms", 0) for s in snaps),
         "lake_errors": sum(s.get("lake_errors", 0) for s in snaps),
+        "alerts": sum(s.get("alerts", 0) for s in snaps),
+        "rules_errors": sum(s.get("rules_errors", 0) for s in snaps),
         "last_error": next((s["last_error"] for s in snaps if s.get("last_error")), ""),
         "lake_written_ms": max(s.get("lake_written_ms", 0) for s in snaps),
         "clocks_ahead": _clock_rows(row for s in snaps for row in s.get("clocks_ahead") or []),

@@ -2,7 +2,7 @@
 
 ``BatchProcessor.process`` is the whole semantics of one micro-batch: validate, dead
 letters to the lake (and the newest few to the speed layer, for the console), valid
-events to the speed layer and the lake, accounting. The
+events to the speed layer and the lake, zones and alert rules (``pipeline.rules``), accounting. The
 embedded ``Processor`` thread feeds it from the in-process bus; the Spark job feeds it
 from Kafka partitions. Nothing raises out of ``process`` for bad data.
 """
@@ -26,6 +26,8 @@ from pipeline.backlog import Backoff, SpeedBacklog, transient
 from pipeline.bus import InProcessBus
 from pipeline.exceptions import LakeWriteError, SpeedLayerUnavailable
 from pipeline.lake import DEADLETTER, LakeWriter
+from pipeline.rules import RuleEngine, lake_rows
+from pipeline.schemas import ALERTS
 from pipeline.speed_layer import SpeedLayer
 from pipeline.validation import DeadLetter, Record, Validator
 
@@ -64,8 +66,12 @@ class BatchProcessor:
         speed_layer_retries: int = 3,
         dead_letter_sink: Callable[[list[DeadLetter]], None] | None = None,
         speed_layer_patience_s: float = 0.0,
+        rules: RuleEngine | None = None,
     ) -> None:
-        """``dead_letter_sink``, when given, also receives every batch's dead letters
+        """``rules``, when given, evaluates zones and alert rules on each batch's valid events
+        (alerts to the alert log and the lake's ``alerts`` table; see ``pipeline.rules``).
+
+        ``dead_letter_sink``, when given, also receives every batch's dead letters
         (e.g. a Kafka dead-letter topic); the lake gets them either way.
 
         ``speed_layer_patience_s``: how long ``commit`` keeps trying a speed layer that is
@@ -79,6 +85,7 @@ class BatchProcessor:
         self.retries = speed_layer_retries
         self.patience_s = speed_layer_patience_s
         self.dead_letter_sink = dead_letter_sink
+        self.rules = rules
         self._lake_retry_at = 0.0
         self._lake_backoff = 0.0
 
@@ -114,6 +121,10 @@ class BatchProcessor:
             self.dead_letter_sink(dead)
         for stream, records in per_stream.items():
             self.lake.add(stream, records)
+        if self.rules is not None and oks:
+            alerts = self.rules.evaluate(per_stream, self.accounting)  # never raises: rules are best effort
+            if alerts:
+                self.lake.add(ALERTS, lake_rows(alerts, now))
         acc = self.accounting
         with acc.lock:
             acc.batches += 1
@@ -193,7 +204,7 @@ class BatchProcessor:
             log.error("lake flush failed, retrying in %.0f s: %s", self._lake_backoff, exc)
         with self.accounting.lock:
             for table, n in written.items():
-                if table != DEADLETTER:
+                if table not in (DEADLETTER, ALERTS):
                     self.accounting.stream(table).lake_rows += n
             if written:
                 self.accounting.lake_written_ms = int(time.time() * 1000)

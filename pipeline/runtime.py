@@ -14,11 +14,14 @@ import redis
 from redis.cluster import RedisCluster
 
 from pipeline.accounting import Accounting
+from pipeline.alerts import AlertLog
 from pipeline.bus import InProcessBus
 from pipeline.embedded_redis import EmbeddedRedis, start_server
 from pipeline.exceptions import ConfigError
 from pipeline.lake import LakeWriter, S3Options, open_lake
 from pipeline.processor import BatchProcessor, Processor, RawEvent
+from pipeline.rulebook import RuleBook
+from pipeline.rules import RuleEngine
 from pipeline.settings import Settings
 from pipeline.speed_layer import SpeedLayer, SpeedLayerConfig
 from pipeline.validation import Limits, Validator
@@ -151,10 +154,19 @@ def validator(settings: Settings) -> Validator:
     )
 
 
+def rule_engine(settings: Settings, client: redis.Redis | RedisCluster) -> RuleEngine | None:
+    """The zones and alert rules of the city, evaluated in the stream (None: turned off)."""
+    if not settings.rules_enabled:
+        return None
+    book = RuleBook(client, settings.redis_prefix)
+    return RuleEngine(book, AlertLog(client, settings.alerts_prefix), settings.rules_reload_seconds)
+
+
 def batch_processor(
     settings: Settings, client: redis.Redis | RedisCluster, accounting: Accounting | None = None
 ) -> BatchProcessor:
-    return BatchProcessor(speed_layer(settings, client), lake_writer(settings), validator(settings), accounting)
+    return BatchProcessor(speed_layer(settings, client), lake_writer(settings), validator(settings), accounting,
+                          rules=rule_engine(settings, client))  # fmt: skip
 
 
 def embedded(
@@ -184,7 +196,9 @@ class DirectIngest:
     """
 
     def __init__(self, settings: Settings, speed: SpeedLayer) -> None:
-        self.batch = BatchProcessor(speed, lake_writer(settings), validator(settings))
+        self.batch = BatchProcessor(
+            speed, lake_writer(settings), validator(settings), rules=rule_engine(settings, speed.client)
+        )
         self.streams = settings.topic_streams()
         self._lock = threading.Lock()
 

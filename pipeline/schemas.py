@@ -188,6 +188,26 @@ DEADLETTER_SCHEMA = pa.schema(
 )
 
 
+# The lake's ``alerts`` table: one row per alert raised (zones, rules, new serious incidents,
+# advisories), partitioned by the event time of what raised it, like the streams' tables.
+ALERTS = "alerts"
+ALERTS_SCHEMA = pa.schema(
+    [
+        ("alert_id", pa.string()),
+        ("kind", pa.string()),
+        ("severity", pa.string()),
+        ("message", pa.string()),
+        ("event_time", pa.timestamp("us", tz="UTC")),
+        ("entity", pa.string()),
+        ("rule", pa.string()),
+        ("event_id", pa.string()),  # the event that raised it
+        ("latitude", pa.float64()),
+        ("longitude", pa.float64()),
+        ("raised_at", pa.timestamp("us", tz="UTC")),  # when the processor raised it (ingest time)
+    ]
+)
+
+
 def fields(stream: str) -> tuple[Field, ...]:
     """The stream-specific fields of ``stream`` (raises KeyError for unknown streams)."""
     return SCHEMAS[stream]
@@ -199,7 +219,9 @@ def columns(stream: str) -> list[str]:
 
 
 def arrow_schema(stream: str) -> pa.Schema:
-    """The Parquet/Arrow schema of ``stream``'s lake table."""
+    """The Parquet/Arrow schema of ``stream``'s lake table (or of the ``alerts`` table)."""
+    if stream == ALERTS:
+        return ALERTS_SCHEMA
     nullable = {"ingest_time"} | ({"latitude", "longitude"} if stream in LOCATION_OPTIONAL else set())
     base = [pa.field(n, t, nullable=n in nullable) for n, t in BASE_COLUMNS]
     own = [pa.field(f.name, _ARROW_TYPES[f.kind], nullable=not f.required) for f in SCHEMAS[stream]]

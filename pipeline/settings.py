@@ -175,6 +175,15 @@ class Settings(BaseSettings):
     )
     gtfs_rt_poll_seconds: float = Field(15.0, gt=0, description="seconds between polls of each GTFS-RT feed")
 
+    # Zones and alert rules (evaluated by every processor: the embedded one and the Spark job)
+    rules_enabled: bool = Field(True, description="evaluate zones and alert rules in the stream")
+    rules_reload_seconds: float = Field(
+        1.0, gt=0, description="how often a processor checks the rule book's version (reloading when it moved)"
+    )
+    alerts_prefix: str = Field(
+        "", pattern=r"^[^{}]*$", description="prefix before the alert log's {alerts} keys (empty: the keys as named)"
+    )
+
     log_level: str = "INFO"
 
     @field_validator("naive_timezone")

@@ -33,6 +33,7 @@ from pipeline.accounting import Accounting
 from pipeline.exceptions import LakeWriteError
 from pipeline.lake import LakeWriter, open_lake
 from pipeline.processor import BatchProcessor, RawEvent
+from pipeline.rules import RuleEngine
 from pipeline.settings import Settings
 from pipeline.speed_layer import SpeedLayer
 from pipeline.validation import DeadLetter, Validator
@@ -98,6 +99,7 @@ class Resources:
     lake_root: str
     validator: Validator
     dead_letters: KafkaDeadLetters | None
+    rules: RuleEngine | None = None  # one per worker: it caches the rule book between tasks
 
 
 _resources: dict[tuple[Any, ...], Resources] = {}
@@ -108,7 +110,8 @@ def resources(settings: Settings) -> Resources:
     """This worker's resources for ``settings``, built on first use (Spark reuses workers)."""
     key = (settings.secret("redis_url"), settings.redis_prefix, settings.lake_uri, runtime.s3_options(settings),
            settings.kafka_bootstrap_servers, settings.dead_letter_topic, settings.max_payload_bytes,
-           settings.max_future_seconds, settings.active_window_seconds, settings.track_length)  # fmt: skip
+           settings.max_future_seconds, settings.active_window_seconds, settings.track_length,
+           settings.rules_enabled, settings.alerts_prefix, settings.rules_reload_seconds)  # fmt: skip
     with _resources_lock:
         found = _resources.get(key)
         if found is None:
@@ -116,8 +119,10 @@ def resources(settings: Settings) -> Resources:
             sink = None
             if settings.dead_letter_topic and settings.kafka_bootstrap_servers:
                 sink = KafkaDeadLetters(settings.kafka_bootstrap_servers, settings.dead_letter_topic)
-            speed = runtime.speed_layer(settings, runtime.redis_client(settings))
-            found = _resources[key] = Resources(speed, fs, root, runtime.validator(settings), sink)
+            client = runtime.redis_client(settings)
+            speed = runtime.speed_layer(settings, client)
+            rules = runtime.rule_engine(settings, client)
+            found = _resources[key] = Resources(speed, fs, root, runtime.validator(settings), sink, rules)
         return found
 
 
@@ -192,7 +197,7 @@ class PartitionJob:
     def _open(self, key: tuple[str, int, int], first_offset: int, res: Resources, acc: Accounting) -> _Group:
         lake = LakeWriter(res.lake_fs, res.lake_root, max_rows=1 << 62, max_age_s=float("inf"))
         batch = BatchProcessor(res.speed, lake, res.validator, acc, dead_letter_sink=res.dead_letters,
-                               speed_layer_patience_s=SPEED_LAYER_PATIENCE_S)  # fmt: skip
+                               speed_layer_patience_s=SPEED_LAYER_PATIENCE_S, rules=res.rules)  # fmt: skip
         return _Group(key, f"{self.run_id}-{key[0]}-{key[1]}-{first_offset:012d}", batch)
 
     def _flush(self, group: _Group) -> None:

@@ -142,6 +142,8 @@ def merge(total: Accounting, snapshot: dict[str, Any], latencies: list[float]) -
                     setattr(mine, key, getattr(mine, key) + value)
         total.speed_layer_errors += snapshot["speed_layer_errors"]
         total.lake_errors += snapshot["lake_errors"]
+        total.alerts += snapshot.get("alerts", 0)
+        total.rules_errors += snapshot.get("rules_errors", 0)
         total.last_error = snapshot["last_error"] or total.last_error
         total.lake_written_ms = max(total.lake_written_ms, snapshot.get("lake_written_ms", 0))
         total.latencies_ms.extend(latencies)

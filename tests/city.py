@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from pipeline.lake import LakeWriter
 from pipeline.settings import Settings
 from pipeline.speed_layer import SpeedLayer
@@ -85,3 +87,26 @@ def simulated_lake(writer: LakeWriter, start: datetime, steps: int = 720, step_s
         for stream, records in by_stream.items():
             writer.add(stream, records)
     writer.flush()
+
+
+ZONE = {
+    "type": "Feature",
+    "geometry": {"type": "Polygon", "coordinates": [[[13.51, 52.43], [13.54, 52.43], [13.54, 52.45], [13.51, 52.45],
+                                                      [13.51, 52.43]]]},
+    "properties": {"name": "Centre"},
+}  # fmt: skip
+
+
+def seed_alerts(speed: SpeedLayer) -> None:
+    """A zone ``z-1``, a rule ``r-1`` using it and an unread alert ``a-1``, with fixed ids (the API
+    tests name them), in the rule book and alert log beside ``speed``."""
+    from pipeline.alerts import AlertLog, make_alert
+    from pipeline.rulebook import RuleBook, validate_rule, validate_zone
+
+    book = RuleBook(speed.client, speed.keys.prefix)
+    rule = validate_rule({"name": "into the centre", "kind": "zone_enter", "zone": "z-1", "severity": "high"})
+    speed.client.hset(book.zones_key, "z-1", orjson.dumps(validate_zone(ZONE)))
+    speed.client.hset(book.rules_key, "r-1", orjson.dumps(rule))
+    speed.client.incr(book.version_key)
+    alert = make_alert("a-1", "zone_enter", "high", "car-1 entered Centre", NOW.isoformat(), "car-1", "r-1")
+    AlertLog(speed.client).add([alert])

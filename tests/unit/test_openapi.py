@@ -40,7 +40,7 @@ from pipeline.exceptions import BusFull
 from pipeline.lake import LakeWriter, open_lake
 from pipeline.schemas import COMMON, STREAMS, fields
 from pipeline.speed_layer import VEHICLE_ROW, SpeedLayer
-from tests.city import NOW, api_settings, seed, simulated_lake
+from tests.city import NOW, ZONE, api_settings, seed, seed_alerts, simulated_lake
 
 START = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 RANGE = urlencode({"start": START.isoformat(), "end": (START + timedelta(hours=1)).isoformat()})
@@ -48,7 +48,16 @@ TOKENS = {"viewer": "viewer-token", "operator": "operator-token", "admin": "admi
 BOX = "bbox=52.43,13.51,52.45,13.54"
 GPS = {"device_id": "gps-9", "timestamp": NOW.isoformat(), "location": [52.44, 13.52], "speed": 12.0}
 # a value for each path parameter, naming something the seeded city has
-PATH_VALUES = {"vehicle_id": "car-1", "incident_id": "i-1", "view": "traffic", "stream": "gps_data"}
+PATH_VALUES = {
+    "vehicle_id": "car-1",
+    "incident_id": "i-1",
+    "view": "traffic",
+    "stream": "gps_data",
+    "zone_id": "z-1",
+    "rule_id": "r-1",
+    "alert_id": "a-1",
+}
+RULE = {"name": "fast in the centre", "kind": "speed_in_zone", "zone": "z-1", "threshold": 50, "severity": "low"}
 FILES = "static"  # how the endpoints serving files end: Flask's, Dash's assets, Swagger UI's
 
 
@@ -66,6 +75,7 @@ def app(lake: Path) -> Flask:
     it (acknowledge, resolve, ingest) only touch what no other case reads back."""
     speed = SpeedLayer(fakeredis.FakeRedis(), "oa:")
     seed(speed)
+    seed_alerts(speed)
     return create_app(api_settings(lake), store=Store(speed))
 
 
@@ -113,6 +123,8 @@ P_HISTORY = "/api/history/{view}"
 P_ROUTE = "/api/history/vehicles/{vehicle_id}/route"
 P_INGEST = "/api/ingest/{stream}"
 P_GTFS = "/gtfs-rt/vehicle-positions"
+P_ZONE, P_RULE, P_ACK = "/api/zones/{zone_id}", "/api/rules/{rule_id}", "/api/alerts/{alert_id}/acknowledge"
+BOWTIE = {**ZONE, "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}}
 
 # (role, method, documented path, request, body, expected status)
 CASES: list[tuple[str | None, str, str, str, Any, int]] = [
@@ -162,6 +174,24 @@ CASES: list[tuple[str | None, str, str, str, Any, int]] = [
     (None, "POST", "/login", "/login", {"user": "olga"}, 400),
     ("viewer", "GET", P_HISTORY, "/api/history/traffic?start=", None, 400),
     (None, "GET", "/logout", "/logout", None, 302),
+    ("viewer", "GET", "/api/zones", "/api/zones", None, 200),
+    ("admin", "POST", "/api/zones", "/api/zones", ZONE, 201),
+    ("admin", "POST", "/api/zones", "/api/zones", BOWTIE, 400),
+    ("admin", "POST", "/api/zones", "/api/zones", {**ZONE, "properties": {}}, 400),
+    ("admin", "DELETE", P_ZONE, "/api/zones/z-1", None, 409),
+    ("admin", "DELETE", P_ZONE, "/api/zones/nope", None, 404),
+    ("viewer", "GET", "/api/rules", "/api/rules", None, 200),
+    ("admin", "POST", "/api/rules", "/api/rules", {"name": "smog", "kind": "aqi", "threshold": 150}, 201),
+    ("admin", "POST", "/api/rules", "/api/rules", {**RULE, "zone": "nope"}, 400),
+    ("admin", "POST", "/api/rules", "/api/rules", {**RULE, "threshold": None}, 400),
+    ("admin", "DELETE", P_RULE, "/api/rules/nope", None, 404),
+    ("admin", "DELETE", P_RULE, "/api/rules/r-1", None, 200),
+    ("admin", "DELETE", P_ZONE, "/api/zones/z-1", None, 200),
+    ("viewer", "GET", "/api/alerts", "/api/alerts", None, 200),
+    ("viewer", "GET", "/api/alerts", "/api/alerts?state=all&limit=5", None, 200),
+    ("viewer", "GET", "/api/alerts", "/api/alerts?state=maybe", None, 400),
+    ("operator", "POST", P_ACK, "/api/alerts/a-1/acknowledge", None, 200),
+    ("operator", "POST", P_ACK, "/api/alerts/nope/acknowledge", None, 404),
 ]  # fmt: skip
 
 
@@ -196,7 +226,7 @@ def url_of(template: str, query: dict[str, Any] | None = None) -> str:
 
 
 def body_of(template: str) -> Any:
-    return [GPS] if template == P_INGEST else None
+    return {P_INGEST: [GPS], "/api/zones": ZONE, "/api/rules": RULE}.get(template)
 
 
 def test_each_role_the_document_names_is_the_one_the_server_enforces(app: Flask, doc: dict[str, Any]) -> None:
@@ -226,6 +256,7 @@ def test_each_documented_status_is_seen_in_these_tests(doc: dict[str, Any]) -> N
     seen |= {(m, t, s) for m, t, op in operations(doc) if "x-roles" in op for s in (401, 403)}
     seen |= {("GET", "/ws/realtime", 101), ("GET", "/api/health", 503)}  # tests of their own below
     seen |= {("POST", P_INGEST, 503), ("POST", P_INCIDENT + "/resolve", 503)}
+    seen |= {("POST", "/api/zones", 409), ("POST", "/api/rules", 409)}  # test_a_full_rule_book_is_a_documented_409
     seen |= {(m, t, 503) for m, t, op in operations(doc) if "x-roles" in op and "503" in op["responses"]}  # below
     documented = {(m, t, int(s)) for m, t, op in operations(doc) for s in op["responses"]}
     assert documented <= seen, sorted(documented - seen)
@@ -324,7 +355,21 @@ def test_each_operation_needing_the_speed_layer_answers_a_documented_503_without
         assert resp.json["error"]["message"].startswith("speed layer unavailable"), (method, template)
         check(doc, method, template, resp)
         checked.append(template)
-    assert "/api/vehicles/{vehicle_id}" in checked and len(checked) == 11
+    assert "/api/vehicles/{vehicle_id}" in checked and len(checked) == 19
+
+
+def test_a_full_rule_book_is_a_documented_409(
+    doc: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    speed = SpeedLayer(fakeredis.FakeRedis())
+    seed_alerts(speed)  # one zone, one rule
+    full = create_app(api_settings(tmp_path), store=Store(speed))
+    monkeypatch.setattr("pipeline.rulebook.MAX_ZONES", 1)
+    monkeypatch.setattr("pipeline.rulebook.MAX_RULES", 1)
+    for template, body in (("/api/zones", ZONE), ("/api/rules", RULE)):
+        resp = call(full, "POST", template, "admin", body)
+        assert resp.status_code == 409, resp.json
+        check(doc, "POST", template, resp)
 
 
 def test_a_bus_that_does_not_take_events_is_a_documented_503(doc: dict[str, Any], tmp_path: Path) -> None:

@@ -134,3 +134,25 @@ def test_a_lake_that_stays_down_fails_the_task_instead_of_dropping_rows(
     monkeypatch.setattr(resources(settings), "lake_root", str(tmp_path / "not-a-folder" / "lake"))
     with pytest.raises(LakeWriteError, match="part-run1-vehicle_data-0-000000000000"):
         run(PartitionJob(settings, "run1"), [kafka_batch("vehicle_data", 0, [0], [vehicle(0)])])
+
+
+def test_an_executor_raises_the_rules_alerts_once_even_when_spark_replays_the_batch(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    rules = resources(settings).rules  # the worker's engine, on the worker's Redis
+    assert rules is not None
+    ring = [[13.519, 52.43], [13.53, 52.43], [13.53, 52.45], [13.519, 52.45], [13.519, 52.43]]
+    zone_id, _ = rules.book.add_zone(
+        {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]}, "properties": {"name": "Mitte"}}
+    )
+    rules.book.add_rule({"name": "into Mitte", "kind": "zone_enter", "zone": zone_id, "severity": "high"})
+    batch = [kafka_batch("vehicle_data", 0, range(10, 13), [vehicle(0), vehicle(1), vehicle(2)])]
+    counts = run(PartitionJob(settings, "run1"), batch)
+    assert counts["alerts"] == 3 and counts["rules_errors"] == 0  # car-0, car-1, car-2 each entered
+    fs, root = open_lake(settings.lake_uri)
+    first = read_table(fs, root, "alerts").to_pylist()
+    assert sorted(r["entity"] for r in first) == ["car-0", "car-1", "car-2"]
+    assert {r["raised_at"] for r in first} == {BATCH_TIME}
+    again = run(PartitionJob(settings, "run1"), batch)  # a task retry
+    assert again["alerts"] == 0
+    assert read_table(fs, root, "alerts").num_rows == 3
+    assert len(rules.alerts.list("all")) == 3

@@ -15,6 +15,7 @@ from typing import Any
 import flask_swagger_ui
 from flask import Blueprint, Flask, Response, current_app, jsonify, url_for
 
+from app.api.openapi import alert_routes
 from app.api.openapi.routes import ROUTES, TAGS, Route
 from app.api.openapi.schemas import components, ref
 from pipeline.validation import Validator
@@ -90,7 +91,7 @@ def build(app: Flask) -> dict[str, Any]:
         "tags": [{"name": name, "description": text} for name, text in TAGS.items()],
         "paths": paths,
         "components": {
-            "schemas": components(validator),
+            "schemas": components(validator) | alert_routes.SCHEMAS,
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "an API token (SMARTCITY_API_TOKENS)"},
                 "token": {

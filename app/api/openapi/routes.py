@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.api.history import MAX_RANGE
+from app.api.openapi import alert_routes
 from app.api.openapi.schemas import STRING, Schema, ref
 from app.auth import ACT, ADMIN, INGEST, READ
 from pipeline import views
@@ -40,6 +41,7 @@ TAGS = {
     "push": "Live updates over a WebSocket.",
     "operations": "Health, metrics and this documentation.",
     "session": "The console's login session (a cookie the WebSocket and the API accept too).",
+    **alert_routes.TAGS,
 }
 
 
@@ -504,3 +506,4 @@ ROUTES: list[Route] = [
         "responses": {302: redirect("signed out (the session cookie cleared): on to the sign-in page", cookie=False)},
     },
 ]
+ROUTES += alert_routes.ROUTES
