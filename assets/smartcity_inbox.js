@@ -26,9 +26,10 @@
     const nu = () => (window.dash_clientside ? window.dash_clientside.no_update : undefined);
     const el = (id) => document.getElementById(id);
 
+    /** Set a component's props (ids every console page has; a dcc.Store has no element to look for). */
     function setProps(id, props) {
         const dc = window.dash_clientside;
-        if (dc && dc.set_props && el(id)) dc.set_props(id, props);
+        if (dc && dc.set_props) dc.set_props(id, props);
     }
 
     function node(tag, cls, text) {
@@ -95,6 +96,7 @@
                 received(unread);
                 if (all) st.all = all.alerts || [];
                 st.okAt = Date.now();
+                api.polls += 1;
                 st.failedSince = null;
                 st.error = null;
             })
@@ -197,7 +199,8 @@
         api.chimes += 1;
     }
 
-    // the first click or key on the page lets the browser play sound: start the audio then
+    // the first click or key on the page lets the browser play sound: start the audio then (a click
+    // is a user activation for the autoplay policy)
     function onGesture() {
         if (st.sound) audio();
         drawSoundNote();
@@ -322,6 +325,7 @@
         blocked: 0,  // chimes the browser held back
         toasts: 0,
         announced: 0,
+        polls: 0,  // answers of the alert log
         poll: poll,
         unread: () => st.unreadCount,
     };
@@ -354,7 +358,8 @@
 
     function start() {
         if (!document.getElementById("smartcity-live-model")) return;  // the login page: no console
-        ["pointerdown", "keydown"].forEach((name) => document.addEventListener(name, onGesture, {capture: true}));
+        // on click, not pointerdown: the note going moves the navbar, which must not happen under a press
+        ["click", "keydown", "touchend"].forEach((name) => document.addEventListener(name, onGesture, {capture: true}));
         setInterval(() => { drawStale(); drawList(); drawSoundNote(); }, 1000);
         poll();
     }
