@@ -34,9 +34,9 @@ def sound_switch() -> Component:
     holds sound back (it plays nothing before the first click on the page)."""
     switch = dbc.Switch(id=ids.SHELL_SOUND, label="Sound", value=True, persistence=True, persistence_type="local",
                         className="mb-0 text-body")  # fmt: skip
-    note = html.Span("(click the page to let the browser play it)", id=ids.INBOX_SOUND_NOTE,
-                     className="small text-body-secondary ms-1", hidden=True)  # fmt: skip
-    return html.Div([switch, note], className="d-flex align-items-center me-3")
+    note = html.Span("blocked by the browser until you click the page", id=ids.INBOX_SOUND_NOTE,
+                     className="inbox-sound-note small text-body-secondary", hidden=True)  # fmt: skip
+    return html.Div([switch, note], className="inbox-sound d-flex align-items-center me-3")
 
 
 def panel() -> Component:
