@@ -41,40 +41,6 @@
             if (active !== s.tab || (s.at && now - s.at < 0.8 * s.every_ms)) return window.dash_clientside.no_update;
             return Object.assign({}, s, {at: now});
         },
-        /** Switching the sound on is a user gesture: the browser lets the audio context start then. */
-        soundSwitch(enabled) {
-            if (enabled) ns.audio();
-            return window.dash_clientside.no_update;
-        },
-        /** A new alert was raised: a two-tone chime when the operator switched sound on. */
-        alertSound(alerts, enabled) {
-            if (enabled && alerts && (!Array.isArray(alerts) || alerts.length)) ns.chime();
-            return window.dash_clientside.no_update;
-        },
-        audio() {
-            const Ctx = window.AudioContext || window.webkitAudioContext;
-            if (!Ctx) return null;
-            ns.audioContext = ns.audioContext || new Ctx();
-            if (ns.audioContext.state === "suspended") ns.audioContext.resume();
-            return ns.audioContext;
-        },
-        chimes: 0,  // how many chimes played (the browser tests read it)
-        chime() {
-            const ctx = ns.audio();
-            if (!ctx) return;
-            [880, 660].forEach((freq, i) => {  // generated: no sound file to download
-                const osc = ctx.createOscillator();
-                const gain = ctx.createGain();
-                const at = ctx.currentTime + i * 0.25;
-                osc.frequency.value = freq;
-                gain.gain.setValueAtTime(0.2, at);
-                gain.gain.exponentialRampToValueAtTime(0.001, at + 0.22);
-                osc.connect(gain).connect(ctx.destination);
-                osc.start(at);
-                osc.stop(at + 0.23);
-            });
-            ns.chimes += 1;
-        },
         applyTheme(dark) {
             document.documentElement.setAttribute("data-bs-theme", dark ? "dark" : "light");
             return dark ? "dark" : "light";
@@ -137,12 +103,11 @@
 
 /* The console's live figures, drawn in the browser from the live client's city
  * (assets/smartcity_live.js): the navbar badge, the Overview cards, System's live counters, the
- * Emergency, Traffic and Weather grids (AG Grid, filled through its API) and their charts, and
- * alerts for new severe incidents. A stale figure is marked (class "stale", "(stale)"). */
+ * Emergency, Traffic and Weather grids (AG Grid, filled through its API) and their charts (alerts are
+ * the server's: assets/smartcity_inbox.js). A stale figure is marked (class "stale", "(stale)"). */
 (function () {
     "use strict";
 
-    let seen = null;  // incident ids known (null until the first message: those raise no alert)
     let stale = false;
     const dirty = new Set();  // figures whose data changed since they were drawn
     const filled = new WeakSet();  // grid elements given their rows (a remounted grid is a new element)
@@ -156,11 +121,6 @@
     function setText(id, text) {
         const el = document.getElementById(id);
         if (el && el.textContent !== text) el.textContent = text;
-    }
-
-    function setPropsSafe(id, props) {
-        const dc = window.dash_clientside;
-        if (dc && dc.set_props && document.getElementById(id)) dc.set_props(id, props);
     }
 
     // --- badge and stale marks ---------------------------------------------------------------
@@ -325,29 +285,6 @@
         return drawn;
     }
 
-    // --- alerts for new severe incidents -------------------------------------------------------
-    function alerts(detail) {
-        const area = document.getElementById("emergency-alert");
-        // which severities alert, and their colours: app/console/emergency.py, on the alert area
-        const policy = area ? JSON.parse(area.dataset.alerts || "{}") : {};
-        const alerting = policy.severities || [];
-        const fresh = [];
-        detail.changed.incidents.forEach((id) => {
-            const inc = detail.city.incidents.get(id);
-            if (seen !== null && !seen.has(id) && inc && alerting.indexOf(inc.severity) >= 0) fresh.push(inc);
-        });
-        if (seen === null) seen = new Set();
-        detail.changed.incidents.forEach((id) => seen.add(id));
-        if (!fresh.length) return;
-        const rank = live().model.severities;
-        fresh.sort((a, b) => rank.indexOf(b.severity) - rank.indexOf(a.severity));  // most severe first
-        setPropsSafe("emergency-alert", {children: fresh.map((i) => ({
-            type: "Alert", namespace: "dash_bootstrap_components",
-            props: {children: "New " + i.severity + " incident: " + (i.incident_type || "") + " — " + (i.description || ""),
-                    color: (policy.colours || {})[i.severity] || "warning", dismissable: true, duration: 15000},
-        }))});
-    }
-
     // --- drawing, at most once a second per figure ------------------------------------------------
     function draw(everything) {
         const lc = live();
@@ -375,7 +312,6 @@
         if (all || ch.incidents.length || rm.incidents.length) dirty.add("emergency-table");
         if (all || ch.traffic.length || rm.traffic.length) { dirty.add("traffic-table"); dirty.add("traffic-worst"); }
         if (all || ch.weather.length || rm.weather.length) { dirty.add("weather-table"); dirty.add("weather"); }
-        alerts(detail);
         draw(false);
     }
 

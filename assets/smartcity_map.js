@@ -1,5 +1,5 @@
 /* The map's point layers: vehicles, incidents, traffic sensors, weather stations and the selected
- * vehicle's track. This file is their one owner: it creates them, updates them by id from the live
+ * vehicle's track; and the zones (admins' polygons) with the one being drawn. This file is their one owner: it creates them, updates them by id from the live
  * client's `smartcity:live` events (window.smartcityLive), and picks points under the mouse.
  *
  * Points are drawn by assets/smartcity_gl.js on one canvas in one Leaflet pane: with WebGL (one
@@ -34,6 +34,7 @@
         style: {vehicle_colours: {}, bands: [], level_colours: {}, severity_colours: {}},
         colourBy: "type", types: null,  // null: every type shown
         shown: null, selected: null, following: false, trackPoints: [], grey: false, hovered: null,
+        zones: [], zoneLayer: null, drawing: false, draft: [], draftLayer: null,  // see "zones" below
         stats: {updates: 0, frames: 0, drawnVehicles: 0, mapAt: null, firstLiveAt: null, applyMs: 0, drawMs: 0},
     };
 
@@ -276,6 +277,7 @@
     }
 
     function onMouseMove(e) {
+        if (state.drawing) { state.map.getContainer().style.cursor = ""; hideTip(); return; }  // CSS: crosshair
         const hit = pick(e.containerPoint);
         state.map.getContainer().style.cursor = hit && (hit.layer === "vehicles" || hit.layer === "incidents") ? "pointer" : "";
         if (hit) showTip(hit.layer, hit.id);
@@ -283,6 +285,7 @@
     }
 
     function onClick(e) {
+        if (state.drawing) { addCorner(e.latlng); return; }  // drawing a zone: a click is a corner
         const hit = pick(e.containerPoint);
         if (!hit) return;
         if (hit.layer === "vehicles") api.select(hit.id);
@@ -330,6 +333,41 @@
             .catch(() => { /* no track: the live updates still draw one */ });
     }
 
+    // ---- zones: the saved ones (GeoJSON Features, lon/lat) and the one being drawn ----------
+    const ZONE_LOOK = {color: "#6f42c1", weight: 2, fillOpacity: 0.08, interactive: false};
+
+    function drawZones() {
+        if (!state.map) return;
+        if (!state.zoneLayer) state.zoneLayer = L.layerGroup().addTo(state.map);
+        state.zoneLayer.clearLayers();
+        state.zones.forEach((f) => {
+            const ring = ((f && f.geometry && f.geometry.coordinates) || [])[0] || [];
+            if (ring.length < 3) return;
+            const poly = L.polygon(ring.map((c) => [c[1], c[0]]), ZONE_LOOK).addTo(state.zoneLayer);
+            const label = document.createElement("span");
+            label.textContent = String((f.properties || {}).name || "");  // a user's text: as text
+            poly.bindTooltip(label, {permanent: true, direction: "center", className: "smartcity-zone-label"});
+        });
+    }
+
+    function drawDraft() {
+        if (!state.map) return;
+        if (!state.draftLayer) {
+            state.draftLayer = L.layerGroup().addTo(state.map);
+        }
+        state.draftLayer.clearLayers();
+        if (!state.draft.length) return;
+        L.polygon(state.draft, Object.assign({}, ZONE_LOOK, {dashArray: "6 4", fillOpacity: 0.15})).addTo(state.draftLayer);
+        state.draft.forEach((p) => L.circleMarker(p, {radius: 4, color: "#6f42c1", fillOpacity: 1, interactive: false})
+            .addTo(state.draftLayer));
+    }
+
+    function addCorner(latlng) {
+        state.draft.push([latlng.lat, latlng.lng]);
+        drawDraft();
+        window.dispatchEvent(new CustomEvent("smartcity:draft", {detail: {corners: state.draft.length}}));
+    }
+
     // ---- the Leaflet map --------------------------------------------------------------------
     function attach(map) {
         if (state.map === map) return;
@@ -361,6 +399,9 @@
         }
         if (state.selected && state.trackPoints.length) state.track.setLatLngs(state.trackPoints.map((p) => [p[0], p[1]]));
         if (state.shown) api.show(Array.from(state.shown));
+        drawZones();
+        drawDraft();
+        if (state.drawing) map.getContainer().classList.add("smartcity-drawing");
         fromCity();
     }
 
@@ -377,8 +418,9 @@
         if (state.frame) cancelAnimationFrame(state.frame);
         state.frame = 0;
         [state.canvas, state.tip].forEach((el) => { if (el && el.parentNode) el.parentNode.removeChild(el); });
-        if (state.track) state.track.remove();
-        Object.assign(state, {map: null, gl: null, drawnWith: null, canvas: null, tip: null, track: null, hovered: null});
+        [state.track, state.zoneLayer, state.draftLayer].forEach((layer) => { if (layer) layer.remove(); });
+        Object.assign(state, {map: null, gl: null, drawnWith: null, canvas: null, tip: null, track: null, hovered: null,
+            zoneLayer: null, draftLayer: null});
     }
 
     function hookLeaflet() {
@@ -479,6 +521,20 @@
         },
         visible(layer) { return !!(sets[layer] && sets[layer].visible); },
         track() { return state.trackPoints.map((p) => [p[0], p[1]]); },
+        /** The zones to draw (GeoJSON Features with properties.name), replacing those drawn. */
+        zones(features) { state.zones = Array.isArray(features) ? features : []; drawZones(); return state.zones.length; },
+        /** Start (true) or stop drawing a zone: while drawing, each click on the map adds a corner. */
+        drawZone(on) {
+            state.drawing = !!on;
+            state.draft = [];
+            drawDraft();
+            if (state.map) state.map.getContainer().classList.toggle("smartcity-drawing", state.drawing);
+            if (state.drawing) hideTip();
+            return state.drawing;
+        },
+        drawing() { return state.drawing; },
+        /** The corners of the zone being drawn, [[lat, lon], ...]. */
+        draft() { return state.draft.map((p) => [p[0], p[1]]); },
         stats() {
             return Object.assign({renderer: state.drawnWith, gpu: webglInfo().gpu, grey: state.grey}, state.stats);
         },

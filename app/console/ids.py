@@ -6,7 +6,7 @@ from __future__ import annotations
 SHELL_TABS = "shell-tabs"
 SHELL_THEME = "shell-theme"
 SHELL_THEME_STORE = "shell-theme-store"
-SHELL_SOUND = "shell-sound"  # play a tone when a high-severity incident raises an alert
+SHELL_SOUND = "shell-sound"  # chime when an alert arrives (on unless switched off; remembered per browser)
 SHELL_BADGE = "shell-badge"  # the live data's state and age, written by assets/smartcity.js
 SHELL_USER = "shell-user"  # who is signed in, and their role
 SHELL_LOGOUT = "shell-logout"
@@ -14,6 +14,41 @@ SHELL_MOUNTED = "shell-mounted"  # the lazy tabs built so far
 SHELL_SINK = "shell-sink"  # output of side-effect-only clientside callbacks
 
 # Live data is in no store: assets/smartcity_live.js holds the city.
+
+# alert inbox (app/console/inbox.py; drawn by assets/smartcity_inbox.js from GET /api/alerts)
+INBOX_BELL = "inbox-bell"
+INBOX_BELL_BOX = "inbox-bell-box"  # carries the user's role (data-role): who may acknowledge
+INBOX_COUNT = "inbox-count"  # the unread count, from the server
+INBOX_STALE = "inbox-stale"  # "alerts stale: no answer for …" while the alert log does not answer
+INBOX_SOUND_NOTE = "inbox-sound-note"  # shown while the browser holds sound back (autoplay)
+INBOX_PANEL = "inbox-panel"
+INBOX_VIEW = "inbox-view"  # "unread" or "all"
+INBOX_LIST = "inbox-list"
+INBOX_FEEDBACK = "inbox-feedback"
+INBOX_TOASTS = "inbox-toasts"
+INBOX_SINK = "inbox-sink"
+
+# zones and rules (app/console/zones.py; assets/smartcity_zones.js, the zones drawn by smartcity_map.js)
+ZONE_PANEL = "zone-panel"
+ZONE_LIST = "zone-list"
+ZONE_DRAW = "zone-draw"
+ZONE_NAME = "zone-name"
+ZONE_SAVE = "zone-save"
+ZONE_CANCEL = "zone-cancel"
+ZONE_FEEDBACK = "zone-feedback"
+RULE_SECTION = "rule-section"
+RULE_NAME = "rule-name"
+RULE_KIND = "rule-kind"
+RULE_ZONE = "rule-zone"
+RULE_VEHICLE_TYPE = "rule-vehicle-type"
+RULE_THRESHOLD = "rule-threshold"
+RULE_MINUTES = "rule-minutes"
+RULE_SEVERITY = "rule-severity"
+RULE_ADD = "rule-add"
+RULE_FEEDBACK = "rule-feedback"
+RULE_LIST = "rule-list"
+ZONE_SINK = "zone-sink"
+ZONE_PANEL_SINK = "zone-panel-sink"
 
 # overview
 OVERVIEW_CARDS = "overview-cards"  # each value: overview-card-<key>, its detail overview-card-<key>-detail
@@ -44,7 +79,6 @@ MAP_REFRESH = "map-refresh"  # the summary, while a selection on the shown map n
 # emergency
 EMERGENCY_TABLE = "emergency-table"  # an AG Grid the live client fills; one row selected at a time
 EMERGENCY_ALERT = "emergency-alert"
-EMERGENCY_SOUND_SINK = "emergency-sound-sink"
 EMERGENCY_FEEDBACK = "emergency-feedback"
 EMERGENCY_AUDIT = "emergency-audit"
 EMERGENCY_ACT = "emergency-act"  # pattern-matching type: {"type": EMERGENCY_ACT, "index": EMERGENCY_ACK | _RESOLVE}

@@ -14,7 +14,7 @@ from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
 from dash.development.base_component import Component
 from flask import session
 
-from app.console import emergency, history, ids, overview, system, traffic, weather
+from app.console import emergency, history, ids, inbox, overview, system, traffic, weather
 from app.console import map as map_tab
 from app.console.callbacks import callback, clientside_callback
 
@@ -38,7 +38,8 @@ def signed_in() -> list[Component]:
 
 
 def navbar() -> Component:
-    """Title, the live data's badge (state, age, reason), the sound and theme switches, the user."""
+    """Title, the live data's badge (state, age, reason), the alerts' bell, the sound and theme
+    switches, the user."""
     return dbc.Navbar(
         dbc.Container(
             [
@@ -46,7 +47,8 @@ def navbar() -> Component:
                 html.Div(
                     [
                         dbc.Badge("connecting…", id=ids.SHELL_BADGE, color="secondary", className="me-3"),
-                        _switch(ids.SHELL_SOUND, "Sound", "me-3"),
+                        inbox.bell(session.get("role")),
+                        inbox.sound_switch(),
                         _switch(ids.SHELL_THEME, "Dark"),
                         *signed_in(),
                     ],
@@ -100,12 +102,12 @@ def build() -> Component:
         [
             navbar(),
             dbc.Container(
-                [emergency.alert_area(), tabs()],
+                [tabs()],
                 fluid=True,
             ),
+            *inbox.parts(),
             dcc.Store(id=ids.SHELL_THEME_STORE),
             dcc.Store(id=ids.SHELL_SINK),
-            dcc.Store(id=ids.EMERGENCY_SOUND_SINK),
             dcc.Store(id=ids.SHELL_MOUNTED),
             dcc.Store(id=ids.MAP_REFRESH),
         ]
@@ -116,18 +118,6 @@ clientside_callback(
     ClientsideFunction("smartcity", "applyTheme"),
     Output(ids.SHELL_THEME_STORE, "data"),
     Input(ids.SHELL_THEME, "value"),
-)
-clientside_callback(
-    ClientsideFunction("smartcity", "soundSwitch"),
-    Output(ids.EMERGENCY_SOUND_SINK, "data", allow_duplicate=True),
-    Input(ids.SHELL_SOUND, "value"),
-    prevent_initial_call=True,
-)
-clientside_callback(
-    ClientsideFunction("smartcity", "alertSound"),
-    Output(ids.EMERGENCY_SOUND_SINK, "data"),
-    Input(ids.EMERGENCY_ALERT, "children"),
-    State(ids.SHELL_SOUND, "value"),
 )
 clientside_callback(
     ClientsideFunction("smartcity", "tabOnLoad"),

@@ -19,10 +19,10 @@ import dash_bootstrap_components as dbc
 import dash_leaflet as dl
 from dash import ClientsideFunction, Input, Output, dcc, html, no_update
 from dash.development.base_component import Component
-from flask import current_app
+from flask import current_app, session
 
 from app.api import store
-from app.console import ids
+from app.console import ids, zones
 from app.console.callbacks import callback, clientside_callback
 from app.console.traffic import LEVEL_COLOURS
 from pipeline.live_model import LEVELS
@@ -234,6 +234,7 @@ def layout() -> Component:
                     id=ids.MAP_REPLAY,
                     className="mt-2",
                 ),
+                *([zones.zone_panel()] if session.get("role") == "admin" else []),  # drawing zones: admins
             ]
         )
     )

@@ -20,10 +20,11 @@ import dash_bootstrap_components as dbc
 import redis
 from dash import Input, Output, html
 from dash.development.base_component import Component
+from flask import session
 
 from app.api import store
 from app.api.webhooks import webhooks
-from app.console import feed, ids
+from app.console import feed, ids, zones
 from app.console.callbacks import callback
 from app.console.shown import EveryWhileShown
 from app.webhooks import origin
@@ -304,6 +305,7 @@ def layout() -> Component:
             html.H6("Webhooks"),
             html.Div(id=WEBHOOKS),
             *REFRESH.components(),  # the status's clock, ticking while the tab is shown
+            *([zones.rules_section()] if session.get("role") == "admin" else []),  # alert rules: admins
         ]
     )
 
