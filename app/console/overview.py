@@ -102,24 +102,47 @@ def append_point(
     return h
 
 
-def trend_figure(history: dict[str, Any] | None, key: str, title: str, tz: tzinfo = UTC) -> dict[str, Any]:
-    """A small line chart of one series (x = time in ``tz``, named on the axis); events/s: one
-    line per stream."""
+def trend_figure(
+    history: dict[str, Any] | None,
+    key: str,
+    title: str,
+    tz: tzinfo = UTC,
+    span: tuple[datetime, datetime] | None = None,
+) -> dict[str, Any]:
+    """A small line chart of one series (x = time in ``tz``, named on the axis, over ``span``
+    when given); events/s: one line per stream. A None value is a gap (an hour the lake has no
+    reports of)."""
     h = history or {}
     x = chart.times(h.get("t", []), tz)
     if key == "events_per_s":
         points = h.get("rates", [])
         streams = sorted({name for p in points if p for name in p})
         data = [
-            {"type": "scatter", "mode": "lines", "x": x, "y": [(p or {}).get(s) for p in points], "name": _short(s)}
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "marker": {"size": 3},
+                "x": x,
+                "y": [(p or {}).get(s) for p in points],
+                "name": _short(s),
+            }
             for s in streams
         ]
         legend = {"orientation": "h", "x": 1, "xanchor": "right", "y": 1, "yanchor": "bottom", "font": {"size": 10}}
     else:
-        data = [{"type": "scatter", "mode": "lines", "x": x, "y": h.get(key, []), "name": title}]
+        data = [
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "marker": {"size": 3},
+                "x": x,
+                "y": h.get(key, []),
+                "name": title,
+            }
+        ]
         legend = None
     layout = chart.layout(
-        title, 200, xaxis=chart.time_axis(tz, tickformat="%H:%M", nticks=5), yaxis={"rangemode": "tozero"}
+        title, 200, xaxis=chart.time_axis(tz, span, tickformat="%H:%M", nticks=5), yaxis={"rangemode": "tozero"}
     )
     if legend is not None:
         layout["legend"] = legend
@@ -195,7 +218,10 @@ def lake_history(now: datetime, span: timedelta = LAKE_SPAN) -> dict[str, Any]:
         for r in recent.congestion(*lake(), start, now, bucket_s=3600)
     }
     points: dict[str, list[Any]] = {k: [] for k in ("t", "vehicles", "avg_speed", "congested", "events_per_s", "rates")}
-    for hour in sorted({*fleet, *sensors, *stations, *congested}):
+    first_hour = start.replace(minute=0, second=0, microsecond=0)
+    for hour in [
+        first_hour + i * HOUR for i in range(int((now - first_hour) / HOUR) + 1)
+    ]:  # every hour: a gap breaks the line
         first, last = max(hour, start), min(hour + HOUR, now)
         seconds = (last - first).total_seconds()
         if seconds <= 0:
@@ -257,7 +283,8 @@ def lake_trend(app: Flask | None = None) -> LakeTrend:
 def day_figures(now: datetime, tz: tzinfo) -> list[dict[str, Any]]:
     """The trend charts (``TRENDS`` order): the lake's last day joined with the live minutes."""
     history = joined(lake_trend().points(now), trend().history())
-    return [trend_figure(history, key, title, tz) for _, key, title in TRENDS]
+    span = (now - LAKE_SPAN, now)
+    return [trend_figure(history, key, title, tz, span) for _, key, title in TRENDS]
 
 
 @callback(
