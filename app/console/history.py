@@ -266,7 +266,7 @@ def layout() -> Component:
                     options=[{"label": label, "value": key} for key, (label, _) in PRESETS.items()],
                     value="24h",
                 ),
-                md=3,
+                md=2,
                 xs=12,
             ),
             dbc.Col(
@@ -276,15 +276,15 @@ def layout() -> Component:
                         dbc.Input(id=ids.HISTORY_START, type="datetime-local", debounce=True),
                     ]
                 ),
-                md=3,
-                xs=6,
+                md=4,
+                xs=12,
             ),
             dbc.Col(
                 dbc.InputGroup(
                     [dbc.InputGroupText("To"), dbc.Input(id=ids.HISTORY_END, type="datetime-local", debounce=True)]
                 ),
                 md=3,
-                xs=6,
+                xs=12,
             ),
             dbc.Col(
                 dbc.RadioItems(  # the format the camera button of each chart downloads
