@@ -254,22 +254,42 @@ def joined(day: dict[str, Any] | None, live: dict[str, Any] | None) -> dict[str,
 
 
 class LakeTrend:
-    """``lake_history`` of the app's lake, read again when older than ``ttl`` seconds."""
+    """``lake_history`` of the app's lake, read again in the background when older than ``ttl``
+    seconds: a day of raw events not yet in the written views can take seconds to aggregate, and
+    the Overview's callback should not wait for it (it draws the day at its next redraw)."""
 
-    def __init__(self, ttl: float = LAKE_TTL_S) -> None:
+    def __init__(self, ttl: float = LAKE_TTL_S, first_wait_s: float = 2.0) -> None:
         self._ttl = ttl
+        self._first_wait_s = first_wait_s  # the first read: worth a short wait, there is nothing else
         self._read_at: float | None = None
         self._points: dict[str, Any] | None = None
+        self._reading: threading.Thread | None = None
         self._lock = threading.Lock()
 
+    def refresh(self, app: Flask, now: datetime) -> None:
+        """Read the lake's day now (in this thread)."""
+        with app.app_context():
+            try:
+                points: dict[str, Any] | None = lake_history(now)
+            except recent.UNREADABLE as exc:  # keep what was read last; try again next minute
+                log.warning("overview trends: the lake could not be read: %s", exc)
+                points = self._points
+        with self._lock:
+            self._points, self._read_at = points, time.monotonic()
+
     def points(self, now: datetime) -> dict[str, Any] | None:
-        with self._lock:  # one reader at a time; the others wait for its answer
-            if self._read_at is None or time.monotonic() - self._read_at >= self._ttl:
-                try:
-                    self._points = lake_history(now)
-                except recent.UNREADABLE as exc:  # keep what was read last; try again next minute
-                    log.warning("overview trends: the lake could not be read: %s", exc)
-                self._read_at = time.monotonic()
+        """The last day read (a read started when it is stale; the very first one waited for briefly)."""
+        with self._lock:
+            stale = self._read_at is None or time.monotonic() - self._read_at >= self._ttl
+            if stale and (self._reading is None or not self._reading.is_alive()):
+                app = current_app._get_current_object()  # type: ignore[attr-defined]  # the app, not its proxy
+                self._reading = threading.Thread(target=self.refresh, args=(app, now), daemon=True,
+                                                 name="overview-lake-trend")  # fmt: skip
+                self._reading.start()
+            reading, first = self._reading, self._read_at is None
+        if first and reading is not None:
+            reading.join(self._first_wait_s)
+        with self._lock:
             return self._points
 
 

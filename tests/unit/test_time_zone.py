@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import fakeredis
 import pytest
+from flask import Flask
 from pydantic import ValidationError
 
 from app import create_app
@@ -131,6 +132,7 @@ def test_a_fresh_console_shows_yesterdays_events_in_the_overview_trends(tmp_path
     start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=22)  # a whole hour, the day before
     simulated_lake(LakeWriter(*open_lake(str(tmp_path / "lake"))), start, steps=359, seed=3)  # up to :59:50
     app = create_app(api_settings(tmp_path), store=Store(SpeedLayer(fakeredis.FakeRedis(), "fresh:")))
+    overview.lake_trend(app).refresh(app, now)  # the read the Overview starts in the background
     with app.test_request_context("/"):  # a console just started: no live summary recorded
         vehicles, speed, congested, events = overview.day_figures(now, BERLIN)
     (line,) = vehicles["data"]
@@ -155,3 +157,28 @@ def test_live_points_follow_the_lakes_hours() -> None:
     live = {"t": [live_start.timestamp() * 1000], "vehicles": [42]}
     assert overview.joined(day, live)["vehicles"] == [40, 42]  # the lake's later point lies among the live minutes
     assert overview.joined(day, None)["vehicles"] == [40, 41]
+
+
+def test_the_lakes_day_is_read_at_most_once_a_minute_and_kept_when_the_lake_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reads: list[datetime] = []
+
+    def read(now: datetime) -> dict[str, Any]:
+        reads.append(now)
+        return {"t": [now], "vehicles": [len(reads)]}
+
+    monkeypatch.setattr(overview, "lake_history", read)
+    app = Flask(__name__)
+    cache = overview.LakeTrend(ttl=60)
+    with app.app_context():
+        first = cache.points(HOUR)  # the first read is waited for
+        assert first is not None and first["vehicles"] == [1]
+        assert cache.points(HOUR) is first and len(reads) == 1  # within the minute: no second read
+
+    def fail(now: datetime) -> dict[str, Any]:
+        raise OSError("the lake is away")
+
+    monkeypatch.setattr(overview, "lake_history", fail)
+    cache.refresh(app, HOUR)
+    assert cache.points(HOUR) is first  # what was read last stays drawn
