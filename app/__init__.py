@@ -52,6 +52,7 @@ def create_app(
         SMARTCITY_MAX_INGEST_EVENTS=settings.max_ingest_events,
         SMARTCITY_TILE_URL=settings.tile_url,
         SMARTCITY_TILE_ATTRIBUTION=settings.tile_attribution,
+        SMARTCITY_CITY_TIMEZONE=settings.city_timezone,  # the console's times (app.console.chart)
         SMARTCITY_CITY=settings.city,  # the network drawn when none is given (gunicorn's create_app())
         SMARTCITY_NETWORK_GEOJSON=network_geojson,
         SMARTCITY_ALERTS_PREFIX=settings.alerts_prefix,

@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     naive_timezone: str = Field(
         "Europe/Berlin", description="IANA zone of timestamps sent without one (the simulated cities' zone)"
     )
+    city_timezone: str = Field(
+        "Europe/Berlin", description="IANA zone the console shows times in (each browser may switch to UTC)"
+    )
     active_window_seconds: float = Field(120.0, gt=0, description="vehicles unseen this long leave the map")
     track_length: int = Field(30, ge=0, description="recent positions kept per vehicle")
 
@@ -186,7 +189,7 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
-    @field_validator("naive_timezone")
+    @field_validator("naive_timezone", "city_timezone")
     @classmethod
     def _known_zone(cls, name: str) -> str:
         try:

@@ -2,14 +2,78 @@
 
 Plotly reads figure text (titles, trace names, axis labels, hover text) as a small HTML subset,
 so a device's ``<b>x</b>`` would draw bold: :func:`text` makes such strings literal.
+
+Times: every chart, input and table shows one zone, and says which. It is the city's own zone
+(``SMARTCITY_CITY_TIMEZONE``) unless this browser chose UTC (the navbar's ``UTC`` switch,
+remembered in the browser). Plotly draws an ISO time without an offset as it is written, so the
+figure builders hand it wall-clock times already converted (:func:`times`) and title the axis
+with the zone (:func:`time_axis`).
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
+from datetime import UTC, datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import current_app, has_app_context
 
 _GRID = "rgba(128, 128, 128, 0.25)"
+DEFAULT_ZONE = "Europe/Berlin"  # the simulated cities' zone, when the app names none
+UTC_SWITCH = "shell-utc"  # the navbar switch: on, this browser reads every time in UTC
+
+
+def city_zone() -> str:
+    """The IANA name of the city's zone (the app's ``SMARTCITY_CITY_TIMEZONE``)."""
+    name = current_app.config.get("SMARTCITY_CITY_TIMEZONE") if has_app_context() else None
+    return str(name or DEFAULT_ZONE)
+
+
+def zone(utc: bool | None, city: str | None = None) -> ZoneInfo:
+    """The zone times are shown in: UTC when asked for, else the city's (``city`` or the app's)."""
+    return ZoneInfo("UTC") if utc else ZoneInfo(city or city_zone())
+
+
+def zone_name(tz: tzinfo) -> str:
+    """``Europe/Berlin``, ``UTC``: the zone's name as axis titles and labels show it."""
+    return str(getattr(tz, "key", None) or tz.tzname(None) or "UTC")
+
+
+def _aware(value: datetime | float | int | str) -> datetime:
+    """``value`` (a datetime, naive meaning UTC; epoch milliseconds; ISO text) as an aware datetime."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(float(value) / 1000, UTC)
+
+
+def wall(value: datetime | float | int | str, tz: tzinfo) -> datetime:
+    """``value`` as the clock on the wall in ``tz`` reads it (a naive datetime)."""
+    return _aware(value).astimezone(tz).replace(tzinfo=None)
+
+
+def times(values: Iterable[datetime | float | int | str | None], tz: tzinfo) -> list[str | None]:
+    """Times as ISO text of their wall-clock time in ``tz`` (what a Plotly date axis draws as
+    written); None stays None (a gap)."""
+    return [None if v is None else wall(v, tz).isoformat() for v in values]
+
+
+def clock(value: datetime | float | int | str, tz: tzinfo, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """A time as people read it, with its zone's abbreviation: ``2026-12-07 14:03:05 CET``."""
+    local = _aware(value).astimezone(tz)
+    return f"{local.strftime(fmt)} {local.tzname()}"
+
+
+def time_axis(tz: tzinfo, span: tuple[Any, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    """A date x axis titled with the zone its times are in (``time (Europe/Berlin)``), over the
+    whole ``span`` when given (one hour of data is not a microsecond wide)."""
+    axis: dict[str, Any] = {"type": "date", "title": {"text": f"time ({zone_name(tz)})", "standoff": 4}}
+    if span is not None:
+        axis["range"] = times(span, tz)
+    return {**axis, **extra}
 
 
 def text(value: Any) -> str:
@@ -33,13 +97,14 @@ def layout(title: str, height: int, **extra: Any) -> dict[str, Any]:
     }
     for key, value in extra.items():
         base[key] = {**base[key], **value} if isinstance(base.get(key), dict) and isinstance(value, dict) else value
+    if isinstance(base["xaxis"].get("title"), dict) and isinstance(base.get("margin"), dict):
+        base["margin"] = {**base["margin"], "b": max(base["margin"].get("b", 30), 48)}  # room for the zone's title
     return base
 
 
-def recent_axis(span: tuple[Any, Any]) -> dict[str, Any]:
-    """A date axis over the whole window ``span``, ticks as hours and minutes (UTC, as Plotly
-    draws an ISO time with its offset left out)."""
-    return {"type": "date", "range": [span[0].isoformat(), span[1].isoformat()], "tickformat": "%H:%M"}
+def recent_axis(span: tuple[Any, Any], tz: tzinfo) -> dict[str, Any]:
+    """A date axis over the whole window ``span``, ticks as hours and minutes in ``tz``."""
+    return time_axis(tz, span, tickformat="%H:%M")
 
 
 def empty(title: str, message: str, height: int = 300) -> dict[str, Any]:

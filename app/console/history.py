@@ -4,12 +4,13 @@ Hourly traffic speed per segment, incidents per type, weather trends, vehicles r
 distance driven per hour (the city's day and night), and one vehicle's route over the range
 replayed on a map. Every chart exports as PNG or SVG from Plotly's modebar and
 its data downloads as CSV or Parquet from the history API (the console's login is accepted).
-Times are UTC.
+Times, in the inputs, on the axes and in the route's caption, are in the zone the console shows
+(``chart.zone``: the city's, or UTC when this browser asks), each labelled with it.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -18,7 +19,7 @@ import dash_leaflet as dl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-from dash import Input, Output, State, dcc, html, no_update
+from dash import Input, Output, State, ctx, dcc, html, no_update
 from dash.development.base_component import Component
 from pyarrow import fs as pafs
 
@@ -41,6 +42,7 @@ FLEET_LINKS = "history-fleet-links"
 # Speed, slow to fast: red, orange, yellow, light green, green (ColorBrewer RdYlGn, which the
 # bundled plotly.js does not name: an unknown name fell back to a scale with grey at 0 km/h).
 SPEED_COLORSCALE = [[0.0, "#d73027"], [0.25, "#fc8d59"], [0.5, "#fee08b"], [0.75, "#91cf60"], [1.0, "#1a9850"]]
+ZONE_LABEL = "history-zone"  # the inputs' zone, named before them
 ROUTE_ZOOM = 17  # a route that never moved: the map centres on its one point at street level
 
 
@@ -83,11 +85,16 @@ def preset_range(preset: str, now: datetime) -> tuple[datetime, datetime]:
     return end - timedelta(hours=PRESETS[preset][1]), end
 
 
-def parse_range(start: str | None, end: str | None) -> tuple[datetime, datetime] | str:
-    """The inputs' range in UTC, or what is wrong with it."""
+def input_value(moment: datetime, tz: tzinfo) -> str:
+    """``moment`` as a datetime-local input shows it, read in ``tz``."""
+    return chart.wall(moment, tz).strftime(INPUT_FORMAT)
+
+
+def parse_range(start: str | None, end: str | None, tz: tzinfo = UTC) -> tuple[datetime, datetime] | str:
+    """The inputs' range (times read in ``tz``) in UTC, or what is wrong with it."""
     try:
-        first = datetime.strptime(start or "", INPUT_FORMAT).replace(tzinfo=UTC)
-        last = datetime.strptime(end or "", INPUT_FORMAT).replace(tzinfo=UTC)
+        first = datetime.strptime(start or "", INPUT_FORMAT).replace(tzinfo=tz).astimezone(UTC)
+        last = datetime.strptime(end or "", INPUT_FORMAT).replace(tzinfo=tz).astimezone(UTC)
     except ValueError:
         return "Choose a start and an end."
     if not first < last:
@@ -119,17 +126,16 @@ def _empty(title: str, message: str) -> dict[str, Any]:
     }
 
 
-def _hour_label(hour: datetime) -> str:
-    return hour.strftime("%m-%d %H:00")
+def _hour_label(hour: datetime, tz: tzinfo) -> str:
+    return chart.wall(hour, tz).strftime("%m-%d %H:00")
 
 
-def _time_axis(span: tuple[datetime, datetime] | None) -> dict[str, Any]:
-    """An x axis showing the whole requested range (one hour of data is not a microsecond wide)."""
-    return {"type": "date", "range": [span[0].isoformat(), span[1].isoformat()]} if span else {"type": "date"}
+Span = tuple[datetime, datetime] | None
 
 
-def traffic_figure(rows: list[dict[str, Any]], span: tuple[datetime, datetime] | None = None) -> dict[str, Any]:
-    """Heatmap of average speed: one row per segment (the slowest first), one column per hour."""
+def traffic_figure(rows: list[dict[str, Any]], span: Span = None, tz: tzinfo = UTC) -> dict[str, Any]:
+    """Heatmap of average speed: one row per segment (the slowest first), one column per hour
+    (labelled in ``tz``)."""
     title = "Average speed per segment and hour (km/h)"
     if not rows:
         return _empty(title, "No traffic data in this range")
@@ -145,7 +151,7 @@ def traffic_figure(rows: list[dict[str, Any]], span: tuple[datetime, datetime] |
     z = [[cell.get((seg, h)) for h in hours] for seg in segments]
     trace = {
         "type": "heatmap",
-        "x": [_hour_label(h) for h in hours],
+        "x": [_hour_label(h, tz) for h in hours],
         "y": [label[s] for s in segments],
         "z": z,
         "colorscale": SPEED_COLORSCALE,
@@ -155,19 +161,20 @@ def traffic_figure(rows: list[dict[str, Any]], span: tuple[datetime, datetime] |
         "zmax": max(50.0, *(r["avg_speed_kmh"] for r in rows)),
     }  # fmt: skip; red is slow in any range
     height = max(300, 22 * len(segments) + 80)
-    layout = chart.layout(title, height, margin={"l": 220}, yaxis={"autorange": "reversed"}, xaxis={"type": "category"})
+    hour_axis = {"type": "category", "title": {"text": f"hour ({chart.zone_name(tz)})", "standoff": 4}}
+    layout = chart.layout(title, height, margin={"l": 220}, yaxis={"autorange": "reversed"}, xaxis=hour_axis)
     return {"data": [trace], "layout": layout}
 
 
-def incidents_figure(rows: list[dict[str, Any]], span: tuple[datetime, datetime] | None = None) -> dict[str, Any]:
-    """Incidents reported per hour, stacked by type."""
+def incidents_figure(rows: list[dict[str, Any]], span: Span = None, tz: tzinfo = UTC) -> dict[str, Any]:
+    """Incidents reported per hour, stacked by type (hours in ``tz``)."""
     title = "Incidents per hour by type"
     if not rows:
         return _empty(title, "No incidents in this range")
     by_type: dict[str, dict[str, list[Any]]] = {}
     for r in rows:
         series = by_type.setdefault(chart.text(r["incident_type"] or "unknown"), {"x": [], "y": []})
-        series["x"].append(r["hour"])
+        series["x"].append(chart.wall(r["hour"], tz).isoformat())
         series["y"].append(r["incidents"])
     # bars an hour wide (less a gap), starting at their hour
     traces = [{"type": "bar", "name": kind, "width": 3_240_000, "offset": 180_000, **xy}
@@ -180,12 +187,12 @@ def incidents_figure(rows: list[dict[str, Any]], span: tuple[datetime, datetime]
     if max(per_hour.values(), default=0) <= 10:
         counts |= {"tick0": 0, "dtick": 1}
     layout = chart.layout(title, 300, barmode="stack", showlegend=True, legend={"orientation": "h"},
-                          xaxis=_time_axis(span), yaxis=counts)  # fmt: skip
+                          xaxis=chart.time_axis(tz, span), yaxis=counts)  # fmt: skip
     return {"data": traces, "layout": layout}
 
 
-def weather_figure(rows: list[dict[str, Any]], span: tuple[datetime, datetime] | None = None) -> dict[str, Any]:
-    """Temperature (left axis) and air quality (right axis) per station and hour."""
+def weather_figure(rows: list[dict[str, Any]], span: Span = None, tz: tzinfo = UTC) -> dict[str, Any]:
+    """Temperature (left axis) and air quality (right axis) per station and hour (in ``tz``)."""
     title = "Weather per station: temperature (°C) and AQI"
     if not rows:
         return _empty(title, "No weather data in this range")
@@ -194,18 +201,18 @@ def weather_figure(rows: list[dict[str, Any]], span: tuple[datetime, datetime] |
         stations.setdefault(r["station"], []).append(r)
     traces: list[dict[str, Any]] = []
     for station, points in sorted(stations.items()):
-        hours, name = [p["hour"] for p in points], chart.text(station)
+        hours, name = chart.times((p["hour"] for p in points), tz), chart.text(station)
         traces.append({"type": "scatter", "mode": "lines+markers", "name": f"{name} °C", "x": hours,
                        "y": [p["avg_temperature_c"] for p in points]})  # fmt: skip
         traces.append({"type": "scatter", "mode": "lines+markers", "name": f"{name} AQI", "x": hours, "yaxis": "y2",
                        "y": [p["avg_aqi"] for p in points], "line": {"dash": "dot"}})  # fmt: skip
     y2 = {"overlaying": "y", "side": "right", "showgrid": False, "title": {"text": "AQI"}}
-    layout = chart.layout(title, 320, yaxis2=y2, legend={"orientation": "h"}, xaxis=_time_axis(span))
+    layout = chart.layout(title, 320, yaxis2=y2, legend={"orientation": "h"}, xaxis=chart.time_axis(tz, span))
     return {"data": traces, "layout": layout}
 
 
-def fleet_figure(rows: list[dict[str, Any]], span: tuple[datetime, datetime] | None = None) -> dict[str, Any]:
-    """Vehicles reporting per hour (bars, left axis) and the km they drove (line, right axis)."""
+def fleet_figure(rows: list[dict[str, Any]], span: Span = None, tz: tzinfo = UTC) -> dict[str, Any]:
+    """Vehicles reporting per hour (bars, left axis) and the km they drove (line, right axis), hours in ``tz``."""
     title = "Vehicles reporting and km driven per hour"
     if not rows:
         return _empty(title, "No vehicle positions in this range")
@@ -215,15 +222,16 @@ def fleet_figure(rows: list[dict[str, Any]], span: tuple[datetime, datetime] | N
         vehicles[r["hour"]] = vehicles.get(r["hour"], 0) + 1
         km[r["hour"]] = km.get(r["hour"], 0.0) + float(r["distance_km"] or 0.0)
     hours = sorted(vehicles)
+    x = chart.times(hours, tz)
     traces = [
-        {"type": "bar", "name": "vehicles", "x": hours, "y": [vehicles[h] for h in hours], "width": 3_240_000,
+        {"type": "bar", "name": "vehicles", "x": x, "y": [vehicles[h] for h in hours], "width": 3_240_000,
          "offset": 180_000, "marker": {"color": "#4c78a8"}},
-        {"type": "scatter", "mode": "lines", "name": "km driven", "x": hours, "y": [round(km[h], 1) for h in hours],
+        {"type": "scatter", "mode": "lines", "name": "km driven", "x": x, "y": [round(km[h], 1) for h in hours],
          "yaxis": "y2", "line": {"color": "#f58518"}},
     ]  # fmt: skip
     y2 = {"overlaying": "y", "side": "right", "showgrid": False, "rangemode": "tozero", "title": {"text": "km"}}
     layout = chart.layout(title, 300, yaxis={"title": {"text": "vehicles"}, "rangemode": "tozero"}, yaxis2=y2,
-                          legend={"orientation": "h"}, showlegend=True, xaxis=_time_axis(span))  # fmt: skip
+                          legend={"orientation": "h"}, showlegend=True, xaxis=chart.time_axis(tz, span))  # fmt: skip
     return {"data": traces, "layout": layout}
 
 
@@ -258,25 +266,25 @@ def layout() -> Component:
                     options=[{"label": label, "value": key} for key, (label, _) in PRESETS.items()],
                     value="24h",
                 ),
-                md=3,
+                md=2,
                 xs=12,
             ),
             dbc.Col(
                 dbc.InputGroup(
                     [
-                        dbc.InputGroupText("From (UTC)"),
+                        dbc.InputGroupText(f"From ({chart.city_zone()})", id=ZONE_LABEL),
                         dbc.Input(id=ids.HISTORY_START, type="datetime-local", debounce=True),
                     ]
                 ),
-                md=3,
-                xs=6,
+                md=4,
+                xs=12,
             ),
             dbc.Col(
                 dbc.InputGroup(
                     [dbc.InputGroupText("To"), dbc.Input(id=ids.HISTORY_END, type="datetime-local", debounce=True)]
                 ),
                 md=3,
-                xs=6,
+                xs=12,
             ),
             dbc.Col(
                 dbc.RadioItems(  # the format the camera button of each chart downloads
@@ -358,11 +366,27 @@ def layout() -> Component:
 @callback(
     Output(ids.HISTORY_START, "value"),
     Output(ids.HISTORY_END, "value"),
+    Output(ZONE_LABEL, "children"),
     Input(ids.HISTORY_PRESET, "value"),
+    Input(chart.UTC_SWITCH, "value"),
+    State(ids.HISTORY_START, "value"),
+    State(ids.HISTORY_END, "value"),
 )
-def _preset(preset: str | None) -> tuple[str, str]:
-    start, end = preset_range(preset if preset in PRESETS else "24h", datetime.now(UTC))
-    return start.strftime(INPUT_FORMAT), end.strftime(INPUT_FORMAT)
+def _preset(preset: str | None, utc: bool | None, start: str | None, end: str | None) -> tuple[str, str, str]:
+    return inputs(preset, chart.zone(utc), start, end, rezone=ctx.triggered_id == chart.UTC_SWITCH)
+
+
+def inputs(preset: str | None, tz: tzinfo, start: str | None, end: str | None, rezone: bool) -> tuple[str, str, str]:
+    """The range inputs' values in ``tz`` and their zone label: the preset's range, or with
+    ``rezone`` the range already chosen (read in the other zone) shown in ``tz``."""
+    label = f"From ({chart.zone_name(tz)})"
+    if rezone:
+        before = chart.zone(chart.zone_name(tz) != "UTC")  # the zone just switched away from
+        parsed = parse_range(start, end, before)
+        if not isinstance(parsed, str):
+            return input_value(parsed[0], tz), input_value(parsed[1], tz), label
+    first, last = preset_range(preset if preset in PRESETS else "24h", datetime.now(UTC))
+    return input_value(first, tz), input_value(last, tz), label
 
 
 @callback(
@@ -377,23 +401,24 @@ def _preset(preset: str | None) -> tuple[str, str]:
     Input(ids.SHELL_TABS, "active_tab"),
     Input(ids.HISTORY_START, "value"),  # a preset, or a typed time once the field is left
     Input(ids.HISTORY_END, "value"),
+    State(chart.UTC_SWITCH, "value"),  # switching it rewrites the inputs, which redraws
 )
-def _load(_: int | None, tab: str | None, start: str | None, end: str | None) -> tuple[Any, ...]:
+def _load(_: int | None, tab: str | None, start: str | None, end: str | None, utc: bool | None) -> tuple[Any, ...]:
     if tab != ids.TAB_HISTORY:
         return (no_update,) * 7  # the lake is read when someone looks
-    return load(start, end)
+    return load(start, end, chart.zone(utc))
 
 
-def load(start: str | None, end: str | None) -> tuple[Any, ...]:
-    """The three figures, their download links and a message, for the inputs' range."""
-    parsed = parse_range(start, end)
+def load(start: str | None, end: str | None, tz: tzinfo = UTC) -> tuple[Any, ...]:
+    """The three figures, their download links and a message, for the inputs' range (in ``tz``)."""
+    parsed = parse_range(start, end, tz)
     if isinstance(parsed, str):
         return (no_update,) * 6 + (parsed,)
     first, last = parsed
     figures, links = [], []
     for view in CHARTS.values():
         rows = hourly_rows(view, first, last)
-        figures.append(FIGURES[view](rows, parsed))
+        figures.append(FIGURES[view](rows, parsed, tz))
         links.append(download_links(f"/api/history/{view}", first, last))
     return (*figures, *links, "")
 
@@ -405,20 +430,23 @@ def load(start: str | None, end: str | None) -> tuple[Any, ...]:
     Input(ids.SHELL_TABS, "active_tab"),
     Input(ids.HISTORY_START, "value"),
     Input(ids.HISTORY_END, "value"),
+    State(chart.UTC_SWITCH, "value"),
 )
-def _load_fleet(_: int | None, tab: str | None, start: str | None, end: str | None) -> tuple[Any, Any]:
+def _load_fleet(
+    _: int | None, tab: str | None, start: str | None, end: str | None, utc: bool | None
+) -> tuple[Any, Any]:
     if tab != ids.TAB_HISTORY:
         return no_update, no_update
-    return load_fleet(start, end)
+    return load_fleet(start, end, chart.zone(utc))
 
 
-def load_fleet(start: str | None, end: str | None) -> tuple[Any, Any]:
-    """The fleet's day over the inputs' range: the figure and its download links."""
-    parsed = parse_range(start, end)
+def load_fleet(start: str | None, end: str | None, tz: tzinfo = UTC) -> tuple[Any, Any]:
+    """The fleet's day over the inputs' range (in ``tz``): the figure and its download links."""
+    parsed = parse_range(start, end, tz)
     if isinstance(parsed, str):
         return no_update, no_update
     rows = hourly_rows("distance", *parsed)
-    return fleet_figure(rows, parsed), download_links("/api/history/distance", *parsed)
+    return fleet_figure(rows, parsed, tz), download_links("/api/history/distance", *parsed)
 
 
 @callback(
@@ -451,15 +479,17 @@ def _image_format(image_format: str | None) -> tuple[dict[str, Any], ...]:
     Input(ids.HISTORY_VEHICLE, "value"),
     State(ids.HISTORY_START, "value"),
     State(ids.HISTORY_END, "value"),
+    State(chart.UTC_SWITCH, "value"),
     prevent_initial_call=True,
 )
-def _route(_: int | None, vehicle: str | None, start: str | None, end: str | None) -> tuple[Any, ...]:
-    return route(vehicle, start, end)
+def _route(_: int | None, vehicle: str | None, start: str | None, end: str | None, utc: bool | None) -> tuple[Any, ...]:
+    return route(vehicle, start, end, chart.zone(utc))
 
 
-def route(vehicle: str | None, start: str | None, end: str | None) -> tuple[Any, ...]:
-    """One vehicle's route over the range: replay data, polyline, slider end and start, links, viewport."""
-    parsed = parse_range(start, end)
+def route(vehicle: str | None, start: str | None, end: str | None, tz: tzinfo = UTC) -> tuple[Any, ...]:
+    """One vehicle's route over the range (inputs in ``tz``): replay data, polyline, slider end
+    and start, links, viewport."""
+    parsed = parse_range(start, end, tz)
     if not vehicle or isinstance(parsed, str):
         return None, [], 0, 0, [], no_update
     filesystem, root = lake()
@@ -487,13 +517,15 @@ def route(vehicle: str | None, start: str | None, end: str | None) -> tuple[Any,
     Output(ids.HISTORY_ROUTE_INFO, "children"),
     Input(ids.HISTORY_REPLAY, "value"),
     Input(ids.HISTORY_ROUTE_DATA, "data"),
+    Input(chart.UTC_SWITCH, "value"),
 )
-def _replay_position(index: int | None, replay: dict[str, Any] | None) -> tuple[Any, int, str]:
-    return replay_position(index, replay)
+def _replay_position(index: int | None, replay: dict[str, Any] | None, utc: bool | None) -> tuple[Any, int, str]:
+    return replay_position(index, replay, chart.zone(utc))
 
 
-def replay_position(index: int | None, route: dict[str, Any] | None) -> tuple[Any, int, str]:
-    """Where the replayed vehicle is at step ``index``: marker centre, radius, caption."""
+def replay_position(index: int | None, route: dict[str, Any] | None, tz: tzinfo = UTC) -> tuple[Any, int, str]:
+    """Where the replayed vehicle is at step ``index``: marker centre, radius, caption (its time
+    in ``tz``, with the zone's abbreviation)."""
     if not route:
         return no_update, 0, "Enter a vehicle id to see where it went in the range."
     points = route["points"]
@@ -504,7 +536,7 @@ def replay_position(index: int | None, route: dict[str, Any] | None) -> tuple[An
     return (
         [p["lat"], p["lon"]],
         7,
-        f"{route['vehicle']} · {p['t']}{speed} · point {int(index or 0) + 1} of {len(points)}",
+        f"{route['vehicle']} · {chart.clock(p['t'], tz)}{speed} · point {int(index or 0) + 1} of {len(points)}",
     )
 
 

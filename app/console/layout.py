@@ -14,7 +14,7 @@ from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
 from dash.development.base_component import Component
 from flask import session
 
-from app.console import emergency, history, ids, inbox, overview, system, traffic, weather
+from app.console import chart, emergency, history, ids, inbox, overview, system, traffic, weather
 from app.console import map as map_tab
 from app.console.callbacks import callback, clientside_callback
 
@@ -38,7 +38,7 @@ def signed_in() -> list[Component]:
 
 
 def navbar() -> Component:
-    """Title, the live data's badge (state, age, reason), the alerts' bell, the sound and theme
+    """Title, the live data's badge (state, age, reason), the alerts' bell, the sound, theme and UTC
     switches, the user."""
     return dbc.Navbar(
         dbc.Container(
@@ -49,7 +49,11 @@ def navbar() -> Component:
                         dbc.Badge("connecting…", id=ids.SHELL_BADGE, color="secondary", className="me-3"),
                         inbox.bell(session.get("role")),
                         inbox.sound_switch(),
-                        _switch(ids.SHELL_THEME, "Dark"),
+                        _switch(ids.SHELL_THEME, "Dark", "me-3"),
+                        html.Span(  # times: the city's zone unless this browser asks for UTC
+                            _switch(chart.UTC_SWITCH, "UTC"),
+                            title=f"Show times in UTC instead of the city's zone ({chart.city_zone()})",
+                        ),
                         *signed_in(),
                     ],
                     className="d-flex align-items-center flex-wrap",

@@ -13,7 +13,7 @@ as text.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 import dash_bootstrap_components as dbc
@@ -24,7 +24,7 @@ from flask import session
 
 from app.api import store
 from app.api.webhooks import webhooks
-from app.console import feed, ids, zones
+from app.console import chart, feed, ids, zones
 from app.console.callbacks import callback
 from app.console.shown import EveryWhileShown
 from app.webhooks import origin
@@ -187,19 +187,20 @@ def unread_topic_table(topics: list[dict[str, Any]] | None) -> Component | None:
     )
 
 
-def clock_table(devices: list[dict[str, Any]] | None) -> Component | None:
+def clock_table(devices: list[dict[str, Any]] | None, tz: tzinfo = UTC) -> Component | None:
     """Devices whose clocks ran ahead past the tolerance (their events were kept at the time they
-    arrived, their own time stored beside it); None when there are none."""
+    arrived, their own time stored beside it; seen at, in ``tz``); None when there are none."""
     if not devices:
         return None
-    head = html.Thead(html.Tr([html.Th(h) for h in ("Device", "Stream", "Clock ahead by", "Seen (UTC)")]))
+    seen = f"Seen ({chart.zone_name(tz)})"
+    head = html.Thead(html.Tr([html.Th(h) for h in ("Device", "Stream", "Clock ahead by", seen)]))
     rows = [
         html.Tr(
             [
                 html.Td(str(d["device_id"])),
                 html.Td(str(d["stream"])),
                 html.Td(age(d["skew_s"])),
-                html.Td(datetime.fromtimestamp(d["seen_ms"] / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")),
+                html.Td(chart.clock(d["seen_ms"], tz)),
             ]
         )
         for d in devices
@@ -210,15 +211,17 @@ def clock_table(devices: list[dict[str, Any]] | None) -> Component | None:
     )
 
 
-def dead_letter_table(letters: list[dict[str, Any]] | None) -> Component:
-    """The newest dead letters: when, which stream, why, from where, and the start of the payload."""
+def dead_letter_table(letters: list[dict[str, Any]] | None, tz: tzinfo = UTC) -> Component:
+    """The newest dead letters: when (in ``tz``), which stream, why, from where, and the start of
+    the payload."""
     if not letters:
         return html.P("No dead letters recorded.", className="small text-body-secondary")
-    head = html.Thead(html.Tr([html.Th(h) for h in ("Received (UTC)", "Stream", "Reason", "Source", "Payload")]))
+    received = f"Received ({chart.zone_name(tz)})"
+    head = html.Thead(html.Tr([html.Th(h) for h in (received, "Stream", "Reason", "Source", "Payload")]))
     rows = [
         html.Tr(
             [
-                html.Td(datetime.fromtimestamp(d["received_ms"] / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")),
+                html.Td(chart.clock(d["received_ms"], tz)),
                 html.Td(str(d.get("stream", ""))),
                 html.Td(str(d.get("reason", ""))),
                 html.Td(str(d.get("source", ""))),
@@ -310,8 +313,8 @@ def layout() -> Component:
     )
 
 
-def render(system: dict[str, Any] | None) -> tuple[Component, Component]:
-    """The tab's two columns for one ``feed.system_status``."""
+def render(system: dict[str, Any] | None, tz: tzinfo = UTC) -> tuple[Component, Component]:
+    """The tab's two columns for one ``feed.system_status``, times in ``tz``."""
     s = system or {}
     acc = s.get("accounting") or {}
     status = html.Div([status_list(s), html.H6("Processors"), processor_table(acc.get("processors"))])
@@ -319,10 +322,10 @@ def render(system: dict[str, Any] | None) -> tuple[Component, Component]:
     unread = unread_topic_table(acc.get("unread_topics"))
     if unread is not None:
         streams += [html.H6("Unread Kafka topics"), unread]
-    clocks = clock_table(acc.get("clocks_ahead"))
+    clocks = clock_table(acc.get("clocks_ahead"), tz)
     if clocks is not None:
         streams += [html.H6("Devices with clocks ahead"), clocks]
-    streams += [html.H6("Latest dead letters"), dead_letter_table(s.get("dead_letters"))]
+    streams += [html.H6("Latest dead letters"), dead_letter_table(s.get("dead_letters"), tz)]
     return status, html.Div(streams)
 
 
@@ -330,11 +333,12 @@ def render(system: dict[str, Any] | None) -> tuple[Component, Component]:
     Output(ids.SYSTEM_STATUS, "children"),
     Output(ids.SYSTEM_STREAMS, "children"),
     Input(ids.SYSTEM_RECENT, "data"),
+    Input(chart.UTC_SWITCH, "value"),
     prevent_initial_call=True,
 )
-def _render(_: dict[str, Any] | None) -> tuple[Component, Component]:
+def _render(_: dict[str, Any] | None, utc: bool | None) -> tuple[Component, Component]:
     now_ms = time.time() * 1000
-    return render(feed.system_status(store(), now_ms, feed.accounting()))
+    return render(feed.system_status(store(), now_ms, feed.accounting()), chart.zone(utc))
 
 
 def read_webhooks() -> tuple[list[dict[str, Any]] | None, list[dict[str, Any]] | None]:

@@ -5,7 +5,7 @@ the lake, read while the tab is shown)."""
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 import dash_bootstrap_components as dbc
@@ -47,11 +47,11 @@ def worst_figure() -> dict[str, Any]:
     return {"data": [], "layout": chart.layout(WORST_TITLE, 320, margin={"l": 220}, yaxis={"autorange": "reversed"})}
 
 
-def congestion_figure(rows: list[dict[str, Any]], span: tuple[datetime, datetime]) -> dict[str, Any]:
-    """Sensors per congestion level over time (stacked) and their mean speed (right axis)."""
+def congestion_figure(rows: list[dict[str, Any]], span: tuple[datetime, datetime], tz: tzinfo = UTC) -> dict[str, Any]:
+    """Sensors per congestion level over time (stacked) and their mean speed (right axis), times in ``tz``."""
     if not rows:
         return chart.empty(CONGESTION_TITLE, "No traffic reports in the lake for the last 3 hours", 320)
-    times = [r["t"].isoformat() for r in rows]
+    times = chart.times((r["t"] for r in rows), tz)
     traces: list[dict[str, Any]] = [
         {"type": "scatter", "mode": "lines", "name": level, "x": times, "y": [r[level] for r in rows],
          "stackgroup": "levels", "line": {"width": 0.5, "color": LEVEL_COLOURS[level]},
@@ -63,21 +63,21 @@ def congestion_figure(rows: list[dict[str, Any]], span: tuple[datetime, datetime
     y2 = {"overlaying": "y", "side": "right", "showgrid": False, "rangemode": "tozero", "title": {"text": "km/h"}}
     layout = chart.layout(
         CONGESTION_TITLE, 320, hovermode="x unified", legend={"orientation": "h"}, yaxis2=y2,
-        xaxis=chart.recent_axis(span),
+        xaxis=chart.recent_axis(span, tz),
         yaxis={"title": {"text": "sensors"}, "rangemode": "tozero"}, margin={"r": 45},
     )  # fmt: skip
     return {"data": traces, "layout": layout}
 
 
-def recent_figure(now: datetime) -> dict[str, Any]:
-    """The congestion chart of the last hours before ``now``, read from the app's lake."""
+def recent_figure(now: datetime, tz: tzinfo = UTC) -> dict[str, Any]:
+    """The congestion chart of the last hours before ``now``, read from the app's lake, times in ``tz``."""
     span = recent.window(now, BUCKET_S)
     try:
         rows = recent.congestion(*lake(), *span, bucket_s=BUCKET_S)
     except recent.UNREADABLE as exc:
         log.warning("traffic history unreadable: %s", exc)
         return chart.empty(CONGESTION_TITLE, "The lake could not be read just now", 320)
-    return congestion_figure(rows, span)
+    return congestion_figure(rows, span, tz)
 
 
 def layout() -> Component:
@@ -100,6 +100,11 @@ def layout() -> Component:
     )
 
 
-@callback(Output(ids.TRAFFIC_CONGESTION, "figure"), Input(ids.TRAFFIC_RECENT, "data"), prevent_initial_call=True)
-def _recent(_: dict[str, Any] | None) -> dict[str, Any]:
-    return recent_figure(datetime.now(UTC))
+@callback(
+    Output(ids.TRAFFIC_CONGESTION, "figure"),
+    Input(ids.TRAFFIC_RECENT, "data"),
+    Input(chart.UTC_SWITCH, "value"),
+    prevent_initial_call=True,
+)
+def _recent(_: dict[str, Any] | None, utc: bool | None) -> dict[str, Any]:
+    return recent_figure(datetime.now(UTC), chart.zone(utc))

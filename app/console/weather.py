@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 import dash_bootstrap_components as dbc
@@ -62,10 +62,15 @@ def readings_figure(stations: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def series_figure(
-    rows: list[dict[str, Any]], key: str, title: str, span: tuple[datetime, datetime], threshold: float | None = None
+    rows: list[dict[str, Any]],
+    key: str,
+    title: str,
+    span: tuple[datetime, datetime],
+    threshold: float | None = None,
+    tz: tzinfo = UTC,
 ) -> dict[str, Any]:
-    """One reading (``key`` of ``recent.weather`` rows) over time, a line per station; an
-    advisory's threshold as a dashed line."""
+    """One reading (``key`` of ``recent.weather`` rows) over time in ``tz``, a line per station;
+    an advisory's threshold as a dashed line."""
     by_station: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         if r.get(key) is not None:
@@ -74,7 +79,7 @@ def series_figure(
         return chart.empty(title, "No weather reports in the lake for the last 3 hours", 240)
     traces = [
         {"type": "scatter", "mode": "lines+markers", "marker": {"size": 4}, "name": chart.text(station),
-         "x": [p["t"].isoformat() for p in points], "y": [p[key] for p in points]}
+         "x": chart.times((p["t"] for p in points), tz), "y": [p[key] for p in points]}
         for station, points in sorted(by_station.items())
     ]  # fmt: skip
     extra: dict[str, Any] = {}
@@ -83,20 +88,21 @@ def series_figure(
                             "line": {"color": "#dc3545", "width": 1, "dash": "dash"}}]  # fmt: skip
     layout = chart.layout(
         title, 240, showlegend=True, legend={"orientation": "h"}, hovermode="x unified", margin={"b": 20},
-        xaxis=chart.recent_axis(span), **extra,
+        xaxis=chart.recent_axis(span, tz), **extra,
     )  # fmt: skip
     return {"data": traces, "layout": layout}
 
 
-def recent_figures(now: datetime) -> list[dict[str, Any]]:
-    """The four charts of the last hours before ``now`` (``SERIES`` order), from the app's lake."""
+def recent_figures(now: datetime, tz: tzinfo = UTC) -> list[dict[str, Any]]:
+    """The four charts of the last hours before ``now`` (``SERIES`` order), from the app's lake,
+    times in ``tz``."""
     span = recent.window(now, BUCKET_S, current=True)  # means and maxima: the newest reports count at once
     try:
         rows = recent.weather(*lake(), *span, bucket_s=BUCKET_S)
     except recent.UNREADABLE as exc:
         log.warning("weather history unreadable: %s", exc)
         return [chart.empty(title, "The lake could not be read just now", 240) for _, title, _ in SERIES.values()]
-    return [series_figure(rows, key, title, span, threshold) for key, title, threshold in SERIES.values()]
+    return [series_figure(rows, key, title, span, threshold, tz) for key, title, threshold in SERIES.values()]
 
 
 def layout() -> Component:
@@ -145,7 +151,8 @@ def layout() -> Component:
 @callback(
     *[Output(gid, "figure") for gid in SERIES],
     Input(ids.WEATHER_RECENT, "data"),
+    Input(chart.UTC_SWITCH, "value"),
     prevent_initial_call=True,
 )
-def _recent(_: dict[str, Any] | None) -> list[dict[str, Any]]:
-    return recent_figures(datetime.now(UTC))
+def _recent(_: dict[str, Any] | None, utc: bool | None) -> list[dict[str, Any]]:
+    return recent_figures(datetime.now(UTC), chart.zone(utc))

@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 
 from app import create_app
-from app.console import ids, recent, traffic, weather
+from app.console import chart, ids, recent, traffic, weather
 from app.store import Store
 from pipeline.lake import LakeWriter, open_lake, read_table
 from pipeline.speed_layer import SpeedLayer
@@ -94,7 +94,9 @@ def test_the_traffic_tab_charts_congestion_over_the_last_hours(lake_app: Flask) 
     assert all(sum(levels[lvl]["y"][i] for lvl in levels) == 40 for i in range(minutes))
     (speed,) = [t for t in figure["data"] if t.get("yaxis") == "y2"]
     assert len(speed["y"]) == minutes
-    assert figure["layout"]["xaxis"]["range"][1] == (START + SIMULATED).isoformat()
+    # wall-clock times in the zone asked for (UTC by default), the zone named on the axis
+    assert figure["layout"]["xaxis"]["range"][1] == (START + SIMULATED).replace(tzinfo=None).isoformat()
+    assert figure["layout"]["xaxis"]["title"]["text"] == "time (UTC)"
 
 
 def test_an_empty_or_unreadable_lake_is_an_empty_chart_that_says_so(empty_app: Flask) -> None:
@@ -149,7 +151,10 @@ def test_the_tabs_read_the_lake_again_through_their_own_callbacks(empty_app: Fla
     body = {
         "output": output,
         "outputs": {"id": ids.TRAFFIC_CONGESTION, "property": "figure"},
-        "inputs": [{"id": ids.TRAFFIC_RECENT, "property": "data", "value": stamp}],
+        "inputs": [
+            {"id": ids.TRAFFIC_RECENT, "property": "data", "value": stamp},
+            {"id": chart.UTC_SWITCH, "property": "value", "value": True},
+        ],
         "changedPropIds": [f"{ids.TRAFFIC_RECENT}.data"],
     }
     resp = c.post("/_dash-update-component", json=body, headers={"Origin": "http://localhost"})  # as a browser

@@ -1,0 +1,78 @@
+"""The console's times in headless Chromium: the city's zone by default, UTC when the operator
+flips the navbar's switch with the mouse, remembered by the browser."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import dash
+import fakeredis
+import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+
+from app import create_app
+from app.console import chart, ids
+from app.store import Store
+from pipeline.lake import LakeWriter
+from pipeline.speed_layer import SpeedLayer
+from tests.city import api_settings, rec, seed, simulated_lake
+
+TREND = f"#{ids.OVERVIEW_TREND_VEHICLES}"
+# what the operator reads under the trend: the axis title, and the time labels of its ticks with
+# where they stand (the middle of each label, in screen pixels)
+AXIS = f"""
+const g = document.querySelector('{TREND}');
+if (!g) return null;
+const title = g.querySelector('.xtitle');
+return {{title: title ? title.textContent : null,
+         ticks: [...g.querySelectorAll('.xaxislayer-above .xtick text')].map(t => {{
+             const r = t.getBoundingClientRect(); return [t.textContent, r.left + r.width / 2]; }})}};
+"""
+
+
+@pytest.fixture
+def zone_console(tmp_path: Path) -> dash.Dash:
+    speed = SpeedLayer(fakeredis.FakeRedis(), "e2e-tz:")
+    seed(speed)
+    server = create_app(api_settings(tmp_path, tile_url=""), store=Store(speed))  # Europe/Berlin, the default
+    # the lake holds the city's afternoon before: the Overview's day comes from there
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=6)
+    simulated_lake(LakeWriter(*server.extensions["smartcity.lake"]), start, steps=60, step_s=60.0, seed=5)
+    writer = LakeWriter(*server.extensions["smartcity.lake"])
+    writer.add("gps_data", [rec("gps_data", 60 * i, device_id="car-1", location=[52.44, 13.52], speed=20.0)[1]
+                            for i in range(5)])  # fmt: skip
+    writer.flush()
+    app: dash.Dash = server.extensions["smartcity.console"]
+    return app
+
+
+def axis(driver: Any) -> dict[str, Any] | None:
+    found: dict[str, Any] | None = driver.execute_script(AXIS)
+    return found
+
+
+def test_the_utc_switch_turns_every_axis_to_utc_and_is_remembered(dash_duo: Any, zone_console: dash.Dash) -> None:
+    dash_duo.start_server(zone_console, navigate=False)
+    driver = dash_duo.driver
+    driver.set_window_size(1440, 900)
+    driver.get(f"{dash_duo.server.url}/login?token=viewer-token")
+    driver.get(f"{dash_duo.server.url}/")
+    dash_duo._wait_for(lambda d: (axis(d) or {}).get("title") == "time (Europe/Berlin)", timeout=15, msg="city zone")
+    dash_duo._wait_for(lambda d: len(axis(d)["ticks"]) >= 2, timeout=10, msg="time ticks")
+    berlin = axis(driver)["ticks"]
+    # the operator moves the mouse to the navbar's UTC switch and clicks it
+    switch = dash_duo.find_element(f"#{chart.UTC_SWITCH}")
+    ActionChains(driver).move_to_element(switch).pause(0.2).click().perform()
+    dash_duo._wait_for(lambda d: axis(d)["title"] == "time (UTC)", timeout=15, msg="the axis says UTC")
+    dash_duo._wait_for(lambda d: axis(d)["ticks"] and axis(d)["ticks"] != berlin, timeout=10, msg="times moved")
+    utc = dict(axis(driver)["ticks"])
+    # Berlin is one or two hours ahead of UTC: the same moment reads earlier in UTC, so a label
+    # such as "06:00" now stands to the right of where it stood (06:00 UTC is 07:00 or 08:00 in Berlin)
+    common = [(label, x) for label, x in berlin if label in utc]
+    assert common and all(utc[label] > x + 5 for label, x in common), (berlin, utc)
+    # a new page load in this browser keeps UTC
+    driver.get(f"{dash_duo.server.url}/")
+    dash_duo._wait_for(lambda d: (axis(d) or {}).get("title") == "time (UTC)", timeout=15, msg="remembered")
+    assert [e for e in dash_duo.get_logs() if e.get("level") == "SEVERE"] == []
