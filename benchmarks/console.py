@@ -71,7 +71,7 @@ def percentiles(samples: list[float]) -> dict[str, float | None]:
 def http_load(port: int, path: str, rate: float, seconds: float, workers: int = 8) -> dict[str, Any]:
     """Open-loop-ish load: each worker sends on its own schedule, keep-alive connections."""
     latencies: list[float] = []
-    errors = [0]
+    errors, sent = [0], [0]
     lock = threading.Lock()
     per_worker = rate / workers
     t0 = time.perf_counter() + 0.2
@@ -81,8 +81,8 @@ def http_load(port: int, path: str, rate: float, seconds: float, workers: int = 
         n = 0
         while True:
             due = t0 + (n + k / workers) / per_worker
-            if due - t0 > seconds:
-                break
+            if due - t0 > seconds or time.perf_counter() - t0 > seconds:  # a server that never
+                break  # answers (each try waits out the timeout) must not hold the benchmark for ever
             wait = due - time.perf_counter()
             if wait > 0:
                 time.sleep(wait)
@@ -96,6 +96,7 @@ def http_load(port: int, path: str, rate: float, seconds: float, workers: int = 
                 ok = False
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             with lock:
+                sent[0] += 1
                 if ok:
                     latencies.append((time.perf_counter() - start) * 1000)
                 else:
@@ -107,7 +108,8 @@ def http_load(port: int, path: str, rate: float, seconds: float, workers: int = 
         t.start()
     for t in threads:
         t.join()
-    return {"path": path, "offered_per_s": rate, "seconds": seconds, "errors": errors[0], **percentiles(latencies)}
+    return {"path": path, "offered_per_s": rate, "seconds": seconds, "sent": sent[0], "errors": errors[0],
+            **percentiles(latencies)}  # fmt: skip
 
 
 def ws_fanout(
@@ -192,10 +194,12 @@ def shutdown(server: Any, clients: int, processes: int = 1) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def console_server(vehicles: int, workers: int = 1, **settings: str) -> Iterator[tuple[SpeedLayer, Any]]:
+def console_server(
+    vehicles: int, workers: int = 1, connections: int | None = None, **settings: str
+) -> Iterator[tuple[SpeedLayer, Any]]:
     """A real redis-server holding ``vehicles`` and the production server (``workers`` gevent
-    workers) reading it: (the speed layer, to move them; the server, with its ``port``). Both
-    stop on exit."""
+    workers; ``connections`` per worker, else ``app/gunicorn_conf.py``'s) reading it: (the speed
+    layer, to move them; the server, with its ``port``). Both stop on exit."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from tests.services import Gunicorn, RedisServer
 
@@ -208,7 +212,10 @@ def console_server(vehicles: int, workers: int = 1, **settings: str) -> Iterator
                "SMARTCITY_SECRET_KEY": "bench-secret",  # one session key for every worker
                **{f"SMARTCITY_{k.upper()}": v for k, v in settings.items()}}  # fmt: skip
         os.environ.update(env)  # inherited by the server process
-        with Gunicorn(work / "gunicorn", None, None, "--workers", str(workers)) as server:
+        flags = ["--workers", str(workers)] + (
+            [] if connections is None else ["--worker-connections", str(connections)]
+        )
+        with Gunicorn(work / "gunicorn", None, None, *flags) as server:
             yield speed, server
 
 
@@ -219,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=15.0)
     p.add_argument("--clients", type=int, default=200)
     p.add_argument("--workers", type=int, default=1, help="gunicorn gevent workers (default 1)")
+    p.add_argument("--worker-connections", type=int, help="connections per worker (default: app/gunicorn_conf.py's)")
     p.add_argument(
         "--loadgen-processes",
         type=int,
@@ -228,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     from benchmarks.pipeline import machine
 
-    with console_server(args.vehicles, args.workers) as (speed, server):
+    with console_server(args.vehicles, args.workers, args.worker_connections) as (speed, server):
         port = server.port
         # a freshly started worker's first seconds (first reads, lazy imports) are not its steady state
         http_load(port, "/api/vehicles/locations", args.rate, 3)
@@ -237,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         result = {
             "benchmark": "console",
             "machine": machine(),
-            "server": f"gunicorn -k gevent, {args.workers} worker{'s' if args.workers > 1 else ''}",
+            "server": f"gunicorn -k gevent, {args.workers} worker{'s' if args.workers > 1 else ''}"
+            + ("" if args.worker_connections is None else f", {args.worker_connections} connections each"),
             "vehicles_in_speed_layer": args.vehicles,
             "api": [
                 http_load(port, "/api/vehicles/locations", args.rate, args.seconds),
