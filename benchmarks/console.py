@@ -14,6 +14,11 @@ workers) on loopback, puts 5,000 vehicles in the speed layer and measures:
   frame, and until the process has exited (the lake is flushed and nothing is left waiting).
 
 The load generator runs on the same 2-core machine as the server: figures include its cost.
+Its WebSocket clients are asyncio (``benchmarks.wsclients``: one event loop per process,
+``--loadgen-processes``), and each WebSocket figure reports their CPU time over the measured
+window (``loadgen_cpu_s``) and how late their event loops ran (``loadgen_loop_lag``): a late
+loop stamps arrivals late, so a high lag says the load generator, not the server, set the
+figure. ``--workers N`` runs N gevent workers (each with its own push hub).
 """
 
 from __future__ import annotations
