@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from app import api, metrics
 from app.actions import Ingest
 from app.api import errors, gtfs, openapi
 from app.auth import Credentials, init_auth
+from app.dispatcher import Dispatcher
 from app.ingest import http_ingest
 from app.store import Store
 from app.ws import init_ws
@@ -42,6 +44,7 @@ def create_app(
     app.extensions["smartcity.ingest"] = ingest or http_ingest(settings, store.writer())  # Kafka when configured
     app.extensions["smartcity.validator"] = runtime.validator(settings)
     app.extensions["smartcity.lake"] = open_lake(settings.lake_uri, runtime.s3_options(settings))
+    _init_webhooks(app, store, settings.alerts_prefix)
     if accounting is not None:
         app.extensions["smartcity.accounting"] = accounting
     app.config.update(
@@ -68,6 +71,28 @@ def create_app(
 def credentials(app: Flask) -> Credentials:
     creds: Credentials = app.extensions["smartcity.credentials"]
     return creds
+
+
+def dispatcher(app: Flask) -> Dispatcher:
+    found: Dispatcher = app.extensions["smartcity.dispatcher"]
+    return found
+
+
+def _init_webhooks(app: Flask, store: Store, alerts_prefix: str) -> None:
+    """The webhooks, and their dispatcher: started by the process's first request (so a forking
+    server starts one in each worker, each a consumer of the alert stream), stopped by the
+    server's ``stop`` and gunicorn's ``worker_exit``, or once the app is gone."""
+    hooks = store.webhooks()
+    sender = Dispatcher(hooks, stream=store.alert_log(alerts_prefix).stream_key)  # the alert log's stream
+    app.extensions["smartcity.webhooks"] = hooks
+    app.extensions["smartcity.dispatcher"] = sender
+    weakref.finalize(app, sender.request_stop)  # the sender's threads hold it, not the app
+
+    def start_dispatcher() -> None:
+        if not sender.running:
+            sender.start()
+
+    app.before_request(start_dispatcher)
 
 
 def _mount_console(app: Flask) -> None:

@@ -90,10 +90,14 @@ def worker_int(worker: Any) -> None:
 
 
 def worker_exit(server: Any, worker: Any) -> None:
-    """The worker is done: events the ingest producer still holds go to the bus."""
+    """The worker is done: events the ingest producer still holds go to the bus; the webhook
+    dispatcher stops (what it was sending stays pending for another worker to claim)."""
     close = getattr(_extensions(worker).get("smartcity.ingest"), "close", None)
     if callable(close):
         close()
+    dispatcher = _extensions(worker).get("smartcity.dispatcher")
+    if dispatcher is not None:
+        dispatcher.stop(2.0)
 
 
 def close_sockets(worker: Any) -> None:

@@ -32,10 +32,10 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-import redis
 
 from app.fleet import FleetSpeeds
 from app.store import Store
+from pipeline.backlog import REDIS_ERRORS
 from pipeline.changes import nothing_changed
 from pipeline.live_model import HEARTBEAT_S, VEHICLE_ROW
 
@@ -299,7 +299,7 @@ class Hub:
                     continue
             try:
                 got = self.changes.read(changed, max(0.001, block))
-            except redis.RedisError as exc:
+            except REDIS_ERRORS as exc:
                 self._unreachable(exc)
                 time.sleep(INTERVAL_S)
                 continue
@@ -311,7 +311,7 @@ class Hub:
         be built (kept for the next try: a bug building one delta must not end live updates)."""
         try:
             delta = self._delta(changed)
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             self._unreachable(exc)
             return False
         except Exception:
@@ -340,7 +340,7 @@ class Hub:
         try:
             self.changes.start()  # before the snapshot: a change landing after it is read as news
             frames = self.snapshot_frames(fresh=True)
-        except redis.RedisError:
+        except REDIS_ERRORS:
             return False
         self.reachable = True
         log.warning("live updates resumed")

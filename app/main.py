@@ -183,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         log.error("%s", exc)
         return 2
+    if child is not None:
+        child.supervise()  # a store that dies is started again on the same socket
     try:
         return serve(args, settings, client, child)
     finally:
@@ -240,7 +242,7 @@ def serve(
     app = create_app(
         settings,
         store=Store(speed, settings.fleet_cache_seconds),
-        ingest=runtime.bus_ingest(bus),
+        ingest=runtime.bus_ingest(bus, "http"),
         accounting=status.current,
         network_geojson=None if args.replay else load_network(settings.city).geojson(),
     )
@@ -287,7 +289,7 @@ def serve(
     if history is not None:
         log.info("writing %g days of simulated history to the lake in the background", history.days)
         history.start()
-    gtfs_rt = gtfs_poller(settings, runtime.bus_ingest(bus))  # the same path as HTTP ingest
+    gtfs_rt = gtfs_poller(settings, runtime.bus_ingest(bus, "gtfs-rt"))  # the same path as HTTP ingest
     previous: dict[str, Any] = {}
     last = time.monotonic()
     while not stop.is_set() and not done.is_set():

@@ -51,7 +51,7 @@ class Server:
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Close open WebSockets (1001, going away), then stop serving."""
+        """Close open WebSockets (1001, going away), stop serving, then stop sending webhooks."""
         hub = self._app.extensions.get("smartcity.hub")
         if hub is not None:
             hub.close_all()
@@ -61,6 +61,9 @@ class Server:
         self._wsgi.shutdown()
         self._thread.join(timeout)
         self._wsgi.server_close()
+        dispatcher = self._app.extensions.get("smartcity.dispatcher")
+        if dispatcher is not None:  # deliveries under way stay pending for a live consumer
+            dispatcher.stop(min(timeout, 2.0))
 
 
 class RequestHandler(WSGIRequestHandler):

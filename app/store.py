@@ -16,6 +16,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from app.fleet import FleetCache
+from app.webhooks import Webhooks
 from pipeline.alerts import AlertLog
 from pipeline.changes import ChangeFollower
 from pipeline.live_model import INTEGER, LEVELS, NUMERIC, VEHICLE_ROW, level_rank
@@ -302,6 +303,10 @@ class Store:
     def alert_log(self, prefix: str = "") -> AlertLog:
         """The alert inbox (``prefix`` before its ``{alerts}`` keys: ``SMARTCITY_ALERTS_PREFIX``)."""
         return AlertLog(self.client, prefix)
+
+    def webhooks(self) -> Webhooks:
+        """The webhooks, kept beside the speed layer under a hash tag of their own (``app.webhooks``)."""
+        return Webhooks(self.client)
 
     def ping(self) -> bool:
         try:

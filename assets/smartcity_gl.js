@@ -46,6 +46,7 @@
             this.xy = new Float64Array(0);  // zoom-0 px, exact (picking, tooltips)
             this.pos = new Float32Array(0);  // the same relative to the origin (drawn)
             this.col = new Uint8Array(0);
+            this.head = new Float32Array(0);  // heading, radians clockwise from north; -1: none
             this.grid = null;  // cell key -> [slots]; null when a point changed since it was built
             this.visible = true;
             this.dirty = true;
@@ -55,16 +56,19 @@
             if (n <= this.cap) return;
             this.cap = Math.max(n, this.cap * 2, 64);
             const xy = new Float64Array(this.cap * 2), pos = new Float32Array(this.cap * 2);
-            const col = new Uint8Array(this.cap * 4);
+            const col = new Uint8Array(this.cap * 4), head = new Float32Array(this.cap);
             xy.set(this.xy);
             pos.set(this.pos);
             col.set(this.col);
+            head.set(this.head);
             this.xy = xy;
             this.pos = pos;
             this.col = col;
+            this.head = head;
         }
-        /** Add or move a point; (x, y) in zoom-0 px, drawn relative to the shared origin. */
-        put(id, x, y, colour, origin) {
+        /** Add or move a point; (x, y) in zoom-0 px, drawn relative to the shared origin;
+         * ``heading`` in degrees clockwise from north (none: no arrow). */
+        put(id, x, y, colour, origin, heading) {
             let s = this.slotOf.get(id);
             if (s === undefined) {
                 this.grow(this.ids.length + 1);
@@ -80,6 +84,7 @@
             this.col[4 * s + 1] = colour[1];
             this.col[4 * s + 2] = colour[2];
             this.col[4 * s + 3] = colour[3];
+            this.head[s] = typeof heading === "number" && isFinite(heading) ? (heading % 360 + 360) % 360 * Math.PI / 180 : -1;
             this.dirty = true;
             this.grid = null;
         }
@@ -96,6 +101,7 @@
                 this.xy.copyWithin(2 * s, 2 * last, 2 * last + 2);
                 this.pos.copyWithin(2 * s, 2 * last, 2 * last + 2);
                 this.col.copyWithin(4 * s, 4 * last, 4 * last + 4);
+                this.head[s] = this.head[last];
             }
             this.ids.pop();
             this.dirty = true;
@@ -149,17 +155,31 @@
         }
     }
 
-    const VERTEX = "attribute vec2 a_pos; attribute vec4 a_col;"
+    // an arrow inside the disc, in the disc's own coordinates (-0.5..0.5, y down, pointing north
+    // before it is turned by the heading): tip, base and half width
+    const ARROW = {tip: -0.36, base: 0.24, half: 0.22};
+    /** The diameter (CSS px) a layer's points are drawn at in this view: larger where arrows show. */
+    function sizeOf(look, view) {
+        return view.arrows && look.arrows ? look.arrows : look.size;
+    }
+
+    const VERTEX = "attribute vec2 a_pos; attribute vec4 a_col; attribute float a_head; varying float v_head;"
         + "uniform vec2 u_shift; uniform float u_scale; uniform vec2 u_size; uniform mediump float u_point;"
         + "varying vec4 v_col;"
         + "void main() { vec2 s = a_pos * u_scale - u_shift;"
         + "  gl_Position = vec4(s.x / u_size.x * 2.0 - 1.0, 1.0 - s.y / u_size.y * 2.0, 0.0, 1.0);"
-        + "  gl_PointSize = u_point; v_col = a_col; }";
-    const FRAGMENT = "precision mediump float; varying vec4 v_col;"
+        + "  gl_PointSize = u_point; v_col = a_col; v_head = a_head; }";
+    const FRAGMENT = "precision mediump float; varying vec4 v_col; varying float v_head;"
         + "uniform float u_point; uniform float u_stroke; uniform vec4 u_strokeColour; uniform float u_grey;"
+        + "uniform float u_arrows;"
         + "void main() { float r = u_point * 0.5; float d = length(gl_PointCoord - 0.5) * u_point;"
         + "  if (d > r) discard;"
         + "  vec4 c = (u_stroke > 0.0 && d > r - u_stroke) ? u_strokeColour : v_col;"
+        + "  if (u_arrows > 0.0 && v_head >= 0.0) {"
+        + "    vec2 p = gl_PointCoord - 0.5; float cs = cos(v_head), sn = sin(v_head);"
+        + "    vec2 q = vec2(p.x * cs + p.y * sn, -p.x * sn + p.y * cs);"  // turned back to north
+        + "    float t = (q.y - " + ARROW.tip.toFixed(3) + ") / " + (ARROW.base - ARROW.tip).toFixed(3) + ";"
+        + "    if (t >= 0.0 && t <= 1.0 && abs(q.x) <= t * " + ARROW.half.toFixed(3) + ") c = vec4(1.0, 1.0, 1.0, 1.0); }"
         + "  float g = dot(c.rgb, vec3(0.299, 0.587, 0.114));"
         + "  c.rgb = mix(c.rgb, vec3(g), u_grey); c.a *= mix(1.0, 0.45, u_grey);"
         + "  c.a *= clamp(r - d + 0.5, 0.0, 1.0);"  // a smooth edge
@@ -186,12 +206,13 @@
             gl.useProgram(program);
             this.program = program;
             this.loc = {};
-            ["a_pos", "a_col"].forEach((n) => { this.loc[n] = gl.getAttribLocation(program, n); });
-            ["u_shift", "u_scale", "u_size", "u_point", "u_stroke", "u_strokeColour", "u_grey"].forEach((n) => {
+            ["a_pos", "a_col", "a_head"].forEach((n) => { this.loc[n] = gl.getAttribLocation(program, n); });
+            ["u_shift", "u_scale", "u_size", "u_point", "u_stroke", "u_strokeColour", "u_grey", "u_arrows"].forEach((n) => {
                 this.loc[n] = gl.getUniformLocation(program, n);
             });
             gl.enableVertexAttribArray(this.loc.a_pos);
             gl.enableVertexAttribArray(this.loc.a_col);
+            gl.enableVertexAttribArray(this.loc.a_head);
             gl.enable(gl.BLEND);
             gl.blendFunc(gl.ONE, gl.ONE_MINUS_SRC_ALPHA);
             this.buffers = new Map();  // PointSet -> {pos, col}
@@ -216,7 +237,7 @@
                 if (!set.visible || !set.size) return;
                 let b = this.buffers.get(set);
                 if (!b) {
-                    b = {pos: gl.createBuffer(), col: gl.createBuffer()};
+                    b = {pos: gl.createBuffer(), col: gl.createBuffer(), head: gl.createBuffer()};
                     this.buffers.set(set, b);
                     set.dirty = true;
                 }
@@ -226,9 +247,13 @@
                 gl.bindBuffer(gl.ARRAY_BUFFER, b.col);
                 if (set.dirty) gl.bufferData(gl.ARRAY_BUFFER, set.col.subarray(0, set.size * 4), gl.DYNAMIC_DRAW);
                 gl.vertexAttribPointer(this.loc.a_col, 4, gl.UNSIGNED_BYTE, true, 0, 0);
+                gl.bindBuffer(gl.ARRAY_BUFFER, b.head);
+                if (set.dirty) gl.bufferData(gl.ARRAY_BUFFER, set.head.subarray(0, set.size), gl.DYNAMIC_DRAW);
+                gl.vertexAttribPointer(this.loc.a_head, 1, gl.FLOAT, false, 0, 0);
                 set.dirty = false;
                 const look = set.look, sc = rgba(look.strokeColour);
-                gl.uniform1f(this.loc.u_point, look.size * dpr);
+                gl.uniform1f(this.loc.u_point, sizeOf(look, view) * dpr);
+                gl.uniform1f(this.loc.u_arrows, view.arrows && look.arrows ? 1 : 0);
                 gl.uniform1f(this.loc.u_stroke, look.stroke * dpr);
                 gl.uniform4f(this.loc.u_strokeColour, sc[0] / 255, sc[1] / 255, sc[2] / 255, 1);
                 gl.drawArrays(gl.POINTS, 0, set.size);
@@ -236,10 +261,13 @@
         }
     }
 
-    /** A look's disc as pixel offsets from its centre, with each pixel's coverage (the edge
-     * smoothed) and whether it is the stroke. */
-    function discMask(look, dpr) {
-        const r = look.size * dpr / 2, stroke = look.stroke * dpr, R = Math.ceil(r + 0.5);
+    const HEADINGS = 16;  // Canvas 2D arrows are drawn turned to the nearest of this many headings
+
+    /** A disc of ``size`` px as pixel offsets from its centre, with each pixel's coverage (the
+     * edge smoothed) and whether it is the stroke; and, per heading bucket, which of its pixels
+     * are the arrow (ARROW, as the WebGL shader draws it). */
+    function discMask(size, strokePx, dpr) {
+        const r = size * dpr / 2, stroke = strokePx * dpr, R = Math.ceil(r + 0.5);
         const dx = [], dy = [], cov = [], ring = [];
         for (let y = -R; y <= R; y++) {
             for (let x = -R; x <= R; x++) {
@@ -251,8 +279,19 @@
                 ring.push(stroke > 0 && d > r - stroke ? 1 : 0);
             }
         }
+        const arrows = [];
+        for (let b = 0; b < HEADINGS; b++) {
+            const a = b * 2 * Math.PI / HEADINGS, cs = Math.cos(a), sn = Math.sin(a), inside = [];
+            dx.forEach((x, k) => {
+                const px = x / (2 * r), py = dy[k] / (2 * r);  // the disc's own coordinates, -0.5..0.5
+                const qx = px * cs + py * sn, qy = -px * sn + py * cs;
+                const t = (qy - ARROW.tip) / (ARROW.base - ARROW.tip);
+                if (t >= 0 && t <= 1 && Math.abs(qx) <= t * ARROW.half) inside.push(k);
+            });
+            arrows.push(Int32Array.from(inside));
+        }
         return {R: R, dx: Int16Array.from(dx), dy: Int16Array.from(dy), cov: Float32Array.from(cov),
-            ring: Uint8Array.from(ring)};
+            ring: Uint8Array.from(ring), arrows: arrows};
     }
 
     /** Draws PointSets into one ImageData, pixel by pixel, and puts it on a 2D canvas: the same
@@ -265,7 +304,7 @@
             this.ctx = canvas.getContext("2d");
             if (!this.ctx) throw new Error("no 2D canvas");
             this.image = null;
-            this.masks = new Map();  // look -> discMask at the current dpr
+            this.masks = new Map();  // "size/stroke" -> discMask at the current dpr
             this.dpr = 0;
         }
         draw(sets, view) {
@@ -304,9 +343,10 @@
             };
             sets.forEach((set) => {
                 if (!set.visible || !set.size) return;
-                const look = set.look;
-                let m = this.masks.get(look);
-                if (!m) this.masks.set(look, (m = discMask(look, dpr)));
+                const look = set.look, size = sizeOf(look, view), key = size + "/" + look.stroke;
+                let m = this.masks.get(key);
+                if (!m) this.masks.set(key, (m = discMask(size, look.stroke, dpr)));
+                const arrows = view.arrows && look.arrows, head = set.head, white = 0xffffffff;
                 const {R, dx, dy, cov, ring} = m, n = dx.length, pos = set.pos, col = set.col;
                 if (m.width !== w) {  // pixel index offsets at this width; the disc's solid interior apart
                     m.width = w;
@@ -331,9 +371,14 @@
                             if (px < 0 || py < 0 || px >= w || py >= h) continue;
                             i = py * w + px;
                         }
-                        if (solid[k]) words[i] = packed;  // most pixels: one write (a point hides the ones below)
-                        else if (ring[k]) blend(i, stroke[0], stroke[1], stroke[2], cov[k] * fade);
+                        if (ring[k]) blend(i, stroke[0], stroke[1], stroke[2], cov[k] * fade);
+                        else if (alpha === 0) continue;  // no fill (the selection's ring): what is below shows
+                        else if (solid[k]) words[i] = packed;  // most pixels: one write (a point hides the ones below)
                         else blend(i, fr, fg, fb, cov[k] * alpha);
+                    }
+                    if (arrows && head[s] >= 0 && inside) {  // white, turned to the nearest bucket
+                        const cells = m.arrows[Math.round(head[s] / (2 * Math.PI) * HEADINGS) % HEADINGS];
+                        for (let a = 0; a < cells.length; a++) words[centre + off[cells[a]]] = white;
                     }
                 }
                 set.dirty = false;
@@ -374,5 +419,5 @@
 
     window.smartcityGL = {TILE: TILE, CELL: CELL, PointSet: PointSet, GLPoints: GLPoints, CanvasPoints: CanvasPoints,
         pointRenderer: pointRenderer, webglInfo: webglInfo, mercX: mercX, mercY: mercY,
-        rgba: rgba};
+        rgba: rgba, sizeOf: sizeOf};
 })();

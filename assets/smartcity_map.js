@@ -9,21 +9,18 @@
 (function () {
     "use strict";
 
-    const {TILE, PointSet, pointRenderer, webglInfo, mercX, mercY, rgba} = window.smartcityGL;  // assets/smartcity_gl.js (loads first)
+    const {TILE, PointSet, pointRenderer, webglInfo, mercX, mercY, rgba, sizeOf} = window.smartcityGL;  // assets/smartcity_gl.js (loads first)
     const PICK_PX = 4;  // the mouse may miss a point's edge by this much
     const TRACK_POINTS = 60;
+    const ARROW_ZOOM = 16;  // from this zoom in, vehicles are drawn larger with an arrow of their heading
     // "?renderer=webgl" or "=canvas" fixes the renderer (benchmarks, and a browser that draws badly)
     const FORCED = ((asked) => (asked === "webgl" || asked === "canvas" ? asked : null))(
         new URLSearchParams(window.location ? window.location.search : "").get("renderer"));
-    // what each layer looks like; colours of fills come from the console (map.py map_style)
-    const LOOK = {
-        sensors: {size: 10, stroke: 1, strokeColour: "#222222"},
-        stations: {size: 14, stroke: 2, strokeColour: "#0d6efd"},
-        vehicles: {size: 10, stroke: 0, strokeColour: "#000000"},
-        incidents: {size: 18, stroke: 2, strokeColour: "#000000"},
-        selected: {size: 20, stroke: 3, strokeColour: "#ff00aa"},
-    };
+    // what each layer looks like: size, stroke and fills come from the console (map.py LOOKS, in
+    // map_style), which also draws the legend from them; filled in by api.view
+    const LOOK = {};
     const DRAW_ORDER = ["sensors", "stations", "vehicles", "incidents", "selected"];
+    DRAW_ORDER.forEach((name) => { LOOK[name] = {size: 0, stroke: 0, strokeColour: "#000000"}; });
     const PICK_ORDER = ["vehicles", "sensors", "stations"];  // after incidents, nearest wins
     const FEED = {vehicles: "vehicles", incidents: "incidents", sensors: "traffic", stations: "weather"};
 
@@ -53,7 +50,7 @@
         const f = (model && model.vehicle_fields) || [];
         return {id: f.indexOf("id"), ts: f.indexOf("ts"), lat: f.indexOf("lat"), lon: f.indexOf("lon"),
             speed: f.indexOf("speed"), type: f.indexOf("vehicle_type"), status: f.indexOf("status"),
-            road: f.indexOf("road_name")};
+            road: f.indexOf("road_name"), heading: f.indexOf("heading")};
     }
     let F = null;
 
@@ -86,14 +83,14 @@
         }
         const x = mercX(lon), y = mercY(lat);
         place(x, y);
-        sets.vehicles.put(id, x, y, vehicleColour(row), origin);
+        sets.vehicles.put(id, x, y, vehicleColour(row), origin, row[F.heading]);
         if (id === state.selected) moveSelected(lat, lon, row[F.ts]);
     }
 
     function pointColour(layer, obj) {
         if (layer === "incidents") return rgba(state.style.severity_colours[obj.severity] || "#dc3545");
         if (layer === "sensors") return rgba(state.style.level_colours[obj.congestion_level] || "#999999");
-        return rgba("#ffffff");
+        return rgba(LOOK[layer].fill || "#ffffff");
     }
 
     function putPoint(layer, id, obj) {
@@ -185,6 +182,11 @@
         return state.gl;
     }
 
+    function arrowsShown() { return !!state.map && state.map.getZoom() >= ARROW_ZOOM; }
+
+    /** A layer's point diameter (CSS px) as drawn now. */
+    function drawnSize(layer) { return sizeOf(LOOK[layer], {arrows: arrowsShown()}); }
+
     function draw() {
         state.frame = 0;
         const map = state.map;
@@ -197,7 +199,7 @@
         state.canvas.style.width = size.x + "px";
         state.canvas.style.height = size.y + "px";
         points.draw(DRAW_ORDER.map((n) => sets[n]), {
-            width: size.x, height: size.y, scale: v.scale, grey: state.grey ? 1 : 0,
+            width: size.x, height: size.y, scale: v.scale, grey: state.grey ? 1 : 0, arrows: arrowsShown(),
             shift: [v.topLeft.x - origin[0] * v.scale, v.topLeft.y - origin[1] * v.scale],
         });
         state.stats.frames += 1;
@@ -211,7 +213,7 @@
     function pick(point) {
         const map = state.map, v = viewOf(map);
         const wx = (v.topLeft.x + point.x) / v.scale, wy = (v.topLeft.y + point.y) / v.scale;
-        const within = (layer) => (LOOK[layer].size / 2 + PICK_PX) / v.scale;
+        const within = (layer) => (drawnSize(layer) / 2 + PICK_PX) / v.scale;
         if (sets.incidents.visible) {
             const hit = sets.incidents.nearest(wx, wy, within("incidents"));
             if (hit) return {layer: "incidents", id: hit.id};
@@ -260,7 +262,7 @@
         const lines = tipLines(layer, id).filter((l) => l !== null && l !== undefined && l !== "");
         const text = lines.join("\n");
         if (tip.textContent !== text) tip.textContent = text;  // pre-line: each line on its own
-        tip.style.left = (at.x + LOOK[layer].size / 2 + 6) + "px";
+        tip.style.left = (at.x + drawnSize(layer) / 2 + 6) + "px";
         tip.style.top = (at.y - 12) + "px";
         tip.hidden = false;
         tip.dataset.layer = layer;
@@ -427,6 +429,8 @@
             return state.following;
         },
         selected() { return state.selected; },
+        /** The Leaflet map the layers are on (null before it is mounted): for layers of their own. */
+        leafletMap() { return state.map; },
         /** Show only these layers (names: vehicles, incidents, sensors, stations; roads and tiles
          * are dash-leaflet's: their panes are hidden). */
         show(layers) {
@@ -447,6 +451,9 @@
         /** The colours (app/console/map.py map_style), the colouring and the vehicle types shown. */
         view(style, colourBy, types) {
             state.style = Object.assign({vehicle_colours: {}, bands: [], level_colours: {}, severity_colours: {}}, style || {});
+            Object.entries(state.style.looks || {}).forEach(([name, look]) => {
+                if (LOOK[name]) Object.assign(LOOK[name], look);
+            });
             state.colourBy = colourBy === "speed" ? "speed" : "type";
             state.types = Array.isArray(types) ? new Set(types) : null;
             fromCity();

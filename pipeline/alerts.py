@@ -81,6 +81,11 @@ def make_alert(
             "entity": entity, "rule": rule, "acknowledged_by": None, "acknowledged_at": None}  # fmt: skip
 
 
+def stream_key(prefix: str = "") -> str:
+    """The stream every new alert is appended to once (the webhook dispatcher reads it)."""
+    return f"{prefix}{{alerts}}:stream"
+
+
 class AlertLog:
     """The alerts, newest first, with who acknowledged each."""
 
@@ -93,7 +98,7 @@ class AlertLog:
         self.cap = cap
         base = f"{prefix}{{alerts}}"
         self.data_key, self.time_key = f"{base}:data", f"{base}:time"
-        self.unread_key, self.stream_key = f"{base}:unread", f"{base}:stream"
+        self.unread_key, self.stream_key = f"{base}:unread", stream_key(prefix)
         self._add = client.register_script(_ADD)
         self._ack = client.register_script(_ACK)
 

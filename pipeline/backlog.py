@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import redis
+from redis.exceptions import RedisClusterException
 
 from pipeline.accounting import Accounting
 from pipeline.speed_layer import Chunk, SpeedLayer
@@ -36,9 +37,14 @@ log = logging.getLogger(__name__)
 _TRANSIENT_REPLIES = ("LOADING", "BUSY", "MASTERDOWN", "READONLY", "TRYAGAIN", "CLUSTERDOWN", "OOM", "NOREPLICAS")
 
 
-def transient(exc: redis.RedisError) -> bool:
+# What a Redis call raises when it fails: redis-py raises RedisClusterException (not a
+# RedisError) when no node of a cluster answers at all.
+REDIS_ERRORS: tuple[type[Exception], ...] = (redis.RedisError, RedisClusterException)
+
+
+def transient(exc: Exception) -> bool:
     """Whether ``exc`` is an outage worth retrying (True) or a refusal of this call (False)."""
-    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError | RedisClusterException):
         return True
     return isinstance(exc, redis.ResponseError) and str(exc).startswith(_TRANSIENT_REPLIES)
 
@@ -118,7 +124,7 @@ class SpeedBacklog:
             item = self._queue[0]
             try:
                 self.speed.apply(item.chunk)
-            except redis.RedisError as exc:
+            except REDIS_ERRORS as exc:
                 if transient(exc):
                     self._outage(exc)
                     return False
@@ -154,7 +160,7 @@ class SpeedBacklog:
                 self._down_since, self._applied_in_outage, self._overflowing = None, 0, False
                 acc.speed_layer_down_since_ms = 0
 
-    def _outage(self, exc: redis.RedisError) -> None:
+    def _outage(self, exc: Exception) -> None:
         self.backoff.failed()
         acc = self.accounting
         with acc.lock:

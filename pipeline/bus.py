@@ -24,6 +24,7 @@ class Message(NamedTuple):
     key: bytes | None
     value: bytes
     produced_at: float = 0.0  # time.time() when produced, for latency
+    source: str = "bus"  # who put it on the bus ("http", "mqtt:<topic>", "gtfs-rt"): dead letters say it
 
 
 class InProcessBus:
@@ -53,13 +54,15 @@ class InProcessBus:
         topic: str,
         items: Iterable[tuple[bytes | None, bytes]],
         timeout: float | None = 10.0,
+        source: str = "bus",
     ) -> None:
-        """Append messages to ``topic``, waiting for room; raises ``BusFull`` on timeout."""
+        """Append messages to ``topic``, waiting for room; raises ``BusFull`` on timeout.
+        ``source`` says who sent them (kept with each message: a dead letter names it)."""
         queue = self._queues.get(topic)
         if queue is None:
             raise KeyError(f"unknown topic {topic!r}")
         now = time.time()
-        pending = [Message(topic, k, v, now) for k, v in items]
+        pending = [Message(topic, k, v, now, source) for k, v in items]
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while pending:

@@ -9,7 +9,11 @@ server carries the same script at a fraction of a core. The child:
   fsync every second, reloaded at the next start);
 - dies with this process even when it is SIGKILLed (``PR_SET_PDEATHSIG`` on Linux), and runs
   in its own session so that a Ctrl-C at the terminal reaches only us: the processor drains
-  the bus into the store before we stop it.
+  the bus into the store before we stop it;
+- is started again on the same socket when it dies (``supervise``): the processor's backlog
+  holds the writes meanwhile, and clients reconnect by themselves. In memory only, the city's
+  live state starts empty again and fills as devices report; with ``persist_dir`` it is
+  reloaded from the append-only file.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -101,6 +106,9 @@ class EmbeddedRedis:
         self.socket = self.rundir / "redis.sock"
         self.logfile = self.rundir / "server.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -123,11 +131,15 @@ class EmbeddedRedis:
         """Start the server and wait until it answers PING; ``ConfigError`` (its log attached) if not."""
         if self.persist_dir is not None:
             self.persist_dir.mkdir(parents=True, exist_ok=True)
-        parent = os.getpid()
+        setpriv = shutil.which("setpriv")  # util-linux: arms the death signal with no Python in the child
+        if setpriv:
+            command, arm = [setpriv, "--pdeathsig", "KILL", "--", *self.command()], None
+        else:  # fork + preexec_fn: safe only before threads start (the first start)
+            command, arm = self.command(), die_with_parent(os.getpid())
         self.proc = subprocess.Popen(
-            self.command(),
+            command,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            preexec_fn=die_with_parent(parent),  # call before starting threads (fork + preexec_fn)
+            preexec_fn=arm,
             start_new_session=True,  # Ctrl-C reaches us, not the store: we drain into it first
         )  # fmt: skip
         client = redis.Redis(unix_socket_path=str(self.socket), socket_connect_timeout=1)
@@ -145,7 +157,10 @@ class EmbeddedRedis:
                                           f"{self.log_tail()}") from None  # fmt: skip
                     time.sleep(0.02)
         except BaseException:
-            self.stop()
+            if self._supervisor is None:  # the first start: nothing to keep
+                self.stop()
+            else:  # a restart: end this try's process, keep the socket directory for the next
+                self._end_process(1.0)
             raise
         finally:
             client.close()
@@ -159,8 +174,49 @@ class EmbeddedRedis:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def supervise(self, poll_s: float = 0.5) -> EmbeddedRedis:
+        """Start the server again whenever it dies, until ``stop``: tries after 1 s, doubling to
+        30 s while it will not start. Needs ``setpriv`` (util-linux) to start it from a thread,
+        as a restart must; without it the server is not supervised, and the log says so."""
+        if shutil.which("setpriv") is None:
+            log.warning("embedded store: no setpriv (util-linux) to restart the server safely: not supervised")
+            return self
+        self._supervisor = threading.Thread(target=self._watch, args=(poll_s,), name="smartcity-store-watch",
+                                            daemon=True)  # fmt: skip
+        self._supervisor.start()
+        return self
+
+    def _watch(self, poll_s: float) -> None:
+        wait = 1.0
+        while not self._stopping.wait(poll_s):
+            proc = self.proc
+            if proc is None or proc.poll() is None:
+                continue
+            kept = "reloading its append-only file" if self.persist_dir else "in memory only: the city fills again"
+            log.error("embedded store: %s exited (%s): %s; starting it again on %s (%s)", self.binary.name,
+                      proc.returncode, self.log_tail(2), self.socket, kept)  # fmt: skip
+            while not self._stopping.is_set():
+                try:
+                    self.start()
+                    self.restarts += 1
+                    log.warning("embedded store: running again (pid %s, restart %d)", self.pid, self.restarts)
+                    wait = 1.0
+                    break
+                except (ConfigError, OSError) as exc:
+                    log.error("embedded store: did not start again (%s); next try in %.0f s", exc, wait)
+                    if self._stopping.wait(wait):
+                        return
+                    wait = min(30.0, wait * 2)
+
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM (it writes its append-only file, if any, and exits), SIGKILL after ``timeout``."""
+        self._stopping.set()
+        if self._supervisor is not None and self._supervisor is not threading.current_thread():
+            self._supervisor.join(timeout)
+        self._end_process(timeout)
+        shutil.rmtree(self.rundir, ignore_errors=True)
+
+    def _end_process(self, timeout: float) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -168,7 +224,6 @@ class EmbeddedRedis:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        shutil.rmtree(self.rundir, ignore_errors=True)
 
     def __enter__(self) -> EmbeddedRedis:
         return self.start()

@@ -196,7 +196,8 @@ class BusTarget:
         start = 0
         for i in range(1, len(batch) + 1):  # runs of one topic, in arrival order
             if i == len(batch) or batch[i][0] != batch[start][0]:
-                self.bus.produce_many(batch[start][0], [(k, v) for _, k, v, _ in batch[start:i]], timeout=None)
+                self.bus.produce_many(batch[start][0], [(k, v) for _, k, v, _ in batch[start:i]], timeout=None,
+                                      source="mqtt")  # fmt: skip
                 for *_, done in batch[start:i]:
                     try:
                         done()

@@ -19,10 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-import redis
-
 from pipeline.accounting import Accounting, StatusPublisher
-from pipeline.backlog import Backoff, SpeedBacklog, transient
+from pipeline.backlog import REDIS_ERRORS, Backoff, SpeedBacklog, transient
 from pipeline.bus import InProcessBus
 from pipeline.exceptions import LakeWriteError, SpeedLayerUnavailable
 from pipeline.lake import DEADLETTER, LakeWriter
@@ -163,7 +161,7 @@ class BatchProcessor:
             try:
                 self.speed_layer.write(oks, dead)
                 return True
-            except redis.RedisError as exc:
+            except REDIS_ERRORS as exc:
                 with self.accounting.lock:
                     self.accounting.last_error = f"speed layer: {exc}"
                 attempt += 1
@@ -358,7 +356,7 @@ class Processor(threading.Thread):
         messages = self.bus.consume(self.max_batch, self.poll_timeout)
         if messages:
             streams = self.topic_streams
-            events = [RawEvent(streams.get(m.topic, m.topic), m.value, "bus", m.produced_at) for m in messages]
+            events = [RawEvent(streams.get(m.topic, m.topic), m.value, m.source, m.produced_at) for m in messages]
             self._pending.put(self.batch.prepare(events))  # blocks while the writer is 2 behind
             if lake.due():
                 self._lake_due.set()

@@ -209,10 +209,13 @@ class DirectIngest:
             self.batch.flush_lake()
 
 
-def bus_ingest(bus: InProcessBus, timeout: float = 5.0) -> Callable[[str, Sequence[tuple[bytes | None, bytes]]], None]:
-    """Submitted events onto the embedded bus (the processor thread does the rest)."""
+def bus_ingest(
+    bus: InProcessBus, source: str, timeout: float = 5.0
+) -> Callable[[str, Sequence[tuple[bytes | None, bytes]]], None]:
+    """Events submitted by ``source`` (e.g. "http") onto the embedded bus (the processor thread
+    does the rest; a dead letter names the source)."""
 
     def submit(topic: str, items: Sequence[tuple[bytes | None, bytes]]) -> None:
-        bus.produce_many(topic, items, timeout)
+        bus.produce_many(topic, items, timeout, source)
 
     return submit

@@ -139,4 +139,4 @@ def live() -> Response:
     return Response(frames.json(), mimetype="application/json")
 
 
-from app.api import history, rules, writes  # noqa: E402,F401 - register their routes on bp
+from app.api import history, rules, webhooks, writes  # noqa: E402,F401 - register their routes on bp

@@ -122,6 +122,18 @@ def tile_layer() -> list[Component]:
     return [dl.TileLayer(url=url, attribution=attribution, maxZoom=19)]
 
 
+# what each point layer looks like on the map (assets/smartcity_map.js) and in the legend: diameter
+# and stroke in CSS px, stroke colour, a fixed fill where the layer has one, and the diameter
+# vehicles take from street level in, with a heading arrow
+LOOKS: dict[str, dict[str, Any]] = {
+    "sensors": {"size": 10, "stroke": 1, "strokeColour": "#222222"},
+    "stations": {"size": 14, "stroke": 2, "strokeColour": "#0d6efd", "fill": "#ffffff"},
+    "vehicles": {"size": 10, "stroke": 0, "strokeColour": "#000000", "arrows": 16},
+    "incidents": {"size": 18, "stroke": 2, "strokeColour": "#000000"},
+    "selected": {"size": 20, "stroke": 3, "strokeColour": "#ff00aa"},
+}
+
+
 def map_style() -> dict[str, Any]:
     """What the map's points look like, keyed by the live model's names (smartcity_map.js reads it)."""
     return {
@@ -129,6 +141,7 @@ def map_style() -> dict[str, Any]:
         "bands": list(SPEED_BANDS),
         "level_colours": {level: LEVEL_COLOURS[level] for level in LEVELS},
         "severity_colours": SEVERITY_MARKER_COLOURS,
+        "looks": LOOKS,
     }
 
 
@@ -194,6 +207,7 @@ def layout() -> Component:
                     value=[value for value, _ in layers],
                     className="mb-3",
                 ),
+                map_legend(map_style()),
                 html.H6("Vehicle types"),
                 dbc.Checklist(id=ids.MAP_TYPES, options=legend, value=list(VEHICLE_TYPES), className="mb-3"),
                 html.Div(
@@ -204,6 +218,22 @@ def layout() -> Component:
                     className="d-flex align-items-center mb-1",
                 ),
                 html.Div("Click a vehicle or an incident.", id=ids.MAP_DETAILS, className="small"),
+                html.Div(  # assets/smartcity_replay.js
+                    [
+                        dbc.Button(
+                            "Replay last hour",
+                            id=f"{ids.MAP_REPLAY}-go",
+                            size="sm",
+                            color="secondary",
+                            outline=True,
+                            className="me-2",
+                        ),
+                        dbc.Button("Stop", id=f"{ids.MAP_REPLAY}-stop", size="sm", color="secondary", outline=True),
+                        html.Div(id=f"{ids.MAP_REPLAY}-status", className="small mt-1", role="status"),
+                    ],
+                    id=ids.MAP_REPLAY,
+                    className="mt-2",
+                ),
             ]
         )
     )
@@ -223,6 +253,36 @@ def band_label(band: dict[str, Any], slower: dict[str, Any] | None) -> str:
     if band["below"] is None:
         return f"{band['name']} ({slower['below']:g} km/h and more)"
     return f"{band['name']} ({slower['below']:g}–{band['below']:g} km/h)"
+
+
+def map_legend(style: dict[str, Any]) -> Component:
+    """What the roads' and the points' colours mean, from ``map_style`` (the colours the map draws):
+    congestion (roads and traffic sensors, ringed dark), incident severity (large, ringed black),
+    weather stations (white, ringed blue)."""
+
+    def row(label: str, colour: str, ring: str = "transparent", size: str = "0.75rem") -> Component:
+        look = {"background": colour, "boxShadow": f"0 0 0 2px {ring}", "width": size, "height": size}
+        return html.Div([html.Span(className="dot", style=look), label], className="text-nowrap")
+
+    looks = style["looks"]
+    sensor, incident, station = looks["sensors"], looks["incidents"], looks["stations"]
+    levels = [row(level, colour, sensor["strokeColour"]) for level, colour in style["level_colours"].items()]
+    severities = [
+        row(sev, colour, incident["strokeColour"], "1rem") for sev, colour in style["severity_colours"].items()
+    ]
+    return html.Details(
+        [
+            html.Summary("Legend"),
+            html.Div("Congestion (roads, sensors)", className="fw-semibold mt-1"),
+            html.Div(levels, className="d-flex flex-wrap column-gap-3"),
+            html.Div("Incidents by severity", className="fw-semibold mt-1"),
+            html.Div(severities, className="d-flex flex-wrap column-gap-3"),
+            html.Div("Weather stations", className="fw-semibold mt-1"),
+            row("station", station["fill"], station["strokeColour"], "0.9rem"),
+        ],
+        id=ids.MAP_LEGEND,
+        className="small mb-3",
+    )
 
 
 def speed_legend() -> Component:

@@ -17,13 +17,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dash_bootstrap_components as dbc
+import redis
 from dash import Input, Output, html
 from dash.development.base_component import Component
 
 from app.api import store
+from app.api.webhooks import webhooks
 from app.console import feed, ids
 from app.console.callbacks import callback
 from app.console.shown import EveryWhileShown
+from app.webhooks import origin
 
 STREAM_COLUMNS = ("received", "valid", "dead_letters", "speed_layer", "lake_rows")
 STATE_COLOURS = {"running": "success", "stale": "warning", "stopped": "secondary", "gone": "danger"}
@@ -36,6 +39,9 @@ LIVE_COUNTERS = (
     ("system-live-received", "Events received"),
     ("system-live-newest", "Newest event"),
 )
+WEBHOOKS = "system-webhooks"  # the Webhooks panel
+WEBHOOK_DEAD_LETTERS = 10
+OUTCOME_COLOURS = {"delivered": "success", "retrying": "warning", "failed": "danger"}
 NO_PIPELINE = "No processor publishes its status to this speed layer: is the pipeline running?"
 
 
@@ -223,6 +229,57 @@ def dead_letter_table(letters: list[dict[str, Any]] | None) -> Component:
     return dbc.Table([head, html.Tbody(rows)], size="sm", responsive=True, className="small")
 
 
+def _short_time(iso: str | None) -> str:
+    """``2026-12-07 08:01:02`` (UTC) of an ISO time; an en dash when there is none."""
+    if not iso:
+        return "–"
+    try:
+        return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return iso
+
+
+def webhook_panel(hooks: list[dict[str, Any]] | None, dead: list[dict[str, Any]] | None) -> Component:
+    """Each webhook's delivery status and the latest deliveries given up (``Webhooks.listing`` and
+    ``Webhooks.dead_letters``); None for both: the store did not answer. A hook shows as its URL's
+    scheme and host: the path of some services' hook URLs is itself a secret."""
+    if hooks is None:
+        return dbc.Alert("Webhooks: the speed layer does not answer.", color="warning", className="py-2")
+    if not hooks:
+        return html.P("No webhooks: alerts are not sent anywhere (POST /api/webhooks adds one).",
+                      className="small text-body-secondary")  # fmt: skip
+    head = html.Thead(html.Tr([html.Th(h) for h in (
+        "Webhook", "Min. severity", "Delivered", "Failed", "Retried", "Last try (UTC)", "Last result")]))  # fmt: skip
+    rows = []
+    names = {}
+    for h in hooks:
+        st = h["status"]
+        names[h["id"]] = f"{origin(h['url'])} ({h['id'][:8]})"
+        outcome = st.get("last_outcome")
+        result: list[Any] = [dbc.Badge(outcome, color=OUTCOME_COLOURS.get(outcome, "secondary"))] if outcome else ["–"]
+        detail = " ".join(str(x) for x in (st.get("last_status"), st.get("last_error")) if x)
+        if detail:
+            result.append(f" {detail}")
+        cells = [names[h["id"]], h["min_severity"], st["delivered"], st["failed"], st["failed_attempts"],
+                 _short_time(st.get("last_at")), result]  # fmt: skip
+        rows.append(html.Tr([html.Td(c) for c in cells]))
+    parts: list[Component] = [dbc.Table([head, html.Tbody(rows)], size="sm", responsive=True, className="small")]
+    if not dead:
+        parts.append(html.P("No webhook dead letters.", className="small text-body-secondary"))
+        return html.Div(parts)
+    dead_head = html.Thead(html.Tr([html.Th(h) for h in ("Given up (UTC)", "Webhook", "Alert", "Tries", "Last error")]))
+    dead_rows = []
+    for d in dead:
+        alert: dict[str, Any] = d["alert"] if isinstance(d.get("alert"), dict) else {}
+        what = f"{alert.get('severity', '?')} {alert.get('kind', '?')}: {alert.get('message', alert.get('id', ''))}"
+        cells = [_short_time(d.get("at")), names.get(d["hook"], f"deleted ({d['hook'][:8]})"), what,
+                 str(d.get("attempts")), str(d.get("error", ""))]  # fmt: skip
+        dead_rows.append(html.Tr([html.Td(c) for c in cells]))
+    parts += [html.H6("Webhook dead letters"),
+              dbc.Table([dead_head, html.Tbody(dead_rows)], size="sm", responsive=True, className="small")]  # fmt: skip
+    return html.Div(parts)
+
+
 def live_counters() -> Component:
     """The counters drawn in the browser from the live message (marked when stale)."""
     items = [html.Li([f"{label}: ", html.Span("–", id=cid)]) for cid, label in LIVE_COUNTERS]
@@ -244,6 +301,8 @@ def layout() -> Component:
                 ],
                 className="g-2",
             ),
+            html.H6("Webhooks"),
+            html.Div(id=WEBHOOKS),
             *REFRESH.components(),  # the status's clock, ticking while the tab is shown
         ]
     )
@@ -274,3 +333,17 @@ def render(system: dict[str, Any] | None) -> tuple[Component, Component]:
 def _render(_: dict[str, Any] | None) -> tuple[Component, Component]:
     now_ms = time.time() * 1000
     return render(feed.system_status(store(), now_ms, feed.accounting()))
+
+
+def read_webhooks() -> tuple[list[dict[str, Any]] | None, list[dict[str, Any]] | None]:
+    """The webhooks with their status and the latest dead letters; (None, None) while the store is away."""
+    hooks = webhooks()
+    try:
+        return hooks.listing(), hooks.dead_letters(WEBHOOK_DEAD_LETTERS)
+    except redis.RedisError:
+        return None, None
+
+
+@callback(Output(WEBHOOKS, "children"), Input(ids.SYSTEM_RECENT, "data"), prevent_initial_call=True)
+def _render_webhooks(_: dict[str, Any] | None) -> Component:
+    return webhook_panel(*read_webhooks())

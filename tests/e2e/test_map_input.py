@@ -21,6 +21,7 @@ from selenium.webdriver.common.keys import Keys
 from app import create_app
 from app.console import map as map_tab
 from app.store import Store
+from pipeline.lake import LakeWriter, open_lake
 from pipeline.speed_layer import SpeedLayer
 from tests.city import api_settings, rec
 
@@ -104,11 +105,12 @@ def mouse_at(dash_duo: Any, x: float, y: float) -> ActionChains:
     return chain
 
 
-def pixels_at(dash_duo: Any, x: float, y: float) -> str:
-    """What the screen shows in the 3 x 3 px around the map's container point (x, y): a PNG
-    (base64) captured by the browser, compared as is."""
+def pixels_at(dash_duo: Any, x: float, y: float, side: int = 3) -> str:
+    """What the screen shows in the ``side`` x ``side`` px around the map's container point (x, y):
+    a PNG (base64) captured by the browser, compared as is."""
     rect = dash_duo.driver.find_element(By.CSS_SELECTOR, ".smartcity-map").rect
-    clip = {"x": rect["x"] + x - 1, "y": rect["y"] + y - 1, "width": 3, "height": 3, "scale": 1}
+    half = side // 2
+    clip = {"x": rect["x"] + x - half, "y": rect["y"] + y - half, "width": side, "height": side, "scale": 1}
     return str(dash_duo.driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "clip": clip})["data"])
 
 
@@ -186,6 +188,34 @@ def test_the_search_box_finds_a_vehicle_by_plate_selects_it_and_flies_there(dash
     assert severe(dash_duo) == []
 
 
+def test_replay_last_hour_runs_the_selected_vehicles_route_from_the_lake(
+    dash_duo: Any, city: Any, tmp_path: Path
+) -> None:
+    app, _, at = city
+    lat, lon = at["car"]
+    lake = LakeWriter(*open_lake(str(tmp_path / "lake")))  # the app's lake (api_settings)
+    lake.add("gps_data", [rec("gps_data", 3000 - 100 * i, device_id="car-1", location=[lat - 0.002 + 0.0001 * i, lon],
+                              speed=20.0 + i)[1] for i in range(30)])  # fmt: skip
+    lake.flush()
+    open_map(dash_duo, app)
+    driver = dash_duo.driver
+    mouse_to(dash_duo, "vehicles", "car-1").click().perform()
+    dash_duo._wait_for(lambda d: d.execute_script("return window.smartcityMap.selected()") == "car-1", timeout=10,
+                       msg="car-1 selected")  # fmt: skip
+    go = driver.find_element(By.ID, "map-replay-go")
+    ActionChains(driver).move_to_element(go).click().perform()
+    dash_duo.wait_for_contains_text("#map-replay-status", "Replaying car-1", timeout=15)
+    assert " of 30)" in driver.find_element(By.ID, "map-replay-status").text
+    time.sleep(0.5)  # the view fitted to the route has drawn
+    car = driver.execute_script(SCREEN, "vehicles", "car-1")  # the route runs due south of it
+    on_route = pixels_at(dash_duo, car["x"], car["y"] + 60, side=13)  # a dash of it, at least
+    ActionChains(driver).move_to_element(driver.find_element(By.ID, "map-replay-stop")).click().perform()
+    dash_duo.wait_for_text_to_equal("#map-replay-status", "Replay stopped.", timeout=5)
+    time.sleep(0.3)
+    assert pixels_at(dash_duo, car["x"], car["y"] + 60, side=13) != on_route, "no replay route was drawn there"
+    assert severe(dash_duo) == []
+
+
 @pytest.mark.parametrize("renderer", ["webgl", "canvas"])
 def test_each_renderer_draws_the_points_where_the_mouse_finds_them(dash_duo: Any, city: Any, renderer: str) -> None:
     """WebGL (a GPU's) and Canvas 2D (chosen where WebGL is software and the city small) both put
@@ -204,6 +234,33 @@ def test_each_renderer_draws_the_points_where_the_mouse_finds_them(dash_duo: Any
         dash_duo._wait_for(lambda d, x=layer: d.execute_script(HIDDEN, x), timeout=5, msg=f"{name} off")
         time.sleep(0.3)  # the next animation frame has drawn
         assert pixels_at(dash_duo, point["x"], point["y"]) != shown, f"{renderer} drew no {layer} point there"
+    assert severe(dash_duo) == []
+
+
+@pytest.mark.parametrize("renderer", ["webgl", "canvas"])
+def test_zoomed_in_vehicles_show_an_arrow_of_their_heading(dash_duo: Any, city: Any, renderer: str) -> None:
+    """At the city's zoom a heading changes no pixel; from street level in (the search flies there)
+    the vehicle's arrow turns with it."""
+    app, speed, at = city
+    open_map(dash_duo, app, renderer=renderer)
+    driver = dash_duo.driver
+
+    def turn(heading: float) -> str:
+        time.sleep(1.1)  # a newer second than the last report: the speed layer keeps the newest
+        speed.write([rec("vehicle_data", 0, device_id="car-1", location=list(at["car"]), speed=31.0,
+                         vehicle_type="car", heading=heading)])  # fmt: skip
+        time.sleep(2.5)  # pushed, applied and drawn
+        point = driver.execute_script(SCREEN, "vehicles", "car-1")
+        return pixels_at(dash_duo, point["x"], point["y"], side=17)  # the whole disc (16 px zoomed in)
+
+    assert turn(0) == turn(180), "a heading changed the pixels at the city's zoom"
+    box = driver.find_element(By.ID, "map-find")
+    ActionChains(driver).move_to_element(box).click().send_keys("car-1").send_keys(Keys.ENTER).perform()
+    selected = "return window.smartcityMap.selected()"
+    dash_duo._wait_for(lambda d: d.execute_script(selected) == "car-1", timeout=10, msg="car-1 found")
+    mouse_at(dash_duo, 8, 200)  # no tooltip over the car
+    north = turn(0)
+    assert turn(180) != north, f"{renderer}: no arrow turned with the heading"
     assert severe(dash_duo) == []
 
 

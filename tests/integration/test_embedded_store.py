@@ -116,6 +116,33 @@ def test_sigkill_of_the_demo_takes_its_server_with_it(tmp_path: Path) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def test_a_killed_store_is_started_again_and_nothing_is_lost(tmp_path: Path) -> None:
+    """The store SIGKILLed under load: the demo starts it again on the same socket, the backlog
+    it held meanwhile is written, and the run ends with speed layer = lake = valid events."""
+    demo = Demo(tmp_path, "--vehicles", "50", "--status-interval", "1", SMARTCITY_API_TOKENS=TOKEN)
+    pids = [child_pid(demo)]
+    try:
+        assert wait_for(lambda: (system(demo)["accounting"] or {}).get("totals", {}).get("speed_layer", 0) > 0)
+        os.kill(pids[0], signal.SIGKILL)
+        assert demo.log.first("embedded store: running again", timeout=60) is not None, demo.log.text()[-3000:]
+        pids.append(int(re.findall(r"running again \(pid (\d+)", demo.log.text())[-1]))
+        assert pids[1] != pids[0] and alive(pids[1])
+        assert Path(f"/proc/{pids[1]}/stat").read_text().rsplit(")", 1)[1].split()[1] == str(demo.proc.pid)
+        written = system(demo)["accounting"]["totals"]["speed_layer"]
+        assert wait_for(lambda: system(demo)["accounting"]["totals"]["speed_layer"] > written + 100)  # writes go on
+        assert demo.health()[0] == 200
+    finally:
+        demo.stop()
+        for pid in pids:
+            if alive(pid):  # never leave one behind, even when the test fails
+                os.kill(pid, signal.SIGKILL)
+    assert demo.proc.returncode == 0, demo.log.text()[-3000:]
+    assert all(gone_within(pid, 10) for pid in pids)
+    totals = json.loads(demo.out.lines[-1][1])["totals"]
+    assert totals["received"] == totals["valid"] + totals["dead_letters"]
+    assert totals["valid"] == totals["speed_layer"] == totals["lake_rows"] > 0
+
+
 def test_ctrl_c_at_the_terminal_reaches_the_demo_not_its_server(tmp_path: Path) -> None:
     """A terminal's Ctrl-C signals the whole foreground group: the store must outlive it until
     the processor has drained the bus into it."""

@@ -13,6 +13,7 @@ import orjson
 import pytest
 import redis
 from pyarrow import fs as pafs
+from redis.exceptions import RedisClusterException
 
 from pipeline.accounting import Accounting
 from pipeline.backlog import SpeedBacklog, transient
@@ -114,9 +115,11 @@ def test_a_write_redis_refuses_for_good_is_dropped_not_retried_for_ever(monkeypa
         (redis.ResponseError("OOM command not allowed"), True),
         (redis.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"), False),
         (redis.ResponseError("ERR Error running script"), False),
+        # a Redis Cluster none of whose nodes answers: not a RedisError, still an outage
+        (RedisClusterException("Redis Cluster cannot be connected. Please provide at least one reachable node"), True),
     ],
 )
-def test_outages_are_retried_and_refusals_are_not(exc: redis.RedisError, expected: bool) -> None:
+def test_outages_are_retried_and_refusals_are_not(exc: Exception, expected: bool) -> None:
     assert transient(exc) is expected
 
 

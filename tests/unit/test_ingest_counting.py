@@ -5,13 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import fakeredis
 import orjson
 import pytest
 from flask import Flask
 from werkzeug.test import TestResponse
 
 from app.ingest import posted_events
-from pipeline.lake import DEADLETTER, open_lake, read_table
+from pipeline.bus import InProcessBus
+from pipeline.lake import DEADLETTER, LakeWriter, open_lake, read_table
+from pipeline.processor import BatchProcessor, Processor
+from pipeline.runtime import bus_ingest
+from pipeline.speed_layer import SpeedLayer
 from tests.city import NOW
 
 GOOD = orjson.dumps({"device_id": "gps-9", "timestamp": NOW.isoformat(), "location": [52.44, 13.52], "speed": 12.0})
@@ -131,3 +136,17 @@ def test_posted_events_keep_each_event_as_sent_keyed_by_its_device() -> None:
     assert posted_events(b'{"device_id": "a", "n": 1}', 100).events == [(b"a", b'{"device_id":"a","n":1}')]
     whole = posted_events(b"[1e400, oops]", 5)
     assert whole.events == [(None, b"[1e400")] and whole.error  # one byte past the limit: too large to be an event
+
+
+def test_events_through_the_embedded_bus_keep_who_sent_them_for_their_dead_letters(tmp_path: Path) -> None:
+    """The one-process demo puts HTTP and MQTT events on its bus: a dead letter still names the sender."""
+    bus = InProcessBus(["gps_data"])
+    bus_ingest(bus, "http")("gps_data", [(None, b"{oops")])
+    bus.produce_many("gps_data", [(b"gps-9", b"[]")], source="mqtt")
+    bus.produce_many("gps_data", [(b"gps-9", GOOD)])
+    batch = BatchProcessor(SpeedLayer(fakeredis.FakeRedis()), LakeWriter(*open_lake(str(tmp_path / "lake"))))
+    processor = Processor(bus, batch)
+    processor.start()
+    assert processor.stop(30)
+    assert sorted(d["source"] for d in dead_letters(tmp_path)) == ["http", "mqtt"]
+    assert batch.accounting.snapshot()["streams"]["gps_data"]["valid"] == 1

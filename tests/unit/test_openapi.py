@@ -35,6 +35,7 @@ from app.api.openapi.routes import EXAMPLE_EVENTS
 from app.hub import UNREACHABLE, status
 from app.server import Server
 from app.store import Store
+from app.webhooks import MAX_HOOKS
 from pipeline import views
 from pipeline.exceptions import BusFull
 from pipeline.lake import LakeWriter, open_lake
@@ -56,9 +57,11 @@ PATH_VALUES = {
     "zone_id": "z-1",
     "rule_id": "r-1",
     "alert_id": "a-1",
+    "hook_id": "h-1",
 }
 RULE = {"name": "fast in the centre", "kind": "speed_in_zone", "zone": "z-1", "threshold": 50, "severity": "low"}
 REQUIRED_QUERY = {"/api/find": {"q": "car"}}  # operations that need a query parameter to answer
+HOOK = {"url": "https://ops.example.com/hooks/smartcity", "secret": "s3cret", "min_severity": "high"}
 FILES = "static"  # how the endpoints serving files end: Flask's, Dash's assets, Swagger UI's
 
 
@@ -126,6 +129,7 @@ P_INGEST = "/api/ingest/{stream}"
 P_GTFS = "/gtfs-rt/vehicle-positions"
 P_ZONE, P_RULE, P_ACK = "/api/zones/{zone_id}", "/api/rules/{rule_id}", "/api/alerts/{alert_id}/acknowledge"
 BOWTIE = {**ZONE, "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}}
+P_HOOKS = "/api/webhooks"
 
 # (role, method, documented path, request, body, expected status)
 CASES: list[tuple[str | None, str, str, str, Any, int]] = [
@@ -195,6 +199,10 @@ CASES: list[tuple[str | None, str, str, str, Any, int]] = [
     ("viewer", "GET", "/api/alerts", "/api/alerts?state=maybe", None, 400),
     ("operator", "POST", P_ACK, "/api/alerts/a-1/acknowledge", None, 200),
     ("operator", "POST", P_ACK, "/api/alerts/nope/acknowledge", None, 404),
+    ("admin", "POST", P_HOOKS, P_HOOKS, HOOK, 201),
+    ("admin", "POST", P_HOOKS, P_HOOKS, {**HOOK, "url": "ftp://ops.example.com/"}, 400),
+    ("admin", "GET", P_HOOKS, P_HOOKS, None, 200),
+    ("admin", "DELETE", P_HOOKS + "/{hook_id}", P_HOOKS + "/nope", None, 404),
 ]  # fmt: skip
 
 
@@ -230,7 +238,7 @@ def url_of(template: str, query: dict[str, Any] | None = None) -> str:
 
 
 def body_of(template: str) -> Any:
-    return {P_INGEST: [GPS], "/api/zones": ZONE, "/api/rules": RULE}.get(template)
+    return {P_INGEST: [GPS], "/api/zones": ZONE, "/api/rules": RULE, P_HOOKS: HOOK}.get(template)
 
 
 def test_each_role_the_document_names_is_the_one_the_server_enforces(app: Flask, doc: dict[str, Any]) -> None:
@@ -261,6 +269,7 @@ def test_each_documented_status_is_seen_in_these_tests(doc: dict[str, Any]) -> N
     seen |= {("GET", "/ws/realtime", 101), ("GET", "/api/health", 503)}  # tests of their own below
     seen |= {("POST", P_INGEST, 503), ("POST", P_INCIDENT + "/resolve", 503)}
     seen |= {("POST", "/api/zones", 409), ("POST", "/api/rules", 409)}  # test_a_full_rule_book_is_a_documented_409
+    seen |= {("POST", P_HOOKS, 409), ("DELETE", P_HOOKS + "/{hook_id}", 204)}  # test_the_webhook_answers_…
     seen |= {(m, t, 503) for m, t, op in operations(doc) if "x-roles" in op and "503" in op["responses"]}  # below
     documented = {(m, t, int(s)) for m, t, op in operations(doc) for s in op["responses"]}
     assert documented <= seen, sorted(documented - seen)
@@ -359,7 +368,7 @@ def test_each_operation_needing_the_speed_layer_answers_a_documented_503_without
         assert resp.json["error"]["message"].startswith("speed layer unavailable"), (method, template)
         check(doc, method, template, resp)
         checked.append(template)
-    assert "/api/vehicles/{vehicle_id}" in checked and "/api/find" in checked and len(checked) >= 20
+    assert "/api/vehicles/{vehicle_id}" in checked and "/api/find" in checked and len(checked) >= 22
 
 
 def test_a_full_rule_book_is_a_documented_409(
@@ -374,6 +383,21 @@ def test_a_full_rule_book_is_a_documented_409(
         resp = call(full, "POST", template, "admin", body)
         assert resp.status_code == 409, resp.json
         check(doc, "POST", template, resp)
+
+
+def test_the_webhook_answers_are_documented(doc: dict[str, Any], tmp_path: Path) -> None:
+    """A hook deleted (204), and one too many (409), on an app of their own."""
+    speed = SpeedLayer(fakeredis.FakeRedis())
+    full = create_app(api_settings(tmp_path), store=Store(speed))
+    made = [call(full, "POST", P_HOOKS, "admin", HOOK) for _ in range(MAX_HOOKS)]
+    assert {m.status_code for m in made} == {201}
+    refused = call(full, "POST", P_HOOKS, "admin", HOOK)
+    assert refused.status_code == 409
+    check(doc, "POST", P_HOOKS, refused)
+    deleted = call(full, "DELETE", f"{P_HOOKS}/{made[0].json['id']}", "admin")
+    assert deleted.status_code == 204 and deleted.data == b""
+    check(doc, "DELETE", P_HOOKS + "/{hook_id}", deleted)
+    assert call(full, "POST", P_HOOKS, "admin", HOOK).status_code == 201  # room again
 
 
 def test_a_bus_that_does_not_take_events_is_a_documented_503(doc: dict[str, Any], tmp_path: Path) -> None:

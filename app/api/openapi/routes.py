@@ -23,6 +23,7 @@ from app.api.history import MAX_RANGE
 from app.api.openapi import alert_routes
 from app.api.openapi.schemas import STRING, Schema, ref
 from app.auth import ACT, ADMIN, INGEST, READ
+from app.webhooks import DELIVERY_HEADER, MAX_HOOKS, MAX_SECRET_LENGTH, MAX_URL_LENGTH, SEVERITIES, SIGNATURE_HEADER
 from pipeline import views
 from pipeline.schemas import COMMON, STREAMS, VEHICLE_TYPES, fields
 
@@ -38,6 +39,7 @@ TAGS = {
     "incidents": "Incidents and what operators do about them (audited).",
     "history": "Hourly aggregates and routes from the lake, as JSON, CSV or Parquet.",
     "ingest": "Events from devices that speak HTTP rather than Kafka.",
+    "webhooks": "Alerts sent out to other systems as signed HTTP POSTs (admins; audited).",
     "push": "Live updates over a WebSocket.",
     "operations": "Health, metrics and this documentation.",
     "session": "The console's login session (a cookie the WebSocket and the API accept too).",
@@ -204,6 +206,19 @@ the pending one (the newest state per entity wins). Each message is `#/component
 `?encoding=gzip`: the same JSON gzipped, in binary frames. Credentials: the console's session cookie,
 `Authorization: Bearer <token>`, or `?token=` for clients that cannot set headers; without a viewer,
 operator or admin role the socket is closed at once (close code 1008) and gets nothing."""
+
+_WEBHOOK_DELIVERY = f"""Each new alert (`GET /api/alerts`) of `min_severity` or above is POSTed to `url`
+as JSON, the alert object itself, with the headers:
+
+- `{SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256 of the raw body, keyed with the secret>`;
+- `{DELIVERY_HEADER}`: an id of this alert to this webhook, the same on every try (deliveries are at
+  least once: drop a repeat by it); `X-Smartcity-Attempt`: 1 to 5.
+
+Any 2xx answer delivers it; anything else (another status, no answer within 5 s, no connection) is
+tried again, 5 tries over about a minute with exponential backoff and jitter; after the last, a dead
+letter records it (`GET /api/webhooks`, and the console's System tab). Redirects are not followed.
+`url`: http or https, printable ASCII, at most {MAX_URL_LENGTH} characters; the secret at most
+{MAX_SECRET_LENGTH} characters. Severities: {", ".join(SEVERITIES)}."""
 
 ROUTES: list[Route] = [
     {
@@ -427,6 +442,38 @@ ROUTES: list[Route] = [
             },
             400: "format is neither protobuf nor json",
         },
+    },
+    {
+        "route": "POST /api/webhooks",
+        "speed_layer": True,
+        "tag": "webhooks",
+        "summary": "Send alerts of a severity and above to a URL",
+        "description": _WEBHOOK_DELIVERY,
+        "roles": ADMIN,
+        "body": {"required": True, "content": {"application/json": {"schema": ref("WebhookNew")}}},
+        "responses": {
+            201: json("WebhookCreated", "the webhook's id"),
+            400: "not a JSON object with exactly url, secret and min_severity; or the URL is not an http(s) URL "
+            "of a host (with no credentials in it), or is too long; or the secret is empty, too long or not text",
+            409: f"there are {MAX_HOOKS} webhooks already",
+        },
+    },
+    {
+        "route": "GET /api/webhooks",
+        "speed_layer": True,
+        "tag": "webhooks",
+        "summary": "The webhooks (secrets hidden), each with its delivery status, and the latest dead letters",
+        "roles": ADMIN,
+        "responses": {200: json("Webhooks", "the webhooks, oldest first, and the newest dead letters")},
+    },
+    {
+        "route": "DELETE /api/webhooks/{hook_id}",
+        "speed_layer": True,
+        "tag": "webhooks",
+        "summary": "Stop sending alerts to a webhook (audited)",
+        "roles": ADMIN,
+        "parameters": [path("hook_id", "the webhook's id", {"type": "string", "minLength": 1})],
+        "responses": {204: {"description": "deleted"}, 404: "no such webhook"},
     },
     {
         "route": "GET /metrics",

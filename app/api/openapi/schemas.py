@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.hub import UNREACHABLE
+from app.webhooks import FIELDS, MAX_SECRET_LENGTH, MAX_URL_LENGTH, SEVERITIES
 from pipeline.live_model import HEARTBEAT_S, VEHICLE_ROW
 from pipeline.schemas import (
     COMMON,
@@ -413,10 +414,13 @@ def components(validator: Validator) -> dict[str, Schema]:
             "type": "object",
             "required": ["action", "user", "at"],
             "properties": {
-                "action": {"type": "string", "enum": ["acknowledge", "resolve"]},
+                "action": {"type": "string", "enum": ["acknowledge", "resolve", "webhook_create", "webhook_delete"]},
                 "user": {"type": "string", "description": "a console user, or token:<role>"},
                 "at": ISO_TIME,
                 "incident": STRING,
+                "webhook": {"type": "string", "description": "the webhook's id"},
+                "url": {"type": "string", "description": "the webhook URL's scheme, host and port (not its path)"},
+                "min_severity": STRING,
             },
         },
         "AuditLog": _listing("entries", ref("AuditEntry")),
@@ -503,6 +507,7 @@ def components(validator: Validator) -> dict[str, Schema]:
             },
         },
     }
+    out.update(_webhooks())
     out.update({f"{view.capitalize()}Hour": _row(view) for view in _HISTORY_ROWS})
     out.update({event_name(stream): event_schema(validator, stream) for stream in STREAMS})
     out["Event"] = {
@@ -510,3 +515,101 @@ def components(validator: Validator) -> dict[str, Schema]:
         "anyOf": [ref(event_name(stream)) for stream in STREAMS],
     }
     return out
+
+
+def _webhooks() -> dict[str, Schema]:
+    severity: Schema = {"type": "string", "enum": list(SEVERITIES)}
+    nullable_text = _nullable(STRING)
+    return {
+        "WebhookNew": {
+            "type": "object",
+            "required": list(FIELDS),
+            "additionalProperties": False,
+            "properties": {
+                "url": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": MAX_URL_LENGTH,
+                    "pattern": "^https?://",
+                    "description": "where to POST each alert: http or https, printable ASCII",
+                    "examples": ["https://ops.example.com/hooks/smartcity"],
+                },
+                "secret": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": MAX_SECRET_LENGTH,
+                    "description": "keys the HMAC-SHA256 signature of each delivery; never shown again",
+                },
+                "min_severity": {**severity, "description": "alerts of this severity and above are sent"},
+            },
+        },
+        "WebhookCreated": {"type": "object", "required": ["id"], "properties": {"id": STRING}},
+        "Webhook": {
+            "type": "object",
+            "required": ["id", "url", "secret", "min_severity", "created_at", "created_by", "status"],
+            "properties": {
+                "id": STRING,
+                "url": STRING,
+                "secret": {"const": "set", "description": "secrets are never shown"},
+                "min_severity": severity,
+                "created_at": ISO_TIME,
+                "created_by": STRING,
+                "status": {
+                    "type": "object",
+                    "required": [
+                        "delivered",
+                        "failed",
+                        "failed_attempts",
+                        "last_outcome",
+                        "last_status",
+                        "last_error",
+                        "last_at",
+                    ],
+                    "properties": {
+                        "delivered": {"type": "integer", "minimum": 0, "description": "alerts delivered"},
+                        "failed": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "description": "alerts given up after the last try (dead letters)",
+                        },
+                        "failed_attempts": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "description": "tries that failed and were tried again",
+                        },
+                        "last_outcome": {
+                            **_nullable({"type": "string", "enum": ["delivered", "retrying", "failed"]}),
+                            "description": "the last try's (null: none yet)",
+                        },
+                        "last_status": {**_nullable(INTEGER), "description": "the HTTP status of the last try"},
+                        "last_error": {**nullable_text, "description": "what went wrong in the last try"},
+                        "last_at": _nullable(ISO_TIME),
+                    },
+                },
+            },
+        },
+        "WebhookDeadLetter": {
+            "type": "object",
+            "required": ["id", "hook", "alert", "attempts", "error", "at"],
+            "properties": {
+                "id": {"type": "string", "description": "the dead-letter stream entry's id"},
+                "hook": {"type": "string", "description": "the webhook's id"},
+                "alert": {"description": "the alert as it was sent"},
+                "attempts": INTEGER,
+                "error": {"type": "string", "description": "the last try's error"},
+                "at": ISO_TIME,
+            },
+        },
+        "Webhooks": {
+            "type": "object",
+            "required": ["webhooks", "dead_letters"],
+            "properties": {
+                "webhooks": {"type": "array", "items": ref("Webhook")},
+                "dead_letters": {
+                    "type": "array",
+                    "items": ref("WebhookDeadLetter"),
+                    "description": "deliveries given up after their last try, newest first",
+                },
+            },
+        },
+    }
