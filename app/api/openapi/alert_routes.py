@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.api.openapi.parameters import entity_id, json, limit, query
 from app.api.openapi.schemas import INTEGER, NUMBER, STRING, Schema, ref
 from app.auth import ACT, ADMIN, READ
 from pipeline.alerts import KINDS
@@ -104,15 +105,6 @@ SCHEMAS: dict[str, Schema] = {
 }  # fmt: skip
 
 
-def _json(schema: str, description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": ref(schema)}}}
-
-
-def _id(name: str, what: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1},
-            "description": f"{what}: any text, percent-encoded"}  # fmt: skip
-
-
 def _body(schema: str, description: str) -> dict[str, Any]:
     return {"required": True, "description": description, "content": {"application/json": {"schema": ref(schema)}}}
 
@@ -124,7 +116,7 @@ ROUTES: list[dict[str, Any]] = [
         "tag": "alerts",
         "summary": "Zones (GeoJSON Features with properties.id and name) and the rule book's version",
         "roles": READ,
-        "responses": {200: _json("Zones", "the zones")},
+        "responses": {200: json("Zones", "the zones")},
     },
     {
         "route": "POST /api/zones",
@@ -134,7 +126,7 @@ ROUTES: list[dict[str, Any]] = [
         "roles": ADMIN,
         "body": _body("ZoneIn", "a GeoJSON Feature: a Polygon in lon/lat and properties.name"),
         "responses": {
-            201: _json("RuleBookChange", "added: its id"),
+            201: json("RuleBookChange", "added: its id"),
             400: "not a GeoJSON Feature with a valid polygon and a name (the message says why)",
             409: "the most zones there may be exist already",
         },
@@ -145,9 +137,9 @@ ROUTES: list[dict[str, Any]] = [
         "tag": "alerts",
         "summary": "Delete a zone no rule uses (audited)",
         "roles": ADMIN,
-        "parameters": [_id("zone_id", "the zone's id")],
+        "parameters": [entity_id("zone_id", "the zone's id")],
         "responses": {
-            200: _json("RuleBookChange", "deleted"),
+            200: json("RuleBookChange", "deleted"),
             404: "no such zone",
             409: "a rule uses the zone: delete the rule first",
         },
@@ -158,7 +150,7 @@ ROUTES: list[dict[str, Any]] = [
         "tag": "alerts",
         "summary": "Alert rules and the rule book's version",
         "roles": READ,
-        "responses": {200: _json("Rules", "the rules")},
+        "responses": {200: json("Rules", "the rules")},
     },
     {
         "route": "POST /api/rules",
@@ -172,7 +164,7 @@ ROUTES: list[dict[str, Any]] = [
         "roles": ADMIN,
         "body": _body("RuleIn", "the rule"),
         "responses": {
-            201: _json("RuleBookChange", "added: its id"),
+            201: json("RuleBookChange", "added: its id"),
             400: "a field missing or out of range, or no such zone (the message says which)",
             409: "the most rules there may be exist already",
         },
@@ -183,8 +175,8 @@ ROUTES: list[dict[str, Any]] = [
         "tag": "alerts",
         "summary": "Delete an alert rule (audited)",
         "roles": ADMIN,
-        "parameters": [_id("rule_id", "the rule's id")],
-        "responses": {200: _json("RuleBookChange", "deleted"), 404: "no such rule"},
+        "parameters": [entity_id("rule_id", "the rule's id")],
+        "responses": {200: json("RuleBookChange", "deleted"), 404: "no such rule"},
     },
     {
         "route": "GET /api/alerts",
@@ -193,22 +185,10 @@ ROUTES: list[dict[str, Any]] = [
         "summary": "The alert inbox, newest first: unread alerts, or all kept (the newest 10,000)",
         "roles": READ,
         "parameters": [
-            {
-                "name": "state",
-                "in": "query",
-                "required": False,
-                "description": "unread (default) or all",
-                "schema": {"type": "string", "enum": ["unread", "all"], "default": "unread"},
-            },
-            {
-                "name": "limit",
-                "in": "query",
-                "required": False,
-                "description": "at most this many alerts",
-                "schema": {"type": "integer", "minimum": 1, "maximum": 10_000, "default": 200},
-            },
+            query("state", {"type": "string", "enum": ["unread", "all"], "default": "unread"}, "unread or all"),
+            limit(200, 1, 10_000, "alerts"),
         ],
-        "responses": {200: _json("Alerts", "the alerts"), 400: "a bad state or limit"},
+        "responses": {200: json("Alerts", "the alerts"), 400: "a bad state or limit"},
     },
     {
         "route": "POST /api/alerts/{alert_id}/acknowledge",
@@ -216,7 +196,7 @@ ROUTES: list[dict[str, Any]] = [
         "tag": "alerts",
         "summary": "Acknowledge an alert: it leaves the unread ones (the first acknowledgement stands; audited)",
         "roles": ACT,
-        "parameters": [_id("alert_id", "the alert's id")],
-        "responses": {200: _json("Alert", "the alert, acknowledged"), 404: "no such alert"},
+        "parameters": [entity_id("alert_id", "the alert's id")],
+        "responses": {200: json("Alert", "the alert, acknowledged"), 404: "no such alert"},
     },
 ]

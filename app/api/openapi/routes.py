@@ -22,6 +22,7 @@ from typing import Any
 from app.actions import NAME_CHARS, NOTE_CHARS
 from app.api.history import MAX_RANGE
 from app.api.openapi import alert_routes
+from app.api.openapi.parameters import entity_id, json, limit, path, query
 from app.api.openapi.schemas import STRING, Schema, ref
 from app.api.routing import INCIDENT_ACTIONS
 from app.auth import ACT, ADMIN, INGEST, READ
@@ -50,37 +51,10 @@ TAGS = {
 }
 
 
-def query(name: str, schema: Schema, description: str, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description, **extra}
-
-
-def path(name: str, description: str, schema: Schema) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
-
-
-def entity_id(name: str, description: str, max_length: int | None = None) -> dict[str, Any]:
-    """An id as devices send it (``app.api.routing.IdConverter``): any text, percent-encoded in the URL."""
-    schema: Schema = {"type": "string", "minLength": 1}
-    if max_length is not None:  # a longer one is refused (404: nothing has it); else simply matches nothing
-        schema["maxLength"] = max_length
-    return path(name, f"{description}: any text, percent-encoded (a slash as %2F, a newline as %0A)", schema)
-
-
-def limit(default: int, low: int, high: int | None, what: str) -> dict[str, Any]:
-    schema: Schema = {"type": "integer", "minimum": low, "default": default}
-    if high is not None:
-        schema["maximum"] = high
-    return query("limit", schema, f"at most this many {what}")
-
-
 def _body(props: dict[str, Schema], example: dict[str, Any]) -> dict[str, Any]:
     """A JSON object body with exactly ``props``, all required."""
     schema = {"type": "object", "required": list(props), "properties": props}
     return {"required": True, "content": {"application/json": {"schema": schema, "example": example}}}
-
-
-def json(schema: str, description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": ref(schema)}}}
 
 
 def page(description: str) -> dict[str, Any]:
