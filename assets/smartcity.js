@@ -13,6 +13,28 @@
         if (dashReady && dc && dc.set_props) dc.set_props(id, props);
     }
 
+    /** The console's calls of its own API, as the signed-in user: resolves to the JSON body (null
+     * when there is none); an answer that is not 2xx rejects with an Error carrying ``status`` and
+     * ``apiMessage`` (the API's ``error.message``, or null), its message that or "HTTP <status>".
+     * No answer at all rejects as fetch does (no ``status``). The other asset files call this. */
+    function call(method, url, body) {
+        const init = {method: method, credentials: "same-origin", cache: "no-store"};
+        if (body !== undefined) {
+            init.headers = {"Content-Type": "application/json"};
+            init.body = JSON.stringify(body);
+        }
+        return fetch(url, init).then((r) => r.text().then((text) => {
+            let json = null;
+            try { json = text ? JSON.parse(text) : null; } catch (e) { json = null; }
+            if (!r.ok) {
+                const message = (json && json.error && json.error.message) || null;
+                throw Object.assign(new Error(message || "HTTP " + r.status), {status: r.status, apiMessage: message});
+            }
+            return json;
+        }));
+    }
+    window.smartcityApi = {call: call};
+
     const ns = {
         roadStyle(feature, context) {
             const levels = (context && context.hideout && context.hideout.levels) || {};

@@ -55,17 +55,14 @@
         const query = box ? box.value.trim() : "";
         if (!query) return;
         say("Searching\u2026");
-        fetch("/api/find?limit=8&q=" + encodeURIComponent(query), {credentials: "same-origin"})
-            .then((r) => r.json().then((body) => ({ok: r.ok, body: body})))
-            .then(({ok, body}) => {
-                if (!ok) {
-                    say((body && body.error && body.error.message) || "The search failed.");
-                    return;
-                }
-                show(body.vehicles || [], query);
-                if (body.vehicles && body.vehicles.length) go(body.vehicles[0]);
+        window.smartcityApi.call("GET", "/api/find?limit=8&q=" + encodeURIComponent(query))
+            .then((body) => {
+                const found = (body && body.vehicles) || [];
+                show(found, query);
+                if (found.length) go(found[0]);
             })
-            .catch(() => say("The search failed: the server did not answer."));
+            .catch((e) => say(e.status ? e.apiMessage || "The search failed."
+                : "The search failed: the server did not answer."));
     }
 
     document.addEventListener("keydown", (e) => {

@@ -89,8 +89,7 @@
         if (st.inflight) { st.timer = setTimeout(poll, POLL_MS); return Promise.resolve(); }
         st.inflight = true;
         const wantAll = st.view === "all" && panelOpen();
-        const get = (state) => fetch("/api/alerts?state=" + state, {credentials: "same-origin", cache: "no-store"})
-            .then((r) => { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); });
+        const get = (state) => window.smartcityApi.call("GET", "/api/alerts?state=" + state);
         return Promise.all([get("unread"), wantAll ? get("all") : Promise.resolve(null)])
             .then(([unread, all]) => {
                 received(unread);
@@ -102,7 +101,7 @@
             })
             .catch((e) => {
                 if (st.failedSince === null) st.failedSince = Date.now();
-                st.error = e && e.message && e.message.indexOf("HTTP") === 0 ? e.message : "unreachable";
+                st.error = e && e.status ? "HTTP " + e.status : "unreachable";
             })
             .finally(() => {
                 st.inflight = false;
@@ -237,14 +236,7 @@
 
     function acknowledge(id, button) {
         button.disabled = true;
-        return fetch("/api/alerts/" + encodeURIComponent(id) + "/acknowledge", {
-            method: "POST", credentials: "same-origin", headers: {"Content-Type": "application/json"}, body: "{}",
-        }).then((r) => {
-            if (!r.ok) {
-                return r.json().catch(() => ({})).then((b) => {
-                    throw new Error((b.error && b.error.message) || "HTTP " + r.status);
-                });
-            }
+        return window.smartcityApi.call("POST", "/api/alerts/" + encodeURIComponent(id) + "/acknowledge", {}).then(() => {
             st.unread = st.unread.filter((a) => a.id !== id);  // at once; the poll confirms
             st.unreadCount = Math.max(0, st.unreadCount - 1);
             drawCount();

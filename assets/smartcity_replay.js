@@ -66,16 +66,14 @@
         say("Reading " + id + "'s last hour from the lake\u2026");
         const url = "/api/history/vehicles/" + encodeURIComponent(id) + "/route?start="
             + encodeURIComponent(begin.toISOString()) + "&end=" + encodeURIComponent(end.toISOString());
-        fetch(url, {credentials: "same-origin"})
-            .then((r) => r.json().then((body) => ({ok: r.ok, body: body})))
-            .then(({ok, body}) => {
+        window.smartcityApi.call("GET", url)
+            .then((body) => {
                 if (run.id !== id) return;  // another replay started meanwhile
-                const rows = ok && body && body.rows ? body.rows.filter((r) => r.latitude !== null) : null;
-                if (!rows) say((body && body.error && body.error.message) || "The lake did not answer.");
-                else if (!rows.length) say("No positions of " + id + " in the lake for the last hour.");
+                const rows = ((body && body.rows) || []).filter((r) => r.latitude !== null);
+                if (!rows.length) say("No positions of " + id + " in the lake for the last hour.");
                 else play(id, rows);
             })
-            .catch(() => say("The lake did not answer."));
+            .catch((e) => { if (run.id === id) say(e.apiMessage || "The lake did not answer."); });
     }
 
     document.addEventListener("click", (e) => {

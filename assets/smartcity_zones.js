@@ -22,20 +22,8 @@
         if (dc && dc.set_props && el(id)) dc.set_props(id, props);
     }
 
-    /** fetch as the console user; resolves to the JSON body, rejects with the API's message. */
-    function call(method, url, body) {
-        const init = {method: method, credentials: "same-origin", cache: "no-store"};
-        if (body !== undefined) {
-            init.headers = {"Content-Type": "application/json"};
-            init.body = JSON.stringify(body);
-        }
-        return fetch(url, init).then((r) => r.text().then((text) => {
-            let json = null;
-            try { json = text ? JSON.parse(text) : null; } catch (e) { json = null; }
-            if (!r.ok) throw new Error((json && json.error && json.error.message) || "HTTP " + r.status);
-            return json;
-        }));
-    }
+    /** assets/smartcity.js: the API as the console user (loaded before this file). */
+    const call = (method, url, body) => window.smartcityApi.call(method, url, body);
 
     const zoneName = (f) => String(((f && f.properties) || {}).name || "");
     const zoneId = (f) => String(((f && f.properties) || {}).id || (f && f.id) || "");
