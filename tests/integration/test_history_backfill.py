@@ -87,6 +87,13 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # gone meanwhile
+        return b""
+
+
 def test_a_killed_demo_takes_its_backfill_with_it(tmp_path: Path) -> None:
     from tests.integration.test_embedded_store import alive, gone_within
 
@@ -98,8 +105,12 @@ def test_a_killed_demo_takes_its_backfill_with_it(tmp_path: Path) -> None:
         while backfill_status(base).get("state") != "running" and time.monotonic() < deadline:
             time.sleep(0.5)
         assert backfill_status(base).get("state") == "running", demo.log.text()[-3000:]
-        below = descendants(demo.proc.pid)
-        backfill = [p for p in below if b"producers.backfill" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        # "running" is reported before the backfill has started its workers: wait for the tree
+        below: set[int] = set()
+        while len(below) < 3 and time.monotonic() < deadline:
+            below = descendants(demo.proc.pid)
+            time.sleep(0.2)
+        backfill = [p for p in below if b"producers.backfill" in cmdline(p)]
         assert backfill and len(below) >= 3  # the backfill, its workers (and the embedded store)
         demo.proc.kill()  # SIGKILL: no handler of the demo runs
         demo.proc.wait(10)
