@@ -68,7 +68,6 @@ window.__bench = {firstRender: null, longTasks: [], status: null};
   } catch (e) { /* no Long Tasks API */ }
 })();
 """
-UPDATES = "return window.smartcityMap.stats().updates"
 ASSET = Path(__file__).resolve().parents[1] / "assets" / "smartcity_gl.js"  # the map's WebGL layer
 
 
@@ -114,24 +113,37 @@ setInterval(step, 1000);
 </script></body></html>"""
 
 
+BREAKDOWN = ("ScriptDuration", "LayoutDuration", "RecalcStyleDuration", "TaskOtherDuration")
+PAGE_STATS = "const s = window.smartcityMap.stats(); return [s.updates, s.applyMs, s.drawMs]"
+
+
 def busy_per_second(
     driver: webdriver.Chrome, seconds: float, count: str | None = None
-) -> tuple[list[float], list[float]]:
-    """The main thread's busy time (ms) in each of ``seconds`` one-second samples; and, with
-    ``count`` (a script returning how many updates the page applied so far), that busy time
-    per update over the seconds that held any."""
+) -> tuple[list[float], list[float], list[dict[str, float]]]:
+    """The main thread's busy time (ms) in each of ``seconds`` one-second samples; with
+    ``count`` (a script returning [updates applied, ms applying, ms drawing] so far), that busy
+    time per update over the seconds that held any; and each second's parts (script, layout,
+    style, other; the page's apply and draw; its updates), to say what a heavy second held."""
     busy: list[float] = []
     per_update: list[float] = []
-    last, last_n = task_seconds(driver), driver.execute_script(count) if count else 0
+    parts: list[dict[str, float]] = []
+    last, last_page = metrics(driver), driver.execute_script(count) if count else [0, 0, 0]
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         time.sleep(1.0)
-        now, n = task_seconds(driver), driver.execute_script(count) if count else 0
-        busy.append((now - last) * 1000)
-        if n > last_n:
-            per_update.append((now - last) * 1000 / (n - last_n))
-        last, last_n = now, n
-    return busy, per_update
+        now, page = metrics(driver), driver.execute_script(count) if count else [0, 0, 0]
+        ms = (now["TaskDuration"] - last["TaskDuration"]) * 1000
+        busy.append(ms)
+        updates = page[0] - last_page[0]
+        if updates > 0:
+            per_update.append(ms / updates)
+        part = {k.removesuffix("Duration").lower() + "_ms": round((now[k] - last[k]) * 1000, 1) for k in BREAKDOWN}
+        part.update(busy_ms=round(ms, 1), updates=updates, apply_ms=round(page[1] - last_page[1], 1),
+                    draw_ms=round(page[2] - last_page[2], 1),
+                    heap_mb=round(now["JSHeapUsedSize"] / 1e6, 1))  # fmt: skip
+        parts.append(part)
+        last, last_page = now, page
+    return busy, per_update, parts
 
 
 def bare_layer(vehicles: int, seconds: float, renderer: str = "") -> list[float]:
@@ -151,9 +163,9 @@ def bare_layer(vehicles: int, seconds: float, renderer: str = "") -> list[float]
         driver.quit()
 
 
-def task_seconds(driver: webdriver.Chrome) -> float:
-    metrics = driver.execute_cdp_cmd("Performance.getMetrics", {})["metrics"]
-    return float(next(m["value"] for m in metrics if m["name"] == "TaskDuration"))
+def metrics(driver: webdriver.Chrome) -> dict[str, float]:
+    """Chrome's page metrics (seconds of each kind of main-thread work so far, heap size…)."""
+    return {m["name"]: float(m["value"]) for m in driver.execute_cdp_cmd("Performance.getMetrics", {})["metrics"]}
 
 
 def mover(speed: SpeedLayer, vehicles: int, stop: threading.Event) -> None:
@@ -185,7 +197,7 @@ def measure(base: str, vehicles: int, seconds: float, renderer: str = "") -> dic
             raise SystemExit(f"the map never showed {vehicles} vehicles within 60 s")
         time.sleep(3)  # let the first deltas arrive before sampling
         window_start = driver.execute_script("return performance.now()")
-        busy, per_update = busy_per_second(driver, seconds, UPDATES)
+        busy, per_update, parts = busy_per_second(driver, seconds, PAGE_STATS)
         long_tasks = [t for t in driver.execute_script("return window.__bench.longTasks") if t["start"] >= window_start]
         state = driver.execute_script("return window.__bench.status")
         stats = driver.execute_script("return window.smartcityMap.stats()")
@@ -198,6 +210,9 @@ def measure(base: str, vehicles: int, seconds: float, renderer: str = "") -> dic
             },
             "main_thread_ms_per_second": percentiles(busy),
             "main_thread_ms_per_update": percentiles(per_update),
+            # the three heaviest seconds, and what they held
+            "heaviest_seconds": sorted(parts, key=lambda p: -p["busy_ms"])[:3],
+            "median_second": sorted(parts, key=lambda p: p["busy_ms"])[len(parts) // 2] if parts else None,
             "long_tasks": {"count": len(long_tasks), "max_ms": max((t["ms"] for t in long_tasks), default=0)},
             "live_state": state,
             "vehicles_on_map": stats["drawnVehicles"],
