@@ -16,9 +16,138 @@
     const PROBE_MS = 5000;  // a quiet socket (no heartbeat known): ask the speed layer this often
     const UNREACHABLE = "speed layer unreachable";
 
+    /** The live vehicles, read like a Map of rows in the model's columns (``get(id)`` gives a
+     * fresh array; ``has``, ``size``, ``forEach``, ``keys``, ``values``, ``delete``, ``clear``),
+     * kept in columns: numbers in one Float64Array, text in one array, a slot per vehicle,
+     * updated in place. A second's 20,000 updates then leave nothing for the page's old
+     * generation (rows replaced, or numbers boxed into kept rows, were promoted every second and
+     * made a ~60-100 ms full collection every 10-20 s). */
+    class VehicleTable {
+        constructor(model) {
+            this.model = model;
+            this.slotOf = new Map();  // id -> slot
+            this.ids = [];  // slot -> id
+            this.cap = 0;
+            this.nums = new Float64Array(0);
+            this.strs = [];
+            this.layout = null;  // per model column: [is a number, column index]
+        }
+        setup() {
+            if (this.layout) return;
+            const m = this.model();
+            let n = 0, t = 0;
+            this.layout = m.vehicle_fields.map((f, i) => {
+                if (i === 0) return [false, -1];  // the id: the slot
+                return m.numeric.indexOf(f) >= 0 ? [true, n++] : [false, t++];
+            });
+            this.nNum = n;
+            this.nStr = t;
+        }
+        get size() { return this.ids.length; }
+        has(id) { return this.slotOf.has(id); }
+        slot(id) {
+            let s = this.slotOf.get(id);
+            if (s !== undefined) return s;
+            this.setup();
+            s = this.ids.length;
+            if (s >= this.cap) {
+                this.cap = Math.max(64, this.cap * 2);
+                const nums = new Float64Array(this.cap * this.nNum);
+                nums.set(this.nums);
+                this.nums = nums;
+            }
+            this.ids.push(id);
+            this.slotOf.set(id, s);
+            return s;
+        }
+        /** Add or update a vehicle from a row in the model's columns. */
+        put(row) {
+            const s = this.slot(row[0]), lay = this.layout, nb = s * this.nNum, sb = s * this.nStr;
+            for (let i = 1; i < lay.length; i++) {
+                const v = row[i];
+                if (lay[i][0]) this.nums[nb + lay[i][1]] = typeof v === "number" ? v : NaN;
+                else if (this.strs[sb + lay[i][1]] !== v) this.strs[sb + lay[i][1]] = v === undefined ? null : v;
+            }
+        }
+        /** Add or update ``count`` vehicles from a packed part (see ``frameReader``): their
+         * numbers in ``nums`` (the model's numeric columns in order, NaN: none) and their id
+         * and text columns as codes into ``words`` (-1: none). Nothing is allocated per row. */
+        putPacked(count, nums, codes, words) {
+            this.setup();
+            const nN = this.nNum, nS = this.nStr, stride = 1 + nS;
+            for (let k = 0; k < count; k++) {
+                const s = this.slot(words[codes[k * stride]]);
+                this.nums.set(nums.subarray(k * nN, (k + 1) * nN), s * nN);
+                for (let j = 0; j < nS; j++) {
+                    const c = codes[k * stride + 1 + j], v = c < 0 ? null : words[c];
+                    if (this.strs[s * nS + j] !== v) this.strs[s * nS + j] = v;
+                }
+            }
+        }
+        /** Fill ``into`` with a vehicle's row (no new array); false when it is not here. */
+        read(id, into) {
+            const s = this.slotOf.get(id);
+            if (s === undefined) return false;
+            const lay = this.layout;
+            into[0] = id;
+            for (let i = 1; i < lay.length; i++) into[i] = lay[i][0] ? this.num(s, i) : this.strs[s * this.nStr + lay[i][1]];
+            return true;
+        }
+        /** Where model column ``i`` sits among the numbers (or the texts). */
+        column(i) { this.setup(); return this.layout[i][1]; }
+        /** A number of a slot's column (model column ``i``), null when missing. */
+        num(s, i) {
+            const v = this.nums[s * this.nNum + this.layout[i][1]];
+            return v === v ? v : null;  // NaN: none
+        }
+        rowAt(s) {
+            const row = new Array(this.layout.length);
+            this.read(this.ids[s], row);
+            return row;
+        }
+        get(id) {
+            const s = this.slotOf.get(id);
+            return s === undefined ? undefined : this.rowAt(s);
+        }
+        /** Remove a vehicle: the last slot moves into its place. */
+        delete(id) {
+            const s = this.slotOf.get(id);
+            if (s === undefined) return false;
+            this.slotOf.delete(id);
+            const last = this.ids.length - 1;
+            if (s !== last) {
+                const moved = this.ids[last];
+                this.ids[s] = moved;
+                this.slotOf.set(moved, s);
+                this.nums.copyWithin(s * this.nNum, last * this.nNum, (last + 1) * this.nNum);
+                for (let j = 0; j < this.nStr; j++) this.strs[s * this.nStr + j] = this.strs[last * this.nStr + j];
+            }
+            this.ids.pop();
+            this.strs.length = last * this.nStr;
+            return true;
+        }
+        clear() {
+            this.slotOf.clear();
+            this.ids = [];
+            this.strs = [];
+        }
+        keys() { return this.ids.slice().values(); }
+        *values() { for (let s = 0; s < this.ids.length; s++) yield this.rowAt(s); }
+        forEach(fn) { for (let s = 0; s < this.ids.length; s++) fn(this.rowAt(s), this.ids[s], this); }
+        /** Remove the vehicles whose model column ``i`` is below ``cutoff``; their ids. */
+        dropBelow(i, cutoff) {
+            const gone = [];
+            for (let s = this.ids.length - 1; s >= 0; s--) {  // backwards: a drop moves the last slot here
+                const v = this.num(s, i);
+                if (v !== null && v < cutoff) { gone.push(this.ids[s]); this.delete(this.ids[s]); }
+            }
+            return gone;
+        }
+    }
+
     let model = null;
     const city = {
-        vehicles: new Map(), incidents: new Map(), traffic: new Map(), weather: new Map(),
+        vehicles: new VehicleTable(readModel), incidents: new Map(), traffic: new Map(), weather: new Map(),
         summary: null, newestEventMs: null, serverOffsetMs: 0,
     };
     let newestAtServerMs = null;  // the server's time when newestEventMs last moved on
@@ -65,11 +194,9 @@
         const m = readModel();
         const now = eventNow();
         if (!m || now === null) return false;
-        let any = false;
-        const ts = m.vehicle_fields.indexOf("ts");
-        for (const [id, row] of city.vehicles) {
-            if (row[ts] !== null && row[ts] < now - m.active_ms) { city.vehicles.delete(id); removed.vehicles.push(id); any = true; }
-        }
+        const gone = city.vehicles.dropBelow(m.vehicle_fields.indexOf("ts"), now - m.active_ms);
+        gone.forEach((id) => removed.vehicles.push(id));
+        let any = gone.length > 0;
         ["traffic", "weather"].forEach((kind) => {
             for (const [id, r] of city[kind]) {
                 if (typeof r.ts === "number" && r.ts < now - m.sensor_ms) { city[kind].delete(id); removed[kind].push(id); any = true; }
@@ -86,32 +213,58 @@
         }
     }
 
-    /** Apply one snapshot or delta to `city` and announce it. */
-    function apply(msg, via) {
+    /** Start applying one message: a status is taken at once (null returned); a snapshot or
+     * delta returns what its rows (``addRows``, in any number of parts) and ``finish`` need. */
+    function begin(msg, via) {
         const m = readModel();
-        if (!m || (msg.type !== "snapshot" && msg.type !== "delta")) return;
+        if (!m || !msg) return null;
+        if (msg.type === "status") {
+            conn.unreachable = msg.error ? UNREACHABLE : null;
+            if (typeof msg.ts === "number") city.serverOffsetMs = msg.ts - Date.now();
+            updateStatus();
+            return null;
+        }
+        if (msg.type !== "snapshot" && msg.type !== "delta") return null;
         conn.unreachable = null;  // a message built from the speed layer: it answers
         if (typeof msg.ts === "number") city.serverOffsetMs = msg.ts - Date.now();
-        const snapshot = msg.type === "snapshot";
-        const changed = emptyIds();
-        const removed = emptyIds();
-        let entities = 0;
-        if (snapshot) {
-            KINDS.forEach((kind) => { removed[kind] = Array.from(city[kind].keys()); city[kind].clear(); });
+        const ctx = {msg: msg, via: via, snapshot: msg.type === "snapshot", changed: emptyIds(), removed: emptyIds(),
+                     entities: 0, toModel: rowMapper(msg.vehicle_fields), ts: m.vehicle_fields.indexOf("ts")};
+        if (ctx.snapshot) {
+            KINDS.forEach((kind) => { ctx.removed[kind] = Array.from(city[kind].keys()); city[kind].clear(); });
             city.newestEventMs = null;  // the snapshot says how new the city is
         }
-        const toModel = rowMapper(msg.vehicle_fields);
-        const ts = m.vehicle_fields.indexOf("ts");
-        (msg.vehicles || []).forEach((raw) => {
-            const row = toModel(raw);
-            city.vehicles.set(row[0], row);
-            changed.vehicles.push(row[0]);
-            noteNewest(row[ts]);
-            entities += 1;
-        });
+        return ctx;
+    }
+
+    function addRows(ctx, rows) {
+        for (const raw of rows) {
+            const row = ctx.toModel(raw);
+            city.vehicles.put(row);
+            ctx.changed.vehicles.push(row[0]);
+            noteNewest(row[ctx.ts]);
+            ctx.entities += 1;
+        }
+    }
+
+    /** Rows packed by the frame reader (its numeric columns, and codes into ``words``). */
+    function addPacked(ctx, count, nums, codes, words) {
+        const table = city.vehicles;
+        table.putPacked(count, nums, codes, words);
+        const stride = codes.length / count, nN = nums.length / count, ts = table.column(ctx.ts);
+        for (let k = 0; k < count; k++) {
+            ctx.changed.vehicles.push(words[codes[k * stride]]);
+            const t = nums[k * nN + ts];
+            if (t === t) noteNewest(t);
+            ctx.entities += 1;
+        }
+    }
+
+    /** The message's other entities, then announce what changed. */
+    function finish(ctx) {
+        const msg = ctx.msg, changed = ctx.changed, removed = ctx.removed;
         ["incidents", "traffic", "weather"].forEach((kind) => {
             (msg[kind] || []).forEach((e) => {
-                entities += 1;
+                ctx.entities += 1;
                 noteNewest(e.ts);
                 if (kind === "incidents" && e.status === "Resolved") {
                     if (city.incidents.delete(e.id)) removed.incidents.push(e.id);
@@ -125,26 +278,148 @@
             city.summary = msg.summary;
             Object.values(msg.summary.last_event_ms || {}).forEach(noteNewest);
         }
-        if (snapshot) {  // what the snapshot holds again was not removed
+        if (ctx.snapshot) {  // what the snapshot holds again was not removed
             KINDS.forEach((kind) => { removed[kind] = removed[kind].filter((id) => !city[kind].has(id)); });
-        } else if (entities === 0 && via === "push") {
+        } else if (ctx.entities === 0 && ctx.via === "push") {
             conn.heartbeat = true;  // this hub beats: a silent socket is a broken one
         }
         prune(removed);
         api.messages += 1;
-        emit("live", {message: msg, city: city, changed: changed, removed: removed, snapshot: snapshot});
+        emit("live", {message: msg, city: city, changed: changed, removed: removed, snapshot: ctx.snapshot});
         updateStatus();
     }
 
+    /** Apply one whole message (a status, a snapshot or a delta) to `city` and announce it. */
     function onMessage(msg, via) {
-        if (msg && msg.type === "status") {
-            conn.unreachable = msg.error ? UNREACHABLE : null;
-            if (typeof msg.ts === "number") city.serverOffsetMs = msg.ts - Date.now();
-            updateStatus();
-            return;
-        }
-        apply(msg, via);
+        const ctx = begin(msg, via);
+        if (!ctx) return;
+        addRows(ctx, msg.vehicles || []);
+        finish(ctx);
     }
+
+    // --- reading gzip frames, off the page's thread -----------------------------------------
+    /** The worker's code. It is given the model's columns once ({model}); then for each frame
+     * ({n, blob}) it inflates and parses it, and hands it over as: the message without its
+     * vehicle rows ({n, head}); the rows in packed parts of ``ROWS`` ({n, count, nums, codes,
+     * words}: the numeric columns in a Float64Array, moved not copied; the id and text columns
+     * as codes into a list of words, of which each part carries only those new to the page);
+     * and the end ({n, end}). */
+    function frameReader() {
+        const ROWS = 500;
+        let fields = null, numeric = null;
+        const codeOf = new Map();  // word -> code, as the page knows them
+        self.onmessage = (e) => {
+            if (e.data.model) {
+                fields = e.data.model.vehicle_fields;
+                numeric = new Set(e.data.model.numeric);
+                return;
+            }
+            const n = e.data.n;
+            new Response(e.data.blob.stream().pipeThrough(new DecompressionStream("gzip"))).text().then((text) => {
+                const msg = JSON.parse(text);
+                const rows = Array.isArray(msg.vehicles) ? msg.vehicles : [];
+                const own = msg.vehicle_fields || fields;  // a message names its own columns
+                delete msg.vehicles;
+                self.postMessage({n: n, head: msg});
+                const numAt = [], textAt = [own.indexOf(fields[0])];  // the id, then the text columns
+                fields.forEach((f, i) => { if (i > 0) (numeric.has(f) ? numAt : textAt).push(own.indexOf(f)); });
+                for (let start = 0; start < rows.length; start += ROWS) {
+                    const count = Math.min(ROWS, rows.length - start);
+                    const nums = new Float64Array(count * numAt.length);
+                    const codes = new Int32Array(count * textAt.length);
+                    const words = [];
+                    for (let k = 0; k < count; k++) {
+                        const row = rows[start + k];
+                        numAt.forEach((at, j) => {
+                            const v = at >= 0 ? row[at] : null;
+                            nums[k * numAt.length + j] = typeof v === "number" ? v : NaN;
+                        });
+                        textAt.forEach((at, j) => {
+                            const v = at >= 0 ? row[at] : null;
+                            let c = -1;
+                            if (v !== null && v !== undefined) {
+                                c = codeOf.get(v);
+                                if (c === undefined) { c = codeOf.size; codeOf.set(v, c); words.push(v); }
+                            }
+                            codes[k * textAt.length + j] = c;
+                        });
+                    }
+                    self.postMessage({n: n, count: count, nums: nums, codes: codes, words: words},
+                                     [nums.buffer, codes.buffer]);
+                }
+                self.postMessage({n: n, end: true});
+            }).catch((err) => self.postMessage({n: n, error: String(err)}));
+        };
+    }
+
+    /** Gzip frames are read in a worker: a whole city's frame (2 MB of JSON each second at
+     * 20,000 vehicles) is then never one string, nor one object graph, on the page's heap. Both
+     * were too big to die young there: promoted each second, they made the page stop for a
+     * ~60-100 ms full collection every ~20 s. The page takes the rows in parts of 1,000, each
+     * its own task, and updates its rows in place; the parts die young. Where no worker can be
+     * made, frames are read here, whole. ``read(blob, sink)`` calls sink.head(msg) (false:
+     * skip the rest), sink.rows(rows) for each part, sink.end(); it resolves after the end. */
+    const frames = (function () {
+        const jobs = new Map();  // frame number -> what to do with its parts
+        const words = [];  // code -> word, as the worker sent them
+        let worker = null, next = 0, told = false;
+        function inflateHere(blob, sink) {
+            return new Response(blob.stream().pipeThrough(new DecompressionStream("gzip"))).text().then((text) => {
+                const msg = JSON.parse(text);
+                const rows = msg.vehicles || [];
+                delete msg.vehicles;
+                if (sink.head(msg) !== false) { sink.rows(rows); sink.end(); }
+            });
+        }
+        try {
+            const code = "(" + frameReader.toString() + ")()";
+            worker = new Worker(URL.createObjectURL(new Blob([code], {type: "text/javascript"})));
+        } catch (e) {
+            worker = null;
+        }
+        if (worker) {
+            worker.onmessage = (e) => {
+                const d = e.data, job = jobs.get(d.n);
+                if (!job) return;
+                try {
+                    if (d.error) throw new Error(d.error);
+                    if (d.head) { job.started = true; job.skip = job.sink.head(d.head) === false; }
+                    else if (d.count !== undefined) {
+                        for (const w of d.words) words.push(w);  // kept even when the part is skipped
+                        if (!job.skip) job.sink.packed(d.count, d.nums, d.codes, words);
+                    }
+                    else if (d.end) {
+                        jobs.delete(d.n);
+                        if (!job.skip) job.sink.end();
+                        job.resolve();
+                    }
+                } catch (err) {
+                    jobs.delete(d.n);
+                    job.reject(err);
+                }
+            };
+            worker.onerror = () => {  // a worker that cannot run: read its frames here (one half
+                worker = null;        // applied is not applied twice: it is skipped)
+                jobs.forEach((j) => {
+                    if (j.started) j.reject(new Error("the frame reader stopped"));
+                    else inflateHere(j.blob, j.sink).then(j.resolve, j.reject);
+                });
+                jobs.clear();
+            };
+        }
+        return {
+            read(blob, sink) {
+                if (!worker) return inflateHere(blob, sink);
+                if (!told) { worker.postMessage({model: readModel()}); told = true; }
+                return new Promise((resolve, reject) => {
+                    const n = next++;
+                    jobs.set(n, {blob: blob, sink: sink, started: false, skip: false, resolve: resolve, reject: reject});
+                    worker.postMessage({n: n, blob: blob});
+                });
+            },
+            get inWorker() { return !!worker; },
+        };
+    })();
 
     // --- the socket ------------------------------------------------------------------------
     function openSocket() {
@@ -164,20 +439,34 @@
         conn.socket = ws;
         conn.heartbeat = false;
         ws.binaryType = "blob";
-        let inOrder = Promise.resolve();  // inflating is asynchronous: apply in arrival order
+        let inOrder = Promise.resolve();  // reading is asynchronous: one frame at a time, in order
+        function opened() {  // the first message: push is live
+            if (conn.open) return;
+            conn.open = true;
+            conn.attempt = 0;
+            conn.everConnected = true;
+            stopPoll();
+        }
         ws.onmessage = (event) => {
             conn.lastMessageAt = Date.now();
-            const text = typeof event.data === "string" ? Promise.resolve(event.data)
-                : new Response(event.data.stream().pipeThrough(new DecompressionStream("gzip"))).text();
-            inOrder = inOrder.then(() => text).then((t) => {
-                if (conn.socket !== ws) return;
-                if (!conn.open) {  // the first message: push is live
-                    conn.open = true;
-                    conn.attempt = 0;
-                    conn.everConnected = true;
-                    stopPoll();
-                }
-                onMessage(JSON.parse(t), "push");
+            const data = event.data;
+            let ctx = null;
+            const sink = {
+                head(msg) {
+                    if (conn.socket !== ws) return false;
+                    opened();
+                    ctx = begin(msg, "push");
+                    return ctx !== null;
+                },
+                rows(rows) { addRows(ctx, rows); },
+                packed(count, nums, codes, words) { addPacked(ctx, count, nums, codes, words); },
+                end() { finish(ctx); },
+            };
+            inOrder = inOrder.then(() => {
+                if (typeof data !== "string") return frames.read(data, sink);
+                const msg = JSON.parse(data);
+                if (sink.head(msg)) { sink.rows(msg.vehicles || []); sink.end(); }
+                return undefined;
             }).catch((e) => console.warn("live message skipped", e));
         };
         ws.onclose = (event) => {
@@ -321,6 +610,7 @@
         on(name, fn) { (listeners[name] = listeners[name] || []).push(fn); },
         eventNow: eventNow,
         ageText: ageText,
+        get framesInWorker() { return frames.inWorker; },
     };
     window.smartcityLive = api;
 

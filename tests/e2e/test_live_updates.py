@@ -120,3 +120,57 @@ def test_the_console_reconnects_by_itself_after_the_server_restarts(
                 "Callback failed: the server did not respond")  # fmt: skip
     errors = [e["message"] for e in dash_duo.get_logs() or [] if not any(x in e["message"] for x in expected)]
     assert errors == []
+
+
+# every vehicle of the live city, as rows in the model's columns, sorted by id
+CITY_ROWS = "return Array.from(window.smartcityLive.city.vehicles.values()).sort((a, b) => a[0] < b[0] ? -1 : 1)"
+
+
+def server_rows(base: str, cookies: list[dict[str, Any]]) -> list[list[Any]]:
+    """The vehicles of the hub's snapshot (``GET /api/live``), in the model's columns."""
+    from pipeline.live_model import VEHICLE_ROW
+
+    cookie = "; ".join(f"{c['name']}={c['value']}" for c in cookies)
+    req = urllib.request.Request(f"{base}/api/live", headers={"Cookie": cookie})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        msg = json.load(resp)
+    at = [msg["vehicle_fields"].index(f) for f in VEHICLE_ROW]
+    return sorted(([row[i] for i in at] for row in msg["vehicles"]), key=lambda r: r[0])
+
+
+@pytest.mark.parametrize("worker", [True, False], ids=["frames-read-in-a-worker", "frames-read-on-the-page"])
+def test_the_browsers_live_vehicles_are_the_speed_layers_in_every_column(
+    dash_duo: Any, tmp_path: Path, worker: bool
+) -> None:
+    """The frames are read in a worker and packed into the page's vehicle table (numbers in
+    typed arrays, text as codes); where no worker can be made, they are read on the page. Either
+    way the page holds what the speed layer holds: every column of every vehicle, after new
+    vehicles, moves, new text (a status, a road never seen before) and text gone."""
+    speed = SpeedLayer(fakeredis.FakeRedis(), "e2e:")
+    seed(speed)
+    app = create_app(api_settings(tmp_path, tile_url=""), store=Store(speed)).extensions["smartcity.console"]
+    driver = dash_duo.driver
+    if not worker:
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": "delete window.Worker;"})
+    dash_duo.start_server(app, navigate=False)
+    base = dash_duo.server.url
+    driver.get(f"{base}/login?token=viewer-token")
+    driver.get(f"{base}/?fresh=1#map")
+    dash_duo.wait_for_contains_text("#shell-badge", "live via push", timeout=10)
+    assert driver.execute_script("return window.smartcityLive.framesInWorker") is worker
+    cookies = driver.get_cookies()
+
+    def same() -> bool:
+        return driver.execute_script(CITY_ROWS) == server_rows(base, cookies)
+
+    dash_duo._wait_for(lambda d: same(), timeout=10, msg="the seeded city in the page")
+    speed.write([
+        rec("vehicle_data", 0, device_id="car-1", location=[52.4411, 13.5212], speed=0.0, vehicle_type="car",
+            status="parked", road_name="Never-Seen-Before-Strasse"),
+        rec("vehicle_data", 0, device_id="taxi-new", location=[52.447, 13.533], speed=12.5, vehicle_type="taxi"),
+        rec("vehicle_data", 0, device_id="bus-1", location=[52.4461, 13.5311], speed=18.25, vehicle_type="bus"),
+    ])  # fmt: skip
+    dash_duo._wait_for(lambda d: same(), timeout=10, msg="the moves, the new vehicle and the new text in the page")
+    rows = {r[0]: r for r in driver.execute_script(CITY_ROWS)}
+    assert "taxi-new" in rows and "Never-Seen-Before-Strasse" in rows["car-1"]
+    assert dash_duo.get_logs() == []
