@@ -77,12 +77,6 @@
             const name = (location.hash || "").replace(/^#/, "");
             return TABS.indexOf(name) >= 0 ? "tab-" + name : window.dash_clientside.no_update;
         },
-        /** What is selected on the map ("vehicle:<id>" or "incident:<id>"): its details are drawn
-         * again when the live city changes it (mapDash). */
-        mapSelect(selected) {
-            ns.mapSelected = selected || null;
-            return window.dash_clientside.no_update;
-        },
         resizeOnTab(tab) {
             if (tab && tab.indexOf("tab-") === 0 && history.replaceState) {
                 history.replaceState(null, "", "#" + tab.slice(4));  // the address names the tab shown
@@ -93,9 +87,9 @@
         },
     };
 
-    // --- the map's Dash parts: the roads' congestion colours (their layer's hideout) and the
-    // selection's details, redrawn when the live city changes what they show (the points
-    // themselves are assets/smartcity_map.js's)
+    // --- the map's Dash part: the roads' congestion colours (their layer's hideout), redrawn
+    // when the live city changes them (the points are assets/smartcity_map.js's, the selection's
+    // details assets/smartcity_details.js's)
     function mapDash(detail) {
         if (!dashReady) return;
         const changed = detail.changed, removed = detail.removed;
@@ -106,12 +100,6 @@
                 setProps("map-roads", {hideout: hideout});  // app/console/ids.py MAP_ROADS
             }
         }
-        const selected = ns.mapSelected;
-        if (!selected) return;
-        const kind = selected.slice(0, selected.indexOf(":")), id = selected.slice(selected.indexOf(":") + 1);
-        const ids = kind === "vehicle" ? changed.vehicles.concat(removed.vehicles)
-                                       : changed.incidents.concat(removed.incidents);
-        if (detail.snapshot || ids.indexOf(id) >= 0) setProps("map-refresh", {data: Date.now()});  // ids.MAP_REFRESH
     }
     window.addEventListener("smartcity:live", (e) => mapDash(e.detail));
 

@@ -74,7 +74,6 @@ MAP_FIND_RESULTS = "map-find-results"
 MAP_REPLAY = "map-replay"  # "Replay last hour" of the selected vehicle (assets/smartcity_replay.js)
 MAP_SELECTED = "map-selected"
 MAP_FOLLOW = "map-follow"
-MAP_REFRESH = "map-refresh"  # the summary, while a selection on the shown map needs refreshing
 
 # emergency
 EMERGENCY_TABLE = "emergency-table"  # an AG Grid the live client fills; one row selected at a time

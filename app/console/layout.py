@@ -113,7 +113,6 @@ def build() -> Component:
             dcc.Store(id=ids.SHELL_THEME_STORE),
             dcc.Store(id=ids.SHELL_SINK),
             dcc.Store(id=ids.SHELL_MOUNTED),
-            dcc.Store(id=ids.MAP_REFRESH),
         ]
     )
 

@@ -11,19 +11,17 @@ go to the browser through clientside callbacks and never reach the server.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 import dash_bootstrap_components as dbc
 import dash_leaflet as dl
-from dash import ClientsideFunction, Input, Output, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, dcc, html
 from dash.development.base_component import Component
 from flask import current_app, session
 
-from app.api import store
 from app.console import ids, zones
-from app.console.callbacks import callback, clientside_callback
+from app.console.callbacks import clientside_callback
 from app.console.traffic import LEVEL_COLOURS
 from pipeline.live_model import LEVELS
 from pipeline.schemas import SEVERITIES, VEHICLE_TYPES
@@ -295,65 +293,6 @@ def speed_legend() -> Component:
     return html.Div(rows, id=ids.MAP_SPEED_LEGEND, className="small mb-3", hidden=True)
 
 
-def _row(label: str, value: Any) -> Component:
-    return html.Tr([html.Th(label, className="pe-2"), html.Td("" if value is None else str(value))])
-
-
-def vehicle_details(state: dict[str, Any] | None, vehicle_id: str) -> Component:
-    """The details panel for one vehicle (its track is drawn by smartcity_map.js)."""
-    if state is None:
-        return html.Div(f"Vehicle {vehicle_id} is no longer reporting.")
-    rows = [
-        _row("Vehicle", state.get("id")),
-        _row("Type", state.get("vehicle_type")),
-        _row("Make", " ".join(str(state[k]) for k in ("make", "model") if state.get(k)) or None),
-        _row("Plate", state.get("plate")),
-        _row("Speed", f"{state.get('speed', 0):.0f} km/h"),
-        _row("Heading", None if state.get("heading") is None else f"{state['heading']:.0f}°"),
-        _row("Road", state.get("road_name")),
-        _row("Status", state.get("status")),
-        _row("Last seen", last_seen(state.get("ts"))),
-    ]
-    return dbc.Table(html.Tbody(rows), size="sm", borderless=True, className="mb-0")
-
-
-def last_seen(ts_ms: float | None) -> str | None:
-    """When a vehicle last reported, as a time of day with its zone (a fixed time, not an age:
-    the panel is redrawn when the vehicle reports, so an age would freeze when it stops)."""
-    if ts_ms is None:
-        return None
-    return datetime.fromtimestamp(float(ts_ms) / 1000, UTC).strftime("%H:%M:%S UTC")
-
-
-def incident_details(incident: dict[str, Any] | None) -> Component:
-    if incident is None:
-        return html.Div("That incident is no longer active.")
-    rows = [
-        _row("Incident", incident.get("id")),
-        _row("Type", incident.get("incident_type")),
-        _row("Severity", incident.get("severity")),
-        _row("Status", incident.get("status")),
-        _row("Description", incident.get("description")),
-    ]
-    return dbc.Table(html.Tbody(rows), size="sm", borderless=True, className="mb-0")
-
-
-@callback(
-    Output(ids.MAP_DETAILS, "children"),
-    Input(ids.MAP_SELECTED, "data"),
-    Input(ids.MAP_REFRESH, "data"),
-    prevent_initial_call=True,
-)
-def _details(selected: str | None, _changed: Any) -> Any:
-    if not selected:
-        return no_update
-    kind, _, key = selected.partition(":")
-    if kind == "vehicle":
-        return vehicle_details(store().vehicle(key), key)
-    incident = store().incident(key)
-    return incident_details(incident if incident and incident.get("status") != "Resolved" else None)
-
-
 # the map's points live in the browser (assets/smartcity_map.js): these only pass it what the
 # operator chose, and a selection made elsewhere (the Emergency tab's Map button)
 clientside_callback(
@@ -378,11 +317,8 @@ clientside_callback(
     Output(ids.MAP_DETAILS, "className"),
     Input(ids.MAP_SELECTED, "data"),
 )
-# the roads' colours and a selection's details follow the live city in the browser
-# (assets/smartcity.js mapDash): road levels go straight into the roads' hideout, and a
-# selected vehicle or incident that changed sets MAP_REFRESH, which redraws its details
+# the selection's details are drawn in the browser from the live city (assets/smartcity_details.js)
 clientside_callback(
-    ClientsideFunction("smartcity", "mapSelect"),
-    Output(ids.MAP_REFRESH, "data"),
+    ClientsideFunction("smartcity_details", "show"),
     Input(ids.MAP_SELECTED, "data"),
 )

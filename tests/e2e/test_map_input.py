@@ -163,7 +163,7 @@ def test_the_mouse_picks_every_layer_with_an_incident_on_the_map(dash_duo: Any, 
 
 
 def test_the_search_box_finds_a_vehicle_by_plate_selects_it_and_flies_there(dash_duo: Any, city: Any) -> None:
-    app, _, _ = city
+    app, speed, at = city
     open_map(dash_duo, app)
     driver = dash_duo.driver
     box = driver.find_element(By.ID, "map-find")
@@ -172,7 +172,13 @@ def test_the_search_box_finds_a_vehicle_by_plate_selects_it_and_flies_there(dash
                        timeout=10, msg="car-1 selected")  # fmt: skip
     dash_duo.wait_for_contains_text("#map-details", "B-KX 4821", timeout=10)
     details = driver.find_element(By.ID, "map-details").text
-    assert "car-1" in details and "Volkswagen Golf" in details
+    assert "car-1" in details and "Volkswagen Golf" in details and "31 km/h" in details
+    # the panel follows the live city: a new report changes it, the fixed details stay
+    speed.write([rec("vehicle_data", 0, device_id="car-1", location=list(at["car"]), speed=57.0, vehicle_type="car",
+                     road_name="Adlergestell")])  # fmt: skip
+    dash_duo.wait_for_contains_text("#map-details", "57 km/h", timeout=10)
+    details = driver.find_element(By.ID, "map-details").text
+    assert "Adlergestell" in details and "B-KX 4821" in details
     assert "car-1 · B-KX 4821" in driver.find_element(By.ID, "map-find-results").text
     rect = driver.find_element(By.CSS_SELECTOR, ".smartcity-map").rect
 

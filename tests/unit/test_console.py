@@ -101,6 +101,7 @@ def test_every_console_gets_its_callbacks(tmp_path: Path, app: Flask) -> None:
 LIVE_FIGURES = (
     "feed-", "overview-card", ids.EMERGENCY_TABLE, ids.EMERGENCY_ALERT, ids.TRAFFIC_TABLE, ids.TRAFFIC_WORST,
     ids.WEATHER_TABLE, ids.WEATHER_CHART, ids.WEATHER_ADVISORIES, ids.SYSTEM_LIVE, ids.SHELL_BADGE,
+    f"{ids.MAP_DETAILS}.children",  # the selection's details (assets/smartcity_details.js)
 )  # fmt: skip
 
 
@@ -109,8 +110,7 @@ def test_no_dash_callback_carries_live_data(app: Flask) -> None:
     c.get("/login?token=viewer-token")
     deps = c.get("/_dash-dependencies").json
     outputs = [o for d in deps for o in d["output"].strip(".").split("...") if o]
-    # the map's layers are drawn by their own module; every other output is checked here
-    carried = [o for o in outputs if o.startswith(LIVE_FIGURES) and not o.startswith("map-")]
+    carried = [o for o in outputs if o.startswith(LIVE_FIGURES)]
     assert carried == []
     page = c.get("/").get_data(as_text=True)  # the live client, the map's layers, and the model they read
     assert (
@@ -164,14 +164,6 @@ def test_the_default_network_is_the_simulated_city(ctx: Flask) -> None:
     assert len(roads["features"]) > 100
     lat, lon = map_tab.bbox_centre(roads)
     assert 52.40 < lat < 52.47 and 13.50 < lon < 13.56
-
-
-def test_vehicle_details_show_the_state(ctx: Flask) -> None:
-    store: Store = ctx.extensions["smartcity.store"]
-    panel = map_tab.vehicle_details(store.vehicle("car-1"), "car-1")
-    assert "car-1" in json.dumps(panel.to_plotly_json(), default=lambda c: c.to_plotly_json())
-    gone = map_tab.vehicle_details(None, "ghost")
-    assert "ghost" in gone.children
 
 
 def test_the_incident_grid_draws_text_and_its_buttons_follow_the_role(ctx: Flask) -> None:
