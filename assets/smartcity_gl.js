@@ -308,7 +308,7 @@
             this.dpr = 0;
         }
         draw(sets, view) {
-            const dpr = window.devicePixelRatio || 1;
+            const dpr = view.dpr || self.devicePixelRatio || 1;
             const w = Math.max(1, Math.round(view.width * dpr)), h = Math.max(1, Math.round(view.height * dpr));
             if (!this.image || this.image.width !== w || this.image.height !== h || this.dpr !== dpr) {
                 this.canvas.width = w;
@@ -387,6 +387,63 @@
         }
     }
 
+    /** The worker's code around CanvasPoints: it is given the OffscreenCanvas once, then frames
+     * ({id, sets, view}); it draws only the newest frame waiting and says which it drew. */
+    function painter() {
+        let points = null, latest = null, waiting = false;
+        function paint() {
+            waiting = false;
+            const frame = latest;
+            latest = null;
+            if (!frame || !points) return;
+            points.draw(frame.sets, frame.view);
+            self.postMessage({drawn: frame.id});
+        }
+        self.onmessage = (e) => {
+            if (e.data.canvas) { points = new CanvasPoints(e.data.canvas); return; }
+            latest = e.data;  // a frame not yet drawn is replaced by a newer one
+            if (!waiting) { waiting = true; setTimeout(paint, 0); }
+        };
+    }
+
+    /** CanvasPoints run in a worker on the canvas's OffscreenCanvas: the page's thread only copies
+     * the points' arrays across (~0.5 MB a frame at 20,000) and places the canvas when the frame
+     * it drew is shown; rasterising, putImageData and the canvas's commit are off it (they were
+     * ~30 ms of every second at 20,000 moving vehicles). ``draw(sets, view, shown)`` calls
+     * ``shown()`` once that frame is drawn (a frame replaced by a newer one never is). */
+    class WorkerPoints {
+        constructor(canvas) {
+            if (typeof Worker === "undefined" || !canvas.transferControlToOffscreen) throw new Error("no OffscreenCanvas");
+            const code = ["const ARROW = " + JSON.stringify(ARROW) + ", HEADINGS = " + HEADINGS + ";",
+                "const rgbaCache = new Map();", rgba, sizeOf, discMask, CanvasPoints, "(" + painter + ")();"].join("\n");
+            this.worker = new Worker(URL.createObjectURL(new Blob([code], {type: "text/javascript"})));
+            const offscreen = canvas.transferControlToOffscreen();  // the worker exists: the canvas is its
+            this.worker.postMessage({canvas: offscreen}, [offscreen]);
+            this.next = 0;
+            this.shown = new Map();  // frame id -> what to do when it is shown
+            this.worker.onmessage = (e) => {
+                const id = e.data.drawn, then = this.shown.get(id);
+                this.shown.forEach((_, k) => { if (k <= id) this.shown.delete(k); });
+                if (then) then();
+            };
+        }
+        draw(sets, view, shown) {
+            const parts = [], moved = [];
+            sets.forEach((set) => {
+                if (!set.visible || !set.size) return;
+                const n = set.size;
+                const part = {visible: true, size: n, look: set.look, pos: set.pos.slice(0, 2 * n),
+                    col: set.col.slice(0, 4 * n), head: set.head.slice(0, n)};
+                moved.push(part.pos.buffer, part.col.buffer, part.head.buffer);
+                parts.push(part);
+                set.dirty = false;
+            });
+            const id = ++this.next;
+            if (shown) this.shown.set(id, shown);
+            this.worker.postMessage({id: id, sets: parts, view: Object.assign({dpr: self.devicePixelRatio || 1}, view)}, moved);
+        }
+    }
+
     let webglInfoCache = null;
     /** What WebGL this browser has: {gpu: the renderer's name or "none", software: whether it is
      * rasterised on the CPU (SwiftShader, llvmpipe), when every frame is also read back for the
@@ -404,9 +461,12 @@
         return (webglInfoCache = {gpu: gpu, software: gpu === "none" || /swiftshader|llvmpipe|softpipe|software/i.test(gpu)});
     }
 
-    /** A point renderer of ``kind`` ("webgl" | "canvas") on ``canvas``; Canvas 2D when WebGL fails. */
+    /** A point renderer of ``kind`` on ``canvas``: "webgl"; "canvas" (Canvas 2D, drawn in a worker
+     * where the browser has OffscreenCanvas, else on the page); "canvas-page" (Canvas 2D on the
+     * page's thread). Canvas 2D when WebGL fails. Its ``kind`` says which it is: "webgl",
+     * "canvas-worker" or "canvas". */
     function pointRenderer(canvas, kind) {
-        if (kind !== "canvas") {
+        if (kind !== "canvas" && kind !== "canvas-page") {
             try {
                 return {points: new GLPoints(canvas), kind: "webgl"};
             } catch (err) {
@@ -414,10 +474,16 @@
                 canvas = canvas.cloneNode(false);  // a canvas keeps the first context kind asked of it
             }
         }
+        if (kind !== "canvas-page") {
+            try {
+                return {points: new WorkerPoints(canvas), kind: "canvas-worker", canvas: canvas};
+            } catch (err) { /* no OffscreenCanvas: on the page */ }
+        }
         return {points: new CanvasPoints(canvas), kind: "canvas", canvas: canvas};
     }
 
     window.smartcityGL = {TILE: TILE, CELL: CELL, PointSet: PointSet, GLPoints: GLPoints, CanvasPoints: CanvasPoints,
+        WorkerPoints: WorkerPoints,
         pointRenderer: pointRenderer, webglInfo: webglInfo, mercX: mercX, mercY: mercY,
         rgba: rgba, sizeOf: sizeOf};
 })();

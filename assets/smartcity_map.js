@@ -13,8 +13,9 @@
     const PICK_PX = 4;  // the mouse may miss a point's edge by this much
     const TRACK_POINTS = 60;
     const ARROW_ZOOM = 16;  // from this zoom in, vehicles are drawn larger with an arrow of their heading
-    // "?renderer=webgl" or "=canvas" fixes the renderer (benchmarks, and a browser that draws badly)
-    const FORCED = ((asked) => (asked === "webgl" || asked === "canvas" ? asked : null))(
+    // "?renderer=webgl", "=canvas" or "=canvas-page" (Canvas 2D on the page's thread, not in a worker)
+    // fixes the renderer (benchmarks, tests, and a browser that draws badly)
+    const FORCED = ((asked) => (["webgl", "canvas", "canvas-page"].indexOf(asked) >= 0 ? asked : null))(
         new URLSearchParams(window.location ? window.location.search : "").get("renderer"));
     // what each layer looks like: size, stroke and fills come from the console (map.py LOOKS, in
     // map_style), which also draws the legend from them; filled in by api.view
@@ -169,7 +170,8 @@
 
     /** The point renderer: WebGL on a GPU; Canvas 2D where WebGL is missing or software, where
      * it costs more (its rasterising and read-back on the CPU: at 20,000 points 81 ms a second of
-     * main thread against Canvas 2D's 49 here; `python -m benchmarks.browser` measures both). */
+     * main thread against Canvas 2D's 49 here), drawn in a worker where the browser has
+     * OffscreenCanvas (`python -m benchmarks.browser --renderer …` measures each). */
     function renderer() {
         if (state.gl) return state.gl;
         const kind = FORCED || (webglInfo().software ? "canvas" : "webgl");
@@ -198,16 +200,22 @@
         const t0 = performance.now();
         const size = map.getSize();
         const v = viewOf(map);
-        L.DomUtil.setPosition(state.canvas, map.containerPointToLayerPoint([0, 0]));
-        state.canvas.style.width = size.x + "px";
-        state.canvas.style.height = size.y + "px";
+        const at = map.containerPointToLayerPoint([0, 0]), canvas = state.canvas;
+        const vehicles = sets.vehicles.visible ? sets.vehicles.size : 0;
+        // the canvas is placed when its frame shows: at once here, or when a worker has drawn it
+        const shown = () => {
+            L.DomUtil.setPosition(canvas, at);
+            canvas.style.width = size.x + "px";
+            canvas.style.height = size.y + "px";
+            state.stats.drawnVehicles = vehicles;
+        };
         points.draw(DRAW_ORDER.map((n) => sets[n]), {
             width: size.x, height: size.y, scale: v.scale, grey: state.grey ? 1 : 0, arrows: arrowsShown(),
             shift: [v.topLeft.x - origin[0] * v.scale, v.topLeft.y - origin[1] * v.scale],
-        });
+        }, shown);
+        if (state.drawnWith !== "canvas-worker") shown();
         state.stats.frames += 1;
         state.stats.drawMs += performance.now() - t0;
-        state.stats.drawnVehicles = sets.vehicles.visible ? sets.vehicles.size : 0;
         if (state.hovered) showTip(state.hovered.layer, state.hovered.id);  // it may have moved
     }
 

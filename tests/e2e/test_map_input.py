@@ -71,6 +71,10 @@ def city(tmp_path: Path) -> tuple[dash.Dash, SpeedLayer, dict[str, tuple[float, 
     return server.extensions["smartcity.console"], speed, at
 
 
+# what each asked renderer draws with here (headless Chromium has OffscreenCanvas)
+DRAWN_WITH = {"webgl": "webgl", "canvas": "canvas-worker", "canvas-page": "canvas"}
+
+
 def open_map(dash_duo: Any, app: dash.Dash, dark: bool = False, renderer: str = "") -> None:
     dash_duo.start_server(app, navigate=False)
     dash_duo.driver.set_window_size(1400, 1000)  # the whole map in view: the mouse can reach every point
@@ -80,7 +84,7 @@ def open_map(dash_duo: Any, app: dash.Dash, dark: bool = False, renderer: str = 
     drawn = "return window.smartcityMap.count('vehicles') === 3 && window.smartcityMap.count('incidents') === 1"
     dash_duo._wait_for(lambda d: d.execute_script(drawn), timeout=10, msg="the city on the map")
     drawn_with = dash_duo.driver.execute_script("return window.smartcityMap.stats().renderer")
-    assert drawn_with == (renderer or drawn_with) and drawn_with in ("webgl", "canvas")
+    assert drawn_with == DRAWN_WITH.get(renderer, drawn_with) and drawn_with in DRAWN_WITH.values()
     if dark:
         dash_duo.driver.find_element(By.XPATH, "//label[normalize-space()='Dark']").click()
         dash_duo._wait_for(
@@ -222,10 +226,11 @@ def test_replay_last_hour_runs_the_selected_vehicles_route_from_the_lake(
     assert severe(dash_duo) == []
 
 
-@pytest.mark.parametrize("renderer", ["webgl", "canvas"])
+@pytest.mark.parametrize("renderer", list(DRAWN_WITH))
 def test_each_renderer_draws_the_points_where_the_mouse_finds_them(dash_duo: Any, city: Any, renderer: str) -> None:
-    """WebGL (a GPU's) and Canvas 2D (chosen where WebGL is software and the city small) both put
-    each point on screen where picking finds it: the pixels there change when its layer goes off."""
+    """WebGL (a GPU's) and Canvas 2D (chosen where WebGL is software; drawn in a worker, or on the
+    page's thread where there is no OffscreenCanvas) all put each point on screen where picking
+    finds it: the pixels there change when its layer goes off."""
     app, _, _ = city
     open_map(dash_duo, app, renderer=renderer)
     driver = dash_duo.driver
@@ -243,7 +248,7 @@ def test_each_renderer_draws_the_points_where_the_mouse_finds_them(dash_duo: Any
     assert severe(dash_duo) == []
 
 
-@pytest.mark.parametrize("renderer", ["webgl", "canvas"])
+@pytest.mark.parametrize("renderer", list(DRAWN_WITH))
 def test_zoomed_in_vehicles_show_an_arrow_of_their_heading(dash_duo: Any, city: Any, renderer: str) -> None:
     """At the city's zoom a heading changes no pixel; from street level in (the search flies there)
     the vehicle's arrow turns with it."""
