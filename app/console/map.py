@@ -11,7 +11,7 @@ go to the browser through clientside callbacks and never reach the server.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, tzinfo
 from functools import cache
 from typing import Any
 
@@ -22,7 +22,7 @@ from dash.development.base_component import Component
 from flask import current_app, session
 
 from app.api import store
-from app.console import ids, zones
+from app.console import chart, ids, zones
 from app.console.callbacks import callback, clientside_callback
 from app.console.traffic import LEVEL_COLOURS
 from pipeline.live_model import LEVELS
@@ -299,8 +299,8 @@ def _row(label: str, value: Any) -> Component:
     return html.Tr([html.Th(label, className="pe-2"), html.Td("" if value is None else str(value))])
 
 
-def vehicle_details(state: dict[str, Any] | None, vehicle_id: str) -> Component:
-    """The details panel for one vehicle (its track is drawn by smartcity_map.js)."""
+def vehicle_details(state: dict[str, Any] | None, vehicle_id: str, tz: tzinfo = UTC) -> Component:
+    """The details panel for one vehicle (its track is drawn by smartcity_map.js; times in ``tz``)."""
     if state is None:
         return html.Div(f"Vehicle {vehicle_id} is no longer reporting.")
     rows = [
@@ -312,17 +312,18 @@ def vehicle_details(state: dict[str, Any] | None, vehicle_id: str) -> Component:
         _row("Heading", None if state.get("heading") is None else f"{state['heading']:.0f}°"),
         _row("Road", state.get("road_name")),
         _row("Status", state.get("status")),
-        _row("Last seen", last_seen(state.get("ts"))),
+        _row("Last seen", last_seen(state.get("ts"), tz)),
     ]
     return dbc.Table(html.Tbody(rows), size="sm", borderless=True, className="mb-0")
 
 
-def last_seen(ts_ms: float | None) -> str | None:
-    """When a vehicle last reported, as a time of day with its zone (a fixed time, not an age:
-    the panel is redrawn when the vehicle reports, so an age would freeze when it stops)."""
+def last_seen(ts_ms: float | None, tz: tzinfo = UTC) -> str | None:
+    """When a vehicle last reported, as a time of day in ``tz`` with its zone's abbreviation
+    (``14:03:05 CET``; a fixed time, not an age: the panel is redrawn when the vehicle reports,
+    so an age would freeze when it stops)."""
     if ts_ms is None:
         return None
-    return datetime.fromtimestamp(float(ts_ms) / 1000, UTC).strftime("%H:%M:%S UTC")
+    return chart.clock(float(ts_ms), tz, "%H:%M:%S")
 
 
 def incident_details(incident: dict[str, Any] | None) -> Component:
@@ -342,14 +343,15 @@ def incident_details(incident: dict[str, Any] | None) -> Component:
     Output(ids.MAP_DETAILS, "children"),
     Input(ids.MAP_SELECTED, "data"),
     Input(ids.MAP_REFRESH, "data"),
+    Input(chart.UTC_SWITCH, "value"),
     prevent_initial_call=True,
 )
-def _details(selected: str | None, _changed: Any) -> Any:
+def _details(selected: str | None, _changed: Any, utc: bool | None) -> Any:
     if not selected:
         return no_update
     kind, _, key = selected.partition(":")
     if kind == "vehicle":
-        return vehicle_details(store().vehicle(key), key)
+        return vehicle_details(store().vehicle(key), key, chart.zone(utc))
     incident = store().incident(key)
     return incident_details(incident if incident and incident.get("status") != "Resolved" else None)
 
