@@ -46,6 +46,9 @@ def user() -> str | None:
     return current_user()
 
 
+# a time with its date and zone (2026-12-07 14:03:05 CEST) read whole; the zone's name in the
+# header may wrap
+_TIME_COLUMN: dict[str, Any] = {"minWidth": 235, "wrapHeaderText": True, "autoHeaderHeight": True}
 # (field, header, extra column options): what the live client puts in each row; its times (TIMES)
 # printed by the browser's one formatter (assets/smartcity.js smartcityTime.clock) in the zone
 # shown, which the header names (chart.label here, the browser's smartcityTimeHeader once it runs:
@@ -58,7 +61,7 @@ COLUMNS: tuple[tuple[str, str, dict[str, Any]], ...] = (
         {"cellClassRules": {f"severity-{s}": {"function": f"params.value == '{s}'"} for s in SEVERITY_COLOURS}},
     ),
     ("status", "Status", {}),
-    ("reported", "Reported", {"minWidth": 170, "headerValueGetter": {"function": "smartcityTimeHeader(params)"}}),
+    ("reported", "Reported", {**_TIME_COLUMN, "headerValueGetter": {"function": "smartcityTimeHeader(params)"}}),
     ("age", "Age", {"sortable": False}),
     ("acknowledged_by", "Acknowledged by", {}),
     ("assigned_to", "Assigned to", {}),
@@ -66,7 +69,7 @@ COLUMNS: tuple[tuple[str, str, dict[str, Any]], ...] = (
 )
 # the resolved grid: what the server puts in each row (times by chart.clock)
 RESOLVED_COLUMNS: tuple[tuple[str, str, dict[str, Any]], ...] = (
-    ("resolved", "Resolved", {"minWidth": 170}),
+    ("resolved", "Resolved", _TIME_COLUMN),
     ("id", "Incident", {}),
     ("incident_type", "Type", {}),
     COLUMNS[1],
