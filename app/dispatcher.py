@@ -249,7 +249,7 @@ class Dispatcher:
             self._outbox.append(lambda: self._ack(entry))
             return
         body = raw.encode() if isinstance(raw, str) else bytes(raw)
-        hooks = [h for h in self._hooks.values() if h.wants(alert.get("severity"))]
+        hooks = [h for h in self._hooks.values() if h.wants(alert.get("severity"), alert.get("rule"))]
         if not hooks:
             self._outbox.append(lambda: self._ack(entry))
             return

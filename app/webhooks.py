@@ -2,7 +2,8 @@
 
 Everything lives in Redis under the hash tag ``{webhooks}`` (one Redis Cluster slot):
 
-- ``{webhooks}:hooks``: hash, hook id -> the hook as JSON (url, secret, min_severity, who and when);
+- ``{webhooks}:hooks``: hash, hook id -> the hook as JSON (url, secret, min_severity, the rules
+  whose alerts it takes when it names some, who and when);
 - ``{webhooks}:status:<id>``: hash, the hook's delivery counters and its last attempt;
 - ``{webhooks}:dead``: stream, capped, one entry per delivery given up after its last try
   (the alert, the hook, the number of tries, the last error).
@@ -36,7 +37,9 @@ MAX_URL_LENGTH = 2048
 MAX_SECRET_LENGTH = 256
 MAX_HOOKS = 100
 DEAD_MAXLEN = 1000
-FIELDS = ("url", "secret", "min_severity")
+FIELDS = ("url", "secret", "min_severity")  # required
+OPTIONAL = ("rules",)  # the rule ids whose alerts a hook takes; absent: every alert
+MAX_HOOK_RULES = 100
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*\.?$")
 _COUNTERS = {"delivered": "delivered", "retrying": "failed_attempts", "failed": "failed"}
@@ -102,11 +105,24 @@ def check_url(url: Any) -> str:
     return url
 
 
-def parse_hook(body: Any) -> dict[str, str]:
-    """A POSTed hook as ``{url, secret, min_severity}``; ValueError with the reason otherwise."""
+def check_rules(rules: Any) -> list[str]:
+    """``rules`` if it can be a hook's: 1 to ``MAX_HOOK_RULES`` rule ids, each once (whether
+    those rules exist is the rule book's to say); else ValueError with the reason."""
+    if not isinstance(rules, list) or not rules or len(rules) > MAX_HOOK_RULES:
+        raise ValueError(f"rules must be a list of 1 to {MAX_HOOK_RULES} rule ids (leave it out for every rule)")
+    if not all(isinstance(r, str) and 0 < len(r) <= 64 for r in rules):
+        raise ValueError("rules must hold rule ids: strings of 1 to 64 characters")
+    if len(set(rules)) < len(rules):
+        raise ValueError("rules must name each rule once")
+    return list(rules)
+
+
+def parse_hook(body: Any) -> dict[str, Any]:
+    """A POSTed hook as ``{url, secret, min_severity}``, with ``rules`` when it names some;
+    ValueError with the reason otherwise."""
     if not isinstance(body, dict):
-        raise ValueError("the body must be a JSON object with url, secret and min_severity")
-    unknown = sorted(set(body) - set(FIELDS))
+        raise ValueError("the body must be a JSON object with url, secret and min_severity (and optionally rules)")
+    unknown = sorted(set(body) - set(FIELDS) - set(OPTIONAL))
     if unknown:
         raise ValueError(f"unknown field(s): {', '.join(map(repr, unknown))[:200]}")
     missing = [f for f in FIELDS if f not in body]
@@ -121,7 +137,8 @@ def parse_hook(body: Any) -> dict[str, str]:
         raise ValueError("secret must be valid Unicode text") from None
     if body["min_severity"] not in SEVERITIES:
         raise ValueError(f"min_severity must be one of {', '.join(SEVERITIES)}")
-    return {"url": check_url(body["url"]), "secret": secret, "min_severity": body["min_severity"]}
+    hook = {"url": check_url(body["url"]), "secret": secret, "min_severity": body["min_severity"]}
+    return {**hook, "rules": check_rules(body["rules"])} if "rules" in body else hook
 
 
 @dataclass(frozen=True)
@@ -132,11 +149,16 @@ class Hook:
     url: str
     secret: str
     min_severity: str
+    rules: frozenset[str] | None = None  # None: alerts of every rule (and of none)
 
-    def wants(self, severity: Any) -> bool:
-        """Whether an alert of ``severity`` goes to this hook (unknown severities go nowhere)."""
+    def wants(self, severity: Any, rule: Any = None) -> bool:
+        """Whether an alert of ``severity``, raised by ``rule`` (its id; None when no rule raised
+        it), goes to this hook: at or above its minimum severity (unknown severities go nowhere),
+        and by one of its rules when it names some."""
         rank = severity_rank(severity)
-        return rank is not None and rank >= SEVERITIES.index(self.min_severity)
+        if rank is None or rank < SEVERITIES.index(self.min_severity):
+            return False
+        return self.rules is None or rule in self.rules
 
 
 class Webhooks:
@@ -156,7 +178,7 @@ class Webhooks:
     def status_key(self, hook_id: str) -> str:
         return self._status_base + hook_id
 
-    def add(self, hook: dict[str, str], user: str) -> str | None:
+    def add(self, hook: dict[str, Any], user: str) -> str | None:
         """Store a checked hook (``parse_hook``); its id, or None when ``MAX_HOOKS`` exist."""
         if int(self.client.hlen(self.hooks_key)) >= MAX_HOOKS:
             return None
@@ -182,7 +204,8 @@ class Webhooks:
         out = {}
         for value in raw.values():
             h = orjson.loads(value)
-            out[h["id"]] = Hook(h["id"], h["url"], h["secret"], h["min_severity"])
+            rules = frozenset(h["rules"]) if h.get("rules") is not None else None  # hooks stored before rules: None
+            out[h["id"]] = Hook(h["id"], h["url"], h["secret"], h["min_severity"], rules)
         return out
 
     def listing(self) -> list[dict[str, Any]]:
@@ -228,7 +251,8 @@ def _now() -> str:
 
 
 def _shown(hook: dict[str, Any]) -> dict[str, Any]:
-    return {**hook, "secret": "set"}
+    """A hook for people: its secret hidden, ``rules`` null when it takes every rule's alerts."""
+    return {"rules": None, **hook, "secret": "set"}
 
 
 def _status(raw: dict[Any, Any]) -> dict[str, Any]:

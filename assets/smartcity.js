@@ -35,6 +35,55 @@
     }
     window.smartcityApi = {call: call};
 
+    // --- times: the one formatter of the times the browser prints ------------------------------
+    /* In the city's zone (the page's config object, script "smartcity-live-model", city_time_zone:
+     * SMARTCITY_CITY_TIMEZONE) unless this browser chose UTC (the navbar's switch, handed in by
+     * ns.timeZone); printed as app/console/chart.py clock prints them: "2026-12-07 14:03:05 CET".
+     * A time is epoch milliseconds or ISO text (without an offset: UTC, as on the server). */
+    const times = {utc: false, city: null, formats: new Map()};
+
+    function cityZone() {
+        if (times.city === null) {
+            const el = document.getElementById("smartcity-live-model");
+            let config = null;
+            try { config = el ? JSON.parse(el.textContent) : null; } catch (e) { config = null; }
+            times.city = (config && config.city_time_zone) || "UTC";
+        }
+        return times.city;
+    }
+
+    function shownZone() { return times.utc ? "UTC" : cityZone(); }
+
+    /** ``value`` as a time of the zone shown, with the zone's abbreviation ("" when absent; an
+     * unreadable one as it is written); ``timeOnly``: "14:03:05 CET". */
+    function clock(value, timeOnly) {
+        if (value === null || value === undefined || value === "") return "";
+        let at = value;
+        if (typeof value === "string" && /T\d\d:\d\d(:\d\d(\.\d+)?)?$/.test(value)) at = value + "Z";  // naive: UTC
+        const when = new Date(typeof at === "number" ? at : String(at));
+        if (isNaN(when.getTime())) return String(value);
+        const zone = shownZone(), key = zone + (timeOnly ? " time" : "");
+        let format = times.formats.get(key);
+        if (!format) {
+            const parts = {timeZone: zone, hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+                           timeZoneName: "short"};
+            if (!timeOnly) Object.assign(parts, {year: "numeric", month: "2-digit", day: "2-digit"});
+            format = new Intl.DateTimeFormat("en-GB", parts);
+            times.formats.set(key, format);
+        }
+        const p = {};
+        format.formatToParts(when).forEach((part) => { p[part.type] = part.value; });
+        const day = timeOnly ? "" : p.year + "-" + p.month + "-" + p.day + " ";
+        return day + p.hour + ":" + p.minute + ":" + p.second + " " + p.timeZoneName;
+    }
+    window.smartcityTime = {clock: clock, zone: shownZone};
+    /** An AG Grid time column's header (headerValueGetter): its name with the zone shown, in
+     * place of the zone the server named ("Reported (<city zone>)" -> "Reported (UTC)"). */
+    window.dashAgGridFunctions = Object.assign({}, window.dashAgGridFunctions, {
+        smartcityTimeHeader: (params) => String(params.colDef.headerName || "").replace(/ \([^()]*\)$/, "")
+            + " (" + shownZone() + ")",
+    });
+
     const ns = {
         roadStyle(feature, context) {
             const levels = (context && context.hideout && context.hideout.levels) || {};
@@ -62,6 +111,13 @@
             const now = Date.now();
             if (active !== s.tab || (s.at && now - s.at < 0.8 * s.every_ms)) return window.dash_clientside.no_update;
             return Object.assign({}, s, {at: now});
+        },
+        /** The navbar's UTC switch (remembered by this browser): the zone the browser's times are
+         * printed in, announced so what shows times draws them again (smartcity:timezone). */
+        timeZone(utc) {
+            times.utc = !!utc;
+            window.dispatchEvent(new CustomEvent("smartcity:timezone", {detail: {zone: shownZone()}}));
+            return shownZone();
         },
         applyTheme(dark) {
             document.documentElement.setAttribute("data-bs-theme", dark ? "dark" : "light");
@@ -224,6 +280,7 @@
                 .sort((a, b) => (a.first_seen || a.ts || 0) - (b.first_seen || b.ts || 0) || (a.id < b.id ? -1 : 1))
                 .map((i) => Object.assign({}, i, {
                     status: i.acknowledged_by ? "acknowledged" : i.status,
+                    reported: window.smartcityTime.clock(i.first_seen !== undefined ? i.first_seen : i.ts),
                     age: ageOf(i.first_seen !== undefined ? i.first_seen : i.ts, now),
                 }));
         },
@@ -327,5 +384,14 @@
 
     window.addEventListener("smartcity:live", (e) => onLive(e.detail));
     window.addEventListener("smartcity:status", (e) => onStatus(e.detail));
+    window.addEventListener("smartcity:timezone", () => {  // the live grids' times and time headers, again
+        Object.keys(GRIDS).forEach((id) => {
+            dirty.add(id);
+            if (document.getElementById(id) && window.dash_ag_grid && window.dash_ag_grid.getApiAsync) {
+                window.dash_ag_grid.getApiAsync(id).then((api) => api.refreshHeader()).catch(() => {});
+            }
+        });
+        draw(true);
+    });
     window.smartcityFigures = {draw: draw, stale: () => stale};
 })();

@@ -28,10 +28,10 @@
         return t;
     }
 
-    /** When a vehicle last reported, as a time of day (a fixed time, not an age: an age would
-     * freeze in a panel redrawn when the vehicle reports). */
+    /** When a vehicle last reported, as a time of day in the zone shown ("14:03:05 CET"; a fixed
+     * time, not an age: an age would freeze in a panel redrawn when the vehicle reports). */
     function lastSeen(ms) {
-        return typeof ms === "number" ? new Date(ms).toISOString().slice(11, 19) + " UTC" : null;
+        return typeof ms === "number" ? window.smartcityTime.clock(ms, true) : null;
     }
 
     function vehicleRows(row, fixed) {
@@ -96,6 +96,7 @@
     }
 
     window.addEventListener("smartcity:live", onLive);
+    window.addEventListener("smartcity:timezone", () => { if (state.kind) render(); });
     window.dash_clientside = Object.assign({}, window.dash_clientside, {
         smartcity_details: {
             show(value) { show(value); },

@@ -263,7 +263,7 @@
         head.appendChild(node("span", "badge bg-" + colour, a.severity));
         const when = node("span", "text-body-secondary inbox-ago", ago(a.time));
         when.dataset.time = a.time || "";
-        when.title = a.time ? new Date(a.time).toLocaleString() : "";
+        when.title = window.smartcityTime.clock(a.time);  // in the zone shown (assets/smartcity.js)
         head.appendChild(when);
         head.appendChild(node("span", "ms-auto text-body-secondary text-truncate inbox-entity", a.entity || ""));
         li.appendChild(head);

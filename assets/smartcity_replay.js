@@ -21,10 +21,7 @@
         run.path = run.marker = null;
     }
 
-    function clock(iso) {
-        const t = new Date(iso);
-        return isNaN(t) ? iso : t.toISOString().slice(11, 19) + " UTC";
-    }
+    const clock = (iso) => window.smartcityTime.clock(iso, true);  // in the zone shown (assets/smartcity.js)
 
     function play(id, rows) {
         const map = window.smartcityMap && window.smartcityMap.leafletMap();

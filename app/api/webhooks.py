@@ -7,6 +7,7 @@ from flask import Response, current_app, jsonify, request
 from app import actions
 from app.api import bp, store
 from app.api.errors import ApiError
+from app.api.rules import rule_book
 from app.auth import ADMIN, current_user, require
 from app.webhooks import MAX_HOOKS, Webhooks, origin, parse_hook
 
@@ -26,12 +27,18 @@ def create_webhook() -> tuple[Response, int]:
         hook = parse_hook(request.get_json(silent=True))
     except ValueError as exc:
         raise ApiError(400, str(exc)) from None
+    if "rules" in hook:  # a hook for rules that do not exist would wait for alerts that never come
+        known = rule_book().load().rules
+        unknown = [r for r in hook["rules"] if r not in known]
+        if unknown:
+            raise ApiError(400, f"no rule {', '.join(map(repr, unknown))[:200]} (GET /api/rules lists them)")
     user = current_user() or "unknown"
     hook_id = webhooks().add(hook, user)
     if hook_id is None:
         raise ApiError(409, f"there are {MAX_HOOKS} webhooks already: delete one first")
+    rules = {"rules": ",".join(hook["rules"])} if "rules" in hook else {}
     actions.audit(store(), "webhook_create", user, webhook=hook_id, url=origin(hook["url"]),
-                  min_severity=hook["min_severity"])  # fmt: skip
+                  min_severity=hook["min_severity"], **rules)  # fmt: skip
     return jsonify(id=hook_id), 201
 
 

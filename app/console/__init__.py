@@ -13,7 +13,7 @@ import dash
 import flask
 import orjson
 
-from app.console import callbacks, feed, layout
+from app.console import callbacks, chart, feed, layout
 from pipeline import live_model
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -23,11 +23,19 @@ def _not_found(path: str) -> NoReturn:
     flask.abort(404)
 
 
-def _with_live_model(index: str, server: flask.Flask) -> str:
-    """The page with the live read model in it, as the one JSON object the browser reads
-    (``pipeline.live_model.browser_config``; script tag ``smartcity-live-model``)."""
+def page_config(server: flask.Flask) -> dict[str, object]:
+    """The one JSON object the browser reads: the live read model
+    (``pipeline.live_model.browser_config``) and the city's time zone (``city_time_zone``, the
+    zone ``assets/smartcity.js`` prints times in unless the browser chose UTC)."""
     config = server.extensions["smartcity.store"].windows()
-    model = orjson.dumps(live_model.browser_config(config.active_s, config.sensor_s)).decode().replace("</", "<\\/")
+    with server.app_context():
+        zone = chart.city_zone()
+    return {**live_model.browser_config(config.active_s, config.sensor_s), "city_time_zone": zone}
+
+
+def _with_live_model(index: str, server: flask.Flask) -> str:
+    """The page with :func:`page_config` in it (script tag ``smartcity-live-model``)."""
+    model = orjson.dumps(page_config(server)).decode().replace("</", "<\\/")
     tag = f'<script id="smartcity-live-model" type="application/json">{model}</script>'
     return index.replace("{%config%}", tag + "\n            {%config%}", 1)
 

@@ -7,7 +7,10 @@ Times: every chart, input and table shows one zone, and says which. It is the ci
 (``SMARTCITY_CITY_TIMEZONE``) unless this browser chose UTC (the navbar's ``UTC`` switch,
 remembered in the browser). Plotly draws an ISO time without an offset as it is written, so the
 figure builders hand it wall-clock times already converted (:func:`times`) and title the axis
-with the zone (:func:`time_axis`).
+with the zone (:func:`time_axis`). Tables and captions print times with :func:`clock` under a
+header naming the zone (:func:`label`). The grids the browser fills format theirs with the one
+formatter of ``assets/smartcity.js`` (``smartcityTime.clock``), which reads the city's zone from
+the page's config object (``city_time_zone``) and follows the same switch.
 """
 
 from __future__ import annotations
@@ -65,6 +68,23 @@ def clock(value: datetime | float | int | str, tz: tzinfo, fmt: str = "%Y-%m-%d 
     """A time as people read it, with its zone's abbreviation: ``2026-12-07 14:03:05 CET``."""
     local = _aware(value).astimezone(tz)
     return f"{local.strftime(fmt)} {local.tzname()}"
+
+
+def clock_or(
+    value: datetime | float | int | str | None, tz: tzinfo, fmt: str = "%Y-%m-%d %H:%M:%S", missing: str = "–"
+) -> str:
+    """:func:`clock` of a time that may be absent (``missing``) or unreadable (shown as written)."""
+    if value is None or value == "":
+        return missing
+    try:
+        return clock(value, tz, fmt)
+    except (ValueError, TypeError, OverflowError):
+        return str(value)
+
+
+def label(text: str, tz: tzinfo) -> str:
+    """A column header or caption naming the zone of the times under it: ``Reported (Europe/Berlin)``."""
+    return f"{text} ({zone_name(tz)})"
 
 
 def time_axis(tz: tzinfo, span: tuple[Any, Any] | None = None, **extra: Any) -> dict[str, Any]:

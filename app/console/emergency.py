@@ -9,7 +9,7 @@ actions act on the selected row of the grid shown."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 import dash_ag_grid as dag
@@ -18,7 +18,7 @@ from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 from dash.development.base_component import Component
 
 from app.api import store
-from app.console import ids
+from app.console import chart, ids
 from app.console.callbacks import callback
 from app.console.grids import grid
 from app.store import IncidentFilter
@@ -46,7 +46,13 @@ def user() -> str | None:
     return current_user()
 
 
-# (field, header, extra column options): what the live client puts in each row
+# a time with its date and zone (2026-12-07 14:03:05 CEST) read whole; the zone's name in the
+# header may wrap
+_TIME_COLUMN: dict[str, Any] = {"minWidth": 235, "wrapHeaderText": True, "autoHeaderHeight": True}
+# (field, header, extra column options): what the live client puts in each row; its times (TIMES)
+# printed by the browser's one formatter (assets/smartcity.js smartcityTime.clock) in the zone
+# shown, which the header names (chart.label here, the browser's smartcityTimeHeader once it runs:
+# the grid's columns are the browser's, as its rows are)
 COLUMNS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("incident_type", "Type", {}),
     (
@@ -55,14 +61,15 @@ COLUMNS: tuple[tuple[str, str, dict[str, Any]], ...] = (
         {"cellClassRules": {f"severity-{s}": {"function": f"params.value == '{s}'"} for s in SEVERITY_COLOURS}},
     ),
     ("status", "Status", {}),
+    ("reported", "Reported", {**_TIME_COLUMN, "headerValueGetter": {"function": "smartcityTimeHeader(params)"}}),
     ("age", "Age", {"sortable": False}),
     ("acknowledged_by", "Acknowledged by", {}),
     ("assigned_to", "Assigned to", {}),
     ("description", "Description", {"flex": 3, "wrapText": True, "autoHeight": True}),
 )
-# the resolved grid: what the server puts in each row (times as UTC text)
+# the resolved grid: what the server puts in each row (times by chart.clock)
 RESOLVED_COLUMNS: tuple[tuple[str, str, dict[str, Any]], ...] = (
-    ("resolved", "Resolved (UTC)", {"minWidth": 150}),
+    ("resolved", "Resolved", _TIME_COLUMN),
     ("id", "Incident", {}),
     ("incident_type", "Type", {}),
     COLUMNS[1],
@@ -70,20 +77,27 @@ RESOLVED_COLUMNS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("assigned_to", "Assigned to", {}),
     ("description", "Description", {"flex": 3, "wrapText": True, "autoHeight": True}),
 )
+TIMES = frozenset({"reported", "resolved"})
 SINCE_HOURS = {"1": "last hour", "6": "last 6 hours", "24": "last 24 hours"}
 
 
 _SELECTION = {"mode": "singleRow", "checkboxes": False, "enableClickSelection": True}
 
 
-def incident_grid() -> dag.AgGrid:
-    columns = [{"field": f, "headerName": h, **extra} for f, h, extra in COLUMNS]
-    return grid(ids.EMERGENCY_TABLE, columns, "No active incidents.", rowSelection=_SELECTION)
+def columns(spec: tuple[tuple[str, str, dict[str, Any]], ...], tz: tzinfo) -> list[dict[str, Any]]:
+    """A grid's column definitions, each time column's header naming ``tz``."""
+    return [{"field": f, "headerName": chart.label(h, tz) if f in TIMES else h, **extra} for f, h, extra in spec]
 
 
-def resolved_grid() -> dag.AgGrid:
-    columns = [{"field": f, "headerName": h, **extra} for f, h, extra in RESOLVED_COLUMNS]
-    table = grid(ids.EMERGENCY_RESOLVED_TABLE, columns, "No resolved incidents match.", rowSelection=_SELECTION)
+def incident_grid(tz: tzinfo | None = None) -> dag.AgGrid:
+    """The active incidents (``tz``: the zone its time headers name; the city's by default)."""
+    spec = columns(COLUMNS, tz or chart.zone(False))
+    return grid(ids.EMERGENCY_TABLE, spec, "No active incidents.", rowSelection=_SELECTION)
+
+
+def resolved_grid(tz: tzinfo | None = None) -> dag.AgGrid:
+    spec = columns(RESOLVED_COLUMNS, tz or chart.zone(False))
+    table = grid(ids.EMERGENCY_RESOLVED_TABLE, spec, "No resolved incidents match.", rowSelection=_SELECTION)
     table.className = "smartcity-grid"  # filled by the server, not the live client
     return table
 
@@ -165,6 +179,7 @@ def alert_area() -> Component:
 
 def layout() -> Component:
     can_act = role() in ACTING_ROLES
+    tz = chart.zone(False)  # the city's; a browser that chose UTC gets its headers from _zone_headers
     switch = dbc.RadioItems(
         id=ids.EMERGENCY_VIEW,
         options=[{"label": "Active", "value": "active"}, {"label": "Resolved", "value": "resolved"}],
@@ -179,14 +194,14 @@ def layout() -> Component:
             html.Div(id=ids.EMERGENCY_FEEDBACK),
             switch,
             html.Div(
-                [html.H6(["Active incidents", html.Span(className="stale-note")]), actions(can_act), incident_grid()],
+                [html.H6(["Active incidents", html.Span(className="stale-note")]), actions(can_act), incident_grid(tz)],
                 id=ids.EMERGENCY_ACTIVE_PANE,
             ),
             html.Div(
                 [
                     html.H6("Resolved incidents (the speed layer keeps a day; History has the rest)"),
                     resolved_filters(),
-                    resolved_grid(),
+                    resolved_grid(tz),
                 ],
                 id=ids.EMERGENCY_RESOLVED_PANE,
                 style={"display": "none"},
@@ -202,12 +217,12 @@ def layout() -> Component:
     )
 
 
-def audit_table(entries: list[dict[str, str]]) -> Component:
-    """Who acknowledged or resolved what, and when (newest first)."""
-    head = html.Thead(html.Tr([html.Th(h) for h in ("When (UTC)", "User", "Action", "Incident")]))
+def audit_table(entries: list[dict[str, str]], tz: tzinfo = UTC) -> Component:
+    """Who acknowledged or resolved what, and when (in ``tz``; newest first)."""
+    head = html.Thead(html.Tr([html.Th(h) for h in (chart.label("When", tz), "User", "Action", "Incident")]))
     body = html.Tbody(
         [
-            html.Tr([html.Td(e.get("at", "")[:19].replace("T", " ")), html.Td(e.get("user", "")),
+            html.Tr([html.Td(chart.clock_or(e.get("at"), tz)), html.Td(e.get("user", "")),
                      html.Td(e.get("action", "")), html.Td(e.get("incident", ""))])
             for e in entries
         ]
@@ -215,13 +230,23 @@ def audit_table(entries: list[dict[str, str]]) -> Component:
     return html.Div([html.H6("Audit log"), dbc.Table([head, body], size="sm", responsive=True)])
 
 
-@callback(Output(ids.EMERGENCY_AUDIT, "children"), Input(ids.EMERGENCY_FEEDBACK, "children"))
-def _audit(_feedback: Any) -> Component | None:
+@callback(
+    Output(ids.EMERGENCY_AUDIT, "children"),
+    Input(ids.EMERGENCY_FEEDBACK, "children"),
+    Input(chart.UTC_SWITCH, "value"),
+)
+def _audit(_feedback: Any, utc: bool | None) -> Component | None:
     if role() != "admin":
         return None
     from app.actions import audit_log
 
-    return audit_table(audit_log(store(), 50))
+    return audit_table(audit_log(store(), 50), chart.zone(utc))
+
+
+@callback(Output(ids.EMERGENCY_RESOLVED_TABLE, "columnDefs"), Input(chart.UTC_SWITCH, "value"))
+def _zone_headers(utc: bool | None) -> list[dict[str, Any]]:
+    """The resolved grid's time header names the zone shown (the active grid's are the browser's)."""
+    return columns(RESOLVED_COLUMNS, chart.zone(utc))
 
 
 def selected_id(rows: list[dict[str, Any]] | None) -> str | None:
@@ -234,43 +259,38 @@ def chosen(view: str | None, active: list[dict[str, Any]] | None, resolved: list
     return selected_id(resolved if view == "resolved" else active)
 
 
-def utc_text(ms: Any) -> str:
-    """Epoch ms (or an ISO time) as "YYYY-MM-DD HH:MM:SS" in UTC; "" when absent."""
-    if ms is None or ms == "":
-        return ""
-    when = datetime.fromisoformat(ms) if isinstance(ms, str) else datetime.fromtimestamp(float(ms) / 1000, UTC)
-    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def resolved_rows(incident_type: str | None, severity: str | None, since_hours: str | None) -> list[dict[str, Any]]:
-    """The resolved incidents the filters let through, most recently resolved first, as grid rows."""
+def resolved_rows(incident_type: str | None, severity: str | None, since_hours: str | None,
+                  tz: tzinfo = UTC) -> list[dict[str, Any]]:  # fmt: skip
+    """The resolved incidents the filters let through, most recently resolved first, as grid rows
+    (times in ``tz``)."""
     hours = float(since_hours) if since_hours in SINCE_HOURS else 24.0
     since = datetime.now(UTC) - timedelta(hours=hours)
     where = IncidentFilter(int(since.timestamp() * 1000), (incident_type or "").strip() or None,
                            severity if severity in SEVERITIES else None)  # fmt: skip
     rows = store().incidents("resolved", 500, where)
-    return [{**r, "resolved": utc_text(r.get("resolved_at"))} for r in rows]
+    return [{**r, "resolved": chart.clock_or(r.get("resolved_at"), tz, missing="")} for r in rows]
 
 
 _EVENT_WORDS = {"reported": "Reported", "resolved": "Resolved", "reopened": "Reopened",
                 "acknowledged": "Acknowledged", "assigned": "Assigned", "noted": "Note"}  # fmt: skip
 
 
-def details(incident: dict[str, Any]) -> Component:
-    """The incident's acknowledgement, assignee, notes and history (device strings as text)."""
+def details(incident: dict[str, Any], tz: tzinfo = UTC) -> Component:
+    """The incident's acknowledgement, assignee, notes and history (device strings as text;
+    times in ``tz``)."""
 
     def fact(label: str, value: Any) -> Component:
         return html.Div([html.Span(label + ": ", className="text-body-secondary"), html.Span(str(value or "–"))])
 
     ack = incident.get("acknowledged_by")
     if ack:
-        ack = f"{ack} at {utc_text(incident.get('acknowledged_at'))} UTC"
-    notes = [html.Li([html.Span(f"{utc_text(n['at'])} UTC, {n['user']}: ", className="text-body-secondary"),
+        ack = f"{ack} at {chart.clock_or(incident.get('acknowledged_at'), tz)}"
+    notes = [html.Li([html.Span(f"{chart.clock_or(n['at'], tz)}, {n['user']}: ", className="text-body-secondary"),
                       html.Span(n["text"], style={"whiteSpace": "pre-wrap"})]) for n in incident["notes"]]  # fmt: skip
-    head = html.Thead(html.Tr([html.Th(h) for h in ("When (UTC)", "What", "By", "Detail")]))
+    head = html.Thead(html.Tr([html.Th(h) for h in (chart.label("When", tz), "What", "By", "Detail")]))
     body = html.Tbody(
         [
-            html.Tr([html.Td(utc_text(h["at"])), html.Td(_EVENT_WORDS.get(h["event"], h["event"])),
+            html.Tr([html.Td(chart.clock_or(h["at"], tz)), html.Td(_EVENT_WORDS.get(h["event"], h["event"])),
                      html.Td(h.get("by", "")), html.Td(h.get("to") or h.get("text") or "")])
             for h in incident["history"]
         ]
@@ -307,11 +327,13 @@ def _switch(view: str | None) -> tuple[dict[str, str], dict[str, str]]:
     Input(ids.EMERGENCY_RESOLVED_SEVERITY, "value"),
     Input(ids.EMERGENCY_RESOLVED_SINCE, "value"),
     Input(ids.EMERGENCY_FEEDBACK, "children"),
+    Input(chart.UTC_SWITCH, "value"),
 )
-def _resolved(view: str | None, incident_type: str | None, severity: str | None, since: str | None, _f: Any) -> Any:
+def _resolved(view: str | None, incident_type: str | None, severity: str | None, since: str | None, _f: Any,
+              utc: bool | None) -> Any:  # fmt: skip
     if view != "resolved":
         return no_update
-    return resolved_rows(incident_type, severity, since)
+    return resolved_rows(incident_type, severity, since, chart.zone(utc))
 
 
 @callback(
@@ -320,9 +342,10 @@ def _resolved(view: str | None, incident_type: str | None, severity: str | None,
     Input(ids.EMERGENCY_RESOLVED_TABLE, "selectedRows"),
     Input(ids.EMERGENCY_VIEW, "value"),
     Input(ids.EMERGENCY_FEEDBACK, "children"),
+    Input(chart.UTC_SWITCH, "value"),
 )
 def _details(active: list[dict[str, Any]] | None, resolved: list[dict[str, Any]] | None, view: str | None,
-             _feedback: Any) -> Component:  # fmt: skip
+             _feedback: Any, utc: bool | None) -> Component:  # fmt: skip
     from app.actions import incident_details
     from app.api.errors import ApiError
 
@@ -330,7 +353,7 @@ def _details(active: list[dict[str, Any]] | None, resolved: list[dict[str, Any]]
     if incident_id is None:
         return html.Div("Select an incident to see its notes and history.", className="text-body-secondary")
     try:
-        return details(incident_details(incident_id))
+        return details(incident_details(incident_id), chart.zone(utc))
     except ApiError as exc:
         return html.Div(exc.message, className="text-body-secondary")
 

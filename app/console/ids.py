@@ -12,6 +12,7 @@ SHELL_USER = "shell-user"  # who is signed in, and their role
 SHELL_LOGOUT = "shell-logout"
 SHELL_MOUNTED = "shell-mounted"  # the lazy tabs built so far
 SHELL_SINK = "shell-sink"  # output of side-effect-only clientside callbacks
+SHELL_TIME_ZONE = "shell-time-zone"  # the zone the browser prints times in (assets/smartcity.js smartcityTime)
 
 # Live data is in no store: assets/smartcity_live.js holds the city.
 

@@ -111,6 +111,7 @@ def build() -> Component:
             ),
             *inbox.parts(),
             dcc.Store(id=ids.SHELL_THEME_STORE),
+            dcc.Store(id=ids.SHELL_TIME_ZONE),
             dcc.Store(id=ids.SHELL_SINK),
             dcc.Store(id=ids.SHELL_MOUNTED),
         ]
@@ -121,6 +122,11 @@ clientside_callback(
     ClientsideFunction("smartcity", "applyTheme"),
     Output(ids.SHELL_THEME_STORE, "data"),
     Input(ids.SHELL_THEME, "value"),
+)
+clientside_callback(  # the times the browser prints (the live grids) follow the UTC switch too
+    ClientsideFunction("smartcity", "timeZone"),
+    Output(ids.SHELL_TIME_ZONE, "data"),
+    Input(chart.UTC_SWITCH, "value"),
 )
 clientside_callback(
     ClientsideFunction("smartcity", "tabOnLoad"),

@@ -13,7 +13,7 @@ as text.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, tzinfo
 from typing import Any
 
 import dash_bootstrap_components as dbc
@@ -23,6 +23,7 @@ from dash.development.base_component import Component
 from flask import session
 
 from app.api import store
+from app.api.rules import rule_book
 from app.api.webhooks import webhooks
 from app.console import chart, feed, ids, zones
 from app.console.callbacks import callback
@@ -192,7 +193,7 @@ def clock_table(devices: list[dict[str, Any]] | None, tz: tzinfo = UTC) -> Compo
     arrived, their own time stored beside it; seen at, in ``tz``); None when there are none."""
     if not devices:
         return None
-    seen = f"Seen ({chart.zone_name(tz)})"
+    seen = chart.label("Seen", tz)
     head = html.Thead(html.Tr([html.Th(h) for h in ("Device", "Stream", "Clock ahead by", seen)]))
     rows = [
         html.Tr(
@@ -216,7 +217,7 @@ def dead_letter_table(letters: list[dict[str, Any]] | None, tz: tzinfo = UTC) ->
     the payload."""
     if not letters:
         return html.P("No dead letters recorded.", className="small text-body-secondary")
-    received = f"Received ({chart.zone_name(tz)})"
+    received = chart.label("Received", tz)
     head = html.Thead(html.Tr([html.Th(h) for h in (received, "Stream", "Reason", "Source", "Payload")]))
     rows = [
         html.Tr(
@@ -233,27 +234,28 @@ def dead_letter_table(letters: list[dict[str, Any]] | None, tz: tzinfo = UTC) ->
     return dbc.Table([head, html.Tbody(rows)], size="sm", responsive=True, className="small")
 
 
-def _short_time(iso: str | None) -> str:
-    """``2026-12-07 08:01:02`` (UTC) of an ISO time; an en dash when there is none."""
-    if not iso:
-        return "–"
-    try:
-        return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        return iso
+def hook_rules(rules: list[str] | None, names: dict[str, str] | None) -> str:
+    """The rules a hook takes alerts of, by name (``names``: rule id -> name); a rule deleted
+    since as ``deleted rule (<id>)``; ``every rule`` for a hook that names none."""
+    if rules is None:
+        return "every rule"
+    return ", ".join((names or {}).get(r) or f"deleted rule ({r})" for r in rules)
 
 
-def webhook_panel(hooks: list[dict[str, Any]] | None, dead: list[dict[str, Any]] | None) -> Component:
-    """Each webhook's delivery status and the latest deliveries given up (``Webhooks.listing`` and
-    ``Webhooks.dead_letters``); None for both: the store did not answer. A hook shows as its URL's
-    scheme and host: the path of some services' hook URLs is itself a secret."""
+def webhook_panel(hooks: list[dict[str, Any]] | None, dead: list[dict[str, Any]] | None, tz: tzinfo = UTC,
+                  rules: dict[str, str] | None = None) -> Component:  # fmt: skip
+    """Each webhook's rules and delivery status and the latest deliveries given up
+    (``Webhooks.listing`` and ``Webhooks.dead_letters``; times in ``tz``; ``rules``: rule id ->
+    name); None for both: the store did not answer. A hook shows as its URL's scheme and host:
+    the path of some services' hook URLs is itself a secret."""
     if hooks is None:
         return dbc.Alert("Webhooks: the speed layer does not answer.", color="warning", className="py-2")
     if not hooks:
         return html.P("No webhooks: alerts are not sent anywhere (POST /api/webhooks adds one).",
                       className="small text-body-secondary")  # fmt: skip
     head = html.Thead(html.Tr([html.Th(h) for h in (
-        "Webhook", "Min. severity", "Delivered", "Failed", "Retried", "Last try (UTC)", "Last result")]))  # fmt: skip
+        "Webhook", "Rules", "Min. severity", "Delivered", "Failed", "Retried", chart.label("Last try", tz),
+        "Last result")]))  # fmt: skip
     rows = []
     names = {}
     for h in hooks:
@@ -264,19 +266,20 @@ def webhook_panel(hooks: list[dict[str, Any]] | None, dead: list[dict[str, Any]]
         detail = " ".join(str(x) for x in (st.get("last_status"), st.get("last_error")) if x)
         if detail:
             result.append(f" {detail}")
-        cells = [names[h["id"]], h["min_severity"], st["delivered"], st["failed"], st["failed_attempts"],
-                 _short_time(st.get("last_at")), result]  # fmt: skip
+        cells = [names[h["id"]], hook_rules(h.get("rules"), rules), h["min_severity"], st["delivered"], st["failed"],
+                 st["failed_attempts"], chart.clock_or(st.get("last_at"), tz), result]  # fmt: skip
         rows.append(html.Tr([html.Td(c) for c in cells]))
     parts: list[Component] = [dbc.Table([head, html.Tbody(rows)], size="sm", responsive=True, className="small")]
     if not dead:
         parts.append(html.P("No webhook dead letters.", className="small text-body-secondary"))
         return html.Div(parts)
-    dead_head = html.Thead(html.Tr([html.Th(h) for h in ("Given up (UTC)", "Webhook", "Alert", "Tries", "Last error")]))
+    dead_head = html.Thead(html.Tr([html.Th(h) for h in (chart.label("Given up", tz), "Webhook", "Alert", "Tries",
+                                                          "Last error")]))  # fmt: skip
     dead_rows = []
     for d in dead:
         alert: dict[str, Any] = d["alert"] if isinstance(d.get("alert"), dict) else {}
         what = f"{alert.get('severity', '?')} {alert.get('kind', '?')}: {alert.get('message', alert.get('id', ''))}"
-        cells = [_short_time(d.get("at")), names.get(d["hook"], f"deleted ({d['hook'][:8]})"), what,
+        cells = [chart.clock_or(d.get("at"), tz), names.get(d["hook"], f"deleted ({d['hook'][:8]})"), what,
                  str(d.get("attempts")), str(d.get("error", ""))]  # fmt: skip
         dead_rows.append(html.Tr([html.Td(c) for c in cells]))
     parts += [html.H6("Webhook dead letters"),
@@ -350,6 +353,20 @@ def read_webhooks() -> tuple[list[dict[str, Any]] | None, list[dict[str, Any]] |
         return None, None
 
 
-@callback(Output(WEBHOOKS, "children"), Input(ids.SYSTEM_RECENT, "data"), prevent_initial_call=True)
-def _render_webhooks(_: dict[str, Any] | None) -> Component:
-    return webhook_panel(*read_webhooks())
+def rule_names() -> dict[str, str]:
+    """Rule id -> name, for the webhooks' rules ({} while the store is away: ids are shown)."""
+    try:
+        return {rule_id: str(rule.get("name") or rule_id) for rule_id, rule in rule_book().load().rules.items()}
+    except redis.RedisError:
+        return {}
+
+
+@callback(
+    Output(WEBHOOKS, "children"),
+    Input(ids.SYSTEM_RECENT, "data"),
+    Input(chart.UTC_SWITCH, "value"),
+    prevent_initial_call=True,
+)
+def _render_webhooks(_: dict[str, Any] | None, utc: bool | None) -> Component:
+    hooks, dead = read_webhooks()
+    return webhook_panel(hooks, dead, chart.zone(utc), rule_names() if hooks else None)

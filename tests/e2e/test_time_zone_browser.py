@@ -1,16 +1,20 @@
 """The console's times in headless Chromium: the city's zone by default, UTC when the operator
-flips the navbar's switch with the mouse, remembered by the browser."""
+flips the navbar's switch with the mouse, remembered by the browser; the charts' axes and the
+times the browser prints itself (the Emergency grid's) alike."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import dash
 import fakeredis
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 from app import create_app
 from app.console import chart, ids
@@ -75,4 +79,60 @@ def test_the_utc_switch_turns_every_axis_to_utc_and_is_remembered(dash_duo: Any,
     # a new page load in this browser keeps UTC
     driver.get(f"{dash_duo.server.url}/")
     dash_duo._wait_for(lambda d: (axis(d) or {}).get("title") == "time (UTC)", timeout=15, msg="remembered")
+    assert [e for e in dash_duo.get_logs() if e.get("level") == "SEVERE"] == []
+
+
+REPORTED = """
+const grid = document.getElementById('emergency-table');
+if (!grid) return null;
+const cell = grid.querySelector('.ag-row[row-id="i-1"] .ag-cell[col-id="reported"]');
+const head = grid.querySelector('.ag-header-cell[col-id="reported"] .ag-header-cell-text');
+return {cell: cell ? cell.textContent : null, header: head ? head.textContent : null};
+"""
+
+
+def reported(driver: Any) -> dict[str, Any]:
+    found: dict[str, Any] | None = driver.execute_script(REPORTED)
+    return found or {}
+
+
+def test_the_utc_switch_turns_the_emergency_grids_times_to_utc(dash_duo: Any, zone_console: dash.Dash) -> None:
+    first_seen = zone_console.server.extensions["smartcity.store"].incident("i-1")["first_seen"]
+    berlin, utc = chart.clock(first_seen, ZoneInfo("Europe/Berlin")), chart.clock(first_seen, ZoneInfo("UTC"))
+    dash_duo.start_server(zone_console, navigate=False)
+    driver = dash_duo.driver
+    driver.set_window_size(1440, 900)
+    driver.get(f"{dash_duo.server.url}/login?token=viewer-token")
+    driver.get(f"{dash_duo.server.url}/")
+    tab = dash_duo._wait_for(lambda d: d.find_element(By.LINK_TEXT, "Emergency"), timeout=15, msg="the tab")
+    ActionChains(driver).move_to_element(tab).pause(0.2).click().perform()  # the real mouse
+    dash_duo._wait_for(lambda d: reported(d).get("cell") == berlin, timeout=15, msg=f"i-1 reported at {berlin}")
+    assert reported(driver)["header"] == "Reported (Europe/Berlin)"
+    switch = dash_duo.find_element(f"#{chart.UTC_SWITCH}")
+    ActionChains(driver).move_to_element(switch).pause(0.2).click().perform()
+    dash_duo._wait_for(lambda d: reported(d) == {"cell": utc, "header": "Reported (UTC)"}, timeout=15,
+                       msg=f"i-1 reported at {utc}, under a header naming UTC")  # fmt: skip
+    ActionChains(driver).move_to_element(switch).pause(0.2).click().perform()  # and back to the city's zone
+    dash_duo._wait_for(lambda d: reported(d) == {"cell": berlin, "header": "Reported (Europe/Berlin)"}, timeout=15,
+                       msg="the city's zone again")  # fmt: skip
+    assert [e for e in dash_duo.get_logs() if e.get("level") == "SEVERE"] == []
+
+
+def test_the_utc_switch_turns_the_map_panels_last_seen_to_utc(dash_duo: Any, zone_console: dash.Dash) -> None:
+    """The selection's details are drawn in the browser (assets/smartcity_details.js) with the one
+    formatter, in the zone shown: found with the keyboard, switched with the mouse."""
+    ts = zone_console.server.extensions["smartcity.store"].vehicle("car-1")["ts"]
+    berlin, utc = (chart.clock(ts, ZoneInfo(z), "%H:%M:%S") for z in ("Europe/Berlin", "UTC"))
+    dash_duo.start_server(zone_console, navigate=False)
+    driver = dash_duo.driver
+    driver.set_window_size(1440, 900)
+    driver.get(f"{dash_duo.server.url}/login?token=viewer-token")
+    driver.get(f"{dash_duo.server.url}/#map")
+    box = dash_duo._wait_for(lambda d: d.find_element(By.ID, "map-find"), timeout=15, msg="the search box")
+    dash_duo.wait_for_contains_text("#shell-badge", "live", timeout=15)
+    ActionChains(driver).move_to_element(box).click().send_keys("car-1").send_keys(Keys.ENTER).perform()
+    dash_duo.wait_for_contains_text("#map-details", f"Last seen {berlin}", timeout=15)
+    switch = dash_duo.find_element(f"#{chart.UTC_SWITCH}")
+    ActionChains(driver).move_to_element(switch).pause(0.2).click().perform()
+    dash_duo.wait_for_contains_text("#map-details", f"Last seen {utc}", timeout=15)
     assert [e for e in dash_duo.get_logs() if e.get("level") == "SEVERE"] == []

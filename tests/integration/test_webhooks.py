@@ -1,5 +1,5 @@
 """Alerts reach webhooks: signed, retried with backoff, dead-lettered after the last try, filtered
-by severity, and sent once with several dispatchers on one real Redis.
+by severity and by rule, and sent once with several dispatchers on one real Redis.
 
 Receivers are local HTTP servers (tests/webhook_receiver.py). Alerts are added to the alert
 stream as the alert log adds them: one field ``alert`` = the alert's JSON. Backoff is shortened
@@ -13,6 +13,7 @@ import hmac
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from app.console import system
 from app.dispatcher import GROUP, Dispatcher
 from app.store import Store
 from app.webhooks import Webhooks
+from pipeline import runtime
 from pipeline.speed_layer import SpeedLayer
 from tests.city import api_settings, seed
 from tests.webhook_receiver import Receiver, receiver, wait_for
@@ -143,6 +145,61 @@ def test_each_hook_gets_the_alerts_of_its_severity_and_above(city: City, running
         wait_for(lambda: city.pending() == 0 and len(every.received()) == 4, what="every delivery")
         assert sorted(d.alert["severity"] for d in every.received()) == ["critical", "high", "low", "medium"]
         assert sorted(d.alert["severity"] for d in urgent.received()) == ["critical", "high"]
+
+
+ADMIN = {"Authorization": "Bearer admin-token"}
+MITTE = {"type": "Feature", "properties": {"name": "Mitte"}, "geometry": {"type": "Polygon", "coordinates": [
+    [[13.50, 52.40], [13.60, 52.40], [13.60, 52.50], [13.50, 52.50], [13.50, 52.40]]]}}  # fmt: skip
+
+
+def test_a_hook_per_rule_gets_only_the_alerts_its_rule_raises(
+    real_redis: redis.Redis, prefix: str, tmp_path: Path, running: list[Dispatcher]
+) -> None:
+    """Two rules fire in the embedded processor; the hook of each gets its rule's alert only,
+    signed with its own secret; a hook that names no rule gets both, as every hook did before."""
+    settings = api_settings(tmp_path, redis_prefix=prefix, alerts_prefix=prefix, rules_reload_seconds=0.1)
+    app = create_app(settings, store=Store(runtime.speed_layer(settings, real_redis)))
+    dispatcher(app).stop()  # the app's own waits seconds between tries: this test runs a quicker one
+    web = app.test_client()
+    zone = web.post("/api/zones", json=MITTE, headers=ADMIN).json["id"]
+    rules = [{"name": "into Mitte", "kind": "zone_enter", "zone": zone, "severity": "high"},
+             {"name": "smog", "kind": "aqi", "threshold": 150, "severity": "medium"}]  # fmt: skip
+    entering, smog = (web.post("/api/rules", json=r, headers=ADMIN).json["id"] for r in rules)
+    made: list[str] = []
+    with receiver("zone-secret") as zone_rx, receiver("smog-secret") as smog_rx, receiver(SECRET) as every:
+        try:
+            for rx, body in ((zone_rx, {"rules": [entering]}), (smog_rx, {"rules": [smog]}), (every, {})):
+                hook = web.post("/api/webhooks", headers=ADMIN,
+                                json={"url": rx.url, "secret": rx.secret, "min_severity": "low", **body})  # fmt: skip
+                assert hook.status_code == 201, hook.json
+                made.append(hook.json["id"])
+            stream = app.extensions["smartcity.store"].alert_log(prefix).stream_key
+            start(running, Dispatcher(app.extensions["smartcity.webhooks"], stream=stream, **FAST))
+            bus, proc = runtime.embedded(settings, real_redis)
+            proc.start()
+            t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+            inside, outside = [52.45, 13.55], [52.30, 13.30]
+            car = {"device_id": "car-1", "speed": 30.0, "vehicle_type": "car"}
+            station = {"device_id": "ws-1", "location": inside, "temperature": 9.0}
+            events = [("vehicle_data", {**car, "location": outside}, 0),
+                      ("vehicle_data", {**car, "location": inside}, 1),
+                      ("weather_data", {**station, "airQualityIndex": 90}, 0),
+                      ("weather_data", {**station, "airQualityIndex": 180}, 5)]  # fmt: skip
+            for topic, fields, s in events:
+                event = {**fields, "timestamp": (t0 + timedelta(seconds=s)).isoformat()}
+                bus.produce(topic, str(event["device_id"]).encode(), orjson.dumps(event))
+            assert proc.stop(timeout=60)
+            wait_for(lambda: len(every.received()) == 2, what="both alerts at the hook of every rule")
+            wait_for(lambda: zone_rx.received() and smog_rx.received(), what="each rule's alert at its hook")
+            wait_for(lambda: int(real_redis.xpending(stream, GROUP)["pending"]) == 0, what="every entry acknowledged")
+        finally:
+            for hook_id in made:  # the app's hooks have no prefix: leave none behind on the shared Redis
+                web.delete(f"/api/webhooks/{hook_id}", headers=ADMIN)
+    (to_zone,), (to_smog,) = zone_rx.received(), smog_rx.received()
+    assert (to_zone.alert["rule"], to_zone.alert["kind"], to_zone.alert["entity"]) == (entering, "zone_enter", "car-1")
+    assert (to_smog.alert["rule"], to_smog.alert["kind"], to_smog.alert["entity"]) == (smog, "aqi", "ws-1")
+    assert to_zone.signed and to_smog.signed and all(d.signed for d in every.received())
+    assert sorted(d.alert["rule"] for d in every.received()) == sorted([entering, smog])
 
 
 def test_a_failing_hook_holds_up_neither_other_hooks_nor_later_alerts(city: City, running: list[Dispatcher]) -> None:

@@ -14,7 +14,7 @@ from flask import Flask
 
 from app import create_app
 from app.auth import READ, Credentials
-from app.console import ids
+from app.console import chart, ids
 from app.gunicorn_conf import production_problems
 from app.ingest import KafkaIngest
 from app.server import Server
@@ -250,7 +250,8 @@ def test_the_audit_limit_limits(app: Flask) -> None:
 def audit_in_console(client: Any) -> Any:
     """What the Emergency tab's audit area shows this console user (Dash's own request)."""
     body = {"output": f"{ids.EMERGENCY_AUDIT}.children", "outputs": {"id": ids.EMERGENCY_AUDIT, "property": "children"},
-            "inputs": [{"id": ids.EMERGENCY_FEEDBACK, "property": "children", "value": None}],
+            "inputs": [{"id": ids.EMERGENCY_FEEDBACK, "property": "children", "value": None},
+                       {"id": chart.UTC_SWITCH, "property": "value", "value": False}],
             "changedPropIds": [f"{ids.EMERGENCY_FEEDBACK}.children"], "state": []}  # fmt: skip
     resp = client.post("/_dash-update-component", json=body, headers={"Origin": "http://localhost"})
     assert resp.status_code in (200, 204), resp.get_data(as_text=True)

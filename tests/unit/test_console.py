@@ -407,7 +407,8 @@ def test_the_page_carries_the_live_read_model_once(app: Flask) -> None:
     )
     model = json.loads(page[start : page.index("</script>", start)])
     config = app.extensions["smartcity.store"].speed.config
-    assert model == json.loads(json.dumps(live_model.browser_config(config.active_s, config.sensor_s)))
+    expected = {**live_model.browser_config(config.active_s, config.sensor_s), "city_time_zone": "Europe/Berlin"}
+    assert model == json.loads(json.dumps(expected))
     assert model["levels"] == list(live_model.LEVELS) and model["vehicle_fields"] == list(live_model.VEHICLE_ROW)
 
 
@@ -429,7 +430,7 @@ def test_an_operator_assigns_and_notes_and_the_details_show_both(ctx: Flask) -> 
 
 def test_the_resolved_grid_lists_what_its_filters_let_through(ctx: Flask) -> None:
     rows = emergency.resolved_rows(None, None, "24")
-    assert [r["id"] for r in rows] == ["i-2"] and rows[0]["resolved"].count(":") == 2  # UTC text
+    assert [r["id"] for r in rows] == ["i-2"] and rows[0]["resolved"].count(":") == 2  # a time of day
     assert emergency.resolved_rows("medical", "low", "1")[0]["id"] == "i-2"
     assert emergency.resolved_rows("fire", None, "24") == [] and emergency.resolved_rows(None, "high", "24") == []
     columns = [c["field"] for c in emergency.incident_grid().to_plotly_json()["props"]["columnDefs"]]

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import inspect
+import json
+import re
+import shutil
+import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,16 +15,17 @@ from zoneinfo import ZoneInfo
 
 import fakeredis
 import pytest
-from flask import Flask
+from flask import Flask, session
 from pydantic import ValidationError
 
-from app import create_app
-from app.console import chart, history, overview, system, traffic, weather
+import app.console as console
+from app import create_app, dispatcher
+from app.console import chart, emergency, history, ids, overview, system, traffic, weather
 from app.store import Store
 from pipeline.lake import LakeWriter, open_lake
 from pipeline.settings import Settings
 from pipeline.speed_layer import SpeedLayer
-from tests.city import api_settings, simulated_lake
+from tests.city import api_settings, seed, simulated_lake
 
 BERLIN = ZoneInfo("Europe/Berlin")
 WINTER = datetime(2026, 12, 7, 13, 3, 5, tzinfo=UTC)  # 14:03:05 CET
@@ -182,3 +187,146 @@ def test_the_lakes_day_is_read_at_most_once_a_minute_and_kept_when_the_lake_fail
     monkeypatch.setattr(overview, "lake_history", fail)
     cache.refresh(app, HOUR)
     assert cache.points(HOUR) is first  # what was read last stays drawn
+
+
+# --- tables, panels and grids: every printed time in the zone shown, under a header naming it ----
+
+SHOWN = [(BERLIN, "Europe/Berlin", "2026-12-07 14:03:05 CET"), (ZoneInfo("UTC"), "UTC", "2026-12-07 13:03:05 UTC")]
+
+
+def _text(component: Any) -> str:
+    """Every string of a Dash component tree (or of a list of them), joined."""
+    if isinstance(component, str | int | float):
+        return str(component)
+    if isinstance(component, list | tuple):
+        return " ".join(_text(c) for c in component)
+    children = getattr(component, "children", None)
+    return _text(children) if children is not None else ""
+
+
+@pytest.mark.parametrize(("tz", "name", "printed"), SHOWN)
+def test_emergencys_grids_audit_log_and_details_print_the_zone_shown(tz: ZoneInfo, name: str, printed: str) -> None:
+    headers = {c["field"]: c["headerName"] for c in emergency.columns(emergency.COLUMNS, tz)}
+    assert headers["reported"] == f"Reported ({name})"
+    resolved = {c["field"]: c["headerName"] for c in emergency.columns(emergency.RESOLVED_COLUMNS, tz)}
+    assert resolved["resolved"] == f"Resolved ({name})"
+    audit = _text(emergency.audit_table([{"at": WINTER.isoformat(), "user": "ada", "action": "acknowledge",
+                                          "incident": "i-1"}], tz))  # fmt: skip
+    assert f"When ({name})" in audit and printed in audit
+    at = WINTER.isoformat()
+    incident = {"id": "i-1", "incident_type": "fire", "status": "Active", "acknowledged_by": "olga",
+                "acknowledged_at": at, "notes": [{"user": "olga", "at": at, "text": "on site"}],
+                "history": [{"event": "reported", "at": at, "by": ""}]}  # fmt: skip
+    details = _text(emergency.details(incident, tz))
+    assert f"olga at {printed}" in details and f"{printed}, olga:" in details and f"When ({name})" in details
+    assert details.count(printed) == 3
+
+
+@pytest.mark.parametrize(("tz", "name", "printed"), SHOWN)
+def test_the_webhook_panel_prints_the_zone_shown(tz: ZoneInfo, name: str, printed: str) -> None:
+    # (the map panel's Last seen is drawn in the browser: tests/e2e/test_time_zone_browser.py)
+    hook = {"id": "h" * 32, "url": "https://ops.example.com/x", "min_severity": "high", "rules": None,
+            "status": {"delivered": 1, "failed": 1, "failed_attempts": 0, "last_outcome": "failed",
+                       "last_status": 500, "last_error": "HTTP 500", "last_at": WINTER.isoformat()}}  # fmt: skip
+    dead = [{"hook": "h" * 32, "alert": {"severity": "high", "kind": "aqi", "message": "m"}, "attempts": 5,
+             "error": "HTTP 500", "at": WINTER.isoformat()}]  # fmt: skip
+    shown = _text(system.webhook_panel([hook], dead, tz))
+    assert f"Last try ({name})" in shown and f"Given up ({name})" in shown and shown.count(printed) == 2
+
+
+def test_each_console_callback_that_prints_times_follows_the_utc_switch(tmp_path: Path) -> None:
+    speed = SpeedLayer(fakeredis.FakeRedis(), "tz-cb:")
+    seed(speed)
+    app = create_app(api_settings(tmp_path), store=Store(speed))
+    dispatcher(app).stop()
+    with app.test_request_context("/"):
+        session.update(user="ada", role="admin")
+        emergency.act(ids.EMERGENCY_ACK, "i-1")
+        hooks: Any = app.extensions["smartcity.webhooks"]
+        hook_id = hooks.add({"url": "https://ops.example.com/x", "secret": "s", "min_severity": "low"}, "ada")
+        hooks.record(hook_id, "delivered", 200, None)
+        for utc, name in ((False, "Europe/Berlin"), (True, "UTC")):
+            tz = chart.zone(utc)
+            assert f"Resolved ({name})" in str(emergency._zone_headers(utc))
+            assert f"When ({name})" in _text(emergency._audit(None, utc))
+            (row,) = emergency._resolved("resolved", None, None, "24", None, utc)
+            assert row["resolved"] == chart.clock(row["resolved_at"], tz)
+            assert f"When ({name})" in _text(emergency._details([{"id": "i-1"}], None, "active", None, utc))
+            assert f"Last try ({name})" in _text(system._render_webhooks(None, utc))
+
+
+def test_the_page_names_the_city_zone_in_its_one_config_object(tmp_path: Path) -> None:
+    app = create_app(api_settings(tmp_path, city_timezone="America/New_York"),
+                     store=Store(SpeedLayer(fakeredis.FakeRedis(), "tz-page:")))  # fmt: skip
+    assert console.page_config(app)["city_time_zone"] == "America/New_York"
+
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+CONSOLE = Path(console.__file__).parent
+
+
+def test_times_are_formatted_by_one_helper_on_each_side() -> None:
+    """No console module prints a time by its own code (chart.py's helpers do), and no script
+    but smartcity.js's one formatter (its zone read from the page's config) formats one."""
+    own = re.compile(r"astimezone\(UTC\)\.strftime|fromtimestamp\([^)]*\)\.strftime|\(UTC\)\"|\" UTC\"")
+    for module in CONSOLE.glob("*.py"):
+        if module.name != "chart.py":
+            assert not own.search(module.read_text()), f"{module.name} formats a time itself: use chart.clock"
+    formats = re.compile(r"toISOString\(\)\.slice|toLocale(String|TimeString|DateString)|Intl\.DateTimeFormat|getHours")
+    found = {js.name: len(formats.findall(js.read_text())) for js in ASSETS.glob("*.js")}
+    assert {name: n for name, n in found.items() if n} == {"smartcity.js": 1}, found
+    assert not [js.name for js in ASSETS.glob("*.js") if re.search(r"Europe/|America/", js.read_text())]
+
+
+NODE_HARNESS = """
+const vm = require("vm"), fs = require("fs");
+const [path, config, firstSeen] = JSON.parse(process.argv[1]);
+const rows = {}, listeners = {};
+const elements = {"smartcity-live-model": {textContent: config}, "emergency-table": {offsetParent: {}}};
+const window = {
+    addEventListener: (name, fn) => { (listeners[name] = listeners[name] || []).push(fn); },
+    dispatchEvent: (e) => { (listeners[e.type] || []).forEach((fn) => fn(e)); return true; },
+    dash_ag_grid: {getApiAsync: (id) => Promise.resolve({setGridOption: (key, value) => { rows[id] = value; },
+                                                        refreshHeader: () => { rows.headersRefreshed = true; }})},
+};
+const document = {getElementById: (id) => elements[id] || null, querySelectorAll: () => []};
+class CustomEvent { constructor(type, init) { this.type = type; this.detail = init && init.detail; } }
+const context = vm.createContext({window, document, CustomEvent, console, setTimeout, history: {}, location: {}});
+vm.runInContext(fs.readFileSync(path, "utf8"), context);
+const model = {kinds: {}, vehicle_fields: [], levels: [], severities: [], worst_segments: {}};
+const incident = {id: "i-1", first_seen: firstSeen, severity: "high", status: "Active"};
+window.smartcityLive = {model: model, city: {vehicles: new Map(), incidents: new Map([["i-1", incident]]),
+                        traffic: new Map(), weather: new Map(), serverOffsetMs: 0}};
+const tick = () => new Promise((done) => setTimeout(done, 0));
+(async () => {
+    const out = {iso: window.smartcityTime.clock(new Date(firstSeen).toJSON()),
+                 naive: window.smartcityTime.clock(new Date(firstSeen).toJSON().slice(0, 19)),
+                 timeOnly: window.smartcityTime.clock(firstSeen, true)};
+    const named = {colDef: {headerName: "Reported (Europe/Berlin)"}};  // as the server named it
+    const header = () => window.dashAgGridFunctions.smartcityTimeHeader(named);
+    out.cityZone = window.dash_clientside.smartcity.timeZone(false);
+    await tick();
+    out.cityRow = rows["emergency-table"][0].reported;
+    out.cityHeader = header();
+    out.utcZone = window.dash_clientside.smartcity.timeZone(true);  // the navbar's switch, on
+    await tick();
+    out.utcRow = rows["emergency-table"][0].reported;
+    out.utcHeader = header();
+    out.headersRefreshed = rows.headersRefreshed;
+    console.log(JSON.stringify(out));
+})();
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node runs the console's script outside a browser")
+def test_the_browsers_one_formatter_prints_the_emergency_grids_times_in_the_zone_shown() -> None:
+    config = json.dumps({"city_time_zone": "Europe/Berlin"})
+    args = json.dumps([str(ASSETS / "smartcity.js"), config, WINTER.timestamp() * 1000])
+    done = subprocess.run(["node", "-e", NODE_HARNESS, args], capture_output=True, text=True, timeout=60, check=True)
+    out = json.loads(done.stdout)
+    assert out["iso"] == out["naive"] == chart.clock(WINTER, BERLIN) == "2026-12-07 14:03:05 CET"
+    assert out["timeOnly"] == "14:03:05 CET"
+    assert (out["cityZone"], out["cityRow"]) == ("Europe/Berlin", chart.clock(WINTER, BERLIN))
+    assert (out["utcZone"], out["utcRow"]) == ("UTC", chart.clock(WINTER, ZoneInfo("UTC")))
+    assert (out["cityHeader"], out["utcHeader"]) == ("Reported (Europe/Berlin)", "Reported (UTC)")
+    assert out["headersRefreshed"]

@@ -8,6 +8,7 @@ import hmac
 from typing import Any
 
 import fakeredis
+import orjson
 import pytest
 from flask import Flask
 
@@ -47,6 +48,13 @@ HOSTILE: list[tuple[Any, str]] = [
     ({**GOOD, "secret": "\ud800"}, "valid Unicode"),
     ({**GOOD, "min_severity": "urgent"}, "min_severity must be one of low, medium, high, critical"),
     ({**GOOD, "min_severity": None}, "min_severity must be one of"),
+    ({**GOOD, "rules": []}, "rules must be a list of 1 to 100 rule ids"),
+    ({**GOOD, "rules": "r-1"}, "rules must be a list"),
+    ({**GOOD, "rules": None}, "rules must be a list"),
+    ({**GOOD, "rules": [f"r-{i}" for i in range(101)]}, "rules must be a list of 1 to 100"),
+    ({**GOOD, "rules": [1]}, "rules must hold rule ids"),
+    ({**GOOD, "rules": [""]}, "rules must hold rule ids"),
+    ({**GOOD, "rules": ["r-1", "r-1"]}, "each rule once"),
 ]
 
 
@@ -79,6 +87,33 @@ def test_a_hook_wants_its_severity_and_above_only() -> None:
     hook = Hook("h", "http://x", "s", "medium")
     wanted = [s for s in ("low", "medium", "high", "critical", "unknown", None, 3) if hook.wants(s)]
     assert wanted == ["medium", "high", "critical"]
+
+
+def test_a_hook_with_rules_wants_only_their_alerts_still_from_its_severity() -> None:
+    hook = Hook("h", "http://x", "s", "medium", frozenset({"r-1", "r-2"}))
+    assert hook.wants("high", "r-1") and hook.wants("medium", "r-2")
+    assert not hook.wants("low", "r-1")  # below its severity, though its rule's
+    assert not hook.wants("critical", "r-3") and not hook.wants("critical", None)  # another rule's; no rule's
+    every = Hook("h", "http://x", "s", "medium")  # no rules: as before rules existed
+    assert every.wants("high", "r-3") and every.wants("high", None) and not every.wants("low", "r-1")
+
+
+def test_rules_are_kept_only_when_given() -> None:
+    assert "rules" not in parse_hook(GOOD)
+    assert parse_hook({**GOOD, "rules": ["r-1", "r-2"]})["rules"] == ["r-1", "r-2"]
+
+
+def test_a_hook_stored_before_rules_existed_still_takes_every_alert() -> None:
+    hooks = Webhooks(fakeredis.FakeRedis())
+    old = {"id": "old", **GOOD, "created_at": "2026-11-01T08:00:00+00:00", "created_by": "ada"}  # no "rules" key
+    hooks.client.hset(hooks.hooks_key, "old", orjson.dumps(old))
+    new_id = hooks.add(parse_hook({**GOOD, "rules": ["r-1"]}), "ada")
+    assert new_id is not None
+    got = hooks.hooks()
+    assert got["old"].rules is None and got["old"].wants("high", "r-9") and got["old"].wants("critical", None)
+    assert got[new_id].rules == frozenset({"r-1"}) and not got[new_id].wants("high", "r-9")
+    listed = {h["id"]: h["rules"] for h in hooks.listing()}
+    assert listed == {"old": None, new_id: ["r-1"]}
 
 
 def admin(app: Flask, method: str, path: str, body: Any = None, role: str = "admin") -> Any:
@@ -120,6 +155,23 @@ def test_only_admins_manage_hooks(app: Flask, role: str) -> None:
     assert app.test_client().get("/api/webhooks").status_code == 401
 
 
+def test_a_hook_for_rules_names_rules_that_exist(app: Flask) -> None:
+    dispatcher(app).stop()
+    rule = admin(app, "POST", "/api/rules", {"name": "smog", "kind": "aqi", "threshold": 150, "severity": "high"})
+    assert rule.status_code == 201
+    rule_id = rule.json["id"]
+    unknown = admin(app, "POST", "/api/webhooks", {**GOOD, "rules": [rule_id, "r-nope"]})
+    assert unknown.status_code == 400 and unknown.json["error"]["message"].startswith("no rule 'r-nope'")
+    assert admin(app, "GET", "/api/webhooks").json["webhooks"] == []  # nothing stored
+    made = admin(app, "POST", "/api/webhooks", {**GOOD, "rules": [rule_id]})
+    assert made.status_code == 201
+    every = admin(app, "POST", "/api/webhooks", GOOD)
+    listed = {h["id"]: h["rules"] for h in admin(app, "GET", "/api/webhooks").json["webhooks"]}
+    assert listed == {made.json["id"]: [rule_id], every.json["id"]: None}
+    entry = admin(app, "GET", "/api/audit").json["entries"][1]
+    assert entry["action"] == "webhook_create" and entry["rules"] == rule_id
+
+
 def test_a_hostile_body_is_a_400_saying_why(app: Flask) -> None:
     dispatcher(app).stop()
     resp = admin(app, "POST", "/api/webhooks", {**GOOD, "url": "gopher://x/"})
@@ -150,8 +202,17 @@ def test_the_system_panel_shows_each_hooks_status_by_host_and_the_dead_letters()
     shown = " ".join(_texts(system.webhook_panel(hooks.listing(), hooks.dead_letters())))
     assert "https://hooks.example.com" in shown and "secretpath" not in shown
     assert "failed" in shown and "no answer within 5 s" in shown and "high aqi: AQI 180 at ws-3" in shown
+    assert "every rule" in shown  # a hook without rules
     assert "No webhooks" in " ".join(_texts(system.webhook_panel([], [])))
     assert "does not answer" in " ".join(_texts(system.webhook_panel(None, None)))
+
+
+def test_the_system_panel_names_the_rules_of_each_hook() -> None:
+    hooks = Webhooks(fakeredis.FakeRedis())
+    hooks.add(parse_hook({**GOOD, "rules": ["r-1", "r-gone"]}), "ada")
+    names = {"r-1": "trucks into the port"}
+    shown = " ".join(_texts(system.webhook_panel(hooks.listing(), [], rules=names)))
+    assert "trucks into the port" in shown and "deleted rule (r-gone)" in shown and "every rule" not in shown
 
 
 def test_a_status_is_not_recorded_for_a_hook_deleted_meanwhile() -> None:

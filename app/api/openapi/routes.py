@@ -191,7 +191,8 @@ the pending one (the newest state per entity wins). Each message is `#/component
 operator or admin role the socket is closed at once (close code 1008) and gets nothing."""
 
 _WEBHOOK_DELIVERY = f"""Each new alert (`GET /api/alerts`) of `min_severity` or above is POSTed to `url`
-as JSON, the alert object itself, with the headers:
+as JSON, the alert object itself; with `rules` (rule ids from `GET /api/rules`), only the alerts those
+rules raise (the alert's `rule`), still of `min_severity` or above. Headers:
 
 - `{SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256 of the raw body, keyed with the secret>`;
 - `{DELIVERY_HEADER}`: an id of this alert to this webhook, the same on every try (deliveries are at
@@ -505,14 +506,15 @@ ROUTES: list[Route] = [
         "route": "POST /api/webhooks",
         "speed_layer": True,
         "tag": "webhooks",
-        "summary": "Send alerts of a severity and above to a URL",
+        "summary": "Send alerts of a severity and above (of some rules, or of all) to a URL",
         "description": _WEBHOOK_DELIVERY,
         "roles": ADMIN,
         "body": {"required": True, "content": {"application/json": {"schema": ref("WebhookNew")}}},
         "responses": {
             201: json("WebhookCreated", "the webhook's id"),
-            400: "not a JSON object with exactly url, secret and min_severity; or the URL is not an http(s) URL "
-            "of a host (with no credentials in it), or is too long; or the secret is empty, too long or not text",
+            400: "not a JSON object with exactly url, secret and min_severity (and optionally rules); or the URL is "
+            "not an http(s) URL of a host (with no credentials in it), or is too long; or the secret is empty, too "
+            "long or not text; or rules is not a list of distinct rule ids, or names a rule that does not exist",
             409: f"there are {MAX_HOOKS} webhooks already",
         },
     },

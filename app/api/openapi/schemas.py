@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.hub import UNREACHABLE
-from app.webhooks import FIELDS, MAX_SECRET_LENGTH, MAX_URL_LENGTH, SEVERITIES
+from app.webhooks import FIELDS, MAX_HOOK_RULES, MAX_SECRET_LENGTH, MAX_URL_LENGTH, SEVERITIES
 from pipeline.live_model import HEARTBEAT_S, VEHICLE_ROW
 from pipeline.schemas import (
     COMMON,
@@ -472,6 +472,7 @@ def components(validator: Validator) -> dict[str, Schema]:
                 "webhook": {"type": "string", "description": "the webhook's id"},
                 "url": {"type": "string", "description": "the webhook URL's scheme, host and port (not its path)"},
                 "min_severity": STRING,
+                "rules": {"type": "string", "description": "webhook_create: its rule ids, comma-separated"},
                 "assignee": {"type": "string", "description": "assign: to whom"},
                 "note": {"type": "string", "description": "note: its text"},
             },
@@ -573,6 +574,8 @@ def components(validator: Validator) -> dict[str, Schema]:
 def _webhooks() -> dict[str, Schema]:
     severity: Schema = {"type": "string", "enum": list(SEVERITIES)}
     nullable_text = _nullable(STRING)
+    hook_rules: Schema = {"type": "array", "minItems": 1, "maxItems": MAX_HOOK_RULES, "uniqueItems": True,
+                          "items": {"type": "string", "minLength": 1, "maxLength": 64}}  # fmt: skip
     return {
         "WebhookNew": {
             "type": "object",
@@ -594,17 +597,28 @@ def _webhooks() -> dict[str, Schema]:
                     "description": "keys the HMAC-SHA256 signature of each delivery; never shown again",
                 },
                 "min_severity": {**severity, "description": "alerts of this severity and above are sent"},
+                "rules": {
+                    **hook_rules,
+                    "description": "optional: only alerts raised by these rules (ids from GET /api/rules, each must "
+                    "exist) are sent, still at or above min_severity; left out, alerts of every rule and the built-in "
+                    "ones (new serious incidents, weather advisories)",
+                    "examples": [["r-0123456789ab"]],
+                },
             },
         },
         "WebhookCreated": {"type": "object", "required": ["id"], "properties": {"id": STRING}},
         "Webhook": {
             "type": "object",
-            "required": ["id", "url", "secret", "min_severity", "created_at", "created_by", "status"],
+            "required": ["id", "url", "secret", "min_severity", "rules", "created_at", "created_by", "status"],
             "properties": {
                 "id": STRING,
                 "url": STRING,
                 "secret": {"const": "set", "description": "secrets are never shown"},
                 "min_severity": severity,
+                "rules": {
+                    **_nullable(hook_rules),
+                    "description": "the rules whose alerts it takes; null: every alert of min_severity and above",
+                },
                 "created_at": ISO_TIME,
                 "created_by": STRING,
                 "status": {
