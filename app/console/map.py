@@ -319,6 +319,16 @@ def _row(label: str, value: Any) -> Component:
     return html.Tr([html.Th(label, className="pe-2"), html.Td("" if value is None else str(value))])
 
 
+def status_row(state: dict[str, Any]) -> Component:
+    """The Status row: its words ("online — parked", "offline (last seen 3 min ago)") are the
+    browser's (assets/smartcity_status.js, filled in by smartcity_map.js, which also keeps them
+    current); the row carries the last report it decides from, for a vehicle the live city no
+    longer holds."""
+    facts = {f"data-{k}": str(state[k]) for k in ("ts", "speed", "status") if state.get(k) is not None}
+    cell = html.Td(id=ids.MAP_VEHICLE_STATUS, **facts)  # type: ignore[arg-type]  # data-* attributes
+    return html.Tr([html.Th("Status", className="pe-2"), cell])
+
+
 def vehicle_details(state: dict[str, Any] | None, vehicle_id: str) -> Component:
     """The details panel for one vehicle (its track is drawn by smartcity_map.js)."""
     if state is None:
@@ -335,16 +345,6 @@ def vehicle_details(state: dict[str, Any] | None, vehicle_id: str) -> Component:
         _row("Last seen", last_seen(state.get("ts"))),
     ]
     return dbc.Table(html.Tbody(rows), size="sm", borderless=True, className="mb-0")
-
-
-def status_row(state: dict[str, Any]) -> Component:
-    """The Status row: its words ("online — parked", "offline (last seen 3 min ago)") are the
-    browser's (assets/smartcity_status.js, filled in by smartcity_map.js, which also keeps them
-    current); the row carries the last report it decides from, for a vehicle the live city no
-    longer holds."""
-    facts = {f"data-{k}": str(state[k]) for k in ("ts", "speed", "status") if state.get(k) is not None}
-    cell = html.Td(id=ids.MAP_VEHICLE_STATUS, **facts)  # type: ignore[arg-type]  # data-* attributes
-    return html.Tr([html.Th("Status", className="pe-2"), cell])
 
 
 def last_seen(ts_ms: float | None) -> str | None:
