@@ -197,6 +197,7 @@ def test_a_vehicles_status_is_told_in_words_on_its_tooltip_and_in_its_panel(dash
     dash_duo.wait_for_text_to_equal("#map-vehicle-status", "online — parked", timeout=10)
     # nothing more from it: past the active window it leaves the map, and its panel says since when
     dash_duo.wait_for_contains_text("#map-vehicle-status", "offline (last seen", timeout=active_s + 15)
-    assert not driver.execute_script("return window.smartcityMap.has('vehicles', 'car-far')")
+    gone = "return !window.smartcityMap.has('vehicles', 'car-far')"  # at the live client's next message
+    dash_duo._wait_for(lambda d: d.execute_script(gone), timeout=10, msg="car-far off the map")
     assert "s ago)" in driver.find_element(By.ID, "map-vehicle-status").text
     assert severe(dash_duo) == []
