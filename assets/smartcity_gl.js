@@ -47,6 +47,7 @@
             this.pos = new Float32Array(0);  // the same relative to the origin (drawn)
             this.col = new Uint8Array(0);
             this.head = new Float32Array(0);  // heading, radians clockwise from north; -1: none
+            this.tag = new Uint8Array(0);  // a small number the caller keeps per point (a vehicle's status), not drawn
             this.grid = null;  // cell key -> [slots]; null when a point changed since it was built
             this.visible = true;
             this.dirty = true;
@@ -56,19 +57,21 @@
             if (n <= this.cap) return;
             this.cap = Math.max(n, this.cap * 2, 64);
             const xy = new Float64Array(this.cap * 2), pos = new Float32Array(this.cap * 2);
-            const col = new Uint8Array(this.cap * 4), head = new Float32Array(this.cap);
+            const col = new Uint8Array(this.cap * 4), head = new Float32Array(this.cap), tag = new Uint8Array(this.cap);
             xy.set(this.xy);
             pos.set(this.pos);
             col.set(this.col);
             head.set(this.head);
+            tag.set(this.tag);
             this.xy = xy;
             this.pos = pos;
             this.col = col;
             this.head = head;
+            this.tag = tag;
         }
         /** Add or move a point; (x, y) in zoom-0 px, drawn relative to the shared origin;
-         * ``heading`` in degrees clockwise from north (none: no arrow). */
-        put(id, x, y, colour, origin, heading) {
+         * ``heading`` in degrees clockwise from north (none: no arrow); ``tag`` 0-255, kept (default 0). */
+        put(id, x, y, colour, origin, heading, tag) {
             let s = this.slotOf.get(id);
             if (s === undefined) {
                 this.grow(this.ids.length + 1);
@@ -85,6 +88,7 @@
             this.col[4 * s + 2] = colour[2];
             this.col[4 * s + 3] = colour[3];
             this.head[s] = typeof heading === "number" && isFinite(heading) ? (heading % 360 + 360) % 360 * Math.PI / 180 : -1;
+            this.tag[s] = tag || 0;
             this.dirty = true;
             this.grid = null;
         }
@@ -102,6 +106,7 @@
                 this.pos.copyWithin(2 * s, 2 * last, 2 * last + 2);
                 this.col.copyWithin(4 * s, 4 * last, 4 * last + 4);
                 this.head[s] = this.head[last];
+                this.tag[s] = this.tag[last];
             }
             this.ids.pop();
             this.dirty = true;

@@ -5,6 +5,11 @@
  * Points are drawn by assets/smartcity_gl.js on one canvas in one Leaflet pane: with WebGL (one
  * draw call per layer) on a GPU, with Canvas 2D where WebGL is software (see renderer()). Picking never asks a canvas: one mouse handler on the map looks up
  * the nearest point in the layers' grids, incidents first.
+ * Zoomed out (below map_style's clusters.below_zoom), vehicles are drawn as bubbles instead, one
+ * per square of the screen (clusters.cell px), with their count and a ring split by status
+ * (assets/smartcity_status.js), on a 2D canvas under the points: incidents, sensors and stations
+ * stay points on top. One pass over the vehicles' typed arrays per frame, no library: a few
+ * hundred bubbles at most, where supercluster would rebuild its index on every second's moves.
  * Every text shown comes from devices or users: tooltips are built with textContent only. */
 (function () {
     "use strict";
@@ -23,6 +28,7 @@
     const DRAW_ORDER = ["sensors", "stations", "vehicles", "incidents", "selected"];
     DRAW_ORDER.forEach((name) => { LOOK[name] = {size: 0, stroke: 0, strokeColour: "#000000"}; });
     const PICK_ORDER = ["vehicles", "sensors", "stations"];  // after incidents, nearest wins
+    const RETAG_MS = 5000;  // zoomed out, the vehicles' states are re-read at most this often
     const FEED = {vehicles: "vehicles", incidents: "incidents", sensors: "traffic", stations: "weather"};
 
     // ---- the live city on the map -------------------------------------------------------------
@@ -36,8 +42,10 @@
         colourBy: "type", types: null,  // null: every type shown
         shown: null, selected: null, following: false, trackPoints: [], grey: false, hovered: null,
         zones: [], zoneLayer: null, drawing: false, draft: [], draftLayer: null,  // see "zones" below
-        stats: {updates: 0, frames: 0, drawnVehicles: 0, mapAt: null, firstLiveAt: null, applyMs: 0, drawMs: 0},
+        clusterCanvas: null, clusters: [], taggedAt: 0, now: null,
+        stats: {updates: 0, frames: 0, drawnVehicles: 0, clusters: 0, mapAt: null, firstLiveAt: null, applyMs: 0, drawMs: 0},
     };
+    const stillSince = new Map();  // vehicle id -> event time (ms) since which it has stood still
 
     function live() { return window.smartcityLive || null; }
 
@@ -68,6 +76,48 @@
         return bands.length - 1;
     }
 
+    // ---- a vehicle's status (assets/smartcity_status.js decides; kept per point as its tag) -------
+    function statusRules() {
+        const model = live() && live().model;
+        return window.smartcityStatus && model && model.vehicle_states ? model : null;
+    }
+
+    function cityNow() { const lv = live(); return lv && lv.eventNow ? lv.eventNow() : null; }
+
+    /** Remember since when a vehicle has stood still (its status turns parked after a while). */
+    function noteStill(id, row, model) {
+        if (!window.smartcityStatus.isStill(row[F.speed], model)) stillSince.delete(id);
+        else if (!stillSince.has(id) && typeof row[F.ts] === "number") stillSince.set(id, row[F.ts]);
+    }
+
+    /** The vehicle's status, {state, text}, from its live row (null before the model is there). */
+    function statusOf(id, row, now) {
+        const model = statusRules();
+        if (!model) return null;
+        const since = stillSince.has(id) ? stillSince.get(id) : null;
+        return window.smartcityStatus.vehicleStatus(row[F.status], row[F.speed], row[F.ts], since, now, model);
+    }
+
+    /** Its state as a point's tag: the index in smartcityStatus.STATES (what a cluster counts). */
+    function stateTag(id, row, model) {
+        const st = window.smartcityStatus, since = stillSince.has(id) ? stillSince.get(id) : null;
+        return st.STATES.indexOf(st.vehicleState(row[F.status], row[F.speed], row[F.ts], since, state.now, model));
+    }
+
+    /** Re-tag every vehicle on the map: states change with time alone (a silent vehicle goes
+     * offline, a still one becomes parked); done for the clusters, at most every few seconds. */
+    function retag() {
+        const model = statusRules(), lv = live();
+        state.taggedAt = performance.now();
+        if (!model || !lv || !lv.city || !F) return;
+        state.now = cityNow();
+        const set = sets.vehicles;
+        for (let s = 0; s < set.size; s++) {
+            const row = lv.city.vehicles.get(set.ids[s]);
+            if (row) set.tag[s] = stateTag(set.ids[s], row, model);
+        }
+    }
+
     function vehicleColour(row) {
         if (state.colourBy === "speed" && state.style.bands.length) {
             return rgba(state.style.bands[speedBand(Number(row[F.speed]) || 0)].colour);
@@ -83,9 +133,10 @@
             sets.vehicles.drop(id);
             return;
         }
-        const x = mercX(lon), y = mercY(lat);
+        const x = mercX(lon), y = mercY(lat), model = statusRules();
         place(x, y);
-        sets.vehicles.put(id, x, y, vehicleColour(row), origin, row[F.heading]);
+        if (model) noteStill(id, row, model);
+        sets.vehicles.put(id, x, y, vehicleColour(row), origin, row[F.heading], model ? stateTag(id, row, model) : 0);
         if (id === state.selected) moveSelected(lat, lon, row[F.ts]);
     }
 
@@ -111,7 +162,9 @@
         const lv = live();
         if (!lv || !lv.city) return;
         F = fieldIndex();
+        state.now = cityNow();
         ["vehicles", "incidents", "sensors", "stations"].forEach((layer) => sets[layer].clear());
+        stillSince.forEach((_, id) => { if (!lv.city.vehicles.has(id)) stillSince.delete(id); });
         lv.city.vehicles.forEach((row, id) => putVehicle(id, row));
         ["incidents", "sensors", "stations"].forEach((layer) => {
             lv.city[FEED[layer]].forEach((obj, id) => putPoint(layer, id, obj));
@@ -132,10 +185,12 @@
         if (state.stats.firstLiveAt === null) state.stats.firstLiveAt = performance.now();
         if (d.snapshot || !F) { fromCity(); return; }
         const city = d.city || live().city;
+        state.now = cityNow();
         ["vehicles", "incidents", "sensors", "stations"].forEach((layer) => {
             const kind = FEED[layer], store = city[kind];
             ((d.removed && d.removed[kind]) || []).forEach((id) => {
                 sets[layer].drop(id);
+                if (layer === "vehicles") stillSince.delete(id);
                 if (layer === "vehicles" && id === state.selected) gone();
             });
             ((d.changed && d.changed[kind]) || []).forEach((id) => {
@@ -209,18 +264,154 @@
             canvas.style.height = size.y + "px";
             state.stats.drawnVehicles = vehicles;
         };
-        points.draw(DRAW_ORDER.map((n) => sets[n]), {
+        const bubbles = clustered();
+        points.draw(DRAW_ORDER.filter((n) => !(bubbles && n === "vehicles")).map((n) => sets[n]), {
             width: size.x, height: size.y, scale: v.scale, grey: state.grey ? 1 : 0, arrows: arrowsShown(),
             shift: [v.topLeft.x - origin[0] * v.scale, v.topLeft.y - origin[1] * v.scale],
         }, shown);
         if (state.drawnWith !== "canvas-worker") shown();
+        if (bubbles && performance.now() - state.taggedAt > RETAG_MS) retag();
+        state.clusters = bubbles ? makeClusters(v, size) : [];
+        drawClusters(size);
         state.stats.frames += 1;
         state.stats.drawMs += performance.now() - t0;
+        state.stats.clusters = state.clusters.length;
+        if (state.hovered && bubbles && state.hovered.layer === "vehicles") hideTip();  // now inside a bubble
         if (state.hovered) showTip(state.hovered.layer, state.hovered.id);  // it may have moved
     }
 
+    // ---- clusters: vehicles zoomed out ---------------------------------------------------------
+    function clusterLook() { return state.style.clusters || null; }
+
+    /** Whether vehicles are drawn as bubbles now (zoomed out below the console's threshold). */
+    function clustered() {
+        const look = clusterLook();
+        return !!(look && state.map && sets.vehicles.visible && state.map.getZoom() < look.below_zoom);
+    }
+
+    /** The bubbles of this view: the vehicles on screen (and a cell beyond), grouped by a grid of
+     * ``cell`` px squares fixed to the world (a pan moves the bubbles, never regroups them); each
+     * at its vehicles' mean position, with its count, its count per status (the tags) and its
+     * vehicles' bounds (a click zooms to them). */
+    function makeClusters(v, size) {
+        const look = clusterLook(), cell = look.cell, set = sets.vehicles, xy = set.xy, tag = set.tag;
+        const sc = v.scale, ox = v.topLeft.x, oy = v.topLeft.y, n = set.size;
+        const byCell = new Map(), out = [];
+        for (let s = 0; s < n; s++) {
+            const px = xy[2 * s] * sc, py = xy[2 * s + 1] * sc, x = px - ox, y = py - oy;
+            if (x < -cell || y < -cell || x > size.x + cell || y > size.y + cell) continue;
+            const key = Math.floor(px / cell) * 1e7 + Math.floor(py / cell);
+            let b = byCell.get(key);
+            if (!b) {
+                b = {key: key, count: 0, x: 0, y: 0, states: [0, 0, 0], x0: x, x1: x, y0: y, y1: y, r: 0};
+                byCell.set(key, b);
+                out.push(b);
+            }
+            b.count += 1;
+            b.x += x;
+            b.y += y;
+            b.states[tag[s]] += 1;
+            if (x < b.x0) b.x0 = x; else if (x > b.x1) b.x1 = x;
+            if (y < b.y0) b.y0 = y; else if (y > b.y1) b.y1 = y;
+        }
+        out.forEach((b) => {
+            b.x /= b.count;
+            b.y /= b.count;
+            b.r = Math.min(look.max_size, look.size + 6 * Math.log10(b.count)) / 2;
+        });
+        return out;
+    }
+
+    function countText(n) {
+        if (n < 1000) return String(n);
+        return n < 10000 ? (Math.floor(n / 100) / 10) + "k" : Math.floor(n / 1000) + "k";
+    }
+
+    /** The bubbles on their own 2D canvas, under the points' (incidents stay on top): a disc in
+     * the theme's background, the count in its text colour, a ring split by status. */
+    function drawClusters(size) {
+        const list = state.clusters;
+        if (!list.length && !state.clusterCanvas) return;
+        if (!state.clusterCanvas) {
+            const c = L.DomUtil.create("canvas", "smartcity-clusters leaflet-zoom-hide");
+            c.style.pointerEvents = "none";
+            state.canvas.parentNode.insertBefore(c, state.canvas);
+            state.clusterCanvas = c;
+        }
+        const c = state.clusterCanvas, dpr = window.devicePixelRatio || 1;
+        const w = Math.max(1, Math.round(size.x * dpr)), h = Math.max(1, Math.round(size.y * dpr));
+        L.DomUtil.setPosition(c, state.map.containerPointToLayerPoint([0, 0]));
+        c.style.width = size.x + "px";
+        c.style.height = size.y + "px";
+        if (c.width !== w || c.height !== h) { c.width = w; c.height = h; }
+        const ctx = c.getContext("2d");
+        ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+        ctx.clearRect(0, 0, size.x, size.y);
+        if (!list.length) return;
+        const theme = getComputedStyle(state.map.getContainer());
+        const bg = theme.getPropertyValue("--bs-body-bg").trim() || "#ffffff";
+        const fg = theme.getPropertyValue("--bs-body-color").trim() || "#212529";
+        const colours = window.smartcityStatus.STATES.map((s) => (state.style.status_colours || {})[s] || "#777777");
+        const ring = clusterLook().ring;
+        ctx.globalAlpha = state.grey ? 0.45 : 1;
+        ctx.font = "600 12px system-ui, -apple-system, 'Segoe UI', sans-serif";
+        ctx.textAlign = "center";
+        ctx.textBaseline = "middle";
+        list.forEach((b) => {
+            ctx.beginPath();  // the edge: the text colour, thin, so a bubble stands out on any tile
+            ctx.arc(b.x, b.y, b.r, 0, 2 * Math.PI);
+            ctx.fillStyle = fg;
+            ctx.fill();
+            let from = -Math.PI / 2;  // the ring, clockwise from the top: moving, parked, offline
+            ctx.lineWidth = ring;
+            b.states.forEach((k, i) => {
+                if (!k) return;
+                const to = from + 2 * Math.PI * k / b.count;
+                ctx.beginPath();
+                ctx.arc(b.x, b.y, b.r - 1 - ring / 2, from, to);
+                ctx.strokeStyle = colours[i];
+                ctx.stroke();
+                from = to;
+            });
+            ctx.beginPath();
+            ctx.arc(b.x, b.y, b.r - 1 - ring, 0, 2 * Math.PI);
+            ctx.fillStyle = bg;
+            ctx.fill();
+            ctx.fillStyle = fg;
+            ctx.fillText(countText(b.count), b.x, b.y + 0.5);
+        });
+        ctx.globalAlpha = 1;
+    }
+
+    function clusterAt(point) {
+        let best = null, bestD = Infinity;
+        state.clusters.forEach((b) => {
+            const d = (b.x - point.x) ** 2 + (b.y - point.y) ** 2;
+            if (d <= (b.r + PICK_PX) ** 2 && d < bestD) { best = b; bestD = d; }
+        });
+        return best;
+    }
+
+    function clusterByKey(key) {
+        for (const b of state.clusters) { if (b.key === key) return b; }
+        return null;
+    }
+
+    /** Zoom in on a bubble: to its vehicles' bounds, and at least one step. */
+    function zoomInto(b) {
+        const map = state.map, pad = 24;
+        const bounds = L.latLngBounds(map.containerPointToLatLng([b.x0 - pad, b.y1 + pad]),
+            map.containerPointToLatLng([b.x1 + pad, b.y0 - pad]));
+        const zoom = Math.min(map.getMaxZoom(), Math.max(map.getZoom() + 1, map.getBoundsZoom(bounds)));
+        map.setView(bounds.getCenter(), zoom);
+    }
+
+    // ---- the vehicle panel's status (app/console/map.py status_row: the words are decided here) --
+    /** Fill the panel's Status cell from the live row, or from the last report the cell carries
+     * when the live city no longer holds the vehicle (it went past the active window). */
     // ---- picking, tooltip, selection ----------------------------------------------------------
-    /** The point under a container point: an incident if one is there, else the nearest. */
+    /** The point under a container point: an incident if one is there, else the nearest; zoomed
+     * out, a sensor or station (drawn over the bubbles), else the bubble under it. */
     function pick(point) {
         const map = state.map, v = viewOf(map);
         const wx = (v.topLeft.x + point.x) / v.scale, wy = (v.topLeft.y + point.y) / v.scale;
@@ -230,22 +421,34 @@
             if (hit) return {layer: "incidents", id: hit.id};
         }
         let best = null;
+        const bubbles = state.clusters.length > 0;
         PICK_ORDER.forEach((layer) => {
-            if (!sets[layer].visible) return;
+            if (!sets[layer].visible || (bubbles && layer === "vehicles")) return;
             const hit = sets[layer].nearest(wx, wy, within(layer));
             if (hit && (!best || hit.d2 < best.d2)) best = {layer: layer, id: hit.id, d2: hit.d2};
         });
-        return best;
+        if (best || !bubbles) return best;
+        const b = clusterAt(point);
+        return b ? {layer: "clusters", id: b.key} : null;
     }
 
     function tipLines(layer, id) {
         const city = live() && live().city;
+        if (layer === "clusters") {
+            const b = clusterByKey(id);
+            if (!b) return [];
+            const names = window.smartcityStatus.STATES;
+            return [b.count.toLocaleString("en") + (b.count === 1 ? " vehicle" : " vehicles"),
+                b.states.map((k, i) => k.toLocaleString("en") + " " + names[i]).join(" · "),
+                "click to zoom in"];
+        }
         if (!city) return [id];
         if (layer === "vehicles") {
             const r = city.vehicles.get(id);
             if (!r) return [id];
+            const st = statusOf(id, r, cityNow());
             return [id + " (" + (r[F.type] || "?") + ")", Math.round(Number(r[F.speed]) || 0) + " km/h",
-                r[F.road], r[F.status]];
+                r[F.road], st ? st.text : r[F.status]];
         }
         const q = city[FEED[layer]].get(id) || {id: id};
         if (layer === "incidents") {
@@ -260,6 +463,10 @@
     }
 
     function where(layer, id) {
+        if (layer === "clusters") {
+            const b = clusterByKey(id);
+            return b ? L.point(b.x, b.y) : null;
+        }
         const p = sets[layer].point(id);
         if (!p) return null;
         const v = viewOf(state.map);
@@ -273,7 +480,8 @@
         const lines = tipLines(layer, id).filter((l) => l !== null && l !== undefined && l !== "");
         const text = lines.join("\n");
         if (tip.textContent !== text) tip.textContent = text;  // pre-line: each line on its own
-        tip.style.left = (at.x + drawnSize(layer) / 2 + 6) + "px";
+        const half = layer === "clusters" ? clusterByKey(id).r : drawnSize(layer) / 2;
+        tip.style.left = (at.x + half + 6) + "px";
         tip.style.top = (at.y - 12) + "px";
         tip.hidden = false;
         tip.dataset.layer = layer;
@@ -289,7 +497,8 @@
     function onMouseMove(e) {
         if (state.drawing) { state.map.getContainer().style.cursor = ""; hideTip(); return; }  // CSS: crosshair
         const hit = pick(e.containerPoint);
-        state.map.getContainer().style.cursor = hit && (hit.layer === "vehicles" || hit.layer === "incidents") ? "pointer" : "";
+        const clickable = hit && (hit.layer === "vehicles" || hit.layer === "incidents" || hit.layer === "clusters");
+        state.map.getContainer().style.cursor = clickable ? "pointer" : "";
         if (hit) showTip(hit.layer, hit.id);
         else hideTip();
     }
@@ -299,6 +508,7 @@
         const hit = pick(e.containerPoint);
         if (!hit) return;
         if (hit.layer === "vehicles") api.select(hit.id);
+        else if (hit.layer === "clusters") { hideTip(); zoomInto(clusterByKey(hit.id)); }
         else if (hit.layer === "incidents") setSelectedStore("incident:" + hit.id);
     }
 
@@ -427,10 +637,10 @@
         state.resize = null;
         if (state.frame) cancelAnimationFrame(state.frame);
         state.frame = 0;
-        [state.canvas, state.tip].forEach((el) => { if (el && el.parentNode) el.parentNode.removeChild(el); });
+        [state.canvas, state.clusterCanvas, state.tip].forEach((el) => { if (el && el.parentNode) el.parentNode.removeChild(el); });
         [state.track, state.zoneLayer, state.draftLayer].forEach((layer) => { if (layer) layer.remove(); });
         Object.assign(state, {map: null, gl: null, drawnWith: null, canvas: null, tip: null, track: null, hovered: null,
-            zoneLayer: null, draftLayer: null});
+            zoneLayer: null, draftLayer: null, clusterCanvas: null, clusters: []});
     }
 
     function hookLeaflet() {
@@ -497,7 +707,7 @@
             ["vehicles", "incidents", "sensors", "stations"].forEach((n) => { sets[n].visible = on.has(n); });
             sets.selected.visible = on.has("vehicles");
             if (state.track) state.track.setStyle({opacity: on.has("vehicles") ? 1 : 0});
-            if (state.hovered && !sets[state.hovered.layer].visible) hideTip();
+            if (state.hovered && state.hovered.layer !== "clusters" && !sets[state.hovered.layer].visible) hideTip();
             schedule();
         },
         /** The colours (app/console/map.py map_style), the colouring and the vehicle types shown. */
@@ -530,6 +740,22 @@
             return p ? Array.from(sets[layer].col.subarray(4 * p.slot, 4 * p.slot + 3)) : null;
         },
         visible(layer) { return !!(sets[layer] && sets[layer].visible); },
+        /** Whether vehicles are drawn as bubbles (zoomed out), and the bubbles drawn: their
+         * container point, count and count per status. */
+        clustered() { return clustered(); },
+        clusters() {
+            const names = window.smartcityStatus ? window.smartcityStatus.STATES : [];
+            return state.clusters.map((b) => {
+                const out = {x: b.x, y: b.y, radius: b.r, count: b.count};
+                names.forEach((name, i) => { out[name] = b.states[i]; });
+                return out;
+            });
+        },
+        /** A vehicle's status, {state, text} (assets/smartcity_status.js), or null when unknown. */
+        status(id) {
+            const row = vehicleRow(id);
+            return row ? statusOf(id, row, cityNow()) : null;
+        },
         track() { return state.trackPoints.map((p) => [p[0], p[1]]); },
         /** The zones to draw (GeoJSON Features with properties.name), replacing those drawn. */
         zones(features) { state.zones = Array.isArray(features) ? features : []; drawZones(); return state.zones.length; },

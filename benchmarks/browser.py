@@ -1,6 +1,6 @@
 """Console in a real browser: prints one JSON document.
 
-    python -m benchmarks.browser [--vehicles 20000] [--renderer webgl|canvas|canvas-page]
+    python -m benchmarks.browser [--vehicles 20000] [--renderer webgl|canvas|canvas-page] [--zoom-out 2]
 
 Starts a real ``redis-server`` and the production server (gunicorn, gevent), puts N vehicles
 (default 5,000) in the speed layer and moves every one of them once a second, then opens the
@@ -20,6 +20,8 @@ cold cache (cleared and disabled through the DevTools protocol) and measures:
 - ``main_thread_ms_per_update``: the same busy time divided by the live updates the map
   applied in that second (a second may hold two: deltas are paced at one a second on
   average, a late one caught up by the next), over the seconds that held any;
+- ``zoom`` / ``clustered``: the map's zoom while sampling (the city's, or ``--zoom-out`` steps
+  out of it) and whether the vehicles were drawn as bubbles there (``app/console/map.py CLUSTERS``);
 - ``long_tasks``: tasks over 50 ms seen by a ``PerformanceObserver`` during the same window;
 - ``reference_bare_layer``: the same busy time, in the same run, for a blank page holding only
   the map's point layer (``assets/smartcity_gl.js``, the same renderer as the page: WebGL on a
@@ -179,7 +181,7 @@ def mover(speed: SpeedLayer, vehicles: int, stop: threading.Event) -> None:
         stop.wait(max(0.0, 1.0 - (time.monotonic() - tick)))
 
 
-def measure(base: str, vehicles: int, seconds: float, renderer: str = "") -> dict[str, Any]:
+def measure(base: str, vehicles: int, seconds: float, renderer: str = "", zoom_out: int = 0) -> dict[str, Any]:
     driver = chrome()
     try:
         driver.execute_cdp_cmd("Performance.enable", {})
@@ -197,6 +199,11 @@ def measure(base: str, vehicles: int, seconds: float, renderer: str = "") -> dic
             time.sleep(0.1)
         if first is None:
             raise SystemExit(f"the map never showed {vehicles} vehicles within 60 s")
+        if zoom_out:  # the view an operator gets with the zoom control's "-" (clustered below a zoom)
+            driver.execute_script(
+                "const m = window.smartcityMap.leafletMap(); m.setZoom(m.getZoom() - arguments[0], {animate: false})",
+                zoom_out,
+            )
         time.sleep(3)  # let the first deltas arrive before sampling
         window_start = driver.execute_script("return performance.now()")
         busy, per_update, parts = busy_per_second(driver, seconds, PAGE_STATS)
@@ -217,6 +224,8 @@ def measure(base: str, vehicles: int, seconds: float, renderer: str = "") -> dic
             "median_second": sorted(parts, key=lambda p: p["busy_ms"])[len(parts) // 2] if parts else None,
             "long_tasks": {"count": len(long_tasks), "max_ms": max((t["ms"] for t in long_tasks), default=0)},
             "live_state": state,
+            "zoom": driver.execute_script("return window.smartcityMap.leafletMap().getZoom()"),
+            "clustered": driver.execute_script("return window.smartcityMap.clustered()"),
             "vehicles_on_map": stats["drawnVehicles"],
             "renderer": stats["renderer"],
             "webgl_renderer": stats["gpu"],
@@ -236,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         help="the map's point renderer (default: the one the page picks: Canvas 2D where WebGL is software, "
         "in a worker where the browser can; canvas-page: Canvas 2D on the page's thread)",
     )
+    p.add_argument("--zoom-out", type=int, default=0, help="zoom steps out of the city's view before sampling")
     args = p.parse_args(argv)
     from benchmarks.pipeline import machine
 
@@ -245,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         moving = threading.Thread(target=mover, args=(speed, args.vehicles, stop), daemon=True)
         moving.start()
         try:
-            browser = measure(f"http://127.0.0.1:{port}", args.vehicles, args.seconds, args.renderer)
+            browser = measure(f"http://127.0.0.1:{port}", args.vehicles, args.seconds, args.renderer, args.zoom_out)
         finally:
             stop.set()
             moving.join(5)

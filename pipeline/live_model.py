@@ -71,6 +71,18 @@ def rows_config() -> dict[str, Any]:
     }
 
 
+# A vehicle's status in words (assets/smartcity_status.js decides it for the map, its tooltip
+# and the vehicle panel): offline past the active window; else parked when its device says so
+# (the simulator's ``parked``) or it has stood still (under ``still_kmh``) for ``parked_after_s``;
+# else moving. Statuses that are neither motion nor standing (an emergency unit's duty:
+# ``patrolling``, ``responding``, ``on_scene``) are added in brackets.
+VEHICLE_STATES: dict[str, Any] = {
+    "parked_statuses": ("parked",),
+    "motion_statuses": ("driving", "stopped", "at_stop", "parked"),  # the simulator's (producers/reports.py)
+    "still_kmh": 0.5,
+    "parked_after_s": 180.0,
+}
+
 # The Traffic tab's "worst segments": this many, slowest against their speed limit (this one where
 # a sensor sends none). Ranked in the browser, from the live city.
 WORST_SEGMENTS = {"count": 10, "default_limit_kmh": 50.0}
@@ -91,4 +103,10 @@ def browser_config(active_s: float, sensor_s: float) -> dict[str, Any]:
         "stale_ms": {"amber": int(STALE_AMBER_S * 1000), "red": int(STALE_RED_S * 1000)},
         "heartbeat_ms": int(HEARTBEAT_S * 1000),
         "worst_segments": WORST_SEGMENTS,
+        "vehicle_states": {
+            "parked_statuses": list(VEHICLE_STATES["parked_statuses"]),
+            "motion_statuses": list(VEHICLE_STATES["motion_statuses"]),
+            "still_kmh": VEHICLE_STATES["still_kmh"],
+            "parked_after_ms": int(VEHICLE_STATES["parked_after_s"] * 1000),
+        },
     }

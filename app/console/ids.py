@@ -70,6 +70,7 @@ MAP_COLOUR_BY = "map-colour-by"  # vehicles coloured by "type" or "speed"
 MAP_SPEED_LEGEND = "map-speed-legend"
 MAP_LEGEND = "map-legend"  # what the roads', sensors', incidents' and stations' colours mean
 MAP_DETAILS = "map-details"
+MAP_VEHICLE_STATUS = "map-vehicle-status"  # the details' status in words (assets/smartcity_details.js)
 MAP_FIND = "map-find"  # the search box (assets/smartcity_find.js)
 MAP_FIND_RESULTS = "map-find-results"
 MAP_REPLAY = "map-replay"  # "Replay last hour" of the selected vehicle (assets/smartcity_replay.js)

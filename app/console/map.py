@@ -130,6 +130,15 @@ LOOKS: dict[str, dict[str, Any]] = {
     "incidents": {"size": 18, "stroke": 2, "strokeColour": "#000000"},
     "selected": {"size": 20, "stroke": 3, "strokeColour": "#ff00aa"},
 }
+# vehicles by status (assets/smartcity_status.js names them), as the clusters' rings show them:
+# not red (fire engines, stopped, severe congestion and critical incidents are red already)
+STATUS_COLOURS = {"moving": "#2ca02c", "parked": "#1f77b4", "offline": "#9e9e9e"}
+# below ``below_zoom`` vehicles are drawn as one bubble per ``cell`` px square of the screen,
+# with their count and a ring split by status; incidents, sensors and stations stay points. The
+# demo city fits the map at zoom 15 (``fit_zoom``): it opens with points, and clusters from one
+# zoom step out. Bubble diameters grow with the count's logarithm from ``size`` to ``max_size``
+# px; ``ring`` is the status ring's width.
+CLUSTERS: dict[str, Any] = {"below_zoom": 15, "cell": 72, "size": 30, "max_size": 56, "ring": 5}
 
 
 def map_style() -> dict[str, Any]:
@@ -140,6 +149,8 @@ def map_style() -> dict[str, Any]:
         "level_colours": {level: LEVEL_COLOURS[level] for level in LEVELS},
         "severity_colours": SEVERITY_MARKER_COLOURS,
         "looks": LOOKS,
+        "status_colours": STATUS_COLOURS,
+        "clusters": CLUSTERS,
     }
 
 
@@ -278,6 +289,15 @@ def map_legend(style: dict[str, Any]) -> Component:
             html.Div(severities, className="d-flex flex-wrap column-gap-3"),
             html.Div("Weather stations", className="fw-semibold mt-1"),
             row("station", station["fill"], station["strokeColour"], "0.9rem"),
+            html.Div(
+                f"Vehicles zoomed out (below zoom {style['clusters']['below_zoom']}): a bubble per area, "
+                "its count, ringed by status",
+                className="fw-semibold mt-1",
+            ),
+            html.Div(
+                [row(name, "transparent", colour) for name, colour in style["status_colours"].items()],
+                className="d-flex flex-wrap column-gap-3",
+            ),
         ],
         id=ids.MAP_LEGEND,
         className="small mb-3",
