@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
-from app import create_app
+from app import create_app, dispatcher
 from app.store import Store
 from pipeline import runtime
 from pipeline.lake import open_lake, read_table
@@ -46,6 +46,7 @@ def test_events_in_alerts_out_through_the_embedded_processor(
     settings = api_settings(tmp_path, redis_prefix=prefix, alerts_prefix=prefix, rules_reload_seconds=0.1)
     speed = runtime.speed_layer(settings, client)
     app = create_app(settings, store=Store(speed))
+    request.addfinalizer(dispatcher(app).stop)  # the first request starts the webhook sender
     web = app.test_client()
     ring = {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [RING]}, "properties": {"name": "Mitte"}}
     zone = web.post("/api/zones", json=ring, headers=ADMIN)
