@@ -96,14 +96,20 @@ def reported(driver: Any) -> dict[str, Any]:
     return found or {}
 
 
-def test_the_utc_switch_turns_the_emergency_grids_times_to_utc(dash_duo: Any, zone_console: dash.Dash) -> None:
-    first_seen = zone_console.server.extensions["smartcity.store"].incident("i-1")["first_seen"]
-    berlin, utc = chart.clock(first_seen, ZoneInfo("Europe/Berlin")), chart.clock(first_seen, ZoneInfo("UTC"))
-    dash_duo.start_server(zone_console, navigate=False)
+def open_console(dash_duo: Any, app: dash.Dash, path: str) -> Any:
+    """The console at ``path``, signed in as a viewer, in a 1440×900 window; its driver."""
+    dash_duo.start_server(app, navigate=False)
     driver = dash_duo.driver
     driver.set_window_size(1440, 900)
     driver.get(f"{dash_duo.server.url}/login?token=viewer-token")
-    driver.get(f"{dash_duo.server.url}/")
+    driver.get(f"{dash_duo.server.url}{path}")
+    return driver
+
+
+def test_the_utc_switch_turns_the_emergency_grids_times_to_utc(dash_duo: Any, zone_console: dash.Dash) -> None:
+    first_seen = zone_console.server.extensions["smartcity.store"].incident("i-1")["first_seen"]
+    berlin, utc = chart.clock(first_seen, ZoneInfo("Europe/Berlin")), chart.clock(first_seen, ZoneInfo("UTC"))
+    driver = open_console(dash_duo, zone_console, "/")
     tab = dash_duo._wait_for(lambda d: d.find_element(By.LINK_TEXT, "Emergency"), timeout=15, msg="the tab")
     ActionChains(driver).move_to_element(tab).pause(0.2).click().perform()  # the real mouse
     dash_duo._wait_for(lambda d: reported(d).get("cell") == berlin, timeout=15, msg=f"i-1 reported at {berlin}")
@@ -123,11 +129,7 @@ def test_the_utc_switch_turns_the_map_panels_last_seen_to_utc(dash_duo: Any, zon
     formatter, in the zone shown: found with the keyboard, switched with the mouse."""
     ts = zone_console.server.extensions["smartcity.store"].vehicle("car-1")["ts"]
     berlin, utc = (chart.clock(ts, ZoneInfo(z), "%H:%M:%S") for z in ("Europe/Berlin", "UTC"))
-    dash_duo.start_server(zone_console, navigate=False)
-    driver = dash_duo.driver
-    driver.set_window_size(1440, 900)
-    driver.get(f"{dash_duo.server.url}/login?token=viewer-token")
-    driver.get(f"{dash_duo.server.url}/#map")
+    driver = open_console(dash_duo, zone_console, "/#map")
     box = dash_duo._wait_for(lambda d: d.find_element(By.ID, "map-find"), timeout=15, msg="the search box")
     dash_duo.wait_for_contains_text("#shell-badge", "live", timeout=15)
     ActionChains(driver).move_to_element(box).click().send_keys("car-1").send_keys(Keys.ENTER).perform()
