@@ -2,8 +2,11 @@
 
 One implementation for both modes: ``BatchProcessor.prepare`` calls ``RuleEngine.evaluate``, so
 the embedded processor and the Spark job's executors run the same code. Zone tests are shapely 2
-vectorised over all the batch's GPS positions at once (``Compiled.locate``: prepared polygons
-tested with ``intersects_xy``, or an STRtree queried with ``shapely.points`` for many zones).
+vectorised over all the batch's GPS positions at once (``Compiled.zone_codes``: a grid over the
+zones with exact tests where a zone's edge crosses a cell, ``pipeline.zone_grid``; an STRtree
+queried with ``shapely.points`` for many zones). Per vehicle, the batch's events are grouped with
+numpy, and a vehicle still in the same zones as its state says (no crossing, no speed rule
+changing its mind) costs a few comparisons; only the others are taken event by event.
 
 Alerts fire on crossing, not on every event: a vehicle entering or leaving a zone, a vehicle
 going above a speed in a zone (once, until it drops back below or leaves), a segment staying at a
@@ -28,7 +31,9 @@ id)``), and the alert log keeps each id once, so a replayed batch raises nothing
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -48,11 +53,12 @@ from pipeline.live_model import LEVELS, level_rank
 from pipeline.rulebook import Book, RuleBook
 from pipeline.schemas import SEVERITIES
 from pipeline.validation import Record
+from pipeline.zone_grid import ZoneGrid
 
 log = logging.getLogger(__name__)
 
 SERIOUS = frozenset({"high", "critical"})
-SWEEP_ZONES = 200  # up to this many zones, ``Compiled.locate`` sweeps; beyond, an STRtree
+SWEEP_ZONES = 200  # up to this many zones, ``Compiled.zone_codes`` uses a grid (``ZoneGrid``); beyond, an STRtree
 INCIDENTS_KEPT = 100_000  # incidents remembered as alerted (beyond: the alert log's own ids still dedupe)
 SEP = "\x1f"  # between a rule id and an entity id in a state field (neither holds it in practice)
 LIST = "\x1e"  # between the items of a list in a state
@@ -117,38 +123,56 @@ class Compiled:
     speed: dict[int, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     congestion: list[dict[str, Any]] = field(default_factory=list)
     aqi: list[dict[str, Any]] = field(default_factory=list)
+    singles: list[frozenset[int]] = field(default_factory=list)  # no zone, then each zone alone
+    grid: ZoneGrid | None = None
 
     @property
     def zoned(self) -> bool:
         return self.tree is not None and bool(self.enter or self.exit or self.speed)
 
     def locate(self, lons: np.ndarray, lats: np.ndarray) -> dict[int, frozenset[int]]:
-        """Which zones (indexes) each position is in (on an edge counts), for the positions in any.
+        """Which zones (indexes) each position is in (on an edge counts), for the positions in any."""
+        codes, sets = self.zone_codes(lons, lats)
+        return {event: sets[code] for event, code in enumerate(codes.tolist()) if code}
 
-        Up to ``SWEEP_ZONES`` zones, a sweep: the positions sorted by longitude once, each zone's
-        bounding box cut out of them by binary search and its candidates tested with
-        ``shapely.intersects_xy`` on the prepared polygon, so no point geometry is ever made
-        (measured for 5,000 positions and 100 zones: 1.4 ms, against 3.8 ms for ``shapely.points``
-        and an STRtree query, most of it making the points). More zones: the STRtree."""
-        found: dict[int, set[int]] = {}
+    def zone_codes(self, lons: np.ndarray, lats: np.ndarray) -> tuple[np.ndarray, list[frozenset[int]]]:
+        """The zones each position is in, as a code per position into a list of zone sets: 0 is
+        no zone, ``1 + i`` zone ``i`` alone (``singles``), further codes the batch's overlaps.
+
+        Up to ``SWEEP_ZONES`` zones, a grid over the zones (``pipeline.zone_grid``: the cell of
+        each position, its zones known for the cells inside or outside a zone, an exact test where
+        a zone's edge crosses the cell); more zones, ``shapely.points`` and the STRtree (both exact:
+        a position on an edge is in)."""
+        n = len(lons)
         if len(self.geoms) > SWEEP_ZONES and self.tree is not None:
-            events, zones = self.tree.query(shapely.points(lons, lats), predicate="intersects")
-            for event, zone in zip(events.tolist(), zones.tolist(), strict=True):
-                found.setdefault(event, set()).add(zone)
-            return {event: frozenset(z) for event, z in found.items()}
-        order = np.argsort(lons, kind="stable")
-        xs, ys = lons[order], lats[order]
-        for zone, (x0, y0, x1, y1) in enumerate(self.bounds):
-            a, b = int(np.searchsorted(xs, x0, "left")), int(np.searchsorted(xs, x1, "right"))
-            if a == b:
-                continue
-            near = np.nonzero((ys[a:b] >= y0) & (ys[a:b] <= y1))[0] + a
-            if not len(near):
-                continue
-            inside = near[shapely.intersects_xy(self.geoms[zone], xs[near], ys[near])]
-            for event in order[inside].tolist():
-                found.setdefault(event, set()).add(zone)
-        return {event: frozenset(z) for event, z in found.items()}
+            event_of, zone_of = self.tree.query(shapely.points(lons, lats), predicate="intersects")
+        elif self.geoms:
+            if self.grid is None:
+                self.grid = ZoneGrid.build(self.geoms, self.bounds)  # on first use (a big book may never need it)
+            event_of, zone_of = self.grid.pairs(lons, lats)
+        else:
+            event_of = zone_of = np.empty(0, np.intp)
+        if not len(event_of):
+            return np.zeros(n, np.intp), self.singles
+        codes = np.zeros(n, np.intp)
+        count = np.bincount(event_of, minlength=n)
+        alone = count[event_of] == 1
+        codes[event_of[alone]] = zone_of[alone] + 1
+        sets = self.singles
+        if not alone.all():  # positions in overlapping zones: a code per distinct set of zones
+            sets = list(sets)
+            known: dict[frozenset[int], int] = {}
+            overlaps: dict[int, set[int]] = {}
+            for event, zone in zip(event_of[~alone].tolist(), zone_of[~alone].tolist(), strict=True):
+                overlaps.setdefault(event, set()).add(zone)
+            for event, zones in overlaps.items():
+                key = frozenset(zones)
+                code = known.get(key)
+                if code is None:
+                    code = known[key] = len(sets)
+                    sets.append(key)
+                codes[event] = code
+        return codes, sets
 
 
 def compile_book(book: Book, skipped: Callable[[str, str], None]) -> Compiled:
@@ -172,6 +196,7 @@ def compile_book(book: Book, skipped: Callable[[str, str], None]) -> Compiled:
         out.zone_ids.append(zone_id)
         out.zone_names.append(str(zone.get("properties", {}).get("name") or zone_id))
     out.geoms = geoms
+    out.singles = [frozenset(), *(frozenset({i}) for i in range(len(geoms)))]
     if geoms:
         out.tree = shapely.STRtree(geoms)
     for rule_id, rule in book.rules.items():
@@ -303,8 +328,13 @@ class _Batch:
         self.book = book
         self.hits: list[tuple[dict[str, Any], dict[str, Any]]] = []
         self.vehicles: list[Record] = []
-        self.zones_of: dict[int, frozenset[int]] = {}  # vehicle event index -> the zones it is in
-        self.by_vehicle: dict[str, list[int]] = {}
+        self.codes: list[int] = []  # per vehicle event: its zones, as an index into ``sets``
+        self.sets: list[frozenset[int]] = []
+        self.first: dict[str, int] = {}  # vehicle -> its first event's index (the batch's vehicles, in order)
+        self.order: list[int] = []  # the vehicle events' indexes, grouped by vehicle (in batch order within)
+        self.bounds: list[int] = []  # where each vehicle's group starts in ``order``, then the end
+        self.low: list[int] = []  # per vehicle: its events' lowest and highest zone code
+        self.high: list[int] = []
         self.by_segment: dict[str, list[Record]] = {}
         self.by_station: dict[str, list[Record]] = {}
         self.incidents: dict[str, Record] = {}
@@ -326,17 +356,23 @@ class _Batch:
              incidents: list[Record]) -> None:  # fmt: skip
         book = self.book
         if vehicles and book.tree is not None:
-            lons = np.fromiter(map(itemgetter("longitude"), vehicles), float, len(vehicles))
-            lats = np.fromiter(map(itemgetter("latitude"), vehicles), float, len(vehicles))
-            self.vehicles, self.zones_of = vehicles, book.locate(lons, lats)
-            by_vehicle: dict[str, list[int]] = {}
-            for i, vehicle in enumerate(map(itemgetter("device_id"), vehicles)):
-                events = by_vehicle.get(vehicle)
-                if events is None:
-                    by_vehicle[vehicle] = [i]
-                else:
-                    events.append(i)
-            self.by_vehicle = by_vehicle
+            n = len(vehicles)
+            lons = np.fromiter(map(itemgetter("longitude"), vehicles), float, n)
+            lats = np.fromiter(map(itemgetter("latitude"), vehicles), float, n)
+            codes, self.sets = book.zone_codes(lons, lats)
+            # each event's vehicle as its first event's index, then the events grouped by it (a
+            # stable sort: batch order within a vehicle), with each group's lowest and highest code
+            first: dict[str, int] = {}
+            group = np.fromiter(map(first.setdefault, map(itemgetter("device_id"), vehicles), itertools.count()),
+                                np.intp, n)  # fmt: skip
+            order = np.argsort(group, kind="stable")
+            grouped = group[order]
+            starts = np.flatnonzero(np.concatenate(([True], grouped[1:] != grouped[:-1])))
+            in_order = codes[order]
+            self.vehicles, self.codes, self.first = vehicles, codes.tolist(), first
+            self.order, self.bounds = order.tolist(), [*starts.tolist(), n]
+            self.low = np.minimum.reduceat(in_order, starts).tolist()
+            self.high = np.maximum.reduceat(in_order, starts).tolist()
         for rec in traffic:
             self.by_segment.setdefault(rec.get("segment_id") or rec["camera_id"], []).append(rec)
         for segment in self.by_segment:
@@ -354,7 +390,7 @@ class _Batch:
         (its arguments and answer one JSON text each: redis-py packs and parses thousands of
         fields slowly, ~2 us each without hiredis, measured)."""
         e = self.e
-        vehicles = list(self.by_vehicle)
+        vehicles = list(self.first)
         latch = list(dict.fromkeys(self.latch_fields))
         congestion = self.congestion_fields
         incidents = list(self.incidents)
@@ -369,7 +405,7 @@ class _Batch:
         self.incident_known = {i: score is not False for i, score in zip(incidents, got[3], strict=True)}
 
     def run(self) -> None:
-        if self.by_vehicle:
+        if self.first:
             self._vehicles()
         if self.by_segment:
             self._congestion()
@@ -392,63 +428,121 @@ class _Batch:
         self.hits.append((alert, where))
 
     def _vehicles(self) -> None:
+        """Each vehicle's events in zone terms. Most vehicles need nothing: outside every zone
+        before and now, or still in the same zones and of the same type, with the speed rules
+        there all below or all above (``_unchanged``); the others go through ``_vehicle``, event
+        by event."""
+        position = {zone_id: i for i, zone_id in enumerate(self.book.zone_ids)}
+        parsed: dict[str, frozenset[int]] = {}  # a state's zone text -> the zones' indexes
+        watching: dict[int, list[dict[str, Any]]] = {}  # a zone code -> the speed rules of its zones
+        vehicles, sets, codes, order, bounds = self.vehicles, self.sets, self.codes, self.order, self.bounds
+        inside = self.inside
+        for vehicle, low, high, a, b in zip(self.first, self.low, self.high, bounds[:-1], bounds[1:], strict=True):
+            state = inside.get(vehicle)
+            if state is None or state.endswith(SEP + SEP):
+                if not high:
+                    continue  # outside every zone with no speed rule fired, before and now
+            elif low == high and self._unchanged(state, low, order[a:b], position, parsed, watching):
+                continue
+            self._vehicle(vehicle, state, [(vehicles[i], sets[codes[i]]) for i in order[a:b]], position)
+
+    def _unchanged(self, state: str, code: int, indexes: list[int], position: dict[str, int],
+                   parsed: dict[str, frozenset[int]], watching: dict[int, list[dict[str, Any]]]) -> bool:  # fmt: skip
+        """True when ``_vehicle`` would raise nothing and leave ``state`` as it is, for the events
+        at ``indexes``, all in the zones of ``code``: the state has the vehicle in those zones and
+        of the type they carry (if any), and each speed rule there sees every event at or below its
+        threshold with the rule not fired, or every event above it with the rule fired already (or
+        not for this type)."""
+        parts = state.split(SEP)
+        if len(parts) != 4 or not parts[0].isdigit():
+            return False
+        zone_text = parts[2]
+        before = parsed.get(zone_text)
+        if before is None:
+            before = parsed[zone_text] = frozenset(position[z] for z in zone_text.split(LIST) if z in position)
+        zones = self.sets[code]
+        if before != zones:
+            return False
+        vtype, vehicles = parts[1], self.vehicles
+        for i in indexes:
+            other = vehicles[i].get("vehicle_type")
+            if other and other != vtype:
+                return False
+        rules = watching.get(code)
+        if rules is None:
+            speed = self.book.speed
+            rules = watching[code] = [rule for z in zones for rule in speed.get(z, ())]
+        if rules:
+            speeds = [vehicles[i].get("speed") for i in indexes]
+            known: list[float] = [s for s in speeds if s is not None]
+            fast = max(known, default=-math.inf)
+            slow = min(known) if len(known) == len(speeds) else -math.inf  # no speed: at or below every threshold
+            latched = parts[3].split(LIST)
+            for rule in rules:
+                if fast <= rule["threshold"]:
+                    if rule["id"] in latched:
+                        return False  # it drops back below: unlatched
+                elif slow > rule["threshold"]:
+                    if rule["id"] not in latched and rule.get("vehicle_type") in (None, vtype):
+                        return False  # it goes above: fires
+                else:
+                    return False
+        return True
+
+    def _vehicle(self, vehicle: str, state: str | None, events: list[tuple[Record, frozenset[int]]],
+                 position: dict[str, int]) -> None:  # fmt: skip
+        """One vehicle's events (each with the zones it is in), oldest first: the crossings they
+        make from ``state`` (its state as read), and the state's change."""
         book = self.book
         names, ids = book.zone_names, book.zone_ids
-        position = {zone_id: i for i, zone_id in enumerate(ids)}
-        vehicles, zones_of, nowhere = self.vehicles, self.zones_of, frozenset[int]()
-        for vehicle, indexes in self.by_vehicle.items():
-            state = self.inside.get(vehicle)
-            if (state is None or state.endswith(SEP + SEP)) and not any(i in zones_of for i in indexes):
-                continue  # outside every zone with no speed rule fired, before and now
-            # the state: the newest event time when it last changed, the vehicle's type, the zones it is
-            # in and the speed rules that fired for it (until it slows down or leaves their zone)
-            parts = state.split(SEP) if state else []
-            t_text, vtype, zone_text, latch_text = parts if len(parts) == 4 else ("0", "", "", "")
-            t0 = int(t_text)
-            before = frozenset(position[z] for z in zone_text.split(LIST) if z in position)
-            latched = set(latch_text.split(LIST)) - {""}
-            was = (before, vtype, frozenset(latched))
-            now, newest = before, t0
-            events = [(vehicles[i], zones_of.get(i, nowhere)) for i in indexes]
-            if len(events) > 1:
-                events.sort(key=lambda item: item[0]["event_time"])
-            for rec, inside in events:
-                t = _ms(rec["event_time"])
-                if t < t0:
-                    continue  # older than what the state already took in
-                newest = max(newest, t)
-                second = str(t // 1000)  # the vehicle and GPS streams report one crossing: one alert
-                vtype = rec.get("vehicle_type") or vtype
-                for z in inside - now:
-                    for rule in book.enter.get(z, ()):
-                        if rule.get("vehicle_type") in (None, vtype):
-                            self._hit(alert_id(rule["id"], vehicle, second), "zone_enter", rule["severity"],
-                                      f"{vehicle} entered {names[z]}", rec, vehicle, rule["id"])  # fmt: skip
-                for z in now - inside:
-                    for rule in book.exit.get(z, ()):
-                        if rule.get("vehicle_type") in (None, vtype):
-                            self._hit(alert_id(rule["id"], vehicle, second), "zone_exit", rule["severity"],
-                                      f"{vehicle} left {names[z]}", rec, vehicle, rule["id"])  # fmt: skip
-                    for rule in book.speed.get(z, ()):  # left the zone: its speed rules start over
+        # the state: the newest event time when it last changed, the vehicle's type, the zones it is
+        # in and the speed rules that fired for it (until it slows down or leaves their zone)
+        parts = state.split(SEP) if state else []
+        t_text, vtype, zone_text, latch_text = parts if len(parts) == 4 else ("0", "", "", "")
+        t0 = int(t_text)
+        before = frozenset(position[z] for z in zone_text.split(LIST) if z in position)
+        latched = set(latch_text.split(LIST)) - {""}
+        was = (before, vtype, frozenset(latched))
+        now, newest = before, t0
+        if len(events) > 1:
+            events.sort(key=lambda item: item[0]["event_time"])
+        for rec, inside in events:
+            t = _ms(rec["event_time"])
+            if t < t0:
+                continue  # older than what the state already took in
+            newest = max(newest, t)
+            second = str(t // 1000)  # the vehicle and GPS streams report one crossing: one alert
+            vtype = rec.get("vehicle_type") or vtype
+            for z in inside - now:
+                for rule in book.enter.get(z, ()):
+                    if rule.get("vehicle_type") in (None, vtype):
+                        self._hit(alert_id(rule["id"], vehicle, second), "zone_enter", rule["severity"],
+                                  f"{vehicle} entered {names[z]}", rec, vehicle, rule["id"])  # fmt: skip
+            for z in now - inside:
+                for rule in book.exit.get(z, ()):
+                    if rule.get("vehicle_type") in (None, vtype):
+                        self._hit(alert_id(rule["id"], vehicle, second), "zone_exit", rule["severity"],
+                                  f"{vehicle} left {names[z]}", rec, vehicle, rule["id"])  # fmt: skip
+                for rule in book.speed.get(z, ()):  # left the zone: its speed rules start over
+                    latched.discard(rule["id"])
+            speed = rec.get("speed")
+            for z in inside:
+                for rule in book.speed.get(z, ()):
+                    if speed is None or speed <= rule["threshold"]:
                         latched.discard(rule["id"])
-                speed = rec.get("speed")
-                for z in inside:
-                    for rule in book.speed.get(z, ()):
-                        if speed is None or speed <= rule["threshold"]:
-                            latched.discard(rule["id"])
-                        elif rule["id"] not in latched and rule.get("vehicle_type") in (None, vtype):
-                            latched.add(rule["id"])
-                            self._hit(alert_id(rule["id"], vehicle, second), "speed_in_zone",
-                                      rule["severity"], f"{vehicle} at {speed:.0f} km/h in {names[z]} "
-                                      f"(above {rule['threshold']:g})", rec, vehicle, rule["id"])  # fmt: skip
-                now = inside
-            # Written when it changed (not for time alone), and kept when the vehicle left every
-            # zone: its time is what makes a late event of the vehicle's other stream (older than
-            # the change) harmless, instead of a second enter and exit.
-            if (now, vtype, frozenset(latched)) != was:
-                vtype = vtype.replace(SEP, " ").replace(LIST, " ")
-                text = SEP.join((str(newest), vtype, LIST.join(ids[z] for z in now), LIST.join(latched)))
-                self.inside_changes.append((vehicle, state, text))
+                    elif rule["id"] not in latched and rule.get("vehicle_type") in (None, vtype):
+                        latched.add(rule["id"])
+                        self._hit(alert_id(rule["id"], vehicle, second), "speed_in_zone",
+                                  rule["severity"], f"{vehicle} at {speed:.0f} km/h in {names[z]} "
+                                  f"(above {rule['threshold']:g})", rec, vehicle, rule["id"])  # fmt: skip
+            now = inside
+        # Written when it changed (not for time alone), and kept when the vehicle left every
+        # zone: its time is what makes a late event of the vehicle's other stream (older than
+        # the change) harmless, instead of a second enter and exit.
+        if (now, vtype, frozenset(latched)) != was:
+            vtype = vtype.replace(SEP, " ").replace(LIST, " ")
+            text = SEP.join((str(newest), vtype, LIST.join(ids[z] for z in now), LIST.join(latched)))
+            self.inside_changes.append((vehicle, state, text))
 
     def _latch(self, key: str) -> bool:
         """Mark ``key``'s rule as fired for its entity; True when it had not fired yet."""
