@@ -64,10 +64,25 @@ SEP = "\x1f"  # between a rule id and an entity id in a state field (neither hol
 LIST = "\x1e"  # between the items of a list in a state
 
 
-# KEYS: inside, latch, congestion, incidents. ARGV[1]: JSON [vehicles, latch fields, congestion
-# fields, incident ids]. Returns JSON [states, latch values, congestion values, scores] (false: none)
+# KEYS: inside, latch, congestion, incidents, inside of the window before, window. ARGV[1]: JSON
+# [vehicles, latch fields, congestion fields, incident ids]; ARGV[2]: the batch's window (0: none).
+# Returns JSON [states, latch values, congestion values, scores] (false: none).
+# The vehicles' states live in two hashes: the current window's and the one before. A new window
+# (in event time: the newest vehicle event's, never going back) drops the hash before and makes
+# the current one the one before; a vehicle seen has its state moved into the current hash. So a
+# vehicle silent for two windows is forgotten, at the cost of one move per vehicle and window.
 _READ = """
 local ask = cjson.decode(ARGV[1])
+local window, current = tonumber(ARGV[2]), tonumber(redis.call('GET', KEYS[6]) or '0')
+if window > current then
+  if current > 0 and window == current + 1 then
+    redis.call('DEL', KEYS[5])
+    if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('RENAME', KEYS[1], KEYS[5]) end
+  elseif current > 0 then
+    redis.call('DEL', KEYS[1], KEYS[5])
+  end
+  redis.call('SET', KEYS[6], window)
+end
 local function hmget(key, fields)
   local got = {}
   for i = 1, #fields, 1000 do
@@ -76,9 +91,24 @@ local function hmget(key, fields)
   end
   return got
 end
+local states = hmget(KEYS[1], ask[1])
+local missing, at = {}, {}
+for i, state in ipairs(states) do
+  if not state then missing[#missing + 1] = ask[1][i]; at[#at + 1] = i end
+end
+if #missing > 0 and redis.call('EXISTS', KEYS[5]) == 1 then
+  local before = hmget(KEYS[5], missing)
+  for j, state in ipairs(before) do
+    if state then
+      states[at[j]] = state
+      redis.call('HSET', KEYS[1], missing[j], state)
+      redis.call('HDEL', KEYS[5], missing[j])
+    end
+  end
+end
 local known = {}
 for i, id in ipairs(ask[4]) do known[i] = redis.call('ZSCORE', KEYS[4], id) end
-return cjson.encode({hmget(KEYS[1], ask[1]), hmget(KEYS[2], ask[2]), hmget(KEYS[3], ask[3]), known})
+return cjson.encode({states, hmget(KEYS[2], ask[2]), hmget(KEYS[3], ask[3]), known})
 """
 # ARGV[1]: JSON [vehicle changes [[vehicle, state as read or null, new state or null]], (unused),
 # latch set, latch del, congestion set, congestion del, incidents [[id, ms]], incidents kept]
@@ -89,7 +119,10 @@ local function hdel(key, fields)
   for i = 1, #fields, 1000 do redis.call('HDEL', key, unpack(fields, i, math.min(i + 999, #fields))) end
 end
 for _, c in ipairs(w[1]) do  -- a vehicle's state changes only if no other processor changed it meanwhile
-  if (redis.call('HGET', KEYS[1], c[1]) or cjson.null) == c[2] then
+  local state = redis.call('HGET', KEYS[1], c[1])
+  local before = not state and redis.call('HGET', KEYS[5], c[1])  -- a new window began since the read
+  if (state or before or cjson.null) == c[2] then
+    if before then redis.call('HDEL', KEYS[5], c[1]) end
     if c[3] == cjson.null then redis.call('HDEL', KEYS[1], c[1]) else redis.call('HSET', KEYS[1], c[1], c[3]) end
   end
 end
@@ -231,15 +264,22 @@ class RuleEngine:
         alerts: AlertLog,
         reload_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        active_s: float = 120.0,
     ) -> None:
+        """``active_s``: the speed layer's active window (event time). A vehicle silent for
+        between one and two of them is forgotten (its zones and speed rules fired): seen again, it
+        starts afresh, as a vehicle seen for the first time (0: never forgotten)."""
         self.book = book
         self.alerts = alerts
         self.reload_s = reload_s
         self.clock = clock
+        self.window_ms = int(active_s * 1000)
         base = book.base
         self.inside_key, self.latch_key = f"{base}:inside", f"{base}:latch"
         self.congestion_key, self.incidents_key = f"{base}:congestion", f"{base}:incidents"
-        self.state_keys = [self.inside_key, self.latch_key, self.congestion_key, self.incidents_key]
+        self.inside_before_key, self.window_key = f"{base}:inside:before", f"{base}:window"
+        self.state_keys = [self.inside_key, self.latch_key, self.congestion_key, self.incidents_key,
+                           self.inside_before_key, self.window_key]  # fmt: skip
         self._read = book.client.register_script(_READ)
         self._write = book.client.register_script(_WRITE)
         self._compiled: Compiled | None = None
@@ -335,6 +375,7 @@ class _Batch:
         self.bounds: list[int] = []  # where each vehicle's group starts in ``order``, then the end
         self.low: list[int] = []  # per vehicle: its events' lowest and highest zone code
         self.high: list[int] = []
+        self.window = 0  # the newest vehicle event's window (``RuleEngine.window_ms``), 0: none
         self.by_segment: dict[str, list[Record]] = {}
         self.by_station: dict[str, list[Record]] = {}
         self.incidents: dict[str, Record] = {}
@@ -373,6 +414,8 @@ class _Batch:
             self.order, self.bounds = order.tolist(), [*starts.tolist(), n]
             self.low = np.minimum.reduceat(in_order, starts).tolist()
             self.high = np.maximum.reduceat(in_order, starts).tolist()
+            if self.e.window_ms > 0:
+                self.window = _ms(max(map(itemgetter("event_time"), vehicles))) // self.e.window_ms
         for rec in traffic:
             self.by_segment.setdefault(rec.get("segment_id") or rec["camera_id"], []).append(rec)
         for segment in self.by_segment:
@@ -397,7 +440,7 @@ class _Batch:
         if not (vehicles or latch or congestion or incidents):
             return
         ask = orjson.dumps([vehicles, latch, congestion, incidents])
-        raw: Any = e._read(keys=e.state_keys, args=[ask])
+        raw: Any = e._read(keys=e.state_keys, args=[ask, self.window])
         got = [part if isinstance(part, list) else [] for part in orjson.loads(raw)]  # cjson: {} for []
         self.inside = {v: state for v, state in zip(vehicles, got[0], strict=True) if state}
         self.latched = {f: value for f, value in zip(latch, got[1], strict=True) if value is not False}
