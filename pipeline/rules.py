@@ -70,7 +70,7 @@ LIST = "\x1e"  # between the items of a list in a state
 # The vehicles' states live in two hashes: the current window's and the one before. A new window
 # (in event time: the newest vehicle event's, never going back) drops the hash before and makes
 # the current one the one before; a vehicle seen has its state moved into the current hash. So a
-# vehicle silent for two windows is forgotten, at the cost of one move per vehicle and window.
+# vehicle silent for one to two windows is forgotten, at the cost of one move per vehicle and window.
 _READ = """
 local ask = cjson.decode(ARGV[1])
 local window, current = tonumber(ARGV[2]), tonumber(redis.call('GET', KEYS[6]) or '0')
@@ -373,8 +373,9 @@ class _Batch:
         self.first: dict[str, int] = {}  # vehicle -> its first event's index (the batch's vehicles, in order)
         self.order: list[int] = []  # the vehicle events' indexes, grouped by vehicle (in batch order within)
         self.bounds: list[int] = []  # where each vehicle's group starts in ``order``, then the end
-        self.low: list[int] = []  # per vehicle: its events' lowest and highest zone code
-        self.high: list[int] = []
+        self.high: list[int] = []  # per vehicle: its events' highest zone code (0: none in a zone)
+        self.grouped_codes = np.empty(0, np.intp)  # the codes and event times (ms) in ``order``
+        self.grouped_times = np.empty(0, np.int64)
         self.window = 0  # the newest vehicle event's window (``RuleEngine.window_ms``), 0: none
         self.by_segment: dict[str, list[Record]] = {}
         self.by_station: dict[str, list[Record]] = {}
@@ -409,13 +410,14 @@ class _Batch:
             order = np.argsort(group, kind="stable")
             grouped = group[order]
             starts = np.flatnonzero(np.concatenate(([True], grouped[1:] != grouped[:-1])))
-            in_order = codes[order]
+            times = np.fromiter(map(datetime.timestamp, map(itemgetter("event_time"), vehicles)), float, n)
+            times = (times * 1000).astype(np.int64)  # as ``_ms``: the same product, truncated
             self.vehicles, self.codes, self.first = vehicles, codes.tolist(), first
             self.order, self.bounds = order.tolist(), [*starts.tolist(), n]
-            self.low = np.minimum.reduceat(in_order, starts).tolist()
-            self.high = np.maximum.reduceat(in_order, starts).tolist()
+            self.grouped_codes, self.grouped_times = codes[order], times[order]
+            self.high = np.maximum.reduceat(self.grouped_codes, starts).tolist()
             if self.e.window_ms > 0:
-                self.window = _ms(max(map(itemgetter("event_time"), vehicles))) // self.e.window_ms
+                self.window = int(times.max()) // self.e.window_ms
         for rec in traffic:
             self.by_segment.setdefault(rec.get("segment_id") or rec["camera_id"], []).append(rec)
         for segment in self.by_segment:
@@ -472,33 +474,65 @@ class _Batch:
 
     def _vehicles(self) -> None:
         """Each vehicle's events in zone terms. Most vehicles need nothing: outside every zone
-        before and now, or still in the same zones and of the same type, with the speed rules
-        there all below or all above (``_unchanged``); the others go through ``_vehicle``, event
-        by event."""
+        before and now; or, counting only its events not older than its state (``_vehicle`` skips
+        the others: a lagging stream), none left, or all still in the zones the state names, of
+        its type, with the speed rules there all below or all above (``_unchanged``). The others
+        go through ``_vehicle``, event by event."""
         position = {zone_id: i for i, zone_id in enumerate(self.book.zone_ids)}
         parsed: dict[str, frozenset[int]] = {}  # a state's zone text -> the zones' indexes
         watching: dict[int, list[dict[str, Any]]] = {}  # a zone code -> the speed rules of its zones
         vehicles, sets, codes, order, bounds = self.vehicles, self.sets, self.codes, self.order, self.bounds
         inside = self.inside
-        for vehicle, low, high, a, b in zip(self.first, self.low, self.high, bounds[:-1], bounds[1:], strict=True):
+        # each state's time and parts (None: no state, one only ``_vehicle`` can read, or nothing
+        # to do: outside every zone with no speed rule fired, before and now)
+        states: list[list[str] | None] = []
+        since: list[int] = []
+        wanted: list[bool] = []
+        for vehicle, anywhere in zip(self.first, self.high, strict=True):
             state = inside.get(vehicle)
-            if state is None or state.endswith(SEP + SEP):
-                if not high:
-                    continue  # outside every zone with no speed rule fired, before and now
-            elif low == high and self._unchanged(state, low, order[a:b], position, parsed, watching):
+            if (state is None or state.endswith(SEP + SEP)) and not anywhere:
+                states.append(None)
+                since.append(0)
+                wanted.append(False)
                 continue
-            self._vehicle(vehicle, state, [(vehicles[i], sets[codes[i]]) for i in order[a:b]], position)
+            wanted.append(True)
+            parts = state.split(SEP) if state else None
+            t0 = 0
+            if parts is not None:
+                try:
+                    t0 = int(parts[0]) if len(parts) == 4 else 0
+                except ValueError:
+                    t0 = 0
+                if len(parts) != 4 or not t0:
+                    parts = None
+            states.append(parts)
+            since.append(t0)
+        # per vehicle, the lowest and highest code of its events not older than its state
+        starts = np.asarray(bounds[:-1], np.intp)
+        fresh = self.grouped_times >= np.repeat(np.asarray(since, np.int64), np.diff(bounds))
+        low = np.minimum.reduceat(np.where(fresh, self.grouped_codes, len(sets)), starts).tolist()
+        high = np.maximum.reduceat(np.where(fresh, self.grouped_codes, -1), starts).tolist()
+        fresh_list = fresh.tolist()
+        groups = zip(self.first, wanted, low, high, states, bounds[:-1], bounds[1:], strict=True)
+        for vehicle, want, fresh_low, fresh_high, parts, a, b in groups:
+            if not want:
+                continue
+            if parts is not None:
+                if fresh_high < 0:
+                    continue  # every event older than the state: nothing to take in
+                if fresh_low == fresh_high:
+                    newer = [i for i, new in zip(order[a:b], fresh_list[a:b], strict=True) if new]
+                    if self._unchanged(parts, fresh_low, newer, position, parsed, watching):
+                        continue
+            self._vehicle(vehicle, inside.get(vehicle), [(vehicles[i], sets[codes[i]]) for i in order[a:b]], position)
 
-    def _unchanged(self, state: str, code: int, indexes: list[int], position: dict[str, int],
+    def _unchanged(self, parts: list[str], code: int, indexes: list[int], position: dict[str, int],
                    parsed: dict[str, frozenset[int]], watching: dict[int, list[dict[str, Any]]]) -> bool:  # fmt: skip
-        """True when ``_vehicle`` would raise nothing and leave ``state`` as it is, for the events
-        at ``indexes``, all in the zones of ``code``: the state has the vehicle in those zones and
-        of the type they carry (if any), and each speed rule there sees every event at or below its
-        threshold with the rule not fired, or every event above it with the rule fired already (or
-        not for this type)."""
-        parts = state.split(SEP)
-        if len(parts) != 4 or not parts[0].isdigit():
-            return False
+        """True when ``_vehicle`` would raise nothing and leave the state (its ``parts``) as it is,
+        for the events at ``indexes`` (those not older than the state), all in the zones of
+        ``code``: the state has the vehicle in those zones and of the type they carry (if any),
+        and each speed rule there sees every event at or below its threshold with the rule not
+        fired, or every event above it with the rule fired already (or not for this type)."""
         zone_text = parts[2]
         before = parsed.get(zone_text)
         if before is None:
