@@ -195,7 +195,12 @@ def test_skipping_unchanged_vehicles_raises_what_going_event_by_event_raises(mon
     def counting(self: Any, *args: Any) -> None:
         calls = []
         vehicle = self._vehicle
-        monkeypatch.setattr(self, "_vehicle", lambda *a: calls.append(a) or vehicle(*a))
+
+        def one(*given: Any) -> None:
+            calls.append(given)
+            vehicle(*given)
+
+        monkeypatch.setattr(self, "_vehicle", one)
         fast_path(self)
         taken.append((len(self.first), len(calls)))
 
