@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 
 SERIOUS = frozenset({"high", "critical"})
 SWEEP_ZONES = 200  # up to this many zones, ``Compiled.zone_codes`` uses a grid (``ZoneGrid``); beyond, an STRtree
+PARSED_KEPT = 100_000  # vehicle states kept parsed between batches (beyond: forgotten, parsed again)
 INCIDENTS_KEPT = 100_000  # incidents remembered as alerted (beyond: the alert log's own ids still dedupe)
 SEP = "\x1f"  # between a rule id and an entity id in a state field (neither holds it in practice)
 LIST = "\x1e"  # between the items of a list in a state
@@ -283,6 +284,7 @@ class RuleEngine:
         self._read = book.client.register_script(_READ)
         self._write = book.client.register_script(_WRITE)
         self._compiled: Compiled | None = None
+        self._parsed: dict[str, tuple[int, list[str]] | None] = {}  # vehicle states read -> ``_parse``
         self._checked = float("-inf")
         self._failing: set[str] = set()
 
@@ -482,49 +484,47 @@ class _Batch:
         parsed: dict[str, frozenset[int]] = {}  # a state's zone text -> the zones' indexes
         watching: dict[int, list[dict[str, Any]]] = {}  # a zone code -> the speed rules of its zones
         vehicles, sets, codes, order, bounds = self.vehicles, self.sets, self.codes, self.order, self.bounds
-        inside = self.inside
-        # each state's time and parts (None: no state, one only ``_vehicle`` can read, or nothing
-        # to do: outside every zone with no speed rule fired, before and now)
-        states: list[list[str] | None] = []
-        since: list[int] = []
-        wanted: list[bool] = []
-        for vehicle, anywhere in zip(self.first, self.high, strict=True):
-            state = inside.get(vehicle)
-            if (state is None or state.endswith(SEP + SEP)) and not anywhere:
-                states.append(None)
-                since.append(0)
-                wanted.append(False)
+        inside, first, anywhere = self.inside, list(self.first), self.high
+        states = list(map(inside.get, first))
+        # the vehicles with something to do: a state naming a zone or a speed rule fired, or an
+        # event in a zone (the others: outside every zone with no speed rule fired, before and now)
+        wanted = [g for g, (state, high) in enumerate(zip(states, anywhere, strict=True))
+                  if high or (state is not None and not state.endswith(SEP + SEP))]  # fmt: skip
+        # their states' times and parts (None: no state, or one only ``_vehicle`` can read)
+        known = self.e._parsed
+        if len(known) > PARSED_KEPT:
+            known.clear()
+        since = np.zeros(len(first), np.int64)
+        parsed_states: list[tuple[int, list[str]] | None] = []
+        for g in wanted:
+            state = states[g]
+            if not state:
+                parsed_states.append(None)
                 continue
-            wanted.append(True)
-            parts = state.split(SEP) if state else None
-            t0 = 0
-            if parts is not None:
-                try:
-                    t0 = int(parts[0]) if len(parts) == 4 else 0
-                except ValueError:
-                    t0 = 0
-                if len(parts) != 4 or not t0:
-                    parts = None
-            states.append(parts)
-            since.append(t0)
+            if state in known:
+                got = known[state]
+            else:
+                got = known[state] = _parse(state)
+            parsed_states.append(got)
+            if got is not None:
+                since[g] = got[0]
         # per vehicle, the lowest and highest code of its events not older than its state
         starts = np.asarray(bounds[:-1], np.intp)
-        fresh = self.grouped_times >= np.repeat(np.asarray(since, np.int64), np.diff(bounds))
+        sizes = [b - a for a, b in itertools.pairwise(bounds)]
+        fresh = self.grouped_times >= np.repeat(since, sizes)
         low = np.minimum.reduceat(np.where(fresh, self.grouped_codes, len(sets)), starts).tolist()
         high = np.maximum.reduceat(np.where(fresh, self.grouped_codes, -1), starts).tolist()
         fresh_list = fresh.tolist()
-        groups = zip(self.first, wanted, low, high, states, bounds[:-1], bounds[1:], strict=True)
-        for vehicle, want, fresh_low, fresh_high, parts, a, b in groups:
-            if not want:
-                continue
-            if parts is not None:
-                if fresh_high < 0:
+        for g, got in zip(wanted, parsed_states, strict=True):
+            a, b = bounds[g], bounds[g + 1]
+            if got is not None:
+                if high[g] < 0:
                     continue  # every event older than the state: nothing to take in
-                if fresh_low == fresh_high:
+                if low[g] == high[g]:
                     newer = [i for i, new in zip(order[a:b], fresh_list[a:b], strict=True) if new]
-                    if self._unchanged(parts, fresh_low, newer, position, parsed, watching):
+                    if self._unchanged(got[1], low[g], newer, position, parsed, watching):
                         continue
-            self._vehicle(vehicle, inside.get(vehicle), [(vehicles[i], sets[codes[i]]) for i in order[a:b]], position)
+            self._vehicle(first[g], states[g], [(vehicles[i], sets[codes[i]]) for i in order[a:b]], position)
 
     def _unchanged(self, parts: list[str], code: int, indexes: list[int], position: dict[str, int],
                    parsed: dict[str, frozenset[int]], watching: dict[int, list[dict[str, Any]]]) -> bool:  # fmt: skip
@@ -716,6 +716,18 @@ class _Batch:
             [[i, str(ms)] for i, ms in self.new_incidents.items()], INCIDENTS_KEPT,
         ]  # fmt: skip
         e._write(keys=e.state_keys, args=[orjson.dumps(change)])
+
+
+def _parse(state: str) -> tuple[int, list[str]] | None:
+    """A vehicle's state: its time and its four parts (None: one only ``_vehicle`` can read)."""
+    parts = state.split(SEP)
+    if len(parts) != 4:
+        return None
+    try:
+        t0 = int(parts[0])
+    except ValueError:
+        return None
+    return (t0, parts) if t0 else None
 
 
 def _ms(t: datetime) -> int:
