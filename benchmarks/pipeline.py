@@ -12,9 +12,11 @@
   every event of the run (``samples`` == ``events``), lake flushes included.
 - ``redis_benchmark``: ``redis-benchmark -P 16 -t hset`` on the same Redis, the physical
   reference; ``throughput_vs_redis_hset`` is our events/s over its HSET ops/s.
-- ``throughput_redis_rules``: the same run into Redis with 100 zones and 100 alert rules in the
-  rule book (``rules_bench``: zones in a grid over the city, rules of every kind); ``rules_cost``
-  puts its events/s beside ``throughput_redis``'s, same run, and their ratio (``--no-rules``: skip).
+- ``rules_cost``: the same throughput into Redis without rules and with 100 zones and 100 alert
+  rules in the rule book (``rules_bench``: zones in a grid over the city, rules of every kind),
+  in alternating order (with, without, without, with, ...: ``--rules-rounds`` pairs), so that
+  neither side is the cold or the late one; each run's figures, each pair's ratio, and the
+  ratio of the totals (``--no-rules``: skip).
 
 A real redis-server is started on a free loopback port (and stopped) unless ``--redis-url``.
 """
@@ -215,6 +217,36 @@ def latency(client: redis.Redis, messages: list[Message], rate: int, seconds: fl
     }
 
 
+def rules_cost(client: redis.Redis, messages: list[Message], workdir: Path, rounds: int) -> dict[str, Any]:
+    """Throughput without and with 100 zones and 100 rules, ``rounds`` pairs run in ABBA order
+    (with, without, without, with, ...) after the pipeline's own run, so a warm-up or a drift of
+    the machine weighs on both sides alike."""
+    runs: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
+    order = [side for r in range(rounds) for side in ((True, False) if r % 2 == 0 else (False, True))]
+    for i, with_rules in enumerate(order):
+        runs[with_rules].append(throughput(client, messages, str(workdir / f"lake-rules-{i}"), rules=with_rules))
+
+    def rate(side: list[dict[str, Any]]) -> int:
+        return round(sum(r["events"] for r in side) / sum(r["seconds"] for r in side))
+
+    def mean(side: list[dict[str, Any]], key: str) -> float | None:
+        values = [r[key] for r in side if key in r]
+        return round(sum(values) / len(values), 2) if values else None
+
+    without, with_ = rate(runs[False]), rate(runs[True])
+    pairs = zip(runs[True], runs[False], strict=True)
+    return {
+        "zones": 100, "rules": 100, "order": ["with" if w else "without" for w in order],
+        "events_per_s_without_rules": without, "events_per_s_with_rules": with_,
+        "ratio": round(with_ / without, 3),  # of the totals: events over seconds, each side
+        "pair_ratios": [round(w["events_per_s"] / o["events_per_s"], 3) for w, o in pairs],
+        **{f"{key}_without_with": [mean(runs[False], key), mean(runs[True], key)]
+           for key in ("python_cpu_us_per_event", "redis_cpu_us_per_event")},
+        "runs_without_rules": runs[False],
+        "runs_with_rules": runs[True],
+    }  # fmt: skip
+
+
 def redis_benchmark(port: int) -> dict[str, Any]:
     binary = shutil.which("redis-benchmark")
     if binary is None:
@@ -233,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--latency-seconds", type=float, default=30.0)
     p.add_argument("--embedded-events", type=int, default=60_000, help="events for the embedded-store run")
     p.add_argument("--redis-url", help="use this Redis instead of starting one")
-    p.add_argument("--no-rules", action="store_true", help="skip the run with 100 zones and 100 rules")
+    p.add_argument("--no-rules", action="store_true", help="skip the runs with 100 zones and 100 rules")
+    p.add_argument("--rules-rounds", type=int, default=2, help="pairs of runs without / with rules (ABBA order)")
     p.add_argument("--no-latency", action="store_true", help="skip the latency run")
     args = p.parse_args(argv)
 
@@ -264,14 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         subset = messages[: args.embedded_events]
         result["throughput_embedded"] = throughput(fakeredis.FakeRedis(), subset, str(workdir / "lake-embedded"))
         if not args.no_rules:
-            with_rules = throughput(client, messages, str(workdir / "lake-rules"), rules=True)
-            result["throughput_redis_rules"] = with_rules
-            without = result["throughput_redis"]["events_per_s"]
-            result["rules_cost"] = {
-                "zones": 100, "rules": 100, "events_per_s_without_rules": without,
-                "events_per_s_with_rules": with_rules["events_per_s"],
-                "ratio": round(with_rules["events_per_s"] / without, 3),
-            }  # fmt: skip
+            result["rules_cost"] = rules_cost(client, messages, workdir, max(1, args.rules_rounds))
         if not args.no_latency:
             result["latency_redis"] = latency(
                 client, messages, args.latency_rate, args.latency_seconds, str(workdir / "lake-latency")

@@ -2,8 +2,11 @@
 
 One implementation for both modes: ``BatchProcessor.prepare`` calls ``RuleEngine.evaluate``, so
 the embedded processor and the Spark job's executors run the same code. Zone tests are shapely 2
-vectorised over all the batch's GPS positions at once (``Compiled.locate``: prepared polygons
-tested with ``intersects_xy``, or an STRtree queried with ``shapely.points`` for many zones).
+vectorised over all the batch's GPS positions at once (``Compiled.zone_codes``: a grid over the
+zones with exact tests where a zone's edge crosses a cell, ``pipeline.zone_grid``; an STRtree
+queried with ``shapely.points`` for many zones). Per vehicle, the batch's events are grouped with
+numpy, and a vehicle still in the same zones as its state says (no crossing, no speed rule
+changing its mind) costs a few comparisons; only the others are taken event by event.
 
 Alerts fire on crossing, not on every event: a vehicle entering or leaving a zone, a vehicle
 going above a speed in a zone (once, until it drops back below or leaves), a segment staying at a
@@ -28,7 +31,9 @@ id)``), and the alert log keeps each id once, so a replayed batch raises nothing
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -48,20 +53,37 @@ from pipeline.live_model import LEVELS, level_rank
 from pipeline.rulebook import Book, RuleBook
 from pipeline.schemas import SEVERITIES
 from pipeline.validation import Record
+from pipeline.zone_grid import ZoneGrid
 
 log = logging.getLogger(__name__)
 
 SERIOUS = frozenset({"high", "critical"})
-SWEEP_ZONES = 200  # up to this many zones, ``Compiled.locate`` sweeps; beyond, an STRtree
+SWEEP_ZONES = 200  # up to this many zones, ``Compiled.zone_codes`` uses a grid (``ZoneGrid``); beyond, an STRtree
+PARSED_KEPT = 100_000  # vehicle states kept parsed between batches (beyond: forgotten, parsed again)
 INCIDENTS_KEPT = 100_000  # incidents remembered as alerted (beyond: the alert log's own ids still dedupe)
 SEP = "\x1f"  # between a rule id and an entity id in a state field (neither holds it in practice)
 LIST = "\x1e"  # between the items of a list in a state
 
 
-# KEYS: inside, latch, congestion, incidents. ARGV[1]: JSON [vehicles, latch fields, congestion
-# fields, incident ids]. Returns JSON [states, latch values, congestion values, scores] (false: none)
+# KEYS: inside, latch, congestion, incidents, inside of the window before, window. ARGV[1]: JSON
+# [vehicles, latch fields, congestion fields, incident ids]; ARGV[2]: the batch's window (0: none).
+# Returns JSON [states, latch values, congestion values, scores] (false: none).
+# The vehicles' states live in two hashes: the current window's and the one before. A new window
+# (in event time: the newest vehicle event's, never going back) drops the hash before and makes
+# the current one the one before; a vehicle seen has its state moved into the current hash. So a
+# vehicle silent for one to two windows is forgotten, at the cost of one move per vehicle and window.
 _READ = """
 local ask = cjson.decode(ARGV[1])
+local window, current = tonumber(ARGV[2]), tonumber(redis.call('GET', KEYS[6]) or '0')
+if window > current then
+  if current > 0 and window == current + 1 then
+    redis.call('DEL', KEYS[5])
+    if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('RENAME', KEYS[1], KEYS[5]) end
+  elseif current > 0 then
+    redis.call('DEL', KEYS[1], KEYS[5])
+  end
+  redis.call('SET', KEYS[6], window)
+end
 local function hmget(key, fields)
   local got = {}
   for i = 1, #fields, 1000 do
@@ -70,9 +92,24 @@ local function hmget(key, fields)
   end
   return got
 end
+local states = hmget(KEYS[1], ask[1])
+local missing, at = {}, {}
+for i, state in ipairs(states) do
+  if not state then missing[#missing + 1] = ask[1][i]; at[#at + 1] = i end
+end
+if #missing > 0 and redis.call('EXISTS', KEYS[5]) == 1 then
+  local before = hmget(KEYS[5], missing)
+  for j, state in ipairs(before) do
+    if state then
+      states[at[j]] = state
+      redis.call('HSET', KEYS[1], missing[j], state)
+      redis.call('HDEL', KEYS[5], missing[j])
+    end
+  end
+end
 local known = {}
 for i, id in ipairs(ask[4]) do known[i] = redis.call('ZSCORE', KEYS[4], id) end
-return cjson.encode({hmget(KEYS[1], ask[1]), hmget(KEYS[2], ask[2]), hmget(KEYS[3], ask[3]), known})
+return cjson.encode({states, hmget(KEYS[2], ask[2]), hmget(KEYS[3], ask[3]), known})
 """
 # ARGV[1]: JSON [vehicle changes [[vehicle, state as read or null, new state or null]], (unused),
 # latch set, latch del, congestion set, congestion del, incidents [[id, ms]], incidents kept]
@@ -83,7 +120,10 @@ local function hdel(key, fields)
   for i = 1, #fields, 1000 do redis.call('HDEL', key, unpack(fields, i, math.min(i + 999, #fields))) end
 end
 for _, c in ipairs(w[1]) do  -- a vehicle's state changes only if no other processor changed it meanwhile
-  if (redis.call('HGET', KEYS[1], c[1]) or cjson.null) == c[2] then
+  local state = redis.call('HGET', KEYS[1], c[1])
+  local before = not state and redis.call('HGET', KEYS[5], c[1])  -- a new window began since the read
+  if (state or before or cjson.null) == c[2] then
+    if before then redis.call('HDEL', KEYS[5], c[1]) end
     if c[3] == cjson.null then redis.call('HDEL', KEYS[1], c[1]) else redis.call('HSET', KEYS[1], c[1], c[3]) end
   end
 end
@@ -117,38 +157,56 @@ class Compiled:
     speed: dict[int, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     congestion: list[dict[str, Any]] = field(default_factory=list)
     aqi: list[dict[str, Any]] = field(default_factory=list)
+    singles: list[frozenset[int]] = field(default_factory=list)  # no zone, then each zone alone
+    grid: ZoneGrid | None = None
 
     @property
     def zoned(self) -> bool:
         return self.tree is not None and bool(self.enter or self.exit or self.speed)
 
     def locate(self, lons: np.ndarray, lats: np.ndarray) -> dict[int, frozenset[int]]:
-        """Which zones (indexes) each position is in (on an edge counts), for the positions in any.
+        """Which zones (indexes) each position is in (on an edge counts), for the positions in any."""
+        codes, sets = self.zone_codes(lons, lats)
+        return {event: sets[code] for event, code in enumerate(codes.tolist()) if code}
 
-        Up to ``SWEEP_ZONES`` zones, a sweep: the positions sorted by longitude once, each zone's
-        bounding box cut out of them by binary search and its candidates tested with
-        ``shapely.intersects_xy`` on the prepared polygon, so no point geometry is ever made
-        (measured for 5,000 positions and 100 zones: 1.4 ms, against 3.8 ms for ``shapely.points``
-        and an STRtree query, most of it making the points). More zones: the STRtree."""
-        found: dict[int, set[int]] = {}
+    def zone_codes(self, lons: np.ndarray, lats: np.ndarray) -> tuple[np.ndarray, list[frozenset[int]]]:
+        """The zones each position is in, as a code per position into a list of zone sets: 0 is
+        no zone, ``1 + i`` zone ``i`` alone (``singles``), further codes the batch's overlaps.
+
+        Up to ``SWEEP_ZONES`` zones, a grid over the zones (``pipeline.zone_grid``: the cell of
+        each position, its zones known for the cells inside or outside a zone, an exact test where
+        a zone's edge crosses the cell); more zones, ``shapely.points`` and the STRtree (both exact:
+        a position on an edge is in)."""
+        n = len(lons)
         if len(self.geoms) > SWEEP_ZONES and self.tree is not None:
-            events, zones = self.tree.query(shapely.points(lons, lats), predicate="intersects")
-            for event, zone in zip(events.tolist(), zones.tolist(), strict=True):
-                found.setdefault(event, set()).add(zone)
-            return {event: frozenset(z) for event, z in found.items()}
-        order = np.argsort(lons, kind="stable")
-        xs, ys = lons[order], lats[order]
-        for zone, (x0, y0, x1, y1) in enumerate(self.bounds):
-            a, b = int(np.searchsorted(xs, x0, "left")), int(np.searchsorted(xs, x1, "right"))
-            if a == b:
-                continue
-            near = np.nonzero((ys[a:b] >= y0) & (ys[a:b] <= y1))[0] + a
-            if not len(near):
-                continue
-            inside = near[shapely.intersects_xy(self.geoms[zone], xs[near], ys[near])]
-            for event in order[inside].tolist():
-                found.setdefault(event, set()).add(zone)
-        return {event: frozenset(z) for event, z in found.items()}
+            event_of, zone_of = self.tree.query(shapely.points(lons, lats), predicate="intersects")
+        elif self.geoms:
+            if self.grid is None:
+                self.grid = ZoneGrid.build(self.geoms, self.bounds)  # on first use (a big book may never need it)
+            event_of, zone_of = self.grid.pairs(lons, lats)
+        else:
+            event_of = zone_of = np.empty(0, np.intp)
+        if not len(event_of):
+            return np.zeros(n, np.intp), self.singles
+        codes = np.zeros(n, np.intp)
+        count = np.bincount(event_of, minlength=n)
+        alone = count[event_of] == 1
+        codes[event_of[alone]] = zone_of[alone] + 1
+        sets = self.singles
+        if not alone.all():  # positions in overlapping zones: a code per distinct set of zones
+            sets = list(sets)
+            known: dict[frozenset[int], int] = {}
+            overlaps: dict[int, set[int]] = {}
+            for event, zone in zip(event_of[~alone].tolist(), zone_of[~alone].tolist(), strict=True):
+                overlaps.setdefault(event, set()).add(zone)
+            for event, zones in overlaps.items():
+                key = frozenset(zones)
+                code = known.get(key)
+                if code is None:
+                    code = known[key] = len(sets)
+                    sets.append(key)
+                codes[event] = code
+        return codes, sets
 
 
 def compile_book(book: Book, skipped: Callable[[str, str], None]) -> Compiled:
@@ -172,6 +230,7 @@ def compile_book(book: Book, skipped: Callable[[str, str], None]) -> Compiled:
         out.zone_ids.append(zone_id)
         out.zone_names.append(str(zone.get("properties", {}).get("name") or zone_id))
     out.geoms = geoms
+    out.singles = [frozenset(), *(frozenset({i}) for i in range(len(geoms)))]
     if geoms:
         out.tree = shapely.STRtree(geoms)
     for rule_id, rule in book.rules.items():
@@ -206,18 +265,26 @@ class RuleEngine:
         alerts: AlertLog,
         reload_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        active_s: float = 120.0,
     ) -> None:
+        """``active_s``: the speed layer's active window (event time). A vehicle silent for
+        between one and two of them is forgotten (its zones and speed rules fired): seen again, it
+        starts afresh, as a vehicle seen for the first time (0: never forgotten)."""
         self.book = book
         self.alerts = alerts
         self.reload_s = reload_s
         self.clock = clock
+        self.window_ms = int(active_s * 1000)
         base = book.base
         self.inside_key, self.latch_key = f"{base}:inside", f"{base}:latch"
         self.congestion_key, self.incidents_key = f"{base}:congestion", f"{base}:incidents"
-        self.state_keys = [self.inside_key, self.latch_key, self.congestion_key, self.incidents_key]
+        self.inside_before_key, self.window_key = f"{base}:inside:before", f"{base}:window"
+        self.state_keys = [self.inside_key, self.latch_key, self.congestion_key, self.incidents_key,
+                           self.inside_before_key, self.window_key]  # fmt: skip
         self._read = book.client.register_script(_READ)
         self._write = book.client.register_script(_WRITE)
         self._compiled: Compiled | None = None
+        self._parsed: dict[str, tuple[int, list[str]] | None] = {}  # vehicle states read -> ``_parse``
         self._checked = float("-inf")
         self._failing: set[str] = set()
 
@@ -303,8 +370,15 @@ class _Batch:
         self.book = book
         self.hits: list[tuple[dict[str, Any], dict[str, Any]]] = []
         self.vehicles: list[Record] = []
-        self.zones_of: dict[int, frozenset[int]] = {}  # vehicle event index -> the zones it is in
-        self.by_vehicle: dict[str, list[int]] = {}
+        self.codes: list[int] = []  # per vehicle event: its zones, as an index into ``sets``
+        self.sets: list[frozenset[int]] = []
+        self.first: dict[str, int] = {}  # vehicle -> its first event's index (the batch's vehicles, in order)
+        self.order: list[int] = []  # the vehicle events' indexes, grouped by vehicle (in batch order within)
+        self.bounds: list[int] = []  # where each vehicle's group starts in ``order``, then the end
+        self.high: list[int] = []  # per vehicle: its events' highest zone code (0: none in a zone)
+        self.grouped_codes = np.empty(0, np.intp)  # the codes and event times (ms) in ``order``
+        self.grouped_times = np.empty(0, np.int64)
+        self.window = 0  # the newest vehicle event's window (``RuleEngine.window_ms``), 0: none
         self.by_segment: dict[str, list[Record]] = {}
         self.by_station: dict[str, list[Record]] = {}
         self.incidents: dict[str, Record] = {}
@@ -326,17 +400,26 @@ class _Batch:
              incidents: list[Record]) -> None:  # fmt: skip
         book = self.book
         if vehicles and book.tree is not None:
-            lons = np.fromiter(map(itemgetter("longitude"), vehicles), float, len(vehicles))
-            lats = np.fromiter(map(itemgetter("latitude"), vehicles), float, len(vehicles))
-            self.vehicles, self.zones_of = vehicles, book.locate(lons, lats)
-            by_vehicle: dict[str, list[int]] = {}
-            for i, vehicle in enumerate(map(itemgetter("device_id"), vehicles)):
-                events = by_vehicle.get(vehicle)
-                if events is None:
-                    by_vehicle[vehicle] = [i]
-                else:
-                    events.append(i)
-            self.by_vehicle = by_vehicle
+            n = len(vehicles)
+            lons = np.fromiter(map(itemgetter("longitude"), vehicles), float, n)
+            lats = np.fromiter(map(itemgetter("latitude"), vehicles), float, n)
+            codes, self.sets = book.zone_codes(lons, lats)
+            # each event's vehicle as its first event's index, then the events grouped by it (a
+            # stable sort: batch order within a vehicle), with each group's lowest and highest code
+            first: dict[str, int] = {}
+            group = np.fromiter(map(first.setdefault, map(itemgetter("device_id"), vehicles), itertools.count()),
+                                np.intp, n)  # fmt: skip
+            order = np.argsort(group, kind="stable")
+            grouped = group[order]
+            starts = np.flatnonzero(np.concatenate(([True], grouped[1:] != grouped[:-1])))
+            times = np.fromiter(map(datetime.timestamp, map(itemgetter("event_time"), vehicles)), float, n)
+            times = (times * 1000).astype(np.int64)  # as ``_ms``: the same product, truncated
+            self.vehicles, self.codes, self.first = vehicles, codes.tolist(), first
+            self.order, self.bounds = order.tolist(), [*starts.tolist(), n]
+            self.grouped_codes, self.grouped_times = codes[order], times[order]
+            self.high = np.maximum.reduceat(self.grouped_codes, starts).tolist()
+            if self.e.window_ms > 0:
+                self.window = int(times.max()) // self.e.window_ms
         for rec in traffic:
             self.by_segment.setdefault(rec.get("segment_id") or rec["camera_id"], []).append(rec)
         for segment in self.by_segment:
@@ -354,14 +437,14 @@ class _Batch:
         (its arguments and answer one JSON text each: redis-py packs and parses thousands of
         fields slowly, ~2 us each without hiredis, measured)."""
         e = self.e
-        vehicles = list(self.by_vehicle)
+        vehicles = list(self.first)
         latch = list(dict.fromkeys(self.latch_fields))
         congestion = self.congestion_fields
         incidents = list(self.incidents)
         if not (vehicles or latch or congestion or incidents):
             return
         ask = orjson.dumps([vehicles, latch, congestion, incidents])
-        raw: Any = e._read(keys=e.state_keys, args=[ask])
+        raw: Any = e._read(keys=e.state_keys, args=[ask, self.window])
         got = [part if isinstance(part, list) else [] for part in orjson.loads(raw)]  # cjson: {} for []
         self.inside = {v: state for v, state in zip(vehicles, got[0], strict=True) if state}
         self.latched = {f: value for f, value in zip(latch, got[1], strict=True) if value is not False}
@@ -369,7 +452,7 @@ class _Batch:
         self.incident_known = {i: score is not False for i, score in zip(incidents, got[3], strict=True)}
 
     def run(self) -> None:
-        if self.by_vehicle:
+        if self.first:
             self._vehicles()
         if self.by_segment:
             self._congestion()
@@ -392,63 +475,151 @@ class _Batch:
         self.hits.append((alert, where))
 
     def _vehicles(self) -> None:
+        """Each vehicle's events in zone terms. Most vehicles need nothing: outside every zone
+        before and now; or, counting only its events not older than its state (``_vehicle`` skips
+        the others: a lagging stream), none left, or all still in the zones the state names, of
+        its type, with the speed rules there all below or all above (``_unchanged``). The others
+        go through ``_vehicle``, event by event."""
+        position = {zone_id: i for i, zone_id in enumerate(self.book.zone_ids)}
+        parsed: dict[str, frozenset[int]] = {}  # a state's zone text -> the zones' indexes
+        watching: dict[int, list[dict[str, Any]]] = {}  # a zone code -> the speed rules of its zones
+        vehicles, sets, codes, order, bounds = self.vehicles, self.sets, self.codes, self.order, self.bounds
+        inside, first, anywhere = self.inside, list(self.first), self.high
+        states = list(map(inside.get, first))
+        # the vehicles with something to do: a state naming a zone or a speed rule fired, or an
+        # event in a zone (the others: outside every zone with no speed rule fired, before and now)
+        wanted = [g for g, (state, high) in enumerate(zip(states, anywhere, strict=True))
+                  if high or (state is not None and not state.endswith(SEP + SEP))]  # fmt: skip
+        # their states' times and parts (None: no state, or one only ``_vehicle`` can read)
+        known = self.e._parsed
+        if len(known) > PARSED_KEPT:
+            known.clear()
+        since = np.zeros(len(first), np.int64)
+        parsed_states: list[tuple[int, list[str]] | None] = []
+        for g in wanted:
+            state = states[g]
+            if not state:
+                parsed_states.append(None)
+                continue
+            if state in known:
+                got = known[state]
+            else:
+                got = known[state] = _parse(state)
+            parsed_states.append(got)
+            if got is not None:
+                since[g] = got[0]
+        # per vehicle, the lowest and highest code of its events not older than its state
+        starts = np.asarray(bounds[:-1], np.intp)
+        sizes = [b - a for a, b in itertools.pairwise(bounds)]
+        fresh = self.grouped_times >= np.repeat(since, sizes)
+        low = np.minimum.reduceat(np.where(fresh, self.grouped_codes, len(sets)), starts).tolist()
+        high = np.maximum.reduceat(np.where(fresh, self.grouped_codes, -1), starts).tolist()
+        fresh_list = fresh.tolist()
+        for g, got in zip(wanted, parsed_states, strict=True):
+            a, b = bounds[g], bounds[g + 1]
+            if got is not None:
+                if high[g] < 0:
+                    continue  # every event older than the state: nothing to take in
+                if low[g] == high[g]:
+                    newer = [i for i, new in zip(order[a:b], fresh_list[a:b], strict=True) if new]
+                    if self._unchanged(got[1], low[g], newer, position, parsed, watching):
+                        continue
+            self._vehicle(first[g], states[g], [(vehicles[i], sets[codes[i]]) for i in order[a:b]], position)
+
+    def _unchanged(self, parts: list[str], code: int, indexes: list[int], position: dict[str, int],
+                   parsed: dict[str, frozenset[int]], watching: dict[int, list[dict[str, Any]]]) -> bool:  # fmt: skip
+        """True when ``_vehicle`` would raise nothing and leave the state (its ``parts``) as it is,
+        for the events at ``indexes`` (those not older than the state), all in the zones of
+        ``code``: the state has the vehicle in those zones and of the type they carry (if any),
+        and each speed rule there sees every event at or below its threshold with the rule not
+        fired, or every event above it with the rule fired already (or not for this type)."""
+        zone_text = parts[2]
+        before = parsed.get(zone_text)
+        if before is None:
+            before = parsed[zone_text] = frozenset(position[z] for z in zone_text.split(LIST) if z in position)
+        zones = self.sets[code]
+        if before != zones:
+            return False
+        vtype, vehicles = parts[1], self.vehicles
+        for i in indexes:
+            other = vehicles[i].get("vehicle_type")
+            if other and other != vtype:
+                return False
+        rules = watching.get(code)
+        if rules is None:
+            speed = self.book.speed
+            rules = watching[code] = [rule for z in zones for rule in speed.get(z, ())]
+        if rules:
+            speeds = [vehicles[i].get("speed") for i in indexes]
+            known: list[float] = [s for s in speeds if s is not None]
+            fast = max(known, default=-math.inf)
+            slow = min(known) if len(known) == len(speeds) else -math.inf  # no speed: at or below every threshold
+            latched = parts[3].split(LIST)
+            for rule in rules:
+                if fast <= rule["threshold"]:
+                    if rule["id"] in latched:
+                        return False  # it drops back below: unlatched
+                elif slow > rule["threshold"]:
+                    if rule["id"] not in latched and rule.get("vehicle_type") in (None, vtype):
+                        return False  # it goes above: fires
+                else:
+                    return False
+        return True
+
+    def _vehicle(self, vehicle: str, state: str | None, events: list[tuple[Record, frozenset[int]]],
+                 position: dict[str, int]) -> None:  # fmt: skip
+        """One vehicle's events (each with the zones it is in), oldest first: the crossings they
+        make from ``state`` (its state as read), and the state's change."""
         book = self.book
         names, ids = book.zone_names, book.zone_ids
-        position = {zone_id: i for i, zone_id in enumerate(ids)}
-        vehicles, zones_of, nowhere = self.vehicles, self.zones_of, frozenset[int]()
-        for vehicle, indexes in self.by_vehicle.items():
-            state = self.inside.get(vehicle)
-            if (state is None or state.endswith(SEP + SEP)) and not any(i in zones_of for i in indexes):
-                continue  # outside every zone with no speed rule fired, before and now
-            # the state: the newest event time when it last changed, the vehicle's type, the zones it is
-            # in and the speed rules that fired for it (until it slows down or leaves their zone)
-            parts = state.split(SEP) if state else []
-            t_text, vtype, zone_text, latch_text = parts if len(parts) == 4 else ("0", "", "", "")
-            t0 = int(t_text)
-            before = frozenset(position[z] for z in zone_text.split(LIST) if z in position)
-            latched = set(latch_text.split(LIST)) - {""}
-            was = (before, vtype, frozenset(latched))
-            now, newest = before, t0
-            events = [(vehicles[i], zones_of.get(i, nowhere)) for i in indexes]
-            if len(events) > 1:
-                events.sort(key=lambda item: item[0]["event_time"])
-            for rec, inside in events:
-                t = _ms(rec["event_time"])
-                if t < t0:
-                    continue  # older than what the state already took in
-                newest = max(newest, t)
-                second = str(t // 1000)  # the vehicle and GPS streams report one crossing: one alert
-                vtype = rec.get("vehicle_type") or vtype
-                for z in inside - now:
-                    for rule in book.enter.get(z, ()):
-                        if rule.get("vehicle_type") in (None, vtype):
-                            self._hit(alert_id(rule["id"], vehicle, second), "zone_enter", rule["severity"],
-                                      f"{vehicle} entered {names[z]}", rec, vehicle, rule["id"])  # fmt: skip
-                for z in now - inside:
-                    for rule in book.exit.get(z, ()):
-                        if rule.get("vehicle_type") in (None, vtype):
-                            self._hit(alert_id(rule["id"], vehicle, second), "zone_exit", rule["severity"],
-                                      f"{vehicle} left {names[z]}", rec, vehicle, rule["id"])  # fmt: skip
-                    for rule in book.speed.get(z, ()):  # left the zone: its speed rules start over
+        # the state: the newest event time when it last changed, the vehicle's type, the zones it is
+        # in and the speed rules that fired for it (until it slows down or leaves their zone)
+        parts = state.split(SEP) if state else []
+        t_text, vtype, zone_text, latch_text = parts if len(parts) == 4 else ("0", "", "", "")
+        t0 = int(t_text)
+        before = frozenset(position[z] for z in zone_text.split(LIST) if z in position)
+        latched = set(latch_text.split(LIST)) - {""}
+        was = (before, vtype, frozenset(latched))
+        now, newest = before, t0
+        if len(events) > 1:
+            events.sort(key=lambda item: item[0]["event_time"])
+        for rec, inside in events:
+            t = _ms(rec["event_time"])
+            if t < t0:
+                continue  # older than what the state already took in
+            newest = max(newest, t)
+            second = str(t // 1000)  # the vehicle and GPS streams report one crossing: one alert
+            vtype = rec.get("vehicle_type") or vtype
+            for z in inside - now:
+                for rule in book.enter.get(z, ()):
+                    if rule.get("vehicle_type") in (None, vtype):
+                        self._hit(alert_id(rule["id"], vehicle, second), "zone_enter", rule["severity"],
+                                  f"{vehicle} entered {names[z]}", rec, vehicle, rule["id"])  # fmt: skip
+            for z in now - inside:
+                for rule in book.exit.get(z, ()):
+                    if rule.get("vehicle_type") in (None, vtype):
+                        self._hit(alert_id(rule["id"], vehicle, second), "zone_exit", rule["severity"],
+                                  f"{vehicle} left {names[z]}", rec, vehicle, rule["id"])  # fmt: skip
+                for rule in book.speed.get(z, ()):  # left the zone: its speed rules start over
+                    latched.discard(rule["id"])
+            speed = rec.get("speed")
+            for z in inside:
+                for rule in book.speed.get(z, ()):
+                    if speed is None or speed <= rule["threshold"]:
                         latched.discard(rule["id"])
-                speed = rec.get("speed")
-                for z in inside:
-                    for rule in book.speed.get(z, ()):
-                        if speed is None or speed <= rule["threshold"]:
-                            latched.discard(rule["id"])
-                        elif rule["id"] not in latched and rule.get("vehicle_type") in (None, vtype):
-                            latched.add(rule["id"])
-                            self._hit(alert_id(rule["id"], vehicle, second), "speed_in_zone",
-                                      rule["severity"], f"{vehicle} at {speed:.0f} km/h in {names[z]} "
-                                      f"(above {rule['threshold']:g})", rec, vehicle, rule["id"])  # fmt: skip
-                now = inside
-            # Written when it changed (not for time alone), and kept when the vehicle left every
-            # zone: its time is what makes a late event of the vehicle's other stream (older than
-            # the change) harmless, instead of a second enter and exit.
-            if (now, vtype, frozenset(latched)) != was:
-                vtype = vtype.replace(SEP, " ").replace(LIST, " ")
-                text = SEP.join((str(newest), vtype, LIST.join(ids[z] for z in now), LIST.join(latched)))
-                self.inside_changes.append((vehicle, state, text))
+                    elif rule["id"] not in latched and rule.get("vehicle_type") in (None, vtype):
+                        latched.add(rule["id"])
+                        self._hit(alert_id(rule["id"], vehicle, second), "speed_in_zone",
+                                  rule["severity"], f"{vehicle} at {speed:.0f} km/h in {names[z]} "
+                                  f"(above {rule['threshold']:g})", rec, vehicle, rule["id"])  # fmt: skip
+            now = inside
+        # Written when it changed (not for time alone), and kept when the vehicle left every
+        # zone: its time is what makes a late event of the vehicle's other stream (older than
+        # the change) harmless, instead of a second enter and exit.
+        if (now, vtype, frozenset(latched)) != was:
+            vtype = vtype.replace(SEP, " ").replace(LIST, " ")
+            text = SEP.join((str(newest), vtype, LIST.join(ids[z] for z in now), LIST.join(latched)))
+            self.inside_changes.append((vehicle, state, text))
 
     def _latch(self, key: str) -> bool:
         """Mark ``key``'s rule as fired for its entity; True when it had not fired yet."""
@@ -545,6 +716,18 @@ class _Batch:
             [[i, str(ms)] for i, ms in self.new_incidents.items()], INCIDENTS_KEPT,
         ]  # fmt: skip
         e._write(keys=e.state_keys, args=[orjson.dumps(change)])
+
+
+def _parse(state: str) -> tuple[int, list[str]] | None:
+    """A vehicle's state: its time and its four parts (None: one only ``_vehicle`` can read)."""
+    parts = state.split(SEP)
+    if len(parts) != 4:
+        return None
+    try:
+        t0 = int(parts[0])
+    except ValueError:
+        return None
+    return (t0, parts) if t0 else None
 
 
 def _ms(t: datetime) -> int:

@@ -159,7 +159,8 @@ def rule_engine(settings: Settings, client: redis.Redis | RedisCluster) -> RuleE
     if not settings.rules_enabled:
         return None
     book = RuleBook(client, settings.redis_prefix)
-    return RuleEngine(book, AlertLog(client, settings.alerts_prefix), settings.rules_reload_seconds)
+    return RuleEngine(book, AlertLog(client, settings.alerts_prefix), settings.rules_reload_seconds,
+                      active_s=settings.active_window_seconds)  # fmt: skip
 
 
 def batch_processor(

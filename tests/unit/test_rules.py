@@ -278,3 +278,26 @@ def test_the_sweep_and_the_strtree_locate_the_same_zones(s: Setup, monkeypatch: 
     swept = book.locate(lons, lats)
     monkeypatch.setattr(rules, "SWEEP_ZONES", 0)
     assert book.locate(lons, lats) == swept and 500 < len(swept) < 5000
+
+
+def test_a_vehicle_silent_for_two_active_windows_is_forgotten_and_one_seen_meanwhile_is_not(s: Setup) -> None:
+    zone_id, _ = s.book.add_zone(zone())
+    s.book.add_rule({"name": "in", "kind": "zone_enter", "zone": zone_id})
+    engine = RuleEngine(s.book, s.log, reload_s=0.0, active_s=10.0)
+    first = (int(T0.timestamp()) // 10 + 1) * 10 - T0.timestamp()  # the first second of a window
+
+    def run(*records: Any) -> list[tuple[str, str]]:
+        return kinds(engine.evaluate(by_stream(records)))
+
+    assert run(car(first, INSIDE), car(first, INSIDE, device="car-2")) == [
+        ("zone_enter", "car-1"),
+        ("zone_enter", "car-2"),
+    ]
+    assert run(car(first + 12, INSIDE, device="car-2")) == []  # the next window: car-1 is kept one more
+    assert run(car(first + 13, INSIDE)) == []  # car-1 seen in it: still known to be inside
+    assert run(car(first + 25, INSIDE, device="car-2")) == []
+    assert run(car(first + 36, INSIDE, device="car-2")) == []  # car-1 silent since the window of first + 13
+    assert s.client.hkeys(engine.inside_key) + s.client.hkeys(engine.inside_before_key) == [b"car-2"]
+    assert run(car(first + 37, INSIDE)) == [("zone_enter", "car-1")]  # seen again: as if for the first time
+    assert run(car(first + 500, INSIDE, device="car-2")) == [("zone_enter", "car-2")]  # silent for long too
+    assert s.client.hkeys(engine.inside_key) == [b"car-2"] and not s.client.exists(engine.inside_before_key)
