@@ -46,26 +46,28 @@ def user() -> str | None:
     return current_user()
 
 
-# (field, header, extra column options): what the live client puts in each row
+SEVERITY_COLUMN: tuple[str, str, dict[str, Any]] = (
+    "severity",
+    "Severity",
+    {"cellClassRules": {f"severity-{s}": {"function": f"params.value == '{s}'"} for s in SEVERITY_COLOURS}},
+)
+# (field, header, extra column options): what the live client puts in each row; the description
+# second, never narrower than a few words a line: on a phone it is in view beside the severity
 COLUMNS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    SEVERITY_COLUMN,
+    ("description", "Description", {"flex": 3, "minWidth": 200, "wrapText": True, "autoHeight": True}),
     ("incident_type", "Type", {}),
-    (
-        "severity",
-        "Severity",
-        {"cellClassRules": {f"severity-{s}": {"function": f"params.value == '{s}'"} for s in SEVERITY_COLOURS}},
-    ),
     ("status", "Status", {}),
     ("age", "Age", {"sortable": False}),
     ("acknowledged_by", "Acknowledged by", {}),
     ("assigned_to", "Assigned to", {}),
-    ("description", "Description", {"flex": 3, "wrapText": True, "autoHeight": True}),
 )
 # the resolved grid: what the server puts in each row (times as UTC text)
 RESOLVED_COLUMNS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("resolved", "Resolved (UTC)", {"minWidth": 150}),
     ("id", "Incident", {}),
     ("incident_type", "Type", {}),
-    COLUMNS[1],
+    SEVERITY_COLUMN,
     ("acknowledged_by", "Acknowledged by", {}),
     ("assigned_to", "Assigned to", {}),
     ("description", "Description", {"flex": 3, "wrapText": True, "autoHeight": True}),
