@@ -206,7 +206,7 @@ def incidents_figure(rows: list[dict[str, Any]], span: Span = None, tz: tzinfo =
     counts: dict[str, Any] = {"title": {"text": "incidents"}, "rangemode": "tozero", "tickformat": "d"}
     if max(per_hour.values(), default=0) <= 10:
         counts |= {"tick0": 0, "dtick": 1}
-    layout = chart.layout(title, 300, barmode="stack", showlegend=True, legend={"orientation": "h"},
+    layout = chart.layout(title, 360, barmode="stack", showlegend=True, legend={"orientation": "h"},
                           xaxis=chart.time_axis(tz, span), yaxis=counts)  # fmt: skip
     return {"data": traces, "layout": layout}
 
