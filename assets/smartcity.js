@@ -315,17 +315,26 @@
         const rule = live().model.worst_segments, limit = (s) => s.speed_limit || rule.default_limit_kmh;
         const worst = Array.from(city.traffic.values()).filter((s) => typeof s.speed === "number")
             .sort((a, b) => a.speed / limit(a) - b.speed / limit(b)).slice(0, rule.count);
-        // each bar says its speed: a road standing still (0 km/h, the worst) has no bar to see
+        // each bar says its speed (inside a long bar, past a short one): a road standing still (0 km/h,
+        // the worst) has no bar to see; a long road name is cut on the axis (the layout's meta says
+        // where: app/console/traffic.py), whole in the hover text
+        const gd = document.querySelector("#traffic-worst .js-plotly-plot");
+        const most = ((gd && gd.layout && gd.layout.meta) || {}).road_label_chars || 14;
+        const road = (s) => s.road_name || s.segment_id || s.id;
+        const cut = (name) => (name.length <= most ? name : name.slice(0, most - 1).trim() + "…");
         return react("traffic-worst", [{type: "bar", orientation: "h", x: worst.map((s) => s.speed),
-            text: worst.map((s) => round(s.speed, 0) + " km/h"), textposition: "outside", cliponaxis: false,
-            y: worst.map((s) => plotlyText((s.road_name || s.segment_id || s.id) + " (" + s.id + ")"))}]);
+            text: worst.map((s) => round(s.speed, 0) + " km/h"), textposition: "auto", cliponaxis: false,
+            hovertext: worst.map((s) => plotlyText(road(s) + " (" + s.id + ")")), hoverinfo: "text+x",
+            y: worst.map((s) => plotlyText(cut(road(s)) + " (" + s.id + ")"))}]);
     }
 
     function drawWeather(city) {
         const stations = GRIDS["weather-table"](city);
-        const drawn = react("weather-chart", [["temperature", "°C"], ["precipitation", "mm/h"], ["wind_speed", "wind km/h"],
-            ["airQualityIndex", "AQI"]].map(([key, label]) => ({type: "bar", name: label,
-            x: stations.map((s) => plotlyText(s.id)), y: stations.map((s) => s[key])})));
+        // a trace per reading, each on its own axis, as the server laid them out (app/console/weather.py
+        // readings_figure): its meta names the reading
+        const gd = document.querySelector("#weather-chart .js-plotly-plot");
+        const drawn = !!gd && react("weather-chart", (gd.data || []).map((trace) => Object.assign({}, trace, {
+            x: stations.map((s) => plotlyText(s.id)), y: stations.map((s) => s[trace.meta])})));
         const box = document.getElementById("weather-advisories");
         if (!box) return drawn;
         const t = JSON.parse(box.dataset.thresholds || "{}");  // app/console/weather.py THRESHOLDS

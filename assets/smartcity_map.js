@@ -480,10 +480,14 @@
         const lines = tipLines(layer, id).filter((l) => l !== null && l !== undefined && l !== "");
         const text = lines.join("\n");
         if (tip.textContent !== text) tip.textContent = text;  // pre-line: each line on its own
-        const half = layer === "clusters" ? clusterByKey(id).r : drawnSize(layer) / 2;
-        tip.style.left = (at.x + half + 6) + "px";
-        tip.style.top = (at.y - 12) + "px";
         tip.hidden = false;
+        // right of the point, or left of it where the map ends (the tip keeps its width: its CSS
+        // width is max-content, so near the edge it would otherwise shrink to a word a line)
+        const half = layer === "clusters" ? clusterByKey(id).r : drawnSize(layer) / 2;
+        const size = state.map.getSize(), gap = half + 6, w = tip.offsetWidth, h = tip.offsetHeight;
+        const left = at.x + gap + w <= size.x - 4 ? at.x + gap : at.x - gap - w;
+        tip.style.left = Math.max(4, left) + "px";
+        tip.style.top = Math.max(4, Math.min(at.y - 12, size.y - h - 4)) + "px";
         tip.dataset.layer = layer;
         tip.dataset.id = id;
         state.hovered = {layer: layer, id: id};

@@ -16,6 +16,7 @@ the page's config object (``city_time_zone``) and follows the same switch.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -24,6 +25,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app, has_app_context
 
 _GRID = "rgba(128, 128, 128, 0.25)"
+_AXIS = re.compile(r"^[xy]axis\d*$")
 DEFAULT_ZONE = "Europe/Berlin"  # the simulated cities' zone, when the app names none
 UTC_SWITCH = "shell-utc"  # the navbar switch: on, this browser reads every time in UTC
 
@@ -96,6 +98,15 @@ def time_axis(tz: tzinfo, span: tuple[Any, Any] | None = None, **extra: Any) -> 
     return {**axis, **extra}
 
 
+ROAD_LABEL_CHARS = 14  # a road's name on a chart's axis (on a phone the data keeps most of the width)
+
+
+def short_road(name: str) -> str:
+    """A road's name as an axis shows it: at most ``ROAD_LABEL_CHARS``, cut with an ellipsis (the
+    hover text has it whole)."""
+    return name if len(name) <= ROAD_LABEL_CHARS else name[: ROAD_LABEL_CHARS - 1].rstrip() + "…"
+
+
 def text(value: Any) -> str:
     """``value`` as Plotly shows it literally: ``<``, ``>`` and ``&`` as the entities Plotly
     turns back into those characters (it knows no ``&quot;``, and quotes outside a tag are
@@ -119,6 +130,16 @@ def layout(title: str, height: int, **extra: Any) -> dict[str, Any]:
         base[key] = {**base[key], **value} if isinstance(base.get(key), dict) and isinstance(value, dict) else value
     if isinstance(base["xaxis"].get("title"), dict) and isinstance(base.get("margin"), dict):
         base["margin"] = {**base["margin"], "b": max(base["margin"].get("b", 30), 48)}  # room for the zone's title
+    for key, value in base.items():
+        # every axis makes room for its tick labels and title (a long road name, a right-hand AQI
+        # axis): the margins above are where it starts, not where it must fit
+        if _AXIS.match(key) and isinstance(value, dict):
+            base[key] = {"automargin": True, **value}
+    legend = base.get("legend")
+    if isinstance(legend, dict) and legend.get("orientation") == "h" and "y" not in legend:
+        # Plotly puts a horizontal legend just under the tick labels, over the axis title: at the
+        # foot of the figure instead, the bottom margin growing to hold it
+        base["legend"] = {"x": 0, "xanchor": "left", "yref": "container", "y": 0, "yanchor": "bottom", **legend}
     return base
 
 

@@ -49,30 +49,32 @@ def user() -> str | None:
 # a time with its date and zone (2026-12-07 14:03:05 CEST) read whole; the zone's name in the
 # header may wrap
 _TIME_COLUMN: dict[str, Any] = {"minWidth": 235, "wrapHeaderText": True, "autoHeaderHeight": True}
-# (field, header, extra column options): what the live client puts in each row; its times (TIMES)
-# printed by the browser's one formatter (assets/smartcity.js smartcityTime.clock) in the zone
-# shown, which the header names (chart.label here, the browser's smartcityTimeHeader once it runs:
-# the grid's columns are the browser's, as its rows are)
+SEVERITY_COLUMN: tuple[str, str, dict[str, Any]] = (
+    "severity",
+    "Severity",
+    {"cellClassRules": {f"severity-{s}": {"function": f"params.value == '{s}'"} for s in SEVERITY_COLOURS}},
+)
+# (field, header, extra column options): what the live client puts in each row; the description
+# second, never narrower than a few words a line: on a phone it is in view beside the severity.
+# Its times (TIMES) are printed by the browser's one formatter (assets/smartcity.js
+# smartcityTime.clock) in the zone shown, which the header names (chart.label here, the browser's
+# smartcityTimeHeader once it runs: the grid's columns are the browser's, as its rows are)
 COLUMNS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    SEVERITY_COLUMN,
+    ("description", "Description", {"flex": 3, "minWidth": 200, "wrapText": True, "autoHeight": True}),
     ("incident_type", "Type", {}),
-    (
-        "severity",
-        "Severity",
-        {"cellClassRules": {f"severity-{s}": {"function": f"params.value == '{s}'"} for s in SEVERITY_COLOURS}},
-    ),
     ("status", "Status", {}),
     ("reported", "Reported", {**_TIME_COLUMN, "headerValueGetter": {"function": "smartcityTimeHeader(params)"}}),
     ("age", "Age", {"sortable": False}),
     ("acknowledged_by", "Acknowledged by", {}),
     ("assigned_to", "Assigned to", {}),
-    ("description", "Description", {"flex": 3, "wrapText": True, "autoHeight": True}),
 )
 # the resolved grid: what the server puts in each row (times by chart.clock)
 RESOLVED_COLUMNS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("resolved", "Resolved", _TIME_COLUMN),
     ("id", "Incident", {}),
     ("incident_type", "Type", {}),
-    COLUMNS[1],
+    SEVERITY_COLUMN,
     ("acknowledged_by", "Acknowledged by", {}),
     ("assigned_to", "Assigned to", {}),
     ("description", "Description", {"flex": 3, "wrapText": True, "autoHeight": True}),

@@ -126,6 +126,9 @@ def _empty(title: str, message: str) -> dict[str, Any]:
     }
 
 
+STATION_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+
+
 def _hour_label(hour: datetime, tz: tzinfo) -> str:
     return chart.wall(hour, tz).strftime("%m-%d %H:00")
 
@@ -140,10 +143,12 @@ def traffic_figure(rows: list[dict[str, Any]], span: Span = None, tz: tzinfo = U
     if not rows:
         return _empty(title, "No traffic data in this range")
     label: dict[str, str] = {}
+    names: dict[str, str] = {}
     speeds: dict[str, list[float]] = {}
     for r in rows:
         key = r["camera_id"]
-        label[key] = chart.text(f"{r.get('road_name') or r.get('segment_id') or key} ({key})")
+        label[key] = chart.text(f"{chart.short_road(r.get('road_name') or r.get('segment_id') or key)} ({key})")
+        names[key] = chart.text(r.get("road_name") or r.get("segment_id") or key)
         speeds.setdefault(key, []).append(r["avg_speed_kmh"])
     segments = sorted(speeds, key=lambda k: sum(speeds[k]) / len(speeds[k]))[:MAX_SEGMENTS]
     hours = sorted({r["hour"] for r in rows})
@@ -155,14 +160,29 @@ def traffic_figure(rows: list[dict[str, Any]], span: Span = None, tz: tzinfo = U
         "y": [label[s] for s in segments],
         "z": z,
         "colorscale": SPEED_COLORSCALE,
-        "colorbar": {"title": {"text": "km/h"}},
+        # the scale under the chart, not beside it: a phone's width is the road names' and the hours'
+        "colorbar": {
+            "title": {"text": "km/h", "side": "top"},
+            "orientation": "h",
+            "thickness": 10,
+            "len": 0.6,
+            "x": 1,
+            "xanchor": "right",
+            "yref": "container",
+            "y": 0,
+            "yanchor": "bottom",
+        },
+        "customdata": [[names[s]] * len(hours) for s in segments],
+        "hovertemplate": "%{customdata} · %{x}: %{z:.1f} km/h<extra></extra>",
         "hoverongaps": False,
         "zmin": 0,
         "zmax": max(50.0, *(r["avg_speed_kmh"] for r in rows)),
     }  # fmt: skip; red is slow in any range
-    height = max(300, 22 * len(segments) + 80)
+    height = max(300, 22 * len(segments) + 130)  # rows, the hours and the scale under them
     hour_axis = {"type": "category", "title": {"text": f"hour ({chart.zone_name(tz)})", "standoff": 4}}
-    layout = chart.layout(title, height, margin={"l": 220}, yaxis={"autorange": "reversed"}, xaxis=hour_axis)
+    # road names as long as they come: the axis widens the margin to hold them (automargin)
+    roads = {"autorange": "reversed", "title": {"text": "road (sensor)"}, "tickfont": {"size": 10}}
+    layout = chart.layout(title, height, yaxis=roads, xaxis=hour_axis)
     return {"data": [trace], "layout": layout}
 
 
@@ -186,13 +206,14 @@ def incidents_figure(rows: list[dict[str, Any]], span: Span = None, tz: tzinfo =
     counts: dict[str, Any] = {"title": {"text": "incidents"}, "rangemode": "tozero", "tickformat": "d"}
     if max(per_hour.values(), default=0) <= 10:
         counts |= {"tick0": 0, "dtick": 1}
-    layout = chart.layout(title, 300, barmode="stack", showlegend=True, legend={"orientation": "h"},
+    layout = chart.layout(title, 360, barmode="stack", showlegend=True, legend={"orientation": "h"},
                           xaxis=chart.time_axis(tz, span), yaxis=counts)  # fmt: skip
     return {"data": traces, "layout": layout}
 
 
 def weather_figure(rows: list[dict[str, Any]], span: Span = None, tz: tzinfo = UTC) -> dict[str, Any]:
-    """Temperature (left axis) and air quality (right axis) per station and hour (in ``tz``)."""
+    """Temperature (top) and air quality (bottom) per station and hour (in ``tz``): two rows
+    sharing the time axis, a colour per station (one legend entry each)."""
     title = "Weather per station: temperature (°C) and AQI"
     if not rows:
         return _empty(title, "No weather data in this range")
@@ -200,14 +221,19 @@ def weather_figure(rows: list[dict[str, Any]], span: Span = None, tz: tzinfo = U
     for r in rows:
         stations.setdefault(r["station"], []).append(r)
     traces: list[dict[str, Any]] = []
-    for station, points in sorted(stations.items()):
+    for i, (station, points) in enumerate(sorted(stations.items())):
         hours, name = chart.times((p["hour"] for p in points), tz), chart.text(station)
-        traces.append({"type": "scatter", "mode": "lines+markers", "name": f"{name} °C", "x": hours,
-                       "y": [p["avg_temperature_c"] for p in points]})  # fmt: skip
-        traces.append({"type": "scatter", "mode": "lines+markers", "name": f"{name} AQI", "x": hours, "yaxis": "y2",
-                       "y": [p["avg_aqi"] for p in points], "line": {"dash": "dot"}})  # fmt: skip
-    y2 = {"overlaying": "y", "side": "right", "showgrid": False, "title": {"text": "AQI"}}
-    layout = chart.layout(title, 320, yaxis2=y2, legend={"orientation": "h"}, xaxis=chart.time_axis(tz, span))
+        colour = STATION_COLOURS[i % len(STATION_COLOURS)]
+        for axis, key, unit in (("y", "avg_temperature_c", "°C"), ("y2", "avg_aqi", "AQI")):
+            traces.append({"type": "scatter", "mode": "lines+markers", "name": name, "legendgroup": name,
+                           "showlegend": axis == "y", "x": hours, "xaxis": "x", "yaxis": axis,
+                           "y": [p[key] for p in points], "line": {"color": colour}, "marker": {"size": 4},
+                           "hovertemplate": f"%{{y:.1f}} {unit}"})  # fmt: skip
+    layout = chart.layout(
+        title, 380, legend={"orientation": "h"}, xaxis=chart.time_axis(tz, span),
+        yaxis={"title": {"text": "°C"}}, yaxis2={"title": {"text": "AQI"}, "rangemode": "tozero"},
+        grid={"rows": 2, "columns": 1, "pattern": "coupled", "roworder": "top to bottom", "ygap": 0.15},
+    )  # fmt: skip
     return {"data": traces, "layout": layout}
 
 

@@ -32,7 +32,12 @@ def signed_in() -> list[Component]:
         return []
     who = [html.Span(str(user), className="fw-semibold")] if user and user != role else []
     return [
-        html.Span([*who, dbc.Badge(str(role), color="info", className="ms-1")], id=ids.SHELL_USER, className="ms-3"),
+        # on a phone the role gives way to the switches (one row of them under the title)
+        html.Span(
+            [*who, dbc.Badge(str(role), color="info", className="ms-1")],
+            id=ids.SHELL_USER,
+            className="ms-3 d-none d-sm-inline",
+        ),
         html.A("Log out", id=ids.SHELL_LOGOUT, href="/logout", className="ms-2 small link-secondary"),
     ]
 
@@ -40,13 +45,20 @@ def signed_in() -> list[Component]:
 def navbar() -> Component:
     """Title, the live data's badge (state, age, reason), the alerts' bell, the sound, theme and UTC
     switches, the user."""
+    # The title and the live badge share a row, the controls another when the window is narrow: on
+    # a phone the navbar takes two short rows, not four
+    brand = dbc.NavbarBrand(
+        ["Smart City", html.Span(" · Operations", className="d-none d-sm-inline")], className="fw-semibold text-body"
+    )
     return dbc.Navbar(
         dbc.Container(
             [
-                dbc.NavbarBrand("Smart City · Operations", className="fw-semibold text-body"),
+                html.Div(
+                    [brand, dbc.Badge("connecting…", id=ids.SHELL_BADGE, color="secondary", className="me-3")],
+                    className="d-flex align-items-center",
+                ),
                 html.Div(
                     [
-                        dbc.Badge("connecting…", id=ids.SHELL_BADGE, color="secondary", className="me-3"),
                         inbox.bell(session.get("role")),
                         inbox.sound_switch(),
                         _switch(ids.SHELL_THEME, "Dark", "me-3"),
@@ -56,10 +68,11 @@ def navbar() -> Component:
                         ),
                         *signed_in(),
                     ],
-                    className="d-flex align-items-center flex-wrap",
+                    className="shell-controls d-flex align-items-center flex-wrap",
                 ),
             ],
             fluid=True,
+            className="row-gap-1",
         ),
         className="border-bottom mb-2 bg-body-tertiary",
     )
@@ -80,20 +93,24 @@ def body_id(tab: str) -> str:
     return f"{tab}-body"
 
 
+# every tab, in the order shown: id, label, content
+TABS: tuple[tuple[str, str, Callable[[], Component]], ...] = (
+    (ids.TAB_OVERVIEW, "Overview", overview.layout),
+    (ids.TAB_MAP, "Map", map_tab.layout),
+    (ids.TAB_EMERGENCY, "Emergency", emergency.layout),
+    (ids.TAB_TRAFFIC, "Traffic", traffic.layout),
+    (ids.TAB_WEATHER, "Weather", weather.layout),
+    (ids.TAB_HISTORY, "History", history.layout),
+    (ids.TAB_SYSTEM, "System", system.layout),
+)
+
+
 def tabs() -> Component:
     def tab(tab_id: str, label: str, content: Callable[[], Component]) -> Component:
         return dbc.Tab(html.Div(id=body_id(tab_id)) if tab_id in LAZY else content(), label=label, tab_id=tab_id)
 
     return dbc.Tabs(
-        [
-            tab(ids.TAB_OVERVIEW, "Overview", overview.layout),
-            tab(ids.TAB_MAP, "Map", map_tab.layout),
-            tab(ids.TAB_EMERGENCY, "Emergency", emergency.layout),
-            tab(ids.TAB_TRAFFIC, "Traffic", traffic.layout),
-            tab(ids.TAB_WEATHER, "Weather", weather.layout),
-            tab(ids.TAB_HISTORY, "History", history.layout),
-            tab(ids.TAB_SYSTEM, "System", system.layout),
-        ],
+        [tab(*t) for t in TABS],
         id=ids.SHELL_TABS,
         active_tab=ids.TAB_OVERVIEW,
         className="mb-2",

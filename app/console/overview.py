@@ -51,6 +51,8 @@ CARDS = (
     ("weather", "Weather"),
     ("events", "Events / s"),
 )
+# each trend's y axis: what it counts, in which unit
+Y_TITLES = {"vehicles": "vehicles", "avg_speed": "km/h", "congested": "segments", "events_per_s": "events/s"}
 REFRESH_MS = 5000  # the trends gain a point a second; redrawing them each second would gain little
 REFRESH = EveryWhileShown(ids.TAB_OVERVIEW, ids.OVERVIEW_RECENT, ids.OVERVIEW_RECENT_CLOCK, REFRESH_MS)
 
@@ -142,7 +144,10 @@ def trend_figure(
         ]
         legend = None
     layout = chart.layout(
-        title, 200, xaxis=chart.time_axis(tz, span, tickformat="%H:%M", nticks=5), yaxis={"rangemode": "tozero"}
+        title,
+        200,
+        xaxis=chart.time_axis(tz, span, tickformat="%H:%M", nticks=5),
+        yaxis={"rangemode": "tozero", "title": {"text": Y_TITLES.get(key, key)}},
     )
     if legend is not None:
         layout["legend"] = legend

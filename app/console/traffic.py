@@ -44,7 +44,12 @@ CONGESTION_TITLE = "Congestion, last 3 h: sensors per level, mean speed"
 def worst_figure() -> dict[str, Any]:
     """The worst segments' chart as the page opens: empty; the browser ranks and draws them from
     the live city (``assets/smartcity.js``, ``WORST_SEGMENTS`` of the live model)."""
-    return {"data": [], "layout": chart.layout(WORST_TITLE, 320, margin={"l": 220}, yaxis={"autorange": "reversed"})}
+    # roads' names cut to chart.ROAD_LABEL_CHARS (meta tells the browser, which labels the bars): on a
+    # phone the bars keep most of the width
+    roads = {"autorange": "reversed", "title": {"text": "road (sensor)"}, "tickfont": {"size": 10}}
+    layout = chart.layout(WORST_TITLE, 320, xaxis={"title": {"text": "speed (km/h)", "standoff": 4}}, yaxis=roads,
+                          meta={"road_label_chars": chart.ROAD_LABEL_CHARS})  # fmt: skip
+    return {"data": [], "layout": layout}
 
 
 def congestion_figure(rows: list[dict[str, Any]], span: tuple[datetime, datetime], tz: tzinfo = UTC) -> dict[str, Any]:
@@ -82,17 +87,19 @@ def recent_figure(now: datetime, tz: tzinfo = UTC) -> dict[str, Any]:
 
 def layout() -> Component:
     columns = [{"field": key, "headerName": name, "hide": key == "segment_id"} for key, name in COLUMNS]
+    columns[0] |= {"flex": 2, "minWidth": 170}  # a road's name is the longest text in a row
     table = grid(ids.TRAFFIC_TABLE, columns, "No sensors.")
     return dbc.Row(
         [
-            dbc.Col([html.H6(["Sensors now", html.Span(className="stale-note")]), table], lg=7, xs=12),
+            # wide enough at 1440 px for every column, each header whole
+            dbc.Col([html.H6(["Sensors now", html.Span(className="stale-note")]), table], lg=8, xs=12),
             dbc.Col(
                 [
                     dcc.Graph(id=ids.TRAFFIC_CONGESTION, figure=chart.empty(CONGESTION_TITLE, "Loading…", 320)),
                     dcc.Graph(id=ids.TRAFFIC_WORST, figure=worst_figure(), className="live-figure"),
                     *REFRESH.components(),  # the lake charts' clock, ticking while the tab is shown
                 ],
-                lg=5,
+                lg=4,
                 xs=12,
             ),
         ],

@@ -37,6 +37,8 @@ SERIES: dict[str, tuple[str, str, float | None]] = {
     ids.WEATHER_WIND: ("wind_speed", "Wind, last 3 h (km/h, most)", STRONG_WIND_KMH),
     ids.WEATHER_AQI: ("aqi", "Air quality, last 3 h (AQI, mean)", AQI_UNHEALTHY),
 }
+# each reading's y axis: its unit
+UNITS = {"temperature": "°C", "precipitation": "mm/h", "wind_speed": "km/h", "aqi": "AQI"}
 COLUMNS = (
     ("id", "Station"),
     ("weather_condition", "Condition"),
@@ -49,16 +51,32 @@ COLUMNS = (
 )
 
 
+# the readings charted per station now, one row each (its own axis and unit): key, axis title
+READINGS = (
+    ("temperature", "temp. (°C)"),
+    ("precipitation", "rain (mm/h)"),
+    ("wind_speed", "wind (km/h)"),
+    ("airQualityIndex", "AQI"),
+)
+
+
 def readings_figure(stations: list[dict[str, Any]]) -> dict[str, Any]:
-    """Temperature, precipitation, wind and AQI per station as grouped bars."""
+    """Temperature, precipitation, wind and AQI per station: a row of bars each, on an axis of its
+    own titled with its unit (the browser redraws it from the live city, ``meta`` naming the
+    reading of each trace)."""
     names = [chart.text(s.get("id")) for s in stations]
-    series = (("temperature", "°C"), ("precipitation", "mm/h"), ("wind_speed", "wind km/h"), ("airQualityIndex", "AQI"))
-    return {
-        "data": [
-            {"type": "bar", "name": label, "x": names, "y": [s.get(key) for s in stations]} for key, label in series
-        ],
-        "layout": {**chart.layout("Readings per station", 320, margin={"b": 60}), "barmode": "group"},
-    }
+    traces, axes = [], {}
+    for row, (key, title) in enumerate(READINGS, start=1):
+        suffix = "" if row == 1 else str(row)
+        traces.append({"type": "bar", "name": title, "meta": key, "xaxis": "x", "yaxis": f"y{suffix}",
+                       "x": names, "y": [s.get(key) for s in stations]})  # fmt: skip
+        axes[f"yaxis{suffix}"] = {"title": {"text": title, "font": {"size": 11}}, "rangemode": "tozero", "nticks": 4}
+    layout = chart.layout(
+        "Readings per station now", 440, showlegend=False, xaxis={"title": {"text": "station", "standoff": 4}},
+        grid={"rows": len(READINGS), "columns": 1, "pattern": "coupled", "roworder": "top to bottom", "ygap": 0.25},
+        **axes,
+    )  # fmt: skip
+    return {"data": traces, "layout": layout}
 
 
 def series_figure(
@@ -88,7 +106,7 @@ def series_figure(
                             "line": {"color": "#dc3545", "width": 1, "dash": "dash"}}]  # fmt: skip
     layout = chart.layout(
         title, 240, showlegend=True, legend={"orientation": "h"}, hovermode="x unified", margin={"b": 20},
-        xaxis=chart.recent_axis(span, tz), **extra,
+        xaxis=chart.recent_axis(span, tz), yaxis={"title": {"text": UNITS.get(key, key)}}, **extra,
     )  # fmt: skip
     return {"data": traces, "layout": layout}
 

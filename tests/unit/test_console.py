@@ -332,6 +332,8 @@ def plotly_texts(figure: dict[str, Any]) -> list[str]:
         found += [trace.get("name") or ""]
         for key in ("x", "y", "text", "hovertext"):
             found += [v for v in trace.get(key) or [] if isinstance(v, str)]
+        for row in trace.get("customdata") or []:  # what a hover template shows (a name cut on an axis)
+            found += [v for v in (row if isinstance(row, list) else [row]) if isinstance(v, str)]
     return found
 
 
