@@ -20,7 +20,7 @@ def grid(grid_id: str, columns: list[dict[str, Any]], empty: str, **options: Any
 
     Nothing is cut off unseen: a header too long for its column wraps onto a second line, and a
     cell too narrow for its text ends in an ellipsis with the whole text in its ``title`` (the
-    browser's own tooltip)."""
+    browser's own tooltip). Columns past the grid's width are scrolled to, and are in the page."""
     return dag.AgGrid(
         id=grid_id,
         columnDefs=[{"minWidth": header_width(c.get("headerName", "")), **c} for c in columns],
@@ -31,7 +31,10 @@ def grid(grid_id: str, columns: list[dict[str, Any]], empty: str, **options: Any
                        "tooltipValueGetter": {"function": "params.value"}},
         dashGridOptions={"domLayout": "autoHeight", "localeText": {"noRowsToShow": empty}, "animateRows": False,
                          "suppressCellFocus": True, "pagination": True, "paginationPageSize": 20,
-                         "enableBrowserTooltips": True, **options},
+                         "enableBrowserTooltips": True,
+                         # every column in the page, scrolled to or not: a dozen columns cost
+                         # nothing, and find-in-page and screen readers see them all
+                         "suppressColumnVirtualisation": True, **options},
         className="smartcity-grid live-figure",
         style={"height": "auto"},
     )  # fmt: skip
