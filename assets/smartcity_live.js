@@ -76,8 +76,8 @@
             this.setup();
             const nN = this.nNum, nS = this.nStr, stride = 1 + nS;
             for (let k = 0; k < count; k++) {
-                const s = this.slot(words[codes[k * stride]]);
-                this.nums.set(nums.subarray(k * nN, (k + 1) * nN), s * nN);
+                const s = this.slot(words[codes[k * stride]]), into = this.nums;
+                for (let j = 0; j < nN; j++) into[s * nN + j] = nums[k * nN + j];
                 for (let j = 0; j < nS; j++) {
                     const c = codes[k * stride + 1 + j], v = c < 0 ? null : words[c];
                     if (this.strs[s * nS + j] !== v) this.strs[s * nS + j] = v;
@@ -136,10 +136,11 @@
         forEach(fn) { for (let s = 0; s < this.ids.length; s++) fn(this.rowAt(s), this.ids[s], this); }
         /** Remove the vehicles whose model column ``i`` is below ``cutoff``; their ids. */
         dropBelow(i, cutoff) {
-            const gone = [];
+            if (!this.ids.length) return [];
+            const gone = [], nums = this.nums, nN = this.nNum, at = this.layout[i][1];
             for (let s = this.ids.length - 1; s >= 0; s--) {  // backwards: a drop moves the last slot here
-                const v = this.num(s, i);
-                if (v !== null && v < cutoff) { gone.push(this.ids[s]); this.delete(this.ids[s]); }
+                const v = nums[s * nN + at];  // NaN (none) is never below
+                if (v < cutoff) { gone.push(this.ids[s]); this.delete(this.ids[s]); }
             }
             return gone;
         }
