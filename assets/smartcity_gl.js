@@ -396,17 +396,23 @@
      * ({id, sets, view}); it draws only the newest frame waiting and says which it drew. */
     function painter() {
         let points = null, latest = null, waiting = false;
+        const buffers = (frame) => [].concat(...frame.sets.map((p) => [p.pos.buffer, p.col.buffer, p.head.buffer]));
         function paint() {
             waiting = false;
             const frame = latest;
             latest = null;
             if (!frame || !points) return;
             points.draw(frame.sets, frame.view);
-            self.postMessage({drawn: frame.id});
+            const back = buffers(frame);
+            self.postMessage({drawn: frame.id, buffers: back}, back);  // the page fills them again
         }
         self.onmessage = (e) => {
             if (e.data.canvas) { points = new CanvasPoints(e.data.canvas); return; }
-            latest = e.data;  // a frame not yet drawn is replaced by a newer one
+            if (latest) {  // a frame not yet drawn is replaced by a newer one; its arrays go back
+                const back = buffers(latest);
+                self.postMessage({drawn: -1, buffers: back}, back);
+            }
+            latest = e.data;
             if (!waiting) { waiting = true; setTimeout(paint, 0); }
         };
     }
@@ -426,19 +432,32 @@
             this.worker.postMessage({canvas: offscreen}, [offscreen]);
             this.next = 0;
             this.shown = new Map();  // frame id -> what to do when it is shown
+            this.spare = [];  // buffers the worker gave back, filled again for the next frames
             this.worker.onmessage = (e) => {
+                if (this.spare.length < 24) this.spare.push(...e.data.buffers);
                 const id = e.data.drawn, then = this.shown.get(id);
+                if (id < 0) return;
                 this.shown.forEach((_, k) => { if (k <= id) this.shown.delete(k); });
                 if (then) then();
             };
+        }
+        /** A copy of ``array``'s first ``n`` items, in a spare buffer when one is big enough (a
+         * frame's arrays go to the worker and come back: no new memory each frame). */
+        copy(array, n) {
+            const bytes = n * array.BYTES_PER_ELEMENT;
+            const i = this.spare.findIndex((b) => b.byteLength >= bytes);
+            const buffer = i >= 0 ? this.spare.splice(i, 1)[0] : new ArrayBuffer(Math.ceil(Math.max(bytes, 1024) * 1.25));
+            const out = new array.constructor(buffer, 0, n);
+            out.set(array.subarray(0, n));
+            return out;
         }
         draw(sets, view, shown) {
             const parts = [], moved = [];
             sets.forEach((set) => {
                 if (!set.visible || !set.size) return;
                 const n = set.size;
-                const part = {visible: true, size: n, look: set.look, pos: set.pos.slice(0, 2 * n),
-                    col: set.col.slice(0, 4 * n), head: set.head.slice(0, n)};
+                const part = {visible: true, size: n, look: set.look, pos: this.copy(set.pos, 2 * n),
+                    col: this.copy(set.col, 4 * n), head: this.copy(set.head, n)};
                 moved.push(part.pos.buffer, part.col.buffer, part.head.buffer);
                 parts.push(part);
                 set.dirty = false;
