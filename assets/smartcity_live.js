@@ -306,10 +306,16 @@
      * as codes into a list of words, of which each part carries only those new to the page);
      * and the end ({n, end}). */
     function frameReader() {
-        const ROWS = 500;
+        const ROWS = 5000;
         let fields = null, numeric = null;
         const codeOf = new Map();  // word -> code, as the page knows them
+        const spare = [];  // buffers the page gave back, filled again for the next parts
+        function take(kind, n) {
+            const bytes = n * kind.BYTES_PER_ELEMENT, i = spare.findIndex((b) => b.byteLength >= bytes);
+            return i >= 0 ? new kind(spare.splice(i, 1)[0], 0, n) : new kind(n);
+        }
         self.onmessage = (e) => {
+            if (e.data.spare) { if (spare.length < 16) spare.push(...e.data.spare); return; }
             if (e.data.model) {
                 fields = e.data.model.vehicle_fields;
                 numeric = new Set(e.data.model.numeric);
@@ -326,8 +332,8 @@
                 fields.forEach((f, i) => { if (i > 0) (numeric.has(f) ? numAt : textAt).push(own.indexOf(f)); });
                 for (let start = 0; start < rows.length; start += ROWS) {
                     const count = Math.min(ROWS, rows.length - start);
-                    const nums = new Float64Array(count * numAt.length);
-                    const codes = new Int32Array(count * textAt.length);
+                    const nums = take(Float64Array, count * numAt.length);
+                    const codes = take(Int32Array, count * textAt.length);
                     const words = [];
                     for (let k = 0; k < count; k++) {
                         const row = rows[start + k];
@@ -388,6 +394,7 @@
                     else if (d.count !== undefined) {
                         for (const w of d.words) words.push(w);  // kept even when the part is skipped
                         if (!job.skip) job.sink.packed(d.count, d.nums, d.codes, words);
+                        worker.postMessage({spare: [d.nums.buffer, d.codes.buffer]}, [d.nums.buffer, d.codes.buffer]);
                     }
                     else if (d.end) {
                         jobs.delete(d.n);
