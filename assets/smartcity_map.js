@@ -17,6 +17,7 @@
     const {TILE, PointSet, pointRenderer, webglInfo, mercX, mercY, rgba, sizeOf} = window.smartcityGL;  // assets/smartcity_gl.js (loads first)
     const PICK_PX = 4;  // the mouse may miss a point's edge by this much
     const TRACK_POINTS = 60;
+    const COUNT = new Intl.NumberFormat("en");  // 20,000 vehicles
     const ARROW_ZOOM = 16;  // from this zoom in, vehicles are drawn larger with an arrow of their heading
     // "?renderer=webgl", "=canvas" or "=canvas-page" (Canvas 2D on the page's thread, not in a worker)
     // fixes the renderer (benchmarks, tests, and a browser that draws badly)
@@ -438,8 +439,8 @@
             const b = clusterByKey(id);
             if (!b) return [];
             const names = window.smartcityStatus.STATES;
-            return [b.count.toLocaleString("en") + (b.count === 1 ? " vehicle" : " vehicles"),
-                b.states.map((k, i) => k.toLocaleString("en") + " " + names[i]).join(" · "),
+            return [COUNT.format(b.count) + (b.count === 1 ? " vehicle" : " vehicles"),
+                b.states.map((k, i) => COUNT.format(k) + " " + names[i]).join(" · "),
                 "click to zoom in"];
         }
         if (!city) return [id];

@@ -30,7 +30,8 @@ for (const c of map.querySelectorAll('canvas')) {
   const b = c.getBoundingClientRect();
   if (!b.width || !b.height) continue;
   const x = Math.round((cx - b.left) * c.width / b.width), y = Math.round((cy - b.top) * c.height / b.height);
-  const ctx = c.getContext('2d');
+  let ctx = null;
+  try { ctx = c.getContext('2d'); } catch (e) { continue; }  // a canvas a worker draws (OffscreenCanvas)
   if (!ctx) continue;  // a canvas another context (WebGL) owns
   const d = ctx.getImageData(x - 10, y - 10, 21, 21).data;
   for (let i = 0; i < d.length; i += 4) if (d[i] > 200 && d[i + 1] < 90 && d[i + 2] > 120) hits++;
