@@ -106,11 +106,16 @@
         /** A chart of the lake's last hours reads it again (its store changes) only while its tab
          * is shown: when the tab is opened, and then each clock tick, at most every ~every_ms
          * (tab switches in between read nothing). The store: {tab, every_ms, at}. */
-        recentTick(n, active, stamp) {
+        /** A tab's refresh (app/console/shown.py): [its new stamp, its clock stopped]. The clock
+         * runs only while the tab is shown; the stamp moves when the tab is opened and each tick. */
+        recentTick(n, active, stamp, stopped) {
             const s = stamp || {};
+            const nu = window.dash_clientside.no_update;
+            const hidden = active !== s.tab;
+            const clock = hidden === stopped ? nu : hidden;
             const now = Date.now();
-            if (active !== s.tab || (s.at && now - s.at < 0.8 * s.every_ms)) return window.dash_clientside.no_update;
-            return Object.assign({}, s, {at: now});
+            if (hidden || (s.at && now - s.at < 0.8 * s.every_ms)) return [nu, clock];
+            return [Object.assign({}, s, {at: now}), clock];
         },
         /** The navbar's UTC switch (remembered by this browser): the zone the browser's times are
          * printed in, announced so what shows times draws them again (smartcity:timezone). */

@@ -355,3 +355,27 @@ def test_a_link_to_a_tab_followed_on_the_page_opens_it(dash_duo: Any, console: A
     )
     dash_duo.wait_for_contains_text("#weather-table", "ws-1", timeout=10)
     assert dash_duo.get_logs() == []
+
+
+def test_a_hidden_tabs_refresh_clock_is_stopped_and_runs_when_the_tab_is_shown(dash_duo: Any, console: Any) -> None:
+    app, _ = console
+    open_tab(dash_duo, app, "map")
+    dash_duo.wait_for_contains_text("#shell-badge", "live via push", timeout=10)
+    # count the tabs' refresh ticks (Dash looks the clientside function up at each call)
+    dash_duo.driver.execute_script("""
+        const ns = window.dash_clientside.smartcity, tick = ns.recentTick;
+        window.__ticks = [];
+        ns.recentTick = function (n, active, stamp, stopped) {
+            window.__ticks.push([stamp && stamp.tab, n]);
+            return tick.apply(this, arguments);
+        };""")  # fmt: skip
+    time.sleep(7)  # Overview's and System's clocks tick every 5 s when they run
+    assert dash_duo.driver.execute_script("return window.__ticks") == []  # all four hidden: stopped
+    system = dash_duo.driver.find_element(By.LINK_TEXT, "System")
+    ActionChains(dash_duo.driver).move_to_element(system).click().perform()
+    dash_duo._wait_for(
+        lambda d: any(t == "tab-system" and n for t, n in d.execute_script("return window.__ticks")),
+        timeout=12, msg="System's clock ticks once System is shown",
+    )  # fmt: skip
+    assert {t for t, n in dash_duo.driver.execute_script("return window.__ticks") if n} == {"tab-system"}
+    assert dash_duo.get_logs() == []
