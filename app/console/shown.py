@@ -1,8 +1,8 @@
 """A tab's slow server reads (the lake's charts, the pipeline's status) run only while the tab
 is shown: a hidden tab costs neither a request nor a redraw, and its clock is stopped (the
 clocks of hidden tabs still made the Dash renderer and React work every few seconds: in a CPU
-profile of the Map at 20,000 vehicles, the largest script of the page's heaviest seconds). Live data never goes through
-here: the browser draws it from the live message."""
+profile of the Map at 20,000 vehicles, the largest script of the page's heaviest seconds).
+Live data never goes through here: the browser draws it from the live message."""
 
 from __future__ import annotations
 
