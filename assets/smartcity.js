@@ -184,7 +184,13 @@
     const filled = new WeakSet();  // grid elements given their rows (a remounted grid is a new element)
 
     const live = () => window.smartcityLive;
-    const shown = (el) => !!el && el.offsetParent !== null;
+    /** Is ``el`` on screen: its tab is the one shown (read from the tab's class, which forces
+     * no layout; offsetParent made the page lay itself out each second). */
+    const shown = (el) => {
+        if (!el || !el.isConnected) return false;
+        const pane = el.closest(".tab-pane");
+        return pane ? pane.classList.contains("active") : el.offsetParent !== null;
+    };
     const fmt = (v, suffix) => (v === null || v === undefined ? "–" : v + (suffix || ""));
     const round = (v, digits) => (typeof v === "number" ? Math.round(v * 10 ** digits) / 10 ** digits : v);
     const plotlyText = (v) => String(v).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
