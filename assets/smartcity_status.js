@@ -22,14 +22,14 @@
     function isStill(speed, model) { return !(Number(speed) >= model.vehicle_states.still_kmh); }
 
     /** "moving", "parked" or "offline": a vehicle whose last report (``ts``, ms) is older than
-     * the model's active window at ``nowMs`` (the city's clock, event time; null: unknown) is
-     * offline; one whose ``status`` is a parked one, or that has stood still (under still_kmh)
+     * the model's offline_after_ms at ``nowMs`` (the city's clock, event time; null: unknown) is
+     * offline (it leaves the map at the end of the active window); one whose ``status`` is a parked one, or that has stood still (under still_kmh)
      * since ``stillSince`` (ms; null: moving, or not known) for parked_after_ms, is parked; any
      * other is moving. One call per vehicle update: no allocation. */
     function vehicleState(status, speed, ts, stillSince, nowMs, model) {
         const rules = model.vehicle_states;
         if (ts === null || ts === undefined || !isFinite(ts)) return "offline";
-        if (nowMs !== null && nowMs !== undefined && nowMs - ts > model.active_ms) return "offline";
+        if (nowMs !== null && nowMs !== undefined && nowMs - ts > rules.offline_after_ms) return "offline";
         if (status && rules.parked_statuses.indexOf(status) >= 0) return "parked";
         const still = isStill(speed, model);
         const now = nowMs === null || nowMs === undefined ? ts : nowMs;

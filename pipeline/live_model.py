@@ -72,7 +72,9 @@ def rows_config() -> dict[str, Any]:
 
 
 # A vehicle's status in words (assets/smartcity_status.js decides it for the map, its tooltip
-# and the vehicle panel): offline past the active window; else parked when its device says so
+# and the vehicle panel): offline when silent for ``offline_after_s`` (at most half the active
+# window, so an offline vehicle is on the map, grey in its cluster's ring, before it leaves at the
+# window's end); else parked when its device says so
 # (the simulator's ``parked``) or it has stood still (under ``still_kmh``) for ``parked_after_s``;
 # else moving. Statuses that are neither motion nor standing (an emergency unit's duty:
 # ``patrolling``, ``responding``, ``on_scene``) are added in brackets.
@@ -81,6 +83,7 @@ VEHICLE_STATES: dict[str, Any] = {
     "motion_statuses": ("driving", "stopped", "at_stop", "parked"),  # the simulator's (producers/reports.py)
     "still_kmh": 0.5,
     "parked_after_s": 180.0,
+    "offline_after_s": 60.0,
 }
 
 # The Traffic tab's "worst segments": this many, slowest against their speed limit (this one where
@@ -108,5 +111,6 @@ def browser_config(active_s: float, sensor_s: float) -> dict[str, Any]:
             "motion_statuses": list(VEHICLE_STATES["motion_statuses"]),
             "still_kmh": VEHICLE_STATES["still_kmh"],
             "parked_after_ms": int(VEHICLE_STATES["parked_after_s"] * 1000),
+            "offline_after_ms": int(min(VEHICLE_STATES["offline_after_s"], active_s / 2) * 1000),
         },
     }

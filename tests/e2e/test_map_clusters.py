@@ -32,6 +32,7 @@ GROUP = {
     "car-1": (0, 0, "driving", 31.0), "car-2": (6, 4, "driving", 44.0), "taxi-1": (-5, 5, "driving", 18.0),
     "bus-1": (4, -6, "at_stop", 0.0), "car-3": (-6, -3, "parked", 0.0), "truck-1": (2, 7, "parked", 0.0),
 }  # fmt: skip
+OFFLINE_AGO_S = 75  # car-9's last report: past offline_after (60 s), within the active window (120 s)
 INCIDENT_PX = (60, 0)  # right of the group at the city's zoom: on the bubble's edge zoomed out
 
 
@@ -70,7 +71,9 @@ def seed(speed: SpeedLayer, lat: float, lon: float, zoom: int) -> None:
     ]  # fmt: skip
     incident = rec("emergency_data", 30, device_id="u1", incidentId="i-9", incident_type="fire", status="Active",
                    location=offset(lat, lon, zoom, *INCIDENT_PX), severity="critical", description="smoke")  # fmt: skip
-    speed.write([*vehicles, incident])
+    silent = rec("vehicle_data", OFFLINE_AGO_S, device_id="car-9", location=offset(lat, lon, zoom, 3, 3), speed=20.0,
+                 status="driving", vehicle_type="car")  # fmt: skip
+    speed.write([*vehicles, silent, incident])
 
 
 def open_map(dash_duo: Any, app: dash.Dash, vehicles: int, dark: bool = False) -> None:
@@ -138,7 +141,7 @@ def test_zoomed_out_vehicles_are_bubbles_with_counts_by_status_that_zoom_in_when
 ) -> None:
     app, speed, (lat, lon, zoom) = console(tmp_path)
     seed(speed, lat, lon, zoom)
-    open_map(dash_duo, app, len(GROUP), dark)
+    open_map(dash_duo, app, len(GROUP) + 1, dark)
     driver = dash_duo.driver
     assert driver.execute_script(ZOOM) == zoom and not driver.execute_script("return window.smartcityMap.clustered()")
     assert driver.execute_script(CLUSTERS) == []  # at the city's zoom: points, as before
@@ -146,7 +149,7 @@ def test_zoomed_out_vehicles_are_bubbles_with_counts_by_status_that_zoom_in_when
     zoom_control(dash_duo, "out", zoom - ZOOMED_OUT)
     dash_duo._wait_for(lambda d: len(d.execute_script(CLUSTERS)) == 1, timeout=5, msg="one bubble")
     (bubble,) = driver.execute_script(CLUSTERS)
-    assert (bubble["count"], bubble["moving"], bubble["parked"], bubble["offline"]) == (6, 4, 2, 0)
+    assert (bubble["count"], bubble["moving"], bubble["parked"], bubble["offline"]) == (7, 4, 2, 1)
     assert driver.execute_script("return window.smartcityMap.has('incidents', 'i-9')")
 
     # the screen shows the bubble: its inside differs from the same spot with vehicles hidden
@@ -168,7 +171,7 @@ def test_zoomed_out_vehicles_are_bubbles_with_counts_by_status_that_zoom_in_when
     mouse_at(dash_duo, bubble["x"] - 6, bubble["y"])
     dash_duo._wait_for(lambda d: d.execute_script(TIP), timeout=3, msg="the bubble's tooltip")
     tip = driver.execute_script(TIP)
-    assert "6 vehicles" in tip and "4 moving · 2 parked · 0 offline" in tip
+    assert "7 vehicles" in tip and "4 moving · 2 parked · 1 offline" in tip
     # the incident stays a point on top of the bubble, picked first
     mouse_to(dash_duo, "incidents", "i-9")
     dash_duo._wait_for(lambda d: "fire · critical" in (d.execute_script(TIP) or ""), timeout=3, msg="the incident")
@@ -182,12 +185,12 @@ def test_zoomed_out_vehicles_are_bubbles_with_counts_by_status_that_zoom_in_when
 
 
 def test_a_vehicles_status_is_told_in_words_on_its_tooltip_and_in_its_panel(dash_duo: Any, tmp_path: Path) -> None:
-    active_s = 15.0  # short, so that a silent vehicle goes offline within the test
+    active_s = 40.0  # short, so that a silent vehicle goes offline (after half of it) and leaves within the test
     app, speed, (lat, lon, zoom) = console(tmp_path, active_s)
     seed(speed, lat, lon, zoom)
     speed.write([rec("vehicle_data", 1, device_id="car-far", location=offset(lat, lon, zoom, -200, 120),
                      speed=0.0, status="parked", vehicle_type="car")])  # fmt: skip
-    open_map(dash_duo, app, len(GROUP) + 1)
+    open_map(dash_duo, app, len(GROUP) + 1)  # car-9 is past this short window: not on the map
     driver = dash_duo.driver
     mouse_at(dash_duo, 8, 200)
     mouse_to(dash_duo, "vehicles", "car-far")
@@ -195,9 +198,11 @@ def test_a_vehicles_status_is_told_in_words_on_its_tooltip_and_in_its_panel(dash
     assert "online — parked" in driver.execute_script(TIP)
     mouse_to(dash_duo, "vehicles", "car-far").click().perform()
     dash_duo.wait_for_text_to_equal("#map-vehicle-status", "online — parked", timeout=10)
-    # nothing more from it: past the active window it leaves the map, and its panel says since when
+    # nothing more from it: offline after half the active window, it leaves the map at its end, and
+    # its panel says since when
     dash_duo.wait_for_contains_text("#map-vehicle-status", "offline (last seen", timeout=active_s + 15)
     gone = "return !window.smartcityMap.has('vehicles', 'car-far')"  # at the live client's next message
-    dash_duo._wait_for(lambda d: d.execute_script(gone), timeout=10, msg="car-far off the map")
+    assert driver.execute_script("return window.smartcityMap.has('vehicles', 'car-far')")  # offline, still shown
+    dash_duo._wait_for(lambda d: d.execute_script(gone), timeout=active_s, msg="car-far off the map")
     assert "s ago)" in driver.find_element(By.ID, "map-vehicle-status").text
     assert severe(dash_duo) == []

@@ -72,12 +72,21 @@ def test_standing_still_turns_parked_only_after_the_threshold() -> None:
     assert text(None, 12.0, NOW, NOW - PARKED_AFTER_MS - 1, NOW) == "online — moving"
 
 
-def test_past_the_active_window_a_vehicle_is_offline_with_the_age_of_its_last_report() -> None:
+def test_silent_past_offline_after_a_vehicle_is_offline_before_it_leaves_the_map() -> None:
+    offline_ms = MODEL["vehicle_states"]["offline_after_ms"]
+    assert 0 < offline_ms <= ACTIVE_S * 1000 / 2  # offline for a while on the map, then gone
+    assert text("driving", 40.0, NOW - offline_ms + 1000, None, NOW) == "online — moving"
+    assert text("driving", 40.0, NOW - offline_ms - 15_000, None, NOW) == "offline (last seen 1 min ago)"
+    # a short active window brings it forward: half of the window
+    short = live_model.browser_config(20.0, 900.0)["vehicle_states"]["offline_after_ms"]
+    assert short == 10_000
+
+
+def test_a_long_silent_vehicle_is_offline_with_the_age_of_its_last_report() -> None:
     assert text("driving", 40.0, NOW - 3 * 60_000 - 5000, None, NOW) == "offline (last seen 3 min ago)"
     assert text("parked", 0.0, NOW - 5 * 3600_000, NOW - 6 * 3600_000, NOW) == "offline (last seen 5 h ago)"
     assert text("parked", 0.0, NOW - 3 * 86400_000, None, NOW) == "offline (last seen 3 days ago)"
-    # just inside the window it is still online; without a time it cannot be
-    assert text("driving", 40.0, NOW - ACTIVE_S * 1000 + 1000, None, NOW) == "online — moving"
+    # without a time it cannot be online
     assert statuses([("driving", 40.0, None, None, NOW)])[0] == {"state": "offline", "text": "offline"}
 
 
