@@ -14,6 +14,7 @@ import flask
 import orjson
 
 from app.console import callbacks, chart, feed, layout
+from app.console import map as map_tab
 from pipeline import live_model
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -57,6 +58,7 @@ def init_console(server: flask.Flask) -> dash.Dash:
     # Dash answers every path with its page (for multi-page apps); the console is one page,
     # so unknown paths stay 404s, and the API's unknown routes keep their JSON 404.
     server.view_functions[f"{app.config.routes_pathname_prefix}<path:path>"] = _not_found
+    server.add_url_rule(map_tab.ROADS_PATH, "console_roads", map_tab.roads_response)
     app.layout = layout.build
     app.index_string = _with_live_model(app.index_string, server)
     callbacks.register(app)

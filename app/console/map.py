@@ -10,12 +10,16 @@ go to the browser through clientside callbacks and never reach the server.
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import math
 from functools import cache
 from typing import Any
 
 import dash_bootstrap_components as dbc
 import dash_leaflet as dl
+import flask
+import orjson
 from dash import ClientsideFunction, Input, Output, dcc, html
 from dash.development.base_component import Component
 from flask import current_app, session
@@ -154,9 +158,44 @@ def map_style() -> dict[str, Any]:
     }
 
 
+ROADS_PATH = "/console/roads.geojson"
+
+
+class Roads:
+    """The network as GeoJSON, plain and gzipped, with its content tag: encoded once per server (a
+    road network does not change while it runs)."""
+
+    def __init__(self, geojson: dict[str, Any]) -> None:
+        self.plain = orjson.dumps(geojson)
+        self.gzipped = gzip.compress(self.plain, 6, mtime=0)
+        self.tag = hashlib.sha256(self.plain).hexdigest()[:16]
+
+    @staticmethod
+    def of_app() -> Roads:
+        roads: Roads | None = current_app.extensions.get("smartcity.roads")
+        if roads is None:
+            roads = current_app.extensions["smartcity.roads"] = Roads(network())
+        return roads
+
+
+def roads_response() -> flask.Response:
+    """GET ``ROADS_PATH``: the road network the map draws, fetched by its layer rather than carried
+    in the page's layout (256 KB of coordinates there made Dash's renderer walk them at every page
+    load, its largest script before the map's first render). Cached by the browser under its tag."""
+    roads = Roads.of_app()
+    headers = {"ETag": f'"{roads.tag}"', "Cache-Control": "private, max-age=86400", "Vary": "Accept-Encoding"}
+    if flask.request.if_none_match.contains(roads.tag):
+        return flask.Response(status=304, headers=headers)
+    if "gzip" in flask.request.accept_encodings:
+        headers["Content-Encoding"] = "gzip"
+        return flask.Response(roads.gzipped, mimetype="application/geo+json", headers=headers)
+    return flask.Response(roads.plain, mimetype="application/geo+json", headers=headers)
+
+
 def layout() -> Component:
     roads = network()
-    roads_layer = dl.GeoJSON(id=ids.MAP_ROADS, data=roads, style=_js("roadStyle"), hideout={"levels": {}})
+    url = f"{ROADS_PATH}?v={Roads.of_app().tag}"  # a new network, a new address: no stale cache
+    roads_layer = dl.GeoJSON(id=ids.MAP_ROADS, url=url, style=_js("roadStyle"), hideout={"levels": {}})
     tiles = tile_layer()
     layers = [*LAYERS, TILES] if tiles else list(LAYERS)
     leaflet = dl.Map(

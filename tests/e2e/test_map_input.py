@@ -298,7 +298,12 @@ def test_layers_toggle_cleanly_and_hidden_layers_are_not_picked(dash_duo: Any, c
         dash_duo._wait_for(lambda d, x=layer: d.execute_script(visible, x), timeout=5, msg=f"{name} on")
     assert "fire" in tooltip_of(dash_duo, "incidents", "i-9")
     assert "sensor cam-9" in tooltip_of(dash_duo, "sensors", "cam-9")
-    # the roads (a dash-leaflet layer) toggle from the same list
+    # the roads (a dash-leaflet layer, fetched from their own address) are drawn, one line a road
+    with app.server.test_request_context("/"):
+        features = len(map_tab.network()["features"])
+    drawn = "let n = 0; smartcityMap.leafletMap().eachLayer((l) => { if (l.feature && l.getLatLngs) n++; }); return n"
+    dash_duo._wait_for(lambda d: d.execute_script(drawn) == features, timeout=10, msg=f"{features} roads drawn")
+    # and toggle from the same list
     roads = "//*[@id='map-layers']//label[normalize-space()='Roads']"
     shown = "return getComputedStyle(document.querySelector('.leaflet-smartcity-roads-pane')).display"
     driver.find_element(By.XPATH, roads).click()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import html
 import json
 import re
@@ -75,6 +76,43 @@ def test_the_layout_builds_with_unique_ids_and_every_tab(ctx: Flask) -> None:
     tabs = [t.tab_id for t in layout.tabs().children]
     assert tabs == [ids.TAB_OVERVIEW, ids.TAB_MAP, ids.TAB_EMERGENCY, ids.TAB_TRAFFIC, ids.TAB_WEATHER, ids.TAB_HISTORY,
                     ids.TAB_SYSTEM]  # fmt: skip
+
+
+def served(node: Any) -> Iterator[dict[str, Any]]:
+    """Every component of a layout as Dash serves it (JSON)."""
+    if isinstance(node, list):
+        for child in node:
+            yield from served(child)
+    elif isinstance(node, dict):
+        if "props" in node:
+            yield node
+        for value in node.get("props", node).values():
+            if isinstance(value, dict | list):
+                yield from served(value)
+
+
+def test_the_road_network_is_fetched_by_its_layer_not_carried_in_the_layout(app: Flask) -> None:
+    c = app.test_client()
+    assert c.get(map_tab.ROADS_PATH).status_code == 302  # the console's data: after login
+    c.get("/login?token=viewer-token")
+    page = c.get("/_dash-layout")
+    assert b'"coordinates"' not in page.data and len(page.data) < 100_000  # the network was 256 KB of it
+    with app.test_request_context("/"):
+        network = map_tab.network()
+    roads = next(c for c in served(page.json) if c.get("props", {}).get("id") == ids.MAP_ROADS)
+    assert "data" not in roads["props"]
+    url = roads["props"]["url"]
+    assert url.startswith(map_tab.ROADS_PATH + "?")
+    plain = c.get(url, headers={"Accept-Encoding": "identity"})
+    assert plain.status_code == 200 and "Content-Encoding" not in plain.headers
+    assert json.loads(plain.data) == network
+    zipped = c.get(url, headers={"Accept-Encoding": "gzip, deflate"})
+    assert zipped.headers["Content-Encoding"] == "gzip" and len(zipped.data) < len(plain.data) / 3
+    assert json.loads(gzip.decompress(zipped.data)) == network
+    # cached under its tag, which is in the address too (a new network, a new address)
+    tag = zipped.headers["ETag"]
+    assert tag.strip('"') in url
+    assert c.get(url, headers={"If-None-Match": tag}).status_code == 304
 
 
 def test_the_console_is_served_at_root_with_local_assets_only(app: Flask) -> None:
