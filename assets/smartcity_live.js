@@ -628,6 +628,8 @@
         updateStatus(true);
         setInterval(everySecond, 1000);
     }
-    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
-    else start();
+    // The page's config object sits above the scripts: with it here, connect now (the city's
+    // snapshot is built, sent and read while Dash's own scripts load and render), not after them
+    if (readModel() || document.readyState !== "loading") start();
+    else document.addEventListener("DOMContentLoaded", start);
 })();
