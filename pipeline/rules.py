@@ -60,26 +60,50 @@ SERIOUS = frozenset({"high", "critical"})
 SWEEP_ZONES = 200  # up to this many zones, ``Compiled.zone_codes`` uses a grid (``ZoneGrid``); beyond, an STRtree
 PARSED_KEPT = 100_000  # vehicle states kept parsed between batches (beyond: forgotten, parsed again)
 INCIDENTS_KEPT = 100_000  # incidents remembered as alerted (beyond: the alert log's own ids still dedupe)
+PARKED_KEPT = 100_000  # vehicles forgotten while in a zone whose zones are kept (beyond: the longest silent go)
 SEP = "\x1f"  # between a rule id and an entity id in a state field (neither holds it in practice)
 LIST = "\x1e"  # between the items of a list in a state
 
 
-# KEYS: inside, latch, congestion, incidents, inside of the window before, window. ARGV[1]: JSON
-# [vehicles, latch fields, congestion fields, incident ids]; ARGV[2]: the batch's window (0: none).
-# Returns JSON [states, latch values, congestion values, scores] (false: none).
+# KEYS: inside, latch, congestion, incidents, inside of the window before, window, parked, parked
+# since. ARGV[1]: JSON [vehicles, latch fields, congestion fields, incident ids]; ARGV[2]: the
+# batch's window (0: none); ARGV[3]: parked vehicles kept. Returns JSON [states, latch values,
+# congestion values, scores] (false: none).
 # The vehicles' states live in two hashes: the current window's and the one before. A new window
 # (in event time: the newest vehicle event's, never going back) drops the hash before and makes
 # the current one the one before; a vehicle seen has its state moved into the current hash. So a
-# vehicle silent for one to two windows is forgotten, at the cost of one move per vehicle and window.
+# vehicle silent for one to two windows is forgotten, at the cost of one move per vehicle and
+# window; except, for one that was in a zone, its state without the speed rules fired (time,
+# type, zones: ~40 bytes), parked in a third hash (the newest ARGV[3] kept, by window parked):
+# seen again, it takes that state back, so a bus parked overnight in its depot leaves it in the
+# morning without entering it first.
 _READ = """
 local ask = cjson.decode(ARGV[1])
 local window, current = tonumber(ARGV[2]), tonumber(redis.call('GET', KEYS[6]) or '0')
+local function park(key)
+  local all = redis.call('HGETALL', key)
+  for i = 1, #all, 2 do
+    local t, vtype, zones = string.match(all[i + 1], '^([^\\31]*)\\31([^\\31]*)\\31([^\\31]+)\\31[^\\31]*$')
+    if zones then
+      redis.call('HSET', KEYS[7], all[i], t .. '\\31' .. vtype .. '\\31' .. zones .. '\\31')
+      redis.call('ZADD', KEYS[8], window, all[i])
+    end
+  end
+end
 if window > current then
   if current > 0 and window == current + 1 then
+    park(KEYS[5])
     redis.call('DEL', KEYS[5])
     if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('RENAME', KEYS[1], KEYS[5]) end
   elseif current > 0 then
+    park(KEYS[5]); park(KEYS[1])
     redis.call('DEL', KEYS[1], KEYS[5])
+  end
+  local extra = redis.call('ZCARD', KEYS[8]) - tonumber(ARGV[3])
+  if extra > 0 then
+    local old = redis.call('ZRANGE', KEYS[8], 0, extra - 1)
+    for i = 1, #old, 1000 do redis.call('HDEL', KEYS[7], unpack(old, i, math.min(i + 999, #old))) end
+    redis.call('ZREMRANGEBYRANK', KEYS[8], 0, extra - 1)
   end
   redis.call('SET', KEYS[6], window)
 end
@@ -92,20 +116,25 @@ local function hmget(key, fields)
   return got
 end
 local states = hmget(KEYS[1], ask[1])
-local missing, at = {}, {}
-for i, state in ipairs(states) do
-  if not state then missing[#missing + 1] = ask[1][i]; at[#at + 1] = i end
-end
-if #missing > 0 and redis.call('EXISTS', KEYS[5]) == 1 then
-  local before = hmget(KEYS[5], missing)
-  for j, state in ipairs(before) do
+local function take(key, ordered)  -- the states still missing, moved from ``key`` into the current hash
+  local missing, at = {}, {}
+  for i = 1, #ask[1] do
+    if not states[i] then missing[#missing + 1] = ask[1][i]; at[#at + 1] = i end
+  end
+  if #missing == 0 or redis.call('EXISTS', key) == 0 then return end
+  local found = hmget(key, missing)
+  for j = 1, #missing do
+    local state = found[j]
     if state then
       states[at[j]] = state
       redis.call('HSET', KEYS[1], missing[j], state)
-      redis.call('HDEL', KEYS[5], missing[j])
+      redis.call('HDEL', key, missing[j])
+      if ordered then redis.call('ZREM', ordered, missing[j]) end
     end
   end
 end
+take(KEYS[5])
+take(KEYS[7], KEYS[8])
 local known = {}
 for i, id in ipairs(ask[4]) do known[i] = redis.call('ZSCORE', KEYS[4], id) end
 return cjson.encode({states, hmget(KEYS[2], ask[2]), hmget(KEYS[3], ask[3]), known})
@@ -267,8 +296,11 @@ class RuleEngine:
         active_s: float = 120.0,
     ) -> None:
         """``active_s``: the speed layer's active window (event time). A vehicle silent for
-        between one and two of them is forgotten (its zones and speed rules fired): seen again, it
-        starts afresh, as a vehicle seen for the first time (0: never forgotten)."""
+        between one and two of them is forgotten (its speed rules fired, and its time and type
+        when it was outside every zone): seen again outside, it starts afresh, as a vehicle seen
+        for the first time; one forgotten inside zones keeps them, its type and time (parked,
+        the newest ``PARKED_KEPT``), so it leaves them, or stays, without first entering them
+        (0: never forgotten)."""
         self.book = book
         self.alerts = alerts
         self.reload_s = reload_s
@@ -278,8 +310,9 @@ class RuleEngine:
         self.inside_key, self.latch_key = f"{base}:inside", f"{base}:latch"
         self.congestion_key, self.incidents_key = f"{base}:congestion", f"{base}:incidents"
         self.inside_before_key, self.window_key = f"{base}:inside:before", f"{base}:window"
+        self.parked_key, self.parked_since_key = f"{base}:parked", f"{base}:parked:since"
         self.state_keys = [self.inside_key, self.latch_key, self.congestion_key, self.incidents_key,
-                           self.inside_before_key, self.window_key]  # fmt: skip
+                           self.inside_before_key, self.window_key, self.parked_key, self.parked_since_key]  # fmt: skip
         self._read = book.client.register_script(_READ)
         self._write = book.client.register_script(_WRITE)
         self._compiled: Compiled | None = None
@@ -456,7 +489,7 @@ class _Batch:
         if not (vehicles or latch or congestion or incidents):
             return
         ask = orjson.dumps([vehicles, latch, congestion, incidents])
-        raw: Any = e._read(keys=e.state_keys, args=[ask, self.window])
+        raw: Any = e._read(keys=e.state_keys, args=[ask, self.window, PARKED_KEPT])
         got = [part if isinstance(part, list) else [] for part in orjson.loads(raw)]  # cjson: {} for []
         self.states = [state or None for state in got[0]] if vehicles else []
         self.inside = {v: state for v, state in zip(vehicles, self.states, strict=True) if state}
