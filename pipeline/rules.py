@@ -117,11 +117,12 @@ local function hmget(key, fields)
 end
 local states = hmget(KEYS[1], ask[1])
 local function take(key, ordered)  -- the states still missing, moved from ``key`` into the current hash
+  if redis.call('EXISTS', key) == 0 then return end
   local missing, at = {}, {}
   for i = 1, #ask[1] do
     if not states[i] then missing[#missing + 1] = ask[1][i]; at[#at + 1] = i end
   end
-  if #missing == 0 or redis.call('EXISTS', key) == 0 then return end
+  if #missing == 0 then return end
   local found = hmget(key, missing)
   for j = 1, #missing do
     local state = found[j]
