@@ -31,7 +31,6 @@ id)``), and the alert log keeps each id once, so a replayed batch raises nothing
 from __future__ import annotations
 
 import hashlib
-import itertools
 import logging
 import math
 import time
@@ -39,7 +38,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from operator import itemgetter
+from operator import itemgetter, methodcaller
 from typing import Any
 
 import numpy as np
@@ -61,26 +60,50 @@ SERIOUS = frozenset({"high", "critical"})
 SWEEP_ZONES = 200  # up to this many zones, ``Compiled.zone_codes`` uses a grid (``ZoneGrid``); beyond, an STRtree
 PARSED_KEPT = 100_000  # vehicle states kept parsed between batches (beyond: forgotten, parsed again)
 INCIDENTS_KEPT = 100_000  # incidents remembered as alerted (beyond: the alert log's own ids still dedupe)
+PARKED_KEPT = 100_000  # vehicles forgotten while in a zone whose zones are kept (beyond: the longest silent go)
 SEP = "\x1f"  # between a rule id and an entity id in a state field (neither holds it in practice)
 LIST = "\x1e"  # between the items of a list in a state
 
 
-# KEYS: inside, latch, congestion, incidents, inside of the window before, window. ARGV[1]: JSON
-# [vehicles, latch fields, congestion fields, incident ids]; ARGV[2]: the batch's window (0: none).
-# Returns JSON [states, latch values, congestion values, scores] (false: none).
+# KEYS: inside, latch, congestion, incidents, inside of the window before, window, parked, parked
+# since. ARGV[1]: JSON [vehicles, latch fields, congestion fields, incident ids]; ARGV[2]: the
+# batch's window (0: none); ARGV[3]: parked vehicles kept. Returns JSON [states, latch values,
+# congestion values, scores] (false: none).
 # The vehicles' states live in two hashes: the current window's and the one before. A new window
 # (in event time: the newest vehicle event's, never going back) drops the hash before and makes
 # the current one the one before; a vehicle seen has its state moved into the current hash. So a
-# vehicle silent for one to two windows is forgotten, at the cost of one move per vehicle and window.
+# vehicle silent for one to two windows is forgotten, at the cost of one move per vehicle and
+# window; except, for one that was in a zone, its state without the speed rules fired (time,
+# type, zones: ~40 bytes), parked in a third hash (the newest ARGV[3] kept, by window parked):
+# seen again, it takes that state back, so a bus parked overnight in its depot leaves it in the
+# morning without entering it first.
 _READ = """
 local ask = cjson.decode(ARGV[1])
 local window, current = tonumber(ARGV[2]), tonumber(redis.call('GET', KEYS[6]) or '0')
+local function park(key)
+  local all = redis.call('HGETALL', key)
+  for i = 1, #all, 2 do
+    local t, vtype, zones = string.match(all[i + 1], '^([^\\31]*)\\31([^\\31]*)\\31([^\\31]+)\\31[^\\31]*$')
+    if zones then
+      redis.call('HSET', KEYS[7], all[i], t .. '\\31' .. vtype .. '\\31' .. zones .. '\\31')
+      redis.call('ZADD', KEYS[8], window, all[i])
+    end
+  end
+end
 if window > current then
   if current > 0 and window == current + 1 then
+    park(KEYS[5])
     redis.call('DEL', KEYS[5])
     if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('RENAME', KEYS[1], KEYS[5]) end
   elseif current > 0 then
+    park(KEYS[5]); park(KEYS[1])
     redis.call('DEL', KEYS[1], KEYS[5])
+  end
+  local extra = redis.call('ZCARD', KEYS[8]) - tonumber(ARGV[3])
+  if extra > 0 then
+    local old = redis.call('ZRANGE', KEYS[8], 0, extra - 1)
+    for i = 1, #old, 1000 do redis.call('HDEL', KEYS[7], unpack(old, i, math.min(i + 999, #old))) end
+    redis.call('ZREMRANGEBYRANK', KEYS[8], 0, extra - 1)
   end
   redis.call('SET', KEYS[6], window)
 end
@@ -93,20 +116,26 @@ local function hmget(key, fields)
   return got
 end
 local states = hmget(KEYS[1], ask[1])
-local missing, at = {}, {}
-for i, state in ipairs(states) do
-  if not state then missing[#missing + 1] = ask[1][i]; at[#at + 1] = i end
-end
-if #missing > 0 and redis.call('EXISTS', KEYS[5]) == 1 then
-  local before = hmget(KEYS[5], missing)
-  for j, state in ipairs(before) do
+local function take(key, ordered)  -- the states still missing, moved from ``key`` into the current hash
+  if redis.call('EXISTS', key) == 0 then return end
+  local missing, at = {}, {}
+  for i = 1, #ask[1] do
+    if not states[i] then missing[#missing + 1] = ask[1][i]; at[#at + 1] = i end
+  end
+  if #missing == 0 then return end
+  local found = hmget(key, missing)
+  for j = 1, #missing do
+    local state = found[j]
     if state then
       states[at[j]] = state
       redis.call('HSET', KEYS[1], missing[j], state)
-      redis.call('HDEL', KEYS[5], missing[j])
+      redis.call('HDEL', key, missing[j])
+      if ordered then redis.call('ZREM', ordered, missing[j]) end
     end
   end
 end
+take(KEYS[5])
+take(KEYS[7], KEYS[8])
 local known = {}
 for i, id in ipairs(ask[4]) do known[i] = redis.call('ZSCORE', KEYS[4], id) end
 return cjson.encode({states, hmget(KEYS[2], ask[2]), hmget(KEYS[3], ask[3]), known})
@@ -268,8 +297,11 @@ class RuleEngine:
         active_s: float = 120.0,
     ) -> None:
         """``active_s``: the speed layer's active window (event time). A vehicle silent for
-        between one and two of them is forgotten (its zones and speed rules fired): seen again, it
-        starts afresh, as a vehicle seen for the first time (0: never forgotten)."""
+        between one and two of them is forgotten (its speed rules fired, and its time and type
+        when it was outside every zone): seen again outside, it starts afresh, as a vehicle seen
+        for the first time; one forgotten inside zones keeps them, its type and time (parked,
+        the newest ``PARKED_KEPT``), so it leaves them, or stays, without first entering them
+        (0: never forgotten)."""
         self.book = book
         self.alerts = alerts
         self.reload_s = reload_s
@@ -279,12 +311,13 @@ class RuleEngine:
         self.inside_key, self.latch_key = f"{base}:inside", f"{base}:latch"
         self.congestion_key, self.incidents_key = f"{base}:congestion", f"{base}:incidents"
         self.inside_before_key, self.window_key = f"{base}:inside:before", f"{base}:window"
+        self.parked_key, self.parked_since_key = f"{base}:parked", f"{base}:parked:since"
         self.state_keys = [self.inside_key, self.latch_key, self.congestion_key, self.incidents_key,
-                           self.inside_before_key, self.window_key]  # fmt: skip
+                           self.inside_before_key, self.window_key, self.parked_key, self.parked_since_key]  # fmt: skip
         self._read = book.client.register_script(_READ)
         self._write = book.client.register_script(_WRITE)
         self._compiled: Compiled | None = None
-        self._parsed: dict[str, tuple[int, list[str]] | None] = {}  # vehicle states read -> ``_parse``
+        self._parsed: tuple[Compiled, dict[str, int], dict[str, _State | None]] | None = None  # ``_parsed_for``
         self._checked = float("-inf")
         self._failing: set[str] = set()
 
@@ -302,6 +335,13 @@ class RuleEngine:
             log.info("rule book version %d: %d zones, %d rules in use", self._compiled.version,
                      len(self._compiled.zone_ids), self._rule_count(self._compiled))  # fmt: skip
         return self._compiled
+
+    def _parsed_for(self, book: Compiled) -> tuple[dict[str, int], dict[str, _State | None]]:
+        """The zones' indexes by id, and the vehicle states read so far (text -> ``_State``),
+        for ``book``: kept between batches (up to ``PARSED_KEPT``), since most states do not change."""
+        if self._parsed is None or self._parsed[0] is not book or len(self._parsed[2]) > PARSED_KEPT:
+            self._parsed = (book, {zone_id: i for i, zone_id in enumerate(book.zone_ids)}, {})
+        return self._parsed[1], self._parsed[2]
 
     @staticmethod
     def _rule_count(c: Compiled) -> int:
@@ -372,12 +412,15 @@ class _Batch:
         self.vehicles: list[Record] = []
         self.codes: list[int] = []  # per vehicle event: its zones, as an index into ``sets``
         self.sets: list[frozenset[int]] = []
-        self.first: dict[str, int] = {}  # vehicle -> its first event's index (the batch's vehicles, in order)
+        self.first: dict[str, int] = {}  # vehicle -> its rank (the batch's vehicles, by first event)
+        self.names: list[str] = []  # the same vehicles, in that order
+        self.watching: dict[int, list[dict[str, Any]]] = {}  # a zone code -> the speed rules of its zones
         self.order: list[int] = []  # the vehicle events' indexes, grouped by vehicle (in batch order within)
         self.bounds: list[int] = []  # where each vehicle's group starts in ``order``, then the end
         self.high: list[int] = []  # per vehicle: its events' highest zone code (0: none in a zone)
-        self.grouped_codes = np.empty(0, np.intp)  # the codes and event times (ms) in ``order``
-        self.grouped_times = np.empty(0, np.int64)
+        self.grouped_order = np.empty(0, np.intp)  # ``order`` as an array, and the codes in its order
+        self.grouped_codes = np.empty(0, np.intp)
+        self.oldest_ms = 0  # the oldest vehicle event's time (ms)
         self.window = 0  # the newest vehicle event's window (``RuleEngine.window_ms``), 0: none
         self.by_segment: dict[str, list[Record]] = {}
         self.by_station: dict[str, list[Record]] = {}
@@ -385,6 +428,7 @@ class _Batch:
         self.latch_fields: list[str] = []
         self.congestion_fields: list[str] = []
         self.inside: dict[str, str] = {}  # vehicle -> its state (``_vehicles``)
+        self.states: list[str | None] = []  # the same, per vehicle in ``first`` order (None: none)
         self.latched: dict[str, str] = {}
         self.congested: dict[str, Any] = {}
         self.incident_known: dict[str, bool] = {}
@@ -404,22 +448,24 @@ class _Batch:
             lons = np.fromiter(map(itemgetter("longitude"), vehicles), float, n)
             lats = np.fromiter(map(itemgetter("latitude"), vehicles), float, n)
             codes, self.sets = book.zone_codes(lons, lats)
-            # each event's vehicle as its first event's index, then the events grouped by it (a
-            # stable sort: batch order within a vehicle), with each group's lowest and highest code
-            first: dict[str, int] = {}
-            group = np.fromiter(map(first.setdefault, map(itemgetter("device_id"), vehicles), itertools.count()),
-                                np.intp, n)  # fmt: skip
+            # each event's vehicle as its rank in the batch (by first event), then the events
+            # grouped by it (a stable sort: batch order within a vehicle)
+            ids = list(map(itemgetter("device_id"), vehicles))
+            first = {vehicle: rank for rank, vehicle in enumerate(dict.fromkeys(ids))}
+            group = np.fromiter(map(first.__getitem__, ids), np.intp, n)
             order = np.argsort(group, kind="stable")
             grouped = group[order]
             starts = np.flatnonzero(np.concatenate(([True], grouped[1:] != grouped[:-1])))
-            times = np.fromiter(map(datetime.timestamp, map(itemgetter("event_time"), vehicles)), float, n)
-            times = (times * 1000).astype(np.int64)  # as ``_ms``: the same product, truncated
-            self.vehicles, self.codes, self.first = vehicles, codes.tolist(), first
+            self.vehicles, self.codes, self.first, self.names = vehicles, codes.tolist(), first, list(first)
             self.order, self.bounds = order.tolist(), [*starts.tolist(), n]
-            self.grouped_codes, self.grouped_times = codes[order], times[order]
+            self.grouped_order, self.grouped_codes = order, codes[order]
             self.high = np.maximum.reduceat(self.grouped_codes, starts).tolist()
+            # the batch's oldest and newest event times: a vehicle whose state is not newer than
+            # the oldest takes in all its events (no event time per event needed, ``_vehicles``)
+            event_times = list(map(itemgetter("event_time"), vehicles))
+            self.oldest_ms = _ms(min(event_times))
             if self.e.window_ms > 0:
-                self.window = int(times.max()) // self.e.window_ms
+                self.window = _ms(max(event_times)) // self.e.window_ms
         for rec in traffic:
             self.by_segment.setdefault(rec.get("segment_id") or rec["camera_id"], []).append(rec)
         for segment in self.by_segment:
@@ -444,9 +490,10 @@ class _Batch:
         if not (vehicles or latch or congestion or incidents):
             return
         ask = orjson.dumps([vehicles, latch, congestion, incidents])
-        raw: Any = e._read(keys=e.state_keys, args=[ask, self.window])
+        raw: Any = e._read(keys=e.state_keys, args=[ask, self.window, PARKED_KEPT])
         got = [part if isinstance(part, list) else [] for part in orjson.loads(raw)]  # cjson: {} for []
-        self.inside = {v: state for v, state in zip(vehicles, got[0], strict=True) if state}
+        self.states = [state or None for state in got[0]] if vehicles else []
+        self.inside = {v: state for v, state in zip(vehicles, self.states, strict=True) if state}
         self.latched = {f: value for f, value in zip(latch, got[1], strict=True) if value is not False}
         self.congested = {f: orjson.loads(value) for f, value in zip(congestion, got[2], strict=True) if value}
         self.incident_known = {i: score is not False for i, score in zip(incidents, got[3], strict=True)}
@@ -479,91 +526,119 @@ class _Batch:
         before and now; or, counting only its events not older than its state (``_vehicle`` skips
         the others: a lagging stream), none left, or all still in the zones the state names, of
         its type, with the speed rules there all below or all above (``_unchanged``). The others
-        go through ``_vehicle``, event by event."""
-        position = {zone_id: i for i, zone_id in enumerate(self.book.zone_ids)}
-        parsed: dict[str, frozenset[int]] = {}  # a state's zone text -> the zones' indexes
-        watching: dict[int, list[dict[str, Any]]] = {}  # a zone code -> the speed rules of its zones
-        vehicles, sets, codes, order, bounds = self.vehicles, self.sets, self.codes, self.order, self.bounds
-        inside, first, anywhere = self.inside, list(self.first), self.high
-        states = list(map(inside.get, first))
+        go through ``_vehicle``, event by event, in batch order.
+
+        The common case is decided over the batch at once (``_steady``): a vehicle whose state
+        is not newer than the batch's oldest event takes in all its events, so its zones, type
+        and speeds are compared as arrays; the rest (a state newer than some events: a lagging
+        stream, or one just written) is taken vehicle by vehicle (``_unchanged``)."""
+        position, states = self.e._parsed_for(self.book)  # a state's text -> ``_State`` (None: ``_vehicle`` reads it)
+        texts, highs = self.states, self.high
+        end = SEP + SEP
         # the vehicles with something to do: a state naming a zone or a speed rule fired, or an
         # event in a zone (the others: outside every zone with no speed rule fired, before and now)
-        wanted = [g for g, (state, high) in enumerate(zip(states, anywhere, strict=True))
-                  if high or (state is not None and not state.endswith(SEP + SEP))]  # fmt: skip
-        # their states' times and parts (None: no state, or one only ``_vehicle`` can read)
-        known = self.e._parsed
-        if len(known) > PARSED_KEPT:
-            known.clear()
-        since = np.zeros(len(first), np.int64)
-        parsed_states: list[tuple[int, list[str]] | None] = []
+        wanted = [g for g, (text, high) in enumerate(zip(texts, highs, strict=True))
+                  if high or (text is not None and not text.endswith(end))]  # fmt: skip
+        if not wanted:
+            return
+        lows = np.minimum.reduceat(self.grouped_codes, np.asarray(self.bounds[:-1], np.intp)).tolist()
+        code_of = {zones: code for code, zones in enumerate(self.sets)}
+        oldest = self.oldest_ms
+        slow: list[int] = []  # the vehicles to take event by event
+        steady: list[tuple[int, _State]] = []  # vehicles all in the zones their state names
         for g in wanted:
-            state = states[g]
-            if not state:
-                parsed_states.append(None)
-                continue
-            if state in known:
-                got = known[state]
+            text = texts[g]
+            got = None
+            if text is not None:
+                got = states.get(text, _UNREAD)
+                if got is _UNREAD:
+                    got = states[text] = _State.read(text, position)
+            if got is None:
+                slow.append(g)
+            elif got.t0 > oldest:  # some events may be older than the state: vehicle by vehicle
+                if self._lagging(g, got):
+                    slow.append(g)
+            elif lows[g] == highs[g] == code_of.get(got.zones, -1):
+                steady.append((g, got))
             else:
-                got = known[state] = _parse(state)
-            parsed_states.append(got)
-            if got is not None:
-                since[g] = got[0]
-        # per vehicle, the lowest and highest code of its events not older than its state
-        starts = np.asarray(bounds[:-1], np.intp)
-        sizes = [b - a for a, b in itertools.pairwise(bounds)]
-        fresh = self.grouped_times >= np.repeat(since, sizes)
-        low = np.minimum.reduceat(np.where(fresh, self.grouped_codes, len(sets)), starts).tolist()
-        high = np.maximum.reduceat(np.where(fresh, self.grouped_codes, -1), starts).tolist()
-        fresh_list = fresh.tolist()
-        for g, got in zip(wanted, parsed_states, strict=True):
-            a, b = bounds[g], bounds[g + 1]
-            if got is not None:
-                if high[g] < 0:
-                    continue  # every event older than the state: nothing to take in
-                if low[g] == high[g]:
-                    newer = [i for i, new in zip(order[a:b], fresh_list[a:b], strict=True) if new]
-                    if self._unchanged(got[1], low[g], newer, position, parsed, watching):
-                        continue
-            self._vehicle(first[g], states[g], [(vehicles[i], sets[codes[i]]) for i in order[a:b]], position)
+                slow.append(g)
+        if steady:
+            slow += self._steady(steady, lows)
+            slow.sort()
+        vehicles, sets, codes, order, bounds = self.vehicles, self.sets, self.codes, self.order, self.bounds
+        first = self.names
+        for g in slow:
+            self._vehicle(first[g], texts[g], [(vehicles[i], sets[codes[i]]) for i in order[bounds[g] : bounds[g + 1]]],
+                          position)  # fmt: skip
 
-    def _unchanged(self, parts: list[str], code: int, indexes: list[int], position: dict[str, int],
-                   parsed: dict[str, frozenset[int]], watching: dict[int, list[dict[str, Any]]]) -> bool:  # fmt: skip
-        """True when ``_vehicle`` would raise nothing and leave the state (its ``parts``) as it is,
+    def _speed_rules(self, code: int) -> list[dict[str, Any]]:
+        """The speed rules of the zones of ``code``."""
+        rules = self.watching.get(code)
+        if rules is None:
+            speed = self.book.speed
+            rules = self.watching[code] = [rule for z in self.sets[code] for rule in speed.get(z, ())]
+        return rules
+
+    def _steady(self, steady: list[tuple[int, _State]], lows: list[int]) -> list[int]:
+        """Of the vehicles whose events are all in the zones their state names (none older than
+        the state), those ``_unchanged`` would not pass: an event of another type than the
+        state's, or a speed rule of their zones changing its mind. Over their events at once."""
+        bounds, vehicles = self.bounds, self.vehicles
+        n = len(steady)
+        at = np.fromiter((g for g, _ in steady), np.intp, n)
+        edges = np.asarray(bounds, np.intp)
+        sizes = edges[at + 1] - edges[at]
+        starts = np.cumsum(sizes) - sizes
+        offsets = np.arange(int(sizes.sum())) - np.repeat(starts, sizes)
+        events = list(map(vehicles.__getitem__, self.grouped_order[np.repeat(edges[at], sizes) + offsets].tolist()))
+        # an event of another type than the state's (an event without one keeps it)
+        event_type = np.array(list(map(_TYPE, events)), object)
+        state_type = np.repeat(np.array([got.vtype for _, got in steady], object), sizes)
+        other = np.logical_or.reduceat(event_type.astype(bool) & (event_type != state_type), starts).tolist()
+        watched = [self._speed_rules(lows[g]) for g, _ in steady]
+        fast: list[float] = []
+        low: list[float] = []
+        if any(watched):
+            speed = np.array(list(map(_SPEED, events)), float)  # no speed: NaN
+            known = np.where(np.isnan(speed), -math.inf, speed)
+            fast = np.maximum.reduceat(known, starts).tolist()
+            low = np.minimum.reduceat(known, starts).tolist()  # no speed: at or below every threshold
+        out = []
+        for k, (g, got) in enumerate(steady):
+            if other[k] or (watched[k] and not _speeds_unchanged(watched[k], fast[k], low[k], got.latched, got.vtype)):
+                out.append(g)
+        return out
+
+    def _lagging(self, g: int, got: _State) -> bool:
+        """True when a vehicle whose state may be newer than some of its events must be taken
+        event by event (``_unchanged`` on the events not older than the state)."""
+        vehicles, codes = self.vehicles, self.codes
+        newer = [i for i in self.order[self.bounds[g] : self.bounds[g + 1]] if _ms(vehicles[i]["event_time"]) >= got.t0]
+        if not newer:
+            return False  # every event older than the state: nothing to take in
+        low, high = min(codes[i] for i in newer), max(codes[i] for i in newer)
+        return not (low == high and self._unchanged(got, low, newer))
+
+    def _unchanged(self, got: _State, code: int, indexes: list[int]) -> bool:
+        """True when ``_vehicle`` would raise nothing and leave the state (``got``) as it is,
         for the events at ``indexes`` (those not older than the state), all in the zones of
         ``code``: the state has the vehicle in those zones and of the type they carry (if any),
         and each speed rule there sees every event at or below its threshold with the rule not
         fired, or every event above it with the rule fired already (or not for this type)."""
-        zone_text = parts[2]
-        before = parsed.get(zone_text)
-        if before is None:
-            before = parsed[zone_text] = frozenset(position[z] for z in zone_text.split(LIST) if z in position)
-        zones = self.sets[code]
-        if before != zones:
+        if got.zones != self.sets[code]:
             return False
-        vtype, vehicles = parts[1], self.vehicles
+        vtype, vehicles = got.vtype, self.vehicles
         for i in indexes:
             other = vehicles[i].get("vehicle_type")
             if other and other != vtype:
                 return False
-        rules = watching.get(code)
-        if rules is None:
-            speed = self.book.speed
-            rules = watching[code] = [rule for z in zones for rule in speed.get(z, ())]
+        rules = self._speed_rules(code)
         if rules:
             speeds = [vehicles[i].get("speed") for i in indexes]
             known: list[float] = [s for s in speeds if s is not None]
             fast = max(known, default=-math.inf)
             slow = min(known) if len(known) == len(speeds) else -math.inf  # no speed: at or below every threshold
-            latched = parts[3].split(LIST)
-            for rule in rules:
-                if fast <= rule["threshold"]:
-                    if rule["id"] in latched:
-                        return False  # it drops back below: unlatched
-                elif slow > rule["threshold"]:
-                    if rule["id"] not in latched and rule.get("vehicle_type") in (None, vtype):
-                        return False  # it goes above: fires
-                else:
-                    return False
+            return _speeds_unchanged(rules, fast, slow, got.latched, vtype)
         return True
 
     def _vehicle(self, vehicle: str, state: str | None, events: list[tuple[Record, frozenset[int]]],
@@ -718,16 +793,51 @@ class _Batch:
         e._write(keys=e.state_keys, args=[orjson.dumps(change)])
 
 
-def _parse(state: str) -> tuple[int, list[str]] | None:
-    """A vehicle's state: its time and its four parts (None: one only ``_vehicle`` can read)."""
-    parts = state.split(SEP)
-    if len(parts) != 4:
-        return None
-    try:
-        t0 = int(parts[0])
-    except ValueError:
-        return None
-    return (t0, parts) if t0 else None
+@dataclass(frozen=True)
+class _State:
+    """A vehicle's state as read: the time of its last change (ms), its type, the zones it is in
+    (indexes in the rule book) and the speed rules fired for it."""
+
+    t0: int
+    vtype: str
+    zones: frozenset[int]
+    latched: frozenset[str]
+
+    @staticmethod
+    def read(state: str, position: Mapping[str, int]) -> _State | None:
+        """None for a state only ``_vehicle`` can read (not four parts, or no time)."""
+        parts = state.split(SEP)
+        if len(parts) != 4:
+            return None
+        try:
+            t0 = int(parts[0])
+        except ValueError:
+            return None
+        if not t0:
+            return None
+        zones = frozenset(position[z] for z in parts[2].split(LIST) if z in position)
+        return _State(t0, parts[1], zones, frozenset(parts[3].split(LIST)))
+
+
+_UNREAD = _State(0, "", frozenset(), frozenset())  # a state's text not read yet
+_TYPE, _SPEED = methodcaller("get", "vehicle_type"), methodcaller("get", "speed")
+
+
+def _speeds_unchanged(rules: Sequence[dict[str, Any]], fast: float, slow: float, latched: frozenset[str],
+                      vtype: str) -> bool:  # fmt: skip
+    """True when no speed rule among ``rules`` changes its mind for events whose highest known
+    speed is ``fast`` and lowest ``slow`` (-inf: one without a speed): each sees them all at or
+    below its threshold and has not fired, or all above it and has fired (or is not for ``vtype``)."""
+    for rule in rules:
+        if fast <= rule["threshold"]:
+            if rule["id"] in latched:
+                return False  # it drops back below: unlatched
+        elif slow > rule["threshold"]:
+            if rule["id"] not in latched and rule.get("vehicle_type") in (None, vtype):
+                return False  # it goes above: fires
+        else:
+            return False
+    return True
 
 
 def _ms(t: datetime) -> int:

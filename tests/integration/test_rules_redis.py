@@ -15,7 +15,11 @@ import pytest
 from app import create_app, dispatcher
 from app.store import Store
 from pipeline import runtime
+from pipeline.alerts import AlertLog
 from pipeline.lake import open_lake, read_table
+from pipeline.rulebook import RuleBook
+from pipeline.rules import RuleEngine, by_stream
+from pipeline.validation import Validator
 from tests.city import api_settings
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
@@ -88,3 +92,35 @@ def test_events_in_alerts_out_through_the_embedded_processor(
     changes = [(e["action"], e["version"]) for e in audit if e["action"].startswith(("zone_", "rule_"))]
     assert [a for a, _ in changes] == ["rule_add", "rule_add", "rule_add", "zone_add"]  # newest first
     assert [int(v) for _, v in changes] == [4, 3, 2, 1]
+
+
+@pytest.mark.parametrize("target", ["redis", "redis-cluster"])
+def test_a_bus_parked_overnight_in_its_depot_leaves_it_without_entering_it_first(
+    target: str, prefix: str, request: pytest.FixtureRequest
+) -> None:
+    """The engine's own scripts on a real server: a vehicle forgotten inside a zone (silent for
+    several active windows while others drive on) is parked with its zone, and takes it back."""
+    client = request.getfixturevalue("real_redis" if target == "redis" else "cluster_redis")
+    book = RuleBook(client, prefix)
+    ring = {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [RING]}, "properties": {"name": "Depot"}}
+    zone_id, _ = book.add_zone(ring)
+    for kind in ("zone_enter", "zone_exit"):
+        book.add_rule({"name": kind, "kind": kind, "zone": zone_id})
+    engine = RuleEngine(book, AlertLog(client, prefix), reload_s=0.0, active_s=10.0)
+    validator = Validator()
+
+    def run(*events: tuple[str, dict[str, Any]]) -> list[tuple[str, str]]:
+        records = []
+        for stream, event in events:
+            record = validator.validate(stream, event)
+            assert isinstance(record, dict), record
+            records.append((stream, record))
+        return [(a["kind"], a["entity"]) for a in engine.evaluate(by_stream(records))]
+
+    assert run(vehicle(0, INSIDE, 0, "bus-7")) == [("zone_enter", "bus-7")]
+    for s in (10, 20, 30, 40):
+        assert run(vehicle(s, INSIDE, 30, "car-1")) == ([("zone_enter", "car-1")] if s == 10 else [])
+    assert client.hkeys(engine.parked_key) == [b"bus-7"]
+    assert run(vehicle(45, [52.46, 13.56], 10, "bus-7")) == []
+    assert run(vehicle(46, OUTSIDE, 30, "bus-7")) == [("zone_exit", "bus-7")]
+    assert not client.exists(engine.parked_key)

@@ -298,6 +298,52 @@ def test_a_vehicle_silent_for_two_active_windows_is_forgotten_and_one_seen_meanw
     assert run(car(first + 25, INSIDE, device="car-2")) == []
     assert run(car(first + 36, INSIDE, device="car-2")) == []  # car-1 silent since the window of first + 13
     assert s.client.hkeys(engine.inside_key) + s.client.hkeys(engine.inside_before_key) == [b"car-2"]
-    assert run(car(first + 37, INSIDE)) == [("zone_enter", "car-1")]  # seen again: as if for the first time
-    assert run(car(first + 500, INSIDE, device="car-2")) == [("zone_enter", "car-2")]  # silent for long too
+    assert s.client.hkeys(engine.parked_key) == [b"car-1"]  # forgotten but for its zone (and type and time)
+    assert run(car(first + 37, INSIDE)) == []  # seen again where it was: no enter
+    assert not s.client.exists(engine.parked_key)
+    assert run(car(first + 500, INSIDE, device="car-2")) == []  # silent for long too, in the zone all along
     assert s.client.hkeys(engine.inside_key) == [b"car-2"] and not s.client.exists(engine.inside_before_key)
+    assert s.client.hkeys(engine.parked_key) == [b"car-1"]
+    assert run(car(first + 501, OUTSIDE), car(first + 502, INSIDE)) == [("zone_enter", "car-1")]
+
+
+def test_a_vehicle_parked_in_a_zone_for_three_windows_moves_within_it_silently_and_leaves_it_with_an_alert(
+    s: Setup,
+) -> None:
+    zone_id, _ = s.book.add_zone(zone("Depot"))
+    for kind in ("zone_enter", "zone_exit"):
+        s.book.add_rule({"name": kind, "kind": kind, "zone": zone_id})
+    engine = RuleEngine(s.book, s.log, reload_s=0.0, active_s=10.0)
+
+    def run(*records: Any) -> list[tuple[str, str]]:
+        return kinds(engine.evaluate(by_stream(records)))
+
+    def bus(t: float, where: list[float]) -> Any:
+        return event("vehicle_data", t, device_id="bus-7", location=where, speed=0.0, vehicle_type="bus")
+
+    assert run(bus(0, INSIDE)) == [("zone_enter", "bus-7")]
+    for t in (10, 20, 30, 40):  # the night: other vehicles drive on, window after window
+        assert run(car(t, OUTSIDE)) == []
+    assert s.client.hkeys(engine.inside_key) + s.client.hkeys(engine.inside_before_key) == []  # forgotten,
+    assert s.client.hkeys(engine.parked_key) == [b"bus-7"]  # but for its zone
+    assert run(bus(45, [52.46, 13.56])) == []  # the morning: it moves within the depot
+    assert run(bus(46, OUTSIDE)) == [("zone_exit", "bus-7")]
+
+
+def test_parked_vehicles_are_bounded_the_longest_silent_forgotten_first(
+    s: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pipeline.rules.PARKED_KEPT", 2)
+    zone_id, _ = s.book.add_zone(zone())
+    s.book.add_rule({"name": "in", "kind": "zone_enter", "zone": zone_id})
+    engine = RuleEngine(s.book, s.log, reload_s=0.0, active_s=10.0)
+
+    def run(*records: Any) -> list[tuple[str, str]]:
+        return kinds(engine.evaluate(by_stream(records)))
+
+    for n, t in enumerate((0, 10, 20)):  # one vehicle a window, each silent after
+        assert run(car(t, INSIDE, device=f"bus-{n}")) == [("zone_enter", f"bus-{n}")]
+    for t in (30, 40, 50, 60):
+        run(car(t, OUTSIDE))
+    assert sorted(s.client.hkeys(engine.parked_key)) == [b"bus-1", b"bus-2"]
+    assert run(car(61, INSIDE, device="bus-0"), car(61, INSIDE, device="bus-2")) == [("zone_enter", "bus-0")]

@@ -117,7 +117,9 @@ def copy_book(client: fakeredis.FakeRedis, source: RuleBook, prefix: str) -> Rul
     return book
 
 
-def scenario(seed: int) -> tuple[RuleBook, list[list[tuple[str, dict[str, Any]]]], fakeredis.FakeRedis]:
+def scenario(
+    seed: int, lag: float = 0.3
+) -> tuple[RuleBook, list[list[tuple[str, dict[str, Any]]]], fakeredis.FakeRedis]:
     rng = random.Random(seed)
     client = fakeredis.FakeRedis()
     book = RuleBook(client, "a:")
@@ -156,7 +158,7 @@ def scenario(seed: int) -> tuple[RuleBook, list[list[tuple[str, dict[str, Any]]]
                 where[0] += rng.gauss(0, 0.01)
                 where[1] += rng.gauss(0, 0.005)
             t += rng.uniform(0, 1.5)
-            at = t - (rng.uniform(0, 20) if rng.random() < 0.3 else 0)  # lagging events
+            at = t - (rng.uniform(0, 20) if rng.random() < lag else 0)  # lagging events
             fields: dict[str, Any] = {"device_id": name, "location": [where[1], where[0]],
                                       "timestamp": (T0 + timedelta(seconds=at)).isoformat()}  # fmt: skip
             if rng.random() < 0.9:
@@ -218,3 +220,35 @@ def test_skipping_unchanged_vehicles_raises_what_going_event_by_event_raises(mon
             assert client.hgetall(fast.inside_key) == client.hgetall(slow.inside_key), (seed, n)
     vehicles, event_by_event_taken = map(sum, zip(*taken, strict=True))
     assert 0 < event_by_event_taken < vehicles / 2  # the fast paths were taken, often
+
+
+@pytest.mark.parametrize("lag", [0.0, 0.3])
+def test_the_batch_wide_check_of_steady_vehicles_decides_as_going_event_by_event(
+    monkeypatch: pytest.MonkeyPatch, lag: float
+) -> None:
+    """``_Batch._steady`` (types and speeds of the vehicles still in their zones, compared as
+    arrays over the batch) against ``_vehicle`` on every vehicle: the same alerts, the same
+    state; with no lagging events most vehicles in a zone take it."""
+    steady = rules._Batch._steady
+    seen = [0, 0]  # vehicles checked at once, of them sent on to ``_vehicle``
+
+    def counting(self: Any, vehicles: Any, lows: Any) -> list[int]:
+        out = steady(self, vehicles, lows)
+        seen[0] += len(vehicles)
+        seen[1] += len(out)
+        return out
+
+    for seed in range(30):
+        book, batches, client = scenario(seed, lag)
+        slow_book = copy_book(client, book, "b:")
+        fast = RuleEngine(book, AlertLog(client, "a:"), reload_s=0.0)
+        slow = RuleEngine(slow_book, AlertLog(client, "b:"), reload_s=0.0)
+        for n, batch in enumerate(batches):
+            monkeypatch.setattr(rules._Batch, "_steady", counting)
+            got = fast.evaluate(by_stream(batch))
+            monkeypatch.setattr(rules._Batch, "_vehicles", event_by_event)
+            want = slow.evaluate(by_stream(batch))
+            monkeypatch.undo()
+            assert sorted(a["id"] for a in got) == sorted(a["id"] for a in want), (seed, n)
+            assert client.hgetall(fast.inside_key) == client.hgetall(slow.inside_key), (seed, n)
+    assert 0 < seen[1] < seen[0]  # some vehicles passed the check at once, some went on (a type, a speed)
