@@ -297,3 +297,56 @@ def test_an_acknowledgement_is_a_script_write_with_its_change_notification(layer
     assert orjson.loads(change[b"i"]) == ["i-1"] and change[b"part"] == b""
     assert not layer.annotate_incident("nowhere", {"acknowledged_by": "olga"})  # no incident is made up
     assert layer.states("i", ["nowhere"]) == [] and len(changes(layer)) == before + 1
+
+
+def _contents(layer: SpeedLayer) -> dict[str, Any]:
+    """Every key of the speed layer with its contents and TTL (to the second), the change stream's
+    write ids left out: what a reader of Redis could tell apart."""
+    out: dict[str, Any] = {}
+    client = layer.client
+    for key in client.scan_iter(f"{layer.keys.prefix}*"):
+        kind = client.type(key).decode()
+        if kind == "hash":
+            value: Any = client.hgetall(key)
+        elif kind == "list":
+            value = client.lrange(key, 0, -1)
+        elif kind == "zset":
+            value = client.zrange(key, 0, -1, withscores=True, score_cast_func=bytes)
+        elif kind == "stream":
+            value = [{**f, b"part": f[b"part"].rsplit(b":", 1)[-1]} for _, f in client.xrange(key)]
+        else:
+            value = client.get(key)
+        ttl = client.pttl(key)
+        out[key.decode()[len(layer.keys.prefix) :]] = (kind, value, round(ttl / 1000) if ttl > 0 else ttl)
+    return out
+
+
+def test_a_vehicles_events_in_one_call_leave_what_they_leave_one_call_each(
+    client: redis.Redis, prefix: str, shards: int | None
+) -> None:
+    """The script folds a vehicle's events of one call into one write: the hash, its track, its
+    place on the map, the active sets and the TTLs end as if each event were written alone."""
+    events = [
+        vehicle(0, device="a", lat=52.40), gps_fix(0, device="a", speed=5.0),  # equal time: merged, no new point
+        vehicle(1, device="b", lat=52.41), vehicle(2, device="a", lat=52.42, status="stopped"),
+        gps_fix(3, device="a", speed=6.0, heading=90.0),  # newer, no position: active at its last place
+        vehicle(1, device="a", lat=52.50),  # older: ignored
+        gps_fix(4, device="c", speed=1.0), gps_fix(5, device="c", speed=2.0, vehicle_type="bus"),  # never a position
+        vehicle(6, device="b", lat=52.43, vehicle_type="taxi"), vehicle(6, device="b", lat=52.44),
+        *[vehicle(7 + i, device="d", lat=52.45 + i / 100) for i in range(8)],  # more points than the track keeps
+    ]  # fmt: skip
+    config = SpeedLayerConfig(active_s=60, track_len=5)
+    together = SpeedLayer(client, f"{prefix}one:", SpeedLayerConfig(active_s=60, track_len=5, chunk=1000), shards)
+    alone = SpeedLayer(client, f"{prefix}each:", config, shards)
+    for batch in (events, events[3:9]):  # and a replay of some
+        together.write(batch)
+        for event in batch:
+            alone.write([event])
+    mine, theirs = _contents(together), _contents(alone)
+    # the change stream says per call which vehicles changed: compare only the vehicles named
+    streams = [k for k in mine if k.endswith("changes")]
+    for key in streams:
+        named = lambda entries: sorted({v for e in entries[1] for v in orjson.loads(e[b"v"])})  # noqa: E731
+        assert named(mine.pop(key)) == named(theirs.pop(key))
+    assert mine == theirs
+    assert [p[0] for p in together.vehicle("d")["track"]] == [52.52, 52.51, 52.5, 52.49, 52.48]  # type: ignore[index]
