@@ -103,22 +103,18 @@ for _, e in ipairs(batch.v or {}) do
   end
   local cts = p.cts
   if not cts or ts >= cts then
-    -- one HSET of every applied event's fields in turn: a field named twice takes the later value
+    -- every applied event's fields in turn, merged: a field sent twice takes the later value
     local h = p.h
-    if not h then h = {'HSET', p.key}; p.h = h end
-    local n = #h
-    h[n + 1] = 'id'; h[n + 2] = id; h[n + 3] = 'ts'; h[n + 4] = e[2]
-    n = n + 4
+    if not h then h = {}; p.h = h end
+    h.id = id; h.ts = e[2]
     local newer = not cts or ts > cts
     if lat ~= cjson.null then
-      h[n + 1] = 'lat'; h[n + 2] = lat; h[n + 3] = 'lon'; h[n + 4] = lon
-      n = n + 4
+      h.lat = lat; h.lon = lon
       p.lat = lat
     end
     for k, v in pairs(fields) do
       if type(v) == 'boolean' then v = v and '1' or '0' end
-      h[n + 1] = k; h[n + 2] = v
-      n = n + 2
+      h[k] = v
     end
     p.cts = ts
     if lat ~= cjson.null then
@@ -150,7 +146,9 @@ do
     local p = pending[id]
     local h = p.h
     if h then
-      redis.call(unpack(h))
+      local args = {'HSET', p.key}
+      for k, v in pairs(h) do args[#args + 1] = k; args[#args + 1] = v end
+      redis.call(unpack(args))
       redis.call('PEXPIRE', p.key, cfg.ttl_ms)
       if p.track then
         local tkey = K.track .. id

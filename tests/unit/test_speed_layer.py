@@ -300,7 +300,7 @@ def test_an_acknowledgement_is_a_script_write_with_its_change_notification(layer
 
 
 def _contents(layer: SpeedLayer) -> dict[str, Any]:
-    """Every key of the speed layer with its contents and TTL (to the second), the change stream's
+    """Every key of the speed layer with its contents and TTL (ms; -1: none), the change stream's
     write ids left out: what a reader of Redis could tell apart."""
     out: dict[str, Any] = {}
     client = layer.client
@@ -317,7 +317,7 @@ def _contents(layer: SpeedLayer) -> dict[str, Any]:
         else:
             value = client.get(key)
         ttl = client.pttl(key)
-        out[key.decode()[len(layer.keys.prefix) :]] = (kind, value, round(ttl / 1000) if ttl > 0 else ttl)
+        out[key.decode()[len(layer.keys.prefix) :]] = (kind, value, ttl)
     return out
 
 
@@ -348,5 +348,8 @@ def test_a_vehicles_events_in_one_call_leave_what_they_leave_one_call_each(
     for key in streams:
         named = lambda entries: sorted({v for e in entries[1] for v in orjson.loads(e[b"v"])})  # noqa: E731
         assert named(mine.pop(key)) == named(theirs.pop(key))
-    assert mine == theirs
+    # TTLs set a few ms apart (more on a busy machine): equal to 5 s
+    assert {k: v[2] > 0 for k, v in mine.items()} == {k: v[2] > 0 for k, v in theirs.items()}
+    assert all(abs(mine[k][2] - theirs[k][2]) < 5000 for k in mine if mine[k][2] > 0)
+    assert {k: v[:2] for k, v in mine.items()} == {k: v[:2] for k, v in theirs.items()}
     assert [p[0] for p in together.vehicle("d")["track"]] == [52.52, 52.51, 52.5, 52.49, 52.48]  # type: ignore[index]
