@@ -224,7 +224,8 @@ class Validator:
         self.limits = limits or Limits()
         self.naive_zone = naive_zone
         self._adapters = {stream: _adapter(stream) for stream in SCHEMAS}
-        self._fast = {stream: _adapter(stream, fast=True) for stream in SCHEMAS}
+        # pydantic-core's own validators: TypeAdapter's wrapper costs a fifth of the call
+        self._fast = {stream: _adapter(stream, fast=True).validator.validate_python for stream in SCHEMAS}
         self._timestamp = TypeAdapter(_TIMESTAMP)
         self._times: dict[str, datetime | None] = {}  # timestamp text -> its UTC time (None: invalid)
         self._fields = {stream: COMMON + SCHEMAS[stream] for stream in SCHEMAS}
@@ -328,7 +329,7 @@ class Validator:
         # what the fast one does not (an epoch timestamp, a mapping's odd types).
         sent: datetime | None = None
         try:
-            event = self._fast[stream].validate_python(obj)
+            event = self._fast[stream](obj)
             sent = self._time(event.pop("timestamp"))
         except ValidationError:
             pass
