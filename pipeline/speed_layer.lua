@@ -84,92 +84,40 @@ local function mark(kind, id)
   end
 end
 
--- Vehicles (vehicle_data and gps_data merge into one state per device). A call carries each
--- vehicle a few times (its vehicle and GPS events of a second or two): the events are folded
--- in order into one pending state per vehicle, written once after the loop (one HSET with every
--- field, one PEXPIRE, one LPUSH of its new positions, oldest first, one LTRIM): the same hash,
--- track and TTL as writing each event in turn, in a third of the commands.
+-- Vehicles (vehicle_data and gps_data merge into one state per device).
 local geo, active, by_type = {}, {}, {}
 local vmax = tonumber(M.v) or 0
-local pending, vorder = {}, {}
 for _, e in ipairs(batch.v or {}) do
   local id, ts, lat, lon, fields, vtype = e[1], tonumber(e[2]), e[3], e[4], e[5], e[6]
-  local p = pending[id]
-  if not p then
-    local key = K.entity.v .. id
-    p = {key = key, cts = tonumber(redis.call('HGET', key, 'ts'))}
-    pending[id] = p
-    vorder[#vorder + 1] = id
-  end
-  local cts = p.cts
+  local key = K.entity.v .. id
+  local cts = tonumber(redis.call('HGET', key, 'ts'))
   if not cts or ts >= cts then
-    -- every applied event's fields in turn, merged: a field sent twice takes the later value
-    local h = p.h
-    if not h then h = {}; p.h = h end
-    h.id = id; h.ts = e[2]
+    redis.call(unpack(hset_args(key, id, e[2], lat, lon, fields)))
+    redis.call('PEXPIRE', key, cfg.ttl_ms)
     local newer = not cts or ts > cts
     if lat ~= cjson.null then
-      h.lat = lat; h.lon = lon
-      p.lat = lat
-    end
-    for k, v in pairs(fields) do
-      if type(v) == 'boolean' then v = v and '1' or '0' end
-      h[k] = v
-    end
-    p.cts = ts
-    if lat ~= cjson.null then
       if newer and cfg.track_len > 0 then  -- recent positions, newest first, as "lat,lon,ts_ms"
-        local t = p.track
-        if not t then t = {}; p.track = t end
-        t[#t + 1] = lat .. ',' .. lon .. ',' .. e[2]
+        local tkey = K.track .. id
+        redis.call('LPUSH', tkey, lat .. ',' .. lon .. ',' .. e[2])
+        redis.call('LTRIM', tkey, 0, cfg.track_len - 1)
+        redis.call('PEXPIRE', tkey, cfg.ttl_ms)
       end
       -- an equal time merged its position into the hash too: the map must show the same place
-      geo[id] = {lon, lat}
-    elseif newer and p.lat == nil then  -- active again at its last known position, if it ever had one
-      -- (it may have gone stale); a position earlier in this call is on the map already
-      local pos = redis.call('HMGET', p.key, 'lat', 'lon')
-      if pos[1] then geo[id] = {pos[2], pos[1]} end
+      geo[#geo + 1] = lon; geo[#geo + 1] = lat; geo[#geo + 1] = id
+    elseif newer then  -- active again at its last known position, if it ever had one (it may have gone stale)
+      local pos = redis.call('HMGET', key, 'lat', 'lon')
+      if pos[1] then geo[#geo + 1] = pos[2]; geo[#geo + 1] = pos[1]; geo[#geo + 1] = id end
     end
-    active[id] = ts
+    active[#active + 1] = ts; active[#active + 1] = id
     if vtype ~= '' then
       by_type[vtype] = by_type[vtype] or {}
-      by_type[vtype][id] = ts
+      local t = by_type[vtype]
+      t[#t + 1] = ts; t[#t + 1] = id
     end
     mark('v', id)
     counts[1] = counts[1] + 1
   end
   if ts > vmax then vmax = ts end
-end
-do
-  local g, a, typed = {}, {}, {}
-  for _, id in ipairs(vorder) do
-    local p = pending[id]
-    local h = p.h
-    if h then
-      local args = {'HSET', p.key}
-      for k, v in pairs(h) do args[#args + 1] = k; args[#args + 1] = v end
-      redis.call(unpack(args))
-      redis.call('PEXPIRE', p.key, cfg.ttl_ms)
-      if p.track then
-        local tkey = K.track .. id
-        chunked('LPUSH', tkey, p.track, 1)
-        redis.call('LTRIM', tkey, 0, cfg.track_len - 1)
-        redis.call('PEXPIRE', tkey, cfg.ttl_ms)
-      end
-      local pos = geo[id]
-      if pos then g[#g + 1] = pos[1]; g[#g + 1] = pos[2]; g[#g + 1] = id end
-      a[#a + 1] = active[id]; a[#a + 1] = id
-      for vtype, ids in pairs(by_type) do
-        local ts = ids[id]
-        if ts then
-          typed[vtype] = typed[vtype] or {}
-          local t = typed[vtype]
-          t[#t + 1] = ts; t[#t + 1] = id
-        end
-      end
-    end
-  end
-  geo, active, by_type = g, a, typed
 end
 chunked('GEOADD', K.v_geo, geo, 3)
 chunked('ZADD', K.v_active, active, 2)

@@ -346,7 +346,7 @@ class SpeedLayer:
                 split[shard_of(item[1][ENTITY[item[0]][1]], self.shards)].append(item)
             parts = [(s, split[s]) for s in (*range(1, self.shards), 0)] if records else [(0, [])]
             marks = newest_times(records)
-        calls = [(s, call) for s, part in parts for call in _calls(part, step)]
+        calls = [(s, part[i : i + step]) for s, part in parts for i in (range(0, len(part), step) or range(1))]
         write_id = uuid.uuid4().hex[:16] if len(calls) > 1 else ""
         chunks = []
         for n, (s, part_records) in enumerate(calls):
@@ -580,30 +580,6 @@ class SpeedLayer:
 
 
 _ROW_TS = VEHICLE_ROW.index("ts")
-
-
-def _calls(records: Sequence[tuple[str, Record]], step: int) -> list[Sequence[tuple[str, Record]]]:
-    """``records`` split into calls of at most ``step`` (at least one call, maybe empty), an
-    entity's events in order in the call of its first, while that call has room (then in the
-    newest call): the script folds an entity's events of one call into one write, and a vehicle's
-    vehicle and GPS events, which arrive on two topics, would otherwise fall into different calls.
-    A batch of one event per entity splits as it comes."""
-    if len(records) <= step:
-        return [records]
-    calls: list[list[tuple[str, Record]]] = [[]]
-    where: dict[tuple[str, str], list[tuple[str, Record]]] = {}
-    for item in records:
-        kind, id_field = ENTITY[item[0]]
-        key = (kind, item[1][id_field])
-        call = where.get(key)
-        if call is None or len(call) >= step:
-            call = calls[-1]
-            if len(call) >= step:
-                call = []
-                calls.append(call)
-            where[key] = call
-        call.append(item)
-    return list(calls)
 
 
 def newest_times(records: Sequence[tuple[str, Record]]) -> dict[str, int]:
