@@ -100,10 +100,16 @@ class SpeedBacklog:
         return len(self._queue)
 
     def add(
-        self, records: Sequence[tuple[str, Record]], dead: Sequence[DeadLetter], produced_at: Sequence[float]
+        self,
+        records: Sequence[tuple[str, Record]],
+        dead: Sequence[DeadLetter],
+        produced_at: Sequence[float],
+        chunks: Sequence[Chunk] | None = None,
     ) -> None:
-        """Queue a validated batch's calls (its newest dead letters ride with the last)."""
-        chunks = self.speed.encode(records, dead)
+        """Queue a validated batch's calls (its newest dead letters ride with the last); ``chunks``:
+        those calls encoded already (``SpeedLayer.encode`` of ``records`` and ``dead``)."""
+        if chunks is None:
+            chunks = self.speed.encode(records, dead)
         for i, chunk in enumerate(chunks):
             self._queue.append(_Pending(chunk, produced_at if i == len(chunks) - 1 else ()))
             self._bytes += len(chunk.batch)

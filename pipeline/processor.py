@@ -26,7 +26,7 @@ from pipeline.exceptions import LakeWriteError, SpeedLayerUnavailable
 from pipeline.lake import DEADLETTER, LakeWriter
 from pipeline.rules import RuleEngine, lake_rows
 from pipeline.schemas import ALERTS
-from pipeline.speed_layer import SpeedLayer
+from pipeline.speed_layer import Chunk, SpeedLayer
 from pipeline.validation import DeadLetter, Record, Validator
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ class Prepared:
     per_stream: dict[str, list[Record]] = field(default_factory=lambda: defaultdict(list))
     produced_at: list[float] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
+    chunks: list[Chunk] | None = None  # its speed-layer calls, when encoded before the writer takes it
 
 
 class BatchProcessor:
@@ -212,8 +213,8 @@ class BatchProcessor:
 class Processor(threading.Thread):
     """The embedded mode's stream processor: bus -> BatchProcessor, in micro-batches.
 
-    Validation of batch N+1 overlaps the speed-layer write of batch N (a second thread
-    waits on Redis while this one validates), so Python and Redis use both cores. The
+    Validation and encoding of batch N+1 overlap the speed-layer write of batch N (a second
+    thread waits on Redis while this one validates and encodes), so Python and Redis use both cores. The
     writer thread applies a ``SpeedBacklog``: while Redis is away this thread goes on
     validating and buffering lake rows, and the speed layer catches up when Redis returns.
     A third thread writes the lake: a flush takes the buffered rows as one frozen batch
@@ -310,7 +311,7 @@ class Processor(threading.Thread):
                 break
             try:
                 if prepared.oks or prepared.dead:
-                    backlog.add(prepared.oks, prepared.dead, prepared.produced_at)
+                    backlog.add(prepared.oks, prepared.dead, prepared.produced_at, prepared.chunks)
                 backlog.drain()
                 self._failures.ok("speed-layer writer")
             except Exception as exc:
@@ -357,7 +358,11 @@ class Processor(threading.Thread):
         if messages:
             streams = self.topic_streams
             events = [RawEvent(streams.get(m.topic, m.topic), m.value, m.source, m.produced_at) for m in messages]
-            self._pending.put(self.batch.prepare(events))  # blocks while the writer is 2 behind
+            prepared = self.batch.prepare(events)
+            # encoded here, so that the writer thread only waits on Redis: Redis runs a batch's
+            # calls while this thread validates and encodes the next
+            prepared.chunks = self.batch.speed_layer.encode(prepared.oks, prepared.dead)
+            self._pending.put(prepared)  # blocks while the writer is 2 behind
             if lake.due():
                 self._lake_due.set()
         return bool(messages)

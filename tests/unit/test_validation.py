@@ -236,6 +236,35 @@ def test_odd_but_not_blank_ids_stay_valid(validator: Validator, odd: str) -> Non
     assert isinstance(cam, dict) and cam["camera_id"] == odd
 
 
+def test_an_id_is_blank_exactly_when_python_says_it_is_whitespace(validator: Validator) -> None:
+    """The usual event's ids are checked by a pattern inside pydantic-core: it refuses what
+    ``str.strip`` would empty (U+001C..U+001F among them), and nothing else: every code point up to
+    U+3100 (Python's whitespace ends at U+3000) and a few beyond."""
+    disagree = []
+    for cp in [*range(0x3100), 0xFEFF, 0xFFFF, 0x1D7CE, 0x10FFFF]:
+        c = chr(cp)
+        rec = validator.validate("gps_data", _with("gps_data", device_id=f" {c}\t"), now=NOW)
+        if isinstance(rec, dict) == c.isspace():
+            disagree.append(hex(cp))
+    assert disagree == []
+
+
+@pytest.mark.parametrize(
+    "ts",
+    ["2026-11-27T11:59:58.123456", "2026-11-27T11:59:58Z", "2026-11-27 12:59:58+01:00", 1_764_244_798,
+     1_764_244_798_123.0, "2026-11-27", "yesterday", "1999-12-31T23:59:59Z", "2026-11-27T13:00:00"],
+)  # fmt: skip
+def test_a_timestamp_text_reads_the_same_however_often_it_comes(ts: object) -> None:
+    """A validator parses a timestamp's text once and keeps it: the second, third... event with
+    the same text (in any stream, refused or not) get what the first got."""
+    zoned = Validator(naive_zone=ZoneInfo("Europe/Berlin"))
+    first = [zoned.validate(s, _with(s, timestamp=ts), now=NOW) for s in ("gps_data", "vehicle_data")]
+    again = [zoned.validate(s, _with(s, timestamp=ts), now=NOW) for s in ("gps_data", "vehicle_data")]
+    fresh = [Validator(naive_zone=ZoneInfo("Europe/Berlin")).validate("vehicle_data", _with("vehicle_data",
+             timestamp=ts), now=NOW)]  # fmt: skip
+    assert first == again and first[1] == fresh[0]
+
+
 def test_future_tolerance_is_configurable() -> None:
     ev = _with("gps_data", timestamp=(NOW + timedelta(minutes=30)).isoformat())
     strict = Validator().validate("gps_data", ev, now=NOW)
