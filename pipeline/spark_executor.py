@@ -150,7 +150,9 @@ class PartitionJob:
         object.__setattr__(self, "_streams", self.settings.topic_streams())
 
     def __call__(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        began = time.monotonic()
         res = resources(self.settings)
+        first = speed_done = 0.0
         accounting = Accounting()
         writer = self._processor(res, accounting, LakeWriter(res.lake_fs, res.lake_root))
         groups: dict[tuple[str, int, int], _Group] = {}
@@ -168,6 +170,7 @@ class PartitionJob:
             for rb in batches:
                 if rb.num_rows == 0:
                     continue
+                first = first or time.monotonic()
                 prepared, finished = Prepared(), []
                 for group, events, now in self._slices(rb, groups, res, accounting):
                     if current is not None and group is not current:
@@ -181,12 +184,21 @@ class PartitionJob:
                 writing, done = speed.submit(writer.commit, prepared), finished
             if writing is not None:
                 writing.result()
+            speed_done = time.monotonic()
             flushes += [lake.submit(self._flush, g) for g in done + ([current] if current is not None else [])]
             for flushed in flushes:
                 flushed.result()  # a lake that stays down fails the task (Spark runs it again)
         if res.dead_letters is not None and (error := res.dead_letters.flush()):
             accounting.last_error = error
         snapshot = accounting.snapshot()
+        end = time.monotonic()
+        # where the task's time went (the driver logs the slowest task's): waiting for the first
+        # Kafka records, until the last speed-layer write, until the lake files are written
+        snapshot["task_s"] = {
+            "first_records": round((first or end) - began, 3),
+            "speed_layer": round((speed_done or end) - began, 3),
+            "all": round(end - began, 3),
+        }
         latencies = list(accounting.latencies_ms)
         yield pa.RecordBatch.from_arrays(
             [pa.array([orjson.dumps(snapshot).decode()]), pa.array([latencies], pa.list_(pa.float64()))],
