@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,7 +33,7 @@ from pipeline import runtime
 from pipeline.accounting import Accounting
 from pipeline.exceptions import LakeWriteError
 from pipeline.lake import LakeWriter, open_lake
-from pipeline.processor import BatchProcessor, RawEvent
+from pipeline.processor import BatchProcessor, Prepared, RawEvent
 from pipeline.rules import RuleEngine
 from pipeline.settings import Settings
 from pipeline.speed_layer import SpeedLayer
@@ -49,6 +50,7 @@ SPEED_LAYER_PATIENCE_S = 120.0
 # Offsets per file group. A constant, not a setting: a replay after a restart must cut the same
 # groups, whatever the configuration is by then.
 GROUP_OFFSETS = 100_000
+LAKE_WRITERS = 8  # a task's lake files written at once (one per topic-partition and table)
 
 
 class KafkaDeadLetters:
@@ -148,57 +150,105 @@ class PartitionJob:
         object.__setattr__(self, "_streams", self.settings.topic_streams())
 
     def __call__(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        began = time.monotonic()
         res = resources(self.settings)
+        first = speed_done = 0.0
         accounting = Accounting()
-        group: _Group | None = None
-        for rb in batches:
-            if rb.num_rows == 0:
-                continue
-            topic = rb.column("topic").to_pylist()
-            part = rb.column("partition").to_pylist()
-            offset = rb.column("offset").to_pylist()
-            value = rb.column("value").to_pylist()
-            produced_us = rb.column("timestamp").cast(pa.int64()).to_pylist()  # microseconds
-            now = _instant(rb.column("batch_time")[0].cast(pa.int64()).as_py())
-            start = 0
-            n = rb.num_rows
-            while start < n:
-                key = (topic[start], part[start], offset[start] // self.group_offsets)
-                end = start + 1
-                while end < n and (topic[end], part[end], offset[end] // self.group_offsets) == key:
-                    end += 1
-                if group is None or group.key != key:
-                    if group is not None:
-                        self._flush(group)
-                    group = self._open(key, offset[start], res, accounting)
-                stream = self._streams.get(key[0], key[0])
-                events = [
-                    RawEvent(
-                        stream,
-                        value[i] if value[i] is not None else b"",
-                        f"kafka:{key[0]}/{key[1]}@{offset[i]}",
-                        produced_us[i] / 1e6 if produced_us[i] > 0 else 0.0,  # -1: a client set none
-                    )
-                    for i in range(start, end)
-                ]
-                group.batch.process(events, now)
-                start = end
-        if group is not None:
-            self._flush(group)
+        writer = self._processor(res, accounting, LakeWriter(res.lake_fs, res.lake_root))
+        groups: dict[tuple[str, int, int], _Group] = {}
+        done: list[_Group] = []  # groups whose last events wait for their speed-layer write
+        # The speed layer first, the lake after, and neither waits for the other's I/O: an Arrow
+        # batch's events go to Redis in one script call on a thread of their own while the next
+        # Arrow batch is validated; a topic-partition's lake files are written (several at a
+        # time) once its events are in the speed layer. Before, each topic-partition's S3 PUTs
+        # came between the speed-layer writes of the next ones, on the micro-batch's critical path.
+        with ThreadPoolExecutor(1, thread_name_prefix="speed") as speed, \
+                ThreadPoolExecutor(LAKE_WRITERS, thread_name_prefix="lake") as lake:  # fmt: skip
+            writing: Future[None] | None = None
+            flushes: list[Future[None]] = []
+            current: _Group | None = None
+            for rb in batches:
+                if rb.num_rows == 0:
+                    continue
+                first = first or time.monotonic()
+                prepared, finished = Prepared(), []
+                for group, events, now in self._slices(rb, groups, res, accounting):
+                    if current is not None and group is not current:
+                        finished.append(current)  # a topic-partition's range is read in one piece
+                        del groups[current.key]  # seen again, a key gets a file of its own
+                    current = group
+                    _extend(prepared, group.batch.prepare(events, now))  # lake rows stay with their group
+                if writing is not None:
+                    writing.result()
+                    flushes += [lake.submit(self._flush, g) for g in done]
+                writing, done = speed.submit(writer.commit, prepared), finished
+            if writing is not None:
+                writing.result()
+            speed_done = time.monotonic()
+            flushes += [lake.submit(self._flush, g) for g in done + ([current] if current is not None else [])]
+            for flushed in flushes:
+                flushed.result()  # a lake that stays down fails the task (Spark runs it again)
         if res.dead_letters is not None and (error := res.dead_letters.flush()):
             accounting.last_error = error
         snapshot = accounting.snapshot()
+        end = time.monotonic()
+        # where the task's time went (the driver logs the slowest task's): waiting for the first
+        # Kafka records, until the last speed-layer write, until the lake files are written
+        snapshot["task_s"] = {
+            "first_records": round((first or end) - began, 3),
+            "speed_layer": round((speed_done or end) - began, 3),
+            "all": round(end - began, 3),
+        }
         latencies = list(accounting.latencies_ms)
         yield pa.RecordBatch.from_arrays(
             [pa.array([orjson.dumps(snapshot).decode()]), pa.array([latencies], pa.list_(pa.float64()))],
             schema=RESULT_SCHEMA,
         )
 
+    def _slices(
+        self, rb: pa.RecordBatch, groups: dict[tuple[str, int, int], _Group], res: Resources, acc: Accounting
+    ) -> Iterator[tuple[_Group, list[RawEvent], datetime]]:
+        """An Arrow batch of Kafka records cut into runs of one file group each, as events."""
+        topic = rb.column("topic").to_pylist()
+        part = rb.column("partition").to_pylist()
+        offset = rb.column("offset").to_pylist()
+        value = rb.column("value").to_pylist()
+        produced_us = rb.column("timestamp").cast(pa.int64()).to_pylist()  # microseconds
+        now = _instant(rb.column("batch_time")[0].cast(pa.int64()).as_py())
+        start = 0
+        n = rb.num_rows
+        while start < n:
+            key = (topic[start], part[start], offset[start] // self.group_offsets)
+            end = start + 1
+            while end < n and (topic[end], part[end], offset[end] // self.group_offsets) == key:
+                end += 1
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = self._open(key, offset[start], res, acc)
+            stream = self._streams.get(key[0], key[0])
+            source = f"kafka:{key[0]}/{key[1]}@"
+            yield (
+                group,
+                [
+                    RawEvent(
+                        stream,
+                        value[i] if value[i] is not None else b"",
+                        source + str(offset[i]),
+                        produced_us[i] / 1e6 if produced_us[i] > 0 else 0.0,  # -1: a client set none
+                    )
+                    for i in range(start, end)
+                ],
+                now,
+            )
+            start = end
+
+    def _processor(self, res: Resources, acc: Accounting, lake: LakeWriter) -> BatchProcessor:
+        return BatchProcessor(res.speed, lake, res.validator, acc, dead_letter_sink=res.dead_letters,
+                              speed_layer_patience_s=SPEED_LAYER_PATIENCE_S, rules=res.rules)  # fmt: skip
+
     def _open(self, key: tuple[str, int, int], first_offset: int, res: Resources, acc: Accounting) -> _Group:
         lake = LakeWriter(res.lake_fs, res.lake_root, max_rows=1 << 62, max_age_s=float("inf"))
-        batch = BatchProcessor(res.speed, lake, res.validator, acc, dead_letter_sink=res.dead_letters,
-                               speed_layer_patience_s=SPEED_LAYER_PATIENCE_S, rules=res.rules)  # fmt: skip
-        return _Group(key, f"{self.run_id}-{key[0]}-{key[1]}-{first_offset:012d}", batch)
+        return _Group(key, f"{self.run_id}-{key[0]}-{key[1]}-{first_offset:012d}", self._processor(res, acc, lake))
 
     def _flush(self, group: _Group) -> None:
         """Write the group's lake files, retrying; a lake that stays down fails the task."""
@@ -217,6 +267,15 @@ class PartitionJob:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _extend(into: Prepared, part: Prepared) -> None:
+    """Add one topic-partition's validated events to the Arrow batch's speed-layer write."""
+    into.oks.extend(part.oks)
+    for stream, records in part.per_stream.items():
+        into.per_stream[stream].extend(records)
+    into.produced_at.extend(part.produced_at)
+    into.dead.extend(part.dead)
 
 
 def _instant(micros: int) -> datetime:

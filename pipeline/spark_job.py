@@ -82,6 +82,10 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.execution.arrow.maxRecordsPerBatch": str(settings.max_batch),
         "spark.ui.showConsoleProgress": "false",
+        # a micro-batch's tasks start on whichever executor is free: waiting (3 s by default) for
+        # the one that read a topic-partition before saves no I/O here (Kafka is read over the
+        # network either way) and held a batch, and every event in it, for that long
+        "spark.locality.wait": "0",
     }
     if settings.spark_checkpoint_uri.startswith(("s3://", "s3a://")) or settings.lake_uri.startswith("s3://"):
         conf.update(s3a_conf(settings))
@@ -182,8 +186,12 @@ class MicroBatch:
         parallelism = self.spark.sparkContext.defaultParallelism
         rows = records.coalesce(parallelism).mapInArrow(job, RESULT_DDL).collect()
         batch = Accounting()
+        slowest: dict[str, float] = {}
         for row in rows:
-            merge(batch, orjson.loads(row["accounting"]), row["latencies_ms"] or [])
+            snapshot = orjson.loads(row["accounting"])
+            merge(batch, snapshot, row["latencies_ms"] or [])
+            if snapshot.get("task_s", {}).get("all", 0) >= slowest.get("all", 0):
+                slowest = snapshot["task_s"]
         batch.batches = 1
         counts = batch.snapshot()
         merge(self.accounting, counts, list(batch.latencies_ms))
@@ -192,9 +200,11 @@ class MicroBatch:
         totals = counts["totals"]
         if totals["received"]:
             log.info(
-                "batch %d: %d events (%d valid, %d dead letters) -> speed layer %d, lake %d rows in %.2f s",
+                "batch %d: %d events (%d valid, %d dead letters) -> speed layer %d, lake %d rows in %.2f s "
+                "(slowest task: first records %.2f s, speed layer done %.2f s, lake done %.2f s)",
                 batch_id, totals["received"], totals["valid"], totals["dead_letters"], totals["speed_layer"],
-                totals["lake_rows"], time.monotonic() - started,
+                totals["lake_rows"], time.monotonic() - started, slowest.get("first_records", 0),
+                slowest.get("speed_layer", 0), slowest.get("all", 0),
             )  # fmt: skip
         if counts["speed_layer_errors"]:
             log.error("batch %d: %d speed-layer writes failed: %s", batch_id, counts["speed_layer_errors"],

@@ -205,7 +205,9 @@ class SparkJob:
         return self.proc.poll() is None
 
 
-def wait_for(condition: Callable[[], bool], what: str, job: SparkJob | None = None, timeout: float = 300) -> None:
+def wait_for(condition: Callable[[], bool], what: str, job: SparkJob | None = None, timeout: float = 900) -> None:
+    # a guard, not a figure: on a shared 2-core machine (load 20-30) the job's first batch alone
+    # (executor JVMs, Python workers, code generation) took over 5 minutes
     deadline = time.monotonic() + timeout
     while not condition():
         if job is not None and not job.alive():

@@ -156,3 +156,29 @@ def test_an_executor_raises_the_rules_alerts_once_even_when_spark_replays_the_ba
     assert again["alerts"] == 0
     assert read_table(fs, root, "alerts").num_rows == 3
     assert len(rules.alerts.list("all")) == 3
+
+
+def test_a_task_writes_the_speed_layer_before_any_of_its_lake_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lake waits, the live map does not: every event of the task's topic-partitions is in
+    the speed layer when its first lake file is written."""
+    settings = settings_for(tmp_path)
+    seen_at_first_file: list[list[str]] = []
+    flush = PartitionJob._flush
+
+    def watched(self: PartitionJob, group: object) -> None:
+        if not seen_at_first_file:
+            seen_at_first_file.append(sorted(resources(settings).speed.active_vehicle_ids()))
+        flush(self, group)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(PartitionJob, "_flush", watched)
+    other = [orjson.dumps({**orjson.loads(vehicle(i)), "device_id": f"bus-{i}"}) for i in range(3)]
+    counts = run(PartitionJob(settings, "run1"), [
+        pa.concat_batches([kafka_batch("vehicle_data", 0, range(3), [vehicle(i) for i in range(3)]),
+                           kafka_batch("vehicle_data", 1, range(3), other)]),
+        kafka_batch("vehicle_data", 2, range(2), [vehicle(i) for i in range(2)]),
+    ])  # fmt: skip
+    assert seen_at_first_file == [["bus-0", "bus-1", "bus-2", "car-0", "car-1", "car-2"]]
+    assert counts["totals"] == {"received": 8, "valid": 8, "dead_letters": 0, "speed_layer": 8, "lake_rows": 8}
+    assert len(lake_files(tmp_path)) == 3  # one per topic-partition
