@@ -190,6 +190,23 @@ def event_by_event(batch: Any) -> None:
         batch._vehicle(vehicle, state, [(batch.vehicles[i], batch.sets[batch.codes[i]]) for i in indexes], position)
 
 
+def decide_alike(monkeypatch: pytest.MonkeyPatch, seed: int, lag: float, name: str, fast_path: Any) -> None:
+    """Scenario ``seed``'s batches through two engines, one with ``_Batch.<name>`` replaced by
+    ``fast_path``, one taking every vehicle event by event: the same alerts, the same state."""
+    book, batches, client = scenario(seed, lag)
+    slow_book = copy_book(client, book, "b:")
+    fast = RuleEngine(book, AlertLog(client, "a:"), reload_s=0.0)
+    slow = RuleEngine(slow_book, AlertLog(client, "b:"), reload_s=0.0)
+    for n, batch in enumerate(batches):
+        monkeypatch.setattr(rules._Batch, name, fast_path)
+        got = fast.evaluate(by_stream(batch))
+        monkeypatch.setattr(rules._Batch, "_vehicles", event_by_event)
+        want = slow.evaluate(by_stream(batch))
+        monkeypatch.undo()
+        assert sorted(a["id"] for a in got) == sorted(a["id"] for a in want), (seed, n)
+        assert client.hgetall(fast.inside_key) == client.hgetall(slow.inside_key), (seed, n)
+
+
 def test_skipping_unchanged_vehicles_raises_what_going_event_by_event_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     fast_path = rules._Batch._vehicles
     taken = []
@@ -207,17 +224,7 @@ def test_skipping_unchanged_vehicles_raises_what_going_event_by_event_raises(mon
         taken.append((len(self.first), len(calls)))
 
     for seed in range(30):
-        book, batches, client = scenario(seed)
-        slow_book = copy_book(client, book, "b:")
-        fast = RuleEngine(book, AlertLog(client, "a:"), reload_s=0.0)
-        slow = RuleEngine(slow_book, AlertLog(client, "b:"), reload_s=0.0)
-        for n, batch in enumerate(batches):
-            monkeypatch.setattr(rules._Batch, "_vehicles", counting)
-            got = fast.evaluate(by_stream(batch))
-            monkeypatch.setattr(rules._Batch, "_vehicles", event_by_event)
-            want = slow.evaluate(by_stream(batch))
-            assert sorted(a["id"] for a in got) == sorted(a["id"] for a in want), (seed, n)
-            assert client.hgetall(fast.inside_key) == client.hgetall(slow.inside_key), (seed, n)
+        decide_alike(monkeypatch, seed, 0.0, "_vehicles", counting)
     vehicles, event_by_event_taken = map(sum, zip(*taken, strict=True))
     assert 0 < event_by_event_taken < vehicles / 2  # the fast paths were taken, often
 
@@ -239,16 +246,5 @@ def test_the_batch_wide_check_of_steady_vehicles_decides_as_going_event_by_event
         return out
 
     for seed in range(30):
-        book, batches, client = scenario(seed, lag)
-        slow_book = copy_book(client, book, "b:")
-        fast = RuleEngine(book, AlertLog(client, "a:"), reload_s=0.0)
-        slow = RuleEngine(slow_book, AlertLog(client, "b:"), reload_s=0.0)
-        for n, batch in enumerate(batches):
-            monkeypatch.setattr(rules._Batch, "_steady", counting)
-            got = fast.evaluate(by_stream(batch))
-            monkeypatch.setattr(rules._Batch, "_vehicles", event_by_event)
-            want = slow.evaluate(by_stream(batch))
-            monkeypatch.undo()
-            assert sorted(a["id"] for a in got) == sorted(a["id"] for a in want), (seed, n)
-            assert client.hgetall(fast.inside_key) == client.hgetall(slow.inside_key), (seed, n)
+        decide_alike(monkeypatch, seed, lag, "_steady", counting)
     assert 0 < seen[1] < seen[0]  # some vehicles passed the check at once, some went on (a type, a speed)
