@@ -224,7 +224,7 @@ def test_skipping_unchanged_vehicles_raises_what_going_event_by_event_raises(mon
         taken.append((len(self.first), len(calls)))
 
     for seed in range(30):
-        decide_alike(monkeypatch, seed, 0.0, "_vehicles", counting)
+        decide_alike(monkeypatch, seed, 0.3, "_vehicles", counting)
     vehicles, event_by_event_taken = map(sum, zip(*taken, strict=True))
     assert 0 < event_by_event_taken < vehicles / 2  # the fast paths were taken, often
 
