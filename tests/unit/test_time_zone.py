@@ -282,7 +282,9 @@ NODE_HARNESS = """
 const vm = require("vm"), fs = require("fs");
 const [path, config, firstSeen] = JSON.parse(process.argv[1]);
 const rows = {}, listeners = {};
-const elements = {"smartcity-live-model": {textContent: config}, "emergency-table": {offsetParent: {}}};
+const shownPane = {classList: {contains: (name) => name === "active"}};  // the Emergency tab, shown
+const elements = {"smartcity-live-model": {textContent: config},
+                  "emergency-table": {isConnected: true, closest: (sel) => (sel === ".tab-pane" ? shownPane : null)}};
 const window = {
     addEventListener: (name, fn) => { (listeners[name] = listeners[name] || []).push(fn); },
     dispatchEvent: (e) => { (listeners[e.type] || []).forEach((fn) => fn(e)); return true; },
