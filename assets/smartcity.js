@@ -105,9 +105,8 @@
         },
         /** A chart of the lake's last hours reads it again (its store changes) only while its tab
          * is shown: when the tab is opened, and then each clock tick, at most every ~every_ms
-         * (tab switches in between read nothing). The store: {tab, every_ms, at}. */
-        /** A tab's refresh (app/console/shown.py): [its new stamp, its clock stopped]. The clock
-         * runs only while the tab is shown; the stamp moves when the tab is opened and each tick. */
+         * (tab switches in between read nothing). The store: {tab, every_ms, at}. Returns [the new
+         * stamp, the clock stopped] (app/console/shown.py): the clock runs only while shown. */
         recentTick(n, active, stamp, stopped) {
             const s = stamp || {};
             const nu = window.dash_clientside.no_update;

@@ -16,7 +16,8 @@ from app.console.callbacks import clientside_callback
 class EveryWhileShown:
     """A refresh of a tab's slow reads (the lake's charts): the ``stamp`` store changes when
     ``tab`` is opened, then every ``every_ms`` while it stays shown; the clock runs only then
-    (smartcity.js ``recentTick`` starts and stops it). Made once, at import; ``components()`` go in the tab's layout."""
+    (smartcity.js ``recentTick`` starts and stops it). Made once, at import; ``components()`` go
+    in the tab's layout."""
 
     def __init__(self, tab: str, stamp: str, clock: str, every_ms: int) -> None:
         self.tab, self.stamp, self.clock, self.every_ms = tab, stamp, clock, every_ms
