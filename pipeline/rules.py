@@ -1,7 +1,8 @@
 """The rule engine: zones and alert rules evaluated on each micro-batch's valid events.
 
-One implementation for both modes: ``BatchProcessor.prepare`` calls ``RuleEngine.evaluate``, so
-the embedded processor and the Spark job's executors run the same code. Zone tests are shapely 2
+One implementation for both modes: ``BatchProcessor.evaluate_rules`` calls ``RuleEngine.evaluate``
+(from ``prepare`` in a Spark job's executors; on a thread of its own in the embedded processor),
+so both run the same code. Zone tests are shapely 2
 vectorised over all the batch's GPS positions at once (``Compiled.zone_codes``: a grid over the
 zones with exact tests where a zone's edge crosses a cell, ``pipeline.zone_grid``; an STRtree
 queried with ``shapely.points`` for many zones). Per vehicle, the batch's events are grouped with
