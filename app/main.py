@@ -205,7 +205,7 @@ def serve(
 ) -> int:
     """Runs the demo on ``client``'s store until a signal, or the end of a --duration or recording."""
     store = store_name(settings, child)
-    runtime.tune_gc()
+    runtime.tune_interpreter()
     bus, processor = runtime.embedded(settings, client, [UNROUTED_TOPIC] if settings.mqtt_url else [])
     try:
         mqtt = embedded_bridge(settings, bus)  # devices on MQTT feed the same bus (SMARTCITY_MQTT_URL)

@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from tests.services import MosquittoServer, RedisServer  # the launchers the tests use
 
-    runtime.tune_gc()  # as app/main.py does
+    runtime.tune_interpreter()  # as app/main.py does
     workdir = Path(tempfile.mkdtemp(prefix="smartcity-bench-mqtt-"))
     durable = MosquittoServer(workdir / "mosquitto-durable")  # saves on every change, as the tests run it
     broker = MosquittoServer(workdir / "mosquitto", save_every=args.save_every)

@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from tests.services import RedisServer  # the same launcher the tests use
 
-    runtime.tune_gc()  # as app/main.py does
+    runtime.tune_interpreter()  # as app/main.py does
     workdir = Path(tempfile.mkdtemp(prefix="smartcity-bench-"))
     server = None
     if args.redis_url:
