@@ -421,7 +421,6 @@ class _Batch:
         self.high: list[int] = []  # per vehicle: its events' highest zone code (0: none in a zone)
         self.grouped_order = np.empty(0, np.intp)  # ``order`` as an array, and the codes in its order
         self.grouped_codes = np.empty(0, np.intp)
-        self.oldest_ms = 0  # the oldest vehicle event's time (ms)
         self.window = 0  # the newest vehicle event's window (``RuleEngine.window_ms``), 0: none
         self.by_segment: dict[str, list[Record]] = {}
         self.by_station: dict[str, list[Record]] = {}
@@ -461,12 +460,8 @@ class _Batch:
             self.order, self.bounds = order.tolist(), [*starts.tolist(), n]
             self.grouped_order, self.grouped_codes = order, codes[order]
             self.high = np.maximum.reduceat(self.grouped_codes, starts).tolist()
-            # the batch's oldest and newest event times: a vehicle whose state is not newer than
-            # the oldest takes in all its events (no event time per event needed, ``_vehicles``)
-            event_times = list(map(itemgetter("event_time"), vehicles))
-            self.oldest_ms = _ms(min(event_times))
             if self.e.window_ms > 0:
-                self.window = _ms(max(event_times)) // self.e.window_ms
+                self.window = _ms(max(map(_EVENT_TIME, vehicles))) // self.e.window_ms
         for rec in traffic:
             self.by_segment.setdefault(rec.get("segment_id") or rec["camera_id"], []).append(rec)
         for segment in self.by_segment:
@@ -526,13 +521,11 @@ class _Batch:
         """Each vehicle's events in zone terms. Most vehicles need nothing: outside every zone
         before and now; or, counting only its events not older than its state (``_vehicle`` skips
         the others: a lagging stream), none left, or all still in the zones the state names, of
-        its type, with the speed rules there all below or all above (``_unchanged``). The others
+        its type, with the speed rules there all below or all above (``_settled``). The others
         go through ``_vehicle``, event by event, in batch order.
 
-        The common case is decided over the batch at once (``_steady``): a vehicle whose state
-        is not newer than the batch's oldest event takes in all its events, so its zones, type
-        and speeds are compared as arrays; the rest (a state newer than some events: a lagging
-        stream, or one just written) is taken vehicle by vehicle (``_unchanged``)."""
+        The common case is decided over the batch at once (``_settled``): the zones, types and
+        speeds of the events each vehicle takes in are compared as arrays."""
         position, states = self.e._parsed_for(self.book)  # a state's text -> ``_State`` (None: ``_vehicle`` reads it)
         texts, highs = self.states, self.high
         end = SEP + SEP
@@ -542,11 +535,8 @@ class _Batch:
                   if high or (text is not None and not text.endswith(end))]  # fmt: skip
         if not wanted:
             return
-        lows = np.minimum.reduceat(self.grouped_codes, np.asarray(self.bounds[:-1], np.intp)).tolist()
-        code_of = {zones: code for code, zones in enumerate(self.sets)}
-        oldest = self.oldest_ms
         slow: list[int] = []  # the vehicles to take event by event
-        steady: list[tuple[int, _State]] = []  # vehicles all in the zones their state names
+        known: list[tuple[int, _State]] = []  # vehicles with a state
         for g in wanted:
             text = texts[g]
             got = None
@@ -556,15 +546,10 @@ class _Batch:
                     got = states[text] = _State.read(text, position)
             if got is None:
                 slow.append(g)
-            elif got.t0 > oldest:  # some events may be older than the state: vehicle by vehicle
-                if self._lagging(g, got):
-                    slow.append(g)
-            elif lows[g] == highs[g] == code_of.get(got.zones, -1):
-                steady.append((g, got))
             else:
-                slow.append(g)
-        if steady:
-            slow += self._steady(steady, lows)
+                known.append((g, got))
+        if known:
+            slow += self._settled(known)
             slow.sort()
         vehicles, sets, codes, order, bounds = self.vehicles, self.sets, self.codes, self.order, self.bounds
         first = self.names
@@ -580,67 +565,61 @@ class _Batch:
             rules = self.watching[code] = [rule for z in self.sets[code] for rule in speed.get(z, ())]
         return rules
 
-    def _steady(self, steady: list[tuple[int, _State]], lows: list[int]) -> list[int]:
-        """Of the vehicles whose events are all in the zones their state names (none older than
-        the state), those ``_unchanged`` would not pass: an event of another type than the
-        state's, or a speed rule of their zones changing its mind. Over their events at once."""
-        bounds, vehicles = self.bounds, self.vehicles
-        n = len(steady)
-        at = np.fromiter((g for g, _ in steady), np.intp, n)
+    def _settled(self, known: list[tuple[int, _State]]) -> list[int]:
+        """Of the vehicles with a state, those to take event by event; over their events at once.
+        A vehicle takes in only its events not older than its state (the others a lagging stream's,
+        or the state's own). Of those with any, it is left as it is when all are in the zones the
+        state names, of its type (or of none), with each speed rule there seeing all of them at or
+        below its threshold with the rule not fired, or all above it with the rule fired already
+        (or not for this type): then ``_vehicle`` would raise nothing and leave its state as read."""
+        bounds, vehicles, sets = self.bounds, self.vehicles, self.sets
+        n = len(known)
+        at = np.fromiter((g for g, _ in known), np.intp, n)
         edges = np.asarray(bounds, np.intp)
         sizes = edges[at + 1] - edges[at]
         starts = np.cumsum(sizes) - sizes
-        offsets = np.arange(int(sizes.sum())) - np.repeat(starts, sizes)
-        events = list(map(vehicles.__getitem__, self.grouped_order[np.repeat(edges[at], sizes) + offsets].tolist()))
-        # an event of another type than the state's (an event without one keeps it)
+        total = int(sizes.sum())
+        rows = np.repeat(edges[at], sizes) + np.arange(total) - np.repeat(starts, sizes)
+        events = list(map(vehicles.__getitem__, self.grouped_order[rows].tolist()))
+        ms = (np.fromiter(map(_TIMESTAMP, map(_EVENT_TIME, events)), float, total) * 1000).astype(np.int64)  # as _ms
+        newer = ms >= np.repeat(np.fromiter((got.t0 for _, got in known), np.int64, n), sizes)
+        codes = self.grouped_codes[rows]
+        low = np.minimum.reduceat(np.where(newer, codes, len(sets)), starts)
+        high = np.maximum.reduceat(np.where(newer, codes, -1), starts)
+        code_of = {zones: code for code, zones in enumerate(sets)}
+        state_code = np.fromiter((code_of.get(got.zones, -1) for _, got in known), np.intp, n)
+        # no newer event: nothing to take in; newer events elsewhere than the state's zones: slow
+        taking = np.logical_or.reduceat(newer, starts)
+        same = taking & (low == high) & (low == state_code)
+        slow = at[taking & ~same].tolist()
+        check = np.flatnonzero(same)
+        if not len(check):
+            return slow
+        # the vehicles still in their zones: an event of another type than the state's (an event
+        # without one keeps it), or a speed rule of their zones changing its mind
+        sizes, was = sizes[check], starts[check]
+        starts = np.cumsum(sizes) - sizes
+        kept = np.repeat(was, sizes) + np.arange(int(sizes.sum())) - np.repeat(starts, sizes)
+        events, mask = list(map(events.__getitem__, kept.tolist())), newer[kept]
+        steady = [known[k] for k in check.tolist()]
         event_type = np.array(list(map(_TYPE, events)), object)
         state_type = np.repeat(np.array([got.vtype for _, got in steady], object), sizes)
-        other = np.logical_or.reduceat(event_type.astype(bool) & (event_type != state_type), starts).tolist()
-        watched = [self._speed_rules(lows[g]) for g, _ in steady]
+        other = np.logical_or.reduceat(mask & event_type.astype(bool) & (event_type != state_type), starts).tolist()
+        watched = [self._speed_rules(c) for c in low[check].tolist()]
         fast: list[float] = []
-        low: list[float] = []
+        slowest: list[float] = []
         if any(watched):
             speed = np.array(list(map(_SPEED, events)), float)  # no speed: NaN
-            known = np.where(np.isnan(speed), -math.inf, speed)
-            fast = np.maximum.reduceat(known, starts).tolist()
-            low = np.minimum.reduceat(known, starts).tolist()  # no speed: at or below every threshold
-        out = []
+            known_speed = np.where(np.isnan(speed), -math.inf, speed)
+            fast = np.maximum.reduceat(np.where(mask, known_speed, -math.inf), starts).tolist()
+            # no speed: at or below every threshold
+            slowest = np.minimum.reduceat(np.where(mask, known_speed, math.inf), starts).tolist()
         for k, (g, got) in enumerate(steady):
-            if other[k] or (watched[k] and not _speeds_unchanged(watched[k], fast[k], low[k], got.latched, got.vtype)):
-                out.append(g)
-        return out
-
-    def _lagging(self, g: int, got: _State) -> bool:
-        """True when a vehicle whose state may be newer than some of its events must be taken
-        event by event (``_unchanged`` on the events not older than the state)."""
-        vehicles, codes = self.vehicles, self.codes
-        newer = [i for i in self.order[self.bounds[g] : self.bounds[g + 1]] if _ms(vehicles[i]["event_time"]) >= got.t0]
-        if not newer:
-            return False  # every event older than the state: nothing to take in
-        low, high = min(codes[i] for i in newer), max(codes[i] for i in newer)
-        return not (low == high and self._unchanged(got, low, newer))
-
-    def _unchanged(self, got: _State, code: int, indexes: list[int]) -> bool:
-        """True when ``_vehicle`` would raise nothing and leave the state (``got``) as it is,
-        for the events at ``indexes`` (those not older than the state), all in the zones of
-        ``code``: the state has the vehicle in those zones and of the type they carry (if any),
-        and each speed rule there sees every event at or below its threshold with the rule not
-        fired, or every event above it with the rule fired already (or not for this type)."""
-        if got.zones != self.sets[code]:
-            return False
-        vtype, vehicles = got.vtype, self.vehicles
-        for i in indexes:
-            other = vehicles[i].get("vehicle_type")
-            if other and other != vtype:
-                return False
-        rules = self._speed_rules(code)
-        if rules:
-            speeds = [vehicles[i].get("speed") for i in indexes]
-            known: list[float] = [s for s in speeds if s is not None]
-            fast = max(known, default=-math.inf)
-            slow = min(known) if len(known) == len(speeds) else -math.inf  # no speed: at or below every threshold
-            return _speeds_unchanged(rules, fast, slow, got.latched, vtype)
-        return True
+            if other[k] or (
+                watched[k] and not _speeds_unchanged(watched[k], fast[k], slowest[k], got.latched, got.vtype)
+            ):
+                slow.append(g)
+        return slow
 
     def _vehicle(self, vehicle: str, state: str | None, events: list[tuple[Record, frozenset[int]]],
                  position: dict[str, int]) -> None:  # fmt: skip
@@ -822,6 +801,7 @@ class _State:
 
 _UNREAD = _State(0, "", frozenset(), frozenset())  # a state's text not read yet
 _TYPE, _SPEED = methodcaller("get", "vehicle_type"), methodcaller("get", "speed")
+_EVENT_TIME, _TIMESTAMP = itemgetter("event_time"), methodcaller("timestamp")  # seconds, as ``_ms`` takes them
 
 
 def _speeds_unchanged(rules: Sequence[dict[str, Any]], fast: float, slow: float, latched: frozenset[str],

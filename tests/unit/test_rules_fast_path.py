@@ -230,21 +230,22 @@ def test_skipping_unchanged_vehicles_raises_what_going_event_by_event_raises(mon
 
 
 @pytest.mark.parametrize("lag", [0.0, 0.3])
-def test_the_batch_wide_check_of_steady_vehicles_decides_as_going_event_by_event(
+def test_the_batch_wide_check_of_vehicles_with_a_state_decides_as_going_event_by_event(
     monkeypatch: pytest.MonkeyPatch, lag: float
 ) -> None:
-    """``_Batch._steady`` (types and speeds of the vehicles still in their zones, compared as
-    arrays over the batch) against ``_vehicle`` on every vehicle: the same alerts, the same
-    state; with no lagging events most vehicles in a zone take it."""
-    steady = rules._Batch._steady
+    """``_Batch._settled`` (the zones, types and speeds of the events each vehicle with a state
+    takes in, those not older than its state, compared as arrays over the batch) against
+    ``_vehicle`` on every vehicle: the same alerts, the same state, lagging events or not; some pass
+    it at once, some do not."""
+    settled = rules._Batch._settled
     seen = [0, 0]  # vehicles checked at once, of them sent on to ``_vehicle``
 
-    def counting(self: Any, vehicles: Any, lows: Any) -> list[int]:
-        out = steady(self, vehicles, lows)
+    def counting(self: Any, vehicles: Any) -> list[int]:
+        out = settled(self, vehicles)
         seen[0] += len(vehicles)
         seen[1] += len(out)
         return out
 
     for seed in range(30):
-        decide_alike(monkeypatch, seed, lag, "_steady", counting)
-    assert 0 < seen[1] < seen[0]  # some vehicles passed the check at once, some went on (a type, a speed)
+        decide_alike(monkeypatch, seed, lag, "_settled", counting)
+    assert 0 < seen[1] < seen[0]  # some vehicles passed the check at once, some went on (a zone, a type, a speed)
