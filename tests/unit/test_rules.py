@@ -265,7 +265,7 @@ def test_a_lagging_gps_stream_does_not_replay_a_crossing(s: Setup) -> None:
 def test_the_sweep_and_the_strtree_locate_the_same_zones(s: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
     import numpy as np
 
-    from pipeline import rules
+    from pipeline import compiled_book
 
     for i in range(12):  # overlapping squares, one with a hole-like notch (a concave polygon)
         x, y = 13.40 + 0.02 * i, 52.40 + 0.01 * (i % 3)
@@ -276,7 +276,7 @@ def test_the_sweep_and_the_strtree_locate_the_same_zones(s: Setup, monkeypatch: 
     rng = np.random.default_rng(3)
     lons, lats = rng.uniform(13.38, 13.72, 5000), rng.uniform(52.38, 52.48, 5000)
     swept = book.locate(lons, lats)
-    monkeypatch.setattr(rules, "SWEEP_ZONES", 0)
+    monkeypatch.setattr(compiled_book, "SWEEP_ZONES", 0)
     assert book.locate(lons, lats) == swept and 500 < len(swept) < 5000
 
 
