@@ -1,4 +1,4 @@
--- The rule engine's state for one batch, read in one call (``pipeline.rules``: ``_Batch.read``).
+-- The rule engine's state for one batch, read in one call (``pipeline.rule_batch``: ``Batch.read``).
 --
 -- KEYS: inside, latch, congestion, incidents, inside of the window before, window, parked, parked
 -- since. ARGV[1]: JSON [vehicles, latch fields, congestion fields, incident ids]; ARGV[2]: the

@@ -1,4 +1,4 @@
--- What one batch changed in the rule engine's state, written in one call (``_Batch.write``).
+-- What one batch changed in the rule engine's state, written in one call (``Batch.write``).
 --
 -- ARGV[1]: JSON [vehicle changes [[vehicle, state as read or null, new state or null]], (unused),
 -- latch set, latch del, congestion set, congestion del, incidents [[id, ms]], incidents kept]

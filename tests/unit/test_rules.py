@@ -333,7 +333,7 @@ def test_a_vehicle_parked_in_a_zone_for_three_windows_moves_within_it_silently_a
 def test_parked_vehicles_are_bounded_the_longest_silent_forgotten_first(
     s: Setup, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("pipeline.rules.PARKED_KEPT", 2)
+    monkeypatch.setattr("pipeline.rule_batch.PARKED_KEPT", 2)
     zone_id, _ = s.book.add_zone(zone())
     s.book.add_rule({"name": "in", "kind": "zone_enter", "zone": zone_id})
     engine = RuleEngine(s.book, s.log, reload_s=0.0, active_s=10.0)

@@ -16,7 +16,7 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline import rules
+from pipeline import rule_batch, rules
 from pipeline.alerts import AlertLog
 from pipeline.rulebook import Book, RuleBook
 from pipeline.rules import RuleEngine, by_stream, compile_book
@@ -178,7 +178,7 @@ def scenario(
 
 
 def event_by_event(batch: Any) -> None:
-    """``_Batch._vehicles`` without its fast paths: every vehicle with an event in a zone, or a
+    """``Batch._vehicles`` without its fast paths: every vehicle with an event in a zone, or a
     state naming one, taken event by event (as the engine did before it had them)."""
     position = {zone_id: i for i, zone_id in enumerate(batch.book.zone_ids)}
     bounds = batch.bounds
@@ -191,16 +191,16 @@ def event_by_event(batch: Any) -> None:
 
 
 def decide_alike(monkeypatch: pytest.MonkeyPatch, seed: int, lag: float, name: str, fast_path: Any) -> None:
-    """Scenario ``seed``'s batches through two engines, one with ``_Batch.<name>`` replaced by
+    """Scenario ``seed``'s batches through two engines, one with ``Batch.<name>`` replaced by
     ``fast_path``, one taking every vehicle event by event: the same alerts, the same state."""
     book, batches, client = scenario(seed, lag)
     slow_book = copy_book(client, book, "b:")
     fast = RuleEngine(book, AlertLog(client, "a:"), reload_s=0.0)
     slow = RuleEngine(slow_book, AlertLog(client, "b:"), reload_s=0.0)
     for n, batch in enumerate(batches):
-        monkeypatch.setattr(rules._Batch, name, fast_path)
+        monkeypatch.setattr(rule_batch.Batch, name, fast_path)
         got = fast.evaluate(by_stream(batch))
-        monkeypatch.setattr(rules._Batch, "_vehicles", event_by_event)
+        monkeypatch.setattr(rule_batch.Batch, "_vehicles", event_by_event)
         want = slow.evaluate(by_stream(batch))
         monkeypatch.undo()
         assert sorted(a["id"] for a in got) == sorted(a["id"] for a in want), (seed, n)
@@ -208,7 +208,7 @@ def decide_alike(monkeypatch: pytest.MonkeyPatch, seed: int, lag: float, name: s
 
 
 def test_skipping_unchanged_vehicles_raises_what_going_event_by_event_raises(monkeypatch: pytest.MonkeyPatch) -> None:
-    fast_path = rules._Batch._vehicles
+    fast_path = rule_batch.Batch._vehicles
     taken = []
 
     def counting(self: Any, *args: Any) -> None:
@@ -233,11 +233,11 @@ def test_skipping_unchanged_vehicles_raises_what_going_event_by_event_raises(mon
 def test_the_batch_wide_check_of_vehicles_with_a_state_decides_as_going_event_by_event(
     monkeypatch: pytest.MonkeyPatch, lag: float
 ) -> None:
-    """``_Batch._settled`` (the zones, types and speeds of the events each vehicle with a state
+    """``Batch._settled`` (the zones, types and speeds of the events each vehicle with a state
     takes in, those not older than its state, compared as arrays over the batch) against
     ``_vehicle`` on every vehicle: the same alerts, the same state, lagging events or not; some pass
     it at once, some do not."""
-    settled = rules._Batch._settled
+    settled = rule_batch.Batch._settled
     seen = [0, 0]  # vehicles checked at once, of them sent on to ``_vehicle``
 
     def counting(self: Any, vehicles: Any) -> list[int]:
