@@ -176,7 +176,19 @@
 
     function emptyIds() { return {vehicles: [], incidents: [], traffic: [], weather: []}; }
 
+    // The page loads this script above its others (app/console/__init__.py): until the document
+    // is parsed, the figures and the map have not listened yet, so events wait for them, in order
+    // (the socket is open meanwhile: the snapshot is built, sent and read as the page loads).
+    let held = document.readyState === "loading" ? [] : null;
+    if (held) {
+        document.addEventListener("DOMContentLoaded", () => {
+            const waiting = held;
+            held = null;
+            waiting.forEach(([name, detail]) => emit(name, detail));
+        });
+    }
     function emit(name, detail) {
+        if (held) { held.push([name, detail]); return; }
         window.dispatchEvent(new CustomEvent("smartcity:" + name, {detail: detail}));
         (listeners[name] || []).forEach((fn) => { try { fn(detail); } catch (e) { console.error(e); } });
     }
