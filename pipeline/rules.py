@@ -63,7 +63,7 @@ class RuleEngine:
         between one and two of them is forgotten (its speed rules fired, and its time and type
         when it was outside every zone): seen again outside, it starts afresh, as a vehicle seen
         for the first time; one forgotten inside zones keeps them, its type and time (parked,
-        the newest ``PARKED_KEPT``), so it leaves them, or stays, without first entering them
+        the newest ``rule_batch.PARKED_KEPT``), so it leaves them, or stays, without first entering them
         (0: never forgotten)."""
         self.book = book
         self.alerts = alerts
