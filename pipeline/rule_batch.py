@@ -217,12 +217,9 @@ class Batch:
         at = np.fromiter((g for g, _ in known), np.intp, n)
         edges = np.asarray(bounds, np.intp)
         sizes = edges[at + 1] - edges[at]
-        starts = np.cumsum(sizes) - sizes
-        total = int(sizes.sum())
-        rows = np.repeat(edges[at], sizes) + np.arange(total) - np.repeat(starts, sizes)
+        starts, rows = _spans(edges[at], sizes)
         events = list(map(vehicles.__getitem__, self.grouped_order[rows].tolist()))
-        ms = (np.fromiter(map(_TIMESTAMP, map(_EVENT_TIME, events)), float, total) * 1000).astype(np.int64)  # as _ms
-        newer = ms >= np.repeat(np.fromiter((got.t0 for _, got in known), np.int64, n), sizes)
+        newer = _event_ms(events) >= np.repeat(np.fromiter((got.t0 for _, got in known), np.int64, n), sizes)
         codes = self.grouped_codes[rows]
         low = np.minimum.reduceat(np.where(newer, codes, len(sets)), starts)
         high = np.maximum.reduceat(np.where(newer, codes, -1), starts)
@@ -237,9 +234,8 @@ class Batch:
             return slow
         # the vehicles still in their zones: an event of another type than the state's (an event
         # without one keeps it), or a speed rule of their zones changing its mind
-        sizes, was = sizes[check], starts[check]
-        starts = np.cumsum(sizes) - sizes
-        kept = np.repeat(was, sizes) + np.arange(int(sizes.sum())) - np.repeat(starts, sizes)
+        sizes = sizes[check]
+        starts, kept = _spans(starts[check], sizes)
         events, mask = list(map(events.__getitem__, kept.tolist())), newer[kept]
         steady = [known[k] for k in check.tolist()]
         event_type = np.array(list(map(_TYPE, events)), object)
@@ -441,7 +437,7 @@ class State:
 
 _UNREAD = State(0, "", frozenset(), frozenset())  # a state's text not read yet
 _TYPE, _SPEED = methodcaller("get", "vehicle_type"), methodcaller("get", "speed")
-_EVENT_TIME, _TIMESTAMP = itemgetter("event_time"), methodcaller("timestamp")  # seconds, as ``_ms`` takes them
+_EVENT_TIME, _TIMESTAMP = itemgetter("event_time"), methodcaller("timestamp")
 
 
 def _speeds_unchanged(rules: Sequence[dict[str, Any]], fast: float, slow: float, latched: frozenset[str],
@@ -463,3 +459,16 @@ def _speeds_unchanged(rules: Sequence[dict[str, Any]], fast: float, slow: float,
 
 def _ms(t: datetime) -> int:
     return int(t.timestamp() * 1000)
+
+
+def _event_ms(records: Sequence[Record]) -> np.ndarray:
+    """``_ms`` of each record's ``event_time``, as an array (the same float steps, so equal)."""
+    seconds = np.fromiter(map(_TIMESTAMP, map(_EVENT_TIME, records)), float, len(records))
+    return (seconds * 1000).astype(np.int64)
+
+
+def _spans(firsts: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Spans laid end to end: where each starts in the result, and the result, the indexes
+    ``firsts[k] .. firsts[k] + sizes[k] - 1`` of each span in turn."""
+    starts = np.cumsum(sizes) - sizes
+    return starts, np.repeat(firsts, sizes) + np.arange(int(sizes.sum())) - np.repeat(starts, sizes)

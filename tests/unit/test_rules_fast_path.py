@@ -249,3 +249,14 @@ def test_the_batch_wide_check_of_vehicles_with_a_state_decides_as_going_event_by
     for seed in range(30):
         decide_alike(monkeypatch, seed, lag, "_settled", counting)
     assert 0 < seen[1] < seen[0]  # some vehicles passed the check at once, some went on (a zone, a type, a speed)
+
+
+def test_the_batch_wide_event_times_are_the_one_event_times_to_the_millisecond() -> None:
+    """``_settled`` compares events with a state by ``_event_ms``, ``_vehicle`` by ``_ms``: one
+    event on either side of a state's time must fall on the same side in both."""
+    rng = random.Random(7)
+    base = datetime(2026, 12, 7, tzinfo=UTC)
+    times = [base + timedelta(microseconds=rng.randrange(10**12)) for _ in range(20_000)]
+    times += [base + timedelta(milliseconds=k) for k in range(1000)]  # on the millisecond
+    records = [{"event_time": t} for t in times]
+    assert rule_batch._event_ms(records).tolist() == [rule_batch._ms(t) for t in times]
