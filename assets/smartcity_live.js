@@ -640,8 +640,7 @@
         updateStatus(true);
         setInterval(everySecond, 1000);
     }
-    // The page's config object sits above the scripts: with it here, connect now (the city's
-    // snapshot is built, sent and read while Dash's own scripts load and render), not after them
+    // the page's config object sits above this script: connect now (events are held, above)
     if (readModel() || document.readyState !== "loading") start();
     else document.addEventListener("DOMContentLoaded", start);
 })();
