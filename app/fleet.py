@@ -1,13 +1,13 @@
-"""The fleet as read in bulk: what the push hub last saw (``FleetSpeeds``), and the whole active
+"""The fleet as read in bulk: what the push hub last sent (``FleetRows``), and the whole active
 fleet's rows kept fresh in the background for the vehicle lists (``FleetCache``).
 
-``FleetSpeeds``: each vehicle's newest event time and speed.
+``FleetRows``: each vehicle's newest map row, as the hub pushed it.
 
-The hub reads every changed vehicle's row for its deltas anyway; keeping their speeds lets it
-give the summary its average speed without reading the whole fleet from Redis again each
-second (that second read took 55-85 ms of Redis time on the build machine, on the path of
-every delta). Vehicles leave as the speed layer lets them: unseen for its active window, in
-event time.
+The hub reads every changed vehicle's row for its deltas anyway; keeping them gives a new client
+its snapshot of the fleet, and the summary its average speed, without reading the whole fleet
+from Redis again (20,000 rows took 120-135 ms of Redis time on the build machine with Redis idle,
+up to a second while the fleet moved: what a console's first render waited for). Vehicles leave
+as the speed layer lets them: unseen for its active window, in event time.
 """
 
 from __future__ import annotations
@@ -29,34 +29,49 @@ log = logging.getLogger(__name__)
 _ID, _TS, _SPEED = (VEHICLE_ROW.index(k) for k in ("id", "ts", "speed"))
 
 
-class FleetSpeeds:
-    """Newest (event time, speed) per vehicle, from rows with the columns ``VEHICLE_ROW``."""
+class FleetRows:
+    """Newest row per vehicle, from rows with the columns ``VEHICLE_ROW``."""
 
     def __init__(self, active_s: float) -> None:
         self.active_ms = active_s * 1000
-        self._seen: dict[str, tuple[float, float | None]] = {}
+        self._rows: dict[str, list[Any]] = {}
         self._lock = threading.Lock()
         self.updated = False  # no rows yet: the hub has pushed nothing so far
+
+    def replace(self, rows: Iterable[list[Any]]) -> None:
+        """Hold these rows instead (a whole read of the active fleet)."""
+        fresh = {row[_ID]: row for row in rows}
+        with self._lock:
+            self._rows, self.updated = fresh, True
 
     def update(self, rows: Iterable[list[Any]]) -> None:
         with self._lock:
             self.updated = True
-            seen = self._seen
+            held = self._rows
             for row in rows:
-                ts = row[_TS] or 0
-                old = seen.get(row[_ID])
-                if old is None or ts >= old[0]:  # order-safe, as the speed layer is
-                    seen[row[_ID]] = (ts, row[_SPEED])
+                old = held.get(row[_ID])
+                if old is None or (row[_TS] or 0) >= (old[_TS] or 0):  # order-safe, as the speed layer is
+                    held[row[_ID]] = row
+
+    def _active(self) -> list[list[Any]]:
+        """The rows within the active window of the newest event (the others are dropped)."""
+        with self._lock:
+            if not self._rows:
+                return []
+            horizon = max(row[_TS] or 0 for row in self._rows.values()) - self.active_ms
+            self._rows = {vid: row for vid, row in self._rows.items() if (row[_TS] or 0) >= horizon}
+            return list(self._rows.values())
+
+    def rows(self, limit: int) -> list[list[Any]]:
+        """The active vehicles' rows, most recently seen first (as ``vehicle_rows.lua`` lists them)."""
+        active = self._active()
+        active.sort(key=lambda row: -(row[_TS] or 0))
+        return active[:limit]
 
     def average(self) -> float | None:
         """Mean speed (km/h) of the vehicles seen within the active window of the newest event;
         None when there are none."""
-        with self._lock:
-            if not self._seen:
-                return None
-            horizon = max(ts for ts, _ in self._seen.values()) - self.active_ms
-            self._seen = {vid: seen for vid, seen in self._seen.items() if seen[0] >= horizon}
-            speeds = [float(speed) for _, speed in self._seen.values() if speed is not None]
+        speeds = [float(row[_SPEED]) for row in self._active() if row[_SPEED] is not None]
         return round(sum(speeds) / len(speeds), 1) if speeds else None
 
 

@@ -70,10 +70,14 @@ def on_starting(server: Any) -> None:
 def post_worker_init(worker: Any) -> None:
     """Make SIGTERM also close the worker's open sockets (gunicorn's own handler only stops
     accepting, then waits for open requests to end); freeze the loaded app out of the garbage
-    collector's full passes (each stalled every request for 100-200 ms)."""
+    collector's full passes (each stalled every request for 100-200 ms); start following the
+    live city, so the first console opened finds it read."""
     from pipeline.runtime import settle_heap  # in the worker: gevent has patched what it loads
 
     settle_heap()
+    hub = _extensions(worker).get("smartcity.hub")
+    if hub is not None:
+        hub.start()
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_term(signum: int, frame: Any) -> None:

@@ -6,7 +6,8 @@ several processes) and, at most once a second, builds one delta: the changed veh
 incidents, traffic sensors, weather stations and the summary. Each client has a ``Mailbox``
 holding at most one pending delta: a client that reads slowly gets later deltas merged into it
 (newest state per entity wins), so memory per client is bounded by the size of the city, never
-by how far behind it is.
+by how far behind it is. A new client's snapshot takes its vehicles from the fleet the hub has
+sent (``Hub``), so it costs no read of the whole fleet.
 
 Messages: ``{"type": "snapshot" | "delta", "event_ms": newest vehicle event (epoch ms),
 "oldest_ms": oldest vehicle event, "ts": the server's clock when the message was built,
@@ -32,8 +33,9 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+import redis
 
-from app.fleet import FleetSpeeds
+from app.fleet import FleetRows
 from app.store import Store
 from pipeline.backlog import REDIS_ERRORS
 from pipeline.changes import nothing_changed
@@ -42,6 +44,7 @@ from pipeline.live_model import HEARTBEAT_S, VEHICLE_ROW
 log = logging.getLogger(__name__)
 INTERVAL_S = 1.0  # at most one delta a second per client
 MIN_GAP_S = 0.75  # a late delta may follow the previous one this soon (see Pace)
+IDLE_S = 120.0  # the hub stops following the city this long after its last client or poll left
 UNREACHABLE = "speed layer unreachable"
 
 
@@ -186,18 +189,33 @@ class Mailbox:
 
 
 class Hub:
-    """Follows the change stream and posts one delta a second to every mailbox."""
+    """Follows the change stream and posts one delta a second to every mailbox.
+
+    The hub keeps the fleet it has sent (``FleetRows``): a client's snapshot takes its vehicles
+    from there, not from a read of the whole fleet, and whatever changes after it is in the
+    client's mailbox (clients subscribe before they take the snapshot). The fleet is read whole
+    only when the hub starts following the change stream (``start``: servers call it when they
+    start serving, so the first console opened finds it ready) and again when the speed layer
+    answers after being unreachable.
+    """
+
+    SNAPSHOT_LIMIT = 20_000  # vehicles in a snapshot: the most recently seen
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self.summary: Callable[[], dict[str, Any]] = store.summary  # the console sets its own
-        self.fleet = FleetSpeeds(store.windows().active_s)  # from the rows pushed, for the summary
+        self.fleet = FleetRows(store.windows().active_s)  # the vehicles it has sent
         self.changes = store.follower()  # the change stream, from its newest entry when first read
         self._boxes: set[Mailbox] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._snapshot: tuple[float, Frames | None] = (-INTERVAL_S, None)
+        self._ready = threading.Condition()  # notified when the fleet is read, or found unreachable
+        self._seeded = False  # the fleet holds the city (read whole since the change stream was followed)
+        self._version = 0  # the fleet's: one more at each delta and each whole read (0: never read)
+        self._last_summary: dict[str, Any] | None = None
+        self._snapshot: tuple[int, Frames | None] = (0, None)
         self._snapshot_lock = threading.Lock()
+        self._asked = time.monotonic()  # when a client or a poll last wanted the city
         self.reachable = True  # the speed layer answered last time the hub asked
         self.closing = False
 
@@ -205,15 +223,23 @@ class Hub:
     def clients(self) -> int:
         return len(self._boxes)
 
+    def start(self) -> None:
+        """Follow the change stream from now on, in a thread of its own (servers call this
+        when they start serving; the first client or poll does it otherwise, never an import)."""
+        with self._lock:
+            self._asked = time.monotonic()
+            if self._thread is None and not self.closing:
+                self._thread = threading.Thread(target=self._follow, name="smartcity-ws-hub", daemon=True)
+                self._thread.start()
+
     def subscribe(self, encoding: str = "text") -> Mailbox:
+        """A mailbox for every message from now on (take the snapshot after subscribing)."""
         box = Mailbox(encoding)
         with self._lock:
             if self.closing:  # a socket that arrives during shutdown ends with the others
                 box.closed = True
             self._boxes.add(box)
-            if self._thread is None:  # started by the first client, never at import
-                self._thread = threading.Thread(target=self._follow, name="smartcity-ws-hub", daemon=True)
-                self._thread.start()
+        self.start()
         return box
 
     def unsubscribe(self, box: Mailbox) -> None:
@@ -229,30 +255,53 @@ class Hub:
             boxes = list(self._boxes)
         for box in boxes:
             box.close()
+        with self._ready:
+            self._ready.notify_all()
 
-    def snapshot_frames(self, fresh: bool = False) -> Frames:
-        """The snapshot, built at most once per interval however many clients connect
-        (a burst of connections would otherwise read the whole city once per client)."""
+    def snapshot_frames(self, timeout: float = 30.0) -> Frames:
+        """The snapshot: built once per delta posted however many clients connect or poll.
+        Raises ``redis.RedisError`` while the speed layer is unreachable, or when the fleet
+        could not be read within ``timeout`` seconds."""
+        self.start()
+        with self._ready:
+            self._ready.wait_for(lambda: self._seeded or not self.reachable or self.closing, timeout)
+        if not self.reachable:
+            raise redis.ConnectionError(UNREACHABLE)
+        if not self._seeded:  # shutting down before the first read, or the read is slow
+            raise redis.TimeoutError("the live city has not been read yet")
+        return self._whole_snapshot()  # while the server shuts down: the city as last followed
+
+    def _whole_snapshot(self) -> Frames:
+        """The snapshot of the fleet's current version: built once per version."""
         with self._snapshot_lock:
-            built_at, frames = self._snapshot
-            if fresh or frames is None or time.monotonic() - built_at >= INTERVAL_S:
+            version, frames = self._snapshot
+            if frames is None or version != self._version:
                 frames = Frames(self.snapshot())
-                self._snapshot = (time.monotonic(), frames)
+                self._snapshot = (self._version, frames)
             return frames
 
     def snapshot(self) -> dict[str, Any]:
+        """The whole city: the vehicles the hub has sent, the rest read now (a few hundred
+        entities), and the summary of the last delta (at most a second old)."""
         st = self.store
-        rows = orjson.loads(st.vehicle_rows(limit=20_000))
-        self.fleet.update(rows)
+        summary = self._last_summary
         return message(
             "snapshot",
-            rows,
+            self.fleet.rows(self.SNAPSHOT_LIMIT),
             incidents=st.incidents("all", 500),
             traffic=st.traffic(),
             weather=st.weather(),
-            summary=self.summary(),
+            summary=self.summary() if summary is None else summary,
             ts=now_ms(),
         )
+
+    def _seed(self) -> None:
+        """Follow the change stream from now, then read the whole fleet (a change landing after
+        the mark is read as news). Raises ``redis.RedisError``."""
+        self._seeded, self._last_summary = False, None
+        self.changes.start()
+        self.fleet.replace(orjson.loads(self.store.vehicle_rows(limit=self.SNAPSHOT_LIMIT)))
+        self._seeded = True
 
     def _follow(self) -> None:
         """Run the hub until the server closes: an unexpected error restarts it after a pause
@@ -260,7 +309,7 @@ class Hub:
         failing = ""
         while not self.closing:
             try:
-                self._run()
+                return self._run()  # closing, or idle
             except SystemExit:  # a test server's teardown stops its threads with SystemExit: stop quietly
                 log.debug("live updates stopped")
                 return
@@ -268,7 +317,7 @@ class Hub:
                 if f"{exc!r}" != failing:
                     log.exception("live updates failed; restarting them")
                     failing = f"{exc!r}"
-                self.changes.restart()  # follow from the newest change again
+                self._seeded = False  # follow from the newest change again, and read the fleet whole
                 time.sleep(INTERVAL_S)
 
     def _run(self) -> None:
@@ -280,8 +329,8 @@ class Hub:
         pace = Pace(INTERVAL_S, MIN_GAP_S)
         pending_since: float | None = None
         last_post = time.monotonic()
-        while not self.closing:
-            if not self.reachable and not self._recovered():
+        while not self.closing and not self._idle():
+            if (not self._seeded or not self.reachable) and not self._read_whole():
                 time.sleep(INTERVAL_S)
                 continue
             now = time.monotonic()
@@ -305,6 +354,16 @@ class Hub:
                 continue
             if got and pending_since is None:
                 pending_since = time.monotonic()
+
+    def _idle(self) -> bool:
+        """No client for ``IDLE_S``: stop (a server process whose consoles all left, e.g. one of
+        several workers, costs Redis nothing); the next client or poll starts the hub again."""
+        with self._lock:
+            if self._boxes or time.monotonic() - self._asked < IDLE_S:
+                return False
+            self._thread, self._seeded = None, False
+        log.info("live updates idle: no client for %.0f s", IDLE_S)
+        return True
 
     def _post(self, changed: dict[str, set[str]]) -> bool:
         """Build the delta of ``changed`` and put it in every mailbox; False when it could not
@@ -331,27 +390,40 @@ class Hub:
         if self.reachable:
             self.reachable = False
             log.warning("live updates paused: %s", exc)
+            with self._ready:  # a client waiting for the first snapshot is told at once
+                self._ready.notify_all()
             self._broadcast(Frames(status(UNREACHABLE)))
 
-    def _recovered(self) -> bool:
-        """The speed layer answers again: every client gets a fresh snapshot (what changed
-        meanwhile is in it), and the change stream is followed from its newest entry. False
-        when the snapshot could not be read."""
+    def _read_whole(self) -> bool:
+        """Follow the change stream from its newest entry and read the fleet whole: when the
+        hub starts, after an unexpected error, and when the speed layer answers again. Clients
+        already connected then get a fresh snapshot (what changed meanwhile is in it). False
+        when the speed layer did not answer."""
+        first = self._version == 0
         try:
-            self.changes.start()  # before the snapshot: a change landing after it is read as news
-            frames = self.snapshot_frames(fresh=True)
-        except REDIS_ERRORS:
+            with self._snapshot_lock:
+                self._version += 1
+                self._seed()
+            frames = None if first else self._whole_snapshot()
+        except REDIS_ERRORS as exc:
+            self._unreachable(exc)
             return False
-        self.reachable = True
-        log.warning("live updates resumed")
-        self._broadcast(frames)
+        if not self.reachable:
+            self.reachable = True
+            log.warning("live updates resumed")
+        with self._ready:
+            self._ready.notify_all()
+        if frames is not None:
+            self._broadcast(frames)
         return True
 
     def _delta(self, changed: dict[str, set[str]]) -> dict[str, Any]:
         st = self.store
         rows = orjson.loads(st.vehicle_rows(sorted(changed["v"]))) if changed["v"] else []
-        self.fleet.update(rows)  # before the summary, which reads it
-        return message(
+        with self._snapshot_lock:  # a snapshot is of one version of the fleet: before or after this
+            self._version += 1
+            self.fleet.update(rows)  # before the summary, which reads it
+        delta = message(
             "delta",
             rows,
             incidents=st.states("i", sorted(changed["i"])),
@@ -360,3 +432,5 @@ class Hub:
             summary=self.summary(),
             ts=now_ms(),
         )
+        self._last_summary = delta["summary"]
+        return delta

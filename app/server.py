@@ -48,6 +48,9 @@ class Server:
 
     def start(self) -> Server:
         self._thread.start()
+        hub = self._app.extensions.get("smartcity.hub")
+        if hub is not None:  # the live city is read now, not when the first console asks for it
+            hub.start()
         return self
 
     def stop(self, timeout: float = 5.0) -> None:

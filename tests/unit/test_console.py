@@ -261,9 +261,13 @@ def test_the_trend_keeps_one_summary_a_second_for_the_overview(app: Flask) -> No
     assert recorded is not None and recorded["vehicles"] == [3] and recorded["t"] == [summary["now_ms"]]
     assert app.extensions["smartcity.hub"].summary.__qualname__ == feed.pushed_summary(app).__qualname__
     # once the hub has pushed the city, the average is of the vehicles it pushed (no second fleet read)
-    snapshot = app.extensions["smartcity.hub"].snapshot()
+    hub = app.extensions["smartcity.hub"]
+    try:
+        snapshot = hub.snapshot_frames().msg
+    finally:
+        hub.close_all()
     assert snapshot["summary"]["avg_speed"] == round((31 + 22 + 50) / 3, 1)
-    assert app.extensions["smartcity.hub"].fleet.updated
+    assert hub.fleet.updated and len(snapshot["vehicles"]) == 3
 
 
 def test_the_worst_segments_are_ranked_once_in_the_browser_by_the_live_models_rule() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.fleet import FleetSpeeds
+from app.fleet import FleetRows
 from pipeline.speed_layer import VEHICLE_ROW
 
 
@@ -12,7 +12,7 @@ def row(vid: str, ts: int, speed: float | None) -> list[object]:
 
 
 def test_the_average_is_of_each_vehicles_newest_speed_within_the_active_window() -> None:
-    fleet = FleetSpeeds(active_s=120)
+    fleet = FleetRows(active_s=120)
     assert fleet.average() is None
     fleet.update([row("a", 1_000_000, 10.0), row("b", 1_000_000, 30.0)])
     assert fleet.average() == 20.0
