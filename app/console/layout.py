@@ -78,10 +78,12 @@ def navbar() -> Component:
     )
 
 
-# Tabs with Plotly charts are built when first shown: a chart anywhere in the page makes the
-# browser load and run Plotly (most of a second of its main thread), which a console opened on
-# the Map need not wait for.
+# Tabs with Plotly charts or AG Grids are built when first shown: a chart anywhere in the page
+# makes the browser load and run Plotly (most of a second of its main thread), a grid AG Grid's
+# 872 KB chunk and its set-up (Emergency's two grids made the Map's first render at 20,000
+# vehicles 1.3-1.7 s against 1.0-1.2 s without), which a console opened on the Map need not wait for.
 LAZY: dict[str, Callable[[], Component]] = {
+    ids.TAB_EMERGENCY: emergency.layout,
     ids.TAB_OVERVIEW: overview.layout,
     ids.TAB_TRAFFIC: traffic.layout,
     ids.TAB_WEATHER: weather.layout,
