@@ -83,6 +83,7 @@ def _line(p: dict[str, Any]) -> dict[str, Any]:
         "dead_letters": totals.get("dead_letters"),
         "events_per_s": round(sum(rates.values()), 1) if rates else None,
         "lag": sum(lag.values()) if lag is not None else None,
+        "rules_lag": s.get("rules_lag"),  # events in the speed layer its rule engine has not checked yet
         "last_error": s.get("last_error", ""),
     }
 

@@ -226,6 +226,7 @@ def serve(
     def extra_status() -> dict[str, Any]:
         extra: dict[str, Any] = {"store": store, "simulation": simulation_status(pace, settings.time_scale)}
         extra["latency_ms_run"] = whole_run_latency(processor.accounting)
+        extra["rules_lag"] = processor.rules_lag()
         if mqtt is not None:
             extra["mqtt"] = mqtt.status()
         if history is not None:

@@ -278,6 +278,8 @@ class Processor(threading.Thread):
         self._writer = threading.Thread(target=self._write_loop, name="smartcity-speed-writer", daemon=True)
         self._lake_writer = threading.Thread(target=self._lake_loop, name="smartcity-lake-writer", daemon=True)
         self._to_rules: queue.Queue[Prepared | None] = queue.Queue(maxsize=8)
+        self._rules_lag = 0  # valid events handed to the rule engine and not evaluated yet
+        self._rules_lag_lock = threading.Lock()
         self._rules = None
         if batch.rules is not None:
             self._rules = threading.Thread(target=self._rules_loop, name="smartcity-rules", daemon=True)
@@ -291,6 +293,15 @@ class Processor(threading.Thread):
     @property
     def accounting(self) -> Accounting:
         return self.batch.accounting
+
+    def rules_lag(self) -> int | None:
+        """Valid events already in the speed layer that the rule engine has not evaluated yet
+        (their alerts are still to come); None without a rule engine."""
+        return None if self._rules is None else self._rules_lag
+
+    def _rules_owe(self, events: int) -> None:
+        with self._rules_lag_lock:
+            self._rules_lag += events
 
     def lag(self) -> dict[str, int]:
         """Events waiting on the bus per stream (a stream may read several topics)."""
@@ -384,6 +395,8 @@ class Processor(threading.Thread):
                 self._failures.ok("rules")
             except Exception as exc:  # evaluate never raises; writing the alerts' lake rows might
                 self._failures.failed("rules", exc)
+            finally:
+                self._rules_owe(-sum(len(p.oks) for p in waiting))
 
     def _lake_loop(self) -> None:
         """Flush the lake when it is due (checked on a nudge, and every 0.1 s for its age)
@@ -421,6 +434,8 @@ class Processor(threading.Thread):
             # encoded here, so that the writer thread only waits on Redis: Redis runs a batch's
             # calls while this thread validates and encodes the next
             prepared.chunks = self.batch.speed_layer.encode(prepared.oks, prepared.dead)
+            if self._rules is not None:  # owed before the speed layer can have them
+                self._rules_owe(len(prepared.oks))
             self._pending.put(prepared)  # blocks while the writer is 2 behind
             if self._rules is not None:
                 self._to_rules.put(prepared)  # the same for the rule engine

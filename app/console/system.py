@@ -108,6 +108,9 @@ def processor_table(processors: list[dict[str, Any]] | None) -> Component:
         name = f"{p['name']} ({p['mode']})" if p.get("mode") else p["name"]
         cells = [name, state, published, _fmt(p.get("events_per_s")), _fmt(p.get("lag")), _fmt(p.get("batches"))]
         rows.append(html.Tr([html.Td(c) for c in cells]))
+        if p.get("rules_lag"):  # alerts for these are still to come
+            behind = f"rules: {p['rules_lag']:,} events not yet checked against zones and alert rules"
+            rows.append(html.Tr(html.Td(behind, colSpan=6, className="small text-warning-emphasis")))
         if p.get("last_error"):
             rows.append(html.Tr(html.Td(f"last error: {p['last_error']}", colSpan=6, className="small text-danger")))
     return dbc.Table([head, html.Tbody(rows)], size="sm", responsive=True)

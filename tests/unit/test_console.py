@@ -291,10 +291,15 @@ def test_the_system_tab_shows_processors_rates_lag_and_dead_letters_as_text(ctx:
     batch.process([RawEvent("vehicle_data", b'{"device_id": "a"}', "http"), RawEvent("gps_data", XSS.encode(), "http")])
     status = ProcessorStatus("spark:run1", "spark", batch.accounting, lambda: {"gps_data": 7})
     StatusPublisher(store.speed, status).publish()
+    behind = ProcessorStatus("embedded:b", "embedded", batch.accounting, extra=lambda: {"rules_lag": 12_000})
+    StatusPublisher(store.speed, behind).publish()
     data = feed.system_status(store, time.time() * 1000, feed.accounting())
     left, right = system.render(data)
     shown = texts(left) + texts(right)
     assert "spark:run1 (spark)" in shown and "running" in shown and "Lake: reachable" in shown
+    # a rule engine behind its processor says so: those events' alerts are still to come
+    assert "rules: 12,000 events not yet checked against zones and alert rules" in shown
+    assert sum("not yet checked" in t for t in shown) == 1  # only the processor that is behind
     assert "Live-update sockets: 0 (this server process)" in shown
     assert XSS in shown  # the payload, verbatim: a child string, which React renders as text
     assert any(t.startswith("not valid JSON") for t in shown)  # its reason

@@ -73,7 +73,9 @@ def test_a_stalled_rule_engine_holds_back_neither_the_speed_layer_nor_any_alert(
 
             until(applied, f"batch {n} in the speed layer while the rules wait")
         assert calls == [CARS]  # the first batch in the engine, the others waiting behind it
+        assert processor.rules_lag() == 3 * CARS  # what the System tab says is still to be checked
         gate.set()
+        until(lambda: processor.rules_lag() == 0, "the rule engine caught up")
     finally:
         assert processor.stop(30)
     # the two batches it fell behind on, in one evaluation
@@ -100,5 +102,6 @@ def test_a_processor_without_rules_starts_no_rule_thread(tmp_path: Path) -> None
     try:
         until(lambda: any(t.name == "smartcity-speed-writer" for t in threading.enumerate()), "the writer")
         assert not any(t.name == "smartcity-rules" for t in threading.enumerate())
+        assert processor.rules_lag() is None
     finally:
         assert processor.stop(30)
