@@ -121,6 +121,9 @@ _PROCESSOR_LINE: Schema = {
         "batches": {"type": ["integer", "null"]}, "received": {"type": ["integer", "null"]},
         "dead_letters": {"type": ["integer", "null"]}, "events_per_s": {"type": ["number", "null"]},
         "lag": {"type": ["integer", "null"], "description": "events waiting (bus depth, or Kafka offsets behind)"},
+        "rules_lag": {"type": ["integer", "null"], "minimum": 0,
+                      "description": "events in the speed layer its rule engine has not checked yet (null: no "
+                                     "engine beside it)"},
         "last_error": STRING,
     },
 }  # fmt: skip
