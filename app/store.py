@@ -19,7 +19,7 @@ from redis.cluster import RedisCluster
 from app.fleet import FleetCache
 from app.webhooks import Webhooks
 from pipeline.alerts import AlertLog
-from pipeline.changes import ChangeFollower
+from pipeline.changes import ChangeFollower, own_connection
 from pipeline.live_model import INTEGER, LEVELS, NUMERIC, VEHICLE_ROW, level_rank
 from pipeline.rulebook import RuleBook
 from pipeline.schemas import VEHICLE_TYPES
@@ -261,7 +261,7 @@ class Store:
 
     def follower(self) -> ChangeFollower:
         """A reader of the speed layer's change stream, from its newest entry."""
-        return ChangeFollower(self.speed.client, self.speed.change_streams())
+        return ChangeFollower(own_connection(self.speed.client), self.speed.change_streams())
 
     def vehicle(self, vehicle_id: str) -> dict[str, Any] | None:
         state = self.speed.vehicle(vehicle_id)

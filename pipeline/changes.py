@@ -58,6 +58,19 @@ class Change:
         return not any(self.ids.values())
 
 
+def own_connection(client: redis.Redis | RedisCluster) -> redis.Redis | RedisCluster:
+    """A client with one connection of its own, to the same server, for a follower's blocking
+    reads. On a pooled connection a read blocking a second at a time, taken again as soon as it
+    is given back, kept that connection from everyone else: with a pool of two, requests waited
+    for the other one in turn and timed out (gevent's queue hands a returned connection to the
+    next taker, not the longest waiting). A cluster client is kept (it polls: ``_poll``)."""
+    if isinstance(client, RedisCluster):
+        return client
+    pool = client.connection_pool
+    own = redis.ConnectionPool(connection_class=pool.connection_class, max_connections=1, **pool.connection_kwargs)
+    return redis.Redis(connection_pool=own)
+
+
 @dataclass
 class ChangeFollower:
     """Follows the change stream(s) (``streams``: one name, or one per shard) from their newest

@@ -18,6 +18,7 @@ from typing import Any
 
 import fakeredis
 import pytest
+import redis
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
@@ -27,6 +28,7 @@ from app.hub import MIN_GAP_S, Frames, Hub, Mailbox, Pace, merge
 from app.server import Server
 from app.store import Store
 from app.ws import WholeSends
+from pipeline.changes import nothing_changed
 from pipeline.speed_layer import VEHICLE_ROW, SpeedLayer, SpeedLayerConfig
 from tests.city import api_settings, rec, seed
 
@@ -261,7 +263,8 @@ def test_a_change_landing_between_two_reads_of_the_change_stream_is_pushed() -> 
     speed = SpeedLayer(fakeredis.FakeRedis(), "gap:")
     seed(speed)
     hub = Hub(Store(speed))
-    read = speed.client.xread
+    follows = hub.changes.client  # the change stream's reader has a connection of its own
+    read = follows.xread
     reads = itertools.count()
 
     def read_then_write(*args: Any, **kwargs: Any) -> Any:
@@ -272,7 +275,7 @@ def test_a_change_landing_between_two_reads_of_the_change_stream_is_pushed() -> 
                              status="Active", location=[52.44, 13.52], severity="critical")])  # fmt: skip
         return got
 
-    speed.client.xread = read_then_write  # type: ignore[method-assign]
+    follows.xread = read_then_write  # type: ignore[method-assign]
     box = hub.subscribe("text")
     try:
         incidents: list[str] = []
@@ -457,3 +460,29 @@ def test_whole_sends_write_a_frame_larger_than_the_socket_buffers() -> None:
         assert WholeSends(sender).send(frame) == len(frame)
         reader.join(10)
         assert bytes(got) == frame
+
+
+def test_the_hubs_blocking_reads_take_no_connection_from_the_pool(redis_server: Any, prefix: str) -> None:
+    """With a pool of one connection, waited for at most half a second, every request still gets
+    it while the change stream is followed (a read blocking a second at a time held the pooled
+    connection, and requests timed out waiting for it)."""
+    pool = redis.BlockingConnectionPool(host="127.0.0.1", port=redis_server.port, max_connections=1, timeout=0.5)
+    client = redis.Redis(connection_pool=pool)
+    follower = Store(SpeedLayer(client, prefix)).follower()
+    stop = threading.Event()
+
+    def follow() -> None:
+        while not stop.is_set():
+            follower.read(nothing_changed(), 1.0)
+
+    reader = threading.Thread(target=follow, daemon=True)
+    reader.start()
+    try:
+        time.sleep(0.2)  # the reader is blocked in its read
+        for _ in range(10):
+            assert client.ping()  # would raise ConnectionError: no connection available
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        reader.join(5)
+        client.close()
