@@ -295,14 +295,6 @@ class Hub:
             ts=now_ms(),
         )
 
-    def _seed(self) -> None:
-        """Follow the change stream from now, then read the whole fleet (a change landing after
-        the mark is read as news). Raises ``redis.RedisError``."""
-        self._seeded, self._last_summary = False, None
-        self.changes.start()
-        self.fleet.replace(orjson.loads(self.store.vehicle_rows(limit=self.SNAPSHOT_LIMIT)))
-        self._seeded = True
-
     def _follow(self) -> None:
         """Run the hub until the server closes: an unexpected error restarts it after a pause
         (logged once until it recovers), so live updates never end while sockets are open."""
@@ -401,9 +393,12 @@ class Hub:
         when the speed layer did not answer."""
         first = self._version == 0
         try:
-            with self._snapshot_lock:
+            with self._snapshot_lock:  # no snapshot of a fleet half read
                 self._version += 1
-                self._seed()
+                self._seeded, self._last_summary = False, None
+                self.changes.start()  # first: a change landing during the read is read as news
+                self.fleet.replace(orjson.loads(self.store.vehicle_rows(limit=self.SNAPSHOT_LIMIT)))
+                self._seeded = True
             frames = None if first else self._whole_snapshot()
         except REDIS_ERRORS as exc:
             self._unreachable(exc)

@@ -100,12 +100,6 @@ class ChangeFollower:
         self._open.clear()
         self._ended.clear()
 
-    def restart(self) -> None:
-        """Follow from the newest entries again, at the next read."""
-        self._last_ids = None
-        self._open.clear()
-        self._ended.clear()
-
     def read(self, changed: dict[str, set[str]], block_s: float) -> bool:
         """Add the ids named by new entries to ``changed`` and follow split writes; False when
         nothing changed within ``block_s``. Raises ``redis.RedisError``."""

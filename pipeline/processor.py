@@ -434,10 +434,11 @@ class Processor(threading.Thread):
             # encoded here, so that the writer thread only waits on Redis: Redis runs a batch's
             # calls while this thread validates and encodes the next
             prepared.chunks = self.batch.speed_layer.encode(prepared.oks, prepared.dead)
-            if self._rules is not None:  # owed before the speed layer can have them
+            rules = self._rules is not None
+            if rules:  # owed before the speed layer can have them
                 self._rules_owe(len(prepared.oks))
             self._pending.put(prepared)  # blocks while the writer is 2 behind
-            if self._rules is not None:
+            if rules:
                 self._to_rules.put(prepared)  # the same for the rule engine
             if lake.due():
                 self._lake_due.set()
