@@ -26,14 +26,18 @@ from tests.city import api_settings, rec, seed, simulated_lake
 
 TREND = f"#{ids.OVERVIEW_TREND_VEHICLES}"
 # what the operator reads under the trend: the axis title, and the time labels of its ticks with
-# where they stand (the middle of each label, in screen pixels)
+# where they stand (the middle of each label, in screen pixels, left to right); a label plotly keeps
+# but does not draw (it would stand outside the plot or over its neighbour) has no box, and is not
+# something the operator reads
 AXIS = f"""
 const g = document.querySelector('{TREND}');
 if (!g) return null;
 const title = g.querySelector('.xtitle');
 return {{title: title ? title.textContent : null,
-         ticks: [...g.querySelectorAll('.xaxislayer-above .xtick text')].map(t => {{
-             const r = t.getBoundingClientRect(); return [t.textContent, r.left + r.width / 2]; }})}};
+         ticks: [...g.querySelectorAll('.xaxislayer-above .xtick text')]
+             .map(t => {{ const r = t.getBoundingClientRect();
+                          return r.width > 0 ? [t.textContent, r.left + r.width / 2] : null; }})
+             .filter(t => t !== null).sort((a, b) => a[1] - b[1])}};
 """
 
 
