@@ -21,7 +21,8 @@
      * kept in columns: numbers in one Float64Array, text in one array, a slot per vehicle,
      * updated in place. A second's 20,000 updates then leave nothing for the page's old
      * generation (rows replaced, or numbers boxed into kept rows, were promoted every second and
-     * made a ~60-100 ms full collection every 10-20 s). */
+     * made a ~60-100 ms full collection every 10-20 s). The map reads it by slot (``slotOf``,
+     * ``ids``, ``raw``, ``str``), so its numbers reach the point layer without being boxed. */
     class VehicleTable {
         constructor(model) {
             this.model = model;
@@ -84,25 +85,23 @@
                 }
             }
         }
-        /** Fill ``into`` with a vehicle's row (no new array); false when it is not here. */
-        read(id, into) {
-            const s = this.slotOf.get(id);
-            if (s === undefined) return false;
-            const lay = this.layout;
-            into[0] = id;
-            for (let i = 1; i < lay.length; i++) into[i] = lay[i][0] ? this.num(s, i) : this.strs[s * this.nStr + lay[i][1]];
-            return true;
-        }
         /** Where model column ``i`` sits among the numbers (or the texts). */
         column(i) { this.setup(); return this.layout[i][1]; }
         /** A number of a slot's column (model column ``i``), null when missing. */
         num(s, i) {
-            const v = this.nums[s * this.nNum + this.layout[i][1]];
+            const v = this.raw(s, i);
             return v === v ? v : null;  // NaN: none
         }
+        /** The same as the table holds it, NaN when missing: always a number, so a caller that
+         * reads many (the map, 20,000 a second) keeps them unboxed. */
+        raw(s, i) { return this.nums[s * this.nNum + this.layout[i][1]]; }
+        /** A text of a slot's column (model column ``i``), null when missing. */
+        str(s, i) { return this.strs[s * this.nStr + this.layout[i][1]]; }
+        /** A slot's row in the model's columns (a new array: for the few read at once). */
         rowAt(s) {
-            const row = new Array(this.layout.length);
-            this.read(this.ids[s], row);
+            const lay = this.layout, row = new Array(lay.length);
+            row[0] = this.ids[s];
+            for (let i = 1; i < lay.length; i++) row[i] = lay[i][0] ? this.num(s, i) : this.str(s, i);
             return row;
         }
         get(id) {
@@ -264,8 +263,10 @@
         const table = city.vehicles;
         table.putPacked(count, nums, codes, words);
         const stride = codes.length / count, nN = nums.length / count, ts = table.column(ctx.ts);
+        const changed = ctx.changed.vehicles, base = changed.length;
+        changed.length = base + count;  // grown once, not by 20,000 pushes
         for (let k = 0; k < count; k++) {
-            ctx.changed.vehicles.push(words[codes[k * stride]]);
+            changed[base + k] = words[codes[k * stride]];
             const t = nums[k * nN + ts];
             if (t === t) noteNewest(t);
             ctx.entities += 1;

@@ -85,10 +85,11 @@
 
     function cityNow() { const lv = live(); return lv && lv.eventNow ? lv.eventNow() : null; }
 
-    /** Remember since when a vehicle has stood still (its status turns parked after a while). */
-    function noteStill(id, row, model) {
-        if (!window.smartcityStatus.isStill(row[F.speed], model)) stillSince.delete(id);
-        else if (!stillSince.has(id) && typeof row[F.ts] === "number") stillSince.set(id, row[F.ts]);
+    /** Remember since when a vehicle has stood still (its status turns parked after a while);
+     * ``speed`` and ``ts`` as the live table holds them (NaN: none). */
+    function noteStill(id, speed, ts, model) {
+        if (!window.smartcityStatus.isStill(speed, model)) stillSince.delete(id);
+        else if (!stillSince.has(id) && ts === ts) stillSince.set(id, ts);
     }
 
     /** The vehicle's status, {state, text}, from its live row (null before the model is there). */
@@ -99,10 +100,12 @@
         return window.smartcityStatus.vehicleStatus(row[F.status], row[F.speed], row[F.ts], since, now, model);
     }
 
-    /** Its state as a point's tag: the index in smartcityStatus.STATES (what a cluster counts). */
-    function stateTag(id, row, model) {
-        const st = window.smartcityStatus, since = stillSince.has(id) ? stillSince.get(id) : null;
-        return st.STATES.indexOf(st.vehicleState(row[F.status], row[F.speed], row[F.ts], since, state.now, model));
+    /** The state of the vehicle in slot ``s`` of the live table as a point's tag: the index in
+     * smartcityStatus.STATES (what a cluster counts). */
+    function stateTag(table, s, model) {
+        const st = window.smartcityStatus, id = table.ids[s], since = stillSince.has(id) ? stillSince.get(id) : null;
+        const status = table.str(s, F.status), ts = table.raw(s, F.ts);
+        return st.STATES.indexOf(st.vehicleState(status, table.raw(s, F.speed), ts === ts ? ts : null, since, state.now, model));
     }
 
     /** Re-tag every vehicle on the map: states change with time alone (a silent vehicle goes
@@ -112,33 +115,34 @@
         state.taggedAt = performance.now();
         if (!model || !lv || !lv.city || !F) return;
         state.now = cityNow();
-        const set = sets.vehicles;
+        const set = sets.vehicles, table = lv.city.vehicles;
         for (let s = 0; s < set.size; s++) {
-            const row = lv.city.vehicles.get(set.ids[s]);
-            if (row) set.tag[s] = stateTag(set.ids[s], row, model);
+            const at = table.slotOf.get(set.ids[s]);
+            if (at !== undefined) set.tag[s] = stateTag(table, at, model);
         }
     }
 
-    function vehicleColour(row) {
+    function vehicleColour(type, speed) {
         if (state.colourBy === "speed" && state.style.bands.length) {
-            return rgba(state.style.bands[speedBand(Number(row[F.speed]) || 0)].colour);
+            return rgba(state.style.bands[speedBand(speed || 0)].colour);
         }
-        return rgba(state.style.vehicle_colours[row[F.type]] || "#777777");
+        return rgba(state.style.vehicle_colours[type] || "#777777");
     }
 
-    /** Put one vehicle on (or off) its layer from the live city's row. */
-    function putVehicle(id, row) {
-        const lat = row[F.lat], lon = row[F.lon];
-        if (lat === null || lat === undefined || lon === null || lon === undefined
-            || (state.types && !state.types.has(row[F.type]))) {
+    /** Put the vehicle in slot ``s`` of the live city's table on (or off) its layer. Its numbers
+     * are read from the table's typed arrays straight into locals: a second's 20,000 moves box
+     * none of them (a row array would, and feed the collector ~1 MB a second). */
+    function putVehicle(table, s) {
+        const id = table.ids[s], lat = table.raw(s, F.lat), lon = table.raw(s, F.lon), type = table.str(s, F.type);
+        if (lat !== lat || lon !== lon || (state.types && !state.types.has(type))) {  // NaN: no position
             sets.vehicles.drop(id);
             return;
         }
-        const x = mercX(lon), y = mercY(lat), model = statusRules();
+        const x = mercX(lon), y = mercY(lat), model = statusRules(), speed = table.raw(s, F.speed);
         place(x, y);
-        if (model) noteStill(id, row, model);
-        sets.vehicles.put(id, x, y, vehicleColour(row), origin, row[F.heading], model ? stateTag(id, row, model) : 0);
-        if (id === state.selected) moveSelected(lat, lon, row[F.ts]);
+        if (model) noteStill(id, speed, table.raw(s, F.ts), model);
+        sets.vehicles.put(id, x, y, vehicleColour(type, speed), origin, table.raw(s, F.heading), model ? stateTag(table, s, model) : 0);
+        if (id === state.selected) moveSelected(lat, lon, table.num(s, F.ts));
     }
 
     function pointColour(layer, obj) {
@@ -166,7 +170,8 @@
         state.now = cityNow();
         ["vehicles", "incidents", "sensors", "stations"].forEach((layer) => sets[layer].clear());
         stillSince.forEach((_, id) => { if (!lv.city.vehicles.has(id)) stillSince.delete(id); });
-        lv.city.vehicles.forEach((row, id) => putVehicle(id, row));
+        const table = lv.city.vehicles;
+        for (let s = 0; s < table.size; s++) putVehicle(table, s);
         ["incidents", "sensors", "stations"].forEach((layer) => {
             lv.city[FEED[layer]].forEach((obj, id) => putPoint(layer, id, obj));
         });
@@ -178,8 +183,6 @@
         apply(event.detail || {});
         state.stats.applyMs += performance.now() - t0;
     }
-
-    const scratch = [];
 
     function apply(d) {
         state.stats.updates += 1;
@@ -195,8 +198,9 @@
                 if (layer === "vehicles" && id === state.selected) gone();
             });
             ((d.changed && d.changed[kind]) || []).forEach((id) => {
-                if (layer === "vehicles") {  // read into one scratch row: 20,000 a second make no garbage
-                    if (store.read(id, scratch)) putVehicle(id, scratch); else sets.vehicles.drop(id);
+                if (layer === "vehicles") {
+                    const s = store.slotOf.get(id);
+                    if (s !== undefined) putVehicle(store, s); else sets.vehicles.drop(id);
                 } else putPoint(layer, id, store.get(id));
             });
         });
