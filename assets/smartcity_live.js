@@ -263,14 +263,19 @@
         const table = city.vehicles;
         table.putPacked(count, nums, codes, words);
         const stride = codes.length / count, nN = nums.length / count, ts = table.column(ctx.ts);
-        const changed = ctx.changed.vehicles, base = changed.length;
-        changed.length = base + count;  // grown once, not by 20,000 pushes
+        // the first part's ids fill an array made at their size (setting a long length on an
+        // empty array makes a dictionary of it); a later part's append
+        const base = ctx.changed.vehicles.length;
+        if (base === 0) ctx.changed.vehicles = new Array(count);
+        const changed = ctx.changed.vehicles;
+        let newest = -Infinity;  // kept here: a call per row would box each time it passes
         for (let k = 0; k < count; k++) {
             changed[base + k] = words[codes[k * stride]];
             const t = nums[k * nN + ts];
-            if (t === t) noteNewest(t);
-            ctx.entities += 1;
+            if (t > newest) newest = t;  // NaN (no time) never is
         }
+        if (newest > -Infinity) noteNewest(newest);
+        ctx.entities += count;
     }
 
     /** The message's other entities, then announce what changed. */

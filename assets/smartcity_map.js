@@ -43,7 +43,7 @@
         colourBy: "type", types: null,  // null: every type shown
         shown: null, selected: null, following: false, trackPoints: [], grey: false, hovered: null,
         zones: [], zoneLayer: null, drawing: false, draft: [], draftLayer: null,  // see "zones" below
-        clusterCanvas: null, clusters: [], taggedAt: 0, now: null,
+        clusterCanvas: null, clusters: [], taggedAt: -Infinity, now: null,
         stats: {updates: 0, frames: 0, drawnVehicles: 0, clusters: 0, mapAt: null, firstLiveAt: null, applyMs: 0, drawMs: 0},
     };
     const stillSince = new Map();  // vehicle id -> event time (ms) since which it has stood still
@@ -122,27 +122,39 @@
         }
     }
 
-    function vehicleColour(type, speed) {
-        if (state.colourBy === "speed" && state.style.bands.length) {
-            return rgba(state.style.bands[speedBand(speed || 0)].colour);
-        }
-        return rgba(state.style.vehicle_colours[type] || "#777777");
-    }
+    const at = new Float64Array(3);  // a point's [x, y, heading], handed to PointSet.put
+    const NO_COLOUR = [0, 0, 0, 0];  // the selected vehicle's ring is drawn by its layer's look
 
     /** Put the vehicle in slot ``s`` of the live city's table on (or off) its layer. Its numbers
-     * are read from the table's typed arrays straight into locals: a second's 20,000 moves box
-     * none of them (a row array would, and feed the collector ~1 MB a second). */
-    function putVehicle(table, s) {
+     * go from the table's typed arrays into locals and ``at``, never into an array of values or
+     * a call's arguments (either boxes a double): a second's 20,000 moves leave no garbage to
+     * collect (~1 MB a second did, and the collections that followed made the busiest seconds).
+     * Its status tag is kept only while the clusters, which count it, are shown (``tagging``);
+     * otherwise the tags go stale and are read again before the clusters are next drawn. */
+    function putVehicle(table, s, model, tagging) {
         const id = table.ids[s], lat = table.raw(s, F.lat), lon = table.raw(s, F.lon), type = table.str(s, F.type);
         if (lat !== lat || lon !== lon || (state.types && !state.types.has(type))) {  // NaN: no position
             sets.vehicles.drop(id);
             return;
         }
-        const x = mercX(lon), y = mercY(lat), model = statusRules(), speed = table.raw(s, F.speed);
-        place(x, y);
-        if (model) noteStill(id, speed, table.raw(s, F.ts), model);
-        sets.vehicles.put(id, x, y, vehicleColour(type, speed), origin, table.raw(s, F.heading), model ? stateTag(table, s, model) : 0);
+        at[0] = mercX(lon);
+        at[1] = mercY(lat);
+        at[2] = table.raw(s, F.heading);
+        place(at[0], at[1]);
+        if (model) noteStill(id, table.raw(s, F.speed), table.raw(s, F.ts), model);
+        const colour = state.colourBy === "speed" && state.style.bands.length
+            ? rgba(state.style.bands[speedBand(table.raw(s, F.speed) || 0)].colour)
+            : rgba(state.style.vehicle_colours[type] || "#777777");
+        const slot = sets.vehicles.put(id, at, colour, origin);
+        if (tagging) sets.vehicles.tag[slot] = stateTag(table, s, model);
         if (id === state.selected) moveSelected(lat, lon, table.num(s, F.ts));
+    }
+
+    /** Whether vehicles' status tags are to be kept now (see ``putVehicle``). */
+    function tagging(model) {
+        if (model && clustered()) return true;
+        state.taggedAt = -Infinity;  // stale from here: read again before the clusters are drawn
+        return false;
     }
 
     function pointColour(layer, obj) {
@@ -157,9 +169,11 @@
             sets[layer].drop(id);
             return;
         }
-        const x = mercX(obj.lon), y = mercY(obj.lat);
-        place(x, y);
-        sets[layer].put(id, x, y, pointColour(layer, obj), origin);
+        at[0] = mercX(obj.lon);
+        at[1] = mercY(obj.lat);
+        at[2] = NaN;
+        place(at[0], at[1]);
+        sets[layer].put(id, at, pointColour(layer, obj), origin);
     }
 
     /** Redraw every layer from the live city (a snapshot, a new map, a new colouring). */
@@ -170,8 +184,8 @@
         state.now = cityNow();
         ["vehicles", "incidents", "sensors", "stations"].forEach((layer) => sets[layer].clear());
         stillSince.forEach((_, id) => { if (!lv.city.vehicles.has(id)) stillSince.delete(id); });
-        const table = lv.city.vehicles;
-        for (let s = 0; s < table.size; s++) putVehicle(table, s);
+        const table = lv.city.vehicles, model = statusRules(), tags = tagging(model);
+        for (let s = 0; s < table.size; s++) putVehicle(table, s, model, tags);
         ["incidents", "sensors", "stations"].forEach((layer) => {
             lv.city[FEED[layer]].forEach((obj, id) => putPoint(layer, id, obj));
         });
@@ -188,7 +202,7 @@
         state.stats.updates += 1;
         if (state.stats.firstLiveAt === null) state.stats.firstLiveAt = performance.now();
         if (d.snapshot || !F) { fromCity(); return; }
-        const city = d.city || live().city;
+        const city = d.city || live().city, model = statusRules(), tags = tagging(model);
         state.now = cityNow();
         ["vehicles", "incidents", "sensors", "stations"].forEach((layer) => {
             const kind = FEED[layer], store = city[kind];
@@ -200,7 +214,7 @@
             ((d.changed && d.changed[kind]) || []).forEach((id) => {
                 if (layer === "vehicles") {
                     const s = store.slotOf.get(id);
-                    if (s !== undefined) putVehicle(store, s); else sets.vehicles.drop(id);
+                    if (s !== undefined) putVehicle(store, s, model, tags); else sets.vehicles.drop(id);
                 } else putPoint(layer, id, store.get(id));
             });
         });
@@ -528,8 +542,10 @@
 
     /** The selected vehicle moved: ring, track and (when followed) the view follow it. */
     function moveSelected(lat, lon, ts) {
-        const x = mercX(lon), y = mercY(lat);
-        sets.selected.put("selected", x, y, [0, 0, 0, 0], origin);
+        at[0] = mercX(lon);
+        at[1] = mercY(lat);
+        at[2] = NaN;
+        sets.selected.put("selected", at, NO_COLOUR, origin);
         const pts = state.trackPoints, last = pts[pts.length - 1];
         if (!last || last[0] !== lat || last[1] !== lon) {
             pts.push([lat, lon, ts || 0]);

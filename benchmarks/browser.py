@@ -103,12 +103,14 @@ const x0 = api.mercX(13.512), y0 = api.mercY(52.455), w = api.mercX(13.549) - x0
 const scale = Math.min(1400 / w, 900 / h), origin = [x0, y0];
 const xs = Float64Array.from({length: n}, () => x0 + Math.random() * w);
 const ys = Float64Array.from({length: n}, () => y0 + Math.random() * h);
+const ids = Array.from({length: n}, (_, i) => "car-" + i), at = new Float64Array(3);  // as the map keeps them
 window.__updates = 0;
 function step() {  // each point moves a few metres, by id
   for (let i = 0; i < n; i++) {
     xs[i] += (Math.random() - 0.5) * w * 0.002;
     ys[i] += (Math.random() - 0.5) * h * 0.002;
-    set.put("car-" + i, xs[i], ys[i], colours[i %% 3], origin);
+    at[0] = xs[i]; at[1] = ys[i]; at[2] = NaN;
+    set.put(ids[i], at, colours[i %% 3], origin);
   }
   requestAnimationFrame(() => gl.draw([set], {width: 1400, height: 900, scale: scale, shift: [0, 0]}));
   window.__updates += 1;
