@@ -263,8 +263,8 @@
         const table = city.vehicles;
         table.putPacked(count, nums, codes, words);
         const stride = codes.length / count, nN = nums.length / count, ts = table.column(ctx.ts);
-        // the first part's ids fill an array made at their size (setting a long length on an
-        // empty array makes a dictionary of it); a later part's append
+        // the first part's ids fill an array made once at their size (not grown by copying as
+        // 20,000 pushes grow it); a later part's append
         const base = ctx.changed.vehicles.length;
         if (base === 0) ctx.changed.vehicles = new Array(count);
         const changed = ctx.changed.vehicles;

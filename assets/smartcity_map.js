@@ -117,8 +117,8 @@
         state.now = cityNow();
         const set = sets.vehicles, table = lv.city.vehicles;
         for (let s = 0; s < set.size; s++) {
-            const at = table.slotOf.get(set.ids[s]);
-            if (at !== undefined) set.tag[s] = stateTag(table, at, model);
+            const t = table.slotOf.get(set.ids[s]);
+            if (t !== undefined) set.tag[s] = stateTag(table, t, model);
         }
     }
 
@@ -129,9 +129,10 @@
      * go from the table's typed arrays into locals and ``at``, never into an array of values or
      * a call's arguments (either boxes a double): a second's 20,000 moves leave no garbage to
      * collect (~1 MB a second did, and the collections that followed made the busiest seconds).
-     * Its status tag is kept only while the clusters, which count it, are shown (``tagging``);
-     * otherwise the tags go stale and are read again before the clusters are next drawn. */
-    function putVehicle(table, s, model, tagging) {
+     * Its status tag is kept only while the clusters, which count it, are shown (``keepTags``,
+     * from ``tagging``); otherwise the tags go stale and are read again before the clusters are
+     * next drawn. */
+    function putVehicle(table, s, model, keepTags) {
         const id = table.ids[s], lat = table.raw(s, F.lat), lon = table.raw(s, F.lon), type = table.str(s, F.type);
         if (lat !== lat || lon !== lon || (state.types && !state.types.has(type))) {  // NaN: no position
             sets.vehicles.drop(id);
@@ -146,7 +147,7 @@
             ? rgba(state.style.bands[speedBand(table.raw(s, F.speed) || 0)].colour)
             : rgba(state.style.vehicle_colours[type] || "#777777");
         const slot = sets.vehicles.put(id, at, colour, origin);
-        if (tagging) sets.vehicles.tag[slot] = stateTag(table, s, model);
+        if (keepTags) sets.vehicles.tag[slot] = stateTag(table, s, model);
         if (id === state.selected) moveSelected(lat, lon, table.num(s, F.ts));
     }
 
