@@ -35,6 +35,9 @@ def test_an_operator_sees_a_failing_webhook_and_its_dead_letter_in_the_system_ta
     dash_duo.start_server(app, navigate=False)
     dash_duo.driver.get(f"{dash_duo.server.url}/login?token=operator-token")
     dash_duo.wait_for_element(".leaflet-container", timeout=10)
+    # the console is up (its first callbacks answered) before the operator reaches for a tab: a
+    # click in the page's first moments was once lost under a loaded CI machine
+    dash_duo.wait_for_contains_text("#shell-badge", "live", timeout=15)
     tab = dash_duo.driver.find_element(By.LINK_TEXT, "System")
     ActionChains(dash_duo.driver).move_to_element(tab).click().perform()  # the real mouse
     dash_duo.wait_for_contains_text("#system-webhooks", "Webhook dead letters", timeout=15)
